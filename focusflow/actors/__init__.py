@@ -1,1 +1,1 @@
-"""actors."""
+"""Network components: each a sans-IO ``core`` state machine plus a thin actor shell."""
