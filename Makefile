@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/focusflow sim --seed 1
 
 lint: $(STAMP)
-	$(BIN)/ruff check focusflow tests benchmarks examples
+	$(BIN)/ruff check $(wildcard focusflow tests benchmarks examples)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
