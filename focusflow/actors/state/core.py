@@ -1,0 +1,361 @@
+"""State core (sans-IO): applies ordered transactions block by block.
+
+The core reads committed values through a :class:`StateReader` (the SQLite store, or any
+mapping in tests) and never writes: :meth:`StateCore.prepare_block` returns a
+:class:`BlockResult` holding every write, the tree overlay and the new root; whoever drives
+the core makes that durable (``store.commit_block``) and then calls
+:meth:`StateCore.block_committed`. A crash between the two loses the block cleanly: memory
+and disk still agree on the previous root.
+
+Transaction rules (each violation is a :class:`~.tx.Reject` reason, state untouched):
+the chain id must match; the block height must not exceed the expiry height; the nonce
+must equal the account's next nonce (lower = replay, higher = gap); the fee must be at
+least ``fee_min`` and, with a transfer's amount, covered by the balance; a neuron cannot
+make the same link twice (nor twice in one batch) and can only unlink its own links.
+Fees are burned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import mmh3
+import numpy as np
+
+from focusflow.actors.state import keys as K
+from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
+from focusflow.actors.state.smt import Overlay, Proof, SparseMerkleTree, tree_key, value_hash
+from focusflow.actors.state.tx import (
+    Reject,
+    Tx,
+    TxKind,
+    TxRejected,
+    decode_tx,
+    tx_hash_of,
+    verify_signatures,
+)
+
+txs_per_block_max = 50_000
+links_per_block_max = 1_000_000
+focus_shards_default = 16
+
+
+class StateReader(Protocol):
+    """Read access to committed values by key path."""
+
+    def get(self, keypath: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: bytes
+    ok: bool
+    reason: Reject | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDeltas:
+    """Per-block link changes for the rank workers, as bulk arrays (one row per link)."""
+
+    neuron: np.ndarray  # (n, 20) uint8
+    src: np.ndarray  # (n, 36) uint8
+    dst: np.ndarray  # (n, 36) uint8
+    sign: np.ndarray  # (n,) int8: +1 link, -1 unlink
+
+    @classmethod
+    def empty(cls) -> LinkDeltas:
+        return cls(
+            np.zeros((0, ADDRESS_LEN), np.uint8),
+            np.zeros((0, CID_LEN), np.uint8),
+            np.zeros((0, CID_LEN), np.uint8),
+            np.zeros(0, np.int8),
+        )
+
+    def __len__(self) -> int:
+        return int(self.sign.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FocusSlice:
+    """One shard's committed focus values (fixed point), supplied by the rank side."""
+
+    shard: int
+    cids: np.ndarray  # (m, 36) uint8
+    values: np.ndarray  # (m,) uint64
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """Everything a block changes; durable only once a store commits it."""
+
+    height: int
+    parent_root: bytes
+    root: bytes
+    receipts: tuple[Receipt, ...]
+    writes: Mapping[bytes, bytes | None]  # key path -> value (None = delete)
+    overlay: Overlay  # tree node changes (path -> entry | None)
+    deltas: LinkDeltas
+
+
+@dataclass
+class _Pending:
+    """Block-local view: writes so far on top of the committed reader."""
+
+    reader: StateReader
+    writes: dict[bytes, bytes | None] = field(default_factory=dict)
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.reader.get(key)
+
+
+class StateCore:
+    """The state machine. ``height``/``root`` are those of the last committed block."""
+
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        reader: StateReader,
+        tree: SparseMerkleTree,
+        height: int,
+        fee_min: int = 0,
+        focus_shards: int = focus_shards_default,
+    ) -> None:
+        assert focus_shards > 0 and fee_min >= 0
+        self.chain_id = chain_id
+        self.reader = reader
+        self.tree = tree
+        self.height = height
+        self.root = tree.root()
+        self.fee_min = fee_min
+        self.focus_shards = focus_shards
+        self._failed: str | None = None
+
+    # ----------------------------------------------------------------- blocks
+
+    def genesis(
+        self, *, balances: Mapping[bytes, int], kv: Mapping[bytes, bytes] | None = None
+    ) -> BlockResult:
+        """Block 0: initial balances and metadata (only on an empty state)."""
+        assert self.height == -1, "genesis on a non-empty state"
+        writes: dict[bytes, bytes | None] = {}
+        for addr, amount in balances.items():
+            assert len(addr) == ADDRESS_LEN and amount >= 0
+            writes[K.balance_key(addr)] = K.u64(amount)
+        for name, blob in (kv or {}).items():
+            writes[K.kv_key(name)] = blob
+        return self._finish(0, (), writes, LinkDeltas.empty())
+
+    def prepare_block(
+        self,
+        height: int,
+        raw_txs: Sequence[bytes],
+        *,
+        signatures_ok: Sequence[bool] | None = None,
+        focus: Iterable[FocusSlice] = (),
+        kv: Mapping[bytes, bytes | None] | None = None,
+    ) -> BlockResult:
+        """Apply ordered transactions on top of the committed state; writes nothing.
+
+        ``signatures_ok`` comes from :func:`~.tx.verify_signatures` run by the shell off the
+        event loop (index-aligned with the *decodable* txs, see :func:`decode_block`); when
+        None they are verified here, inline.
+        """
+        self._check_alive()
+        if height != self.height + 1:
+            raise ValueError(f"block {height} does not follow committed height {self.height}")
+        if len(raw_txs) > txs_per_block_max:
+            raise ValueError(f"{len(raw_txs)} txs > txs_per_block_max {txs_per_block_max}")
+        decoded = decode_block(raw_txs)
+        txs = [t for t in decoded if isinstance(t, Tx)]
+        sig_ok = list(signatures_ok) if signatures_ok is not None else verify_signatures(txs)
+        assert len(sig_ok) == len(txs), "signatures_ok must align with decodable txs"
+        pending = _Pending(self.reader)
+        receipts: list[Receipt] = []
+        deltas: list[tuple[bytes, np.ndarray, np.ndarray, int]] = []
+        seen: set[bytes] = set()
+        it = iter(sig_ok)
+        links_total = 0
+        for item in decoded:
+            if isinstance(item, Receipt):
+                receipts.append(item)
+                continue
+            ok_sig = next(it)
+            if item.tx_hash in seen:
+                receipts.append(Receipt(item.tx_hash, False, Reject.DUPLICATE_TX, "repeated"))
+                continue
+            seen.add(item.tx_hash)
+            links_total += item.n_links
+            if links_total > links_per_block_max:
+                receipts.append(Receipt(item.tx_hash, False, Reject.OVERSIZED, "block full"))
+                continue
+            receipts.append(self._apply_tx(item, ok_sig, height, pending, deltas))
+        for sl in focus:
+            assert 0 <= sl.shard < self.focus_shards
+            pending.writes[K.pi_key(sl.shard)] = K.encode_focus_slice(sl.cids, sl.values)
+        for name, blob in (kv or {}).items():
+            pending.writes[K.kv_key(name)] = blob
+        return self._finish(height, receipts, pending.writes, _stack_deltas(deltas))
+
+    def _finish(
+        self,
+        height: int,
+        receipts: Sequence[Receipt],
+        writes: dict[bytes, bytes | None],
+        deltas: LinkDeltas,
+    ) -> BlockResult:
+        assert all(len(k) <= K.keypath_bytes_max for k in writes)
+        changes = {tree_key(k): (None if v is None else value_hash(v)) for k, v in writes.items()}
+        root, overlay = self.tree.update(changes)
+        return BlockResult(
+            height=height, parent_root=self.root, root=root, receipts=tuple(receipts),
+            writes=writes, overlay=overlay, deltas=deltas,
+        )  # fmt: skip
+
+    def block_committed(self, result: BlockResult) -> None:
+        """The store made ``result`` durable: fold it into memory."""
+        self._check_alive()
+        if result.height != self.height + 1 or result.parent_root != self.root:
+            self._failed = f"committed block {result.height} does not extend {self.height}"
+            raise AssertionError(self._failed)
+        self.tree.apply(result.overlay)
+        self.height = result.height
+        self.root = result.root
+        assert self.tree.root() == self.root
+
+    def _check_alive(self) -> None:
+        if self._failed is not None:
+            raise AssertionError(f"state core failed earlier: {self._failed}")
+
+    # ----------------------------------------------------------------- txs
+
+    def _apply_tx(
+        self,
+        tx: Tx,
+        sig_ok: bool,
+        height: int,
+        pending: _Pending,
+        deltas: list[tuple[bytes, np.ndarray, np.ndarray, int]],
+    ) -> Receipt:
+        try:
+            writes = self._check_tx(tx, sig_ok, height, pending)
+        except TxRejected as rej:
+            return Receipt(tx.tx_hash, False, rej.reason, rej.detail)
+        pending.writes.update(writes)
+        if tx.kind is not TxKind.TRANSFER:
+            deltas.append((tx.neuron, tx.froms, tx.tos, 1 if tx.kind is TxKind.LINK else -1))
+        return Receipt(tx.tx_hash, True)
+
+    def _check_tx(
+        self, tx: Tx, sig_ok: bool, height: int, pending: _Pending
+    ) -> dict[bytes, bytes | None]:
+        """All checks first, then the writes: a rejected tx changes nothing."""
+        if tx.chain_id != self.chain_id:
+            raise TxRejected(Reject.WRONG_CHAIN, f"chain {tx.chain_id!r}")
+        if not sig_ok:
+            raise TxRejected(Reject.BAD_SIGNATURE, "signature does not verify over the body")
+        if height > tx.expiry_height:
+            raise TxRejected(Reject.EXPIRED, f"height {height} > expiry {tx.expiry_height}")
+        expected = K.read_u64(pending.get(K.nonce_key(tx.neuron)))
+        if tx.nonce < expected:
+            raise TxRejected(Reject.REPLAYED, f"nonce {tx.nonce} < next {expected}")
+        if tx.nonce > expected:
+            raise TxRejected(Reject.NONCE_GAP, f"nonce {tx.nonce} > next {expected}")
+        if tx.fee < self.fee_min:
+            raise TxRejected(Reject.FEE_TOO_LOW, f"fee {tx.fee} < {self.fee_min}")
+        balance = K.read_u64(pending.get(K.balance_key(tx.neuron)))
+        cost = tx.fee + tx.amount
+        if cost > balance:
+            raise TxRejected(Reject.INSUFFICIENT_BALANCE, f"needs {cost}, has {balance}")
+        writes: dict[bytes, bytes | None] = {
+            K.nonce_key(tx.neuron): K.u64(tx.nonce + 1),
+            K.balance_key(tx.neuron): K.u64(balance - cost),
+        }
+        if tx.kind is TxKind.TRANSFER:
+            if tx.to != tx.neuron:
+                to_balance = K.read_u64(pending.get(K.balance_key(tx.to)))
+                writes[K.balance_key(tx.to)] = K.u64(to_balance + tx.amount)
+            else:
+                writes[K.balance_key(tx.neuron)] = K.u64(balance - tx.fee)
+            return writes
+        writes.update(self._link_writes(tx, height, pending))
+        return writes
+
+    def _link_writes(self, tx: Tx, height: int, pending: _Pending) -> dict[bytes, bytes | None]:
+        lkeys = K.link_keys(tx.neuron, tx.froms, tx.tos)
+        if len(set(lkeys)) != len(lkeys):
+            raise TxRejected(Reject.DUPLICATE_LINK, "the same link twice in one batch")
+        adding = tx.kind is TxKind.LINK
+        for i, lk in enumerate(lkeys):
+            exists = pending.get(lk) is not None
+            if adding and exists:
+                raise TxRejected(Reject.DUPLICATE_LINK, f"link #{i} exists already")
+            if not adding and not exists:
+                raise TxRejected(Reject.UNKNOWN_LINK, f"link #{i} was never made")
+        count = K.read_u64(pending.get(K.count_key(tx.neuron)))
+        count = count + len(lkeys) if adding else count - len(lkeys)
+        assert count >= 0
+        value: bytes | None = K.u64(height) if adding else None
+        writes: dict[bytes, bytes | None] = dict.fromkeys(lkeys, value)
+        writes[K.count_key(tx.neuron)] = K.u64(count) if count else None
+        return writes
+
+    # ----------------------------------------------------------------- queries
+
+    def balance(self, address: bytes) -> int:
+        return K.read_u64(self.reader.get(K.balance_key(address)))
+
+    def next_nonce(self, address: bytes) -> int:
+        return K.read_u64(self.reader.get(K.nonce_key(address)))
+
+    def link_count(self, neuron: bytes) -> int:
+        return K.read_u64(self.reader.get(K.count_key(neuron)))
+
+    def has_link(self, neuron: bytes, src: bytes, dst: bytes) -> bool:
+        return self.reader.get(K.link_key(neuron, src, dst)) is not None
+
+    def focus_shard(self, cid: bytes) -> int:
+        """Shard of a particle: murmur3-64 (first half, unsigned) of its binary CID mod S."""
+        return int(mmh3.hash64(cid, signed=False)[0] % self.focus_shards)
+
+    def focus(self, cid: bytes) -> int | None:
+        """Committed fixed-point focus of a particle, None when no slice holds it."""
+        raw = self.reader.get(K.pi_key(self.focus_shard(cid)))
+        return None if raw is None else K.focus_in_slice(raw, cid)
+
+    def prove(self, keypath: bytes) -> tuple[bytes | None, Proof]:
+        """(value, proof) against :attr:`root`, for a light client."""
+        return self.reader.get(keypath), self.tree.prove(keypath)
+
+    def invariants(self) -> None:
+        """Cheap checks the simulator may run after every step."""
+        assert self.tree.root() == self.root
+        assert self.height >= -1
+
+
+def decode_block(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
+    """Stateless decode of every tx; undecodable ones become rejection receipts in place."""
+    out: list[Tx | Receipt] = []
+    for raw in raw_txs:
+        try:
+            out.append(decode_tx(raw))
+        except TxRejected as rej:
+            out.append(Receipt(tx_hash_of(raw), False, rej.reason, rej.detail))
+    return out
+
+
+def _stack_deltas(parts: list[tuple[bytes, np.ndarray, np.ndarray, int]]) -> LinkDeltas:
+    if not parts:
+        return LinkDeltas.empty()
+    neuron = np.concatenate(
+        [np.tile(np.frombuffer(n, np.uint8), (f.shape[0], 1)) for n, f, _, _ in parts]
+    )
+    src = np.concatenate([f for _, f, _, _ in parts])
+    dst = np.concatenate([t for _, _, t, _ in parts])
+    sign = np.concatenate([np.full(f.shape[0], s, np.int8) for _, f, _, s in parts])
+    return LinkDeltas(neuron=neuron, src=src, dst=dst, sign=sign)

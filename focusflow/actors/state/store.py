@@ -1,0 +1,414 @@
+"""Durable embedded store: SQLite, one transaction per block, refuses foreign files.
+
+Layout (one file): ``head`` (chain id, height, root; one row), ``leaf`` (key path ->
+value), ``node`` (tree node path -> entry, so a restart does not re-hash the state),
+``link_index`` (from, to, neuron: answers "links of a particle" without a scan) and
+``block`` (height -> root). ``PRAGMA application_id`` and ``user_version`` mark the file as
+ours; opening anything else, or a file that fails ``quick_check``, raises
+:class:`StoreError` with the reason.
+
+Durability: WAL journal with ``synchronous=FULL`` (every commit fsyncs the WAL before it
+returns), and every write of a block (leaves, nodes, index, head) in a single
+``BEGIN IMMEDIATE ... COMMIT``. After a crash SQLite rolls back to the last commit, so the
+root after restart is the last committed root, and a half-written block never exists.
+
+Simulation: :meth:`SqliteStore.open_simulated` runs the same code on an in-memory database
+whose durable image lives in a :class:`SimDisk`. After each commit the store hands the
+image to the disk; the simulator's fault plan may crash the node before that sync
+(the block is lost, never acknowledged) and reopen from the last durable image.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from focusflow.actors.state import keys as K
+from focusflow.actors.state.core import BlockResult, StateCore
+from focusflow.actors.state.ids import is_cid
+from focusflow.actors.state.smt import (
+    EMPTY,
+    SparseMerkleTree,
+    build_nodes,
+    compute_root,
+    tree_key,
+    value_hash,
+)
+
+APPLICATION_ID = 0x46465354  # "FFST"
+SCHEMA_VERSION = 1
+_MAGIC = b"focusflow-state"
+SNAPSHOT_MAGIC = b"FFSNAP01"
+value_bytes_max = 16 * 1024 * 1024
+links_query_max = 10_000
+
+_SCHEMA = """
+CREATE TABLE head (id INTEGER PRIMARY KEY CHECK (id = 0), magic BLOB NOT NULL,
+                   chain_id TEXT NOT NULL, height INTEGER NOT NULL, root BLOB NOT NULL);
+CREATE TABLE leaf (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE node (path BLOB PRIMARY KEY, entry BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE link_index (src BLOB NOT NULL, dst BLOB NOT NULL, neuron BLOB NOT NULL,
+                         PRIMARY KEY (src, dst, neuron)) WITHOUT ROWID;
+CREATE INDEX link_by_dst ON link_index (dst);
+CREATE TABLE block (height INTEGER PRIMARY KEY, root BLOB NOT NULL,
+                    n_tx INTEGER NOT NULL, n_ok INTEGER NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """The database cannot be used: foreign, corrupt, wrong chain, or a broken snapshot."""
+
+
+class SimulatedCrash(Exception):
+    """Raised by a :class:`SimDisk` fault: the node died before the image was synced."""
+
+
+@dataclass
+class SimDisk:
+    """Durable bytes of a simulated node's database; what survives a simulated crash.
+
+    ``fail_next_sync`` (set by a fault plan, or ``should_crash`` called per sync) makes the
+    next sync drop the write and raise :class:`SimulatedCrash`.
+    """
+
+    durable: bytes | None = None
+    fail_next_sync: bool = False
+    should_crash: Callable[[], bool] | None = None
+    syncs: int = 0
+    dropped: int = 0
+    history: list[int] = field(default_factory=list)
+
+    def sync(self, image: bytes, height: int) -> None:
+        if self.fail_next_sync or (self.should_crash is not None and self.should_crash()):
+            self.fail_next_sync = False
+            self.dropped += 1
+            raise SimulatedCrash(f"crash before block {height} was durable")
+        self.durable = image
+        self.syncs += 1
+        self.history.append(height)
+
+
+def _path_blob(path: int) -> bytes:
+    return path.to_bytes((path.bit_length() + 7) // 8, "big")
+
+
+class SqliteStore:
+    """One node's state database. Build with :meth:`open`, :meth:`open_simulated` or
+    :meth:`import_snapshot`; never directly."""
+
+    def __init__(self, conn: sqlite3.Connection, label: str, disk: SimDisk | None) -> None:
+        self._conn = conn
+        self.label = label
+        self._disk = disk
+        row = conn.execute("SELECT magic, chain_id, height, root FROM head").fetchone()
+        if row is None or bytes(row[0]) != _MAGIC:
+            raise StoreError(f"{label}: state header missing or wrong magic")
+        self.chain_id: str = row[1]
+        self.height: int = int(row[2])
+        self.root: bytes = bytes(row[3])
+        self._dead = False
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, chain_id: str) -> SqliteStore:
+        """Open or create the state database at ``path`` for chain ``chain_id``.
+
+        Raises:
+            StoreError: not a SQLite file, another application's database, an unknown
+                schema version, a failed integrity check, or another chain's state.
+        """
+        label = str(path)
+        fresh = not Path(path).exists() or Path(path).stat().st_size == 0
+        conn = sqlite3.connect(label, isolation_level=None, check_same_thread=False)
+        try:
+            if fresh:
+                _create(conn, chain_id)
+            else:
+                _check_header(conn, label)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            store = cls(conn, label, None)
+        except BaseException:
+            conn.close()
+            raise
+        if store.chain_id != chain_id:
+            conn.close()
+            raise StoreError(f"{label}: holds chain {store.chain_id!r}, not {chain_id!r}")
+        return store
+
+    @classmethod
+    def open_simulated(cls, disk: SimDisk, *, chain_id: str) -> SqliteStore:
+        """Same store on an in-memory database restored from ``disk.durable``."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        if disk.durable is None:
+            _create(conn, chain_id)
+        else:
+            conn.deserialize(disk.durable)
+            _check_header(conn, "simulated disk")
+        store = cls(conn, "simulated disk", disk)
+        if store.chain_id != chain_id:
+            raise StoreError(f"simulated disk holds chain {store.chain_id!r}")
+        return store
+
+    def close(self) -> None:
+        self._conn.close()
+        self._dead = True
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, keypath: bytes) -> bytes | None:
+        row = self._conn.execute("SELECT value FROM leaf WHERE key = ?", (keypath,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def load_tree(self) -> SparseMerkleTree:
+        """The tree nodes in memory, checked against the committed root."""
+        nodes = {
+            int.from_bytes(p, "big"): bytes(e)
+            for p, e in self._conn.execute("SELECT path, entry FROM node")
+        }
+        tree = SparseMerkleTree(nodes)
+        if tree.root() != self.root:
+            raise StoreError(f"{self.label}: tree nodes disagree with the committed root")
+        return tree
+
+    def block_roots(self) -> dict[int, bytes]:
+        return {h: bytes(r) for h, r in self._conn.execute("SELECT height, root FROM block")}
+
+    def leaves(self) -> Iterator[tuple[bytes, bytes]]:
+        for k, v in self._conn.execute("SELECT key, value FROM leaf ORDER BY key"):
+            yield bytes(k), bytes(v)
+
+    def verify_full(self) -> bool:
+        """Recompute the root from every stored value (O(n)); True when it matches."""
+        return compute_root((tree_key(k), value_hash(v)) for k, v in self.leaves()) == self.root
+
+    def links_of(self, cid: bytes, *, outgoing: bool = True) -> list[tuple[bytes, bytes, bytes]]:
+        """(neuron, from, to) of links leaving (or entering) a particle, at most
+        ``links_query_max``."""
+        assert is_cid(cid)
+        col = "src" if outgoing else "dst"
+        rows = self._conn.execute(
+            f"SELECT neuron, src, dst FROM link_index WHERE {col} = ? LIMIT ?",
+            (cid, links_query_max),
+        )
+        return [(bytes(n), bytes(s), bytes(d)) for n, s, d in rows]
+
+    # ------------------------------------------------------------------ writing
+
+    def commit_block(self, result: BlockResult) -> None:
+        """Make every write of ``result`` durable in one transaction.
+
+        Raises:
+            StoreError: the block does not extend the committed head (a local bug).
+            SimulatedCrash: the simulated disk crashed before the sync; the store is dead.
+        """
+        if self._dead:
+            raise StoreError(f"{self.label}: store is closed or crashed")
+        if result.height != self.height + 1 or result.parent_root != self.root:
+            raise StoreError(f"block {result.height} does not extend head {self.height}")
+        leaf_up = [(k, v) for k, v in result.writes.items() if v is not None]
+        leaf_del = [(k,) for k, v in result.writes.items() if v is None]
+        node_up = [(_path_blob(p), e) for p, e in result.overlay.items() if e is not None]
+        node_del = [(_path_blob(p),) for p, e in result.overlay.items() if e is None]
+        link_up = [
+            _index_row(k)
+            for k, v in result.writes.items()
+            if v is not None and k.startswith(K.LINK)
+        ]
+        link_del = [
+            _index_row(k) for k, v in result.writes.items() if v is None and k.startswith(K.LINK)
+        ]
+        n_ok = sum(r.ok for r in result.receipts)
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.executemany("DELETE FROM leaf WHERE key = ?", leaf_del)
+            c.executemany("INSERT OR REPLACE INTO leaf (key, value) VALUES (?, ?)", leaf_up)
+            c.executemany("DELETE FROM node WHERE path = ?", node_del)
+            c.executemany("INSERT OR REPLACE INTO node (path, entry) VALUES (?, ?)", node_up)
+            c.executemany("DELETE FROM link_index WHERE src=? AND dst=? AND neuron=?", link_del)
+            c.executemany("INSERT OR IGNORE INTO link_index VALUES (?, ?, ?)", link_up)
+            c.execute(
+                "INSERT INTO block (height, root, n_tx, n_ok) VALUES (?, ?, ?, ?)",
+                (result.height, result.root, len(result.receipts), n_ok),
+            )
+            c.execute("UPDATE head SET height = ?, root = ?", (result.height, result.root))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        if self._disk is not None:
+            try:
+                self._disk.sync(self._conn.serialize(), result.height)
+            except SimulatedCrash:
+                self._dead = True
+                raise
+        self.height, self.root = result.height, result.root
+
+    # ------------------------------------------------------------------ snapshots
+
+    def export_snapshot(self, out: str | os.PathLike[str], *, height: int | None = None) -> int:
+        """Write every (key path, value) of the committed head to ``out``; return its height.
+
+        Raises:
+            StoreError: ``height`` is not the committed head (history is not retained).
+        """
+        if height is not None and height != self.height:
+            raise StoreError(f"snapshot at {height}: only the head {self.height} is kept")
+        hasher = blake3.blake3()
+        with open(out, "wb") as f:
+
+            def put(chunk: bytes) -> None:
+                hasher.update(chunk)
+                f.write(chunk)
+
+            cid = self.chain_id.encode()
+            count = self._conn.execute("SELECT COUNT(*) FROM leaf").fetchone()[0]
+            put(SNAPSHOT_MAGIC + struct.pack("<H", len(cid)) + cid)
+            put(struct.pack("<qQ", self.height, count) + self.root)
+            for k, v in self.leaves():
+                put(struct.pack("<HI", len(k), len(v)) + k + v)
+            f.write(hasher.digest())
+            f.flush()
+            os.fsync(f.fileno())
+        return self.height
+
+    @classmethod
+    def import_snapshot(
+        cls,
+        snapshot: str | os.PathLike[str],
+        db_path: str | os.PathLike[str],
+        *,
+        chain_id: str,
+        trusted_root: bytes | None = None,
+    ) -> SqliteStore:
+        """Create a new store at ``db_path`` from a snapshot, verified against the root.
+
+        The root is recomputed from the values (never taken from the file on trust) and
+        must equal the snapshot's header root and, when given, ``trusted_root`` (e.g. from
+        a block header the node already trusts).
+
+        Raises:
+            StoreError: checksum, format, chain, or root mismatch; ``db_path`` exists.
+        """
+        if Path(db_path).exists():
+            raise StoreError(f"{db_path} exists; import needs a fresh path")
+        height, root, leaves = _read_snapshot(Path(snapshot), chain_id)
+        computed, nodes = build_nodes((tree_key(k), value_hash(v)) for k, v in leaves)
+        if computed != root:
+            raise StoreError("snapshot values do not hash to its header root")
+        if trusted_root is not None and computed != trusted_root:
+            raise StoreError("snapshot root differs from the trusted root")
+        conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
+        try:
+            _create(conn, chain_id)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO leaf VALUES (?, ?)", leaves)
+            conn.executemany(
+                "INSERT INTO node VALUES (?, ?)", ((_path_blob(p), e) for p, e in nodes.items())
+            )
+            conn.executemany(
+                "INSERT INTO link_index VALUES (?, ?, ?)",
+                (_index_row(k) for k, _ in leaves if k.startswith(K.LINK)),
+            )
+            conn.execute("INSERT INTO block VALUES (?, ?, 0, 0)", (height, root))
+            conn.execute("UPDATE head SET height = ?, root = ?", (height, root))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, str(db_path), None)
+
+
+def _index_row(link_keypath: bytes) -> tuple[bytes, bytes, bytes]:
+    neuron, src, dst = K.parse_link_key(link_keypath)
+    return src, dst, neuron
+
+
+def _create(conn: sqlite3.Connection, chain_id: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    for stmt in _SCHEMA.strip().split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.execute("INSERT INTO head VALUES (0, ?, ?, -1, ?)", (_MAGIC, chain_id, EMPTY))
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.execute("COMMIT")
+
+
+def _check_header(conn: sqlite3.Connection, label: str) -> None:
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{label}: not a SQLite database or corrupt ({exc})") from exc
+    if app_id != APPLICATION_ID:
+        raise StoreError(
+            f"{label}: foreign database (application_id {app_id:#x}, expected {APPLICATION_ID:#x})"
+        )
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"{label}: schema version {version}, this build reads {SCHEMA_VERSION}")
+    try:
+        check = [r[0] for r in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{label}: corrupt database ({exc})") from exc
+    if check != ["ok"]:
+        raise StoreError(f"{label}: corrupt database: {'; '.join(check[:3])}")
+
+
+def _read_snapshot(path: Path, chain_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    data = path.read_bytes()
+    if len(data) < len(SNAPSHOT_MAGIC) + 2 + 16 + 32 + 32:
+        raise StoreError("snapshot truncated")
+    body, digest = data[:-32], data[-32:]
+    if blake3.blake3(body).digest() != digest:
+        raise StoreError("snapshot checksum mismatch (truncated or altered file)")
+    if not body.startswith(SNAPSHOT_MAGIC):
+        raise StoreError("not a focusflow state snapshot")
+    off = len(SNAPSHOT_MAGIC)
+    (n,) = struct.unpack_from("<H", body, off)
+    snap_chain = body[off + 2 : off + 2 + n].decode()
+    if snap_chain != chain_id:
+        raise StoreError(f"snapshot of chain {snap_chain!r}, not {chain_id!r}")
+    off += 2 + n
+    height, count = struct.unpack_from("<qQ", body, off)
+    root = body[off + 16 : off + 48]
+    off += 48
+    leaves: list[tuple[bytes, bytes]] = []
+    for _ in range(count):
+        klen, vlen = struct.unpack_from("<HI", body, off)
+        if klen > K.keypath_bytes_max or vlen > value_bytes_max:
+            raise StoreError("snapshot record exceeds size limits")
+        off += 6
+        leaves.append((body[off : off + klen], body[off + klen : off + klen + vlen]))
+        off += klen + vlen
+    if off != len(body):
+        raise StoreError("snapshot has trailing bytes")
+    return height, root, leaves
+
+
+def open_state(
+    path: str | os.PathLike[str], *, chain_id: str, **core_options: int
+) -> tuple[SqliteStore, StateCore]:
+    """Open a store and a core positioned on its committed head."""
+    store = SqliteStore.open(path, chain_id=chain_id)
+    core = StateCore(
+        chain_id=chain_id, reader=store, tree=store.load_tree(), height=store.height,
+        **core_options,
+    )  # fmt: skip
+    return store, core
+
+
+def commit(store: SqliteStore, core: StateCore, result: BlockResult) -> None:
+    """Durable first, then memory: the one order that survives a crash in between."""
+    store.commit_block(result)
+    core.block_committed(result)
