@@ -1,0 +1,221 @@
+"""Durability: restart, refusing foreign/corrupt files, snapshots, crashes (real and simulated)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from focusflow.actors.state import (
+    SimDisk,
+    SimulatedCrash,
+    SqliteStore,
+    StateCore,
+    StoreError,
+    commit,
+    open_state,
+    verify_proof,
+)
+from focusflow.actors.state import keys as K
+
+from .workload import CHAIN, block_txs, genesis_balances, people
+
+
+def _grow(store: SqliteStore, core: StateCore, n_blocks: int) -> dict[int, bytes]:
+    roots = {}
+    if core.height < 0:
+        commit(store, core, core.genesis(balances=genesis_balances()))
+        roots[0] = core.root
+    for _ in range(n_blocks):
+        h = core.height + 1
+        commit(store, core, core.prepare_block(h, block_txs(core, h)))
+        roots[h] = core.root
+    return roots
+
+
+def _reference_roots(n_blocks: int) -> dict[int, bytes]:
+    """The same workload on a throwaway in-memory store: the expected root per height."""
+    disk = SimDisk()
+    store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+    core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height)
+    return _grow(store, core, n_blocks)
+
+
+def test_restart_root_equals_last_committed_root(tmp_path: Path) -> None:
+    store, core = open_state(tmp_path / "s.db", chain_id=CHAIN)
+    roots = _grow(store, core, 6)
+    store.close()
+    store2, core2 = open_state(tmp_path / "s.db", chain_id=CHAIN)
+    assert core2.height == 6 and core2.root == roots[6]
+    assert store2.block_roots() == roots
+    assert store2.verify_full()
+    # proofs from the reopened node verify against the committed root
+    alice = people()[0].address
+    value, proof = core2.prove(K.balance_key(alice))
+    assert value is not None and verify_proof(roots[6], K.balance_key(alice), value, proof)
+    store2.close()
+
+
+def test_uncommitted_block_is_not_visible_after_restart(tmp_path: Path) -> None:
+    store, core = open_state(tmp_path / "s.db", chain_id=CHAIN)
+    _grow(store, core, 2)
+    prepared = core.prepare_block(3, block_txs(core, 3))  # never committed
+    assert prepared.root != core.root
+    store.close()
+    _, core2 = open_state(tmp_path / "s.db", chain_id=CHAIN)
+    assert core2.height == 2 and core2.root == core.root
+
+
+def test_foreign_database_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="foreign database"):
+        SqliteStore.open(other, chain_id=CHAIN)
+
+
+def test_non_sqlite_and_corrupt_files_are_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(os.urandom(8192))
+    with pytest.raises(StoreError, match="not a SQLite database"):
+        SqliteStore.open(junk, chain_id=CHAIN)
+    path = tmp_path / "s.db"
+    store, core = open_state(path, chain_id=CHAIN)
+    _grow(store, core, 8)
+    store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for i in range(2 * page, len(data), page):  # scribble over every page but the header's
+        data[i + 100 : i + 400] = os.urandom(300)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="corrupt"):
+        open_state(path, chain_id=CHAIN)
+
+
+def test_other_chain_is_refused(tmp_path: Path) -> None:
+    store, _ = open_state(tmp_path / "s.db", chain_id=CHAIN)
+    store.close()
+    with pytest.raises(StoreError, match="holds chain"):
+        SqliteStore.open(tmp_path / "s.db", chain_id="another")
+
+
+def test_snapshot_round_trip_verifies_against_the_root(tmp_path: Path) -> None:
+    store, core = open_state(tmp_path / "a.db", chain_id=CHAIN)
+    roots = _grow(store, core, 5)
+    snap = tmp_path / "state.snap"
+    assert store.export_snapshot(snap, height=5) == 5
+    with pytest.raises(StoreError, match="only the head"):
+        store.export_snapshot(tmp_path / "old.snap", height=3)
+    imported = SqliteStore.import_snapshot(
+        snap, tmp_path / "b.db", chain_id=CHAIN, trusted_root=roots[5]
+    )
+    assert imported.height == 5 and imported.root == roots[5]
+    assert imported.load_tree().root() == roots[5] and imported.verify_full()
+    # links_of answers on the new node exactly like on the old one
+    some_link = next(k for k, _ in store.leaves() if k.startswith(K.LINK))
+    _, s, _ = K.parse_link_key(some_link)
+    assert sorted(imported.links_of(s)) == sorted(store.links_of(s)) != []
+    # the new node continues the chain and agrees with the old one
+    b = StateCore(chain_id=CHAIN, reader=imported, tree=imported.load_tree(), height=5)
+    txs = block_txs(core, 6)
+    commit(store, core, core.prepare_block(6, txs))
+    commit(imported, b, b.prepare_block(6, txs))
+    assert b.root == core.root
+
+
+def test_tampered_or_untrusted_snapshot_is_refused(tmp_path: Path) -> None:
+    store, core = open_state(tmp_path / "a.db", chain_id=CHAIN)
+    _grow(store, core, 3)
+    snap = tmp_path / "s.snap"
+    store.export_snapshot(snap)
+    data = bytearray(snap.read_bytes())
+    data[len(data) // 2] ^= 1
+    bad = tmp_path / "bad.snap"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="checksum"):
+        SqliteStore.import_snapshot(bad, tmp_path / "b.db", chain_id=CHAIN)
+    with pytest.raises(StoreError, match="trusted root"):
+        SqliteStore.import_snapshot(snap, tmp_path / "c.db", chain_id=CHAIN, trusted_root=bytes(32))
+
+
+def test_simulated_crash_drops_unsynced_block_and_keeps_every_synced_one() -> None:
+    expected = _reference_roots(12)
+    disk = SimDisk()
+    crash_at = {4, 5, 9}
+    acked: dict[int, bytes] = {}
+    store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+    core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height)
+    attempts = 0
+    while core.height < 12:
+        attempts += 1
+        assert attempts < 40
+        h = core.height + 1
+        result = (
+            core.genesis(balances=genesis_balances())
+            if h == 0
+            else core.prepare_block(h, block_txs(core, h))
+        )
+        if h in crash_at:
+            crash_at.discard(h)
+            disk.fail_next_sync = True
+        try:
+            commit(store, core, result)
+            acked[h] = core.root
+        except SimulatedCrash:
+            # node restarts from what the disk made durable
+            store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+            core = StateCore(
+                chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height
+            )
+            assert core.height == h - 1 and core.root == acked[h - 1]
+            assert set(store.block_roots()) == set(range(h))
+    assert disk.dropped == 3
+    assert acked == expected and store.block_roots() == expected and store.verify_full()
+
+
+def test_kill_dash_nine_mid_stream_keeps_every_committed_block_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "k.db"
+    child = Path(__file__).with_name("crash_child.py")
+    reported: dict[int, bytes] = {}
+    for round_ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, str(child), str(db)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        target = 5 + 4 * round_ + len(reported)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            _, h, root = line.split()
+            reported[int(h)] = bytes.fromhex(root)
+            if int(h) >= target:
+                break
+        time.sleep(0.002 * round_)  # land the kill at different points of the next block
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        store, core = open_state(db, chain_id=CHAIN)
+        last = max(reported)
+        # every reported (acknowledged) block is there with its root; at most the one block
+        # in flight may also have become durable, and only as a whole block
+        assert core.height in (last, last + 1)
+        on_disk = store.block_roots()
+        assert all(on_disk[h] == r for h, r in reported.items())
+        assert set(on_disk) == set(range(core.height + 1))
+        assert store.verify_full() and core.root == on_disk[core.height]
+        store.close()
+    expected = _reference_roots(max(reported) + 1)
+    assert all(expected[h] == r for h, r in reported.items())
