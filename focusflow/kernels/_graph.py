@@ -1,0 +1,279 @@
+"""The kernels' graph store: cyberlinks (neuron, from, to) and stakes → edge weights.
+
+Focus semantics: a link i→j made by neuron u carries ``stake_u / links_u``; W(i→j) sums
+that over the neurons that made the link. A batch (insert, remove, restake) therefore
+changes the weight of *every* link of each neuron it touches (their share moves), and the
+store turns a batch into one aggregated :class:`EdgeDelta` that every resident copy of
+the graph (the host CSR here, a CUDA copy in a solver) applies in place.
+
+Two input shapes share the store: cyberlinks with neuron stakes, and plain weighted
+edges (``src dst weight``), which are kept as edges with no neuron behind them.
+Particles and neurons are dense non-negative integers; names belong to the loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from focusflow.kernels._csr import KEY_MASK, KEY_SHIFT, PARTICLES_MAX, EdgeDelta, InLinkCSR
+
+BATCH_LINKS_MAX = 1 << 28  # one batch; bigger ones are split by the caller
+
+
+def _i64(a: object) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.int64).reshape(-1))
+
+
+def _link_keys(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Per-neuron link key: source in the high half, destination in the low half."""
+    return (src.astype(np.uint64) << np.uint64(KEY_SHIFT)) | dst.astype(np.uint64)
+
+
+@dataclass
+class _Neuron:
+    stake: float = 0.0
+    links: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+
+    @property
+    def share(self) -> float:
+        """What each of this neuron's links carries (0 without links: no division by 0)."""
+        return self.stake / len(self.links) if len(self.links) else 0.0
+
+
+class GraphStore:
+    """Host-side graph: link bookkeeping per neuron plus an incremental in-link CSR.
+
+    Build with :meth:`from_cyberlinks` or :meth:`from_edges`; change with :meth:`update`
+    (cyberlinks) or :meth:`update_edges` (weighted edges). Each change returns the
+    :class:`EdgeDelta` it applied, for solvers that keep their own copy on a device.
+    """
+
+    def __init__(self, n: int = 0, *, compact_fraction: float = 0.1) -> None:
+        assert 0 <= n < PARTICLES_MAX
+        empty = np.zeros(0, dtype=np.int64)
+        self.csr = InLinkCSR(np, n, empty, empty, np.zeros(0), compact_fraction=compact_fraction)
+        self._neurons: dict[int, _Neuron] = {}
+
+    @property
+    def n(self) -> int:
+        """Number of particles (rows)."""
+        return self.csr.n
+
+    @property
+    def links(self) -> int:
+        """Number of cyberlinks held (edge mode: 0)."""
+        return sum(len(nr.links) for nr in self._neurons.values())
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_edges(
+        cls, src: object, dst: object, weight: object | None = None, *, n: int | None = None
+    ) -> GraphStore:
+        """Weighted edges; duplicates sum their weights; weights must be finite and ≥ 0.
+
+        Raises ValueError on negative or non-finite weights, or indices out of range.
+        """
+        s, d = _i64(src), _i64(dst)
+        w = np.ones(len(s)) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
+        if len(s) != len(d) or len(w) != len(s):
+            raise ValueError("src, dst and weight must have the same length")
+        if len(w) and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+            raise ValueError("edge weights must be finite and non-negative")
+        n_all = _count(n, s, d)
+        store = cls(0)
+        store.csr = InLinkCSR(np, n_all, s, d, w)
+        return store
+
+    @classmethod
+    def from_cyberlinks(
+        cls,
+        neurons: object,
+        src: object,
+        dst: object,
+        stakes: Mapping[int, float] | None = None,
+        *,
+        n: int | None = None,
+    ) -> GraphStore:
+        """Cyberlinks (neuron, src, dst) and stakes (missing neuron ⇒ stake 0).
+
+        A repeated (neuron, src, dst) is one link. Raises ValueError on bad shapes,
+        negative stakes or indices out of range.
+        """
+        store = cls(_count(n, _i64(src), _i64(dst)))
+        store.update(insert=(neurons, src, dst), stakes=stakes or {})
+        return store
+
+    # -- cyberlink batches ----------------------------------------------------------------
+    def update(
+        self,
+        *,
+        insert: tuple[object, object, object] | None = None,
+        remove: tuple[object, object, object] | None = None,
+        stakes: Mapping[int, float] | None = None,
+    ) -> EdgeDelta:
+        """Apply one batch: insert links, remove links, set stakes. Returns the delta.
+
+        Inserting a link that exists and removing one that does not are no-ops (links
+        are a set per neuron). Raises ValueError on negative or non-finite stakes.
+        """
+        ins = _split_by_neuron(insert)
+        rem = _split_by_neuron(remove)
+        stakes = dict(stakes or {})
+        for u, s in stakes.items():
+            if not np.isfinite(s) or s < 0:
+                raise ValueError(f"stake of neuron {u} must be finite and non-negative")
+        touched = set(ins) | set(rem) | set(stakes)
+        n_new = self.n
+        for keys in ins.values():
+            if len(keys):
+                n_new = max(n_new, int((keys >> np.uint64(KEY_SHIFT)).max()) + 1,
+                            int((keys & np.uint64(KEY_MASK)).max()) + 1)
+        assert n_new < PARTICLES_MAX
+        parts_src, parts_dst, parts_dw, parts_dc = [], [], [], []
+        for u in touched:
+            nr = self._neurons.setdefault(u, _Neuron())
+            old_links, old_share = nr.links, nr.share
+            new_links = old_links
+            if u in rem:
+                new_links = np.setdiff1d(new_links, rem[u], assume_unique=True)
+            if u in ins:
+                new_links = np.union1d(new_links, ins[u])
+            nr.links = new_links
+            if u in stakes:
+                nr.stake = float(stakes[u])
+            new_share = nr.share
+            kept = np.intersect1d(old_links, new_links, assume_unique=True)
+            gone = np.setdiff1d(old_links, new_links, assume_unique=True)
+            added = np.setdiff1d(new_links, old_links, assume_unique=True)
+            for keys, dw, dc in ((kept, new_share - old_share, 0), (gone, -old_share, -1),
+                                 (added, new_share, 1)):
+                if len(keys) == 0 or (dw == 0.0 and dc == 0):
+                    continue
+                parts_src.append((keys >> np.uint64(KEY_SHIFT)).astype(np.int64))
+                parts_dst.append((keys & np.uint64(KEY_MASK)).astype(np.int64))
+                parts_dw.append(np.full(len(keys), dw))
+                parts_dc.append(np.full(len(keys), dc, dtype=np.int64))
+            if not len(nr.links) and nr.stake == 0.0:
+                del self._neurons[u]
+        return self._apply(parts_src, parts_dst, parts_dw, parts_dc, n_new)
+
+    # -- weighted-edge batches ------------------------------------------------------------
+    def update_edges(
+        self,
+        *,
+        insert: tuple[object, object, object] | None = None,
+        remove: tuple[object, object] | None = None,
+        reweight: tuple[object, object, object] | None = None,
+    ) -> EdgeDelta:
+        """Edge-mode batch: add weight to edges, remove edges, set edge weights.
+
+        Removing or reweighting an absent edge is a no-op. Raises ValueError on
+        negative or non-finite weights.
+        """
+        parts_src, parts_dst, parts_dw, parts_dc = [], [], [], []
+        n_new = self.n
+        if insert is not None:
+            s, d, w = _i64(insert[0]), _i64(insert[1]), np.asarray(insert[2], dtype=np.float64)
+            _check_weights(w)
+            n_new = max(n_new, _count(None, s, d))
+            parts_src.append(s)
+            parts_dst.append(d)
+            parts_dw.append(w)
+            parts_dc.append(np.ones(len(s), dtype=np.int64))
+        for pair, new_w in ((remove, None), (reweight, reweight[2] if reweight else None)):
+            if pair is None:
+                continue
+            s, d = _i64(pair[0]), _i64(pair[1])
+            keep = (s < self.n) & (d < self.n)
+            s, d = s[keep], d[keep]
+            s, d = _dedupe(s, d)
+            cur_w, cur_c = self.csr.lookup(s, d)
+            live = cur_c > 0
+            s, d, cur_w, cur_c = s[live], d[live], cur_w[live], cur_c[live]
+            if new_w is None:
+                dw, dc = -cur_w, -cur_c
+            else:
+                target = np.asarray(new_w, dtype=np.float64)[keep]
+                _check_weights(target)
+                target = _dedupe_values(_i64(pair[0])[keep], _i64(pair[1])[keep], target)[live]
+                dw, dc = target - cur_w, np.zeros(len(s), dtype=np.int64)
+            parts_src.append(s)
+            parts_dst.append(d)
+            parts_dw.append(dw)
+            parts_dc.append(dc)
+        return self._apply(parts_src, parts_dst, parts_dw, parts_dc, n_new)
+
+    def _apply(self, ps: list, pd: list, pw: list, pc: list, n_new: int) -> EdgeDelta:
+        from focusflow.kernels._csr import aggregate, pack_keys
+
+        if ps:
+            src, dst = np.concatenate(ps), np.concatenate(pd)
+            keys, dw, dc = aggregate(np, pack_keys(np, dst, src), np.concatenate(pw),
+                                     np.concatenate(pc))
+            dst = (keys >> np.uint64(KEY_SHIFT)).astype(np.int64)
+            src = (keys & np.uint64(KEY_MASK)).astype(np.int64)
+            live = (dw != 0.0) | (dc != 0)
+            delta = EdgeDelta(src[live], dst[live], dw[live], dc[live], n_new)
+        else:
+            z = np.zeros(0, dtype=np.int64)
+            delta = EdgeDelta(z, z, np.zeros(0), z, n_new)
+        self.csr.apply(delta)
+        return delta
+
+
+def _count(n: int | None, s: np.ndarray, d: np.ndarray) -> int:
+    if len(s) and (s.min() < 0 or d.min() < 0):
+        raise ValueError("particle indices must be non-negative")
+    top = int(max(s.max(initial=-1), d.max(initial=-1))) + 1
+    if n is not None and top > n:
+        raise ValueError(f"particle index {top - 1} out of range for n={n}")
+    out = top if n is None else n
+    if out >= PARTICLES_MAX:
+        raise ValueError(f"at most {PARTICLES_MAX - 1} particles")
+    return out
+
+
+def _check_weights(w: np.ndarray) -> None:
+    if len(w) and (not np.all(np.isfinite(w)) or np.any(w < 0)):
+        raise ValueError("edge weights must be finite and non-negative")
+
+
+def _dedupe(s: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.unique(_link_keys(s, d))
+    return ((keys >> np.uint64(KEY_SHIFT)).astype(np.int64),
+            (keys & np.uint64(KEY_MASK)).astype(np.int64))
+
+
+def _dedupe_values(s: np.ndarray, d: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Values aligned with ``_dedupe(s, d)``; for a repeated edge the last value wins."""
+    keys = _link_keys(s, d)
+    _uniq, last = np.unique(keys[::-1], return_index=True)
+    return v[::-1][last]
+
+
+def _split_by_neuron(links: tuple[object, object, object] | None) -> dict[int, np.ndarray]:
+    """Group (neuron, src, dst) arrays into sorted unique link keys per neuron."""
+    if links is None:
+        return {}
+    u, s, d = (_i64(a) for a in links)
+    if not (len(u) == len(s) == len(d)):
+        raise ValueError("neuron, src and dst must have the same length")
+    if len(u) > BATCH_LINKS_MAX:
+        raise ValueError(f"a batch holds at most {BATCH_LINKS_MAX} links")
+    if len(u) == 0:
+        return {}
+    if u.min() < 0 or s.min() < 0 or d.min() < 0:
+        raise ValueError("neuron and particle indices must be non-negative")
+    if max(int(s.max()), int(d.max())) >= PARTICLES_MAX:
+        raise ValueError("particle index out of range")
+    keys = _link_keys(s, d)
+    order = np.lexsort((keys, u))
+    u, keys = u[order], keys[order]
+    bounds = np.flatnonzero(np.diff(u)) + 1
+    out: dict[int, np.ndarray] = {}
+    for uu, kk in zip(np.split(u, bounds), np.split(keys, bounds), strict=True):
+        out[int(uu[0])] = np.unique(kk)
+    return out
