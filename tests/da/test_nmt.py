@@ -1,0 +1,220 @@
+"""NMT: Celestia's published examples (SHA-256 mode) and properties of proofs (both hashes)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from focusflow.actors.da.nmt import (
+    NamespacedMerkleTree,
+    NmtError,
+    NmtHasher,
+    NmtProof,
+    split_point,
+    verify_inclusion,
+    verify_namespace,
+)
+
+# celestiaorg/nmt docs/spec/nmt.md, Figure 1: 1-byte namespaces, SHA-256, leaves "leaf_i".
+FIGURE1_LEAVES = [b"\x00leaf_0", b"\x00leaf_1", b"\x01leaf_2", b"\x03leaf_3"]
+
+
+def figure1_tree() -> NamespacedMerkleTree:
+    tree = NamespacedMerkleTree(namespace_size=1, hash="sha256", ignore_max_namespace=True)
+    for leaf in FIGURE1_LEAVES:
+        tree.push(leaf)
+    return tree
+
+
+def test_figure1_nodes_match_the_celestia_spec_figure() -> None:
+    tree = figure1_tree()
+    # The spec prints ns, ns and the first 7 hex digits of each digest.
+    assert tree.root().hex()[:11] == "0003b1c2cc5"
+    assert [h.hex()[:11] for h in tree.leaf_hashes] == [
+        "00005fa0c9c",
+        "000052385a0",
+        "010171ca46a",
+        "0303b4a2792",
+    ]
+    assert tree.prove_namespace(b"\x00").nodes[0].hex()[:11] == "010352c7c03"
+
+
+def test_namespace_proof_matches_the_published_proof_bytes() -> None:
+    # celestiaorg/nmt docs/proof-format.md: the proof of namespace 1 in Figure 1, full bytes.
+    proof = figure1_tree().prove_namespace(b"\x01")
+    assert (proof.start, proof.end) == (2, 3)
+    assert [base64.b64encode(n).decode() for n in proof.nodes] == [
+        "AADq2NJYUYcOTntejk0QCS30laDXOvb+w3Cax5+mM49Xrg==",
+        "AwO0onki2V6R1KVmqq3O31AmtiACJxWRCjVBhMCvOE4UQA==",
+    ]
+    assert proof.is_max_namespace_ignored
+
+
+def test_absence_proof_matches_the_spec_example() -> None:
+    tree = figure1_tree()
+    proof = tree.prove_namespace(b"\x02")
+    assert proof.is_absence() and (proof.start, proof.end) == (3, 4)
+    assert proof.leaf_hash.hex()[:11] == "0303b4a2792"
+    assert [n.hex()[:11] for n in proof.nodes] == ["0000ead8d25", "010171ca46a"]
+    assert verify_namespace(tree.hasher, proof, b"\x02", [], tree.root(), leaf_count=4)
+
+
+def test_empty_proof_for_a_namespace_outside_the_root_range() -> None:
+    tree = figure1_tree()
+    proof = tree.prove_namespace(b"\x06")
+    assert proof.is_empty()
+    assert verify_namespace(tree.hasher, proof, b"\x06", [], tree.root(), leaf_count=4)
+    # ...but an empty proof for a namespace inside the range is a lie.
+    assert not verify_namespace(tree.hasher, proof, b"\x01", [], tree.root(), leaf_count=4)
+
+
+def test_sha256_leaf_and_node_hashes_follow_the_spec_formula() -> None:
+    h = NmtHasher(namespace_size=2, hash="sha256", ignore_max_namespace=False)
+    leaf = b"\x00\x01payload"
+    assert h.hash_leaf(leaf) == b"\x00\x01\x00\x01" + hashlib.sha256(b"\x00" + leaf).digest()
+    left = b"\x00\x00\x00\x00" + b"\x01" * 32
+    right = b"\x01\x01\x01\x01" + b"\x01" * 32
+    want = b"\x00\x00\x01\x01" + hashlib.sha256(b"\x01" + left + right).digest()
+    assert h.hash_node(left, right) == want
+
+
+def test_empty_root_is_zero_namespaces_and_hash_of_nothing() -> None:
+    tree = NamespacedMerkleTree(namespace_size=8, hash="sha256")
+    assert tree.root() == b"\x00" * 16 + hashlib.sha256(b"").digest()
+
+
+def test_ignore_max_namespace_keeps_parity_out_of_the_max() -> None:
+    for ignore, want_max in ((True, b"\x05"), (False, b"\xff")):
+        tree = NamespacedMerkleTree(namespace_size=1, hash="sha256", ignore_max_namespace=ignore)
+        for leaf in (b"\x01a", b"\x05b", b"\xffp", b"\xffq"):
+            tree.push(leaf)
+        assert tree.root()[1:2] == want_max
+    only_parity = NamespacedMerkleTree(namespace_size=1, hash="sha256")
+    only_parity.push(b"\xffx")
+    only_parity.push(b"\xffy")
+    assert only_parity.root()[:2] == b"\xff\xff"
+
+
+def test_unordered_siblings_are_rejected() -> None:
+    h = NmtHasher(namespace_size=2, hash="sha256")
+    with pytest.raises(NmtError):
+        h.hash_node(b"\x00\x00\x02\x02" + b"\x00" * 32, b"\x01\x01\x03\x03" + b"\x00" * 32)
+    tree = NamespacedMerkleTree(namespace_size=1)
+    tree.push(b"\x05x")
+    with pytest.raises(NmtError):
+        tree.push(b"\x04y")
+    with pytest.raises(NmtError):
+        tree.push(b"")
+
+
+def test_rfc6962_split_is_largest_power_of_two_below_n() -> None:
+    assert [split_point(n) for n in range(2, 10)] == [1, 2, 2, 4, 4, 4, 4, 8]
+
+
+def test_blake3_and_sha256_trees_differ_and_blake3_is_the_default() -> None:
+    a, b = NamespacedMerkleTree(), NamespacedMerkleTree(hash="sha256")
+    for t in (a, b):
+        t.push(b"\x00" * 29 + b"x")
+    assert a.hasher.hash_name == "blake3"
+    assert a.root()[58:] != b.root()[58:]
+    assert a.root()[:58] == b.root()[:58]
+
+
+def test_root_of_fast_path_equals_push_then_root() -> None:
+    for hash_name in ("sha256", "blake3"):
+        tree = NamespacedMerkleTree(namespace_size=1, hash=hash_name)  # type: ignore[arg-type]
+        leaves = [
+            bytes([ns]) + bytes([i]) for i, ns in enumerate([0, 0, 1, 3, 3, 7, 255, 255, 255])
+        ]
+        for leaf in leaves:
+            tree.push(leaf)
+        assert tree.hasher.root_of(leaves) == tree.root()
+
+
+namespaces = st.lists(st.integers(0, 255), min_size=1, max_size=24).map(sorted)
+
+
+def build(ns_list: list[int], hash_name: str) -> tuple[NamespacedMerkleTree, list[bytes]]:
+    tree = NamespacedMerkleTree(namespace_size=1, hash=hash_name)  # type: ignore[arg-type]
+    leaves = [bytes([ns]) + b"data%d" % i for i, ns in enumerate(ns_list)]
+    for leaf in leaves:
+        tree.push(leaf)
+    return tree, leaves
+
+
+@settings(max_examples=40, deadline=None)
+@given(namespaces, st.sampled_from(["blake3", "sha256"]), st.integers(0, 255))
+def test_every_namespace_query_verifies_and_is_complete(
+    ns_list: list[int], hash_name: str, query: int
+) -> None:
+    tree, leaves = build(ns_list, hash_name)
+    ns = bytes([query])
+    proof = tree.prove_namespace(ns)
+    members = [leaf for leaf in leaves if leaf[:1] == ns]
+    if proof.is_empty() or proof.is_absence():
+        assert not members or query == 255  # parity is ignored by the root range
+        shown: list[bytes] = []
+    else:
+        shown = leaves[proof.start : proof.end]
+        assert shown == members
+    assert verify_namespace(tree.hasher, proof, ns, shown, tree.root(), leaf_count=len(leaves))
+
+
+@settings(max_examples=40, deadline=None)
+@given(namespaces, st.sampled_from(["blake3", "sha256"]), st.data())
+def test_a_withheld_share_of_the_namespace_is_detected(
+    ns_list: list[int], hash_name: str, data: st.DataObject
+) -> None:
+    tree, leaves = build(ns_list, hash_name)
+    ns = bytes([data.draw(st.sampled_from(ns_list))])
+    proof = tree.prove_namespace(ns)
+    if proof.is_empty():  # only the ignored parity namespace
+        return
+    count = proof.end - proof.start
+    drop_first = data.draw(st.booleans())
+    # A prover hiding one share proves a shorter range: inclusion holds, completeness fails.
+    if count >= 2:
+        start, end = (proof.start + 1, proof.end) if drop_first else (proof.start, proof.end - 1)
+        short = tree.prove_range(start, end)
+        assert not verify_namespace(
+            tree.hasher, short, ns, leaves[start:end], tree.root(), leaf_count=len(leaves)
+        )
+    # Hiding all of them behind an absence proof of a neighbour fails too.
+    if proof.end < len(leaves):
+        fake = tree.prove_range(proof.end, proof.end + 1)
+        absence = NmtProof(proof.end, proof.end + 1, fake.nodes, tree.leaf_hashes[proof.end])
+        assert not verify_namespace(
+            tree.hasher, absence, ns, [], tree.root(), leaf_count=len(leaves)
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(namespaces, st.sampled_from(["blake3", "sha256"]), st.data())
+def test_forged_inclusion_proofs_fail(
+    ns_list: list[int], hash_name: str, data: st.DataObject
+) -> None:
+    tree, leaves = build(ns_list, hash_name)
+    n = len(leaves)
+    index = data.draw(st.integers(0, n - 1))
+    proof = tree.prove(index)
+    root = tree.root()
+    assert verify_inclusion(tree.hasher, proof, [leaves[index]], root, leaf_count=n)
+    forged_leaf = leaves[index][:1] + b"forged"
+    assert not verify_inclusion(tree.hasher, proof, [forged_leaf], root, leaf_count=n)
+    if n > 1:
+        moved = NmtProof((index + 1) % n, (index + 1) % n + 1, proof.nodes)
+        assert not verify_inclusion(tree.hasher, moved, [leaves[index]], root, leaf_count=n)
+        node_i = data.draw(st.integers(0, len(proof.nodes) - 1))
+        byte_i = data.draw(st.integers(0, len(proof.nodes[node_i]) - 1))
+        node = bytearray(proof.nodes[node_i])
+        node[byte_i] ^= 1
+        tampered = list(proof.nodes)
+        tampered[node_i] = bytes(node)
+        bad = NmtProof(proof.start, proof.end, tuple(tampered))
+        assert not verify_inclusion(tree.hasher, bad, [leaves[index]], root, leaf_count=n)
+        trimmed = NmtProof(proof.start, proof.end, proof.nodes[:-1])
+        assert not verify_inclusion(tree.hasher, trimmed, [leaves[index]], root, leaf_count=n)
