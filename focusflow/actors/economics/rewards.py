@@ -38,7 +38,7 @@ class TenureBook:
         assert ramp_blocks > 0
         self.ramp_blocks = ramp_blocks
         self.positions: dict[str, TenurePosition] = {}
-        self.owed: dict[str, int] = {}  # settled but not yet paid out
+        self.owed: dict[str, int] = {}  # settled but not yet paid out, scaled by ACC_SCALE
         self.ramp_amount = 0  # sum of amount over ramping positions
         self.ramp_amount_since = 0  # sum of amount * since over ramping positions
         self.mature_amount = 0  # sum of amount over mature positions
@@ -58,10 +58,11 @@ class TenureBook:
         return self.ramp_amount + self.mature_amount
 
     def _accrued(self, pos: TenurePosition) -> int:
+        """Earned since the last snapshot, scaled by ``ACC_SCALE`` (kept exact until paid)."""
         if pos.mature:
-            return pos.amount * self.ramp_blocks * (self.a0 - pos.a0) // ACC_SCALE
+            return pos.amount * self.ramp_blocks * (self.a0 - pos.a0)
         da0, da1 = self.a0 - pos.a0, self.a1 - pos.a1
-        value = pos.amount * (da1 - pos.since * da0) // ACC_SCALE
+        value = pos.amount * (da1 - pos.since * da0)
         assert value >= 0
         return value
 
@@ -109,12 +110,19 @@ class TenureBook:
             self._attach(account, old.amount - amount, old.since, height)
 
     def settle(self, account: str) -> int:
-        """Bring an account's rewards up to date and take them out of the book."""
+        """Bring an account's rewards up to date and take the whole units out of the book.
+
+        The fraction below one unit stays owed while the account still stakes, and goes
+        to the protocol (stays in escrow) once it has no stake left.
+        """
         pos = self.positions.get(account)
         if pos is not None:
             self.owed[account] = self.owed.get(account, 0) + self._accrued(pos)
             pos.a0, pos.a1 = self.a0, self.a1
-        return self.owed.pop(account, 0)
+        scaled = self.owed.pop(account, 0)
+        if pos is not None and scaled % ACC_SCALE:
+            self.owed[account] = scaled % ACC_SCALE
+        return scaled // ACC_SCALE
 
     # -- per block -------------------------------------------------------------------------
     def mature(self, height: int) -> int:
@@ -161,8 +169,15 @@ class TenureBook:
             self._attach(account, amount, since, height)
 
     def owed_total(self) -> int:
-        """Everything the book owes right now (for the escrow invariant)."""
-        return sum(self.owed.values()) + sum(self._accrued(p) for p in self.positions.values())
+        """Whole units the book owes right now (for the escrow invariant). O(accounts)."""
+        total = 0
+        for account in set(self.owed) | set(self.positions):
+            scaled = self.owed.get(account, 0)
+            pos = self.positions.get(account)
+            if pos is not None:
+                scaled += self._accrued(pos)
+            total += scaled // ACC_SCALE
+        return total
 
 
 def naive_tenure_block(
