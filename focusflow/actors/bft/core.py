@@ -1,0 +1,220 @@
+"""Fast-path BFT over the DAG (Bullshark-style anchors with explicit anchor votes).
+
+Slots are the even rounds s >= 2. The fast-path anchor of slot s is the certificate of
+``committee.leader(s)`` in round s. Every header of round s+1 carries an *anchor vote*:
+the digest of a round-s certificate it links (its parents include it), or SKIP. An
+honest validator votes for the leader's certificate when it holds it in time (fast path),
+and otherwise for the anchor chosen by the Snowball fallback, or SKIP.
+
+Commit rule (safe whatever mode each validator is in, see docs/consensus.md):
+
+* **direct**: a value V != SKIP with the quorum stake of votes among the certificates of
+  round s+1 that we hold decides slot s = V. Certificates are unique per (round,
+  author) and carry one vote each, so any other value has less than the validity stake
+  in the whole DAG.
+* **indirect**: walking back from a committed anchor A, slot s' < s is decided by the
+  votes among the certificates of round s'+1 *in A's causal history*: the value with the
+  most stake if that stake reaches the validity stake (ties: smallest digest), SKIP
+  otherwise. If anyone directly decided s' = V, A's history holds at least the validity
+  stake of V votes (quorum intersection) and no other value reaches it, so everybody
+  agrees. The history of A is the same at every validator, so so is the decision.
+
+Committed anchors are linearised deterministically: the not-yet-ordered causal history of
+each anchor, sorted by (round, author).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from focusflow.actors.consensus.types import SKIP, Certificate, Committee
+
+
+class DagView(Protocol):
+    """What the commit rule reads from the mempool DAG."""
+
+    certs: dict[bytes, Certificate]
+    by_round: dict[int, dict[int, Certificate]]
+
+    def ancestors_at(self, start: set[bytes], round_: int) -> set[bytes]:
+        """Digests of round ``round_`` reachable from ``start``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BftConfig:
+    """Timing and mode switching of the fast path."""
+
+    leader_timeout_ms: int = 1000
+    fallback_after_timeouts: int = 2  # consecutive leader timeouts that switch to fallback
+    fallback_slots: int = 1  # slots voted in fallback before trying the fast path again
+    gc_depth_rounds: int = 60
+    history_certs_max: int = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedAnchor:
+    """One committed anchor and its newly ordered causal history."""
+
+    slot: int
+    anchor: Certificate
+    via: str
+    history: tuple[Certificate, ...]
+
+
+@dataclass
+class ModeState:
+    """Fast/fallback mode of this validator (local: safety never depends on it)."""
+
+    mode: str = "fast"
+    consecutive_timeouts: int = 0
+    fallback_votes: int = 0
+    slot_started_ns: dict[int, int] = field(default_factory=dict)
+
+
+def tally(committee: Committee, voters: list[Certificate]) -> dict[bytes, int]:
+    """Stake per anchor vote value among ``voters`` (each certificate counted once)."""
+    out: dict[bytes, int] = {}
+    seen: set[int] = set()
+    for c in voters:
+        assert c.author not in seen, "two certificates of one author in a round"
+        seen.add(c.author)
+        v = c.signed.header.anchor_vote
+        out[v] = out.get(v, 0) + committee.validators[c.author].stake
+    return out
+
+
+class BftCore:
+    """Commit rule, linearisation and the local fast/fallback mode."""
+
+    def __init__(self, *, committee: Committee, config: BftConfig | None = None) -> None:
+        self.committee = committee
+        self.config = config or BftConfig()
+        self.last_slot = 0  # every slot <= last_slot is decided
+        self.last_anchor_round = 0
+        self.ordered: dict[bytes, int] = {}  # digest -> round, pruned below the GC depth
+        self.mode = ModeState()
+        self.decisions: dict[int, str] = {}  # slot -> "fast" | "fallback" | "skip" (bounded by GC)
+
+    # ------------------------------------------------------------------ commit rule
+
+    def direct(self, dag: DagView, slot: int) -> bytes | None:
+        """The value directly decided for ``slot`` from what we hold, if any (non-SKIP)."""
+        voters = list(dag.by_round.get(slot + 1, {}).values())
+        for value, stake in tally(self.committee, voters).items():
+            if value != SKIP and stake >= self.committee.quorum_stake and value in dag.certs:
+                return value
+        return None
+
+    def indirect(self, dag: DagView, slot: int, anchor: Certificate) -> bytes:
+        """Decision for ``slot`` as seen from the causal history of a later ``anchor``."""
+        assert anchor.round >= slot + 2
+        reach = dag.ancestors_at({anchor.digest}, slot + 1)
+        voters = [dag.certs[d] for d in reach]
+        counts = tally(self.committee, voters)
+        best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if not best or best[0][1] < self.committee.validity_stake:
+            return SKIP
+        value = best[0][0]
+        if value != SKIP and value not in dag.certs:
+            return SKIP  # cannot happen for a linked vote (parents are held); kept total
+        return value
+
+    def try_commit(self, dag: DagView) -> list[OrderedAnchor]:
+        """Commit the highest directly decided slot and, through it, the earlier ones."""
+        top = max(dag.by_round, default=0)
+        s = (top - 1) - (top - 1) % 2
+        found: tuple[int, bytes] | None = None
+        while s > self.last_slot:
+            v = self.direct(dag, s)
+            if v is not None:
+                found = (s, v)
+                break
+            s -= 2
+        if found is None:
+            return []
+        slot, value = found
+        chain = [(slot, dag.certs[value])]
+        anchor = dag.certs[value]
+        for s2 in range(slot - 2, self.last_slot, -2):
+            v2 = self.indirect(dag, s2, anchor)
+            if v2 == SKIP:
+                self.decisions[s2] = "skip"
+                continue
+            anchor = dag.certs[v2]
+            chain.append((s2, anchor))
+        out = [self._order(dag, s3, a) for s3, a in reversed(chain)]
+        self.last_slot = slot
+        self.last_anchor_round = slot
+        self._prune()
+        return out
+
+    def _order(self, dag: DagView, slot: int, anchor: Certificate) -> OrderedAnchor:
+        """Deterministic linearisation of the anchor's not-yet-ordered causal history."""
+        assert anchor.round == slot
+        floor = anchor.round - self.config.gc_depth_rounds
+        seen: dict[bytes, Certificate] = {}
+        stack = [anchor.digest]
+        while stack:
+            d = stack.pop()
+            if d in seen or d in self.ordered:
+                continue
+            c = dag.certs.get(d)
+            if c is None:
+                # Only below our GC floor may a parent be absent (DAG closure above it).
+                continue
+            if c.round <= floor:
+                continue
+            seen[d] = c
+            assert len(seen) <= self.config.history_certs_max, "history over history_certs_max"
+            stack.extend(c.signed.header.parents)
+        history = tuple(sorted(seen.values(), key=lambda c: (c.round, c.author)))
+        for c in history:
+            self.ordered[c.digest] = c.round
+        leader = self.committee.leader(slot)
+        via = "fast" if anchor.author == leader else "fallback"
+        self.decisions[slot] = via
+        return OrderedAnchor(slot, anchor, via, history)
+
+    def _prune(self) -> None:
+        floor = self.last_anchor_round - self.config.gc_depth_rounds
+        self.ordered = {d: r for d, r in self.ordered.items() if r > floor}
+        self.decisions = {s: v for s, v in self.decisions.items() if s > floor}
+
+    # ------------------------------------------------------------------ mode
+
+    def slot_started(self, slot: int, now_ns: int) -> int:
+        """When we first waited on ``slot``'s leader (start of its timeout)."""
+        return self.mode.slot_started_ns.setdefault(slot, now_ns)
+
+    def on_fast_vote(self, slot: int) -> None:
+        """We voted for the leader in time: the fast path works."""
+        self.mode.consecutive_timeouts = 0
+        self.mode.slot_started_ns.pop(slot, None)
+
+    def on_timeout(self, slot: int) -> bool:
+        """The leader of ``slot`` timed out; True when this switches us to fallback."""
+        self.mode.consecutive_timeouts += 1
+        if self.mode.mode == "fast" and self.mode.consecutive_timeouts >= self.config.fallback_after_timeouts:
+            self.mode.mode = "fallback"
+            self.mode.fallback_votes = 0
+            return True
+        return False
+
+    def on_fallback_vote(self, slot: int) -> bool:
+        """We cast a fallback vote; True when this switches us back to the fast path."""
+        assert self.mode.mode == "fallback"
+        self.mode.fallback_votes += 1
+        self.mode.slot_started_ns.pop(slot, None)
+        if self.mode.fallback_votes >= self.config.fallback_slots:
+            self.mode.mode = "fast"
+            self.mode.consecutive_timeouts = 0
+            return True
+        return False
+
+    def invariants(self) -> None:
+        """Checks run after every step."""
+        assert self.last_slot % 2 == 0 and self.last_slot >= 0
+        assert self.mode.mode in ("fast", "fallback")
+        assert all(r > self.last_anchor_round - self.config.gc_depth_rounds for r in self.ordered.values())

@@ -1,0 +1,260 @@
+"""Cap'n Proto encoding of every consensus message (schema: ``consensus.capnp``).
+
+Encode and decode are paired and both check limits: a decoder never trusts a length it
+read, and signed payloads are kept as the exact bytes that were signed, so a digest or a
+signature is never computed over a re-encoded struct.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import capnp  # type: ignore[import-untyped]
+import numpy as np
+
+from focusflow.actors.consensus.crypto import DOMAIN_HEADER, digest
+from focusflow.actors.consensus.types import (
+    DIGEST_BYTES,
+    Batch,
+    BlockHeader,
+    BlockSig,
+    Certificate,
+    CertRequest,
+    CertResponse,
+    Header,
+    Payload,
+    PollQuery,
+    PollReply,
+    SignedHeader,
+    Vote,
+)
+
+schema: Any = capnp.load(str(Path(__file__).with_name("consensus.capnp")))
+
+message_bytes_max = 16 << 20  # one hop; larger frames are refused before parsing
+batch_txs_max = 65_536
+tx_bytes_max = 4096
+parents_max = 1024
+batches_max = 64
+request_digests_max = 4096
+response_certs_max = 4096
+votes_max = 1024
+
+
+class DecodeError(ValueError):
+    """Bytes from a peer that are not a well-formed message within limits."""
+
+
+def _reader(struct: Any, data: bytes) -> Any:
+    if len(data) > message_bytes_max:
+        raise DecodeError(f"frame of {len(data)} bytes over message_bytes_max")
+    try:
+        return struct.from_bytes(data, traversal_limit_in_words=message_bytes_max // 8 + 1024)
+    except Exception as exc:  # pycapnp raises KjException subclasses
+        raise DecodeError(f"not a {struct}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _fill_batch(b: Any, batch: Batch) -> None:
+    assert len(batch.payloads) <= batch_txs_max
+    lengths = np.fromiter((len(p) for p in batch.payloads), dtype=np.uint32, count=len(batch.payloads))
+    offsets = np.zeros(len(batch.payloads) + 1, dtype="<u4")
+    np.cumsum(lengths, out=offsets[1:])
+    b.focus = np.asarray(batch.focus, dtype="<u4").tobytes()
+    b.offsets = offsets.tobytes()
+    b.payloads = b"".join(batch.payloads)
+
+
+def _read_batch(b: Any) -> Batch:
+    focus = np.frombuffer(bytes(b.focus), dtype="<u4")
+    offsets = np.frombuffer(bytes(b.offsets), dtype="<u4")
+    blob = bytes(b.payloads)
+    n = len(focus)
+    if n > batch_txs_max or len(offsets) != n + 1:
+        raise DecodeError("batch columns disagree or exceed batch_txs_max")
+    if n and (offsets[0] != 0 or int(offsets[-1]) != len(blob) or np.any(np.diff(offsets.astype(np.int64)) < 0)):
+        raise DecodeError("batch offsets are not a monotone cover of the payload bytes")
+    if n and int(np.max(np.diff(offsets.astype(np.int64)))) > tx_bytes_max:
+        raise DecodeError("transaction over tx_bytes_max")
+    payloads = tuple(blob[int(offsets[i]) : int(offsets[i + 1])] for i in range(n))
+    return Batch(payloads=payloads, focus=tuple(int(x) for x in focus))
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def encode_header(h: Header) -> bytes:
+    """Bytes of a ``Header`` struct: what its author signs."""
+    assert len(h.parents) <= parents_max and len(h.batches) <= batches_max
+    assert all(len(p) == DIGEST_BYTES for p in h.parents)
+    m = schema.Header.new_message(round=h.round, author=h.author, anchorVote=h.anchor_vote)
+    ps = m.init("parents", len(h.parents))
+    for i, p in enumerate(h.parents):
+        ps[i] = p
+    bs = m.init("batches", len(h.batches))
+    for i, batch in enumerate(h.batches):
+        _fill_batch(bs[i], batch)
+    return bytes(m.to_bytes())
+
+
+def decode_header(data: bytes) -> Header:
+    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits."""
+    with _reader(schema.Header, data) as m:
+        if len(m.parents) > parents_max or len(m.batches) > batches_max:
+            raise DecodeError("header over parents_max or batches_max")
+        parents = tuple(bytes(p) for p in m.parents)
+        if any(len(p) != DIGEST_BYTES for p in parents):
+            raise DecodeError("parent digest of the wrong length")
+        vote = bytes(m.anchorVote)
+        if len(vote) not in (0, DIGEST_BYTES):
+            raise DecodeError("anchor vote of the wrong length")
+        batches = tuple(_read_batch(b) for b in m.batches)
+        return Header(round=m.round, author=m.author, parents=parents, batches=batches, anchor_vote=vote)
+
+
+def signed_header(payload: bytes, signature: bytes, public_key: bytes) -> SignedHeader:
+    """Wrap signed header bytes, parsing them once and naming them by their digest."""
+    return SignedHeader(
+        header=decode_header(payload),
+        payload=payload,
+        signature=signature,
+        public_key=public_key,
+        digest=digest(DOMAIN_HEADER, payload),
+    )
+
+
+def _fill_signed(s: Any, sh: SignedHeader) -> None:
+    s.payload = sh.payload
+    s.signature = sh.signature
+    s.publicKey = sh.public_key
+
+
+def _read_signed(s: Any) -> SignedHeader:
+    return signed_header(bytes(s.payload), bytes(s.signature), bytes(s.publicKey))
+
+
+def _fill_cert(c: Any, cert: Certificate) -> None:
+    assert len(cert.votes) <= votes_max
+    _fill_signed(c.header, cert.signed)
+    vs = c.init("votes", len(cert.votes))
+    for i, (voter, sig) in enumerate(cert.votes):
+        vs[i].voter = voter
+        vs[i].signature = sig
+
+
+def _read_cert(c: Any) -> Certificate:
+    if len(c.votes) > votes_max:
+        raise DecodeError("certificate over votes_max")
+    votes = tuple((int(v.voter), bytes(v.signature)) for v in c.votes)
+    return Certificate(signed=_read_signed(c.header), votes=votes)
+
+
+def encode_block_header(h: BlockHeader) -> bytes:
+    """Bytes of a ``BlockHeader``: what notarisers sign."""
+    m = schema.BlockHeader.new_message(
+        height=h.height,
+        parent=h.parent,
+        stateRoot=h.state_root,
+        daRoot=h.da_root,
+        piRoot=h.pi_root,
+        anchor=h.anchor,
+        anchorRound=h.anchor_round,
+    )
+    return bytes(m.to_bytes())
+
+
+def decode_block_header(data: bytes) -> BlockHeader:
+    """Parse block header bytes."""
+    with _reader(schema.BlockHeader, data) as m:
+        return BlockHeader(
+            height=m.height,
+            parent=bytes(m.parent),
+            state_root=bytes(m.stateRoot),
+            da_root=bytes(m.daRoot),
+            pi_root=bytes(m.piRoot),
+            anchor=bytes(m.anchor),
+            anchor_round=m.anchorRound,
+        )
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+def encode_message(sender: int, payload: Payload) -> bytes:
+    """Encode one validator-to-validator hop."""
+    m = schema.Message.new_message(sender=sender)
+    if isinstance(payload, SignedHeader):
+        _fill_signed(m.init("header"), payload)
+    elif isinstance(payload, Vote):
+        v = m.init("vote")
+        v.headerDigest = payload.header_digest
+        v.round = payload.round
+        v.author = payload.author
+        v.voter = payload.voter
+        v.signature = payload.signature
+        v.publicKey = payload.public_key
+    elif isinstance(payload, Certificate):
+        _fill_cert(m.init("certificate"), payload)
+    elif isinstance(payload, CertRequest):
+        assert len(payload.digests) <= request_digests_max
+        ds = m.init("certRequest").init("digests", len(payload.digests))
+        for i, d in enumerate(payload.digests):
+            ds[i] = d
+    elif isinstance(payload, CertResponse):
+        assert len(payload.certificates) <= response_certs_max
+        cs = m.init("certResponse").init("certificates", len(payload.certificates))
+        for i, cert in enumerate(payload.certificates):
+            _fill_cert(cs[i], cert)
+    elif isinstance(payload, PollQuery):
+        q = m.init("pollQuery")
+        q.slot, q.nonce = payload.slot, payload.nonce
+    elif isinstance(payload, PollReply):
+        r = m.init("pollReply")
+        r.slot, r.nonce, r.preference = payload.slot, payload.nonce, payload.preference
+    elif isinstance(payload, BlockSig):
+        b = m.init("blockSig")
+        b.voter = payload.voter
+        b.signed.payload = payload.payload
+        b.signed.signature = payload.signature
+        b.signed.publicKey = payload.public_key
+    else:  # pragma: no cover - exhaustive over Payload
+        raise AssertionError(f"unknown payload {type(payload)}")
+    return bytes(m.to_bytes())
+
+
+def decode_message(data: bytes) -> tuple[int, Payload]:
+    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed."""
+    with _reader(schema.Message, data) as m:
+        which = str(m.which())
+        out: Payload
+        if which == "header":
+            out = _read_signed(m.header)
+        elif which == "vote":
+            v = m.vote
+            out = Vote(bytes(v.headerDigest), v.round, v.author, v.voter, bytes(v.signature), bytes(v.publicKey))
+        elif which == "certificate":
+            out = _read_cert(m.certificate)
+        elif which == "certRequest":
+            ds = m.certRequest.digests
+            if len(ds) > request_digests_max:
+                raise DecodeError("request over request_digests_max")
+            out = CertRequest(tuple(bytes(d) for d in ds))
+        elif which == "certResponse":
+            cs = m.certResponse.certificates
+            if len(cs) > response_certs_max:
+                raise DecodeError("response over response_certs_max")
+            out = CertResponse(tuple(_read_cert(c) for c in cs))
+        elif which == "pollQuery":
+            out = PollQuery(m.pollQuery.slot, m.pollQuery.nonce)
+        elif which == "pollReply":
+            r = m.pollReply
+            out = PollReply(r.slot, r.nonce, bytes(r.preference))
+        elif which == "blockSig":
+            b = m.blockSig
+            out = BlockSig(b.voter, bytes(b.signed.payload), bytes(b.signed.signature), bytes(b.signed.publicKey))
+        else:
+            raise DecodeError(f"unknown message kind {which}")
+        return int(m.sender), out

@@ -1,0 +1,453 @@
+"""Deterministic multi-validator harness: n consensus cores over a fake network.
+
+Pure Python and seeded: virtual time, a heap of events, one-way latency plus jitter,
+random drops, partitions that heal, crashes and restarts, and Byzantine behaviours
+(equivocation, withholding, double votes, invalid signatures). Every message crosses the
+fake wire as Cap'n Proto bytes. After every step the harness runs the stepped core's
+``invariants()`` and the global safety checks: no two honest validators finalize
+different blocks at one height (agreement) and every finalized transaction was submitted
+by a client, at most once (validity). A failure message names the reproducing call.
+
+This module is test and benchmark machinery (like ``focusflow/sim``), never imported by
+a node.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import blake3
+import numpy as np
+
+from focusflow.actors.avalanche.core import AvalancheConfig
+from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.blocks import BlockConfig
+from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
+from focusflow.actors.consensus.node import NodeConfig, ValidatorCore
+from focusflow.actors.consensus.types import (
+    Batch,
+    BlockSig,
+    Broadcast,
+    ClientTx,
+    Commit,
+    Committee,
+    Effect,
+    Finalize,
+    Header,
+    Misbehaviour,
+    ModeChange,
+    Reject,
+    Send,
+    SetTimer,
+    SignedHeader,
+    Validator,
+    Vote,
+)
+from focusflow.actors.mempool.core import DagConfig
+
+BEHAVIOURS = ("equivocate", "withhold", "double_vote", "bad_sig", "silent")
+events_max = 5_000_000
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One harness run, fully determined by its fields (the seed included)."""
+
+    validators: int = 4
+    seed: int = 0
+    latency_ms: float = 50.0
+    jitter_ms: float = 5.0
+    drop_rate: float = 0.0
+    duration_ms: int = 10_000
+    byzantine: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    partitions: tuple[tuple[int, int, tuple[int, ...]], ...] = ()  # (start_ms, end_ms, side A)
+    crashes: tuple[tuple[int, int, int], ...] = ()  # (validator, start_ms, end_ms)
+    tx_rate_per_s: float = 200.0
+    submit_every_ms: int = 50
+    clients: int = 16
+    leader_timeout_ms: int | None = None
+    beta: int | None = None
+    header_txs_max: int = 512
+    fallback_after_timeouts: int = 2
+
+    def repro(self) -> str:
+        """The call that reproduces this run."""
+        return f"focusflow.actors.consensus.harness.run({self!r})"
+
+
+def _payload_signer(clients: int, seed: int) -> list[Signer]:
+    rng = random.Random(seed ^ 0x5EED)
+    return [Signer(rng.randbytes(32)) for _ in range(clients)]
+
+
+class Workload:
+    """Signed cyberlinks: from-cid, to-cid, nonce, client key, Ed25519 signature."""
+
+    def __init__(self, clients: int, seed: int) -> None:
+        self.signers = _payload_signer(clients, seed)
+        self.rng = random.Random(seed ^ 0xC11E)
+        self.nonce = 0
+
+    def make(self, count: int) -> list[ClientTx]:
+        """``count`` fresh signed links with skewed focus tags."""
+        out = []
+        for _ in range(count):
+            c = self.rng.randrange(len(self.signers))
+            self.nonce += 1
+            link = self.rng.randbytes(64) + self.nonce.to_bytes(8, "little")
+            s = self.signers[c]
+            payload = link + s.public_key + s.sign(link)
+            focus = int(min(2**32 - 1, self.rng.paretovariate(1.5) * 1_000_000))
+            out.append(ClientTx(payload, focus, c))
+        return out
+
+
+def admit_links(verifier: CachingVerifier) -> object:
+    """Batch admission for ``Workload`` links: length and Ed25519 signature."""
+
+    def admit(payloads: Sequence[bytes]) -> list[bool]:
+        ok = []
+        for p in payloads:
+            if len(p) != 72 + 32 + 64:
+                ok.append(False)
+                continue
+            ok.append(verifier.verify(p[72:104], p[:72], p[104:]))
+        return ok
+
+    return admit
+
+
+def toy_state_transition(parent: bytes, txs: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Stand-in for the state actor: a hash chain over the ordered transactions."""
+    h = blake3.blake3(b"focusflow/harness/state/v1\x00" + parent)
+    for t in txs:
+        h.update(digest(DOMAIN_TX, t))
+    state = h.digest()
+    return state, blake3.blake3(b"focusflow/harness/pi/v1\x00" + state).digest()
+
+
+@dataclass
+class Result:
+    """What a run produced; ``agreement`` and ``validity`` are the safety verdicts."""
+
+    scenario: Scenario
+    finalized_height: int = 0
+    finalized_heights: dict[int, int] = field(default_factory=dict)
+    links_committed: int = 0
+    finality_ms: list[float] = field(default_factory=list)
+    commits_via: dict[str, int] = field(default_factory=dict)
+    mode_changes: list[tuple[int, int, str, int]] = field(default_factory=list)  # (t_ms, node, mode, slot)
+    misbehaviour: dict[str, int] = field(default_factory=dict)
+    rejections: int = 0
+    agreement: bool = True
+    validity: bool = True
+    events: int = 0
+    wall_s: float = 0.0
+    fallback_commit_times_ms: list[float] = field(default_factory=list)
+    fast_commit_times_ms: list[float] = field(default_factory=list)
+
+    def percentile_ms(self, q: float) -> float:
+        """Finality percentile (ms of virtual time), NaN without data."""
+        return float(np.percentile(self.finality_ms, q)) if self.finality_ms else float("nan")
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready figures (the ``focusflow sim`` summary keys)."""
+        duration_s = self.scenario.duration_ms / 1000
+        return {
+            "validators": self.scenario.validators,
+            "byzantine": len(self.scenario.byzantine),
+            "latency_ms": self.scenario.latency_ms,
+            "finalized_height": self.finalized_height,
+            "links_committed": self.links_committed,
+            "finality_ms_p50": round(self.percentile_ms(50), 1),
+            "finality_ms_p99": round(self.percentile_ms(99), 1),
+            "links_per_second": round(self.links_committed / duration_s, 1),
+            "commits_fast": self.commits_via.get("fast", 0),
+            "commits_fallback": self.commits_via.get("fallback", 0),
+            "invariants": {"agreement": self.agreement, "validity": self.validity},
+            "wall_s": round(self.wall_s, 2),
+        }
+
+
+class SafetyViolation(AssertionError):
+    """Two honest validators disagree, or an unsubmitted transaction was finalized."""
+
+
+class Harness:
+    """Runs a ``Scenario``; see module docstring."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        sc = scenario
+        assert sc.validators >= 4 or not sc.byzantine
+        assert 3 * len(sc.byzantine) < sc.validators, "the harness keeps f < n/3"
+        self.sc = sc
+        self.rng = random.Random(sc.seed)
+        seeds = [random.Random(sc.seed * 1000 + i).randbytes(32) for i in range(sc.validators)]
+        self.signers = [Signer(s) for s in seeds]
+        self.committee = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(self.signers)))
+        self.verifier = CachingVerifier()
+        admit = admit_links(self.verifier)
+        timeout = sc.leader_timeout_ms or int(max(600, 8 * sc.latency_ms + 4 * sc.jitter_ms))
+        poll_timeout = int(max(100, 3 * sc.latency_ms + 2 * sc.jitter_ms))
+        avalanche = AvalancheConfig(poll_timeout_ms=poll_timeout)
+        if sc.beta is not None:
+            from focusflow.actors.avalanche.core import SnowballParams
+
+            avalanche = replace(avalanche, params=SnowballParams.scaled(sc.validators, beta=sc.beta))
+        config = NodeConfig(
+            dag=DagConfig(resend_ms=int(max(200, 4 * sc.latency_ms)), header_txs_max=sc.header_txs_max),
+            bft=BftConfig(leader_timeout_ms=timeout, fallback_after_timeouts=sc.fallback_after_timeouts),
+            avalanche=avalanche,
+            blocks=BlockConfig(),
+            fallback_fetch_timeout_ms=timeout,
+        )
+        self.byzantine = dict(sc.byzantine)
+        assert all(b in BEHAVIOURS for bs in self.byzantine.values() for b in bs)
+        self.nodes = [
+            ValidatorCore(
+                committee=self.committee,
+                me=i,
+                signer=self.signers[i],
+                verifier=self.verifier,
+                admit_batch=admit,  # type: ignore[arg-type]
+                execute=toy_state_transition,
+                rng=random.Random(sc.seed * 7919 + i),
+                config=config,
+            )
+            for i in range(sc.validators)
+        ]
+        self.honest = [i for i in range(sc.validators) if i not in self.byzantine]
+        self.workload = Workload(sc.clients, sc.seed)
+        self.queue: list[tuple[int, int, str, tuple[object, ...]]] = []
+        self.seq = 0
+        self.now_ns = 0
+        self.timers: set[tuple[int, int]] = set()
+        self.submitted: dict[bytes, tuple[int, int]] = {}  # tx digest -> (node, t_ns)
+        self.final_digest: dict[int, bytes] = {}
+        self.finalized_txs: set[bytes] = set()
+        self.result = Result(sc)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _push(self, at_ns: int, kind: str, *args: object) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at_ns, self.seq, kind, args))
+
+    def _crashed(self, i: int, t_ns: int) -> bool:
+        return any(v == i and s * 1e6 <= t_ns < e * 1e6 for v, s, e in self.sc.crashes)
+
+    def _cut(self, a: int, b: int, t_ns: int) -> bool:
+        for s, e, side in self.sc.partitions:
+            if s * 1e6 <= t_ns < e * 1e6 and ((a in side) != (b in side)):
+                return True
+        return False
+
+    def _send(self, sender: int, to: int, data: bytes) -> None:
+        if to == sender or self.rng.random() < self.sc.drop_rate or self._cut(sender, to, self.now_ns):
+            return
+        delay_ms = self.sc.latency_ms + self.rng.random() * self.sc.jitter_ms
+        self._push(self.now_ns + int(delay_ms * 1e6), "deliver", to, sender, data)
+
+    def _apply(self, i: int, effects: list[Effect]) -> None:
+        for e in self._byzantine_filter(i, effects):
+            if isinstance(e, Send):
+                self._send(i, e.to, e.data)
+            elif isinstance(e, Broadcast):
+                for j in range(self.sc.validators):
+                    self._send(i, j, e.data)
+            elif isinstance(e, SetTimer):
+                at = max(e.at_ns, self.now_ns + 1)
+                if (i, at) not in self.timers:
+                    self.timers.add((i, at))
+                    self._push(at, "tick", i)
+            elif isinstance(e, Finalize):
+                self._on_finalize(i, e)
+            elif isinstance(e, Commit):
+                if i in self.honest:
+                    self.result.commits_via[e.via] = self.result.commits_via.get(e.via, 0) + 1
+                    lst = self.result.fast_commit_times_ms if e.via == "fast" else self.result.fallback_commit_times_ms
+                    lst.append(self.now_ns / 1e6)
+            elif isinstance(e, ModeChange):
+                self.result.mode_changes.append((int(self.now_ns / 1e6), i, e.mode, e.slot))
+            elif isinstance(e, Misbehaviour):
+                if i in self.honest:
+                    self.result.misbehaviour[e.kind] = self.result.misbehaviour.get(e.kind, 0) + 1
+            elif isinstance(e, Reject):
+                self.result.rejections += 1
+
+    def _on_finalize(self, i: int, e: Finalize) -> None:
+        if i not in self.honest:
+            return
+        h = e.header.height
+        prior = self.final_digest.setdefault(h, e.digest)
+        if prior != e.digest:
+            self.result.agreement = False
+            raise SafetyViolation(f"validators disagree at height {h}; reproduce: {self.sc.repro()}")
+        self.result.finalized_heights[i] = h
+        for tx in e.txs:
+            d = digest(DOMAIN_TX, tx)
+            origin = self.submitted.get(d)
+            if origin is None:
+                self.result.validity = False
+                raise SafetyViolation(f"unsubmitted tx finalized at {h}; reproduce: {self.sc.repro()}")
+            if origin[0] == i:
+                if d in self.finalized_txs:
+                    self.result.validity = False
+                    raise SafetyViolation(f"tx finalized twice; reproduce: {self.sc.repro()}")
+                self.finalized_txs.add(d)
+                self.result.links_committed += 1
+                self.result.finality_ms.append((self.now_ns - origin[1]) / 1e6)
+
+    # ------------------------------------------------------------------ Byzantine
+
+    def _byzantine_filter(self, i: int, effects: list[Effect]) -> list[Effect]:
+        behaviours = self.byzantine.get(i)
+        if not behaviours:
+            return effects
+        if "silent" in behaviours:
+            return [e for e in effects if not isinstance(e, (Send, Broadcast))]
+        out: list[Effect] = []
+        for e in effects:
+            if isinstance(e, Broadcast | Send):
+                out.extend(self._mutate(i, behaviours, e))
+            else:
+                out.append(e)
+        return out
+
+    def _mutate(self, i: int, behaviours: tuple[str, ...], e: Send | Broadcast) -> list[Effect]:
+        _, msg = codec.decode_message(e.data)
+        if "withhold" in behaviours:
+            r = msg.header.round if isinstance(msg, SignedHeader) else 0
+            if r >= 2 and r % 2 == 0 and self.committee.leader(r) == i:
+                return []  # withhold our anchor: the fast path must time out
+            if isinstance(msg, Vote) and self.rng.random() < 0.5:
+                return []
+        if "bad_sig" in behaviours and self.rng.random() < 0.3:
+            bad = self._corrupt(i, msg)
+            if bad is not None:
+                return [replace(e, data=bad)]
+        if "equivocate" in behaviours and isinstance(msg, SignedHeader) and isinstance(e, Broadcast):
+            return self._equivocate(i, msg)
+        return [e]
+
+    def _corrupt(self, i: int, msg: object) -> bytes | None:
+        if isinstance(msg, SignedHeader):
+            sig = bytes([msg.signature[0] ^ 1]) + msg.signature[1:]
+            return codec.encode_message(i, replace(msg, signature=sig))
+        if isinstance(msg, Vote):
+            return codec.encode_message(i, replace(msg, signature=bytes(64)))
+        if isinstance(msg, BlockSig):
+            return codec.encode_message(i, replace(msg, signature=bytes(64)))
+        return None
+
+    def _equivocate(self, i: int, sh: SignedHeader) -> list[Effect]:
+        """Send one header to half the peers and a conflicting one to the other half."""
+        h = sh.header
+        if h.batches:
+            alt = replace(h, batches=())
+        else:
+            extra = self.workload.make(1)[0]
+            self.submitted[digest(DOMAIN_TX, extra.payload)] = (i, self.now_ns)
+            alt = replace(h, batches=(Batch((extra.payload,), (extra.focus,)),))
+        payload = codec.encode_header(alt)
+        alt_sh = codec.signed_header(payload, self.signers[i].sign(payload), self.signers[i].public_key)
+        node = self.nodes[i]
+        node.dag.voted[(h.round, i)] = sh  # keep our own record consistent
+        peers = [j for j in range(self.sc.validators) if j != i]
+        a = codec.encode_message(i, sh)
+        b = codec.encode_message(i, alt_sh)
+        return [Send(j, a if k % 2 == 0 else b) for k, j in enumerate(peers)]
+
+    def _deliver(self, to: int, sender: int, data: bytes) -> list[Effect]:
+        node = self.nodes[to]
+        behaviours = self.byzantine.get(to, ())
+        if "double_vote" in behaviours:
+            _, msg = codec.decode_message(data)
+            if isinstance(msg, SignedHeader):
+                node.dag.voted.pop((msg.header.round, msg.header.author), None)
+        return node.receive(data, sender, self.now_ns)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> Result:
+        """Run to ``duration_ms`` of virtual time, checking safety after every step."""
+        sc = self.sc
+        t0 = time.perf_counter()
+        for i in range(sc.validators):
+            self._push(0, "tick", i)
+        per_submit = sc.tx_rate_per_s * sc.submit_every_ms / 1000
+        carry = 0.0
+        t = 0
+        while t < sc.duration_ms:
+            carry += per_submit
+            count = int(carry)
+            carry -= count
+            if count:
+                self._push(int(t * 1e6), "submit", count)
+            t += sc.submit_every_ms
+        end_ns = int(sc.duration_ms * 1e6)
+        while self.queue and self.queue[0][0] <= end_ns:
+            at, _, kind, args = heapq.heappop(self.queue)
+            self.now_ns = at
+            self.result.events += 1
+            assert self.result.events <= events_max, "events_max reached"
+            self._step(kind, args)
+        self.result.wall_s = time.perf_counter() - t0
+        heights = [self.result.finalized_heights.get(i, 0) for i in self.honest]
+        self.result.finalized_height = min(heights) if heights else 0
+        return self.result
+
+    def _step(self, kind: str, args: tuple[object, ...]) -> None:
+        if kind == "submit":
+            (count,) = args
+            assert isinstance(count, int)
+            targets = [i for i in self.honest if not self._crashed(i, self.now_ns)]
+            if not targets:
+                return
+            txs = self.workload.make(count)
+            by_node: dict[int, list[ClientTx]] = {}
+            for tx in txs:
+                node = targets[self.rng.randrange(len(targets))]
+                self.submitted[digest(DOMAIN_TX, tx.payload)] = (node, self.now_ns)
+                by_node.setdefault(node, []).append(tx)
+            for node, batch in sorted(by_node.items()):
+                self._apply(node, self.nodes[node].submit(batch, self.now_ns))
+                self.nodes[node].invariants()
+            return
+        i = args[0]
+        assert isinstance(i, int)
+        if self._crashed(i, self.now_ns):
+            return
+        if kind == "tick":
+            self.timers.discard((i, self.now_ns))
+            effects = self.nodes[i].tick(self.now_ns)
+        else:
+            _, sender, data = args
+            assert isinstance(sender, int) and isinstance(data, bytes)
+            effects = self._deliver(i, sender, data)
+        self._apply(i, effects)
+        self.nodes[i].invariants()
+
+
+def run(scenario: Scenario) -> Result:
+    """Run one scenario (the reproduce entry point printed on failure)."""
+    return Harness(scenario).run()
+
+
+def headers_unique_across(h: Harness) -> bool:
+    """No two honest validators hold different certificates for one (round, author)."""
+    seen: dict[tuple[int, int], bytes] = {}
+    for i in h.honest:
+        for r, certs in h.nodes[i].dag.by_round.items():
+            for a, c in certs.items():
+                if seen.setdefault((r, a), c.digest) != c.digest:
+                    return False
+    return True
+
+
+__all__ = ["BEHAVIOURS", "Harness", "Header", "Result", "SafetyViolation", "Scenario", "headers_unique_across", "run"]

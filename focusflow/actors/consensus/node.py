@@ -1,0 +1,282 @@
+"""A validator's consensus core: mempool DAG + fast-path BFT + Snowball + blocks.
+
+This is the one sans-IO state machine the actor shell (and the test harness) drives:
+``submit`` for client transactions, ``receive`` for peer bytes, ``tick`` for time. It
+decodes each hop (Cap'n Proto), routes it to the sub-core that owns it, then runs the
+two rules that tie them together: commit whatever the DAG decides, and propose the next
+round with the anchor vote the mode calls for.
+
+Errors: a malformed or invalid peer message becomes a ``Misbehaviour`` effect (the
+peer's fault, with evidence) and the core carries on; anything else is our bug, and the
+core stays failed: every later call raises ``LocalBug``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from focusflow.actors.avalanche.core import AvalancheConfig, AvalancheCore, Rng
+from focusflow.actors.bft.core import BftConfig, BftCore
+from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.blocks import BlockConfig, BlockCore, StateTransition
+from focusflow.actors.consensus.crypto import DOMAIN_ELECT, Signer, Verifier, digest
+from focusflow.actors.consensus.types import (
+    SKIP,
+    BlockSig,
+    Certificate,
+    CertRequest,
+    CertResponse,
+    ClientTx,
+    Commit,
+    Committee,
+    Effect,
+    LocalBug,
+    Misbehaviour,
+    ModeChange,
+    PeerFault,
+    PollQuery,
+    PollReply,
+    Send,
+    SetTimer,
+    SignedHeader,
+    Vote,
+)
+from focusflow.actors.mempool.core import AdmitBatch, DagConfig, DagCore
+
+_WAIT = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Configuration of every sub-core of a validator."""
+
+    dag: DagConfig = field(default_factory=DagConfig)
+    bft: BftConfig = field(default_factory=BftConfig)
+    avalanche: AvalancheConfig = field(default_factory=AvalancheConfig)
+    blocks: BlockConfig = field(default_factory=BlockConfig)
+    fallback_fetch_timeout_ms: int = 2000
+
+
+class ValidatorCore:
+    """One validator's consensus state machine."""
+
+    def __init__(
+        self,
+        *,
+        committee: Committee,
+        me: int,
+        signer: Signer,
+        verifier: Verifier,
+        admit_batch: AdmitBatch,
+        execute: StateTransition,
+        rng: Rng,
+        config: NodeConfig | None = None,
+    ) -> None:
+        self.config = config or NodeConfig()
+        assert self.config.dag.gc_depth_rounds == self.config.bft.gc_depth_rounds, "one GC depth"
+        self.committee = committee
+        self.me = me
+        self.dag = DagCore(
+            committee=committee, me=me, signer=signer, verifier=verifier, admit_batch=admit_batch, config=self.config.dag
+        )
+        self.bft = BftCore(committee=committee, config=self.config.bft)
+        self.snow = AvalancheCore(committee=committee, me=me, rng=rng, config=self.config.avalanche)
+        self.blocks = BlockCore(
+            committee=committee, me=me, signer=signer, verifier=verifier, execute=execute, config=self.config.blocks
+        )
+        self.failed: BaseException | None = None
+        self.started = False
+        self.fetch_started_ns: dict[int, int] = {}
+        self.commits = 0
+
+    # ------------------------------------------------------------------ entry points
+
+    def submit(self, txs: Sequence[ClientTx], now_ns: int) -> list[Effect]:
+        """Client transactions into the mempool (rejections come back as effects)."""
+        return self._guard(lambda: self.dag.submit(txs), now_ns)
+
+    def receive(self, data: bytes, sender: int, now_ns: int) -> list[Effect]:
+        """Bytes from peer ``sender`` (authenticated by the transport)."""
+        return self._guard(lambda: self._dispatch(data, sender, now_ns), now_ns)
+
+    def tick(self, now_ns: int) -> list[Effect]:
+        """Time passed: resends, poll timeouts, leader timeouts."""
+
+        def run() -> list[Effect]:
+            effects = self.dag.tick(now_ns)
+            effects.extend(self.blocks.tick(now_ns))
+            effects.extend(self.snow.tick(now_ns, self._adoptable_for_any))
+            return effects
+
+        return self._guard(run, now_ns)
+
+    def _guard(self, step: Callable[[], list[Effect]], now_ns: int) -> list[Effect]:
+        if self.failed is not None:
+            raise LocalBug(f"validator {self.me} failed earlier: {self.failed!r}")
+        try:
+            try:
+                effects: list[Effect] = list(step())
+            except PeerFault as fault:
+                effects = [fault.to_effect()]
+            except codec.DecodeError as exc:
+                effects = [Misbehaviour(-1, "malformed", str(exc))]
+            effects.extend(self._progress(now_ns))
+            deadline = self._next_deadline(now_ns)
+            if deadline is not None:
+                effects.append(SetTimer(deadline))
+            return effects
+        except PeerFault as fault:  # a fault surfacing from a deferred step
+            return [fault.to_effect()]
+        except BaseException as exc:
+            self.failed = exc
+            raise
+
+    def _dispatch(self, data: bytes, sender: int, now_ns: int) -> list[Effect]:
+        claimed, msg = codec.decode_message(data)
+        if claimed != sender or not self.committee.is_member(sender) or sender == self.me:
+            return [Misbehaviour(sender, "bad-sender", f"envelope says {claimed}")]
+        if isinstance(msg, SignedHeader):
+            return self.dag.on_header(sender, msg)
+        if isinstance(msg, Vote):
+            return self.dag.on_vote(sender, msg)
+        if isinstance(msg, Certificate):
+            return self.dag.on_certificate(sender, msg)
+        if isinstance(msg, CertRequest):
+            return self.dag.on_cert_request(sender, msg)
+        if isinstance(msg, CertResponse):
+            return self.dag.on_cert_response(sender, msg)
+        if isinstance(msg, PollQuery):
+            pref = self._preference(msg.slot)
+            return [Send(sender, codec.encode_message(self.me, PollReply(msg.slot, msg.nonce, pref)))]
+        if isinstance(msg, PollReply):
+            effects = self.snow.on_reply(sender, msg, now_ns, self._adoptable(msg.slot))
+            if msg.preference != SKIP and msg.preference not in self.dag.certs and self.snow.active(msg.slot):
+                effects.append(Send(sender, codec.encode_message(self.me, CertRequest((msg.preference,)))))
+            return effects
+        assert isinstance(msg, BlockSig)
+        return self.blocks.on_block_sig(sender, msg)
+
+    # ------------------------------------------------------------------ the glue rules
+
+    def _progress(self, now_ns: int) -> list[Effect]:
+        effects: list[Effect] = []
+        if not self.started:
+            self.started = True
+            effects.extend(self.dag.propose(1, SKIP, now_ns))
+        for ordered in self.bft.try_commit(self.dag):
+            txs = tuple(tx for c in ordered.history for b in c.signed.header.batches for tx in b.payloads)
+            commit = Commit(ordered.slot, ordered.anchor.digest, ordered.via, tuple(c.digest for c in ordered.history), txs)
+            self.commits += 1
+            effects.append(commit)
+            effects.extend(self.blocks.on_commit(commit, [c.author for c in ordered.history]))
+        if self.bft.last_anchor_round:
+            self.dag.gc(self.bft.last_anchor_round)
+            self.snow.gc(self.bft.last_slot)
+        effects.extend(self._advance(now_ns))
+        for slot in [s for s in self.bft.mode.slot_started_ns if s < self.dag.round]:
+            del self.bft.mode.slot_started_ns[slot]
+        return effects
+
+    def _advance(self, now_ns: int) -> list[Effect]:
+        """Propose the next round once the previous one has the quorum stake of certs."""
+        top = self.dag.highest_quorum_round()
+        if top < self.dag.round:
+            return []
+        target = top + 1
+        effects: list[Effect] = []
+        vote = SKIP
+        if target % 2 == 1 and target >= 3:
+            chosen = self._anchor_vote(target - 1, now_ns, effects)
+            if chosen is _WAIT:
+                return effects
+            vote = chosen
+        effects.extend(self.dag.propose(target, vote, now_ns))
+        return effects
+
+    def _anchor_vote(self, slot: int, now_ns: int, effects: list[Effect]) -> bytes | None:
+        """The anchor vote for ``slot``, or ``_WAIT`` (leader timer / Snowball running)."""
+        leader = self.dag.by_round.get(slot, {}).get(self.committee.leader(slot))
+        started = self.bft.slot_started(slot, now_ns)
+        if self.bft.mode.mode == "fast":
+            if leader is not None:
+                self.bft.on_fast_vote(slot)
+                return leader.digest
+            if now_ns < started + self.config.bft.leader_timeout_ms * 1_000_000:
+                return _WAIT
+            if not self.bft.on_timeout(slot):
+                self.bft.mode.slot_started_ns.pop(slot, None)
+                return SKIP
+            effects.append(ModeChange("fallback", slot))
+        if not self.snow.active(slot):
+            effects.extend(self.snow.start(slot, self._initial_preference(slot), now_ns))
+        decided = self.snow.decision(slot)
+        if decided is None and not self.snow.exhausted(slot):
+            return _WAIT
+        value = SKIP if decided is None else decided
+        if value != SKIP and value not in self.dag.certs:
+            first = self.fetch_started_ns.setdefault(slot, now_ns)
+            if now_ns < first + self.config.fallback_fetch_timeout_ms * 1_000_000:
+                return _WAIT
+            value = SKIP
+        if self.bft.on_fallback_vote(slot):
+            effects.append(ModeChange("fast", slot))
+        self.fetch_started_ns.pop(slot, None)
+        return value
+
+    def _initial_preference(self, slot: int) -> bytes:
+        """The leader's cert if held, else the held round-``slot`` cert with the least
+        election hash: what every validator with the same view would pick."""
+        certs = self.dag.by_round.get(slot, {})
+        leader = certs.get(self.committee.leader(slot))
+        if leader is not None:
+            return leader.digest
+        if not certs:
+            return SKIP
+        return min((c.digest for c in certs.values()), key=lambda d: digest(DOMAIN_ELECT, slot.to_bytes(8, "little") + d))
+
+    def _preference(self, slot: int) -> bytes:
+        """What we answer a poll with: our vote if cast, else our current preference."""
+        own = self.dag.voted.get((slot + 1, self.me))
+        if own is not None:
+            return own.header.anchor_vote
+        pref = self.snow.preference(slot)
+        if pref is not None:
+            return pref
+        return self._initial_preference(slot)
+
+    def _adoptable(self, slot: int) -> Callable[[bytes], bool]:
+        def ok(value: bytes) -> bool:
+            return value == SKIP or (value in self.dag.certs and self.dag.certs[value].round == slot)
+
+        return ok
+
+    def _adoptable_for_any(self, value: bytes) -> bool:
+        return value == SKIP or value in self.dag.certs
+
+    def _next_deadline(self, now_ns: int) -> int | None:
+        deadlines = (self.dag.next_deadline_ns(), self.snow.next_deadline_ns(), self.blocks.next_deadline_ns())
+        times = [t for t in deadlines if t is not None]
+        for slot, started in self.bft.mode.slot_started_ns.items():
+            if slot + 1 > self.dag.round:
+                times.append(started + self.config.bft.leader_timeout_ms * 1_000_000)
+        for first in self.fetch_started_ns.values():
+            times.append(first + self.config.fallback_fetch_timeout_ms * 1_000_000)
+        future = [t for t in times if t > now_ns]
+        return min(future, default=None)
+
+    # ------------------------------------------------------------------ checks
+
+    @property
+    def finalized_height(self) -> int:
+        """Height of the last notarised block."""
+        return self.blocks.finalized_height
+
+    def invariants(self) -> None:
+        """Every sub-core's invariants plus the glue's own."""
+        self.dag.invariants()
+        self.bft.invariants()
+        self.snow.invariants()
+        self.blocks.invariants()
+        assert self.bft.last_slot <= max(self.dag.by_round, default=self.bft.last_slot)
+        assert self.blocks.height == self.commits

@@ -1,0 +1,479 @@
+"""Narwhal-style DAG mempool core (sans-IO): batches, headers, votes, certificates, GC.
+
+A validator proposes one header per round. A header of round r > 1 references the
+certificates of round r-1 that it holds (at least the quorum stake of them) and carries
+the validator's next batch of transactions, sorted by focus. Peers vote once per
+(round, author); the author turns the quorum stake of votes into a certificate and
+broadcasts it. Uniqueness follows from quorum intersection: two certificates for one
+(round, author) would need an honest voter to vote twice.
+
+Simplification (documented in docs/consensus.md): the worker/primary split of Narwhal is
+collapsed, so a header carries its batches. A certificate therefore proves that the quorum
+stake stored the data, which is what Narwhal's separate batch certificates achieve.
+
+The core never reads a clock or does I/O: inputs are decoded messages with ``now_ns``,
+outputs are effects. Which round to propose next, and the anchor vote it carries, is
+decided by the validator (``focusflow.actors.consensus.node``) from the BFT rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.crypto import DOMAIN_TX, DOMAIN_VOTE, Signer, Verifier, digest
+from focusflow.actors.consensus.types import (
+    SKIP,
+    Batch,
+    Broadcast,
+    Certificate,
+    CertRequest,
+    CertResponse,
+    ClientTx,
+    Committee,
+    Effect,
+    Header,
+    Misbehaviour,
+    PeerFault,
+    Reject,
+    Send,
+    SignedHeader,
+    Vote,
+    require,
+)
+from focusflow.actors.mempool.qos import FocusQos, QosConfig, sort_by_focus
+
+AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool]]
+"""Batch admission check (signatures, format) over opaque transaction bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class DagConfig:
+    """Limits and timing of the DAG mempool."""
+
+    header_txs_max: int = 512
+    pending_txs_max: int = 16_384
+    utilisation_max: float = 0.7
+    qos_lanes_count: int = 8
+    gc_depth_rounds: int = 60
+    resend_ms: int = 400
+    sync_certs_max: int = 1024
+    waiting_certs_max: int = 8192
+    waiting_headers_max: int = 1024
+    verify_peer_batches: bool = True
+
+
+class DagCore:
+    """One validator's view of the DAG and its own proposals."""
+
+    def __init__(
+        self,
+        *,
+        committee: Committee,
+        me: int,
+        signer: Signer,
+        verifier: Verifier,
+        admit_batch: AdmitBatch,
+        config: DagConfig | None = None,
+    ) -> None:
+        assert committee.is_member(me)
+        assert committee.validators[me].public_key == signer.public_key, "key is not ours"
+        self.committee = committee
+        self.me = me
+        self.signer = signer
+        self.verifier = verifier
+        self.admit_batch = admit_batch
+        self.config = config or DagConfig()
+        self.qos = FocusQos(
+            QosConfig(
+                capacity_txs_per_round=self.config.header_txs_max,
+                utilisation_max=self.config.utilisation_max,
+                lanes_count=self.config.qos_lanes_count,
+            )
+        )
+        self.certs: dict[bytes, Certificate] = {}
+        self.by_round: dict[int, dict[int, Certificate]] = {}
+        self.voted: dict[tuple[int, int], SignedHeader] = {}
+        self.waiting: dict[bytes, tuple[int, Certificate]] = {}
+        self.waiting_headers: dict[bytes, tuple[int, SignedHeader]] = {}
+        self.round = 0
+        self.gc_round = 0
+        self.own: SignedHeader | None = None
+        self.own_votes: dict[int, bytes] = {}
+        self.own_sent_ns = 0
+        self.pending: list[ClientTx] = []
+        self.stats = {"txs_admitted": 0, "txs_shed": 0, "txs_invalid": 0, "equivocations": 0}
+
+    # ------------------------------------------------------------------ clients
+
+    def submit(self, txs: Sequence[ClientTx]) -> list[Effect]:
+        """Admit client transactions: batch check, QoS shedding, bounded pending queue."""
+        if not txs:
+            return []
+        effects: list[Effect] = []
+        ok = list(self.admit_batch([t.payload for t in txs]))
+        assert len(ok) == len(txs), "admission check must answer every transaction"
+        valid = [t for t, good in zip(txs, ok, strict=True) if good]
+        for t, good in zip(txs, ok, strict=True):
+            if not good:
+                self.stats["txs_invalid"] += 1
+                effects.append(self._reject(t, "invalid: admission check failed"))
+        focus = np.fromiter((t.focus for t in valid), dtype=np.uint32, count=len(valid))
+        keep = self.qos.admit(focus)
+        for t, k in zip(valid, keep, strict=True):
+            if k:
+                self.pending.append(t)
+                self.stats["txs_admitted"] += 1
+            else:
+                self.stats["txs_shed"] += 1
+                effects.append(self._reject(t, "shed: focus below the open lanes under load"))
+        effects.extend(self._trim_pending())
+        return effects
+
+    def _reject(self, t: ClientTx, reason: str) -> Reject:
+        return Reject(t.client, digest(DOMAIN_TX, t.payload), t.focus, self.qos.cutoff, reason)
+
+    def _trim_pending(self) -> list[Effect]:
+        """Keep ``pending_txs_max`` transactions: the lowest-focus overflow is rejected."""
+        over = len(self.pending) - self.config.pending_txs_max
+        if over <= 0:
+            return []
+        order = sort_by_focus(np.fromiter((t.focus for t in self.pending), np.uint32, len(self.pending)))
+        kept = [self.pending[i] for i in sorted(order[: self.config.pending_txs_max].tolist())]
+        dropped = [self.pending[i] for i in order[self.config.pending_txs_max :].tolist()]
+        self.pending = kept
+        self.stats["txs_shed"] += len(dropped)
+        return [self._reject(t, "shed: pending_txs_max reached") for t in dropped]
+
+    def _next_batch(self) -> Batch:
+        """Take the highest-focus pending transactions, sorted by focus (one argsort)."""
+        if not self.pending:
+            return Batch((), ())
+        focus = np.fromiter((t.focus for t in self.pending), np.uint32, len(self.pending))
+        order = sort_by_focus(focus)
+        take = order[: self.config.header_txs_max].tolist()
+        rest = sorted(order[self.config.header_txs_max :].tolist())
+        batch = Batch(tuple(self.pending[i].payload for i in take), tuple(int(focus[i]) for i in take))
+        self.pending = [self.pending[i] for i in rest]
+        return batch
+
+    # ------------------------------------------------------------------ proposing
+
+    def quorum_at(self, round_: int) -> bool:
+        """Whether we hold certificates of ``round_`` carrying the quorum stake."""
+        certs = self.by_round.get(round_, {})
+        return self.committee.stake_of(certs) >= self.committee.quorum_stake
+
+    def highest_quorum_round(self) -> int:
+        """Highest round for which we hold the quorum stake of certificates (0: none)."""
+        for r in sorted(self.by_round, reverse=True):
+            if self.quorum_at(r):
+                return r
+        return 0
+
+    def propose(self, round_: int, anchor_vote: bytes, now_ns: int) -> list[Effect]:
+        """Sign and broadcast our header for ``round_`` (parents: all certs of round-1)."""
+        assert round_ > self.round, "one header per round, rounds only go up"
+        assert round_ == 1 or self.quorum_at(round_ - 1), "parents must carry the quorum stake"
+        assert anchor_vote == SKIP or round_ % 2 == 1
+        parents = tuple(sorted(c.digest for c in self.by_round.get(round_ - 1, {}).values()))
+        assert anchor_vote == SKIP or anchor_vote in parents, "an anchor vote must link the anchor"
+        batch = self._next_batch()
+        self.qos.end_round()
+        header = Header(round_, self.me, parents, (batch,) if batch.payloads else (), anchor_vote)
+        payload = codec.encode_header(header)
+        sh = codec.signed_header(payload, self.signer.sign(payload), self.signer.public_key)
+        self.round = round_
+        self.own = sh
+        self.own_votes = {}
+        self.own_sent_ns = now_ns
+        self.voted[(round_, self.me)] = sh
+        self.own_votes[self.me] = self._vote_signature(sh.digest)
+        effects: list[Effect] = [Broadcast(codec.encode_message(self.me, sh))]
+        effects.extend(self._maybe_certify())
+        return effects
+
+    def _vote_signature(self, header_digest: bytes) -> bytes:
+        return self.signer.sign(DOMAIN_VOTE + header_digest)
+
+    def _maybe_certify(self) -> list[Effect]:
+        own = self.own
+        if own is None or own.digest in self.certs:
+            return []
+        if self.committee.stake_of(self.own_votes) < self.committee.quorum_stake:
+            return []
+        cert = Certificate(own, tuple(sorted(self.own_votes.items())))
+        effects = self._insert(cert)
+        effects.append(Broadcast(codec.encode_message(self.me, cert)))
+        return effects
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_header(self, sender: int, sh: SignedHeader) -> None:
+        """Raise ``PeerFault`` unless ``sh`` is well formed and signed by its author."""
+        h = sh.header
+        require(self.committee.is_member(h.author), sender, "bad-author", f"author {h.author}")
+        key = self.committee.validators[h.author].public_key
+        require(sh.public_key == key, sender, "bad-key", "header key is not the author's", sh.payload)
+        require(
+            self.verifier.verify(key, sh.payload, sh.signature),
+            sender,
+            "bad-signature",
+            f"header r{h.round} a{h.author}",
+            sh.payload,
+            sh.signature,
+        )
+        require(h.round >= 1, sender, "bad-round", "round 0 is genesis")
+        require(len(set(h.parents)) == len(h.parents), sender, "dup-parents", "repeated parent")
+        require((h.round == 1) == (not h.parents), sender, "bad-parents", "round 1 has no parents")
+        require(
+            h.anchor_vote == SKIP or (h.round % 2 == 1 and h.anchor_vote in h.parents),
+            sender,
+            "bad-anchor-vote",
+            "an anchor vote must be in an odd round and link the anchor",
+            sh.payload,
+        )
+        require(
+            sum(len(b.payloads) for b in h.batches) <= self.config.header_txs_max,
+            sender,
+            "oversized",
+            "header over header_txs_max",
+        )
+
+    def _check_parents(self, sender: int, sh: SignedHeader) -> None:
+        """With all parents held: they are certs of round-1, distinct authors, quorum stake."""
+        h = sh.header
+        if h.round - 1 <= self.gc_round:
+            return
+        authors = []
+        for p in h.parents:
+            c = self.certs[p]
+            require(c.round == h.round - 1, sender, "bad-parents", "parent not of round-1", sh.payload)
+            authors.append(c.author)
+        require(len(set(authors)) == len(authors), sender, "bad-parents", "two parents, one author")
+        require(
+            self.committee.stake_of(authors) >= self.committee.quorum_stake,
+            sender,
+            "bad-parents",
+            "parents below the quorum stake",
+            sh.payload,
+        )
+
+    def _check_cert(self, sender: int, cert: Certificate) -> None:
+        self._check_header(sender, cert.signed)
+        voters = [v for v, _ in cert.votes]
+        require(len(set(voters)) == len(voters), sender, "bad-cert", "a voter counted twice")
+        require(all(self.committee.is_member(v) for v in voters), sender, "bad-cert", "unknown voter")
+        message = DOMAIN_VOTE + cert.digest
+        for voter, sig in cert.votes:
+            key = self.committee.validators[voter].public_key
+            require(self.verifier.verify(key, message, sig), sender, "bad-signature", f"vote of {voter}", sig)
+        require(
+            self.committee.stake_of(voters) >= self.committee.quorum_stake,
+            sender,
+            "bad-cert",
+            "votes below the quorum stake",
+        )
+
+    def _missing(self, sh: SignedHeader) -> list[bytes]:
+        if sh.header.round - 1 <= self.gc_round:
+            return []
+        return [p for p in sh.header.parents if p not in self.certs]
+
+    # ------------------------------------------------------------------ handlers
+
+    def on_header(self, sender: int, sh: SignedHeader) -> list[Effect]:
+        """Validate a peer's header and vote for it (once per round and author)."""
+        self._check_header(sender, sh)
+        h = sh.header
+        if h.round <= self.gc_round:
+            return []
+        prior = self.voted.get((h.round, h.author))
+        if prior is not None and prior.digest != sh.digest:
+            self.stats["equivocations"] += 1
+            return [
+                Misbehaviour(
+                    h.author,
+                    "equivocation",
+                    f"two headers for round {h.round}",
+                    (prior.payload, prior.signature, sh.payload, sh.signature),
+                )
+            ]
+        missing = self._missing(sh)
+        if missing:
+            if len(self.waiting_headers) < self.config.waiting_headers_max:
+                self.waiting_headers[sh.digest] = (sender, sh)
+            return [Send(sender, codec.encode_message(self.me, CertRequest(tuple(missing))))]
+        self._check_parents(sender, sh)
+        if self.config.verify_peer_batches and prior is None:
+            for b in h.batches:
+                require(all(self.admit_batch(b.payloads)), sender, "bad-tx", "inadmissible tx", sh.payload)
+        self.voted[(h.round, h.author)] = sh
+        vote = Vote(sh.digest, h.round, h.author, self.me, self._vote_signature(sh.digest), self.signer.public_key)
+        if h.author == self.me:
+            return []
+        return [Send(h.author, codec.encode_message(self.me, vote))]
+
+    def on_vote(self, sender: int, vote: Vote) -> list[Effect]:
+        """Count a vote for our current header; certify at the quorum stake."""
+        own = self.own
+        require(vote.voter == sender, sender, "bad-vote", "vote relayed by another peer")
+        require(self.committee.is_member(vote.voter), sender, "bad-vote", "unknown voter")
+        if own is None or vote.header_digest != own.digest:
+            return []  # a late vote for an older header: harmless
+        key = self.committee.validators[vote.voter].public_key
+        require(vote.public_key == key, sender, "bad-key", "vote key is not the voter's")
+        require(
+            self.verifier.verify(key, DOMAIN_VOTE + vote.header_digest, vote.signature),
+            sender,
+            "bad-signature",
+            "vote",
+            vote.header_digest,
+            vote.signature,
+        )
+        self.own_votes.setdefault(vote.voter, vote.signature)
+        return self._maybe_certify()
+
+    def on_certificate(self, sender: int, cert: Certificate) -> list[Effect]:
+        """Validate a certificate; insert it, or fetch its missing ancestry first."""
+        if cert.digest in self.certs or cert.round <= self.gc_round:
+            return []
+        self._check_cert(sender, cert)
+        effects: list[Effect] = []
+        prior = self.voted.get((cert.round, cert.author))
+        if prior is not None and prior.digest != cert.digest:
+            # We voted for another header of this (round, author): the author equivocated.
+            self.stats["equivocations"] += 1
+            effects.append(
+                Misbehaviour(
+                    cert.author,
+                    "equivocation",
+                    f"certified header differs from the one we voted for, round {cert.round}",
+                    (prior.payload, prior.signature, cert.signed.payload, cert.signed.signature),
+                )
+            )
+        missing = self._missing(cert.signed)
+        if missing:
+            if len(self.waiting) >= self.config.waiting_certs_max:
+                self.waiting.pop(next(iter(self.waiting)))
+            self.waiting[cert.digest] = (sender, cert)
+            effects.append(Send(sender, codec.encode_message(self.me, CertRequest(tuple(missing)))))
+            return effects
+        self._check_parents(sender, cert.signed)
+        effects.extend(self._insert(cert))
+        return effects
+
+    def _insert(self, cert: Certificate) -> list[Effect]:
+        """Add a certificate whose parents are held, then retry whatever waited on it."""
+        slot = self.by_round.setdefault(cert.round, {})
+        other = slot.get(cert.author)
+        if other is not None and other.digest != cert.digest:
+            raise AssertionError("two certificates for one (round, author): quorum intersection broke")
+        slot[cert.author] = cert
+        self.certs[cert.digest] = cert
+        effects: list[Effect] = []
+        for d, (sender, c) in list(self.waiting.items()):
+            if d in self.waiting and not self._missing(c.signed):
+                del self.waiting[d]
+                try:
+                    self._check_parents(sender, c.signed)
+                    effects.extend(self._insert(c))
+                except PeerFault as fault:
+                    effects.append(fault.to_effect())
+        for d, (sender, sh) in list(self.waiting_headers.items()):
+            if d in self.waiting_headers and not self._missing(sh):
+                del self.waiting_headers[d]
+                try:
+                    effects.extend(self.on_header(sender, sh))
+                except PeerFault as fault:
+                    effects.append(fault.to_effect())
+        return effects
+
+    def on_cert_request(self, sender: int, req: CertRequest) -> list[Effect]:
+        """Answer with the requested certificates and their ancestry, lowest round first."""
+        found: dict[bytes, Certificate] = {}
+        frontier = [d for d in req.digests if d in self.certs]
+        while frontier and len(found) < self.config.sync_certs_max:
+            d = frontier.pop()
+            if d in found or d not in self.certs:
+                continue
+            c = self.certs[d]
+            found[d] = c
+            frontier.extend(p for p in c.signed.header.parents if p in self.certs and p not in found)
+        if not found:
+            return []
+        certs = tuple(sorted(found.values(), key=lambda c: (c.round, c.author)))
+        return [Send(sender, codec.encode_message(self.me, CertResponse(certs)))]
+
+    def on_cert_response(self, sender: int, resp: CertResponse) -> list[Effect]:
+        """Insert synced certificates one by one; a bad one is reported, the rest kept."""
+        effects: list[Effect] = []
+        for cert in resp.certificates:
+            try:
+                effects.extend(self.on_certificate(sender, cert))
+            except PeerFault as fault:
+                effects.append(fault.to_effect())
+        return effects
+
+    # ------------------------------------------------------------------ time, GC
+
+    def tick(self, now_ns: int) -> list[Effect]:
+        """Re-broadcast our header while uncertified, our certificate while stuck."""
+        own = self.own
+        resend_ns = self.config.resend_ms * 1_000_000
+        if own is None or now_ns - self.own_sent_ns < resend_ns:
+            return []
+        self.own_sent_ns = now_ns
+        cert = self.certs.get(own.digest)
+        if cert is None:
+            return [Broadcast(codec.encode_message(self.me, own))]
+        if not self.quorum_at(self.round):
+            return [Broadcast(codec.encode_message(self.me, cert))]
+        return []
+
+    def next_deadline_ns(self) -> int | None:
+        """When ``tick`` next has something to do."""
+        if self.own is None:
+            return None
+        return self.own_sent_ns + self.config.resend_ms * 1_000_000
+
+    def gc(self, committed_round: int) -> None:
+        """Forget rounds ``gc_depth_rounds`` below the last committed anchor."""
+        new = committed_round - self.config.gc_depth_rounds
+        if new <= self.gc_round:
+            return
+        for r in [r for r in self.by_round if r <= new]:
+            for c in self.by_round.pop(r).values():
+                del self.certs[c.digest]
+        self.voted = {k: v for k, v in self.voted.items() if k[0] > new}
+        self.waiting = {d: v for d, v in self.waiting.items() if v[1].round > new}
+        self.waiting_headers = {d: v for d, v in self.waiting_headers.items() if v[1].header.round > new}
+        self.gc_round = new
+
+    def ancestors_at(self, start: Iterable[bytes], round_: int) -> set[bytes]:
+        """Digests of round ``round_`` reachable from ``start`` through parent links."""
+        frontier = {d for d in start if d in self.certs}
+        while frontier:
+            r = self.certs[next(iter(frontier))].round
+            if r <= round_:
+                return {d for d in frontier if self.certs[d].round == round_}
+            nxt: set[bytes] = set()
+            for d in frontier:
+                nxt.update(p for p in self.certs[d].signed.header.parents if p in self.certs)
+            frontier = nxt
+        return set()
+
+    def invariants(self) -> None:
+        """Structural checks the harness runs after every step (AssertionError = our bug)."""
+        assert len(self.pending) <= self.config.pending_txs_max
+        assert len(self.waiting) <= self.config.waiting_certs_max
+        assert len(self.waiting_headers) <= self.config.waiting_headers_max
+        assert sum(len(v) for v in self.by_round.values()) == len(self.certs)
+        for r, certs in self.by_round.items():
+            assert r > self.gc_round
+            for a, c in certs.items():
+                assert c.round == r and c.author == a
+        assert self.own is None or self.own.header.round == self.round
