@@ -47,6 +47,7 @@ _MAGIC = b"focusflow-state"
 SNAPSHOT_MAGIC = b"FFSNAP01"
 value_bytes_max = 16 * 1024 * 1024
 links_query_max = 10_000
+cache_kib_default = 256 * 1024  # SQLite page cache: the node table is hot on every block
 
 _SCHEMA = """
 CREATE TABLE head (id INTEGER PRIMARY KEY CHECK (id = 0), magic BLOB NOT NULL,
@@ -134,6 +135,7 @@ class SqliteStore:
                 _check_header(conn, label)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA cache_size = -{cache_kib_default}")
             store = cls(conn, label, None)
         except BaseException:
             conn.close()
@@ -311,6 +313,7 @@ class SqliteStore:
             _create(conn, chain_id)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA cache_size = -{cache_kib_default}")
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("INSERT INTO leaf VALUES (?, ?)", leaves)
             conn.executemany(

@@ -1,0 +1,175 @@
+"""Benchmark: applying link blocks to a large cybergraph state (issue 4).
+
+For a state of N links (bulk-built: random links, tree built bottom-up, SQLite loaded with
+sorted bulk inserts) it applies blocks of B new links as real signed transactions
+(10^4 links per tx) and reports, per block:
+
+* ``prepare``: decode + signature check + validation (one SQLite point read per link) +
+  root update, i.e. ``StateCore.prepare_block``;
+* ``root update``: the incremental tree update alone (``SparseMerkleTree.update`` on the
+  block's writes, tree keys included);
+* ``sqlite commit``: ``SqliteStore.commit_block`` (leaves, tree nodes, link index, head in
+  one transaction, WAL, synchronous=FULL);
+* baseline ``naive root``: recomputing the root from every leaf (tree keys given, so the
+  baseline is not charged for hashing key paths), measured in the same run.
+
+Usage: python benchmarks/bench_state.py [--quick] [--links N] [--blocks 10000,100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from focusflow.actors.state import keys as K  # noqa: E402
+from focusflow.actors.state.core import StateCore  # noqa: E402
+from focusflow.actors.state.ids import CID_LEN, CID_PREFIX, Neuron  # noqa: E402
+from focusflow.actors.state.smt import (  # noqa: E402
+    SparseMerkleTree,
+    build_nodes,
+    compute_root,
+    tree_key,
+    value_hash,
+)
+from focusflow.actors.state.store import SqliteStore, _path_blob  # noqa: E402
+from focusflow.actors.state.tx import TxKind, make_tx  # noqa: E402
+
+CHAIN = "bench"
+LINKS_PER_TX = 10_000
+
+
+def _random_cids(rng: np.random.Generator, n: int) -> np.ndarray:
+    digests = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    prefix = np.broadcast_to(np.frombuffer(CID_PREFIX, np.uint8), (n, 4))
+    return np.ascontiguousarray(np.concatenate([prefix, digests], axis=1))
+
+
+def build_state(db: Path, n_links: int, neurons: list[Neuron], seed: int) -> tuple[SqliteStore, StateCore, list[tuple[bytes, bytes]], dict[str, float]]:
+    """Bulk-build a state of ``n_links`` links spread over ``neurons`` (plus balances)."""
+    t: dict[str, float] = {}
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    writes: dict[bytes, bytes] = {}
+    per = n_links // len(neurons)
+    one = K.u64(0)
+    for i, nr in enumerate(neurons):
+        count = per if i < len(neurons) - 1 else n_links - per * (len(neurons) - 1)
+        src = _random_cids(rng, count)
+        dst = _random_cids(rng, count)
+        writes.update(dict.fromkeys(K.link_keys(nr.address, src, dst), one))
+        writes[K.count_key(nr.address)] = K.u64(count)
+        writes[K.balance_key(nr.address)] = K.u64(10**12)
+    t["generate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    leaves = [(tree_key(k), value_hash(v)) for k, v in writes.items()]
+    t["key_hash_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    root, nodes = build_nodes(leaves)
+    t["tree_build_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store = SqliteStore.open(db, chain_id=CHAIN)
+    c = store._conn
+    c.execute("BEGIN IMMEDIATE")
+    c.executemany("INSERT INTO leaf VALUES (?, ?)", sorted(writes.items()))
+    c.executemany("INSERT INTO node VALUES (?, ?)", sorted((_path_blob(p), e) for p, e in nodes.items()))
+    c.executemany(
+        "INSERT INTO link_index VALUES (?, ?, ?)",
+        sorted((k[32:68], k[68:104], k[12:32]) for k in writes if k.startswith(K.LINK)),
+    )
+    c.execute("INSERT INTO block VALUES (0, ?, 0, 0)", (root,))
+    c.execute("UPDATE head SET height = 0, root = ?", (root,))
+    c.execute("COMMIT")
+    store.height, store.root = 0, root
+    t["sqlite_load_s"] = time.perf_counter() - t0
+    del writes
+    core = StateCore(chain_id=CHAIN, reader=store, tree=SparseMerkleTree(nodes), height=0)
+    assert core.root == root
+    return store, core, leaves, t
+
+
+def make_block(neurons: list[Neuron], core: StateCore, n_links: int, rng: np.random.Generator) -> list[bytes]:
+    txs = []
+    for i in range(0, n_links, LINKS_PER_TX):
+        nr = neurons[(i // LINKS_PER_TX) % len(neurons)]
+        m = min(LINKS_PER_TX, n_links - i)
+        src, dst = _random_cids(rng, m), _random_cids(rng, m)
+        nonce = core.next_nonce(nr.address) + sum(1 for j in range(0, i, LINKS_PER_TX) if neurons[(j // LINKS_PER_TX) % len(neurons)] is nr)
+        txs.append(make_tx(nr, chain_id=CHAIN, nonce=nonce, kind=TxKind.LINK, fee=1, links=list(zip((bytes(r) for r in src), (bytes(r) for r in dst), strict=True))))
+    return txs
+
+
+def run(n_links: int, block_sizes: list[int], *, naive: bool) -> None:
+    neurons = [Neuron.from_seed(bytes([i + 1]) * 32) for i in range(16)]
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        t0 = time.perf_counter()
+        store, core, leaves, t = build_state(Path(tmp) / "bench.db", n_links, neurons, seed=1)
+        build_s = time.perf_counter() - t0
+        size_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 1e6
+        print(f"state: {n_links:,} links ({len(core.tree.nodes):,} tree nodes), built in {build_s:.1f} s "
+              + " ".join(f"{k}={v:.1f}" for k, v in t.items()) + f"; db {size_mb:.0f} MB")
+        rng = np.random.default_rng(2)
+        print(f"{'block links':>12} {'prepare ms':>11} {'root upd ms':>12} {'sqlite ms':>10} "
+              f"{'naive root ms':>14} {'naive/incr':>10} {'nodes written':>14}")
+        for b in block_sizes:
+            txs = make_block(neurons, core, b, rng)
+            gc.collect()
+            t0 = time.perf_counter()
+            result = core.prepare_block(core.height + 1, txs)
+            prepare_ms = (time.perf_counter() - t0) * 1e3
+            assert all(r.ok for r in result.receipts), result.receipts[:2]
+            t0 = time.perf_counter()
+            changes = {tree_key(k): (None if v is None else value_hash(v)) for k, v in result.writes.items()}
+            root, _ = core.tree.update(changes)
+            update_ms = (time.perf_counter() - t0) * 1e3
+            assert root == result.root
+            t0 = time.perf_counter()
+            store.commit_block(result)
+            commit_ms = (time.perf_counter() - t0) * 1e3
+            core.block_committed(result)
+            leaves.extend((tree_key(k), value_hash(v)) for k, v in result.writes.items() if k.startswith(K.LINK))
+            naive_ms = float("nan")
+            if naive:
+                gc.collect()
+                t0 = time.perf_counter()
+                # all link leaves (the count/balance leaves changed too: recompute over the
+                # current full leaf set would be the same size up to 16 rows)
+                compute_root(leaves)
+                naive_ms = (time.perf_counter() - t0) * 1e3
+            print(f"{b:>12,} {prepare_ms:>11.0f} {update_ms:>12.0f} {commit_ms:>10.0f} "
+                  f"{naive_ms:>14.0f} {naive_ms / update_ms:>10.1f} {len(result.overlay):>14,}")
+        if naive:  # the baseline computes the same root when fed the real leaf set
+            full = [(tree_key(k), value_hash(v)) for k, v in store.leaves()]
+            assert compute_root(full) == core.root
+        store.close()
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"peak RSS {rss_gb:.1f} GB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small state (10^5 links), < 60 s")
+    ap.add_argument("--links", type=int, default=1_000_000)
+    ap.add_argument("--blocks", default="10000,100000")
+    ap.add_argument("--no-naive", action="store_true", help="skip the O(n) baseline")
+    args = ap.parse_args()
+    n_links = 100_000 if args.quick else args.links
+    blocks = [1_000, 10_000] if args.quick else [int(x) for x in args.blocks.split(",")]
+    print(f"machine: {platform.platform()} | {platform.processor() or platform.machine()} | "
+          f"cpus={os.cpu_count()} | python {platform.python_version()}")
+    run(n_links, blocks, naive=not args.no_naive)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
