@@ -215,15 +215,16 @@ class SqliteStore:
             raise StoreError(f"{self.label}: store is closed or crashed")
         if result.height != self.height + 1 or result.parent_root != self.root:
             raise StoreError(f"block {result.height} does not extend head {self.height}")
-        leaf_up = [(k, v) for k, v in result.writes.items() if v is not None]
+        # Sorted rows walk each B-tree once, in order: far fewer page visits than random.
+        leaf_up = sorted((k, v) for k, v in result.writes.items() if v is not None)
         leaf_del = [(k,) for k, v in result.writes.items() if v is None]
-        node_up = [(_path_blob(p), e) for p, e in result.overlay.items() if e is not None]
+        node_up = sorted((_path_blob(p), e) for p, e in result.overlay.items() if e is not None)
         node_del = [(_path_blob(p),) for p, e in result.overlay.items() if e is None]
-        link_up = [
+        link_up = sorted(
             _index_row(k)
             for k, v in result.writes.items()
             if v is not None and k.startswith(K.LINK)
-        ]
+        )
         link_del = [
             _index_row(k) for k, v in result.writes.items() if v is None and k.startswith(K.LINK)
         ]
