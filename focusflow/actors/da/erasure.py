@@ -37,8 +37,8 @@ Bytes2D = npt.NDArray[np.uint8]
 
 #: Largest original width: zfec's m = 2k must stay <= 256.
 k_max = 128
-#: Bit-planes are processed in column chunks of this many bytes (keeps tables in L2).
-_chunk_bytes = 2048
+#: Bit-planes are processed in column chunks so the (8k x chunk) accumulator stays ~2 MiB.
+_accumulator_bytes = 2 << 20
 
 _M1 = np.uint64(0x00AA00AA00AA00AA)
 _M2 = np.uint64(0x0000CCCC0000CCCC)
@@ -137,8 +137,9 @@ class ErasureCodec:
         planes = _to_planes(data)
         width = planes.shape[2]
         out = np.empty((8 * k, width), dtype=np.uint8)
-        for start in range(0, width, _chunk_bytes):
-            stop = min(width, start + _chunk_bytes)
+        chunk = max(64, _accumulator_bytes // (8 * k))
+        for start in range(0, width, chunk):
+            stop = min(width, start + chunk)
             out[:, start:stop] = self._encode_chunk(planes[:, :, start:stop])
         result = _from_planes(out.reshape(k, 8, width))
         assert result.shape == data.shape
