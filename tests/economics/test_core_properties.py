@@ -137,3 +137,23 @@ def test_gas_pays_rebates_focus_and_tenure_and_all_of_it_is_accounted() -> None:
     assert rec.receipts[0].ok and core.ledger.balance("a", H) > 10**5 * U + 10**5 * U
     assert core.ledger.balance("c", H) > 10**5 * U  # focus micro-rewards settled in batches
     assert total_gas == 28 * 1000 * U and core.violations() == []
+
+
+def _snapshot(core: EconomicsCore) -> dict[str, list[tuple[str, int]]]:
+    return {d: sorted(core.ledger.holders(d)) for d in DENOMS}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(txs, min_size=1, max_size=30))
+def test_a_refused_transaction_changes_no_balance(seq: list[Tx]) -> None:
+    core = _core(EconParams())
+    refused = 0
+    for height, tx in enumerate(seq, start=1):
+        before = _snapshot(core)
+        staked_before = core.tenure.total_staked()
+        rec = core.apply_block(BlockInput(height, (tx,)))  # no gas: only the tx moves funds
+        if not rec.receipts[0].ok:
+            refused += 1
+            assert _snapshot(core) == before, rec.receipts[0]
+            assert core.tenure.total_staked() == staked_before
+        assert core.violations() == []

@@ -79,3 +79,13 @@ def test_random_operations_keep_supply_conserved_and_balances_non_negative(
             pass
         assert supply_conserved(ledger, journal)
         assert all(v >= 0 for d in (CYB, H) for _, v in ledger.holders(d))
+
+
+def test_mint_past_the_u64_supply_limit_is_refused() -> None:
+    from focusflow.actors.economics.ledger import SupplyOverflow, supply_max
+
+    ledger, journal = MemoryLedger(), SupplyJournal()
+    mint(ledger, journal, "a", CYB, supply_max, "genesis")
+    with pytest.raises(SupplyOverflow):
+        mint(ledger, journal, "b", CYB, 1, "genesis")
+    assert ledger.supply(CYB) == supply_max and supply_conserved(ledger, journal)

@@ -25,6 +25,7 @@ from focusflow.actors.economics.ledger import (
     SupplyJournal,
     burn,
     mint,
+    supply_max,
     transfer,
 )
 
@@ -149,6 +150,8 @@ def add_liquidity(
         shares = min(cyb_in * shares_total // r_cyb, h_in * shares_total // r_h)
     if shares == 0:
         raise AmmError(f"deposit of {cyb_max} CYB / {h_max} H is too small to mint a share")
+    if shares_total + shares > supply_max:
+        raise AmmError("deposit would take LP shares past supply_max")
     transfer(ledger, provider, POOL_ACCOUNT, CYB, cyb_in)
     try:
         transfer(ledger, provider, POOL_ACCOUNT, H, h_in)

@@ -34,10 +34,13 @@ from focusflow.actors.economics.ledger import (
     LP,
     EconError,
     H,
+    InsufficientFunds,
     Ledger,
     SupplyJournal,
+    SupplyOverflow,
     burn,
     mint,
+    supply_max,
     supply_violations,
     transfer,
 )
@@ -390,11 +393,17 @@ class EconomicsCore:
     def _stake(self, account: str, amount: int, h: int) -> None:
         if amount <= 0 or account in MODULE_ACCOUNTS:
             raise TxRefused(f"cannot stake {amount} from {account}")
+        h_new = amount * self.params.h_per_cyb_ppb // PPB if self.params.stake_mint_h else 0
+        # Check every way this can be refused before changing anything (atomic tx).
+        have = self.ledger.balance(account, CYB)
+        if have < amount:
+            raise InsufficientFunds(f"{account} holds {have} CYB, cannot stake {amount}")
+        if self.ledger.supply(H) + h_new > supply_max:
+            raise SupplyOverflow(f"staking {amount} would mint H past supply_max")
         transfer(self.ledger, account, STAKE_ACCOUNT, CYB, amount)
         self.tenure.add(account, amount, h)
         if self.params.stake_mint_h:
-            h_new = amount * self.params.h_per_cyb_ppb // PPB  # floor: never over-mint
-            mint(self.ledger, self.journal, account, H, h_new, "stake_mint_h")
+            mint(self.ledger, self.journal, account, H, h_new, "stake_mint_h")  # floored above
             self.h_minted[account] = self.h_minted.get(account, 0) + h_new
         elif account not in self.h_minted:
             self.h_minted[account] = 0

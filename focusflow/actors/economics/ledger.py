@@ -30,6 +30,9 @@ MINT_REASONS: frozenset[str] = frozenset({"genesis", "stake_mint_h", "lp_deposit
 BURN_REASONS: frozenset[str] = frozenset({"unstake_burn_h", "buyback_burn_cyb", "lp_withdraw"})
 """Every documented reason a token may be destroyed (see docs/economics.md)."""
 
+supply_max = 2**64 - 1
+"""Largest total supply of a denom: balances are u64 in ``/token`` and on the wire."""
+
 journal_recent_max = 4096
 """Bound on the journal's ring of recent entries; totals are kept exactly regardless."""
 
@@ -40,6 +43,10 @@ class EconError(Exception):
 
 class InsufficientFunds(EconError):
     """A debit would take an account below zero: the caller's (or sender's) fault."""
+
+
+class SupplyOverflow(EconError):
+    """A mint would take a denom's supply past :data:`supply_max` (refused)."""
 
 
 class UndocumentedSupplyChange(EconError):
@@ -179,12 +186,15 @@ def mint(
 
     Raises:
         UndocumentedSupplyChange: ``reason`` is not in :data:`MINT_REASONS` (a local bug).
+        SupplyOverflow: the supply would exceed :data:`supply_max` (nothing is changed).
     """
     if reason not in MINT_REASONS:
         raise UndocumentedSupplyChange(f"mint reason {reason!r} is not documented")
     assert isinstance(amount, int) and amount >= 0, amount
     if amount == 0:
         return
+    if ledger.supply(denom) + amount > supply_max:
+        raise SupplyOverflow(f"minting {amount} {denom} would exceed supply_max {supply_max}")
     ledger.set_balance(account, denom, ledger.balance(account, denom) + amount)
     ledger.set_supply(denom, ledger.supply(denom) + amount)
     journal.record(SupplyEntry(journal.height, denom, account, amount, reason))

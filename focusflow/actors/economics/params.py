@@ -103,7 +103,7 @@ PARAM_BOUNDS: dict[str, tuple[int, int]] = {
     "gov_quorum_ppb": (1, PPB),
     "gov_threshold_ppb": (PPB // 2, PPB),
     "gov_voting_blocks": (1, 1_000_000),
-    "gov_proposal_stake_min": (0, 10**30),
+    "gov_proposal_stake_min": (0, 2**63 - 1),
     "txs_per_block_max": (1, 1_000_000),
     "gas_payments_per_block_max": (1, 10_000_000),
     "focus_gains_per_block_max": (1, 10_000_000),
