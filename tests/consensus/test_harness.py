@@ -43,7 +43,7 @@ def test_byzantine_minority_cannot_break_agreement_and_progress_continues(n: int
         byzantine=_byzantine(rng, n),
         tx_rate_per_s=100,
     )
-    h, s = _run(sc)
+    _, s = _run(sc)
     assert s["finalized_height"] >= 2, sc.repro()
     assert s["links_committed"] > 0, sc.repro()
 

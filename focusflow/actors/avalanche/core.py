@@ -54,17 +54,20 @@ class SnowballParams:
     def scaled(cls, n: int, *, k: int = 20, alpha_pref: int = 15, alpha_conf: int = 15, beta: int = 20) -> SnowballParams:
         """Defaults 20/15/15/20 scaled to ``n`` validators.
 
-        k is capped at n-1 peers; the alphas keep their 15/20 ratio but are lowered so that
-        a sample with every Byzantine validator in it (f = (n-1)//3) can still reach them,
-        and never below a strict majority of the sample (what Snowball needs to be safe).
+        k is capped at n-1 peers and the alphas keep their 15/20 ratio. When the sample is
+        the whole rest of the committee (n <= k+1), the alphas are also lowered so that the
+        f = (n-1)//3 Byzantine validators, all sampled and all silent, cannot block every
+        poll; never below a strict majority of the sample (what Snowball's safety needs).
         """
         assert n >= 2
         f = (n - 1) // 3
         k_n = min(k, n - 1)
         majority = k_n // 2 + 1
+        whole = k_n == n - 1
 
         def scale(a: int) -> int:
-            return max(majority, min(math.ceil(a * k_n / k), k_n - min(f, k_n - majority)))
+            proportional = math.ceil(a * k_n / k)
+            return max(majority, min(proportional, k_n - f) if whole else proportional)
 
         ap, ac = scale(alpha_pref), scale(alpha_conf)
         return cls(k=k_n, alpha_pref=min(ap, ac), alpha_conf=max(ap, ac), beta=beta)

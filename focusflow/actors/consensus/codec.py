@@ -16,6 +16,8 @@ import numpy as np
 from focusflow.actors.consensus.crypto import DOMAIN_HEADER, digest
 from focusflow.actors.consensus.types import (
     DIGEST_BYTES,
+    PUBLIC_KEY_BYTES,
+    SIGNATURE_BYTES,
     Batch,
     BlockHeader,
     BlockSig,
@@ -100,7 +102,7 @@ def encode_header(h: Header) -> bytes:
     return bytes(m.to_bytes())
 
 
-def decode_header(data: bytes) -> Header:
+def _decode_header(data: bytes) -> Header:
     """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits."""
     with _reader(schema.Header, data) as m:
         if len(m.parents) > parents_max or len(m.batches) > batches_max:
@@ -132,8 +134,15 @@ def _fill_signed(s: Any, sh: SignedHeader) -> None:
     s.publicKey = sh.public_key
 
 
+def _check_sig_fields(signature: bytes, public_key: bytes) -> None:
+    if len(signature) != SIGNATURE_BYTES or len(public_key) != PUBLIC_KEY_BYTES:
+        raise DecodeError("signature or public key of the wrong length")
+
+
 def _read_signed(s: Any) -> SignedHeader:
-    return signed_header(bytes(s.payload), bytes(s.signature), bytes(s.publicKey))
+    sig, key = bytes(s.signature), bytes(s.publicKey)
+    _check_sig_fields(sig, key)
+    return signed_header(bytes(s.payload), sig, key)
 
 
 def _fill_cert(c: Any, cert: Certificate) -> None:
@@ -166,7 +175,7 @@ def encode_block_header(h: BlockHeader) -> bytes:
     return bytes(m.to_bytes())
 
 
-def decode_block_header(data: bytes) -> BlockHeader:
+def _decode_block_header(data: bytes) -> BlockHeader:
     """Parse block header bytes."""
     with _reader(schema.BlockHeader, data) as m:
         return BlockHeader(
@@ -225,7 +234,7 @@ def encode_message(sender: int, payload: Payload) -> bytes:
     return bytes(m.to_bytes())
 
 
-def decode_message(data: bytes) -> tuple[int, Payload]:
+def _decode_message(data: bytes) -> tuple[int, Payload]:
     """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed."""
     with _reader(schema.Message, data) as m:
         which = str(m.which())
@@ -235,6 +244,9 @@ def decode_message(data: bytes) -> tuple[int, Payload]:
         elif which == "vote":
             v = m.vote
             out = Vote(bytes(v.headerDigest), v.round, v.author, v.voter, bytes(v.signature), bytes(v.publicKey))
+            _check_sig_fields(out.signature, out.public_key)
+            if len(out.header_digest) != DIGEST_BYTES:
+                raise DecodeError("vote digest of the wrong length")
         elif which == "certificate":
             out = _read_cert(m.certificate)
         elif which == "certRequest":
@@ -252,9 +264,40 @@ def decode_message(data: bytes) -> tuple[int, Payload]:
         elif which == "pollReply":
             r = m.pollReply
             out = PollReply(r.slot, r.nonce, bytes(r.preference))
+            if len(out.preference) not in (0, DIGEST_BYTES):
+                raise DecodeError("poll preference of the wrong length")
         elif which == "blockSig":
             b = m.blockSig
             out = BlockSig(b.voter, bytes(b.signed.payload), bytes(b.signed.signature), bytes(b.signed.publicKey))
+            _check_sig_fields(out.signature, out.public_key)
         else:
             raise DecodeError(f"unknown message kind {which}")
         return int(m.sender), out
+
+
+def _parse_error(exc: Exception) -> DecodeError:
+    return exc if isinstance(exc, DecodeError) else DecodeError(f"malformed frame: {exc}")
+
+
+def decode_header(data: bytes) -> Header:
+    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits."""
+    try:
+        return _decode_header(data)
+    except Exception as exc:  # pycapnp reads lazily: KjException/ValueError surface here
+        raise _parse_error(exc) from exc
+
+
+def decode_block_header(data: bytes) -> BlockHeader:
+    """Parse block header bytes; raises ``DecodeError`` when malformed."""
+    try:
+        return _decode_block_header(data)
+    except Exception as exc:
+        raise _parse_error(exc) from exc
+
+
+def decode_message(data: bytes) -> tuple[int, Payload]:
+    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed."""
+    try:
+        return _decode_message(data)
+    except Exception as exc:
+        raise _parse_error(exc) from exc
