@@ -84,8 +84,12 @@ class CpuSolver(Solver):
         self._dmass = float(new[self._dangling].sum())
         return r
 
-    def _download(self) -> np.ndarray:
-        return self._pi.copy()
+    def _snapshot(self) -> np.ndarray:
+        total = self._pi.sum()
+        return self._pi / total if total > 0 else self._pi.copy()
+
+    def _fetch(self, snapshot: np.ndarray) -> np.ndarray:
+        return snapshot
 
     def apply(self, delta: EdgeDelta) -> None:
         """Remember which edges changed, for the next dynamic-frontier solve."""

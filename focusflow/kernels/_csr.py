@@ -88,7 +88,15 @@ def scatter_add(xp: Any, target: Array, index: Array, values: Array) -> None:
     if xp is np:
         np.add.at(target, index, values)
         return
-    import cupyx  # lazy: only reached with the CuPy namespace
+    if target.dtype.kind in "iu":  # CuPy's atomics lack int64: count through bincount
+        sums = xp.bincount(index, weights=values.astype(xp.float64), minlength=len(target))
+        target += xp.rint(sums).astype(target.dtype)
+        return
+    at = getattr(xp.add, "at", None)
+    if at is not None:
+        at(target, index, values)
+        return
+    import cupyx  # lazy: older CuPy without ufunc.at
 
     cupyx.scatter_add(target, index, values)
 
@@ -194,7 +202,7 @@ class InLinkCSR:
         if n == self.n:
             return
         extra = n - self.n
-        self.indptr = xp.concatenate([self.indptr, xp.full(extra, self.indptr[-1], dtype=xp.int64)])
+        self.indptr = xp.concatenate([self.indptr, xp.full(extra, int(self.indptr[-1]), dtype=xp.int64)])
         self.out_w = xp.concatenate([self.out_w, xp.zeros(extra, dtype=xp.float64)])
         self.out_deg = xp.concatenate([self.out_deg, xp.zeros(extra, dtype=xp.int64)])
         self.n = n
@@ -297,12 +305,16 @@ ROW_BINS: tuple[tuple[float, int], ...] = ((3, 1), (16, 4), (64, 16), (512, 64),
                                            (float("inf"), 256))
 
 
-def row_bins(xp: Any, indptr: Array) -> tuple[Array, list[tuple[int, int, int]]]:
+def row_bins(xp: Any, indptr: Array, *, plain: bool = False
+             ) -> tuple[Array, list[tuple[int, int, int]]]:
     """Rows grouped by in-degree bin: (row list, [(lanes, offset, count) per bin]).
 
-    Rows keep ascending order inside a bin (writes of π stay local).
+    Rows keep ascending order inside a bin (writes of π stay local). ``plain`` gives the
+    naive one-thread-per-row layout (one bin), kept for benchmarks.
     """
     deg = indptr[1:] - indptr[:-1]
+    if plain:
+        return xp.arange(len(deg), dtype=xp.uint32), [(1, 0, len(deg))] if len(deg) else []
     parts, table, offset, low = [], [], 0, -1.0
     for high, lanes in ROW_BINS:
         sel = xp.flatnonzero((deg > low) & (deg <= high)).astype(xp.uint32)

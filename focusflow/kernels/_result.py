@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -67,10 +69,11 @@ class FocusResult:
     ``residual_l1`` is ‖π_t − π_{t−1}‖₁ of the last iteration; ``rate`` the geometric mean
     of the last residual ratios (≈ the modulus of the second eigenvalue, ≤ damping), and
     ``gap`` = 1 − rate, the spectral-gap estimate. ``pi`` is float64 on the host whatever
-    the backend computed in.
+    the backend computed in; device backends fetch it only when it is read, so a caller
+    that chains batches on the device never pays the copy.
     """
 
-    pi: np.ndarray
+    pi_source: Any  # float64 ndarray, or a zero-argument callable that fetches it once
     converged: bool
     iterations: int
     residual_l1: float
@@ -79,6 +82,12 @@ class FocusResult:
     dtype: str
     eps: float
     method: str = "power"
+
+    @cached_property
+    def pi(self) -> np.ndarray:
+        """π as float64 on the host (a device backend copies it over on first access)."""
+        src = self.pi_source
+        return np.asarray(src() if callable(src) else src, dtype=np.float64)
 
     @property
     def rate(self) -> float | None:

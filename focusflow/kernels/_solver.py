@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class Solver(ABC):
     def __init__(self, store: GraphStore, params: FocusParams | None = None) -> None:
         self.store = store
         self.params = params or FocusParams()
-        self._last: np.ndarray | None = None  # host π of the previous solve
+        self._last: Any = None  # π of the previous solve, where the backend keeps it
 
     # -- backend operations ---------------------------------------------------------------
     @abstractmethod
@@ -43,8 +44,12 @@ class Solver(ABC):
         """One iteration π ← d·Pᵀπ + (d·dangling + 1 − d)·v; returns ‖Δπ‖₁."""
 
     @abstractmethod
-    def _download(self) -> np.ndarray:
-        """Current π as float64 on the host."""
+    def _snapshot(self) -> Any:
+        """A copy of the current π where it lives (host array or device array)."""
+
+    @abstractmethod
+    def _fetch(self, snapshot: Any) -> np.ndarray:
+        """A snapshot as float64 on the host, normalised to Σ = 1."""
 
     def apply(self, delta: EdgeDelta) -> None:
         """Take note of a delta the store already applied to the host CSR.
@@ -92,11 +97,8 @@ class Solver(ABC):
             if r < eps:
                 converged = True
                 break
-        pi = self._download()
-        assert len(pi) == self.store.n
-        total = pi.sum()
-        if converged and total > 0:
-            pi = pi / total  # float32 backends drift from Σπ = 1 by rounding only
-        self._last = pi
-        return FocusResult(pi, converged, len(residuals), residuals[-1] if residuals else 0.0,
-                           tuple(residuals), self.backend, self.dtype, eps, method)
+        snap = self._snapshot()
+        self._last = snap
+        return FocusResult(lambda: self._fetch(snap), converged, len(residuals),
+                           residuals[-1] if residuals else 0.0, tuple(residuals), self.backend,
+                           self.dtype, eps, method)

@@ -68,8 +68,10 @@ class WebGpuSolver(Solver):
     backend = "webgpu"
     dtype = "float32"
 
-    def __init__(self, store: GraphStore, params: FocusParams | None = None) -> None:
+    def __init__(self, store: GraphStore, params: FocusParams | None = None, *,
+                 plain_rows: bool = False) -> None:
         super().__init__(store, params)
+        self.plain_rows = plain_rows  # benchmarks: the naive one-thread-per-row layout
         self.dev = device()
         usage = wgpu.BufferUsage
         self._storage = usage.STORAGE | usage.COPY_DST | usage.COPY_SRC
@@ -110,7 +112,7 @@ class WebGpuSolver(Solver):
         self._indptr = self._buf(csr.indptr.astype(np.uint32))
         self._indices = self._buf(csr.indices.astype(np.uint32))
         self._weights = self._buf(csr.data.astype(np.float32))
-        rows, table = row_bins(np, csr.indptr)
+        rows, table = row_bins(np, csr.indptr, plain=self.plain_rows)
         self._rows = self._buf(rows)
         inv = csr.inv_out()
         self._inv = self._buf(inv.astype(np.float32))
@@ -207,7 +209,12 @@ class WebGpuSolver(Solver):
             self._group_size = min(2 * self._group_size, GROUP_ITERATIONS_MAX)
         return self._pending.pop(0)
 
-    def _download(self) -> np.ndarray:
+    def _snapshot(self) -> np.ndarray:
         # π of the last iteration actually run (the group may have gone past the guard)
         raw = self.dev.queue.read_buffer(self._pi[self._parity])
-        return np.frombuffer(raw, dtype=np.float32)[: self.store.n].astype(np.float64)
+        pi = np.frombuffer(raw, dtype=np.float32)[: self.store.n].astype(np.float64)
+        total = pi.sum()
+        return pi / total if total > 0 else pi
+
+    def _fetch(self, snapshot: np.ndarray) -> np.ndarray:
+        return snapshot
