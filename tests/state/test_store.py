@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from focusflow.actors.state import (
-    SimDisk,
+    ImageDisk,
     SimulatedCrash,
     SqliteStore,
     StateCore,
@@ -41,7 +41,7 @@ def _grow(store: SqliteStore, core: StateCore, n_blocks: int) -> dict[int, bytes
 
 def _reference_roots(n_blocks: int) -> dict[int, bytes]:
     """The same workload on a throwaway in-memory store: the expected root per height."""
-    disk = SimDisk()
+    disk = ImageDisk()
     store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height)
     return _grow(store, core, n_blocks)
@@ -149,7 +149,7 @@ def test_tampered_or_untrusted_snapshot_is_refused(tmp_path: Path) -> None:
 
 def test_simulated_crash_drops_unsynced_block_and_keeps_every_synced_one() -> None:
     expected = _reference_roots(12)
-    disk = SimDisk()
+    disk = ImageDisk()
     crash_at = {4, 5, 9}
     acked: dict[int, bytes] = {}
     store = SqliteStore.open_simulated(disk, chain_id=CHAIN)

@@ -25,7 +25,7 @@ from focusflow.actors.state.ids import (
 )
 from focusflow.actors.state.smt import Proof, SparseMerkleTree, verify_proof
 from focusflow.actors.state.store import (
-    SimDisk,
+    ImageDisk,
     SimulatedCrash,
     SqliteStore,
     StoreError,
@@ -37,12 +37,12 @@ from focusflow.actors.state.tx import Reject, TxKind, decode_tx, make_tx, verify
 __all__ = [
     "BlockResult",
     "FocusSlice",
+    "ImageDisk",
     "LinkDeltas",
     "Neuron",
     "Proof",
     "Receipt",
     "Reject",
-    "SimDisk",
     "SimulatedCrash",
     "SparseMerkleTree",
     "SqliteStore",

@@ -316,7 +316,10 @@ def build_nodes(leaves: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, dict[int,
     assert len(set(kints)) == len(kints), "duplicate tree keys"
     out: dict[int, Entry | None] = {}
     root = _build(1, 0, items, kints, 0, len(items), out)
-    nodes = {p: e for p, e in out.items() if e is not None}
+    del items, kints
+    for path in [p for p, e in out.items() if e is None]:  # in place: no second big dict
+        del out[path]
+    nodes: dict[int, Entry] = out  # type: ignore[assignment]
     return _hash_of(root), nodes
 
 

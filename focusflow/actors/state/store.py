@@ -13,7 +13,7 @@ returns), and every write of a block (leaves, nodes, index, head) in a single
 root after restart is the last committed root, and a half-written block never exists.
 
 Simulation: :meth:`SqliteStore.open_simulated` runs the same code on an in-memory database
-whose durable image lives in a :class:`SimDisk`. After each commit the store hands the
+whose durable image lives in a :class:`ImageDisk`. After each commit the store hands the
 image to the disk; the simulator's fault plan may crash the node before that sync
 (the block is lost, never acknowledged) and reopen from the last durable image.
 """
@@ -67,11 +67,11 @@ class StoreError(Exception):
 
 
 class SimulatedCrash(Exception):
-    """Raised by a :class:`SimDisk` fault: the node died before the image was synced."""
+    """Raised by a :class:`ImageDisk` fault: the node died before the image was synced."""
 
 
 @dataclass
-class SimDisk:
+class ImageDisk:
     """Durable bytes of a simulated node's database; what survives a simulated crash.
 
     ``fail_next_sync`` (set by a fault plan, or ``should_crash`` called per sync) makes the
@@ -103,7 +103,7 @@ class SqliteStore:
     """One node's state database. Build with :meth:`open`, :meth:`open_simulated` or
     :meth:`import_snapshot`; never directly."""
 
-    def __init__(self, conn: sqlite3.Connection, label: str, disk: SimDisk | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, label: str, disk: ImageDisk | None) -> None:
         self._conn = conn
         self.label = label
         self._disk = disk
@@ -146,18 +146,36 @@ class SqliteStore:
         return store
 
     @classmethod
-    def open_simulated(cls, disk: SimDisk, *, chain_id: str) -> SqliteStore:
-        """Same store on an in-memory database restored from ``disk.durable``."""
+    def open_image(cls, image: bytes | None, *, chain_id: str) -> SqliteStore:
+        """The same store on an in-memory database restored from ``image`` (None: new).
+
+        Used where durability goes through the runtime's storage hook (the simulator):
+        after each commit the caller persists :meth:`image` and syncs it.
+        """
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        if disk.durable is None:
+        if image is None:
             _create(conn, chain_id)
         else:
-            conn.deserialize(disk.durable)
-            _check_header(conn, "simulated disk")
-        store = cls(conn, "simulated disk", disk)
+            try:
+                conn.deserialize(image)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"state image is not a SQLite database ({exc})") from exc
+            _check_header(conn, "state image")
+        store = cls(conn, "state image", None)
         if store.chain_id != chain_id:
-            raise StoreError(f"simulated disk holds chain {store.chain_id!r}")
+            raise StoreError(f"state image holds chain {store.chain_id!r}, not {chain_id!r}")
         return store
+
+    @classmethod
+    def open_simulated(cls, disk: ImageDisk, *, chain_id: str) -> SqliteStore:
+        """:meth:`open_image` from ``disk.durable``, syncing to ``disk`` after each commit."""
+        store = cls.open_image(disk.durable, chain_id=chain_id)
+        store._disk = disk
+        return store
+
+    def image(self) -> bytes:
+        """The whole database as bytes (in-memory stores; what a simulated disk keeps)."""
+        return bytes(self._conn.serialize())
 
     def close(self) -> None:
         self._conn.close()
@@ -211,48 +229,34 @@ class SqliteStore:
             StoreError: the block does not extend the committed head (a local bug).
             SimulatedCrash: the simulated disk crashed before the sync; the store is dead.
         """
-        if self._dead:
-            raise StoreError(f"{self.label}: store is closed or crashed")
-        if result.height != self.height + 1 or result.parent_root != self.root:
-            raise StoreError(f"block {result.height} does not extend head {self.height}")
-        # Sorted rows walk each B-tree once, in order: far fewer page visits than random.
-        leaf_up = sorted((k, v) for k, v in result.writes.items() if v is not None)
-        leaf_del = [(k,) for k, v in result.writes.items() if v is None]
-        node_up = sorted((_path_blob(p), e) for p, e in result.overlay.items() if e is not None)
-        node_del = [(_path_blob(p),) for p, e in result.overlay.items() if e is None]
-        link_up = sorted(
-            _index_row(k)
-            for k, v in result.writes.items()
-            if v is not None and k.startswith(K.LINK)
-        )
-        link_del = [
-            _index_row(k) for k, v in result.writes.items() if v is None and k.startswith(K.LINK)
-        ]
-        n_ok = sum(r.ok for r in result.receipts)
+        self.check_extends(result)
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.executemany("DELETE FROM leaf WHERE key = ?", leaf_del)
-            c.executemany("INSERT OR REPLACE INTO leaf (key, value) VALUES (?, ?)", leaf_up)
-            c.executemany("DELETE FROM node WHERE path = ?", node_del)
-            c.executemany("INSERT OR REPLACE INTO node (path, entry) VALUES (?, ?)", node_up)
-            c.executemany("DELETE FROM link_index WHERE src=? AND dst=? AND neuron=?", link_del)
-            c.executemany("INSERT OR IGNORE INTO link_index VALUES (?, ?, ?)", link_up)
-            c.execute(
-                "INSERT INTO block (height, root, n_tx, n_ok) VALUES (?, ?, ?, ?)",
-                (result.height, result.root, len(result.receipts), n_ok),
-            )
-            c.execute("UPDATE head SET height = ?, root = ?", (result.height, result.root))
+            for sql, rows in block_statements(result):
+                c.executemany(sql, rows)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
         if self._disk is not None:
             try:
-                self._disk.sync(self._conn.serialize(), result.height)
+                self._disk.sync(self.image(), result.height)
             except SimulatedCrash:
                 self._dead = True
                 raise
+        self.note_committed(result)
+
+    def check_extends(self, result: BlockResult) -> None:
+        """Raise StoreError unless ``result`` extends the committed head."""
+        if self._dead:
+            raise StoreError(f"{self.label}: store is closed or crashed")
+        if result.height != self.height + 1 or result.parent_root != self.root:
+            raise StoreError(f"block {result.height} does not extend head {self.height}")
+
+    def note_committed(self, result: BlockResult) -> None:
+        """Advance the head after another connection (aiosqlite) committed ``result``."""
+        assert result.height == self.height + 1
         self.height, self.root = result.height, result.root
 
     # ------------------------------------------------------------------ snapshots
@@ -331,6 +335,45 @@ class SqliteStore:
             conn.close()
             raise
         return cls(conn, str(db_path), None)
+
+
+def block_statements(result: BlockResult) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Every SQL write of a block as (statement, rows), for one transaction.
+
+    Shared by the sync store and the live shell's aiosqlite connection, so both write
+    exactly the same rows. Rows are sorted: each B-tree is walked once, in order.
+    """
+    w = result.writes
+    n_ok = sum(r.ok for r in result.receipts)
+    links = [k for k in w if k.startswith(K.LINK)]
+    return [
+        ("DELETE FROM leaf WHERE key = ?", sorted((k,) for k, v in w.items() if v is None)),
+        (
+            "INSERT OR REPLACE INTO leaf (key, value) VALUES (?, ?)",
+            sorted((k, v) for k, v in w.items() if v is not None),
+        ),
+        (
+            "DELETE FROM node WHERE path = ?",
+            sorted((_path_blob(p),) for p, e in result.overlay.items() if e is None),
+        ),
+        (
+            "INSERT OR REPLACE INTO node (path, entry) VALUES (?, ?)",
+            sorted((_path_blob(p), e) for p, e in result.overlay.items() if e is not None),
+        ),
+        (
+            "DELETE FROM link_index WHERE src = ? AND dst = ? AND neuron = ?",
+            sorted(_index_row(k) for k in links if w[k] is None),
+        ),
+        (
+            "INSERT OR IGNORE INTO link_index VALUES (?, ?, ?)",
+            sorted(_index_row(k) for k in links if w[k] is not None),
+        ),
+        (
+            "INSERT INTO block (height, root, n_tx, n_ok) VALUES (?, ?, ?, ?)",
+            [(result.height, result.root, len(result.receipts), n_ok)],
+        ),
+        ("UPDATE head SET height = ?, root = ?", [(result.height, result.root)]),
+    ]
 
 
 def _index_row(link_keypath: bytes) -> tuple[bytes, bytes, bytes]:
