@@ -172,16 +172,38 @@ class _Repair:
             return self.shares[index], self.known[index]
         return self.shares[:, index], self.known[:, index]
 
-    def try_axis(self, axis: Axis, index: int) -> bool:
-        """Decode and verify one axis if it has >= k shares; True if it made progress."""
-        if self.verified[axis][index] or (axis, index) in self.bad:
-            return False
+    def try_direction(self, axis: Axis) -> bool:
+        """Decode and verify every axis of one direction that has >= k shares.
+
+        Axes whose first k known positions coincide are decoded in one zfec call and
+        re-encoded in one batch (a whole missing quadrant is one call, not k). True if
+        any axis was decoded (or found bad).
+        """
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index in range(self.width):
+            if self.verified[axis][index] or (axis, index) in self.bad:
+                continue
+            have = np.flatnonzero(self._view(axis, index)[1])
+            if len(have) >= self.k:
+                groups.setdefault(tuple(int(i) for i in have[: self.k]), []).append(index)
+        for positions, indices in groups.items():
+            self._decode_group(axis, positions, indices)
+        return bool(groups)
+
+    def _decode_group(self, axis: Axis, positions: tuple[int, ...], indices: list[int]) -> None:
+        k, width = self.k, self.width
+        codec = codec_for(k)
+        cube = self.shares[indices] if axis == "row" else self.shares[:, indices].transpose(1, 0, 2)
+        # cube: (axes, 2k, 512); block p = share p of every axis in the group, concatenated.
+        blocks = {p: np.ascontiguousarray(cube[:, p]).reshape(-1) for p in positions}
+        originals = codec.decode(blocks)  # (k, axes * 512)
+        full = codec.extend(originals).reshape(width, len(indices), SHARE_SIZE).transpose(1, 0, 2)
+        for slot, index in enumerate(indices):
+            self._accept(axis, index, full[slot])
+
+    def _accept(self, axis: Axis, index: int, full: npt.NDArray[np.uint8]) -> None:
+        """Check one decoded axis against what we hold and its committed root; fill it if good."""
         data, mask = self._view(axis, index)
-        have = np.flatnonzero(mask)
-        if len(have) < self.k:
-            return False
-        codec = codec_for(self.k)
-        full = codec.extend(codec.decode({int(i): data[i] for i in have[: self.k]}))
         shares = [full[i].tobytes() for i in range(self.width)]
         committed = self.dah.row_roots[index] if axis == "row" else self.dah.col_roots[index]
         try:
@@ -191,20 +213,17 @@ class _Repair:
             )
         except NmtError:
             ok = False
-        if not ok or not np.array_equal(full[have], data[have]):
+        if not ok or not np.array_equal(full[mask], data[mask]):
             self.bad.append((axis, index))
-            return True
+            return
         data[:] = full
         mask[:] = True
         self.verified[axis][index] = True
-        return True
 
     def run(self) -> None:
         for _ in range(repair_rounds_max):
-            progress = False
-            for axis in ("row", "col"):
-                for index in range(self.width):
-                    progress |= self.try_axis(axis, index)  # type: ignore[arg-type]
+            progress = self.try_direction("row")
+            progress = self.try_direction("col") or progress
             if not progress:
                 return
         raise AssertionError("repair did not converge within its round budget")
