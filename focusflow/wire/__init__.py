@@ -1,1 +1,85 @@
-"""wire."""
+"""The wire: Cap'n Proto schemas, message types, encode/decode with limits, framing.
+
+Public surface::
+
+    from focusflow.wire import message, array_field, load_schema, WireError
+
+    schema = load_schema(Path(__file__).with_name("mine.capnp"))
+
+    @message(schema.EdgeBatch)
+    class EdgeBatch:
+        src: np.ndarray = array_field("<u4")
+        dst: np.ndarray = array_field("<u4")
+        note: str = ""
+
+    type_id, data = encode_message(EdgeBatch(...))
+    obj = decode_message(type_id, data)
+
+Everything malformed or oversized raises ``WireError`` (alias ``MalformedFrame``).
+The wire knows addresses (``Address``) but no actor. See ``docs/wire.md``.
+"""
+
+from focusflow.wire._codec import (
+    KIND_ASK,
+    KIND_ERROR,
+    KIND_NAMES,
+    KIND_REPLY,
+    KIND_SYSTEM,
+    KIND_TELL,
+    NO_PAYLOAD,
+    Envelope,
+    decode_envelope,
+    decode_message,
+    encode_envelope,
+    encode_message,
+    from_bytes,
+    to_bytes,
+)
+from focusflow.wire._errors import MalformedFrame, WireError
+from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
+from focusflow.wire._message import (
+    DEFAULT_LIMITS,
+    Address,
+    WireLimits,
+    array_field,
+    bind_address_factory,
+    codec_for_id,
+    codec_for_type,
+    message,
+    registered_types,
+)
+from focusflow.wire._schema import SCHEMA_DIR, load_schema, runtime_schema
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FRAME_BYTES_MAX_DEFAULT",
+    "KIND_ASK",
+    "KIND_ERROR",
+    "KIND_NAMES",
+    "KIND_REPLY",
+    "KIND_SYSTEM",
+    "KIND_TELL",
+    "NO_PAYLOAD",
+    "SCHEMA_DIR",
+    "Address",
+    "Envelope",
+    "FrameDecoder",
+    "MalformedFrame",
+    "WireError",
+    "WireLimits",
+    "array_field",
+    "bind_address_factory",
+    "codec_for_id",
+    "codec_for_type",
+    "decode_envelope",
+    "decode_message",
+    "encode_envelope",
+    "encode_frame",
+    "encode_message",
+    "from_bytes",
+    "load_schema",
+    "message",
+    "registered_types",
+    "runtime_schema",
+    "to_bytes",
+]

@@ -1,0 +1,418 @@
+"""The deterministic simulator: virtual time, a seeded scheduler, many nodes, one process.
+
+Each node is an ordinary ``Node`` on a ``SimRuntime``. All runnable steps of all nodes go
+into one ready list; the scheduler picks the next with a seeded RNG (so another seed is
+another interleaving), and when nothing is runnable virtual time jumps to the next timer
+or network arrival. Every delivery (and every crash, restart, partition, loss) is fed to
+a running BLAKE3 hash: the same seed gives the same hash in any process and under any
+``PYTHONHASHSEED``, because nothing here iterates a set or uses ``hash()``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import struct
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import blake3
+import numpy as np
+
+from focusflow.sim._disk import SimDisk
+from focusflow.sim._network import LinkConfig, SimNetwork
+from focusflow.supervisor._actor import Actor
+from focusflow.supervisor._future import Future
+from focusflow.supervisor._node import Node
+
+T = TypeVar("T")
+
+EVENTS_MAX_DEFAULT = 50_000_000
+TRACE_TAIL_MAX_DEFAULT = 256
+_U32 = struct.Struct("<I")
+
+
+def derive_seed(seed: int, label: str) -> int:
+    """A 64-bit sub-seed for ``label``, stable across processes (BLAKE3, not hash())."""
+    digest = blake3.blake3(f"focusflow.sim.seed:{seed}:{label}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+class InvariantViolation(AssertionError):
+    """An invariant registered with the simulation failed; the message says how to replay."""
+
+
+class _NullLogger:
+    """Drops log events: the simulator's default (its counters and trace say what happened).
+
+    Pass ``log=structlog.get_logger()`` to ``Simulation`` to see actor logs.
+    """
+
+    def bind(self, **_kw: Any) -> _NullLogger:
+        return self
+
+    def _drop(self, *_a: Any, **_kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = exception = critical = msg = _drop
+
+
+class _SimTimer:
+    __slots__ = ("cancelled", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class SimRuntime:
+    """``Runtime`` of one simulated node (one per node incarnation)."""
+
+    def __init__(self, sim: Simulation, node_name: str, generation: int, disk: SimDisk,
+                 log: Any) -> None:
+        self._sim = sim
+        self.node_name = node_name
+        self.generation = generation
+        self.alive = True
+        self._disk = disk
+        label = f"node:{node_name}:{generation}"
+        self._random = random.Random(derive_seed(sim.seed, label))
+        self._np_random = np.random.default_rng(derive_seed(sim.seed, label + ":np"))
+        self._log = log.bind(node=node_name, generation=generation)
+
+    def now_ns(self) -> int:
+        return self._sim.now_ns()
+
+    @property
+    def random(self) -> random.Random:
+        return self._random
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        return self._np_random
+
+    def schedule(self, step: Callable[[], None]) -> None:
+        if self.alive:
+            self._sim._ready.append(step)
+
+    def call_later(self, delay_ns: int, fn: Callable[[], None]) -> _SimTimer:
+        assert delay_ns >= 0
+        timer = _SimTimer(fn)
+        self._sim._push(self._sim.now_ns() + delay_ns, timer, self)
+        return timer
+
+    def send_remote(self, node: str, frame: bytes) -> None:
+        if self.alive:
+            self._sim.network.send(self.node_name, node, frame)
+
+    def record(self, event: bytes) -> None:
+        self._sim._record(self.node_name, event)
+
+    def storage(self) -> SimDisk:
+        return self._disk
+
+    def bridge(self, fut: Future[T]) -> Awaitable[T]:
+        return fut  # awaitable only from code the simulator drives (actors, scripts)
+
+    def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
+        raise RuntimeError("real I/O cannot run in the simulator; use ctx.storage")
+
+    def logger(self) -> Any:
+        return self._log
+
+
+class _NodeSlot:
+    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime")
+
+    def __init__(self, boot: Callable[[Node], None] | None, disk: SimDisk,
+                 options: dict[str, Any]) -> None:
+        self.boot = boot
+        self.disk = disk
+        self.options = options
+        self.generation = 0
+        self.alive = False
+        self.node: Node | None = None
+        self.runtime: SimRuntime | None = None
+
+
+class _Script(Actor):
+    """Runs a test's or a scenario's coroutine as actor code (so it may await asks)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], result: Future[Any]) -> None:
+        self._coro = coro
+        self._result = result
+
+    async def on_start(self) -> None:
+        try:
+            value = await self._coro
+        except Exception as exc:
+            self._result.try_set_exception(exc)
+        else:
+            self._result.try_set_result(value)
+        self.ctx.stop()
+
+
+class Simulation:
+    """A seeded, single-process world of simulated nodes. See ``docs/sim.md``."""
+
+    def __init__(self, seed: int, *, link: LinkConfig | None = None,
+                 invariant_every: int = 1, stop_on_violation: bool = False,
+                 trace_tail_max: int = TRACE_TAIL_MAX_DEFAULT, log: Any = None) -> None:
+        assert invariant_every >= 1 and trace_tail_max >= 0
+        self._log: Any = _NullLogger() if log is None else log
+        self.seed = seed
+        self._sched_rng = random.Random(derive_seed(seed, "scheduler"))
+        self._net_rng = random.Random(derive_seed(seed, "network"))
+        self._fault_rng = random.Random(derive_seed(seed, "faults"))
+        self._now_ns = 0
+        self._ready: list[Callable[[], None]] = []
+        self._heap: list[tuple[int, int, _SimTimer, SimRuntime | None]] = []
+        self._seq = 0
+        self._slots: dict[str, _NodeSlot] = {}
+        self.network = SimNetwork(self, link)
+        self._hasher = blake3.blake3(b"focusflow.sim.trace.v1")
+        self.trace_tail: deque[tuple[int, str, bytes]] = deque(maxlen=trace_tail_max)
+        #: Steps executed so far.
+        self.events = 0
+        #: Trace records hashed so far (deliveries, crashes, network faults, ...).
+        self.records = 0
+        self._invariants: dict[str, Callable[[], bool | None]] = {}
+        self.invariant_results: dict[str, bool] = {}
+        self.violations: list[tuple[str, int, int, str]] = []
+        self._step_hooks: list[Callable[[Simulation], None]] = []
+        self.invariant_every = invariant_every
+        self.stop_on_violation = stop_on_violation
+        self.wall_seconds = 0.0
+
+    # ==================================================================== nodes
+    def add_node(self, name: str, *, boot: Callable[[Node], None] | None = None,
+                 torn_writes: bool = False, **node_options: Any) -> Node:
+        """Create and start a node; ``boot(node)`` spawns its actors (again on restart)."""
+        assert name and name not in self._slots, f"node {name!r} exists"
+        slot = _NodeSlot(boot, SimDisk(torn_writes=torn_writes), node_options)
+        self._slots[name] = slot
+        return self._start(name, slot)
+
+    def _start(self, name: str, slot: _NodeSlot) -> Node:
+        slot.generation += 1
+        runtime = SimRuntime(self, name, slot.generation, slot.disk, self._log)
+        node = Node(runtime, **slot.options)
+        slot.runtime, slot.node, slot.alive = runtime, node, True
+        self._record_global(b"B" + name.encode() + _U32.pack(slot.generation))
+        if slot.boot is not None:
+            slot.boot(node)
+        return node
+
+    def node(self, name: str) -> Node:
+        """The current incarnation of a node (KeyError if unknown or crashed)."""
+        slot = self._slots[name]
+        if not slot.alive or slot.node is None:
+            raise KeyError(f"node {name!r} is down")
+        return slot.node
+
+    def node_names(self) -> list[str]:
+        """All node names, in creation order."""
+        return list(self._slots)
+
+    def is_up(self, name: str) -> bool:
+        """Whether a node is running."""
+        return self._slots[name].alive
+
+    def _alive_node(self, name: str) -> Node | None:
+        slot = self._slots.get(name)
+        return slot.node if slot is not None and slot.alive else None
+
+    def crash_node(self, name: str) -> None:
+        """Crash a node: all its actors die at once, unsynced disk writes are lost,
+        frames in flight to it are dropped. Other nodes are not told (no Down)."""
+        slot = self._slots[name]
+        assert slot.alive and slot.node is not None and slot.runtime is not None
+        slot.runtime.alive = False  # nothing leaves the node from now on
+        slot.node.kill_all()
+        lost = slot.disk.crash(self._fault_rng)
+        slot.alive = False
+        self._record_global(b"K" + name.encode() + _U32.pack(lost))
+
+    def restart_node(self, name: str) -> Node:
+        """Start a crashed node again: fresh actors from ``boot``, the durable disk kept."""
+        slot = self._slots[name]
+        assert not slot.alive, f"node {name!r} is running"
+        return self._start(name, slot)
+
+    # ==================================================================== time and steps
+    def now_ns(self) -> int:
+        """Virtual time in nanoseconds."""
+        return self._now_ns
+
+    @property
+    def virtual_seconds(self) -> float:
+        """Virtual time in seconds."""
+        return self._now_ns / 1e9
+
+    def _push(self, when_ns: int, timer: _SimTimer, runtime: SimRuntime | None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when_ns, self._seq, timer, runtime))
+
+    def _at(self, when_ns: int, fn: Callable[[], None]) -> _SimTimer:
+        timer = _SimTimer(fn)
+        self._push(max(when_ns, self._now_ns), timer, None)
+        return timer
+
+    def call_at(self, when_ns: int, fn: Callable[[], None]) -> _SimTimer:
+        """Run ``fn`` as a step at virtual time ``when_ns`` (fault plans use this)."""
+        return self._at(when_ns, fn)
+
+    def call_later(self, delay_ms: float, fn: Callable[[], None]) -> _SimTimer:
+        """Run ``fn`` as a step ``delay_ms`` from now."""
+        return self._at(self._now_ns + int(delay_ms * 1_000_000), fn)
+
+    def _advance(self, until_ns: int | None) -> bool:
+        """Move due timers to the ready list, jumping virtual time; False if none left."""
+        heap = self._heap
+        while heap:
+            when, _, timer, runtime = heap[0]
+            if until_ns is not None and when > until_ns:
+                return False
+            heapq.heappop(heap)
+            if timer.cancelled or (runtime is not None and not runtime.alive):
+                continue
+            assert when >= self._now_ns, "virtual time never goes back"
+            self._now_ns = when
+            self._ready.append(timer.fn)
+            while heap and heap[0][0] == when:
+                _, _, t2, r2 = heapq.heappop(heap)
+                if not t2.cancelled and (r2 is None or r2.alive):
+                    self._ready.append(t2.fn)
+            return True
+        return False
+
+    def step(self, *, until_ns: int | None = None) -> bool:
+        """Run one step; False when nothing is runnable before ``until_ns``."""
+        ready = self._ready
+        if not ready and not self._advance(until_ns):
+            return False
+        i = self._sched_rng.randrange(len(ready)) if len(ready) > 1 else 0
+        fn = ready[i]
+        ready[i] = ready[-1]
+        ready.pop()
+        fn()
+        self.events += 1
+        for hook in self._step_hooks:
+            hook(self)
+        if self._invariants and self.events % self.invariant_every == 0:
+            self.check_invariants()
+        return True
+
+    def run(self, *, for_ms: float | None = None, until_ns: int | None = None,
+            until: Callable[[], bool] | None = None,
+            max_events: int = EVENTS_MAX_DEFAULT) -> int:
+        """Run until quiet, a virtual deadline, ``until()`` is true, or ``max_events``.
+
+        Returns the number of steps run. With a deadline, virtual time ends exactly there.
+        """
+        if for_ms is not None:
+            until_ns = self._now_ns + int(for_ms * 1_000_000)
+        start = time.perf_counter()
+        n = 0
+        try:
+            while n < max_events:
+                if until is not None and until():
+                    break
+                if not self.step(until_ns=until_ns):
+                    if until_ns is not None:
+                        self._now_ns = max(self._now_ns, until_ns)
+                    break
+                n += 1
+        finally:
+            self.wall_seconds += time.perf_counter() - start
+        return n
+
+    def run_until_complete(self, awaitable: Future[T] | Coroutine[Any, Any, T], *,
+                           node: str | None = None, timeout_ms: float = 3_600_000.0) -> T:
+        """Run until a future (or a coroutine, run as actor code on ``node``) is done.
+
+        Raises:
+            TimeoutError: not done within ``timeout_ms`` of virtual time or the world
+                went quiet first (a deadlock or a lost message).
+            Whatever the coroutine raised.
+        """
+        if isinstance(awaitable, Future):
+            fut = awaitable
+        else:
+            fut = Future()
+            target = self.node(node or self.node_names()[0])
+            target.spawn(_Script, awaitable, fut)
+        deadline = self._now_ns + int(timeout_ms * 1_000_000)
+        self.run(until=fut.done, until_ns=deadline)
+        if not fut.done():
+            raise TimeoutError(f"not done after {self.virtual_seconds:.3f} virtual s "
+                               f"(seed {self.seed})")
+        return fut.result()
+
+    # ==================================================================== hooks
+    def add_step_hook(self, hook: Callable[[Simulation], None]) -> None:
+        """Call ``hook(sim)`` after every step (fault injection, probes)."""
+        self._step_hooks.append(hook)
+
+    def add_invariant(self, name: str, check: Callable[[], bool | None]) -> None:
+        """Register an invariant checked after every ``invariant_every`` steps.
+
+        ``check`` returns False or raises AssertionError when violated (None counts as
+        held). Results are in ``invariant_results``; ``stop_on_violation`` makes the
+        first violation raise ``InvariantViolation`` with the replay command.
+        """
+        assert name not in self._invariants, f"invariant {name!r} registered twice"
+        self._invariants[name] = check
+        self.invariant_results[name] = True
+
+    def check_invariants(self) -> bool:
+        """Check every invariant now; return whether all hold."""
+        ok = True
+        for name, check in self._invariants.items():
+            try:
+                held = check() is not False
+                detail = ""
+            except AssertionError as exc:
+                held, detail = False, str(exc)
+            if not held:
+                ok = False
+                if self.invariant_results[name]:
+                    self.violations.append((name, self.events, self._now_ns, detail))
+                self.invariant_results[name] = False
+                if self.stop_on_violation:
+                    raise InvariantViolation(
+                        f"invariant {name!r} violated at step {self.events}, "
+                        f"t={self.virtual_seconds:.6f}s {detail}; replay with seed {self.seed} "
+                        f"(focusflow sim --seed {self.seed})")
+        return ok
+
+    # ==================================================================== trace
+    def _record(self, node: str, event: bytes) -> None:
+        nb = node.encode()
+        self._hasher.update(_U32.pack(len(nb)) + nb + _U32.pack(len(event)) + event)
+        self.records += 1
+        if self.trace_tail.maxlen:
+            self.trace_tail.append((self._now_ns, node, event))
+
+    def _record_global(self, event: bytes) -> None:
+        self._record("", struct.pack("<Q", self._now_ns) + event)
+
+    def trace_hash(self) -> str:
+        """Hex BLAKE3 of the trace so far."""
+        return self._hasher.copy().hexdigest()
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters of the world, its network and its nodes (deterministic order)."""
+        nodes = {}
+        for name, slot in self._slots.items():
+            if slot.node is not None:
+                nodes[name] = dict(slot.node.stats, alive=int(slot.alive),
+                                   generation=slot.generation)
+        return {"events": self.events, "records": self.records,
+                "virtual_seconds": self.virtual_seconds, "network": dict(self.network.stats),
+                "nodes": nodes}

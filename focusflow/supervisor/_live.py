@@ -1,0 +1,357 @@
+"""The live runtime: the actor core driven by one anyio task (asyncio or trio).
+
+Design: the same trampoline as the simulator, with the real clock. One driver task runs
+runnable steps in FIFO order, yields to the event loop every ``STEPS_PER_YIELD`` steps,
+and sleeps until the next timer or wake-up when idle. Actors are not tasks, so a message
+costs a deque append and a coroutine step instead of a task switch; real I/O runs in
+separate tasks through ``ctx.run_io`` and completes runtime futures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.abc
+import numpy as np
+import structlog
+
+from focusflow.supervisor._actor import Actor, ActorRef
+from focusflow.supervisor._future import Future
+from focusflow.supervisor._node import (
+    DEAD_LETTERS_MAX_DEFAULT,
+    MAILBOX_DEPTH_MAX_DEFAULT,
+    DeadLetter,
+    Node,
+)
+from focusflow.supervisor._strategy import ChildSpec
+
+T = TypeVar("T")
+
+STEPS_PER_YIELD = 512
+STORAGE_KEY_BYTES_MAX = 200
+
+
+class _LiveTimer:
+    __slots__ = ("cancelled", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class MemoryStorage:
+    """In-memory ``Storage`` (the live default when no directory is given)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def read(self, key: str) -> Future[bytes | None]:
+        return Future.completed(self._data.get(key))
+
+    def write(self, key: str, data: bytes) -> Future[None]:
+        self._data[key] = bytes(data)
+        return Future.completed(None)
+
+    def delete(self, key: str) -> Future[None]:
+        self._data.pop(key, None)
+        return Future.completed(None)
+
+    def sync(self) -> Future[None]:
+        return Future.completed(None)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._data if k.startswith(prefix))
+
+
+class FileStorage:
+    """``Storage`` on a directory: one file per key, ``sync`` fsyncs (durable writes).
+
+    Simple and crash-safe per key (write to a temporary file, fsync, rename); a
+    component with heavier needs (SQLite) uses ``ctx.run_io`` with its own driver.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self._dir = Path(directory)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dirty: set[str] = set()
+
+    def _path(self, key: str) -> Path:
+        if not key or len(key) > STORAGE_KEY_BYTES_MAX or "/" in key or key.startswith("."):
+            raise ValueError(f"invalid storage key {key!r}")
+        return self._dir / key
+
+    def read(self, key: str) -> Future[bytes | None]:
+        path = self._path(key)
+        return Future.completed(path.read_bytes() if path.exists() else None)
+
+    def write(self, key: str, data: bytes) -> Future[None]:
+        tmp = self._path(key).with_name(f".{key}.tmp")
+        tmp.write_bytes(bytes(data))
+        tmp.replace(self._path(key))
+        self._dirty.add(key)
+        return Future.completed(None)
+
+    def delete(self, key: str) -> Future[None]:
+        self._path(key).unlink(missing_ok=True)
+        return Future.completed(None)
+
+    def sync(self) -> Future[None]:
+        for key in sorted(self._dirty):
+            path = self._path(key)
+            if path.exists():
+                with path.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        fd = os.open(self._dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._dirty.clear()
+        return Future.completed(None)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(p.name for p in self._dir.iterdir()
+                      if not p.name.startswith(".") and p.name.startswith(prefix))
+
+
+class LiveRuntime:
+    """``Runtime`` on the real clock, driven by one anyio task."""
+
+    def __init__(self, node_name: str, *, seed: int | None = None,
+                 storage: Any = None,
+                 transport: Callable[[str, bytes], None] | None = None) -> None:
+        self.node_name = node_name
+        self._ready: deque[Callable[[], None]] = deque()
+        self._timers: list[tuple[int, int, _LiveTimer]] = []
+        self._seq = 0
+        self._wake: anyio.Event | None = None
+        self._closing = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._random = random.Random(seed)
+        self._np_random = np.random.default_rng(seed)
+        self._storage = storage if storage is not None else MemoryStorage()
+        self._transport = transport
+        self._log = structlog.get_logger("focusflow").bind(node=node_name)
+        self.node: Node | None = None
+        self.steps = 0
+
+    # -- Runtime -------------------------------------------------------------------------
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    @property
+    def random(self) -> random.Random:
+        return self._random
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        return self._np_random
+
+    def schedule(self, step: Callable[[], None]) -> None:
+        self._ready.append(step)
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+    def call_later(self, delay_ns: int, fn: Callable[[], None]) -> _LiveTimer:
+        assert delay_ns >= 0
+        timer = _LiveTimer(fn)
+        self._seq += 1
+        heapq.heappush(self._timers, (time.monotonic_ns() + delay_ns, self._seq, timer))
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+        return timer
+
+    def send_remote(self, node: str, frame: bytes) -> None:
+        if self._transport is None:
+            assert self.node is not None
+            self.node._dead_letter(DeadLetter(f"{node}:?", self.node_name, "?", "no_transport"))
+            return
+        self._transport(node, frame)
+
+    def record(self, event: bytes) -> None:
+        pass  # the live runtime keeps no trace (the simulator does)
+
+    def storage(self) -> Any:
+        return self._storage
+
+    def bridge(self, fut: Future[T]) -> Awaitable[T]:
+        return _await_future(fut)
+
+    def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
+        if self._tg is None:
+            raise RuntimeError("the actor system is not running")
+        fut: Future[T] = Future()
+
+        async def run_io() -> None:
+            try:
+                value = await fn()
+            except Exception as exc:
+                fut.try_set_exception(exc)
+            else:
+                fut.try_set_result(value)
+
+        self._tg.start_soon(run_io)
+        return fut
+
+    def logger(self) -> Any:
+        return self._log
+
+    # -- the driver ------------------------------------------------------------------------
+    def _fire_due_timers(self) -> int | None:
+        """Move due timers to the ready queue; return ns until the next one (None: none)."""
+        timers = self._timers
+        now = time.monotonic_ns()
+        while timers:
+            when, _, timer = timers[0]
+            if when > now:
+                return when - now
+            heapq.heappop(timers)
+            if not timer.cancelled:
+                self._ready.append(timer.fn)
+        return None
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+                  ) -> None:
+        """Drive the node until ``close()``; steps raising are bugs and propagate."""
+        task_status.started()
+        ready = self._ready
+        while not self._closing:
+            n = 0
+            while ready and n < STEPS_PER_YIELD:
+                ready.popleft()()
+                n += 1
+            self.steps += n
+            wait_ns = self._fire_due_timers()
+            if ready:
+                await anyio.lowlevel.checkpoint()
+                continue
+            wake = self._wake = anyio.Event()
+            if wait_ns is None:
+                await wake.wait()
+            else:
+                with anyio.move_on_after(wait_ns / 1e9):
+                    await wake.wait()
+            self._wake = None
+
+    def close(self) -> None:
+        """Stop the driver after its current step."""
+        self._closing = True
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.set()
+
+
+async def _await_future(fut: Future[T]) -> T:
+    if not fut.done():
+        event = anyio.Event()
+        fut.add_done_callback(lambda _f: event.set())
+        await event.wait()
+    return fut.result()
+
+
+class ActorSystem:
+    """A live node inside an async program: ``async with ActorSystem() as system``.
+
+    Works on asyncio and trio (anyio). Leaving the block stops every top-level actor in
+    reverse start order (each with its shutdown timeout), then the driver.
+    """
+
+    def __init__(self, name: str = "local", *, seed: int | None = None,
+                 encode_local: bool = True,
+                 mailbox_depth_max: int = MAILBOX_DEPTH_MAX_DEFAULT,
+                 overflow: str = "reject",
+                 dead_letters_max: int = DEAD_LETTERS_MAX_DEFAULT,
+                 storage_dir: str | Path | None = None,
+                 transport: Callable[[str, bytes], None] | None = None) -> None:
+        storage = FileStorage(storage_dir) if storage_dir is not None else None
+        self.runtime = LiveRuntime(name, seed=seed, storage=storage, transport=transport)
+        self.node = Node(self.runtime, encode_local=encode_local,
+                         mailbox_depth_max=mailbox_depth_max, overflow=overflow,
+                         dead_letters_max=dead_letters_max)
+        self.runtime.node = self.node
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.name = name
+
+    async def __aenter__(self) -> ActorSystem:
+        assert self._tg is None, "an ActorSystem runs once"
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self.runtime._tg = self._tg
+        await self._tg.start(self.runtime.run)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        assert self._tg is not None
+        try:
+            if exc_info[0] is None:
+                await self.shutdown()
+            else:
+                self.node.kill_all()
+        finally:
+            self.runtime.close()
+            # The body's own exception (if any) propagates unwrapped: the task group
+            # only ever holds the driver and I/O tasks, which end on close.
+            if exc_info[0] is not None:
+                self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+
+    # -- the embedding API -------------------------------------------------------------
+    def spawn(self, cls: type[Actor], *args: Any, name: str | None = None, **kwargs: Any) -> ActorRef:
+        """Start a top-level actor (see ``Context.spawn`` for options)."""
+        return self.node.spawn(cls, *args, name=name, **kwargs)
+
+    def spawn_spec(self, spec: ChildSpec) -> ActorRef:
+        """Start a top-level actor (often a supervisor tree) from a child spec."""
+        return self.node.spawn_spec(spec)
+
+    async def ask(self, ref: ActorRef, msg: Any, *, timeout_ms: int = 5_000) -> Any:
+        """Ask from the embedding program."""
+        return await _await_future(self.node.ask(ref, msg, timeout_ms=timeout_ms))
+
+    async def tell(self, ref: ActorRef, msg: Any) -> None:
+        """Tell from the embedding program (waits while a local mailbox is full)."""
+        await _await_future(self.node.tell(ref, msg))
+
+    async def stop(self, ref: ActorRef, *, shutdown_ms: int | None = None) -> str:
+        """Stop an actor and return its exit reason."""
+        return await _await_future(self.node.stop(ref, shutdown_ms=shutdown_ms))
+
+    async def wait_started(self, ref: ActorRef) -> None:
+        """Wait for an actor's ``on_start`` (raises ActorStartError if it failed)."""
+        await _await_future(self.node._wait_started(ref))
+
+    async def shutdown(self) -> None:
+        """Stop all top-level actors in reverse start order."""
+        await _await_future(self.node.stop_all())
+
+    def whereis(self, name: str) -> ActorRef | None:
+        """The live actor registered under ``name``."""
+        return self.node.whereis(name)
+
+    def register(self, name: str, ref: ActorRef) -> None:
+        """Register a local actor under ``name``."""
+        self.node.register(name, ref)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Recent dead letters."""
+        return self.node.dead_letters()
+
+    def receive_frame(self, frame: bytes) -> None:
+        """Inject an encoded envelope from a transport (must run on the system's thread)."""
+        self.node.receive_frame(frame)

@@ -1,0 +1,900 @@
+"""The actor core: one ``Node`` per runtime node, driving actor coroutines step by step.
+
+A *step* runs one actor until its handler finishes or awaits a runtime ``Future``. The
+runtime decides which runnable step goes next (FIFO live, seeded-random in the
+simulator); nothing here reads the clock, RNG or network except through ``Runtime``.
+
+Every message crosses the wire codec: the sender encodes an ``Envelope`` (payload nested
+as Data), the receiving node decodes it before it reaches a mailbox. Local delivery takes
+the same path unless the node was built with ``encode_local=False`` (benchmarks only).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import struct
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from focusflow.supervisor._actor import Actor, ActorRef, Context
+from focusflow.supervisor._errors import (
+    ActorCrashed,
+    ActorNotFound,
+    ActorStartError,
+    AskTimeout,
+    MailboxFull,
+)
+from focusflow.supervisor._future import Future
+from focusflow.supervisor._runtime import Runtime, TimerHandle
+from focusflow.supervisor._strategy import ChildSpec, resolve_class
+from focusflow.wire import (
+    KIND_ASK,
+    KIND_ERROR,
+    KIND_REPLY,
+    KIND_SYSTEM,
+    KIND_TELL,
+    Envelope,
+    WireError,
+    bind_address_factory,
+    decode_envelope,
+    decode_message,
+    encode_envelope,
+    encode_message,
+)
+from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
+
+MAILBOX_DEPTH_MAX_DEFAULT = 4096
+STASH_MAX_DEFAULT = 4096
+DEAD_LETTERS_MAX_DEFAULT = 1024
+SHUTDOWN_MS_DEFAULT = 5_000
+OVERFLOW_POLICIES = ("reject", "dead_letter")
+
+_STARTING, _RUNNING, _STOPPING, _DEAD = range(4)
+_PHASE_START, _PHASE_RECEIVE, _PHASE_EXIT, _PHASE_STOP = range(4)
+_H_RECEIVE, _H_EXIT = 0, 1
+
+_NOTHING: Any = object()  # cell.resume: not runnable
+_GO: Any = object()  # cell.resume: first send(None)
+
+_current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
+    "focusflow_current_cell", default=None
+)
+_REC = struct.Struct("<cQI")
+
+
+class DeadLetter:
+    """A message that could not be delivered, kept for observation (bounded)."""
+
+    __slots__ = ("message_type", "reason", "receiver", "sender")
+
+    def __init__(self, receiver: str, sender: str, message_type: str, reason: str) -> None:
+        self.receiver = receiver
+        self.sender = sender
+        self.message_type = message_type
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return (f"DeadLetter(to={self.receiver}, from={self.sender}, "
+                f"type={self.message_type}, reason={self.reason})")
+
+
+class _Delivery:
+    __slots__ = ("corr", "handler", "kind", "msg", "sender")
+
+    def __init__(self, kind: int, msg: Any, sender: ActorRef | None, corr: int,
+                 handler: int = _H_RECEIVE) -> None:
+        self.kind = kind
+        self.msg = msg
+        self.sender = sender
+        self.corr = corr
+        self.handler = handler
+
+
+class _Cell:
+    """Everything the core keeps about one actor incarnation."""
+
+    __slots__ = (
+        "actor", "blocked", "children", "coro", "ctx", "current", "mailbox",
+        "mailbox_depth_max", "name", "overflow", "parent", "path", "phase", "ref", "resume",
+        "scheduled", "shutdown_ms", "skip_on_stop", "started", "stash", "state", "step",
+        "stop_reason", "stopped", "sysq", "timers", "uid", "watchers", "watching",
+    )
+
+    def __init__(self, node: Node, parent: _Cell | None, name: str, path: str, uid: int,
+                 mailbox_depth_max: int, overflow: str, shutdown_ms: int) -> None:
+        self.parent = parent
+        self.name = name
+        self.path = path
+        self.uid = uid
+        self.ref = ActorRef(node.name, path, node)
+        self.actor: Actor | None = None
+        self.ctx: Context | None = None
+        self.mailbox: deque[_Delivery] = deque()
+        self.blocked: deque[tuple[Future[None], _Delivery]] = deque()
+        self.sysq: deque[str] = deque()
+        self.mailbox_depth_max = mailbox_depth_max
+        self.overflow = overflow
+        self.shutdown_ms = shutdown_ms
+        self.children: dict[str, _Cell] = {}
+        self.state = _STARTING
+        self.phase = _PHASE_START
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.resume: Any = _NOTHING
+        self.scheduled = False
+        self.current: _Delivery | None = None
+        self.stash: list[_Delivery] = []
+        self.timers: dict[str, TimerHandle] = {}
+        self.watchers: dict[tuple[str, str], ActorRef] = {}
+        self.watching: dict[tuple[str, str], ActorRef] = {}
+        self.started: Future[None] = Future()
+        self.stopped: Future[str] = Future()
+        self.stop_reason = "normal"
+        self.skip_on_stop = False
+        self.step: Callable[[], None] = partial(node._step, self)
+
+
+class _PendingAsk:
+    __slots__ = ("future", "receiver", "timer")
+
+    def __init__(self, future: Future[Any], receiver: str, timer: TimerHandle) -> None:
+        self.future = future
+        self.receiver = receiver
+        self.timer = timer
+
+
+def current_cell() -> _Cell | None:
+    """The actor being stepped right now on this thread (None outside actor code)."""
+    return _current.get()
+
+
+def _normal(reason: str) -> bool:
+    return reason == "normal" or reason.startswith("shutdown")
+
+
+class Node:
+    """One node of actors on one ``Runtime``. Built by runtimes, never by users."""
+
+    def __init__(self, runtime: Runtime, *, encode_local: bool = True,
+                 mailbox_depth_max: int = MAILBOX_DEPTH_MAX_DEFAULT,
+                 overflow: str = "reject",
+                 dead_letters_max: int = DEAD_LETTERS_MAX_DEFAULT) -> None:
+        assert overflow in OVERFLOW_POLICIES, overflow
+        assert mailbox_depth_max >= 1 and dead_letters_max >= 1
+        self.runtime = runtime
+        self.name = runtime.node_name
+        self.log: Any = runtime.logger()
+        self.encode_local = encode_local
+        self.mailbox_depth_max = mailbox_depth_max
+        self.overflow = overflow
+        self._cells: dict[str, _Cell] = {}
+        self._top: dict[str, _Cell] = {}
+        self._registry: dict[str, ActorRef] = {}
+        self._pending: dict[int, _PendingAsk] = {}
+        self._next_corr = 1
+        self._next_uid = 1
+        self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letters_max)
+        self._dead_letter_listeners: list[Callable[[DeadLetter], None]] = []
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("delivered", "dead_letters", "rejected", "malformed", "crashes", "spawned",
+             "asks", "ask_timeouts", "remote_sent"), 0)
+        self._factory = self.ref
+        self.alive = True
+
+    # ==================================================================== public surface
+    def ref(self, node: str, path: str) -> ActorRef:
+        """A ref to (node, path) bound to this node for sending."""
+        return ActorRef(node, path, self)
+
+    def spawn(self, cls: type[Actor], *args: Any, name: str | None = None,
+              mailbox_depth_max: int | None = None, overflow: str | None = None,
+              shutdown_ms: int | None = None, **kwargs: Any) -> ActorRef:
+        """Start a top-level actor under ``/user`` (see ``Context.spawn``)."""
+        return self._spawn(None, cls, args, kwargs, name=name,
+                           mailbox_depth_max=mailbox_depth_max, overflow=overflow,
+                           shutdown_ms=shutdown_ms).ref
+
+    def spawn_spec(self, spec: ChildSpec) -> ActorRef:
+        """Start a top-level actor from a child spec (e.g. a tree from ``tree_from_toml``)."""
+        return self._spawn(None, resolve_class(spec.start), spec.args, dict(spec.kwargs),
+                           name=spec.id, mailbox_depth_max=spec.mailbox_depth_max,
+                           overflow=spec.overflow, shutdown_ms=spec.shutdown_ms).ref
+
+    def register(self, name: str, ref: ActorRef) -> None:
+        """Register ``ref`` under ``name``; unregistered automatically when it dies.
+
+        Raises:
+            ValueError: ``name`` is registered to a live actor, or ``ref`` is not local.
+        """
+        if ref.node != self.name:
+            raise ValueError(f"can only register local actors, not {ref}")
+        old = self._registry.get(name)
+        if old is not None and old.path in self._cells:
+            raise ValueError(f"name {name!r} is already registered to {old}")
+        if ref.path not in self._cells:
+            raise ValueError(f"{ref} is not alive")
+        self._registry[name] = ref
+
+    def unregister(self, name: str) -> None:
+        """Remove a registration (no error if absent)."""
+        self._registry.pop(name, None)
+
+    def whereis(self, name: str) -> ActorRef | None:
+        """The live actor registered under ``name``, or None."""
+        ref = self._registry.get(name)
+        if ref is None or ref.path not in self._cells:
+            return None
+        return ref
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """The most recent dead letters (bounded by ``dead_letters_max``)."""
+        return list(self._dead_letters)
+
+    def on_dead_letter(self, listener: Callable[[DeadLetter], None]) -> None:
+        """Call ``listener`` for every future dead letter."""
+        self._dead_letter_listeners.append(listener)
+
+    def children_of(self, ref: ActorRef | None = None) -> list[ActorRef]:
+        """Live children of a local actor (top-level actors if None), in start order."""
+        if ref is None:
+            return [c.ref for c in self._top.values()]
+        cell = self._cells.get(ref.path)
+        return [] if cell is None else [c.ref for c in cell.children.values()]
+
+    def is_alive(self, ref: ActorRef) -> bool:
+        """Whether a local actor is alive (started or starting, not yet dead)."""
+        cell = self._cells.get(ref.path)
+        return cell is not None and cell.state != _DEAD
+
+    def incarnation(self, ref: ActorRef) -> int:
+        """The live incarnation id at ``ref`` (0 if none)."""
+        cell = self._cells.get(ref.path)
+        return 0 if cell is None else cell.uid
+
+    def mailbox_depth(self, ref: ActorRef) -> int:
+        """Messages waiting in a local actor's mailbox."""
+        cell = self._cells.get(ref.path)
+        return 0 if cell is None else len(cell.mailbox)
+
+    def actor_count(self) -> int:
+        """Number of live actors on this node."""
+        return len(self._cells)
+
+    def ask(self, ref: ActorRef, msg: Any, *, timeout_ms: int = 5_000) -> Future[Any]:
+        """Ask from outside any actor; returns a runtime future."""
+        return self._ask(None, ref, msg, timeout_ms)
+
+    def tell(self, ref: ActorRef, msg: Any) -> Future[None]:
+        """Tell from outside any actor; the future completes once enqueued."""
+        return self._tell(None, ref, msg, wait=True)
+
+    def stop(self, ref: ActorRef, *, shutdown_ms: int | None = None) -> Future[str]:
+        """Stop a local actor; the future gives its exit reason."""
+        return self._stop_and_wait_ref(ref, shutdown_ms)
+
+    def stop_all(self) -> Future[None]:
+        """Stop every top-level actor in reverse start order, one after the other."""
+        done: Future[None] = Future()
+        order = list(reversed(list(self._top.values())))
+
+        def next_one(_: Any = None) -> None:
+            while order:
+                cell = order.pop(0)
+                if cell.state == _DEAD:
+                    continue
+                self._stop_and_wait(cell, cell.shutdown_ms).add_done_callback(next_one)
+                return
+            done.try_set_result(None)
+
+        next_one()
+        return done
+
+    def kill_all(self) -> None:
+        """Kill every actor at once without on_stop (a node crash)."""
+        for cell in reversed(list(self._top.values())):
+            self._kill(cell, "killed")
+        for pending in list(self._pending.values()):
+            pending.timer.cancel()
+        self._pending.clear()
+        self.alive = False
+
+    # ==================================================================== spawning
+    def _spawn(self, parent: _Cell | None, cls: type[Actor], args: tuple[Any, ...],
+               kwargs: dict[str, Any], *, name: str | None, mailbox_depth_max: int | None,
+               overflow: str | None, shutdown_ms: int | None) -> _Cell:
+        assert isinstance(cls, type) and issubclass(cls, Actor), f"{cls!r} is not an Actor class"
+        uid = self._next_uid
+        self._next_uid += 1
+        if name is None:
+            name = f"${uid}"
+        elif not name or "/" in name or name.startswith("$"):
+            raise ValueError(f"invalid actor name {name!r}")
+        siblings = self._top if parent is None else parent.children
+        old = siblings.get(name)
+        if old is not None and old.state != _DEAD:
+            raise ValueError(f"an actor named {name!r} is already running here")
+        if parent is not None and parent.state not in (_STARTING, _RUNNING):
+            raise RuntimeError(f"{parent.path} is stopping; it cannot spawn")
+        path = ("/user/" if parent is None else parent.path + "/") + name
+        depth = mailbox_depth_max or self.mailbox_depth_max
+        cell = _Cell(self, parent, name, path, uid, depth, overflow or self.overflow,
+                     SHUTDOWN_MS_DEFAULT if shutdown_ms is None else shutdown_ms)
+        actor = cls.__new__(cls)
+        cell.actor = actor
+        cell.ctx = actor.ctx = Context(self, cell)
+        token = _current.set(cell)
+        try:
+            actor.__init__(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            _current.reset(token)
+        siblings[name] = cell
+        self._cells[path] = cell
+        self.stats["spawned"] += 1
+        cell.coro = actor.on_start()
+        cell.phase = _PHASE_START
+        cell.resume = _GO
+        self._schedule(cell)
+        return cell
+
+    # ==================================================================== the trampoline
+    def _schedule(self, cell: _Cell) -> None:
+        if not cell.scheduled:
+            cell.scheduled = True
+            self.runtime.schedule(cell.step)
+
+    def _step(self, cell: _Cell) -> None:
+        cell.scheduled = False
+        if cell.state == _DEAD:
+            return
+        if cell.coro is not None:
+            resume = cell.resume
+            if resume is _NOTHING:
+                return
+            cell.resume = _NOTHING
+            self._drive(cell, resume)
+        else:
+            self._start_next(cell)
+        if cell.coro is None and cell.state != _DEAD and (
+            cell.sysq or (cell.state == _RUNNING and cell.mailbox)
+        ):
+            self._schedule(cell)
+
+    def _start_next(self, cell: _Cell) -> None:
+        if cell.sysq:
+            reason = cell.sysq.popleft()
+            if cell.state in (_STARTING, _RUNNING):
+                self._begin_stop(cell, reason)
+            return
+        if cell.state != _RUNNING or not cell.mailbox:
+            return
+        d = cell.mailbox.popleft()
+        if cell.blocked:
+            fut, waiting = cell.blocked.popleft()
+            cell.mailbox.append(waiting)
+            fut.set_result(None)
+        cell.current = d
+        actor = cell.actor
+        assert actor is not None
+        if d.handler == _H_RECEIVE:
+            cell.phase = _PHASE_RECEIVE
+            cell.coro = actor.receive(d.msg)
+        else:
+            cell.phase = _PHASE_EXIT
+            cell.coro = actor.on_child_exit(d.msg)
+        self._drive(cell, _GO)
+
+    def _drive(self, cell: _Cell, resume: Any) -> None:
+        coro = cell.coro
+        assert coro is not None
+        token = _current.set(cell)
+        try:
+            if resume is _GO:
+                yielded = coro.send(None)
+            elif resume._exc is not None:
+                yielded = coro.throw(resume._exc)
+            else:
+                yielded = coro.send(resume._result)
+        except StopIteration as stop:
+            _current.reset(token)
+            cell.coro = None
+            self._handler_done(cell, stop.value)
+            return
+        except Exception as exc:
+            _current.reset(token)
+            cell.coro = None
+            self._handler_failed(cell, exc)
+            return
+        _current.reset(token)
+        if type(yielded) is Future:
+            yielded.add_done_callback(partial(self._wake, cell, coro))
+            return
+        coro.close()
+        cell.coro = None
+        self._handler_failed(cell, TypeError(
+            f"actor code awaited {type(yielded).__name__}; actors may only await what the "
+            "runtime gives (ctx.ask, ctx.sleep, ctx.tell, ref.ask, storage, ctx.run_io)"))
+
+    def _wake(self, cell: _Cell, coro: Any, fut: Future[Any]) -> None:
+        if cell.coro is coro and cell.resume is _NOTHING and cell.state != _DEAD:
+            cell.resume = fut
+            self._schedule(cell)
+
+    def _handler_done(self, cell: _Cell, value: Any) -> None:
+        phase = cell.phase
+        if phase == _PHASE_RECEIVE:
+            d = cell.current
+            cell.current = None
+            if d is not None and d.kind == KIND_ASK:
+                self._reply(cell, d, value)
+        elif phase == _PHASE_START:
+            if cell.state == _STARTING:
+                cell.state = _RUNNING
+                cell.started.try_set_result(None)
+        elif phase == _PHASE_STOP:
+            self._finalize(cell, cell.stop_reason)
+        else:
+            cell.current = None
+
+    def _handler_failed(self, cell: _Cell, exc: BaseException) -> None:
+        phase = cell.phase
+        reason = f"error:{type(exc).__name__}: {exc}"
+        if phase == _PHASE_STOP:
+            self.log.warning("on_stop_failed", actor=cell.path, error=repr(exc))
+            self._finalize(cell, cell.stop_reason)
+            return
+        self.stats["crashes"] += 1
+        self.log.warning("actor_crashed", actor=cell.path, error=repr(exc))
+        self.runtime.record(b"C" + cell.path.encode() + b"\0" + type(exc).__name__.encode())
+        if phase == _PHASE_START:
+            cell.started.try_set_exception(ActorStartError(f"{cell.path}: {exc!r}"))
+            cell.skip_on_stop = True
+        d, cell.current = cell.current, None
+        if phase == _PHASE_RECEIVE and d is not None and d.kind == KIND_ASK:
+            self._reply_error(cell.path, d, "ActorCrashed", f"{cell.path} crashed: {exc!r}")
+        self._begin_stop(cell, reason)
+
+    # ==================================================================== stopping
+    def _begin_stop(self, cell: _Cell, reason: str) -> None:
+        assert cell.coro is None and cell.state in (_STARTING, _RUNNING)
+        cell.state = _STOPPING
+        cell.stop_reason = reason
+        for handle in cell.timers.values():
+            handle.cancel()
+        cell.timers.clear()
+        cell.phase = _PHASE_STOP
+        cell.coro = self._terminate(cell)
+        cell.resume = _GO
+        self._schedule(cell)
+
+    async def _terminate(self, cell: _Cell) -> None:
+        for child in reversed(list(cell.children.values())):
+            if child.state != _DEAD:
+                await self._stop_and_wait(child, child.shutdown_ms)
+        if not cell.skip_on_stop and cell.actor is not None:
+            try:
+                await cell.actor.on_stop()
+            except Exception as exc:
+                self.log.warning("on_stop_failed", actor=cell.path, error=repr(exc))
+
+    def _request_stop(self, ref: ActorRef, reason: str) -> None:
+        if ref.node != self.name:
+            self._send_system(None, ref, Stop(reason))
+            return
+        cell = self._cells.get(ref.path)
+        if cell is None or cell.state in (_STOPPING, _DEAD):
+            return
+        cell.sysq.append(reason)
+        if cell.coro is None:
+            self._schedule(cell)
+
+    def _stop_and_wait(self, cell: _Cell, shutdown_ms: int | None) -> Future[str]:
+        """Graceful stop, then a brutal kill after ``shutdown_ms`` (0: kill at once)."""
+        if cell.state == _DEAD:
+            return cell.stopped
+        if shutdown_ms == 0:
+            self._kill(cell, "killed")
+            return cell.stopped
+        self._request_stop(cell.ref, "shutdown")
+        if shutdown_ms is not None and shutdown_ms > 0:
+            timer = self.runtime.call_later(
+                int(shutdown_ms * 1_000_000), partial(self._kill_if_alive, cell))
+            cell.stopped.add_done_callback(lambda _f: timer.cancel())
+        return cell.stopped
+
+    def _stop_and_wait_ref(self, ref: ActorRef, shutdown_ms: int | None) -> Future[str]:
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        if cell is None:
+            if ref.node != self.name:
+                raise ValueError("stop_and_wait works on local actors only; use stop()")
+            return Future.completed("noproc")
+        return self._stop_and_wait(cell, cell.shutdown_ms if shutdown_ms is None else shutdown_ms)
+
+    def _kill_if_alive(self, cell: _Cell) -> None:
+        if cell.state != _DEAD:
+            self.log.warning("shutdown_timeout_kill", actor=cell.path)
+            self._kill(cell, "killed")
+
+    def _kill(self, cell: _Cell, reason: str) -> None:
+        """Brutal kill: children first (reverse order), no on_stop, coroutines closed."""
+        if cell.state == _DEAD:
+            return
+        for child in reversed(list(cell.children.values())):
+            self._kill(child, reason)
+        coro, cell.coro = cell.coro, None
+        if coro is not None:
+            token = _current.set(cell)
+            try:
+                coro.close()
+            except Exception as exc:  # a finally block that awaits
+                self.log.warning("kill_close_failed", actor=cell.path, error=repr(exc))
+            finally:
+                _current.reset(token)
+        cell.started.try_set_exception(ActorStartError(f"{cell.path} was killed"))
+        self._finalize(cell, reason)
+
+    def _finalize(self, cell: _Cell, reason: str) -> None:
+        assert cell.state != _DEAD
+        cell.state = _DEAD
+        cell.coro = None
+        for handle in cell.timers.values():
+            handle.cancel()
+        cell.timers.clear()
+        if self._cells.get(cell.path) is cell:
+            del self._cells[cell.path]
+        siblings = self._top if cell.parent is None else cell.parent.children
+        if siblings.get(cell.name) is cell:
+            del siblings[cell.name]
+        for name in [n for n, r in self._registry.items() if r.path == cell.path]:
+            del self._registry[name]
+        self.runtime.record(b"X" + cell.path.encode() + b"\0" + reason.encode())
+        leftovers = [d for d in list(cell.mailbox) + cell.stash + [d for _, d in cell.blocked]
+                     if d.kind != KIND_SYSTEM]
+        for fut, _ in cell.blocked:
+            fut.try_set_result(None)
+        cell.mailbox.clear()
+        cell.blocked.clear()
+        cell.stash.clear()
+        for d in leftovers:
+            self._undeliverable(cell.path, d, "stopped")
+        cell.started.try_set_exception(ActorStartError(f"{cell.path} stopped: {reason}"))
+        for watcher in list(cell.watchers.values()):
+            self._send_system(cell, watcher, Down(cell.ref, reason, cell.uid))
+        cell.watchers.clear()
+        for watched in list(cell.watching.values()):
+            self._unwatch(cell, watched)
+        parent = cell.parent
+        if parent is not None and parent.state != _DEAD:
+            self._send_system(cell, parent.ref, Exit(cell.ref, reason, cell.uid))
+        elif parent is None and not _normal(reason) and reason != "killed":
+            self.log.error("top_level_actor_died", actor=cell.path, reason=reason)
+        cell.stopped.set_result(reason)
+
+    # ==================================================================== sending
+    def _encode(self, kind: int, corr: int, sender: ActorRef | None, ref: ActorRef,
+                msg: Any) -> bytes:
+        type_id, data = encode_message(msg)
+        env = Envelope(kind, corr, self.name, "" if sender is None else sender.path,
+                       ref.node, ref.path, type_id, data)
+        return encode_envelope(env)
+
+    def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
+        sender = None if cell is None else cell.ref
+        if ref.node != self.name:
+            self._send_remote(ref.node, self._encode(KIND_TELL, 0, sender, ref, msg))
+            return _DONE_NONE
+        if self.encode_local:
+            return self._receive_frame(self._encode(KIND_TELL, 0, sender, ref, msg),
+                                       local=True, wait=wait)
+        return self._admit(ref.path, _Delivery(KIND_TELL, msg, sender, 0), local=True,
+                           wait=wait)
+
+    def _ask(self, cell: _Cell | None, ref: ActorRef, msg: Any, timeout_ms: int) -> Future[Any]:
+        assert timeout_ms > 0, "every ask needs a positive timeout"
+        corr = self._next_corr
+        self._next_corr += 1
+        fut: Future[Any] = Future()
+        timer = self.runtime.call_later(int(timeout_ms * 1_000_000),
+                                        partial(self._ask_timed_out, corr))
+        self._pending[corr] = _PendingAsk(fut, str(ref), timer)
+        self.stats["asks"] += 1
+        sender = None if cell is None else cell.ref
+        if ref.node != self.name:
+            self._send_remote(ref.node, self._encode(KIND_ASK, corr, sender, ref, msg))
+        elif self.encode_local:
+            self._receive_frame(self._encode(KIND_ASK, corr, sender, ref, msg),
+                                local=True, wait=True)
+        else:
+            self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
+                        local=True, wait=True)
+        return fut
+
+    def _outside(self) -> ActorRef:
+        return ActorRef(self.name, "", self)
+
+    def _ask_timed_out(self, corr: int) -> None:
+        pending = self._pending.pop(corr, None)
+        if pending is not None:
+            self.stats["ask_timeouts"] += 1
+            pending.future.try_set_exception(
+                AskTimeout(f"no answer from {pending.receiver} in time"))
+
+    def _reply(self, cell: _Cell, d: _Delivery, value: Any) -> None:
+        sender = d.sender
+        assert sender is not None
+        try:
+            type_id, data = encode_message(value)
+        except WireError as exc:
+            self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
+            return
+        env = Envelope(KIND_REPLY, d.corr, self.name, cell.path, sender.node, sender.path,
+                       type_id, data)
+        self._route_out(env, value)
+
+    def _reply_error(self, path: str, d: _Delivery, error_type: str, text: str) -> None:
+        sender = d.sender
+        if sender is None:
+            return
+        payload = ErrorReply(error_type, text)
+        type_id, data = encode_message(payload)
+        env = Envelope(KIND_ERROR, d.corr, self.name, path, sender.node, sender.path,
+                       type_id, data)
+        self._route_out(env, payload)
+
+    def _route_out(self, env: Envelope, obj: Any) -> None:
+        if env.receiver_node != self.name:
+            self._send_remote(env.receiver_node, encode_envelope(env))
+        elif self.encode_local:
+            self._receive_frame(encode_envelope(env), local=True, wait=False)
+        else:
+            self._complete_ask(env.kind, env.correlation_id, obj)
+
+    def _send_system(self, cell: _Cell | None, ref: ActorRef, msg: Any) -> None:
+        frame = self._encode(KIND_SYSTEM, 0, None if cell is None else cell.ref, ref, msg)
+        if ref.node != self.name:
+            self._send_remote(ref.node, frame)
+        else:
+            self._receive_frame(frame, local=True, wait=False)
+
+    def _send_remote(self, node: str, frame: bytes) -> None:
+        self.stats["remote_sent"] += 1
+        self.runtime.send_remote(node, frame)
+
+    # ==================================================================== receiving
+    def receive_frame(self, frame: bytes) -> None:
+        """Entry point for an encoded envelope arriving from another node."""
+        if self.alive:
+            self._receive_frame(frame, local=False, wait=False)
+
+    def _receive_frame(self, frame: bytes, *, local: bool, wait: bool) -> Future[None]:
+        self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
+        try:
+            env = decode_envelope(frame)
+            if env.receiver_node != self.name:
+                raise WireError(f"envelope for node {env.receiver_node!r} reached {self.name!r}")
+            with bind_address_factory(self._factory):
+                msg = decode_message(env.payload_type, env.payload)
+        except WireError as exc:
+            self.stats["malformed"] += 1
+            self.log.warning("malformed_frame", error=str(exc), local=local)
+            self._dead_letter(DeadLetter("?", "?", "?", f"malformed: {exc.reason}"))
+            if local:
+                raise
+            return _DONE_NONE
+        kind = env.kind
+        if kind in (KIND_REPLY, KIND_ERROR):
+            self._complete_ask(kind, env.correlation_id, msg)
+            return _DONE_NONE
+        sender = ActorRef(env.sender_node, env.sender_path, self) if env.sender_node else None
+        if kind == KIND_SYSTEM:
+            self._system(env, sender, msg)
+            return _DONE_NONE
+        if kind == KIND_ASK and env.receiver_path == "/" and type(msg) is Ping:
+            d = _Delivery(kind, msg, sender, env.correlation_id)
+            self._reply_node(d, Pong(msg.seq))
+            return _DONE_NONE
+        return self._admit(env.receiver_path, _Delivery(kind, msg, sender, env.correlation_id),
+                           local=local, wait=wait)
+
+    def _reply_node(self, d: _Delivery, value: Any) -> None:
+        sender = d.sender
+        assert sender is not None
+        type_id, data = encode_message(value)
+        self._route_out(Envelope(KIND_REPLY, d.corr, self.name, "/", sender.node, sender.path,
+                                 type_id, data), value)
+
+    def _complete_ask(self, kind: int, corr: int, msg: Any) -> None:
+        pending = self._pending.pop(corr, None)
+        if pending is None:
+            return  # late answer after a timeout: nobody waits any more
+        pending.timer.cancel()
+        if kind == KIND_REPLY:
+            pending.future.set_result(msg)
+            return
+        assert isinstance(msg, ErrorReply)
+        exc: Exception
+        if msg.error_type == "ActorNotFound":
+            exc = ActorNotFound(msg.message)
+        elif msg.error_type == "MailboxFull":
+            exc = MailboxFull(msg.message)
+        else:
+            exc = ActorCrashed(msg.message, error_type=msg.error_type)
+        pending.future.set_exception(exc)
+
+    def _admit(self, path: str, d: _Delivery, *, local: bool, wait: bool) -> Future[None]:
+        cell = self._cells.get(path)
+        if cell is None or cell.state >= _STOPPING:
+            self._undeliverable(path, d, "noproc")
+            return _DONE_NONE
+        if len(cell.mailbox) < cell.mailbox_depth_max:
+            cell.mailbox.append(d)
+            self.stats["delivered"] += 1
+            if cell.coro is None and cell.state == _RUNNING:
+                self._schedule(cell)
+            return _DONE_NONE
+        if local:
+            if not wait:
+                raise MailboxFull(f"mailbox of {path} is full ({cell.mailbox_depth_max})")
+            fut: Future[None] = Future()
+            cell.blocked.append((fut, d))
+            return fut
+        self.stats["rejected"] += 1
+        if cell.overflow == "reject" and d.kind == KIND_ASK:
+            self._reply_error(path, d, "MailboxFull", f"mailbox of {path} is full")
+        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, "mailbox_full"))
+        return _DONE_NONE
+
+    def _undeliverable(self, path: str, d: _Delivery, reason: str) -> None:
+        if d.kind == KIND_ASK:
+            self._reply_error(path, d, "ActorNotFound", f"no actor at {self.name}:{path} ({reason})")
+        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, reason))
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self.stats["dead_letters"] += 1
+        self._dead_letters.append(letter)
+        self.runtime.record(b"L" + repr(letter).encode())
+        for listener in self._dead_letter_listeners:
+            listener(letter)
+
+    def _system(self, env: Envelope, sender: ActorRef | None, msg: Any) -> None:
+        path = env.receiver_path
+        cell = self._cells.get(path)
+        if type(msg) is Down or type(msg) is Exit:
+            if cell is None or cell.state == _DEAD:
+                self._dead_letter(DeadLetter(path, str(sender), type(msg).__name__, "noproc"))
+                return
+            if type(msg) is Down and (msg.actor.node, msg.actor.path) not in cell.watching:
+                return  # unwatched meanwhile
+            if type(msg) is Down:
+                del cell.watching[(msg.actor.node, msg.actor.path)]
+            handler = _H_RECEIVE if type(msg) is Down else _H_EXIT
+            cell.mailbox.append(_Delivery(KIND_SYSTEM, msg, sender, 0, handler))
+            if cell.coro is None and cell.state == _RUNNING:
+                self._schedule(cell)
+        elif type(msg) is Stop:
+            self._request_stop(self.ref(self.name, path), msg.reason)
+        elif type(msg) is Watch:
+            watcher = msg.watcher
+            assert isinstance(watcher, ActorRef)
+            if cell is None or cell.state == _DEAD:
+                self._send_system(None, watcher, Down(self.ref(self.name, path), "noproc", 0))
+            else:
+                cell.watchers[(watcher.node, watcher.path)] = watcher
+        elif type(msg) is Unwatch:
+            if cell is not None:
+                cell.watchers.pop((msg.watcher.node, msg.watcher.path), None)
+        else:
+            self._dead_letter(DeadLetter(path, str(sender), type(msg).__name__, "bad_system"))
+
+    # ==================================================================== watch, timers
+    def _watch(self, cell: _Cell, ref: ActorRef) -> None:
+        key = (ref.node, ref.path)
+        if key in cell.watching:
+            return
+        cell.watching[key] = ref
+        if ref.node != self.name:
+            self._send_system(cell, ref, Watch(cell.ref))
+            return
+        target = self._cells.get(ref.path)
+        if target is None or target.state == _DEAD:
+            self._send_system(None, cell.ref, Down(ref, "noproc", 0))
+        else:
+            target.watchers[(self.name, cell.path)] = cell.ref
+
+    def _unwatch(self, cell: _Cell, ref: ActorRef) -> None:
+        cell.watching.pop((ref.node, ref.path), None)
+        if ref.node != self.name:
+            self._send_system(cell, ref, Unwatch(cell.ref))
+            return
+        target = self._cells.get(ref.path)
+        if target is not None:
+            target.watchers.pop((self.name, cell.path), None)
+
+    def _sleep(self, delay_ms: float) -> Future[None]:
+        assert delay_ms >= 0
+        fut: Future[None] = Future()
+        self.runtime.call_later(int(delay_ms * 1_000_000), lambda: fut.set_result(None))
+        return fut
+
+    def _start_timer(self, cell: _Cell, key: str, delay_ms: float, msg: Any,
+                     repeat: bool) -> None:
+        assert delay_ms > 0 or not repeat, "a repeating timer needs a positive period"
+        encode_message(msg)  # fail now, in the caller, if msg cannot travel
+        old = cell.timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        delay_ns = int(delay_ms * 1_000_000)
+
+        def fire() -> None:
+            if cell.state != _RUNNING or cell.timers.get(key) is not handle_box[0]:
+                return
+            if repeat:
+                handle_box[0] = cell.timers[key] = self.runtime.call_later(delay_ns, fire)
+            else:
+                del cell.timers[key]
+            frame = self._encode(KIND_TELL, 0, cell.ref, cell.ref, msg)
+            self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
+            decoded = decode_envelope(frame)
+            with bind_address_factory(self._factory):
+                obj = decode_message(decoded.payload_type, decoded.payload)
+            cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
+            if cell.coro is None:
+                self._schedule(cell)
+
+        handle_box: list[TimerHandle] = [self.runtime.call_later(delay_ns, fire)]
+        cell.timers[key] = handle_box[0]
+
+    # ==================================================================== stash
+    def _stash(self, cell: _Cell) -> None:
+        d = cell.current
+        if d is None or cell.phase != _PHASE_RECEIVE:
+            raise RuntimeError("stash() works only while handling a message")
+        if len(cell.stash) >= STASH_MAX_DEFAULT:
+            raise MailboxFull(f"stash of {cell.path} is full ({STASH_MAX_DEFAULT})")
+        cell.stash.append(d)
+        if d.kind == KIND_ASK:
+            cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # answered on unstash
+
+    def _unstash_all(self, cell: _Cell) -> int:
+        n = len(cell.stash)
+        cell.mailbox.extendleft(reversed(cell.stash))
+        cell.stash.clear()
+        return n
+
+    def _wait_started(self, ref: ActorRef) -> Future[None]:
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        if cell is None:
+            fut: Future[None] = Future()
+            fut.set_exception(ActorNotFound(f"{ref} is not a live local actor"))
+            return fut
+        return cell.started
+
+    # ==================================================================== ref helpers
+    def _router_for_call(self) -> tuple[Node, _Cell | None]:
+        cell = _current.get()
+        if cell is None:
+            return self, None
+        actor_ctx = cell.ctx
+        assert actor_ctx is not None
+        return actor_ctx._node, cell
+
+    def _ref_tell(self, ref: ActorRef, msg: Any) -> Awaitable[None]:
+        node, cell = self._router_for_call()
+        fut = node._tell(cell, ref, msg, wait=True)
+        return fut if cell is not None else node.runtime.bridge(fut)
+
+    def _ref_tell_nowait(self, ref: ActorRef, msg: Any) -> None:
+        node, cell = self._router_for_call()
+        node._tell(cell, ref, msg, wait=False)
+
+    def _ref_ask(self, ref: ActorRef, msg: Any, timeout_ms: int) -> Awaitable[Any]:
+        node, cell = self._router_for_call()
+        fut = node._ask(cell, ref, msg, timeout_ms)
+        return fut if cell is not None else node.runtime.bridge(fut)
+
+
+def _who(d: _Delivery) -> str:
+    return "outside" if d.sender is None else str(d.sender)
+
+
+_DONE_NONE: Future[None] = Future.completed(None)

@@ -1,0 +1,122 @@
+"""The live runtime on asyncio and trio: the same actors, the real clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from focusflow.supervisor import (
+    Actor,
+    ActorCrashed,
+    ActorSystem,
+    AskTimeout,
+    ChildSpec,
+    MailboxFull,
+    Supervisor,
+    SupervisorFlags,
+)
+from tests.supervisor.actors import EVENTS, Echo, Recorder, Slow, Ticker, Watcher
+from tests.wire.msgs import Req, Resp
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_ask_and_tell_from_an_async_program() -> None:
+    async with ActorSystem("live") as system:
+        echo = system.spawn(Echo, name="echo")
+        assert await echo.ask(Req(1, "a")) == Resp(1, "a")
+        assert await system.ask(echo, Req(2, "b")) == Resp(2, "b")
+        await echo.tell(Req(3))
+        assert system.whereis("nobody") is None
+
+
+async def test_ask_timeout_uses_the_real_clock() -> None:
+    async with ActorSystem() as system:
+        slow = system.spawn(Slow, 300.0)
+        with anyio.fail_after(5):
+            with pytest.raises(AskTimeout):
+                await slow.ask(Req(1), timeout_ms=50)
+
+
+async def test_supervisor_restarts_a_crashed_child_live() -> None:
+    EVENTS.clear()
+    async with ActorSystem() as system:
+        sup = system.spawn(Supervisor, SupervisorFlags(intensity=3),
+                           [ChildSpec("r", Recorder, ("r",))], name="sup")
+        await system.wait_started(sup)  # a supervisor has started when all children have
+        r = system.node.ref(system.name, "/user/sup/r")
+        first = (await r.ask(Req(0))).n
+        with pytest.raises(ActorCrashed):
+            await r.ask(Req(-1))
+        for _ in range(100):
+            if system.node.incarnation(r) not in (0, first):
+                break
+            await anyio.sleep(0.01)
+        assert (await r.ask(Req(0))).n != first
+    assert EVENTS[-1] == ("stop", "r")  # shutdown on leaving the block
+
+
+async def test_timers_and_watch_live() -> None:
+    async with ActorSystem() as system:
+        t = system.spawn(Ticker)
+        await t.ask(Req(10, "start"))
+        await anyio.sleep(0.2)
+        ticks = (await t.ask(Req(0, "?"))).n
+        assert ticks >= 3
+        echo = system.spawn(Echo)
+        w = system.spawn(Watcher)
+        await w.ask(Req(0, f"{system.name}|{echo.path}"))
+        assert await system.stop(echo) == "shutdown"
+        await anyio.sleep(0.01)
+        assert (await w.ask(Req(1))).text == "shutdown"
+
+
+async def test_tell_nowait_raises_mailbox_full_and_tell_waits() -> None:
+    async with ActorSystem() as system:
+        slow = system.spawn(Slow, 20.0, mailbox_depth_max=1)
+        await system.wait_started(slow)
+        slow.tell_nowait(Req(1))
+        await anyio.sleep(0.005)  # taken into the handler
+        slow.tell_nowait(Req(2))
+        with pytest.raises(MailboxFull):
+            slow.tell_nowait(Req(3))
+        with anyio.fail_after(5):
+            await slow.tell(Req(4))  # waits for room instead
+        assert (await slow.ask(Req(5))).n == 4
+
+
+class UsesIO(Actor):
+    async def receive(self, msg: Any) -> Any:
+        async def io() -> int:
+            await anyio.sleep(0.01)
+            return 41
+
+        value = await self.ctx.run_io(io)
+        return Resp(value + 1, "")
+
+
+async def test_real_io_runs_outside_the_scheduler() -> None:
+    async with ActorSystem() as system:
+        assert (await system.spawn(UsesIO).ask(Req(0))).n == 42
+
+
+async def test_an_exception_in_the_body_propagates_unwrapped() -> None:
+    with pytest.raises(KeyError):
+        async with ActorSystem() as system:
+            system.spawn(Echo)
+            raise KeyError("mine")
+
+
+async def test_file_storage_hook(tmp_path: Any) -> None:
+    class Store(Actor):
+        async def receive(self, msg: Any) -> Any:
+            await self.ctx.storage.write("k", msg.text.encode())
+            await self.ctx.storage.sync()
+            data = await self.ctx.storage.read("k")
+            return Resp(len(self.ctx.storage.keys()), data.decode())
+
+    async with ActorSystem(storage_dir=tmp_path) as system:
+        assert await system.spawn(Store).ask(Req(0, "hello")) == Resp(1, "hello")
+    assert (tmp_path / "k").read_bytes() == b"hello"

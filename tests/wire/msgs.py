@@ -1,0 +1,83 @@
+"""Message types for the runtime's tests, bound to ``testmsgs.capnp``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focusflow.wire import Address, array_field, load_schema, message
+
+schema = load_schema(Path(__file__).with_name("testmsgs.capnp"))
+
+
+@message(schema.Point)
+class Point:
+    x: int
+    y: int
+
+
+@message(schema.Everything)
+class Everything:
+    flag: bool
+    small: int
+    big: int
+    ratio: float
+    name: str
+    blob: bytes
+    color: str
+    where: Point
+    maybe: Point | None
+    numbers: tuple[int, ...]
+    words: tuple[str, ...]
+    points: tuple[Point, ...]
+    owner: Address
+    weights: np.ndarray = array_field("<f8")
+
+
+@message(schema.EdgeBatch)
+class EdgeBatch:
+    """Bulk data: three arrays in one struct, never one struct per edge."""
+
+    src: np.ndarray = array_field("<u4")
+    dst: np.ndarray = array_field("<u4")
+    weight: np.ndarray = array_field("<f4")
+
+
+@message(schema.Nest)
+class Nest:
+    """A recursive struct (custom hooks: generated codecs need the child type first)."""
+
+    child: Nest | None
+    depth: int
+
+    def _to_builder(self, builder: Any) -> None:
+        builder.depth = self.depth
+        if self.child is not None:
+            Nest._to_builder(self.child, builder.init("child"))
+
+    @classmethod
+    def _from_reader(cls, reader: Any) -> Nest:
+        child = cls._from_reader(reader.child) if reader._has("child") else None
+        return cls(child, reader.depth)
+
+
+@message(schema.Req)
+class Req:
+    n: int = 0
+    text: str = ""
+
+
+@message(schema.Resp)
+class Resp:
+    n: int = 0
+    text: str = ""
+
+
+def nested(depth: int) -> Nest:
+    """A chain of ``depth`` Nest structs."""
+    node = Nest(None, 0)
+    for i in range(1, depth):
+        node = Nest(node, i)
+    return node

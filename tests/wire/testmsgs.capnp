@@ -1,0 +1,56 @@
+# Message types used by the runtime's tests (not shipped in the package).
+@0xd3b670692b1e2cc9;
+
+enum Color {
+  red @0;
+  green @1;
+  blue @2;
+}
+
+struct Point {
+  x @0 :Int32;
+  y @1 :Int32;
+}
+
+struct Everything {
+  flag @0 :Bool;
+  small @1 :Int8;
+  big @2 :UInt64;
+  ratio @3 :Float64;
+  name @4 :Text;
+  blob @5 :Data;
+  color @6 :Color;
+  where @7 :Point;
+  maybe @8 :Point;
+  numbers @9 :List(Int64);
+  words @10 :List(Text);
+  points @11 :List(Point);
+  owner @12 :ActorAddress;
+  weights @13 :Data;
+}
+
+struct ActorAddress {
+  node @0 :Text;
+  path @1 :Text;
+}
+
+struct EdgeBatch {
+  src @0 :Data;
+  dst @1 :Data;
+  weight @2 :Data;
+}
+
+struct Nest {
+  child @0 :Nest;
+  depth @1 :UInt32;
+}
+
+struct Req {
+  n @0 :Int64;
+  text @1 :Text;
+}
+
+struct Resp {
+  n @0 :Int64;
+  text @1 :Text;
+}
