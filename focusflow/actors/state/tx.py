@@ -35,9 +35,13 @@ from focusflow.actors.state.ids import (
     Neuron,
     address_of,
 )
+from focusflow.wire import load_schema
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "wire" / "schemas" / "state.capnp"
-schema: Any = capnp.load(str(SCHEMA_PATH))
+
+
+# Loaded through the wire's cache: pycapnp aborts on a second load of the same file id.
+schema: Any = load_schema(SCHEMA_PATH)
 
 tx_bytes_max = 2 * 1024 * 1024  # one signed tx on the wire
 links_per_tx_max = 20_000  # 20k x 72 bytes = 1.44 MB of CIDs
