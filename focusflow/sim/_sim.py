@@ -127,7 +127,7 @@ class SimRuntime:
 
 
 class _NodeSlot:
-    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime")
+    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime", "totals")
 
     def __init__(self, boot: Callable[[Node], None] | None, disk: SimDisk,
                  options: dict[str, Any]) -> None:
@@ -138,6 +138,8 @@ class _NodeSlot:
         self.alive = False
         self.node: Node | None = None
         self.runtime: SimRuntime | None = None
+        #: Counters of earlier (crashed) incarnations of the node, summed.
+        self.totals: dict[str, int] = {}
 
 
 class _Script(Actor):
@@ -234,6 +236,8 @@ class Simulation:
         assert slot.alive and slot.node is not None and slot.runtime is not None
         slot.runtime.alive = False  # nothing leaves the node from now on
         slot.node.kill_all()
+        for key, value in slot.node.stats.items():
+            slot.totals[key] = slot.totals.get(key, 0) + value
         lost = slot.disk.crash(self._fault_rng)
         slot.alive = False
         self._record_global(b"K" + name.encode() + _U32.pack(lost))
@@ -407,12 +411,17 @@ class Simulation:
         return self._hasher.copy().hexdigest()
 
     def statistics(self) -> dict[str, Any]:
-        """Counters of the world, its network and its nodes (deterministic order)."""
+        """Counters of the world, its network and its nodes (all incarnations summed)."""
         nodes = {}
         for name, slot in self._slots.items():
             if slot.node is not None:
-                nodes[name] = dict(slot.node.stats, alive=int(slot.alive),
-                                   generation=slot.generation)
+                counters = dict(slot.node.stats)
+                if slot.alive:  # a crashed node's counters are already in totals
+                    for key, value in slot.totals.items():
+                        counters[key] = counters.get(key, 0) + value
+                else:
+                    counters = dict(slot.totals)
+                nodes[name] = dict(counters, alive=int(slot.alive), generation=slot.generation)
         return {"events": self.events, "records": self.records,
                 "virtual_seconds": self.virtual_seconds, "network": dict(self.network.stats),
                 "nodes": nodes}

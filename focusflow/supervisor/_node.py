@@ -177,8 +177,8 @@ class Node:
         self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letters_max)
         self._dead_letter_listeners: list[Callable[[DeadLetter], None]] = []
         self.stats: dict[str, int] = dict.fromkeys(
-            ("delivered", "dead_letters", "rejected", "malformed", "crashes", "spawned",
-             "asks", "ask_timeouts", "remote_sent"), 0)
+            ("delivered", "dead_letters", "rejected", "malformed", "crashes", "restarts",
+             "spawned", "asks", "ask_timeouts", "remote_sent"), 0)
         self._factory = self.ref
         self.alive = True
 

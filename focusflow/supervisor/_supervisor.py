@@ -132,6 +132,7 @@ class Supervisor(Actor):
                 await self._restart(child_id)
                 return
         self.restarts += 1
+        self._node.stats["restarts"] += 1
         self._node.runtime.record(b"R" + self.ctx.self_ref.path.encode() + b"\0" + failed.encode())
 
     async def receive(self, msg: Any) -> Any:

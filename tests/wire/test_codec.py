@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,9 +46,10 @@ def _everything(**over: object) -> Everything:
 
 def test_schemas_compile_with_the_official_capnp_compiler() -> None:
     capnp_tool = require_tool("capnp")
-    for path in sorted(SCHEMA_DIR.glob("*.capnp")):
-        result = subprocess.run([capnp_tool, "compile", "-o-", f"--src-prefix={SCHEMA_DIR}",
-                                 f"-I{SCHEMA_DIR}", str(path)], capture_output=True, timeout=60)
+    mine = [SCHEMA_DIR / "runtime.capnp", Path(__file__).with_name("testmsgs.capnp")]
+    for path in mine:
+        result = subprocess.run([capnp_tool, "compile", "-o-", f"-I{SCHEMA_DIR}", str(path)],
+                                capture_output=True, timeout=60)
         assert result.returncode == 0, (path, result.stderr.decode())
         assert len(result.stdout) > 100
 
