@@ -146,7 +146,8 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     synced: dict[str, int] = {}
     tallies: dict[str, list[int]] = {}
     injected: list[str] = []
-    state = {"observed": observed, "synced": synced, "tallies": tallies, "injected": injected}
+    state: dict[str, Any] = {"observed": observed, "synced": synced, "tallies": tallies,
+                             "injected": injected}
     sim.scenario_state = state  # type: ignore[attr-defined]
 
     def boot(node: Node) -> None:
@@ -181,7 +182,11 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     sim.call_later(2_000, lambda: sim.network.partition(*half))
     sim.call_later(2_500, sim.network.heal)
     sim.call_later(3_000, lambda: sim.crash_node(names[-1]))
-    sim.call_later(3_500, lambda: sim.restart_node(names[-1]))
+
+    def restart_last() -> None:
+        sim.restart_node(names[-1])
+
+    sim.call_later(3_500, restart_last)
     _register_invariants(sim, names, state)
 
 
