@@ -97,3 +97,30 @@ def test_votes_are_stake_weighted_once_and_lock_the_stake() -> None:
     _run_until(core, prop.voting_ends + 1)
     rec = core.apply_block(BlockInput(core.height + 1, (Unstake("mid", 1 * U),)))
     assert rec.receipts[0].ok and core.violations() == []
+
+
+def test_governance_adds_and_removes_primary_dealers() -> None:
+    from focusflow.actors.economics.core import AddLiquidity
+
+    genesis = EconGenesis(balances={"big": (600 * U, 0), "eve": (10 * U, 10 * U)}, pool=(100 * U, 100 * U))
+    core = EconomicsCore(MemoryLedger(), genesis)
+    core.apply_block(BlockInput(1, (Stake("big", 600 * U),)))
+    rec = core.apply_block(BlockInput(2, (
+        AddLiquidity("eve", U, U),  # not a dealer yet
+        Propose("big", (("dealer:eve", True),)), Vote("big", 1, Choice.YES),
+        Propose("big", (("dealer:eve", 1),)),  # not a bool: refused at once
+    )))  # fmt: skip
+    assert [r.ok for r in rec.receipts] == [False, True, True, False]
+    assert "primary dealer" in rec.receipts[0].error
+    assert "true (add) or false (remove)" in rec.receipts[3].error
+    _run_until(core, 3 + core.params.gov_voting_blocks)
+    assert "eve" in core.dealers
+    h = core.height + 1
+    rec = core.apply_block(BlockInput(h, (
+        AddLiquidity("eve", U, U), Propose("big", (("dealer:eve", False),)), Vote("big", 2, Choice.YES),
+    )))  # fmt: skip
+    assert all(r.ok for r in rec.receipts)
+    _run_until(core, h + 1 + core.params.gov_voting_blocks)
+    assert "eve" not in core.dealers and core.violations() == []
+    rec = core.apply_block(BlockInput(core.height + 1, (AddLiquidity("eve", U, U),)))
+    assert not rec.receipts[0].ok

@@ -27,7 +27,7 @@ from typing import Any
 from focusflow.actors.economics import amm
 from focusflow.actors.economics.breaker import Breaker
 from focusflow.actors.economics.fixed import PPB, ceil_div
-from focusflow.actors.economics.governance import Choice, Governance
+from focusflow.actors.economics.governance import Choice, Governance, Status, split_changes
 from focusflow.actors.economics.ledger import (
     CYB,
     DENOMS,
@@ -335,6 +335,10 @@ class EconomicsCore:
         old = self.params
         self.params, closed = self.gov.tally(old, self.tenure.total_staked(), h)
         notes = [f"proposal {p.pid} {p.status.value} {p.note}".strip() for p in closed]
+        for prop in closed:
+            if prop.status is Status.PASSED:
+                for account, allowed in split_changes(dict(prop.changes))[1].items():
+                    (self.dealers.add if allowed else self.dealers.discard)(account)
         new = self.params
         if new.tenure_ramp_blocks != old.tenure_ramp_blocks:
             self.tenure.set_ramp(new.tenure_ramp_blocks, h)

@@ -24,6 +24,31 @@ gov_active_max = 64
 """At most this many proposals may be open at once (overload gets a clear refusal)."""
 gov_changes_max = 16
 """At most this many parameters per proposal."""
+DEALER_PREFIX = "dealer:"
+"""A change named ``dealer:<account>`` with value true/false adds/removes a primary dealer."""
+dealer_name_bytes_max = 64
+
+
+def split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Separate parameter changes from primary-dealer allow-list changes.
+
+    Raises:
+        ParamError: a dealer change whose value is not a bool or whose account is empty
+            or too long.
+    """
+    params: dict[str, Any] = {}
+    dealers: dict[str, bool] = {}
+    for name, value in changes.items():
+        if not name.startswith(DEALER_PREFIX):
+            params[name] = value
+            continue
+        account = name[len(DEALER_PREFIX) :]
+        if not isinstance(value, bool):
+            raise ParamError(f"{name}={value!r}: a dealer change takes true (add) or false (remove)")
+        if not 0 < len(account.encode()) <= dealer_name_bytes_max:
+            raise ParamError(f"{name}: dealer account must be 1..{dealer_name_bytes_max} bytes")
+        dealers[account] = value
+    return params, dealers
 
 
 class GovError(EconError):
@@ -87,7 +112,8 @@ class Governance:
             raise GovError(f"a proposal changes 1..{gov_changes_max} parameters, not {len(changes)}")
         if sum(p.status is Status.VOTING for p in self.proposals.values()) >= gov_active_max:
             raise GovError(f"{gov_active_max} proposals are already open")
-        params.replace(**changes)  # raises ParamError with the offending name and bound
+        param_changes, _ = split_changes(changes)  # raises ParamError on a bad dealer change
+        params.replace(**param_changes)  # raises ParamError with the offending name and bound
         prop = Proposal(
             self.next_pid, proposer, tuple(sorted(changes.items())), height + params.gov_voting_blocks
         )
@@ -146,7 +172,7 @@ class Governance:
                 prop.note = f"turnout {turnout} (quorum {quorum}), yes {prop.yes}, no {prop.no}"
             else:
                 try:
-                    params = params.replace(**dict(prop.changes))
+                    params = params.replace(**split_changes(dict(prop.changes))[0])
                     prop.status = Status.PASSED
                 except ParamError as exc:
                     prop.status, prop.note = Status.INVALID, str(exc)
