@@ -12,6 +12,7 @@ the same path unless the node was built with ``encode_local=False`` (benchmarks 
 from __future__ import annotations
 
 import contextvars
+import inspect
 import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -53,7 +54,7 @@ OVERFLOW_POLICIES = ("reject", "dead_letter")
 
 _STARTING, _RUNNING, _STOPPING, _DEAD = range(4)
 _PHASE_START, _PHASE_RECEIVE, _PHASE_EXIT, _PHASE_STOP = range(4)
-_H_RECEIVE, _H_EXIT = 0, 1
+_H_RECEIVE, _H_EXIT, _H_CALL = 0, 1, 2
 
 _NOTHING: Any = object()  # cell.resume: not runnable
 _GO: Any = object()  # cell.resume: first send(None)
@@ -379,9 +380,12 @@ class Node:
         if d.handler == _H_RECEIVE:
             cell.phase = _PHASE_RECEIVE
             cell.coro = actor.receive(d.msg)
-        else:
+        elif d.handler == _H_EXIT:
             cell.phase = _PHASE_EXIT
             cell.coro = actor.on_child_exit(d.msg)
+        else:
+            cell.phase = _PHASE_EXIT
+            cell.coro = _invoke(actor, *d.msg)
         self._drive(cell, _GO)
 
     def _drive(self, cell: _Cell, resume: Any) -> None:
@@ -861,6 +865,21 @@ class Node:
         cell.stash.clear()
         return n
 
+    def call_in_actor(self, ref: ActorRef, name: str, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> Future[Any]:
+        """Run ``actor.<name>(*args, **kwargs)`` (or read the attribute) inside a local
+        actor, in turn with its messages: the node-local channel behind Pykka-style
+        proxies. An exception goes to the future; the actor does not crash (as in Pykka).
+        """
+        fut: Future[Any] = Future()
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        if cell is None or cell.state >= _STOPPING:
+            fut.set_exception(ActorNotFound(f"{ref} is not a live local actor"))
+            return fut
+        self._admit(ref.path, _Delivery(KIND_TELL, (name, args, kwargs, fut), None, 0, _H_CALL),
+                    local=True, wait=False)
+        return fut
+
     def _wait_started(self, ref: ActorRef) -> Future[None]:
         cell = self._cells.get(ref.path) if ref.node == self.name else None
         if cell is None:
@@ -891,6 +910,19 @@ class Node:
         node, cell = self._router_for_call()
         fut = node._ask(cell, ref, msg, timeout_ms)
         return fut if cell is not None else node.runtime.bridge(fut)
+
+
+async def _invoke(actor: Actor, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  fut: Future[Any]) -> None:
+    try:
+        attr = getattr(actor, name)
+        value = attr(*args, **kwargs) if callable(attr) else attr
+        if inspect.isawaitable(value):
+            value = await value
+    except Exception as exc:
+        fut.try_set_exception(exc)
+    else:
+        fut.try_set_result(value)
 
 
 def _who(d: _Delivery) -> str:
