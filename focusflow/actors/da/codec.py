@@ -8,7 +8,6 @@ Malformed bytes raise :class:`DecodeError` (the peer's fault).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,10 +17,12 @@ from focusflow.actors.da.nmt import NmtProof
 from focusflow.actors.da.reconstruct import Axis, BadEncodingFraudProof, FraudShare
 from focusflow.actors.da.share import SHARE_SIZE
 from focusflow.actors.da.square import Sample
+from focusflow.wire import load_schema, message
 
 __all__ = [
     "DaHeader",
     "DecodeError",
+    "FraudProofNotice",
     "SampleRequest",
     "SampleResponse",
     "decode_befp",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-schema: Any = capnp.load(str(Path(__file__).with_name("da.capnp")))
+schema: Any = load_schema(Path(__file__).with_name("da.capnp"))
 
 #: One DA message; a 128-wide fraud proof is ~200 KiB, a sample ~1.5 KiB.
 message_bytes_max = 1 << 20
@@ -50,7 +51,7 @@ class DecodeError(ValueError):
     """Bytes from a peer that are not a well-formed DA message within limits."""
 
 
-@dataclass(frozen=True, slots=True)
+@message(schema.DaHeader)
 class DaHeader:
     """What the sampler needs from a block header."""
 
@@ -59,7 +60,7 @@ class DaHeader:
     width: int
 
 
-@dataclass(frozen=True, slots=True)
+@message(schema.SampleRequest)
 class SampleRequest:
     """Ask for cell (row, col) of block ``height``."""
 
@@ -68,7 +69,7 @@ class SampleRequest:
     col: int
 
 
-@dataclass(frozen=True, slots=True)
+@message(schema.SampleResponse)
 class SampleResponse:
     """The answer to a :class:`SampleRequest`; ``sample`` is None when the peer lacks it."""
 
@@ -76,6 +77,29 @@ class SampleResponse:
     row: int
     col: int
     sample: Sample | None
+
+    def _to_builder(self, builder: Any) -> None:
+        _fill_response(builder, self)
+
+    @classmethod
+    def _from_reader(cls, reader: Any) -> SampleResponse:
+        return _read_response(reader)
+
+
+@message(schema.BadEncodingFraudProof)
+class FraudProofNotice:
+    """A bad-encoding fraud proof for block ``height``, as gossiped between nodes."""
+
+    height: int
+    proof: BadEncodingFraudProof
+
+    def _to_builder(self, builder: Any) -> None:
+        _fill_befp(builder, self.height, self.proof)
+
+    @classmethod
+    def _from_reader(cls, reader: Any) -> FraudProofNotice:
+        height, proof = _read_befp(reader)
+        return cls(height, proof)
 
 
 def _decode(struct: Any, data: bytes, read: Callable[[Any], T]) -> T:
@@ -184,12 +208,17 @@ def _read_request(r: Any) -> SampleRequest:
 
 def encode_response(resp: SampleResponse) -> bytes:
     """SampleResponse -> bytes."""
-    msg = schema.SampleResponse.new_message(height=resp.height, row=resp.row, col=resp.col)
+    msg = schema.SampleResponse.new_message()
+    _fill_response(msg, resp)
+    return bytes(msg.to_bytes())
+
+
+def _fill_response(msg: Any, resp: SampleResponse) -> None:
+    msg.height, msg.row, msg.col = resp.height, resp.row, resp.col
     if resp.sample is None:
         msg.missing = None
     else:
         _fill_sample(msg.init("sample"), resp.sample)
-    return bytes(msg.to_bytes())
 
 
 def decode_response(data: bytes) -> SampleResponse:
@@ -205,14 +234,15 @@ def _read_response(r: Any) -> SampleResponse:
 
 def encode_befp(height: int, proof: BadEncodingFraudProof) -> bytes:
     """(height, fraud proof) -> bytes."""
+    msg = schema.BadEncodingFraudProof.new_message()
+    _fill_befp(msg, height, proof)
+    return bytes(msg.to_bytes())
+
+
+def _fill_befp(msg: Any, height: int, proof: BadEncodingFraudProof) -> None:
     assert len(proof.shares) <= width_max // 2
-    msg = schema.BadEncodingFraudProof.new_message(
-        height=height,
-        axis=proof.axis,
-        index=proof.index,
-        width=proof.width,
-        axisRoot=proof.axis_root,
-    )
+    msg.height, msg.axis, msg.index, msg.width = height, proof.axis, proof.index, proof.width
+    msg.axisRoot = proof.axis_root
     aunts = msg.init("axisRootProof", len(proof.axis_root_proof))
     for i, aunt in enumerate(proof.axis_root_proof):
         aunts[i] = aunt
@@ -224,7 +254,6 @@ def encode_befp(height: int, proof: BadEncodingFraudProof) -> bytes:
         orth = b.init("orthRootProof", len(item.orth_root_proof))
         for j, aunt in enumerate(item.orth_root_proof):
             orth[j] = aunt
-    return bytes(msg.to_bytes())
 
 
 def decode_befp(data: bytes) -> tuple[int, BadEncodingFraudProof]:

@@ -71,3 +71,38 @@ struct BadEncodingFraudProof {
   axisRootProof @5 :List(Data);
   shares @6 :List(FraudShare);
 }
+
+# ---- actor-only messages (focusflow.actors.da.actor) ----
+
+# Timer message of the sampler actor: run the core's tick.
+struct SamplerTick {
+  unused @0 :Bool;
+}
+
+# Ask a sampler for its decision on one block.
+struct VerdictQuery {
+  height @0 :UInt64;
+}
+
+# A sampler's decision (also told to its subscriber when made).
+struct Verdict {
+  height @0 :UInt64;
+  dataRoot @1 :Data;
+  decided @2 :Bool;                # false: still sampling or unknown height
+  available @3 :Bool;
+  samplesVerified @4 :UInt16;
+  reason @5 :Text;
+}
+
+# A producer hands its original k x k square to a share server (bulk: one Data field).
+struct PublishSquare {
+  height @0 :UInt64;
+  epoch @1 :UInt64;
+  k @2 :UInt16;
+  shares @3 :Data;                 # k * k * 512 bytes, row-major
+}
+
+# The server's answer: the header fields light nodes need.
+struct Published {
+  header @0 :DaHeader;
+}
