@@ -44,7 +44,7 @@ def _simulate(args: argparse.Namespace) -> int:
         for s in summaries:
             print(
                 f"{s['scenario']:8s} days={s['days']} supply_conserved={s['supply_conserved']} "
-                f"breaker_trips={s['breaker_trips']} CYB {s['cyb_supply_start']} -> {s['cyb_supply_end']} "
+                f"breaker_trips={s['breaker_trips']} CYB {s['cyb_supply_genesis']} -> {s['cyb_supply_end']} "
                 f"split_end={s['split_ppb_end']}"
             )
         if args.png:

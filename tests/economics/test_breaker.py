@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from focusflow.actors.economics import amm
@@ -96,3 +96,39 @@ def test_breaker_unit_band_and_reset_clear_the_window() -> None:
     assert not b.maybe_reset(6, 2 * WAD) and b.tripped
     assert b.maybe_reset(7, 2 * WAD) and not b.tripped
     assert list(b.prices) == [(7, 2 * WAD)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.sampled_from([CYB, H]), st.integers(1, 400_000)), max_size=3), min_size=1, max_size=40),
+    st.integers(1, 6),
+    st.integers(1, 8),
+    st.integers(20_000_000, 300_000_000),
+)
+def test_breaker_trips_and_resets_as_specified_under_random_trading(
+    blocks: list[list[tuple[str, int]]], window: int, cooldown: int, move_max: int
+) -> None:
+    """While armed no price leaves the band; once tripped nothing trades for exactly
+    ``cooldown`` blocks; then it resets and the window restarts from the current price."""
+    core = _core(breaker_window_blocks=window, breaker_cooldown_blocks=cooldown, breaker_move_max_ppb=move_max)
+    trips = 0
+    for height, swaps in enumerate(blocks, start=1):
+        was_tripped_at = core.breaker.tripped_at
+        window_prices = [p for _, p in core.breaker.prices]
+        rec = core.apply_block(BlockInput(height, tuple(Swap("whale", d, a * UNIT) for d, a in swaps)))
+        if was_tripped_at is not None and height < was_tripped_at + cooldown:
+            assert rec.breaker_tripped and not rec.breaker_reset
+            assert not any(r.ok for r in rec.receipts)  # halted: every swap refused
+        if was_tripped_at is not None and height == was_tripped_at + cooldown:
+            assert rec.breaker_reset
+        if rec.breaker_tripped and (was_tripped_at is None or rec.breaker_reset):
+            trips += 1
+        if was_tripped_at is None and window_prices:
+            # armed at the start of the block: the price it ends with stays in band
+            price = rec.price_wad
+            assert price is not None
+            assert price * PPB <= min(window_prices) * (PPB + move_max)
+            assert price * PPB >= max(window_prices) * (PPB - move_max)
+        assert core.violations() == []
+    assert core.breaker.trips == trips
+    event(f"trips={min(trips, 3)}")

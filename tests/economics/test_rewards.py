@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focusflow.actors.economics.fixed import PPB
+from focusflow.actors.economics.params import EconParams
 from focusflow.actors.economics.rewards import (
     FocusRewardStream,
     TenureBook,
@@ -116,3 +118,24 @@ def test_focus_stream_accrues_by_gain_and_settles_in_bounded_batches() -> None:
     first = stream.next_batch(2)
     assert first == [("n1", 755), ("n2", 250)]
     assert stream.next_batch(2) == [("n3", 5)] and stream.pending_total() == 0
+
+
+def test_focus_stream_stays_bounded_when_gains_outrun_the_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import focusflow.actors.economics.core as core_mod
+    from focusflow.actors.economics.core import BlockInput, EconGenesis, EconomicsCore, Stake
+    from focusflow.actors.economics.ledger import MemoryLedger
+
+    monkeypatch.setattr(core_mod, "focus_pending_max", 3)
+    core = EconomicsCore(
+        MemoryLedger(),
+        EconGenesis(
+            params=EconParams().replace(focus_settle_interval_blocks=1000, focus_batch_max=1),
+            balances={"a": (10**9, 10**9)}, pool=(10**9, 10**9),
+        ),
+    )  # fmt: skip
+    core.apply_block(BlockInput(1, (Stake("a", 10**6),)))
+    for h in range(2, 12):
+        gains = tuple((f"n{h}_{i}", 1) for i in range(4))  # 4 new neurons a block
+        core.apply_block(BlockInput(h, gas=(("a", 10**6),), focus_gains=gains))
+        assert len(core.focus.pending) <= 3
+    assert core.violations() == []

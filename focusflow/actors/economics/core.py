@@ -45,7 +45,12 @@ from focusflow.actors.economics.ledger import (
     transfer,
 )
 from focusflow.actors.economics.params import EconParams, SplitPpb, validate
-from focusflow.actors.economics.rewards import FocusRewardStream, TenureBook, rebates
+from focusflow.actors.economics.rewards import (
+    FocusRewardStream,
+    TenureBook,
+    focus_pending_max,
+    rebates,
+)
 from focusflow.actors.economics.split import (
     divide_gas,
     premium_ppb,
@@ -525,9 +530,12 @@ class EconomicsCore:
         return rebated, focus, tenure
 
     def _settle_focus(self, h: int) -> int:
-        if h % self.params.focus_settle_interval_blocks != 0:
+        due = self.params.focus_batch_max if h % self.params.focus_settle_interval_blocks == 0 else 0
+        overflow = len(self.focus.pending) - focus_pending_max  # keep the stream bounded
+        count = max(due, overflow)
+        if count <= 0:
             return 0
-        batch = self.focus.next_batch(self.params.focus_batch_max)
+        batch = self.focus.next_batch(count)
         for neuron, amount in batch:
             transfer(self.ledger, FOCUS_ACCOUNT, neuron, H, amount)
         return sum(a for _, a in batch)

@@ -213,6 +213,10 @@ def rebates(gas_paid: dict[str, int], pool: int, cap_ppb: int) -> dict[str, int]
     return out
 
 
+focus_pending_max = 1_000_000
+"""Most neurons the focus stream may owe at once; above it, extra batches settle at once."""
+
+
 class FocusRewardStream:
     """Focus micro-rewards: accrued per block from Δπ, paid on-chain in batches.
 

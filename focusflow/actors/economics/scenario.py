@@ -78,6 +78,8 @@ class ScenarioResult:
     split_min_ppb: SplitPpb = (PPB, PPB, PPB)
     split_max_ppb: SplitPpb = (0, 0, 0)
     swaps_refused: int = 0
+    genesis_supply_cyb: int = 0
+    genesis_supply_h: int = 0
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready summary (what ``focusflow econ simulate --json`` prints)."""
@@ -90,10 +92,12 @@ class ScenarioResult:
             "violations": self.violations[:10],
             "breaker_trips": self.breaker_trips,
             "swaps_refused": self.swaps_refused,
-            "cyb_supply_start": first.supply_cyb,
+            "cyb_supply_genesis": self.genesis_supply_cyb,
+            "cyb_supply_day0": first.supply_cyb,
             "cyb_supply_end": last.supply_cyb,
             "cyb_burned_total": last.burned_cyb_total,
-            "h_supply_start": first.supply_h,
+            "h_supply_genesis": self.genesis_supply_h,
+            "h_supply_day0": first.supply_h,
             "h_supply_end": last.supply_h,
             "premium_ppb_end": last.premium_ppb,
             "split_ppb_end": list(last.split_ppb),
@@ -180,6 +184,7 @@ def run_scenario(
     rng = random.Random(f"{scenario}:{seed}")
     core = EconomicsCore(MemoryLedger(), _genesis(params or EconParams()))
     result = ScenarioResult(scenario, days, seed)
+    result.genesis_supply_cyb, result.genesis_supply_h = core.ledger.supply(CYB), core.ledger.supply(H)
     p0 = amm.price_wad(core.ledger) or WAD
     result.split_min_ppb = result.split_max_ppb = core.split
     height = 0
