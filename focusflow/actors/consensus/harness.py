@@ -38,7 +38,6 @@ from focusflow.actors.consensus.types import (
     Committee,
     Effect,
     Finalize,
-    Header,
     Misbehaviour,
     ModeChange,
     Reject,
@@ -193,7 +192,7 @@ class Harness:
         self.verifier = CachingVerifier()
         admit = admit_links(self.verifier)
         timeout = sc.leader_timeout_ms or int(max(600, 8 * sc.latency_ms + 4 * sc.jitter_ms))
-        poll_timeout = int(max(100, 3 * sc.latency_ms + 2 * sc.jitter_ms))
+        poll_timeout = int(max(100, 3 * (sc.latency_ms + sc.jitter_ms)))
         avalanche = AvalancheConfig(poll_timeout_ms=poll_timeout)
         if sc.beta is not None:
             from focusflow.actors.avalanche.core import SnowballParams
@@ -450,4 +449,77 @@ def headers_unique_across(h: Harness) -> bool:
     return True
 
 
-__all__ = ["BEHAVIOURS", "Harness", "Header", "Result", "SafetyViolation", "Scenario", "headers_unique_across", "run"]
+__all__ = [
+    "BEHAVIOURS",
+    "Harness",
+    "Result",
+    "SafetyViolation",
+    "Scenario",
+    "campaign",
+    "headers_unique_across",
+    "random_scenario",
+    "run",
+]
+
+
+def random_scenario(seed: int, n: int, *, duration_ms: int = 4000) -> Scenario:
+    """A scenario drawn from ``seed``: f Byzantine validators with random behaviours, and
+    maybe drops, jitter, a partition that heals, a crash and restart."""
+    rng = random.Random(seed * 7_919 + n)
+    f = (n - 1) // 3
+    mixes = [b for b in BEHAVIOURS if b != "silent"]
+    byz = tuple(sorted((i, tuple(sorted(rng.sample(mixes, rng.randint(1, 3))))) for i in rng.sample(range(n), f)))
+    honest = [i for i in range(n) if i not in dict(byz)]
+    partitions: tuple[tuple[int, int, tuple[int, ...]], ...] = ()
+    if rng.random() < 0.4:
+        start = rng.randrange(200, duration_ms // 2)
+        side = tuple(sorted(rng.sample(range(n), rng.randint(1, n // 2))))
+        partitions = ((start, start + rng.randrange(300, duration_ms // 3), side),)
+    crashes: tuple[tuple[int, int, int], ...] = ()
+    if rng.random() < 0.3 and honest:
+        start = rng.randrange(200, duration_ms // 2)
+        crashes = ((rng.choice(honest), start, start + rng.randrange(200, 1500)),)
+    return Scenario(
+        validators=n,
+        seed=seed,
+        latency_ms=rng.choice([10.0, 50.0, 100.0]),
+        jitter_ms=rng.choice([1.0, 20.0, 80.0]),
+        drop_rate=rng.choice([0.0, 0.0, 0.01, 0.05]),
+        duration_ms=duration_ms,
+        byzantine=byz,
+        partitions=partitions,
+        crashes=crashes,
+        tx_rate_per_s=100,
+        fallback_after_timeouts=rng.choice([1, 2]),
+    )
+
+
+def campaign(seeds: range, sizes: Sequence[int], *, duration_ms: int = 4000) -> dict[str, int]:
+    """Safety campaign: run ``random_scenario`` for every (seed, n); a violation raises
+    ``SafetyViolation`` with the reproducing call. Returns counts for the report."""
+    counts = {"runs": 0, "stalled": 0, "fallback_commits": 0, "fast_commits": 0}
+    for n in sizes:
+        for seed in seeds:
+            h = Harness(random_scenario(seed, n, duration_ms=duration_ms))
+            r = h.run()
+            if not headers_unique_across(h):
+                raise SafetyViolation(f"two certificates for one (round, author); reproduce: {h.sc.repro()}")
+            counts["runs"] += 1
+            counts["stalled"] += int(r.finalized_height == 0)
+            counts["fallback_commits"] += r.commits_via.get("fallback", 0)
+            counts["fast_commits"] += r.commits_via.get("fast", 0)
+    return counts
+
+
+if __name__ == "__main__":  # pragma: no cover - manual campaigns
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="consensus safety campaign over seeds")
+    ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[4, 7, 10])
+    ap.add_argument("--duration-ms", type=int, default=4000)
+    a = ap.parse_args()
+    out = campaign(range(a.first_seed, a.first_seed + a.seeds), a.sizes, duration_ms=a.duration_ms)
+    print(json.dumps(out))
