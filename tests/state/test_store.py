@@ -101,6 +101,44 @@ def test_non_sqlite_and_corrupt_files_are_refused(tmp_path: Path) -> None:
         open_state(path, chain_id=CHAIN)
 
 
+def test_silently_altered_rows_are_detected_by_the_root(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store, core = open_state(path, chain_id=CHAIN)
+    _grow(store, core, 3)
+    store.close()
+    conn = sqlite3.connect(path)
+    key = conn.execute(
+        "SELECT key FROM leaf WHERE key > ? AND key < ? LIMIT 1", (K.BALANCE, K.BALANCE + b"\xff")
+    ).fetchone()[0]
+    conn.execute("UPDATE leaf SET value = ? WHERE key = ?", (K.u64(10**9), key))
+    conn.commit()
+    conn.close()
+    store, _ = open_state(path, chain_id=CHAIN)  # the tree nodes are intact, values are not
+    assert not store.verify_full()
+    store.close()
+    with pytest.raises(StoreError, match="do not hash to the committed root"):
+        open_state(path, chain_id=CHAIN, verify=True)
+
+
+def test_altered_tree_nodes_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store, core = open_state(path, chain_id=CHAIN)
+    _grow(store, core, 3)
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE node SET entry = ? WHERE path = ?", (bytes(32), b"\x05"))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not the tree of the stored leaves"):
+        open_state(path, chain_id=CHAIN, verify=True)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE node SET entry = ? WHERE path = ?", (bytes(32), b"\x01"))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="disagree with the committed root"):
+        open_state(path, chain_id=CHAIN)
+
+
 def test_other_chain_is_refused(tmp_path: Path) -> None:
     store, _ = open_state(tmp_path / "s.db", chain_id=CHAIN)
     store.close()

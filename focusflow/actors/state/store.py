@@ -34,6 +34,7 @@ from focusflow.actors.state.core import BlockResult, StateCore
 from focusflow.actors.state.ids import is_cid
 from focusflow.actors.state.smt import (
     EMPTY,
+    LEAF_ENTRY_LEN,
     SparseMerkleTree,
     build_nodes,
     compute_root,
@@ -208,6 +209,13 @@ class SqliteStore:
     def verify_full(self) -> bool:
         """Recompute the root from every stored value (O(n)); True when it matches."""
         return compute_root((tree_key(k), value_hash(v)) for k, v in self.leaves()) == self.root
+
+    def verify_tree(self, tree: SparseMerkleTree) -> bool:
+        """True when the node map is exactly the tree of its own leaf records and its root
+        is the committed root (O(n); catches altered or missing inner nodes)."""
+        leaves = [(e[32:64], e[64:96]) for e in tree.nodes.values() if len(e) == LEAF_ENTRY_LEN]
+        root, nodes = build_nodes(leaves)
+        return root == self.root and nodes == dict(tree.nodes)
 
     def links_of(self, cid: bytes, *, outgoing: bool = True) -> list[tuple[bytes, bytes, bytes]]:
         """(neuron, from, to) of links leaving (or entering) a particle, at most
@@ -409,7 +417,8 @@ def _check_header(conn: sqlite3.Connection, label: str) -> None:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{label}: corrupt database ({exc})") from exc
     if check != ["ok"]:
-        raise StoreError(f"{label}: corrupt database: {'; '.join(check[:3])}")
+        detail = "; ".join(check[:3]).replace("\n", "; ")
+        raise StoreError(f"{label}: corrupt database: {detail[:300]}")
 
 
 def _read_snapshot(path: Path, chain_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
@@ -444,10 +453,23 @@ def _read_snapshot(path: Path, chain_id: str) -> tuple[int, bytes, list[tuple[by
 
 
 def open_state(
-    path: str | os.PathLike[str], *, chain_id: str, **core_options: int
+    path: str | os.PathLike[str], *, chain_id: str, verify: bool = False, **core_options: int
 ) -> tuple[SqliteStore, StateCore]:
-    """Open a store and a core positioned on its committed head."""
+    """Open a store and a core positioned on its committed head.
+
+    With ``verify`` the root is recomputed from every stored value and the node map is
+    rebuilt and compared (O(n)): silent corruption that passes SQLite's page checks is
+    refused with StoreError.
+    """
     store = SqliteStore.open(path, chain_id=chain_id)
+    if verify:
+        tree = store.load_tree()
+        if not store.verify_full():
+            store.close()
+            raise StoreError(f"{path}: stored values do not hash to the committed root")
+        if not store.verify_tree(tree):
+            store.close()
+            raise StoreError(f"{path}: tree nodes are not the tree of the stored leaves")
     core = StateCore(
         chain_id=chain_id, reader=store, tree=store.load_tree(), height=store.height,
         **core_options,
