@@ -157,3 +157,15 @@ def test_a_refused_transaction_changes_no_balance(seq: list[Tx]) -> None:
             assert _snapshot(core) == before, rec.receipts[0]
             assert core.tenure.total_staked() == staked_before
         assert core.violations() == []
+
+
+def test_an_oversized_block_is_refused_and_the_core_stays_usable() -> None:
+    import pytest
+
+    from focusflow.actors.economics.core import BlockRefused
+
+    core = _core(EconParams().replace(txs_per_block_max=2))
+    with pytest.raises(BlockRefused, match="txs_per_block_max"):
+        core.apply_block(BlockInput(1, (ClaimTenure("a"),) * 3))
+    assert core.height == 0 and not core.failed
+    assert core.apply_block(BlockInput(1, (ClaimTenure("a"),) * 2)).height == 1

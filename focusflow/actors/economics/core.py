@@ -78,6 +78,14 @@ class TxRefused(EconError):
     """A transaction was refused (the sender's fault); it changed nothing."""
 
 
+class BlockRefused(EconError):
+    """A block breaks a named limit (the proposer's fault); nothing was applied."""
+
+
+class GenesisError(EconError):
+    """The genesis description is inconsistent (the operator's fault)."""
+
+
 # -- transactions -------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Stake:
@@ -236,7 +244,8 @@ class EconomicsCore:
         self.breaker = Breaker(p.breaker_window_blocks, p.breaker_move_max_ppb, p.breaker_cooldown_blocks)
         self.failed = False
         for account, (cyb, h) in sorted(genesis.balances.items()):
-            assert account not in MODULE_ACCOUNTS, f"genesis may not fund module account {account}"
+            if account in MODULE_ACCOUNTS:
+                raise GenesisError(f"genesis may not fund module account {account}")
             mint(ledger, self.journal, account, CYB, cyb, "genesis")
             mint(ledger, self.journal, account, H, h, "genesis")
         mint(ledger, self.journal, POL_ACCOUNT, CYB, genesis.treasury_cyb + genesis.pool[0], "genesis")
@@ -285,14 +294,22 @@ class EconomicsCore:
         """Apply one block; return its record.
 
         Raises:
-            AssertionError: a local bug (an invariant broke); the core then stays failed.
+            BlockRefused: the block exceeds ``txs_per_block_max``,
+                ``gas_payments_per_block_max`` or ``focus_gains_per_block_max`` (the
+                proposer's fault; nothing is applied and the core stays usable).
+            AssertionError: a local bug (wrong height, or an invariant broke); the core
+                then stays failed.
         """
         assert not self.failed, "the economics core hit a bug earlier and stays failed"
         assert block.height == self.height + 1, (block.height, self.height)
         p = self.params
-        assert len(block.txs) <= p.txs_per_block_max, "block exceeds txs_per_block_max"
-        assert len(block.gas) <= p.gas_payments_per_block_max
-        assert len(block.focus_gains) <= p.focus_gains_per_block_max
+        for name, count, limit in (
+            ("txs_per_block_max", len(block.txs), p.txs_per_block_max),
+            ("gas_payments_per_block_max", len(block.gas), p.gas_payments_per_block_max),
+            ("focus_gains_per_block_max", len(block.focus_gains), p.focus_gains_per_block_max),
+        ):
+            if count > limit:
+                raise BlockRefused(f"block {block.height} carries {count} entries > {name} {limit}")
         try:
             record = self._apply(block)
         except AssertionError:
