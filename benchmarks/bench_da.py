@@ -97,11 +97,17 @@ def bench_size(k: int, repeats: int, rng: np.random.Generator) -> dict[str, floa
     fast = extend_square(original, fast=True)
     assert np.array_equal(ref, fast), "bit-sliced extension differs from zfec"
     assert np.array_equal(ref, extend_square(original, fast=False))
-    row: dict[str, float] = {
-        "zfec_loop": best_of(lambda: zfec_loop_extend(original), repeats),
-        "zfec_batch": best_of(lambda: extend_square(original, fast=False), repeats),
-        "fast": best_of(lambda: extend_square(original, fast=True), repeats),
+    # Interleaved (loop, batch, fast, loop, batch, fast, ...), best of each: the CPU is shared,
+    # and interleaving keeps a load spike from landing on one variant only.
+    variants: dict[str, Callable[[], object]] = {
+        "zfec_loop": lambda: zfec_loop_extend(original),
+        "zfec_batch": lambda: extend_square(original, fast=False),
+        "fast": lambda: extend_square(original, fast=True),
     }
+    row: dict[str, float] = {name: float("inf") for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            row[name] = min(row[name], best_of(fn, 1))
     row["commit_blake3"] = best_of(
         lambda: ExtendedDataSquare(fast, hash_name="blake3").data_root(), repeats
     )
