@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from focusflow.actors.da import codec
 from focusflow.actors.da.codec import DaHeader, DecodeError, SampleRequest, SampleResponse
@@ -74,3 +78,36 @@ def test_garbage_and_oversized_input_is_the_peers_fault(eds: ExtendedDataSquare)
         nodes[i] = bytes(90)
     with pytest.raises(DecodeError):
         codec.decode_response(bytes(big.to_bytes()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=2_000), st.sampled_from(["header", "request", "response", "befp"]))
+def test_random_bytes_never_escape_as_anything_but_decode_error(data: bytes, kind: str) -> None:
+    decode = {
+        "header": codec.decode_header,
+        "request": codec.decode_request,
+        "response": codec.decode_response,
+        "befp": codec.decode_befp,
+    }[kind]
+    with contextlib.suppress(DecodeError):  # anything else (KjException, IndexError...) fails
+        decode(data)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_mutated_sample_frames_decode_or_fail_cleanly_and_never_verify_wrongly(
+    eds: ExtendedDataSquare, data: st.DataObject
+) -> None:
+    frame = bytearray(codec.encode_response(SampleResponse(1, 0, 1, eds.sample(0, 1))))
+    i = data.draw(st.integers(0, len(frame) - 1))
+    frame[i] ^= data.draw(st.integers(1, 255))
+    try:
+        resp = codec.decode_response(bytes(frame))
+    except DecodeError:
+        return
+    if resp.sample is not None and resp.sample != eds.sample(resp.sample.row, resp.sample.col):
+        assert not verify_sample(
+            resp.sample, data_root=eds.data_root(), width=eds.width, hash_name="blake3"
+        )
