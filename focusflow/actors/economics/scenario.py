@@ -33,7 +33,7 @@ from focusflow.actors.economics.core import (
     Unstake,
 )
 from focusflow.actors.economics.fixed import PPB, WAD
-from focusflow.actors.economics.ledger import CYB, H, MemoryLedger, supply_conserved
+from focusflow.actors.economics.ledger import CYB, H, Ledger, MemoryLedger, supply_conserved
 from focusflow.actors.economics.params import EconParams, SplitPpb
 
 SCENARIOS = ("rising", "falling", "shock")
@@ -177,12 +177,17 @@ def run_scenario(
     seed: int = 1,
     params: EconParams | None = None,
     on_block: Callable[[BlockRecord], None] | None = None,
+    ledger: Ledger | None = None,
 ) -> ScenarioResult:
-    """Run one scenario through a fresh core; returns daily samples and a summary."""
+    """Run one scenario through a fresh core; returns daily samples and a summary.
+
+    ``ledger`` (default: a fresh :class:`MemoryLedger`) must be empty; ``on_block`` sees
+    every block record (and may, for example, commit a key-value ledger's writes).
+    """
     assert scenario in SCENARIOS, f"unknown scenario {scenario!r} (choose from {SCENARIOS})"
     assert 1 <= days <= days_max, f"days must be 1..{days_max}"
     rng = random.Random(f"{scenario}:{seed}")
-    core = EconomicsCore(MemoryLedger(), _genesis(params or EconParams()))
+    core = EconomicsCore(MemoryLedger() if ledger is None else ledger, _genesis(params or EconParams()))
     result = ScenarioResult(scenario, days, seed)
     result.genesis_supply_cyb, result.genesis_supply_h = core.ledger.supply(CYB), core.ledger.supply(H)
     p0 = amm.price_wad(core.ledger) or WAD
