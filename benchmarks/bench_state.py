@@ -206,6 +206,48 @@ def run(n_links: int, block_sizes: list[int], *, naive: bool) -> None:
     print(f"peak RSS {rss_gb:.1f} GB")
 
 
+def run_memory_only(n_links: int, block_sizes: list[int]) -> None:
+    """Tree only (no SQLite, no tx validation): the root update vs the naive recompute at
+    sizes whose SQLite file would not fit the time budget of a 2-core box."""
+    rng = np.random.default_rng(1)
+    t0 = time.perf_counter()
+    vh = value_hash(K.u64(0))
+    neuron = Neuron.from_seed(b"\x01" * 32).address
+    leaves: list[tuple[bytes, bytes]] = []
+    chunk = 1_000_000
+    for start in range(0, n_links, chunk):
+        m = min(chunk, n_links - start)
+        keys = K.link_keys(neuron, _random_cids(rng, m), _random_cids(rng, m))
+        leaves.extend((tree_key(k), vh) for k in keys)
+        del keys
+    hash_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    root, nodes = build_nodes(leaves)
+    tree = SparseMerkleTree(nodes)
+    build_s = time.perf_counter() - t0
+    gc.collect()
+    gc.freeze()
+    print(
+        f"state (tree only): {n_links:,} links, {len(nodes):,} tree nodes; key hashing "
+        f"{hash_s:.1f} s, bottom-up build {build_s:.1f} s"
+    )
+    print(f"{'block links':>12} {'root upd ms':>12} {'naive root ms':>14} {'naive/incr':>10}")
+    for b in block_sizes:
+        keys = K.link_keys(neuron, _random_cids(rng, b), _random_cids(rng, b))
+        changes = {tree_key(k): vh for k in keys}
+        t0 = time.perf_counter()
+        new_root, overlay = tree.update(changes)
+        update_ms = (time.perf_counter() - t0) * 1e3
+        tree.apply(overlay)
+        leaves.extend(changes.items())
+        t0 = time.perf_counter()
+        assert compute_root(leaves) == new_root != root
+        naive_ms = (time.perf_counter() - t0) * 1e3
+        print(f"{b:>12,} {update_ms:>12.0f} {naive_ms:>14.0f} {naive_ms / update_ms:>10.1f}")
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"peak RSS {rss_gb:.1f} GB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -214,6 +256,9 @@ def main() -> int:
     ap.add_argument("--links", type=int, default=1_000_000)
     ap.add_argument("--blocks", default="10000,100000")
     ap.add_argument("--no-naive", action="store_true", help="skip the O(n) baseline")
+    ap.add_argument(
+        "--memory-only", action="store_true", help="tree only: root update vs naive, no SQLite"
+    )
     args = ap.parse_args()
     n_links = 100_000 if args.quick else args.links
     blocks = [1_000, 10_000] if args.quick else [int(x) for x in args.blocks.split(",")]
@@ -221,7 +266,10 @@ def main() -> int:
         f"machine: {platform.platform()} | {platform.processor() or platform.machine()} | "
         f"cpus={os.cpu_count()} | python {platform.python_version()}"
     )
-    run(n_links, blocks, naive=not args.no_naive)
+    if args.memory_only:
+        run_memory_only(n_links, blocks)
+    else:
+        run(n_links, blocks, naive=not args.no_naive)
     return 0
 
 
