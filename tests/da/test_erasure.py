@@ -11,9 +11,10 @@ from focusflow.actors.da.erasure import ErasureCodec, codec_for, decode_axis
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 8, 17, 64, 128])
-def test_fast_encoder_equals_zfec(k: int) -> None:
+@pytest.mark.parametrize("codewords", [8 * 67, 8 * 512])  # byte-wise and uint64-wise paths
+def test_fast_encoder_equals_zfec(k: int, codewords: int) -> None:
     rng = np.random.default_rng(k)
-    data = rng.integers(0, 256, size=(k, 8 * 67), dtype=np.uint8)
+    data = rng.integers(0, 256, size=(k, codewords), dtype=np.uint8)
     codec = codec_for(k)
     assert np.array_equal(codec.encode_fast(data), codec.encode_zfec(data))
 

@@ -146,20 +146,26 @@ class ErasureCodec:
         return result
 
     def _encode_chunk(self, planes: Bytes2D) -> Bytes2D:
-        """Four-Russians GF(2) product for one column chunk of the bit-planes."""
+        """Four-Russians GF(2) product for one column chunk of the bit-planes.
+
+        Works on uint64 words when the chunk allows (fewer, wider XORs), else on bytes.
+        """
         k, _, w = planes.shape
-        table = np.empty((256, w), dtype=np.uint8)
-        gathered = np.empty((8 * k, w), dtype=np.uint8)
-        acc = np.zeros((8 * k, w), dtype=np.uint8)
+        word = np.uint64 if w % 8 == 0 else np.uint8
+        words = np.ascontiguousarray(planes).view(word)
+        width = words.shape[2]
+        table = np.empty((256, width), dtype=word)
+        gathered = np.empty((8 * k, width), dtype=word)
+        acc = np.zeros((8 * k, width), dtype=word)
         for j in range(k):
             table[0] = 0
-            plane = planes[j]
+            plane = words[j]
             for b in range(8):
                 h = 1 << b
                 np.bitwise_xor(table[:h], plane[b], out=table[h : 2 * h])
             np.take(table, self._gather_index[j], axis=0, out=gathered)
             acc ^= gathered
-        return acc
+        return acc.view(np.uint8)
 
     def decode(self, blocks: Mapping[int, bytes | Bytes2D]) -> Bytes2D:
         """The k original blocks from any k of the 2k (block number -> bytes), via zfec.
