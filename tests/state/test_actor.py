@@ -99,6 +99,8 @@ def test_actor_applies_blocks_answers_queries_and_notifies_subscribers() -> None
     assert verify_proof(
         proof.root, K.balance_key(alice), proof.value, Proof.from_bytes(proof.proof)
     )
+    # a gap is answered with the head (the sender's fault), not a crash
+    assert sim.run_until_complete(node.ask(ref, ApplyBlock(9, ()))) == Head(4, roots[4])
     # a replayed (already committed) block is acknowledged idempotently
     again = sim.run_until_complete(node.ask(ref, ApplyBlock(2, tuple(txs[2]))))
     assert again.replayed and again.root == roots[2]

@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from focusflow.actors.state.core import BlockResult, FocusSlice, LinkDeltas, StateCore
+from focusflow.actors.state.core import (
+    BlockResult,
+    FocusSlice,
+    LinkDeltas,
+    StateCore,
+    decode_block,
+)
 from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
 from focusflow.actors.state.smt import EMPTY
 from focusflow.actors.state.store import SqliteStore, block_statements
@@ -249,9 +255,12 @@ class StateActor(Actor):
             )
         raise TypeError(f"state actor does not handle {type(msg).__name__}")
 
-    async def _apply(self, msg: ApplyBlock) -> BlockApplied:
+    async def _apply(self, msg: ApplyBlock) -> BlockApplied | Head:
         core, store = self.core, self.store
         assert core is not None and store is not None
+        if msg.height > core.height + 1:  # a gap: the sender's fault; say where we are
+            self.ctx.log.warning("block_gap", got=msg.height, head=core.height)
+            return Head(core.height, core.root)
         if msg.height <= core.height:  # re-delivery after a restart: already durable
             root = store.block_roots().get(msg.height, EMPTY)
             return BlockApplied(height=msg.height, root=root, status=np.zeros(0, np.uint8),
@@ -280,10 +289,9 @@ class StateActor(Actor):
         return reply
 
     async def _prepare_off_loop(self, msg: ApplyBlock, focus: list[FocusSlice]) -> BlockResult:
-        """Live only (runs inside run_io): signatures in parallel threads, then prepare."""
+        """Live only (runs inside run_io, outside the actor scheduler, where threads are
+        allowed): signatures in parallel worker threads, then prepare in another."""
         import anyio
-
-        from focusflow.actors.state.core import decode_block
 
         core = self.core
         assert core is not None
