@@ -180,6 +180,14 @@ def run(scale: int, m: int, batches: list[int], webgpu: bool, seed: int) -> dict
     res["ours_converged"] = r.converged
     res["ours_ms_per_iter"] = per_iteration_ms(ours)
     res["ours_rate"] = r.rate
+    t = time.perf_counter()
+    res["ours_group32_ms_per_iter"] = None
+    ours.run_iterations(32)
+    res["ours_group32_ms_per_iter"] = (time.perf_counter() - t) / 32 * 1e3
+    unl = CudaSolver(store, FocusParams(eps=EPS), relabel=False)
+    unl.solve(warm=False)
+    res["ours_no_relabel_ms_per_iter"] = per_iteration_ms(unl)
+    del unl
     pi_ours = r.pi
     # the plain CuPy program
     csr = store.csr
@@ -207,7 +215,7 @@ def run(scale: int, m: int, batches: list[int], webgpu: bool, seed: int) -> dict
     plain.rebuild()
     x, _its = plain.solve(x)
     res["batches"] = []
-    for i, k in enumerate(batches):
+    for i, k in enumerate(b for b in batches for _ in range(2)):  # each size twice
         delta, mix = make_batch(ours, k, scale, seed + 100 + i)
         cp.cuda.runtime.deviceSynchronize()
         t = time.perf_counter()
@@ -216,6 +224,7 @@ def run(scale: int, m: int, batches: list[int], webgpu: bool, seed: int) -> dict
         t_apply = time.perf_counter() - t
         rb = ours.solve(warm=True)
         t_total = time.perf_counter() - t  # π stays on the device (fetched below, untimed)
+        cold = ours.solve(warm=False) if k >= 10**7 else None
         t = time.perf_counter()
         coo_after(plain, delta)
         plain.rebuild()
@@ -228,6 +237,7 @@ def run(scale: int, m: int, batches: list[int], webgpu: bool, seed: int) -> dict
             "ours_iterations": rb.iterations, "ours_converged": rb.converged,
             "plain_total_ms": t_plain * 1e3, "plain_iterations": its,
             "l1_ours_vs_plain": float(np.abs(rb.pi - cp.asnumpy(x)).sum()),
+            "cold_iterations": None if cold is None else cold.iterations,
         })
         print(json.dumps(res["batches"][-1]), flush=True)
     if webgpu:
@@ -292,6 +302,7 @@ def main() -> None:
         print(f"{name:40s} {o:12.3f} {b:12.3f} {b / o if o else float('nan'):8.2f}")
     row("ms per iteration (vs plain cupy f64)", res["ours_ms_per_iter"], res["plain_ms_per_iter"])
     row("ms per iteration (vs cuSPARSE f32 SpMV)", res["ours_ms_per_iter"], res["cusparse_spmv32_ms"])
+    row("ms per iteration (vs ours, no relabel)", res["ours_ms_per_iter"], res["ours_no_relabel_ms_per_iter"])
     row("full solve s", res["ours_solve_s"], res["plain_solve_s"])
     for bt in res["batches"]:
         row(f"batch {bt['changed_links']:.0e} links, ms", bt["ours_total_ms"], bt["plain_total_ms"])

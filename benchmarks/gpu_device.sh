@@ -12,12 +12,12 @@ export PYTHONPATH="$S:$PWD" PYTHONUNBUFFERED=1 XDG_RUNTIME_DIR=/tmp
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import cupy, numpy, scipy; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'scipy', scipy.__version__)"
-if [[ $mode == tests || $mode == all || $mode == quick ]]; then
+if [[ $mode == tests || $mode == all || $mode == quick || $mode == testsfull ]]; then
   python3 -m pytest -q -p no:cacheprovider -m "gpu or webgpu" tests/kernels 2>&1 | tee "$OUT/tests.log"
 fi
 if [[ $mode == quick || $mode == all ]]; then
   python3 benchmarks/bench_kernels_gpu.py --quick --webgpu --json "$OUT/quick.json" "$@" 2>&1 | tee "$OUT/quick.log"
 fi
-if [[ $mode == full || $mode == all ]]; then
+if [[ $mode == full || $mode == all || $mode == testsfull ]]; then
   python3 benchmarks/bench_kernels_gpu.py --webgpu --json "$OUT/full.json" "$@" 2>&1 | tee "$OUT/full.log"
 fi

@@ -5,8 +5,10 @@ host store), a float32 copy of the weights for the kernel, the degree bins, and 
 ping-pong π/x buffers. A batch (:meth:`CudaSolver.apply`) edits the resident CSR in place
 (binary search for the changed edges, a delta segment for new ones, scatter for the
 out-weights) and refreshes only the float32 weights it touched; the bins are rebuilt only
-after a compaction. One iteration is one fused kernel per degree bin (``focus.cu``) plus a
-tiny reduction of the per-block partials; the residual read-back is the only sync.
+after a compaction. Internally particles are renumbered hubs-first (see ``Relabel``) so the
+gathers hit few cache lines. One iteration is one fused kernel per degree bin
+(``focus.cu``) plus a one-block fold that computes the next teleport coefficient on the
+device; iterations are enqueued in groups and one read-back per group fetches residuals.
 Imported only by ``backend_for("cuda" | "auto")``.
 """
 
@@ -18,11 +20,12 @@ from typing import Any
 import cupy as cp
 import numpy as np
 
-from focusflow.kernels._csr import EdgeDelta, InLinkCSR, row_bins
+from focusflow.kernels._csr import EdgeDelta, InLinkCSR, relabel_by_out_degree, row_bins
 from focusflow.kernels._result import FocusParams
-from focusflow.kernels._solver import Solver
+from focusflow.kernels._solver import Solver, next_group
 
 THREADS = 256
+GROUP_ITERATIONS_MAX = 32  # iterations enqueued before one residual read-back
 _MODULE: Any = None
 _LANES = (1, 4, 16, 64, 256)
 
@@ -60,8 +63,10 @@ class CudaSolver(Solver):
     backend = "cuda"
     dtype = "float32"
 
-    def __init__(self, store: Any, params: FocusParams | None = None) -> None:
+    def __init__(self, store: Any, params: FocusParams | None = None, *,
+                 relabel: bool = True) -> None:
         super().__init__(store, params)
+        self.relabel = relabel  # hubs-first numbering (benchmarks can turn it off)
         host = store.csr
         if host.xp is cp:
             self.dcsr = host
@@ -86,12 +91,20 @@ class CudaSolver(Solver):
 
     # -- resident graph ---------------------------------------------------------------------
     def _refresh_layout(self) -> None:
-        """(Re)build what depends on the base layout: int32 CSR, float32 weights, bins."""
+        """(Re)build what depends on the base layout: hubs-first numbering, int32 CSR,
+        float32 weights, degree bins. Runs at load and after a compaction or growth."""
         c = self.dcsr
         assert len(c.keys) < 2**31
-        self._indptr32 = c.indptr.astype(cp.int32)
-        self._w32 = c.data.astype(cp.float32)
-        rows, table = row_bins(cp, c.indptr)
+        out_deg = c.out_deg if self.relabel else cp.zeros(c.n, dtype=cp.int64)  # stable: identity
+        rl = relabel_by_out_degree(cp, c.indptr, c.indices, out_deg)
+        self._order, self._new_id = rl.order, rl.new_id
+        self._indptr32 = rl.indptr.astype(cp.int32)
+        self._indices = rl.indices
+        self._kpos = cp.empty(len(c.keys), dtype=cp.int64)  # base position → kernel position
+        self._kpos[rl.edge_from] = cp.arange(len(c.keys), dtype=cp.int64)
+        self._w32 = c.data[rl.edge_from].astype(cp.float32)
+        del rl
+        rows, table = row_bins(cp, self._indptr32)
         self._rows = rows
         self._bins = []
         blocks_total = 0
@@ -100,17 +113,19 @@ class CudaSolver(Solver):
             kernel = self._mod.get_function(f"focus_bin<{lanes}>")
             self._bins.append((kernel, offset, count, blocks, blocks_total))
             blocks_total += blocks
+        self._blocks_total = blocks_total
         self._partials = cp.zeros(2 * max(blocks_total, 1), dtype=cp.float64)
+        self._state = cp.zeros(2 + GROUP_ITERATIONS_MAX, dtype=cp.float64)
         self._layout_version = c.version
 
     def _refresh_values(self) -> None:
         c = self.dcsr
-        self._inv32 = c.inv_out().astype(cp.float32)
+        self._inv32 = c.inv_out()[self._order].astype(cp.float32)
         self._dangling = self._inv32 == 0
         self._delta: tuple[Any, Any, Any] | None = None
         if len(c.d_keys):
             d_dst, d_src, d_w = c.delta_coo()
-            self._delta = (d_dst, d_src, d_w.astype(cp.float32))
+            self._delta = (self._new_id[d_dst], self._new_id[d_src], d_w.astype(cp.float32))
 
     def apply(self, delta: EdgeDelta) -> None:
         """Bring the resident graph up to date with ``delta`` (in place, no rebuild).
@@ -121,15 +136,13 @@ class CudaSolver(Solver):
         c = self.dcsr
         before = c.version
         c.apply(delta)
-        if c.version == before and self._layout_version == before and len(delta):
+        if c.version == before and self._layout_version == before and len(delta) and len(c.keys):
             # refresh only the float32 weights at the edited base positions
             keys = (cp.asarray(delta.dst, dtype=cp.uint64) << cp.uint64(32)) | cp.asarray(
                 delta.src, dtype=cp.uint64)
-            pos = cp.minimum(cp.searchsorted(c.keys, keys), max(len(c.keys) - 1, 0))
-            if len(c.keys):
-                hit = c.keys[pos] == keys
-                p = pos[hit]
-                self._w32[p] = c.data[p].astype(cp.float32)
+            pos = cp.minimum(cp.searchsorted(c.keys, keys), len(c.keys) - 1)
+            p = pos[c.keys[pos] == keys]
+            self._w32[self._kpos[p]] = c.data[p].astype(cp.float32)
 
     # -- Solver operations --------------------------------------------------------------------
     def _start(self, pi0: np.ndarray) -> None:
@@ -139,22 +152,27 @@ class CudaSolver(Solver):
             self._refresh_layout()
         self._refresh_values()
         n = c.n
-        v = self.params.teleport_for(n)
         self._tele_vector = self.params.teleport is not None
-        self._tele = cp.asarray(v, dtype=cp.float32) if self._tele_vector else cp.zeros(1, cp.float32)
+        if self._tele_vector:
+            v = cp.asarray(self.params.teleport_for(n))[self._order]
+            self._tele = v.astype(cp.float32)
+        else:
+            self._tele = cp.zeros(1, cp.float32)
         self._tele_uniform = np.float32(1.0 / n)
-        pi64 = cp.asarray(pi0, dtype=cp.float64)
+        pi64 = cp.asarray(pi0, dtype=cp.float64)[self._order]
         pi = pi64.astype(cp.float32)
         self._pi = [pi, cp.empty_like(pi)]
         self._x = [pi * self._inv32, cp.empty_like(pi)]
         self._acc = cp.zeros(n, dtype=cp.float32) if self._delta is not None else cp.zeros(1, cp.float32)
         d = self.params.damping
-        self._coef = d * float(cp.sum(pi64 * self._dangling)) + (1.0 - d)
+        self._state[0] = d * cp.sum(pi64 * self._dangling) + (1.0 - d)
         self._parity = 0
+        self._pending: list[float] = []
+        self._history: list[float] = []
 
-    def launch(self) -> None:
-        """Enqueue one iteration (no sync); the residual lands in ``self._partials``."""
-        c, p = self.dcsr, self._parity
+    def launch(self, hist_index: int = 0) -> None:
+        """Enqueue one iteration (no host sync): bins, then the on-device fold."""
+        c, p = self, self._parity
         x_in, pi_in = self._x[p], self._pi[p]
         pi_out, x_out = self._pi[1 - p], self._x[1 - p]
         use_acc = 0
@@ -165,21 +183,34 @@ class CudaSolver(Solver):
             self._mod.get_function("delta_scatter")(
                 (-(-m // THREADS),), (THREADS,), (d_dst, d_src, d_w, x_in, self._acc, np.int64(m)))
             use_acc = 1
+        damping = np.float32(self.params.damping)
         for kernel, offset, count, blocks, block_offset in self._bins:
             kernel((blocks,), (THREADS,), (
-                self._indptr32, c.indices, self._w32, self._rows[offset:], np.int32(count),
+                c._indptr32, c._indices, c._w32, self._rows[offset:], np.int32(count),
                 x_in, pi_in, pi_out, x_out, self._inv32, self._tele, np.int32(self._tele_vector),
-                self._tele_uniform, self._acc, np.int32(use_acc),
-                np.float32(self.params.damping), np.float32(self._coef), self._partials,
-                np.int32(block_offset)))
+                self._tele_uniform, self._acc, np.int32(use_acc), damping, self._state,
+                np.int32(p), self._partials, np.int32(block_offset)))
+        self._mod.get_function("finish_iteration")((1,), (1024,), (
+            self._partials, np.int32(self._blocks_total), self._state, np.int32(p),
+            np.int32(hist_index), np.float64(self.params.damping)))
         self._parity = 1 - p
 
+    def run_iterations(self, count: int) -> list[float]:
+        """Enqueue ``count`` iterations back to back; one sync reads their residuals."""
+        assert 0 < count <= GROUP_ITERATIONS_MAX
+        for t in range(count):
+            self.launch(t)
+        return [float(r) for r in self._state[2:2 + count].get()]
+
     def _step(self) -> float:
-        self.launch()
-        sums = self._partials.reshape(-1, 2).sum(axis=0).get()
-        d = self.params.damping
-        self._coef = d * float(sums[1]) + (1.0 - d)
-        return float(sums[0])
+        # Iterations run in device-side groups sized by next_group(); residuals are handed to
+        # the shared guard one by one. A group may run a few iterations past convergence:
+        # harmless, π only gets closer to the fixed point.
+        if not self._pending:
+            size = next_group(self._history, self._eps_now, most=GROUP_ITERATIONS_MAX)
+            self._pending = self.run_iterations(size)
+            self._history.extend(self._pending)
+        return self._pending.pop(0)
 
     def start_vector(self, *, warm: bool) -> Any:
         """Previous π (kept on the device), padded with the teleport for new particles."""
@@ -196,7 +227,9 @@ class CudaSolver(Solver):
         return pi / total if total > 0 else v
 
     def _snapshot(self) -> Any:
-        pi = self._pi[self._parity].astype(cp.float64)
+        internal = self._pi[self._parity].astype(cp.float64)
+        pi = cp.empty_like(internal)
+        pi[self._order] = internal  # back to external numbering
         return pi / pi.sum()
 
     def _fetch(self, snapshot: Any) -> np.ndarray:

@@ -83,6 +83,7 @@ class Solver(ABC):
             raise ValueError("eps must be positive and iterations_max at least 1")
         if self.store.n == 0:
             return empty_result(self.backend, self.dtype, eps)
+        self._eps_now = eps
         self._start(self.start_vector(warm=warm))
         return self._loop(eps, cap, method="power" if not warm or self._last is None else "warm")
 
@@ -102,3 +103,20 @@ class Solver(ABC):
         return FocusResult(lambda: self._fetch(snap), converged, len(residuals),
                            residuals[-1] if residuals else 0.0, tuple(residuals), self.backend,
                            self.dtype, eps, method)
+
+
+def next_group(history: list[float], eps: float, *, first: int = 4, most: int = 32) -> int:
+    """How many iterations a device backend should enqueue before reading residuals.
+
+    Predicts the remaining count from the last residual ratio so that a group rarely
+    runs past convergence (each extra iteration is a full pass over the links).
+    """
+    if len(history) < 2 or not history[-1] > 0 or not history[-2] > 0:
+        return first
+    rate = history[-1] / history[-2]
+    if not 0.0 < rate < 1.0:
+        return most
+    if history[-1] < eps:
+        return 1
+    need = math.ceil(math.log(eps / history[-1]) / math.log(rate))
+    return max(1, min(most, need))

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from focusflow.kernels._csr import EdgeDelta, row_bins
+from focusflow.kernels._csr import EdgeDelta, relabel_by_out_degree, row_bins
 from focusflow.kernels._graph import GraphStore
 from focusflow.kernels._result import BackendUnavailable, FocusParams
-from focusflow.kernels._solver import Solver
+from focusflow.kernels._solver import Solver, next_group
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # Mesa warns without one
 import wgpu
@@ -109,15 +109,24 @@ class WebGpuSolver(Solver):
         if 4 * max(nnz, n + 1) > limit:
             raise BackendUnavailable(
                 f"webgpu: {nnz} links exceed the adapter's {limit}-byte storage binding")
-        self._indptr = self._buf(csr.indptr.astype(np.uint32))
-        self._indices = self._buf(csr.indices.astype(np.uint32))
-        self._weights = self._buf(csr.data.astype(np.float32))
-        rows, table = row_bins(np, csr.indptr, plain=self.plain_rows)
+        if self.plain_rows:  # the naive layout, for benchmarks: external order, one bin
+            order = np.arange(n)
+            indptr, indices, weights = csr.indptr, csr.indices, csr.data
+        else:
+            rl = relabel_by_out_degree(np, csr.indptr, csr.indices, csr.out_deg)
+            order, indptr, indices = rl.order, rl.indptr, rl.indices
+            weights = csr.data[rl.edge_from]
+        self._order = order
+        self._indptr = self._buf(indptr.astype(np.uint32))
+        self._indices = self._buf(indices.astype(np.uint32))
+        self._weights = self._buf(weights.astype(np.float32))
+        rows, table = row_bins(np, indptr, plain=self.plain_rows)
         self._rows = self._buf(rows)
-        inv = csr.inv_out()
-        self._inv = self._buf(inv.astype(np.float32))
+        inv = csr.inv_out()[order]
+        self._inv32 = inv.astype(np.float32)
+        self._inv = self._buf(self._inv32)
         self._dangling = inv == 0.0
-        self._tele = self._buf(self.params.teleport_for(n).astype(np.float32))
+        self._tele = self._buf(self.params.teleport_for(n)[order].astype(np.float32))
         self._pi = [self._buf(np.zeros(n, np.float32)) for _ in range(2)]
         self._x = [self._buf(np.zeros(n, np.float32)) for _ in range(2)]
         self._scal = self._buf(np.zeros(4, np.float32))
@@ -168,16 +177,16 @@ class WebGpuSolver(Solver):
         if self._uploaded != (csr.version, csr.n) or len(csr.d_keys) or csr.tombstones:
             self._upload_graph()
         q = self.dev.queue
-        pi32 = pi0.astype(np.float32)
-        inv32 = csr.inv_out().astype(np.float32)
+        pi_int = pi0[self._order]
+        pi32 = pi_int.astype(np.float32)
         self._parity = 0
         q.write_buffer(self._pi[0], 0, pi32)
-        q.write_buffer(self._x[0], 0, pi32 * inv32)
+        q.write_buffer(self._x[0], 0, pi32 * self._inv32)
         d = self.params.damping
-        coef = d * float(pi0[self._dangling].sum()) + (1.0 - d)
+        coef = d * float(pi_int[self._dangling].sum()) + (1.0 - d)
         q.write_buffer(self._scal, 0, np.array([coef, 0, 0, 0], dtype=np.float32))
         self._pending = []
-        self._group_size = 4
+        self._history: list[float] = []
 
     def run_iterations(self, count: int) -> list[float]:
         """Submit ``count`` fused iterations in one command buffer; return their residuals."""
@@ -205,14 +214,17 @@ class WebGpuSolver(Solver):
         # shared loop's guard sees every iteration. A group may run a few iterations past
         # convergence: harmless, π only gets closer to the fixed point.
         if not self._pending:
-            self._pending = self.run_iterations(self._group_size)
-            self._group_size = min(2 * self._group_size, GROUP_ITERATIONS_MAX)
+            size = next_group(self._history, self._eps_now, most=GROUP_ITERATIONS_MAX)
+            self._pending = self.run_iterations(size)
+            self._history.extend(self._pending)
         return self._pending.pop(0)
 
     def _snapshot(self) -> np.ndarray:
         # π of the last iteration actually run (the group may have gone past the guard)
         raw = self.dev.queue.read_buffer(self._pi[self._parity])
-        pi = np.frombuffer(raw, dtype=np.float32)[: self.store.n].astype(np.float64)
+        internal = np.frombuffer(raw, dtype=np.float32)[: self.store.n].astype(np.float64)
+        pi = np.empty_like(internal)
+        pi[self._order] = internal  # back to external numbering
         total = pi.sum()
         return pi / total if total > 0 else pi
 

@@ -4,7 +4,8 @@
 // in-links (LANES threads per row, chosen per degree bin so power-law rows stay
 // balanced), then π' = d·(sum + delta) + coef·v, the row's |Δπ|, its dangling share and
 // x' = π'·(1/out) for the next iteration. Per-block residual and dangling sums go to
-// `partials` (no same-address atomics: 30k blocks hammering one word cost ~40 µs).
+// `partials` (no same-address atomics: 100k blocks hammering one word would serialise);
+// `finish_iteration` folds them on the device, so iterations chain without a host sync.
 
 template <int LANES>
 __global__ void __launch_bounds__(256) focus_bin(
@@ -14,8 +15,10 @@ __global__ void __launch_bounds__(256) focus_bin(
     float* __restrict__ pi_out, float* __restrict__ x_out,
     const float* __restrict__ inv_out, const float* __restrict__ tele, int tele_vector,
     float tele_uniform, const float* __restrict__ acc_init, int use_acc,
-    float damping, float coef, double* __restrict__ partials, int block_offset)
+    float damping, const double* __restrict__ state, int coef_slot,
+    double* __restrict__ partials, int block_offset)
 {
+    const float coef = (float)state[coef_slot];
     __shared__ float sh[8];
     __shared__ double red_r[8];
     __shared__ double red_d[8];
@@ -76,6 +79,39 @@ __global__ void __launch_bounds__(256) focus_bin(
         }
         partials[2 * (block_offset + blockIdx.x)] = a;
         partials[2 * (block_offset + blockIdx.x) + 1] = b;
+    }
+}
+
+// Fold one iteration's per-block partials: the residual into the history, the dangling
+// mass into the next teleport coefficient (state[1 - slot]). One block; no host sync.
+extern "C" __global__ void finish_iteration(const double* __restrict__ partials, int blocks,
+                                            double* state, int slot, int hist_index,
+                                            double damping)
+{
+    __shared__ double sr[32];
+    __shared__ double sd[32];
+    double r = 0.0, dm = 0.0;
+    for (int i = threadIdx.x; i < blocks; i += blockDim.x) {
+        r += partials[2 * i];
+        dm += partials[2 * i + 1];
+    }
+    for (int s = 16; s > 0; s >>= 1) {
+        r += __shfl_down_sync(0xffffffffu, r, s);
+        dm += __shfl_down_sync(0xffffffffu, dm, s);
+    }
+    if ((threadIdx.x & 31) == 0) {
+        sr[threadIdx.x >> 5] = r;
+        sd[threadIdx.x >> 5] = dm;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double a = 0.0, b = 0.0;
+        for (int i = 0; i < (int)(blockDim.x >> 5); ++i) {
+            a += sr[i];
+            b += sd[i];
+        }
+        state[1 - slot] = damping * b + (1.0 - damping);
+        state[2 + hist_index] = a;
     }
 }
 
