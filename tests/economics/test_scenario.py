@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from focusflow.actors.economics.fixed import PPB
 from focusflow.actors.economics.params import EconParams
 from focusflow.actors.economics.scenario import run_scenario
 from focusflow.actors.economics.split import within_bounds
-from focusflow.cli import main
+from focusflow.cli import econ
 
 
 @pytest.mark.parametrize("scenario", ["rising", "falling", "shock"])
@@ -49,7 +50,11 @@ def test_the_same_seed_gives_the_same_run() -> None:
 def test_cli_simulate_prints_json_and_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     png = tmp_path / "econ.png"
-    rc = main(["econ", "simulate", "--scenario", "shock", "--days", "10", "--png", str(png), "--json"])
+    # Only this command's parser: the test must not depend on other subcommands importing.
+    parser = argparse.ArgumentParser(prog="focusflow")
+    econ.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["econ", "simulate", "--scenario", "shock", "--days", "10", "--png", str(png), "--json"])
+    rc = args.func(args)
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["scenarios"][0]["scenario"] == "shock" and out["scenarios"][0]["supply_conserved"]

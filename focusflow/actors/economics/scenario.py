@@ -62,6 +62,7 @@ class DaySample:
     staked_cyb: int
     burned_cyb_total: int
     tripped_blocks: int  # blocks of this day during which the breaker was tripped
+    trips_started: int = 0  # times the breaker tripped during this day
 
 
 @dataclass(slots=True)
@@ -80,6 +81,8 @@ class ScenarioResult:
     swaps_refused: int = 0
     genesis_supply_cyb: int = 0
     genesis_supply_h: int = 0
+    block_price_wad: list[int] = field(default_factory=list)  # end-of-block pool price
+    block_tripped: list[bool] = field(default_factory=list)  # breaker state per block
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready summary (what ``focusflow econ simulate --json`` prints)."""
@@ -199,6 +202,7 @@ def run_scenario(
         gas_user_day = gas_block * blocks_per_day // users
         fundamental = p0 * demand // PPB
         tripped = 0
+        trips_before = core.breaker.trips
         for hour in range(blocks_per_day):
             txs: list[Tx] = _user_txs(core, gas_user_day) if hour == 0 else []
             if height == 0:
@@ -216,6 +220,8 @@ def run_scenario(
                 1 for r in record.receipts if r.kind == "Swap" and not r.ok
             )
             tripped += record.breaker_tripped
+            result.block_price_wad.append(record.price_wad or 0)
+            result.block_tripped.append(record.breaker_tripped)
             result.split_min_ppb = _elementwise(min, result.split_min_ppb, record.split_ppb)
             result.split_max_ppb = _elementwise(max, result.split_max_ppb, record.split_ppb)
             if on_block is not None:
@@ -224,7 +230,7 @@ def run_scenario(
         if problems:
             result.violations.extend(f"day {day}: {p}" for p in problems)
         result.supply_conserved &= supply_conserved(core.ledger, core.journal)
-        result.samples.append(_sample(core, day, demand, tripped))
+        result.samples.append(_sample(core, day, demand, tripped, core.breaker.trips - trips_before))
     result.breaker_trips = core.breaker.trips
     return result
 
@@ -251,11 +257,12 @@ def _elementwise(fn: Callable[[int, int], int], a: SplitPpb, b: SplitPpb) -> Spl
     return (fn(a[0], b[0]), fn(a[1], b[1]), fn(a[2], b[2]))
 
 
-def _sample(core: EconomicsCore, day: int, demand: int, tripped: int) -> DaySample:
+def _sample(core: EconomicsCore, day: int, demand: int, tripped: int, trips: int) -> DaySample:
     burned = -core.journal.by_reason.get((CYB, "buyback_burn_cyb"), 0)
     return DaySample(
         day=day, demand_ppb=demand, premium_ppb=core.premium(),
         price_wad=amm.price_wad(core.ledger), split_ppb=core.split,
         supply_cyb=core.ledger.supply(CYB), supply_h=core.ledger.supply(H),
         staked_cyb=core.tenure.total_staked(), burned_cyb_total=burned, tripped_blocks=tripped,
+        trips_started=trips,
     )  # fmt: skip
