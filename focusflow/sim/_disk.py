@@ -7,6 +7,7 @@ disk that flushed part of its cache).
 
 from __future__ import annotations
 
+import errno
 import random
 
 from focusflow.supervisor._future import Future
@@ -23,6 +24,11 @@ class SimDisk:
         self._unsynced: list[tuple[str, bytes | None]] = []
         self.torn_writes = torn_writes
         self.syncs = 0
+        #: Chaos switches (focusflow.chaos): writes fail with ENOSPC while ``full``;
+        #: ``sync`` fails with EIO while ``fsync_fails`` (the staged writes stay
+        #: unsynced, so a crash loses them, as after a real failed fsync).
+        self.full = False
+        self.fsync_fails = False
 
     def _view(self) -> dict[str, bytes]:
         view = dict(self._durable)
@@ -43,6 +49,8 @@ class SimDisk:
     def write(self, key: str, data: bytes) -> Future[None]:
         """Stage a write (lost on crash until ``sync``)."""
         assert isinstance(data, bytes | bytearray | memoryview)
+        if self.full:
+            raise OSError(errno.ENOSPC, "simulated disk full (chaos)")
         if len(self._durable) + len(self._unsynced) >= KEYS_MAX:
             raise OSError(f"simulated disk full ({KEYS_MAX} keys)")
         self._unsynced.append((key, bytes(data)))
@@ -54,7 +62,11 @@ class SimDisk:
         return Future.completed(None)
 
     def sync(self) -> Future[None]:
-        """Make staged writes durable."""
+        """Make staged writes durable (a failed future with EIO under ``fsync_fails``)."""
+        if self.fsync_fails:
+            failed: Future[None] = Future()
+            failed.set_exception(OSError(errno.EIO, "simulated fsync failure (chaos)"))
+            return failed
         self._durable = self._view()
         self._unsynced.clear()
         self.syncs += 1

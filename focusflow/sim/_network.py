@@ -9,7 +9,7 @@ seeded RNG, so a fault schedule is reproducible from the seed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class SimNetwork:
         self._last_arrival_ns: dict[tuple[str, str], int] = {}
         self.stats = {"sent": 0, "delivered": 0, "lost": 0, "partitioned": 0,
                       "duplicated": 0, "reordered": 0, "to_dead_node": 0}
+        #: Chaos hook (focusflow.chaos): ``tamper(src, dst, frame)`` returns the frame to
+        #: carry (changed, e.g. corrupted) or None to drop it; None disables the hook.
+        self.tamper: Callable[[str, str, bytes], bytes | None] | None = None
 
     # -- configuration (the chaos API) ------------------------------------------------
     def link(self, src: str, dst: str) -> LinkConfig:
@@ -96,6 +99,11 @@ class SimNetwork:
             self.stats["partitioned"] += 1
             sim._record_global(b"Np" + src.encode() + b">" + dst.encode())
             return
+        if self.tamper is not None:
+            tampered = self.tamper(src, dst, frame)
+            if tampered is None:
+                return
+            frame = tampered
         cfg = self.link(src, dst)
         rng = sim._net_rng
         if cfg.loss and rng.random() < cfg.loss:

@@ -80,13 +80,15 @@ class SimRuntime:
         self.generation = generation
         self.alive = True
         self._disk = disk
+        #: Clock offset of this node (chaos clock skew); never decreases.
+        self.skew_ns = 0
         label = f"node:{node_name}:{generation}"
         self._random = random.Random(derive_seed(sim.seed, label))
         self._np_random = np.random.default_rng(derive_seed(sim.seed, label + ":np"))
         self._log = log.bind(node=node_name, generation=generation)
 
     def now_ns(self) -> int:
-        return self._sim.now_ns()
+        return self._sim.now_ns() + self.skew_ns
 
     @property
     def random(self) -> random.Random:
@@ -127,7 +129,8 @@ class SimRuntime:
 
 
 class _NodeSlot:
-    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime", "totals")
+    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime", "skew_ns",
+                 "totals")
 
     def __init__(self, boot: Callable[[Node], None] | None, disk: SimDisk,
                  options: dict[str, Any]) -> None:
@@ -138,6 +141,7 @@ class _NodeSlot:
         self.alive = False
         self.node: Node | None = None
         self.runtime: SimRuntime | None = None
+        self.skew_ns = 0
         #: Counters of earlier (crashed) incarnations of the node, summed.
         self.totals: dict[str, int] = {}
 
@@ -187,6 +191,8 @@ class Simulation:
         self.invariant_results: dict[str, bool] = {}
         self.violations: list[tuple[str, int, int, str]] = []
         self._step_hooks: list[Callable[[Simulation], None]] = []
+        #: Called with (t_ns, node, event) for every trace record (chaos trace files).
+        self.record_listener: Callable[[int, str, bytes], None] | None = None
         self.invariant_every = invariant_every
         self.stop_on_violation = stop_on_violation
         self.wall_seconds = 0.0
@@ -203,6 +209,7 @@ class Simulation:
     def _start(self, name: str, slot: _NodeSlot) -> Node:
         slot.generation += 1
         runtime = SimRuntime(self, name, slot.generation, slot.disk, self._log)
+        runtime.skew_ns = slot.skew_ns
         node = Node(runtime, **slot.options)
         slot.runtime, slot.node, slot.alive = runtime, node, True
         self._record_global(b"B" + name.encode() + _U32.pack(slot.generation))
@@ -241,6 +248,21 @@ class Simulation:
         lost = slot.disk.crash(self._fault_rng)
         slot.alive = False
         self._record_global(b"K" + name.encode() + _U32.pack(lost))
+
+    def disk(self, name: str) -> SimDisk:
+        """The simulated disk of a node (it survives crashes)."""
+        return self._slots[name].disk
+
+    def set_clock_skew(self, name: str, skew_ms: float) -> None:
+        """Set a node's clock offset (kept across restarts). The offset may only grow:
+        ``now_ns`` is monotonic, so a skew jumps a node's clock forward, never back."""
+        slot = self._slots[name]
+        skew_ns = int(skew_ms * 1_000_000)
+        assert skew_ns >= slot.skew_ns, "a monotonic clock never goes back"
+        slot.skew_ns = skew_ns
+        if slot.runtime is not None:
+            slot.runtime.skew_ns = skew_ns
+        self._record_global(b"S" + name.encode() + struct.pack("<q", skew_ns))
 
     def restart_node(self, name: str) -> Node:
         """Start a crashed node again: fresh actors from ``boot``, the durable disk kept."""
@@ -400,6 +422,8 @@ class Simulation:
         nb = node.encode()
         self._hasher.update(_U32.pack(len(nb)) + nb + _U32.pack(len(event)) + event)
         self.records += 1
+        if self.record_listener is not None:
+            self.record_listener(self._now_ns, node, event)
         if self.trace_tail.maxlen:
             self.trace_tail.append((self._now_ns, node, event))
 
