@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focusflow.actors.da.nmt import (
+    BLAKE3_NMT_CONTEXT,
     NamespacedMerkleTree,
     NmtError,
     NmtHasher,
@@ -218,3 +219,23 @@ def test_forged_inclusion_proofs_fail(
         assert not verify_inclusion(tree.hasher, bad, [leaves[index]], root, leaf_count=n)
         trimmed = NmtProof(proof.start, proof.end, proof.nodes[:-1])
         assert not verify_inclusion(tree.hasher, trimmed, [leaves[index]], root, leaf_count=n)
+
+
+def test_blake3_digests_are_domain_separated() -> None:
+    import blake3
+
+    from focusflow.actors.da.merkle import merkle_root
+
+    h = NmtHasher(namespace_size=1, hash="blake3")
+    leaf = b"\x07payload"
+    plain = blake3.blake3(b"\x00" + leaf).digest()
+    assert h.hash_leaf(leaf)[2:] != plain  # derive-key mode, not a bare hash
+    assert (
+        h.hash_leaf(leaf)[2:]
+        == blake3.blake3(b"\x00" + leaf, derive_key_context=BLAKE3_NMT_CONTEXT).digest()
+    )
+    # the same bytes hashed as an NMT leaf and as a data-root leaf never coincide
+    assert h.hash_leaf(leaf)[2:] != merkle_root([leaf], hash="blake3")
+    # leaves and inner nodes are separated by their prefix byte
+    node = h.hash_leaf(b"\x01a")
+    assert h.hash_node(node, node)[2:] != h.digest(b"\x00" + node + node)
