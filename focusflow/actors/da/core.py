@@ -108,7 +108,7 @@ class DaSamplerCore:
         self.config = config or SamplerConfig()
         self._pending: dict[int, _Pending] = {}
         self._verdicts: OrderedDict[int, Verdict] = OrderedDict()
-        self._roots: dict[int, bytes] = {}
+        self._roots: dict[int, tuple[bytes, int]] = {}
         self.rejected_overload = 0
 
     def on_header(
@@ -126,7 +126,7 @@ class DaSamplerCore:
         cells = choose_samples(seed, width, count)
         deadline = now_ns + self.config.timeout_ms * 1_000_000
         self._pending[height] = _Pending(data_root, width, deadline, {cell: 0 for cell in cells})
-        self._roots[height] = data_root
+        self._roots[height] = (data_root, width)
         effects: list[Effect] = [RequestSample(height, r, c, 0) for r, c in cells]
         effects.append(SetTimer(deadline))
         return effects
@@ -163,8 +163,11 @@ class DaSamplerCore:
 
     def on_fraud_proof(self, height: int, proof: BadEncodingFraudProof) -> list[Effect]:
         """A bad-encoding fraud proof: if valid, the block is unavailable whatever sampling said."""
-        root = self._roots.get(height)
-        if root is None or not verify_befp(proof, data_root=root, hash_name=self.config.hash_name):
+        known = self._roots.get(height)
+        if known is None:
+            return []
+        root, width = known
+        if not verify_befp(proof, data_root=root, hash_name=self.config.hash_name, width=width):
             return []
         previous = self._verdicts.get(height)
         if previous is not None and not previous.available:

@@ -90,8 +90,15 @@ def _cell(axis: Axis, index: int, position: int) -> tuple[int, int]:
     return (index, position) if axis == "row" else (position, index)
 
 
-def verify_befp(proof: BadEncodingFraudProof, *, data_root: bytes, hash_name: HashName) -> bool:
-    """True if ``proof`` shows the square under ``data_root`` is badly encoded."""
+def verify_befp(
+    proof: BadEncodingFraudProof, *, data_root: bytes, hash_name: HashName, width: int | None = None
+) -> bool:
+    """True if ``proof`` shows the square under ``data_root`` is badly encoded.
+
+    Pass the header's ``width`` when known: the proof's own width is then not trusted.
+    """
+    if width is not None and width != proof.width:
+        return False
     width = proof.width
     k = width // 2
     if (
