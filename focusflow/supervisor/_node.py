@@ -36,12 +36,10 @@ from focusflow.wire import (
     KIND_REPLY,
     KIND_SYSTEM,
     KIND_TELL,
-    Envelope,
     WireError,
-    bind_address_factory,
-    decode_envelope,
+    decode_envelope_fields,
     decode_message,
-    encode_envelope,
+    encode_envelope_fields,
     encode_message,
 )
 from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
@@ -578,9 +576,9 @@ class Node:
     def _encode(self, kind: int, corr: int, sender: ActorRef | None, ref: ActorRef,
                 msg: Any) -> bytes:
         type_id, data = encode_message(msg)
-        env = Envelope(kind, corr, self.name, "" if sender is None else sender.path,
-                       ref.node, ref.path, type_id, data)
-        return encode_envelope(env)
+        return encode_envelope_fields(kind, corr, self.name,
+                                      "" if sender is None else sender.path,
+                                      ref.node, ref.path, type_id, data)
 
     def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
         sender = None if cell is None else cell.ref
@@ -631,9 +629,7 @@ class Node:
         except WireError as exc:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
             return
-        env = Envelope(KIND_REPLY, d.corr, self.name, cell.path, sender.node, sender.path,
-                       type_id, data)
-        self._route_out(env, value)
+        self._route_out(KIND_REPLY, d.corr, cell.path, sender, type_id, data, value)
 
     def _reply_error(self, path: str, d: _Delivery, error_type: str, text: str) -> None:
         sender = d.sender
@@ -641,17 +637,20 @@ class Node:
             return
         payload = ErrorReply(error_type, text)
         type_id, data = encode_message(payload)
-        env = Envelope(KIND_ERROR, d.corr, self.name, path, sender.node, sender.path,
-                       type_id, data)
-        self._route_out(env, payload)
+        self._route_out(KIND_ERROR, d.corr, path, sender, type_id, data, payload)
 
-    def _route_out(self, env: Envelope, obj: Any) -> None:
-        if env.receiver_node != self.name:
-            self._send_remote(env.receiver_node, encode_envelope(env))
+    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, type_id: int,
+                   data: bytes, obj: Any) -> None:
+        """Send an answer (reply or error) to an asker, local or remote."""
+        if to.node != self.name:
+            self._send_remote(to.node, encode_envelope_fields(
+                kind, corr, self.name, path, to.node, to.path, type_id, data))
         elif self.encode_local:
-            self._receive_frame(encode_envelope(env), local=True, wait=False)
+            self._receive_frame(encode_envelope_fields(
+                kind, corr, self.name, path, to.node, to.path, type_id, data),
+                local=True, wait=False)
         else:
-            self._complete_ask(env.kind, env.correlation_id, obj)
+            self._complete_ask(kind, corr, obj)
 
     def _send_system(self, cell: _Cell | None, ref: ActorRef, msg: Any) -> None:
         frame = self._encode(KIND_SYSTEM, 0, None if cell is None else cell.ref, ref, msg)
@@ -673,11 +672,11 @@ class Node:
     def _receive_frame(self, frame: bytes, *, local: bool, wait: bool) -> Future[None]:
         self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            env = decode_envelope(frame)
-            if env.receiver_node != self.name:
-                raise WireError(f"envelope for node {env.receiver_node!r} reached {self.name!r}")
-            with bind_address_factory(self._factory):
-                msg = decode_message(env.payload_type, env.payload)
+            (kind, corr, sender_node, sender_path, receiver_node, path, payload_type,
+             payload) = decode_envelope_fields(frame)
+            if receiver_node != self.name:
+                raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
+            msg = decode_message(payload_type, payload, address_factory=self._factory)
         except WireError as exc:
             self.stats["malformed"] += 1
             self.log.warning("malformed_frame", error=str(exc), local=local)
@@ -685,27 +684,24 @@ class Node:
             if local:
                 raise
             return _DONE_NONE
-        kind = env.kind
         if kind in (KIND_REPLY, KIND_ERROR):
-            self._complete_ask(kind, env.correlation_id, msg)
+            self._complete_ask(kind, corr, msg)
             return _DONE_NONE
-        sender = ActorRef(env.sender_node, env.sender_path, self) if env.sender_node else None
+        sender = ActorRef(sender_node, sender_path, self) if sender_node else None
         if kind == KIND_SYSTEM:
-            self._system(env, sender, msg)
+            self._system(path, sender, msg)
             return _DONE_NONE
-        if kind == KIND_ASK and env.receiver_path == "/" and type(msg) is Ping:
-            d = _Delivery(kind, msg, sender, env.correlation_id)
+        if kind == KIND_ASK and path == "/" and type(msg) is Ping:
+            d = _Delivery(kind, msg, sender, corr)
             self._reply_node(d, Pong(msg.seq))
             return _DONE_NONE
-        return self._admit(env.receiver_path, _Delivery(kind, msg, sender, env.correlation_id),
-                           local=local, wait=wait)
+        return self._admit(path, _Delivery(kind, msg, sender, corr), local=local, wait=wait)
 
     def _reply_node(self, d: _Delivery, value: Any) -> None:
         sender = d.sender
         assert sender is not None
         type_id, data = encode_message(value)
-        self._route_out(Envelope(KIND_REPLY, d.corr, self.name, "/", sender.node, sender.path,
-                                 type_id, data), value)
+        self._route_out(KIND_REPLY, d.corr, "/", sender, type_id, data, value)
 
     def _complete_ask(self, kind: int, corr: int, msg: Any) -> None:
         pending = self._pending.pop(corr, None)
@@ -760,8 +756,7 @@ class Node:
         for listener in self._dead_letter_listeners:
             listener(letter)
 
-    def _system(self, env: Envelope, sender: ActorRef | None, msg: Any) -> None:
-        path = env.receiver_path
+    def _system(self, path: str, sender: ActorRef | None, msg: Any) -> None:
         cell = self._cells.get(path)
         if type(msg) is Down or type(msg) is Exit:
             if cell is None or cell.state == _DEAD:
@@ -838,9 +833,8 @@ class Node:
                 del cell.timers[key]
             frame = self._encode(KIND_TELL, 0, cell.ref, cell.ref, msg)
             self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
-            decoded = decode_envelope(frame)
-            with bind_address_factory(self._factory):
-                obj = decode_message(decoded.payload_type, decoded.payload)
+            fields = decode_envelope_fields(frame)
+            obj = decode_message(fields[6], fields[7], address_factory=self._factory)
             cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
             if cell.coro is None:
                 self._schedule(cell)

@@ -8,12 +8,17 @@ raises on hostile bytes becomes one ``WireError``, so a receiver needs exactly o
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from focusflow.wire._errors import WireError
+from focusflow.wire._fast import FlatLayout
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
+    Address,
+    MessageCodec,
     WireLimits,
+    bind_address_factory,
     codec_for_id,
     codec_for_type,
 )
@@ -64,6 +69,13 @@ def encode_message(obj: Any, *, limits: WireLimits = DEFAULT_LIMITS) -> tuple[in
     if obj is None:
         return NO_PAYLOAD, b""
     codec = codec_for_type(type(obj))
+    flat = codec.flat
+    if flat is not None and codec.values is not None:
+        flat_data: bytes = flat.encode(codec.values(obj))
+        if len(flat_data) > limits.message_bytes_max:
+            raise WireError(f"{type(obj).__qualname__} encodes to {len(flat_data)} bytes "
+                            f"> {limits.message_bytes_max}", reason="oversized")
+        return codec.type_id, flat_data
     try:
         builder = codec.struct.new_message()
         codec.fill(obj, builder)
@@ -81,8 +93,12 @@ def encode_message(obj: Any, *, limits: WireLimits = DEFAULT_LIMITS) -> tuple[in
     return codec.type_id, data
 
 
-def decode_message(type_id: int, data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) -> Any:
+def decode_message(type_id: int, data: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
+                   address_factory: Callable[[str, str], Address] | None = None) -> Any:
     """Decode the bytes of a message registered under ``type_id``.
+
+    ``address_factory`` builds the values of ``Address`` fields (the runtime passes one
+    that makes refs bound to the receiving node).
 
     Raises:
         WireError: unknown type id, malformed or oversized bytes, or values rejected by
@@ -94,6 +110,23 @@ def decode_message(type_id: int, data: bytes, *, limits: WireLimits = DEFAULT_LI
         return None
     codec = codec_for_id(type_id)
     _check_size(data, limits, "payload")
+    if address_factory is not None and codec.has_address:
+        with bind_address_factory(address_factory):
+            return _decode(codec, data, limits)
+    return _decode(codec, data, limits)
+
+
+def _decode(codec: MessageCodec, data: bytes, limits: WireLimits) -> Any:
+    flat = codec.flat
+    if flat is not None and codec.make is not None:
+        values = flat.decode(data, limits.traversal_words_max)
+        if values is not None:
+            try:
+                return codec.make(values)
+            except WireError:
+                raise
+            except Exception as exc:
+                raise WireError(f"invalid {codec.cls.__qualname__}: {_first_line(exc)}") from exc
     try:
         with codec.struct.from_bytes(
             data,
@@ -139,8 +172,64 @@ class Envelope:
         assert 0 <= self.payload_type <= _U64_MAX
 
 
+_ENVELOPE_FIELDS = ["kind", "correlationId", "senderNode", "senderPath", "receiverNode",
+                    "receiverPath", "payloadType", "payload"]
+_envelope_flat = FlatLayout.for_struct(_EnvelopeStruct.schema, _ENVELOPE_FIELDS)
+assert _envelope_flat is not None, "the envelope must stay a flat struct"
+_env_encode = _envelope_flat.encode
+_env_decode = _envelope_flat.decode
+
+#: (kind, correlation_id, sender_node, sender_path, receiver_node, receiver_path,
+#:  payload_type, payload): the envelope as a plain tuple, for the runtime's hot path.
+EnvelopeFields = tuple[int, int, str, str, str, str, int, bytes]
+
+
+def encode_envelope_fields(kind: int, correlation_id: int, sender_node: str, sender_path: str,
+                           receiver_node: str, receiver_path: str, payload_type: int,
+                           payload: bytes, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """``encode_envelope`` without building an ``Envelope`` object (the hot path).
+
+    Raises:
+        WireError: a field does not fit, or the result exceeds ``message_bytes_max``.
+    """
+    assert kind in KIND_NAMES, kind
+    data: bytes = _env_encode((kind, correlation_id, sender_node, sender_path, receiver_node,
+                               receiver_path, payload_type, payload))
+    if len(data) > limits.message_bytes_max:
+        raise WireError(f"envelope of {len(data)} bytes exceeds the limit", reason="oversized")
+    return data
+
+
+def decode_envelope_fields(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) -> list[Any]:
+    """``decode_envelope`` as a list in ``EnvelopeFields`` order (the hot path).
+
+    Raises:
+        WireError: malformed or oversized bytes, or an unknown kind.
+    """
+    _check_size(data, limits, "envelope")
+    values = _env_decode(data, limits.traversal_words_max)
+    if values is None:
+        env = _decode_envelope_capnp(data, limits)
+        return [env.kind, env.correlation_id, env.sender_node, env.sender_path,
+                env.receiver_node, env.receiver_path, env.payload_type, env.payload]
+    if values[0] not in KIND_NAMES:
+        raise WireError(f"unknown envelope kind {values[0]}", reason="unknown_kind")
+    return values
+
+
 def encode_envelope(env: Envelope, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:
-    """Encode an envelope (attribute stores: several times faster than kwargs in pycapnp).
+    """Encode an envelope.
+
+    Raises:
+        WireError: the encoded envelope exceeds ``limits.message_bytes_max``.
+    """
+    return encode_envelope_fields(env.kind, env.correlation_id, env.sender_node,
+                                  env.sender_path, env.receiver_node, env.receiver_path,
+                                  env.payload_type, env.payload, limits=limits)
+
+
+def encode_envelope_capnp(env: Envelope, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """The general pycapnp encoder: the reference the fast path is tested against.
 
     Raises:
         WireError: the encoded envelope exceeds ``limits.message_bytes_max``.
@@ -166,6 +255,11 @@ def decode_envelope(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) -> Enve
     Raises:
         WireError: malformed or oversized bytes, or an unknown kind.
     """
+    return Envelope(*decode_envelope_fields(data, limits=limits))
+
+
+def _decode_envelope_capnp(data: bytes, limits: WireLimits) -> Envelope:
+    """The general decoder (pycapnp), for inputs outside the fast path's narrow form."""
     _check_size(data, limits, "envelope")
     try:
         with _EnvelopeStruct.from_bytes(

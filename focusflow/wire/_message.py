@@ -37,6 +37,7 @@ from typing import Any, TypeVar, dataclass_transform
 import numpy as np
 
 from focusflow.wire._errors import WireError
+from focusflow.wire._fast import FlatLayout
 
 T = TypeVar("T")
 
@@ -158,6 +159,12 @@ class MessageCodec:
     type_id: int
     fill: Callable[[Any, Any], None]
     read: Callable[[Any], Any]
+    #: Fast path for flat structs (see ``_fast``): layout, obj → values, values → obj.
+    flat: FlatLayout | None = None
+    values: Callable[[Any], tuple[Any, ...]] | None = None
+    make: Callable[[list[Any]], Any] | None = None
+    #: Whether decoding may build addresses (then the runtime binds its ref factory).
+    has_address: bool = True
 
 
 _by_type: dict[type, MessageCodec] = {}
@@ -300,6 +307,8 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
     gen = _Gen()
     enc_lines = ["def fill(o, b):"]
     dec_args: list[str] = []
+    flat_ok = True
+    has_address = False
     for f in dataclasses.fields(cls):
         cp = _camel(f.name)
         where = f"{cls.__qualname__}.{f.name}"
@@ -311,6 +320,9 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
         enc, dec = _gen_field(gen, f.name, cp, proto.slot.type, hints[f.name], f.metadata, where)
         enc_lines += ["    " + line for line in enc]
         dec_args.append(dec)
+        which = proto.slot.type.which()
+        flat_ok &= which in _PRIMITIVES or which in ("text", "data", "enum")
+        has_address |= "_addr(" in dec
     if len(enc_lines) == 1:
         enc_lines.append("    pass")
     src = "\n".join(enc_lines) + "\n"
@@ -319,7 +331,35 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
     exec(compile(src, f"<focusflow.wire codec {cls.__qualname__}>", "exec"), gen.env)
     fill: Callable[[Any, Any], None] = gen.env["fill"]
     read: Callable[[Any], Any] = gen.env["read"]
-    return MessageCodec(cls=cls, struct=struct, type_id=type_id, fill=fill, read=read)
+    codec = MessageCodec(cls=cls, struct=struct, type_id=type_id, fill=fill, read=read,
+                         has_address=has_address)
+    if flat_ok:
+        _add_flat(codec, gen)
+    return codec
+
+
+def _add_flat(codec: MessageCodec, gen: _Gen) -> None:
+    """Attach the fast path when every field is flat (primitives, enums, Text, Data)."""
+    fields = dataclasses.fields(codec.cls)
+    layout = FlatLayout.for_struct(codec.struct.schema, [_camel(f.name) for f in fields])
+    if layout is None:
+        return
+    out, make = [], []
+    for i, f in enumerate(fields):
+        dtype = f.metadata.get("focusflow_dtype")
+        if dtype is None:
+            out.append(f"o.{f.name}")
+            make.append(f"v[{i}]")
+        else:
+            dt = gen.name(dtype)
+            out.append(f"_a2b(o.{f.name}, {dt})")
+            make.append(f"_b2a(v[{i}], {dt})")
+    src = f"def values(o):\n    return ({', '.join(out)}{',' if len(out) == 1 else ''})\n"
+    src += f"def make(v):\n    return _cls({', '.join(make)})\n"
+    exec(compile(src, f"<focusflow.wire flat {codec.cls.__qualname__}>", "exec"), gen.env)
+    codec.flat = layout
+    codec.values = gen.env["values"]
+    codec.make = gen.env["make"]
 
 
 def _register(codec: MessageCodec) -> None:

@@ -63,6 +63,23 @@ class Nest:
         return cls(child, reader.depth)
 
 
+@message(schema.Flat)
+class Flat:
+    """Every flat field kind: takes the fast path (``focusflow.wire._fast``)."""
+
+    flag: bool
+    small: int
+    name: str
+    other: bool
+    u16: int
+    f32: float
+    f64: float
+    color: str
+    blob: bytes
+    big: int
+    i32: int
+
+
 @message(schema.Req)
 class Req:
     n: int = 0

@@ -54,3 +54,17 @@ struct Resp {
   n @0 :Int64;
   text @1 :Text;
 }
+
+struct Flat {
+  flag @0 :Bool;
+  small @1 :Int8;
+  name @2 :Text;
+  other @3 :Bool;
+  u16 @4 :UInt16;
+  f32 @5 :Float32;
+  f64 @6 :Float64;
+  color @7 :Color;
+  blob @8 :Data;
+  big @9 :UInt64;
+  i32 @10 :Int32;
+}

@@ -1,0 +1,300 @@
+"""Runtime benchmark: tell and ask throughput, in-process and with Cap'n Proto on every
+hop, side by side with Pykka on the same machine; the bulk (batch) path; simulated events/s.
+
+    .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json]
+
+Every figure is measured in this run; ratios are ours / Pykka's best.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import pykka
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from focusflow.sim import Simulation
+from focusflow.sim.scenarios import run_scenario
+from focusflow.supervisor import Actor, ActorRef, ActorSystem
+from focusflow.wire import decode_message, encode_message
+from focusflow.wire.system import Blob, Ping, Pong
+
+ASK_TIMEOUT_MS = 600_000
+
+
+class Sink(Actor):
+    """Counts what it gets; answers an ask with the count (FIFO: after all earlier tells)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.items = 0
+
+    async def receive(self, msg: Any) -> Any:
+        self.count += 1
+        if type(msg) is Blob:
+            self.items += len(np.frombuffer(msg.data, dtype="<u4")) // 3
+        elif type(msg) is Pong:
+            return Pong(self.count)
+        return None
+
+
+class Source(Actor):
+    """On Ping(n): tells n Pings to the sink (awaiting backpressure), then syncs by ask."""
+
+    def __init__(self, sink: ActorRef) -> None:
+        self.sink = sink
+
+    async def receive(self, msg: Any) -> Any:
+        for i in range(msg.seq):
+            await self.ctx.tell(self.sink, Ping(i))
+        return await self.ctx.ask(self.sink, Pong(0), timeout_ms=ASK_TIMEOUT_MS)
+
+
+class Echo(Actor):
+    async def receive(self, msg: Any) -> Any:
+        return Pong(msg.seq)
+
+
+class Asker(Actor):
+    """On Ping(n): n sequential asks to the echo actor."""
+
+    def __init__(self, echo: ActorRef) -> None:
+        self.echo = echo
+
+    async def receive(self, msg: Any) -> Any:
+        for i in range(msg.seq):
+            await self.ctx.ask(self.echo, Ping(i))
+        return Pong(msg.seq)
+
+
+def _live(fn: Callable[[ActorSystem], Any], *, encode_local: bool) -> float:
+    result: list[float] = []
+
+    async def main() -> None:
+        async with ActorSystem("bench", encode_local=encode_local) as system:
+            result.append(await fn(system))
+
+    anyio.run(main, backend="asyncio")
+    return result[0]
+
+
+def ours_tell(n: int, *, encode_local: bool) -> float:
+    async def run(system: ActorSystem) -> float:
+        sink = system.spawn(Sink)
+        source = system.spawn(Source, sink)
+        await system.ask(source, Ping(100), timeout_ms=ASK_TIMEOUT_MS)  # warm up
+        t = time.perf_counter()
+        await system.ask(source, Ping(n), timeout_ms=ASK_TIMEOUT_MS)
+        return n / (time.perf_counter() - t)
+
+    return _live(run, encode_local=encode_local)
+
+
+def ours_ask(n: int, *, encode_local: bool) -> float:
+    async def run(system: ActorSystem) -> float:
+        echo = system.spawn(Echo)
+        asker = system.spawn(Asker, echo)
+        await system.ask(asker, Ping(100), timeout_ms=ASK_TIMEOUT_MS)
+        t = time.perf_counter()
+        await system.ask(asker, Ping(n), timeout_ms=ASK_TIMEOUT_MS)
+        return n / (time.perf_counter() - t)
+
+    return _live(run, encode_local=encode_local)
+
+
+def ours_ask_outside(n: int) -> float:
+    async def run(system: ActorSystem) -> float:
+        echo = system.spawn(Echo)
+        for i in range(100):
+            await echo.ask(Ping(i))
+        t = time.perf_counter()
+        for i in range(n):
+            await echo.ask(Ping(i))
+        return n / (time.perf_counter() - t)
+
+    return _live(run, encode_local=True)
+
+
+def ours_bulk(edges: int, *, batch: int) -> float:
+    """Edges per second, encoded on every hop, in batches of ``batch`` edges."""
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 2**32, size=(batch, 3), dtype=np.uint32)
+    payload = arr.astype("<u4").tobytes()
+
+    class BulkSource(Actor):
+        def __init__(self, sink: ActorRef) -> None:
+            self.sink = sink
+
+        async def receive(self, msg: Any) -> Any:
+            for _ in range(msg.seq):
+                await self.ctx.tell(self.sink, Blob(payload))
+            return await self.ctx.ask(self.sink, Pong(0), timeout_ms=ASK_TIMEOUT_MS)
+
+    async def run(system: ActorSystem) -> float:
+        sink = system.spawn(Sink)
+        source = system.spawn(BulkSource, sink)
+        t = time.perf_counter()
+        await system.ask(source, Ping(edges // batch), timeout_ms=ASK_TIMEOUT_MS)
+        return (edges // batch) * batch / (time.perf_counter() - t)
+
+    return _live(run, encode_local=True)
+
+
+def per_item_encode(edges: int) -> float:
+    """Baseline for the batch path: one Cap'n Proto struct per edge (encode+decode)."""
+    t = time.perf_counter()
+    for i in range(edges):
+        decode_message(*encode_message(Ping(i)))
+    return edges / (time.perf_counter() - t)
+
+
+class PykkaSink(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def on_receive(self, message: Any) -> Any:
+        self.count += 1
+        return self.count
+
+
+class PykkaAsker(pykka.ThreadingActor):
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self.target = target
+
+    def on_receive(self, message: Any) -> Any:
+        for i in range(message):
+            self.target.ask(i)
+        return message
+
+
+def pykka_tell(n: int) -> float:
+    sink = PykkaSink.start()
+    try:
+        for i in range(100):
+            sink.tell(i)
+        sink.ask(0)
+        t = time.perf_counter()
+        for i in range(n):
+            sink.tell(i)
+        sink.ask(0)  # all tells handled
+        return n / (time.perf_counter() - t)
+    finally:
+        sink.stop()
+
+
+def pykka_ask(n: int) -> float:
+    sink = PykkaSink.start()
+    try:
+        t = time.perf_counter()
+        for i in range(n):
+            sink.ask(i)
+        return n / (time.perf_counter() - t)
+    finally:
+        sink.stop()
+
+
+def pykka_ask_actor_to_actor(n: int) -> float:
+    sink = PykkaSink.start()
+    asker = PykkaAsker.start(sink)
+    try:
+        t = time.perf_counter()
+        asker.ask(n, timeout=600)
+        return n / (time.perf_counter() - t)
+    finally:
+        asker.stop()
+        sink.stop()
+
+
+def sim_pingpong(n: int) -> float:
+    """Simulated steps per second: asks between two simulated nodes."""
+    sim = Simulation(1)
+    n1 = sim.add_node("n1")
+    n2 = sim.add_node("n2")
+    n1.spawn(Echo, name="echo")
+    asker = n2.spawn(Asker, n2.ref("n1", "/user/echo"))
+    t = time.perf_counter()
+    sim.run_until_complete(n2.ask(asker, Ping(n), timeout_ms=ASK_TIMEOUT_MS))
+    return sim.events / (time.perf_counter() - t)
+
+
+def best(fn: Callable[[], float], repeat: int) -> float:
+    return max(fn() for _ in range(repeat))
+
+
+def machine() -> dict[str, Any]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    return {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "commit": commit, "pykka": importlib.metadata.version("pykka")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 60 s on 2 cores)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    n_tell, n_ask, rep = (20_000, 5_000, 2) if args.quick else (200_000, 50_000, 3)
+    edges = 200_000 if args.quick else 2_000_000
+    r: dict[str, float] = {}
+    r["pykka_tell"] = best(lambda: pykka_tell(n_tell), rep)
+    r["pykka_ask"] = best(lambda: pykka_ask(n_ask), rep)
+    r["pykka_ask_actor_to_actor"] = best(lambda: pykka_ask_actor_to_actor(n_ask), rep)
+    r["tell_in_process"] = best(lambda: ours_tell(n_tell, encode_local=False), rep)
+    r["tell_capnp_every_hop"] = best(lambda: ours_tell(n_tell, encode_local=True), rep)
+    r["ask_in_process"] = best(lambda: ours_ask(n_ask, encode_local=False), rep)
+    r["ask_capnp_every_hop"] = best(lambda: ours_ask(n_ask, encode_local=True), rep)
+    r["ask_from_outside_capnp"] = best(lambda: ours_ask_outside(n_ask), rep)
+    r["bulk_edges_per_s_batch_10000"] = best(lambda: ours_bulk(edges, batch=10_000), rep)
+    r["per_item_struct_edges_per_s"] = per_item_encode(edges // 10)
+    r["sim_steps_per_s_pingpong"] = best(lambda: sim_pingpong(n_ask), rep)
+    demo = run_scenario("demo", 1, duration_ms=20_000 if not args.quick else 5_000)
+    r["sim_steps_per_s_demo"] = demo["events"] / demo["wall_seconds"]
+    pykka_tell_best = r["pykka_tell"]
+    pykka_ask_best = max(r["pykka_ask"], r["pykka_ask_actor_to_actor"])
+    ratios = {
+        "tell_in_process/pykka_tell": r["tell_in_process"] / pykka_tell_best,
+        "tell_capnp_every_hop/pykka_tell": r["tell_capnp_every_hop"] / pykka_tell_best,
+        "ask_in_process/pykka_ask_best": r["ask_in_process"] / pykka_ask_best,
+        "ask_capnp_every_hop/pykka_ask_best": r["ask_capnp_every_hop"] / pykka_ask_best,
+        "ask_from_outside_capnp/pykka_ask": r["ask_from_outside_capnp"] / r["pykka_ask"],
+        "bulk_batch/per_item_struct": r["bulk_edges_per_s_batch_10000"]
+        / r["per_item_struct_edges_per_s"],
+    }
+    out = {"machine": machine(), "quick": args.quick, "rates": r, "ratios": ratios,
+           "targets": {"tell >= pykka (capnp every hop)": ratios["tell_capnp_every_hop/pykka_tell"] >= 1,
+                       "tell >= pykka (in process)": ratios["tell_in_process/pykka_tell"] >= 1,
+                       "ask >= 2x pykka (capnp every hop)": ratios["ask_capnp_every_hop/pykka_ask_best"] >= 2,
+                       "ask >= 2x pykka (in process)": ratios["ask_in_process/pykka_ask_best"] >= 2}}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"machine: {out['machine']}")
+    print(f"{'measure':40} {'per second':>14}")
+    for k, v in r.items():
+        print(f"{k:40} {v:14,.0f}")
+    print("ratios:")
+    for k, v in ratios.items():
+        print(f"  {k:45} {v:8.2f}x")
+    for k, ok in out["targets"].items():
+        print(f"  target {k}: {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
