@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from focusflow.actors.economics.scenario import SCENARIOS, run_scenario
+    from focusflow.actors.economics.year import SCENARIOS, run_scenario
 
     if not 1 <= args.days <= 3660:
         print("--days must be between 1 and 3660", file=sys.stderr)

@@ -24,7 +24,7 @@ from focusflow.actors.economics.codec import (
 )
 from focusflow.actors.economics.core import BlockInput, BlockRecord, Propose, Tx, Vote
 from focusflow.actors.economics.governance import Choice
-from focusflow.actors.economics.scenario import run_scenario
+from focusflow.actors.economics.year import run_scenario
 from tests.economics.test_core_properties import txs
 from tests.support import require_tool
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from focusflow.actors.economics.core import BlockRecord
 from focusflow.actors.economics.kvledger import KeyValueLedger, balance_key, supply_key
 from focusflow.actors.economics.ledger import CYB, Ledger
-from focusflow.actors.economics.scenario import run_scenario
+from focusflow.actors.economics.year import run_scenario
 
 
 def _dict_kv(state: dict[bytes, bytes]) -> KeyValueLedger:

@@ -10,8 +10,8 @@ import pytest
 
 from focusflow.actors.economics.fixed import PPB
 from focusflow.actors.economics.params import EconParams
-from focusflow.actors.economics.scenario import run_scenario
 from focusflow.actors.economics.split import within_bounds
+from focusflow.actors.economics.year import run_scenario
 from focusflow.cli import econ
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from focusflow.actors.economics.fixed import PPB, WAD
 from focusflow.actors.economics.params import EconParams
-from focusflow.actors.economics.scenario import ScenarioResult, blocks_per_day, unit
+from focusflow.actors.economics.year import ScenarioResult, blocks_per_day, unit
 
 TITLES = {
     "rising": "Rising demand (1.0 → 3.0)",
