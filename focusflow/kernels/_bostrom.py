@@ -139,12 +139,15 @@ def bostrom_rank_scalar(n: int, neurons: object, src: object, dst: object,
                     continue  # W = 0 or Out = 0: skipped by go-cyber
                 ksum = prev[sources[k]] * w + ksum
             rank[i] = ksum * damping + c
-        change = max((abs(a - b) for a, b in zip(prev, rank, strict=True)), default=0.0)
+        change = 0.0
+        for a, b in zip(prev, rank, strict=True):  # calculateChange, literally
+            diff = a - b if a > b else b - a
+            if diff > change:  # a NaN diff never wins, as in Go
+                change = diff
         prev = rank
         steps += 1
     values = np.array(prev, dtype=np.float64)
-    return BostromResult(np.array([int(x * BOSTROM_SCALE) for x in prev], dtype=np.uint64),
-                         values, steps)
+    return BostromResult(_to_u64(values), values, steps)
 
 
 def bostrom_rank(n: int, neurons: object, src: object, dst: object,
@@ -174,20 +177,35 @@ def bostrom_rank(n: int, neurons: object, src: object, dst: object,
         if steps >= iterations_max:
             raise ConvergenceError(f"bostrom rank: change {change} > {tolerance} after {steps} steps")
         ksum = np.zeros(len(rows))
-        for k, active in enumerate(active_by_k):
-            if active < TAIL_ROWS:
-                _finish_tail(ksum, prev, g, starts, degs, k, active)
-                break
-            idx = starts[:active] + k
-            ksum[:active] = prev[g.sources[idx]] * g.weights[idx] + ksum[:active]
-        rank = prev.copy()
-        rank[rows] = ksum * damping + c
-        change = float(np.max(np.abs(prev - rank), initial=0.0))
+        with np.errstate(over="ignore", invalid="ignore"):  # wrapped stakes can overflow
+            _accumulate(ksum, prev, g, starts, degs, active_by_k)
+            rank = prev.copy()
+            rank[rows] = ksum * damping + c
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(prev - rank)
+        change = float(np.max(np.where(np.isnan(diff), 0.0, diff), initial=0.0))
         prev = rank
         steps += 1
-    with np.errstate(invalid="ignore"):
-        ranks = (prev * BOSTROM_SCALE).astype(np.uint64)
-    return BostromResult(ranks, prev, steps)
+    return BostromResult(_to_u64(prev), prev, steps)
+
+
+def _to_u64(values: np.ndarray) -> np.ndarray:
+    """uint64(r·1e15), truncated. Finite r in range converts exactly as in Go; a rank
+    driven out of range (only possible when uint64 stake sums wrap) has no portable
+    value in Go either, and gets numpy's."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (values * BOSTROM_SCALE).astype(np.uint64)
+
+
+def _accumulate(ksum: np.ndarray, prev: np.ndarray, g: _Graph, starts: np.ndarray,
+                degs: np.ndarray, active_by_k: np.ndarray) -> None:
+    """ksum = r·w + ksum, k-th in-link of every active row at a time (rows by degree)."""
+    for k, active in enumerate(active_by_k):
+        if active < TAIL_ROWS:
+            _finish_tail(ksum, prev, g, starts, degs, k, int(active))
+            break
+        idx = starts[:active] + k
+        ksum[:active] = prev[g.sources[idx]] * g.weights[idx] + ksum[:active]
 
 
 def _finish_tail(ksum: np.ndarray, prev: np.ndarray, g: _Graph, starts: np.ndarray,

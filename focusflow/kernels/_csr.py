@@ -25,6 +25,7 @@ KEY_SHIFT = 32
 KEY_MASK = (1 << KEY_SHIFT) - 1
 PARTICLES_MAX = 1 << 31  # int32 indices in the kernels
 NNZ_MAX = (1 << 31) - 1
+OUT_WEIGHT_MIN = 1e-300  # below this a source's weights are treated as none
 SNAP_RELATIVE = 1e-12  # |W| below this share of the terms that made it is rounding noise
 
 
@@ -173,9 +174,13 @@ class InLinkCSR:
         return dst, src, self.d_data
 
     def inv_out(self) -> Array:
-        """1/out-weight, 0 for dangling particles (no live out-weight): no NaN, ever."""
+        """1/out-weight, 0 for dangling particles (no live out-weight): no NaN, ever.
+
+        A source whose whole out-weight is below OUT_WEIGHT_MIN counts as dangling: its
+        reciprocal would overflow to inf and turn 0·inf into NaN.
+        """
         xp = self.xp
-        pos = self.out_w > 0
+        pos = self.out_w > OUT_WEIGHT_MIN
         return xp.where(pos, 1.0 / xp.where(pos, self.out_w, 1.0), 0.0)
 
     def lookup(self, src: Array, dst: Array) -> tuple[Array, Array]:
