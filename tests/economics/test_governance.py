@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from focusflow.actors.economics.core import (
     BlockInput,
@@ -15,7 +17,7 @@ from focusflow.actors.economics.core import (
 )
 from focusflow.actors.economics.governance import Choice
 from focusflow.actors.economics.ledger import MemoryLedger
-from focusflow.actors.economics.params import EconParams, ParamError
+from focusflow.actors.economics.params import PARAM_BOUNDS, EconParams, ParamError, param_names
 
 U = 10**6
 
@@ -124,3 +126,45 @@ def test_governance_adds_and_removes_primary_dealers() -> None:
     assert "eve" not in core.dealers and core.violations() == []
     rec = core.apply_block(BlockInput(core.height + 1, (AddLiquidity("eve", U, U),)))
     assert not rec.receipts[0].ok
+
+
+@st.composite
+def param_changes(draw: st.DrawFn) -> dict[str, object]:
+    """Mostly plausible values near each parameter's bounds, plus some of the wrong type."""
+    out: dict[str, object] = {}
+    for name in draw(st.lists(st.sampled_from(sorted(param_names())), min_size=1, max_size=3, unique=True)):
+        if name in PARAM_BOUNDS:
+            lo, hi = PARAM_BOUNDS[name]
+            value: object = draw(
+                st.integers(lo, min(hi, lo + 10**4)) | st.integers(max(lo, hi - 10**4), hi)
+                | st.integers(lo - 3, lo) | st.integers(hi, hi + 3) | st.floats(0, 1)
+            )  # fmt: skip
+        elif name == "stake_mint_h":
+            value = draw(st.booleans() | st.integers(0, 1))
+        else:  # a split: a point on the simplex, sometimes off it
+            a = draw(st.integers(0, 10**9))
+            b = draw(st.integers(0, 10**9 - a))
+            value = draw(st.just((a, b, 10**9 - a - b)) | st.tuples(*[st.integers(-1, 10**9)] * 3))
+        out[name] = value
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(param_changes())
+def test_any_change_is_either_refused_with_param_error_or_safe_to_run(changes: dict[str, object]) -> None:
+    """Bounds reject nonsense: a random change raises ParamError, or the core runs with it
+    (stakes, trades, gas) with every invariant intact."""
+    try:
+        params = EconParams().replace(**changes)
+    except ParamError:
+        event("refused")
+        return
+    event("accepted")
+    from focusflow.actors.economics.core import Swap
+
+    genesis = EconGenesis(params=params, balances={"a": (10**9, 10**9)}, pool=(10**9, 10**9), treasury_cyb=10**9)
+    core = EconomicsCore(MemoryLedger(), genesis)
+    core.apply_block(BlockInput(1, (Stake("a", 10**8),)))
+    for h in range(2, 8):
+        core.apply_block(BlockInput(h, (Swap("a", "H", 10**6),), gas=(("a", 10**6),), focus_gains=(("a", 3),)))
+    assert core.violations() == []
