@@ -73,6 +73,9 @@ class _SimTimer:
 class SimRuntime:
     """``Runtime`` of one simulated node (one per node incarnation)."""
 
+    tracing = True
+    messages_per_step = 1  # every message is a scheduling point: most interleavings
+
     def __init__(self, sim: Simulation, node_name: str, generation: int, disk: SimDisk,
                  log: Any) -> None:
         self._sim = sim

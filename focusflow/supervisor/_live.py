@@ -128,6 +128,11 @@ class FileStorage:
 class LiveRuntime:
     """``Runtime`` on the real clock, driven by one anyio task."""
 
+    #: No trace in production (the node then skips building trace records).
+    tracing = False
+    #: An actor with a backlog handles up to this many messages per step.
+    messages_per_step = 64
+
     def __init__(self, node_name: str, *, seed: int | None = None,
                  storage: Any = None,
                  transport: Callable[[str, bytes], None] | None = None) -> None:

@@ -135,12 +135,11 @@ class _Cell:
 
 
 class _PendingAsk:
-    __slots__ = ("future", "receiver", "timer")
+    __slots__ = ("future", "receiver")
 
-    def __init__(self, future: Future[Any], receiver: str, timer: TimerHandle) -> None:
+    def __init__(self, future: Future[Any], receiver: ActorRef) -> None:
         self.future = future
         self.receiver = receiver
-        self.timer = timer
 
 
 def current_cell() -> _Cell | None:
@@ -171,6 +170,11 @@ class Node:
         self._top: dict[str, _Cell] = {}
         self._registry: dict[str, ActorRef] = {}
         self._pending: dict[int, _PendingAsk] = {}
+        # Ask deadlines: one FIFO per timeout value (deadlines in a FIFO only grow), and
+        # one runtime timer for the earliest; cheaper than a timer per ask.
+        self._ask_queues: dict[int, deque[tuple[int, int]]] = {}
+        self._ask_timer: TimerHandle | None = None
+        self._ask_timer_at = 0
         self._next_corr = 1
         self._next_uid = 1
         self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letters_max)
@@ -180,6 +184,12 @@ class Node:
              "spawned", "asks", "ask_timeouts", "remote_sent"), 0)
         self._factory = self.ref
         self.alive = True
+        #: Whether the runtime keeps a trace (the simulator); the live runtime does not,
+        #: so the hot path skips building trace records.
+        self._tracing = bool(getattr(runtime, "tracing", True))
+        #: Handlers one step may run back to back (live: fewer scheduler round trips).
+        self._messages_per_step = int(getattr(runtime, "messages_per_step", 1))
+        assert 1 <= self._messages_per_step <= 4096
 
     # ==================================================================== public surface
     def ref(self, node: str, path: str) -> ActorRef:
@@ -293,9 +303,11 @@ class Node:
         """Kill every actor at once without on_stop (a node crash)."""
         for cell in reversed(list(self._top.values())):
             self._kill(cell, "killed")
-        for pending in list(self._pending.values()):
-            pending.timer.cancel()
         self._pending.clear()
+        self._ask_queues.clear()
+        if self._ask_timer is not None:
+            self._ask_timer.cancel()
+            self._ask_timer = None
         self.alive = False
 
     # ==================================================================== spawning
@@ -343,6 +355,8 @@ class Node:
             self.runtime.schedule(cell.step)
 
     def _step(self, cell: _Cell) -> None:
+        """Run one actor: resume its handler, or start up to ``messages_per_step`` handlers
+        that complete without waiting (the simulator uses 1 for the finest interleaving)."""
         cell.scheduled = False
         if cell.state == _DEAD:
             return
@@ -354,10 +368,15 @@ class Node:
             self._drive(cell, resume)
         else:
             self._start_next(cell)
-        if cell.coro is None and cell.state != _DEAD and (
+        budget = self._messages_per_step - 1
+        while cell.coro is None and cell.state != _DEAD and (
             cell.sysq or (cell.state == _RUNNING and cell.mailbox)
         ):
-            self._schedule(cell)
+            if budget <= 0:
+                self._schedule(cell)
+                return
+            budget -= 1
+            self._start_next(cell)
 
     def _start_next(self, cell: _Cell) -> None:
         if cell.sysq:
@@ -596,9 +615,8 @@ class Node:
         corr = self._next_corr
         self._next_corr += 1
         fut: Future[Any] = Future()
-        timer = self.runtime.call_later(int(timeout_ms * 1_000_000),
-                                        partial(self._ask_timed_out, corr))
-        self._pending[corr] = _PendingAsk(fut, str(ref), timer)
+        self._pending[corr] = _PendingAsk(fut, ref)
+        self._arm_ask_deadline(corr, int(timeout_ms * 1_000_000))
         self.stats["asks"] += 1
         sender = None if cell is None else cell.ref
         if ref.node != self.name:
@@ -613,6 +631,37 @@ class Node:
 
     def _outside(self) -> ActorRef:
         return ActorRef(self.name, "", self)
+
+    def _arm_ask_deadline(self, corr: int, timeout_ns: int) -> None:
+        queue = self._ask_queues.get(timeout_ns)
+        if queue is None:
+            queue = self._ask_queues[timeout_ns] = deque()
+        pending = self._pending
+        while queue and queue[0][1] not in pending:
+            queue.popleft()  # answered already: forget its deadline
+        deadline = self.runtime.now_ns() + timeout_ns
+        queue.append((deadline, corr))
+        if self._ask_timer is None or deadline < self._ask_timer_at:
+            if self._ask_timer is not None:
+                self._ask_timer.cancel()
+            self._ask_timer_at = deadline
+            self._ask_timer = self.runtime.call_later(timeout_ns, self._ask_deadlines_due)
+
+    def _ask_deadlines_due(self) -> None:
+        self._ask_timer = None
+        now = self.runtime.now_ns()
+        pending = self._pending
+        earliest: int | None = None
+        for queue in self._ask_queues.values():
+            while queue and (queue[0][1] not in pending or queue[0][0] <= now):
+                deadline, corr = queue.popleft()
+                if corr in pending and deadline <= now:
+                    self._ask_timed_out(corr)
+            if queue and (earliest is None or queue[0][0] < earliest):
+                earliest = queue[0][0]
+        if earliest is not None and self._ask_timer is None:
+            self._ask_timer_at = earliest
+            self._ask_timer = self.runtime.call_later(earliest - now, self._ask_deadlines_due)
 
     def _ask_timed_out(self, corr: int) -> None:
         pending = self._pending.pop(corr, None)
@@ -670,7 +719,8 @@ class Node:
             self._receive_frame(frame, local=False, wait=False)
 
     def _receive_frame(self, frame: bytes, *, local: bool, wait: bool) -> Future[None]:
-        self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
+        if self._tracing:
+            self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
             (kind, corr, sender_node, sender_path, receiver_node, path, payload_type,
              payload) = decode_envelope_fields(frame)
@@ -707,7 +757,6 @@ class Node:
         pending = self._pending.pop(corr, None)
         if pending is None:
             return  # late answer after a timeout: nobody waits any more
-        pending.timer.cancel()
         if kind == KIND_REPLY:
             pending.future.set_result(msg)
             return
@@ -832,7 +881,8 @@ class Node:
             else:
                 del cell.timers[key]
             frame = self._encode(KIND_TELL, 0, cell.ref, cell.ref, msg)
-            self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
+            if self._tracing:
+                self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
             fields = decode_envelope_fields(frame)
             obj = decode_message(fields[6], fields[7], address_factory=self._factory)
             cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
