@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from focusflow.actors.state import Reject, SqliteStore, StateCore, TxKind, cid_of, commit, make_tx
 from focusflow.actors.state import tx as txmod
@@ -180,3 +182,24 @@ def test_links_travel_as_flat_arrays() -> None:
     tx = decode_tx(raw)
     assert tx.n_links == 50 and isinstance(tx.froms, np.ndarray)
     assert tx.froms.shape == (50, 36) and bytes(tx.tos[3]) == cid_of(bytes([3, 1]))
+
+
+_FUZZ_BASE = _link(Neuron.from_seed(b"\x09" * 32), 0, [(A, B), (C, D)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, len(_FUZZ_BASE) - 1), st.integers(0, 255)), max_size=6),
+    st.binary(max_size=64),
+)
+def test_mutated_or_random_bytes_decode_or_reject_never_crash(flips: list, junk: bytes) -> None:
+    raw = bytearray(_FUZZ_BASE)
+    for pos, val in flips:
+        raw[pos] = val
+    for candidate in (bytes(raw), junk, bytes(raw[: len(raw) // 2])):
+        try:
+            tx = decode_tx(candidate)
+        except txmod.TxRejected as rej:
+            assert isinstance(rej.reason, Reject)
+        else:
+            assert tx.froms.shape == tx.tos.shape and len(tx.neuron) == 20
