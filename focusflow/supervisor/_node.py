@@ -757,6 +757,12 @@ class Node:
         pending = self._pending.pop(corr, None)
         if pending is None:
             return  # late answer after a timeout: nobody waits any more
+        if not self._pending and self._ask_timer is not None:
+            # Nothing left to time out: drop the deadline timer so an idle node is quiet.
+            self._ask_timer.cancel()
+            self._ask_timer = None
+            for queue in self._ask_queues.values():
+                queue.clear()
         if kind == KIND_REPLY:
             pending.future.set_result(msg)
             return
