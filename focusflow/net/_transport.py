@@ -145,7 +145,8 @@ class Transport:
         assert all(p.name != self.name for p in peers), "a node is not its own peer"
         self._peers = {p.name: _Peer(p) for p in peers}
         self._by_key = {p.public_key: p.name for p in peers}
-        trusted = [p.cert_pem for p in peers]
+        # With no peers only our own certificate is trusted: nobody can connect.
+        trusted = [p.cert_pem for p in peers] or [identity.cert_path.read_bytes()]
         self._server_ctx = tls_context(identity, trusted, server=True)
         self._client_ctx = tls_context(identity, trusted, server=False)
         self.listen_host = listen_host

@@ -1,0 +1,46 @@
+"""``focusflow node``: run one host's node until SIGTERM.
+
+focusflow node --config ~/.focusflow/config/node.toml
+focusflow node --home ~/.focusflow          # same, config from <home>/config/node.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _run(args: Any) -> int:
+    import anyio
+
+    from focusflow.node.app import run_node
+    from focusflow.node.config import ConfigError, default_home, load_settings
+    from focusflow.node.logs import configure_logging
+
+    path = Path(args.config) if args.config else (
+        Path(args.home) if args.home else default_home()) / "config" / "node.toml"
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(level=settings.log_level, fmt=args.log_format or settings.log_format,
+                      modules=settings.log_modules)
+    try:
+        anyio.run(run_node, settings, backend=args.backend)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``focusflow node``."""
+    p = subparsers.add_parser("node", help="run a node (validator or full) until SIGTERM")
+    p.add_argument("--config", help="path of node.toml")
+    p.add_argument("--home", help="home folder (default $FOCUSFLOW_HOME or ~/.focusflow)")
+    p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    p.add_argument("--log-format", choices=("auto", "console", "json"))
+    p.set_defaults(func=_run)

@@ -1,0 +1,199 @@
+"""One host's node: transport + actor system + supervisor tree + HTTP, until SIGTERM.
+
+Stop order on SIGTERM/SIGINT (the reverse of start): the HTTP endpoints stop accepting,
+the supervisor tree stops children in reverse start order (the validator closes its
+databases in ``on_stop``), then the transport closes its connections. SIGKILL loses
+nothing committed: blocks and state are durable when written (see ``node.chain``).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from focusflow.actors.consensus.node import NodeConfig
+from focusflow.actors.bft.core import BftConfig
+from focusflow.net import Transport
+from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
+from focusflow.node.http import NodeApi, serve_http
+from focusflow.node.messages import Query, QueryReply
+from focusflow.node.validator import VALIDATOR_PATH, ValidatorSettings
+from focusflow.supervisor import ActorSystem
+from focusflow.topology.node_tree import NodeSupervisor, node_tree
+
+ASK_TIMEOUT_MS = 10_000
+PAGE_PATH = Path(__file__).with_name("page.html")
+
+
+def validator_settings(s: Settings) -> ValidatorSettings:
+    """The validator actor's settings from a node config and its genesis."""
+    chain_id, committee = read_genesis(s.genesis)
+    if chain_id != s.chain_id:
+        raise ConfigError(f"node.chain_id: expected the genesis chain id {chain_id!r}, "
+                          f"found {s.chain_id!r}")
+    seed = read_validator_seed(s.validator_key) if s.role == "validator" else None
+    consensus = NodeConfig(bft=BftConfig(leader_timeout_ms=s.leader_timeout_ms))
+    return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
+                             data_dir=str(s.data_dir), last_signed_path=str(s.last_signed),
+                             committee=committee, validator_seed=seed, consensus=consensus,
+                             sync_interval_ms=s.sync_interval_ms)
+
+
+class RunningNode:
+    """Handles the HTTP layer uses to look at a running node (read-only)."""
+
+    def __init__(self, settings: Settings, system: ActorSystem, transport: Transport,
+                 vsettings: ValidatorSettings) -> None:
+        self.settings = settings
+        self.system = system
+        self.transport = transport
+        self.vsettings = vsettings
+        self.validator = system.node.ref(settings.name, VALIDATOR_PATH)
+        self.root = system.node.ref(settings.name, "/user/node")
+
+    async def ask(self, msg: Any) -> Any:
+        return await self.system.ask(self.validator, msg, timeout_ms=ASK_TIMEOUT_MS)
+
+    async def validator_status(self) -> dict[str, Any]:
+        reply = await self.ask(Query("status", ""))
+        assert isinstance(reply, QueryReply)
+        import json
+
+        data: dict[str, Any] = json.loads(reply.json)
+        return data
+
+    def actors(self) -> list[dict[str, Any]]:
+        """Every live actor: path, class, incarnation, mailbox depth, restarts, last death."""
+        node = self.system.node
+        deaths: dict[str, tuple[int, str]] = {}
+        cell = node._cells.get(self.root.path)  # noqa: SLF001 - read-only inspection
+        if cell is not None and isinstance(cell.actor, NodeSupervisor):
+            deaths = cell.actor.deaths
+        out: list[dict[str, Any]] = []
+
+        def walk(refs: list[Any], depth: int) -> None:
+            for ref in refs:
+                c = node._cells.get(ref.path)  # noqa: SLF001
+                restarts, cause = deaths.get(ref.path, (0, ""))
+                out.append({"path": ref.path, "depth": depth,
+                            "class": type(c.actor).__name__ if c is not None else "?",
+                            "alive": node.is_alive(ref), "incarnation": node.incarnation(ref),
+                            "mailbox_depth": node.mailbox_depth(ref),
+                            "mailbox_depth_max": c.mailbox_depth_max if c is not None else 0,
+                            "restarts": restarts, "last_death": cause})
+                walk(node.children_of(ref), depth + 1)
+
+        walk(node.children_of(None), 0)
+        return out
+
+    async def status(self) -> dict[str, Any]:
+        try:
+            v = await self.validator_status()
+        except Exception as exc:  # noqa: BLE001 - /status must answer even when the actor is down
+            v = {"error": f"{type(exc).__name__}: {exc}"}
+        peers = {n: vars(s) | {} for n, s in self.transport.peer_stats().items()}
+        return {"node": self.settings.name, "role": self.settings.role,
+                "chain_id": self.vsettings.chain_id,
+                "p2p": f"{self.transport.listen_host}:{self.transport.listen_port}",
+                "validator": v, "peers": peers, "peers_connected": self.transport.connected_peers(),
+                "handshakes_refused": self.transport.refused_handshakes,
+                "runtime": dict(self.system.node.stats), "actors": self.actors()}
+
+    async def ready(self) -> tuple[bool, str]:
+        if not self.system.node.is_alive(self.validator):
+            return False, "validator actor not running"
+        connected = len(self.transport.connected_peers())
+        n = len(self.vsettings.committee)
+        need = min(len(self.settings.peers), (2 * n) // 3)  # others needed for a quorum
+        if connected < need:
+            return False, f"{connected} peers connected, need {need}"
+        return True, f"ready ({connected} peers)"
+
+    async def metrics(self) -> str:
+        return render_metrics(await self.status())
+
+
+def render_metrics(st: dict[str, Any]) -> str:
+    """Prometheus text format; every series exists from the start (zero until counted)."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP focusflow_{name} {help_}")
+        lines.append(f"# TYPE focusflow_{name} {kind}")
+        for labels, value in samples:
+            lines.append(f"focusflow_{name}{labels} {value}")
+
+    v = st["validator"] if "error" not in st["validator"] else {}
+    c = v.get("counters", {})
+    metric("finalized_height", "gauge", "Height of the last finalized block.",
+           [("", v.get("finalized_height", 0))])
+    metric("state_height", "gauge", "Height the state has executed.", [("", v.get("state_height", 0))])
+    metric("links_committed_total", "counter", "Cyberlinks in finalized blocks.",
+           [("", v.get("links_committed", 0))])
+    metric("consensus_round", "gauge", "Current DAG round.", [("", v.get("round", 0))])
+    for key in ("submitted", "admitted", "rejected", "forwarded", "misbehaviours", "commits",
+                "synced_blocks", "sync_refused"):
+        metric(f"validator_{key}_total", "counter", f"Validator counter {key}.", [("", c.get(key, 0))])
+    metric("finality_ms", "summary", "Submit-to-finality latency of txs admitted here.",
+           [('{quantile="0.5"}', v.get("finality_ms_p50") or 0),
+            ('{quantile="0.99"}', v.get("finality_ms_p99") or 0),
+            ("_count", v.get("finality_samples", 0))])
+    metric("peers_connected", "gauge", "Peers with a live TLS connection.",
+           [("", len(st["peers_connected"]))])
+    metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",
+           [("", st["handshakes_refused"])])
+    for key in ("frames_sent", "frames_received", "bytes_sent", "bytes_received",
+                "dropped_queue_full", "forged", "oversized", "connects", "disconnects"):
+        metric(f"transport_{key}_total", "counter", f"Per-peer transport counter {key}.",
+               [(f'{{peer="{p}"}}', s[key]) for p, s in sorted(st["peers"].items())])
+    for key, value in sorted(st["runtime"].items()):
+        metric(f"runtime_{key}_total", "counter", f"Actor runtime counter {key}.", [("", value)])
+    metric("actor_mailbox_depth", "gauge", "Messages waiting per actor.",
+           [(f'{{path="{a["path"]}"}}', a["mailbox_depth"]) for a in st["actors"]])
+    metric("actor_restarts_total", "counter", "Abnormal exits per actor path.",
+           [(f'{{path="{a["path"]}"}}', a["restarts"]) for a in st["actors"]])
+    return "\n".join(lines) + "\n"
+
+
+async def run_node(settings: Settings, *, stop: anyio.Event | None = None) -> None:
+    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then stop in order."""
+    log = structlog.get_logger("focusflow.node").bind(node=settings.name)
+    vsettings = validator_settings(settings)
+    transport = Transport(settings.identity, list(settings.peers),
+                          listen_host=settings.p2p_listen[0], listen_port=settings.p2p_listen[1],
+                          config=settings.transport)
+    async with ActorSystem(settings.name, transport=transport.send) as system:
+        transport.attach(system.node.receive_frame)
+        async with anyio.create_task_group() as net_tg:
+            await net_tg.start(transport.serve)
+            root = system.spawn_spec(node_tree(vsettings))
+            await system.wait_started(root)
+            node = RunningNode(settings, system, transport, vsettings)
+            api = NodeApi(ask=node.ask, status=node.status, metrics=node.metrics,
+                          actors=node.actors, ready=node.ready, page=PAGE_PATH.read_text())
+            async with anyio.create_task_group() as http_tg:
+                port = await http_tg.start(serve_http, settings.http_listen[0],
+                                           settings.http_listen[1], api)
+                log.info("node_started", p2p_port=transport.listen_port, http_port=port,
+                         peers=len(settings.peers), role=settings.role)
+                await _wait_for_stop(stop)
+                log.info("node_stopping", step="http")
+                http_tg.cancel_scope.cancel()
+            log.info("node_stopping", step="actors")
+            await system.shutdown()
+            log.info("node_stopping", step="transport")
+            net_tg.cancel_scope.cancel()
+    log.info("node_stopped")
+
+
+async def _wait_for_stop(stop: anyio.Event | None) -> None:
+    if stop is not None:
+        await stop.wait()
+        return
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            return

@@ -1,0 +1,443 @@
+"""The node-local validator actor: a thin shell around the consensus core.
+
+The consensus cores (``focusflow.actors.consensus.node.ValidatorCore``) have no actor
+shell yet, so this node drives one itself: consensus bytes from peer validator actors
+(``ConsensusFrame``, sender = the node the transport authenticated), client transactions
+(``SubmitTxs``), and the core's timers go in; the core's effects come out as tells to
+the peers' validator actors, durable blocks (``chain.BlockLog``) and state
+(``chain.Ledger``). Protocol logic stays in the core.
+
+Two modes:
+
+* **consensus** — a validator of the genesis committee starting from an empty data dir:
+  it runs the core (proposes, votes, signs).
+* **follower** — everything else: full nodes, and a validator restarted on a data dir
+  that already signed something. The core keeps its DAG and vote record in memory only,
+  so a restarted core could sign a second, different header for a round it already
+  signed (an equivocation). Until the core persists its vote record, the double-sign
+  guard (``last_signed_state``) keeps such a validator out of signing, and it follows
+  the chain by block sync: it fetches finalized blocks from peers, verifies each against
+  the committee's quorum signatures and the parent chain, re-executes it and checks the
+  state root. That is how a node killed with SIGKILL catches up.
+
+Blocking SQLite calls run on the event loop (WAL, small transactions): simple and
+durable, at the cost of latency under heavy load; moving them to ``ctx.run_io`` is the
+next step (the state actor shows how).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
+from focusflow.actors.consensus.node import NodeConfig, ValidatorCore
+from focusflow.actors.consensus.types import (
+    Broadcast,
+    ClientTx,
+    Commit,
+    Committee,
+    Finalize,
+    Misbehaviour,
+    ModeChange,
+    Reject,
+    Send,
+    SetTimer,
+    SettleRewards,
+)
+from focusflow.actors.consensus.types import Validator as CommitteeMember
+from focusflow.actors.state.core import decode_block
+from focusflow.actors.state.tx import Tx, TxKind, TxRejected, decode_tx, verify_signatures
+from focusflow.node.chain import (
+    BLOCKS_PER_SYNC_MAX,
+    PI_ROOT_UNCOMMITTED,
+    BlockLog,
+    ChainError,
+    Ledger,
+    verify_record,
+)
+from focusflow.node.messages import (
+    BlockRecord,
+    Blocks,
+    BlocksFrom,
+    ConsensusFrame,
+    CoreTick,
+    Query,
+    QueryReply,
+    SubmitReply,
+    SubmitTxs,
+    SyncTick,
+)
+from focusflow.supervisor import Actor
+
+VALIDATOR_PATH = "/user/node/validator"
+SUBMIT_TXS_MAX = 4096
+FINALITY_SAMPLES_MAX = 65_536
+SUBMITTED_TRACKED_MAX = 262_144
+
+
+@dataclass(frozen=True, slots=True)
+class CommitteeEntry:
+    """A genesis validator: the node that runs it, its signing key and stake."""
+
+    node: str
+    public_key: bytes
+    stake: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSettings:
+    """What the validator actor needs from the node config (see ``node.config``)."""
+
+    node_name: str
+    role: str
+    chain_id: str
+    data_dir: str
+    last_signed_path: str
+    committee: tuple[CommitteeEntry, ...]
+    validator_seed: bytes | None = None
+    consensus: NodeConfig = field(default_factory=NodeConfig)
+    sync_interval_ms: int = 300
+
+
+def read_last_signed(path: Path) -> dict[str, int]:
+    """The double-sign guard: the highest round and height this validator signed."""
+    if not path.exists():
+        return {"round": 0, "height": 0}
+    data = json.loads(path.read_text())
+    return {"round": int(data.get("round", 0)), "height": int(data.get("height", 0))}
+
+
+def write_last_signed(path: Path, round_: int, height: int) -> None:
+    """Durably record what we are about to sign (write, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as fh:
+        json.dump({"round": round_, "height": height}, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+class Validator(Actor):
+    """Drives a ``ValidatorCore`` (consensus mode) or follows by block sync (follower)."""
+
+    def __init__(self, settings: ValidatorSettings) -> None:
+        self.s = settings
+        self.committee = Committee(tuple(CommitteeMember(i, e.public_key, e.stake)
+                                         for i, e in enumerate(settings.committee)))
+        self.index_of = {e.node: i for i, e in enumerate(settings.committee)}
+        self.peers = [e.node for e in settings.committee if e.node != settings.node_name]
+        self.verifier = CachingVerifier()
+        self.core: ValidatorCore | None = None
+        self.mode = "starting"
+        self.blocks: BlockLog | None = None
+        self.ledger: Ledger | None = None
+        self.sigs: dict[int, dict[int, bytes]] = {}
+        self.pending_links: dict[int, int] = {}
+        self.submitted: OrderedDict[bytes, int] = OrderedDict()
+        self.finality_ms: list[float] = []
+        self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
+                                       "misbehaviours", "commits", "synced_blocks",
+                                       "sync_refused", "mode_changes"), 0)
+        self.last_signed = {"round": 0, "height": 0}
+        self.peer_tips: dict[str, int] = {}
+        self._sync_turn = 0
+        self._tick_seq = 0
+        self.why = ""
+
+    # ---------------------------------------------------------------- lifecycle
+    async def on_start(self) -> None:
+        data = Path(self.s.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        self.blocks = BlockLog(data / "blocks.sqlite")
+        self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id)
+        self.last_signed = read_last_signed(Path(self.s.last_signed_path))
+        me = self.index_of.get(self.s.node_name)
+        fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
+                 and self.ledger.core.height == 0)
+        self.why = ""
+        if self.committee.size < 2:
+            self.why = "the consensus core needs at least 2 validators in the genesis"
+        elif not fresh:
+            self.why = "double-sign guard: this data dir signed before; following by block sync"
+        if (self.s.role == "validator" and me is not None and self.s.validator_seed and fresh
+                and self.committee.size >= 2):
+            signer = Signer(self.s.validator_seed)
+            assert signer.public_key == self.committee.validators[me].public_key, \
+                "validator key does not match the genesis entry of this node"
+            self.core = ValidatorCore(committee=self.committee, me=me, signer=signer,
+                                      verifier=self.verifier, admit_batch=self._admit,
+                                      execute=self._execute, rng=self.ctx.random,
+                                      config=self.s.consensus)
+            self.mode = "consensus"
+            self._handle(self.core.tick(self.ctx.now_ns()))
+        else:
+            self.mode = "follower"
+        self.ctx.log.info("validator_started", mode=self.mode, why=self.why, height=self.blocks.height,
+                          state_height=self.ledger.core.height, last_signed=self.last_signed)
+        self.ctx.start_timer("sync", self.s.sync_interval_ms, SyncTick(), repeat=True)
+
+    async def on_stop(self) -> None:
+        if self.blocks is not None:
+            self.blocks.close()
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # ---------------------------------------------------------------- messages
+    async def receive(self, msg: Any) -> Any:
+        if isinstance(msg, ConsensusFrame):
+            sender = self.ctx.sender
+            index = None if sender is None else self.index_of.get(sender.node)
+            if self.core is not None and index is not None:
+                self._handle(self.core.receive(msg.data, index, self.ctx.now_ns()))
+            return None
+        if isinstance(msg, CoreTick):
+            if self.core is not None:
+                self._handle(self.core.tick(self.ctx.now_ns()))
+            return None
+        if isinstance(msg, SubmitTxs):
+            return self._submit(msg)
+        if isinstance(msg, SyncTick):
+            self._sync()
+            return None
+        if isinstance(msg, BlocksFrom):
+            return self._serve_blocks(msg)
+        if isinstance(msg, Blocks):
+            self._apply_synced(msg)
+            return None
+        if isinstance(msg, Query):
+            return QueryReply(json.dumps(self.query(msg.kind, msg.arg)))
+        return None
+
+    # ---------------------------------------------------------------- consensus glue
+    def _admit(self, payloads: Any) -> list[bool]:
+        """Batch admission for the mempool: decodable, our chain, valid signature."""
+        ok = [False] * len(payloads)
+        txs: list[Tx] = []
+        where: list[int] = []
+        for i, raw in enumerate(payloads):
+            try:
+                tx = decode_tx(bytes(raw))
+            except TxRejected:
+                continue
+            if tx.chain_id == self.s.chain_id:
+                txs.append(tx)
+                where.append(i)
+        for i, good in zip(where, verify_signatures(txs), strict=True):
+            ok[i] = bool(good)
+        return ok
+
+    def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
+        """The core's state transition: apply the committed block durably."""
+        assert self.ledger is not None
+        assert parent_root == self.ledger.core.root, "execution out of order"
+        root = self.ledger.execute(list(txs))
+        self.pending_links[self.ledger.core.height] = self.ledger.last_links
+        return root, PI_ROOT_UNCOMMITTED
+
+    def _handle(self, effects: list[Any]) -> None:
+        core = self.core
+        assert core is not None
+        self._guard_double_sign(core)
+        for block in core.blocks.blocks.values():  # keep the shares: the core forgets blocks
+            self.sigs[block.header.height] = block.sigs
+        for e in effects:
+            if isinstance(e, Send):
+                self._tell_peer(self.s.committee[e.to].node, ConsensusFrame(e.data))
+            elif isinstance(e, Broadcast):
+                for peer in self.peers:
+                    self._tell_peer(peer, ConsensusFrame(e.data))
+            elif isinstance(e, SetTimer):
+                delay_ms = max(0.0, (e.at_ns - self.ctx.now_ns()) / 1e6)
+                self._tick_seq += 1
+                self.ctx.start_timer("core", delay_ms, CoreTick(self._tick_seq))
+            elif isinstance(e, Finalize):
+                self._finalized(e)
+            elif isinstance(e, Commit):
+                self.counters["commits"] += 1
+            elif isinstance(e, Reject):
+                self.counters["rejected"] += 1
+            elif isinstance(e, Misbehaviour):
+                self.counters["misbehaviours"] += 1
+                self.ctx.log.warning("misbehaviour", peer=e.peer, kind=e.kind, detail=e.detail[:200])
+            elif isinstance(e, ModeChange):
+                self.counters["mode_changes"] += 1
+            elif isinstance(e, SettleRewards):
+                pass  # rewards are the economics actor's; not wired into the node yet
+
+    def _guard_double_sign(self, core: ValidatorCore) -> None:
+        """Persist the highest round/height signed before any of it leaves the node."""
+        round_, height = core.dag.round, core.blocks.height
+        if round_ > self.last_signed["round"] or height > self.last_signed["height"]:
+            self.last_signed = {"round": round_, "height": height}
+            write_last_signed(Path(self.s.last_signed_path), round_, height)
+
+    def _tell_peer(self, node: str, msg: Any) -> None:
+        self.ctx.ref_for(node, VALIDATOR_PATH).tell_nowait(msg)
+
+    def _finalized(self, e: Finalize) -> None:
+        assert self.blocks is not None
+        h = e.header.height
+        sigs = self.sigs.pop(h, {})
+        signers = tuple(i for i in e.signers if i in sigs)
+        record = BlockRecord(h, codec.encode_block_header(e.header), e.digest, tuple(e.txs),
+                             signers, tuple(sigs[i] for i in signers))
+        self.blocks.append(record, self.pending_links.pop(h, 0))
+        for old in [k for k in self.sigs if k <= h]:
+            del self.sigs[old]
+        now = self.ctx.now_ns()
+        for tx in e.txs:
+            t0 = self.submitted.pop(digest(DOMAIN_TX, tx), None)
+            if t0 is not None:
+                self.finality_ms.append((now - t0) / 1e6)
+        if len(self.finality_ms) > FINALITY_SAMPLES_MAX:
+            del self.finality_ms[: len(self.finality_ms) - FINALITY_SAMPLES_MAX]
+
+    # ---------------------------------------------------------------- client API
+    def _submit(self, msg: SubmitTxs) -> SubmitReply:
+        if len(msg.txs) > SUBMIT_TXS_MAX or len(msg.focus) != len(msg.txs):
+            return SubmitReply(0, len(msg.txs), f"at most {SUBMIT_TXS_MAX} txs, focus aligned")
+        self.counters["submitted"] += len(msg.txs)
+        if self.core is None:
+            if not self.peers:
+                return SubmitReply(0, len(msg.txs), "no validator to forward to")
+            self._sync_turn += 1
+            self._tell_peer(self.peers[self._sync_turn % len(self.peers)], msg)
+            self.counters["forwarded"] += len(msg.txs)
+            return SubmitReply(len(msg.txs), 0, "forwarded")
+        now = self.ctx.now_ns()
+        for tx in msg.txs:
+            self.submitted[digest(DOMAIN_TX, tx)] = now
+        while len(self.submitted) > SUBMITTED_TRACKED_MAX:
+            self.submitted.popitem(last=False)
+        txs = [ClientTx(tx, int(f), 0) for tx, f in zip(msg.txs, msg.focus, strict=True)]
+        effects = self.core.submit(txs, now)
+        rejects = [e for e in effects if isinstance(e, Reject)]
+        self._handle(effects)
+        accepted = len(txs) - len(rejects)
+        self.counters["admitted"] += accepted
+        return SubmitReply(accepted, len(rejects), rejects[0].reason if rejects else "")
+
+    # ---------------------------------------------------------------- block sync
+    def _sync(self) -> None:
+        """Followers ask a peer (round robin) for the blocks after their tip."""
+        assert self.blocks is not None
+        if self.core is not None or not self.peers:
+            return
+        self._sync_turn += 1
+        peer = self.peers[self._sync_turn % len(self.peers)]
+        self._tell_peer(peer, BlocksFrom(self.blocks.height + 1, BLOCKS_PER_SYNC_MAX))
+
+    def _serve_blocks(self, msg: BlocksFrom) -> Blocks | None:
+        assert self.blocks is not None
+        reply = Blocks(tuple(self.blocks.records(msg.height, msg.count_max)), self.blocks.height)
+        sender = self.ctx.sender
+        if sender is not None and sender.path == VALIDATOR_PATH and sender.node != self.s.node_name:
+            sender.tell_nowait(reply)
+            return None
+        return reply  # an ask from outside (a light client, the CLI)
+
+    def _apply_synced(self, msg: Blocks) -> None:
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        if self.ctx.sender is not None:
+            self.peer_tips[self.ctx.sender.node] = msg.tip
+        if self.core is not None:
+            return
+        for record in msg.records:
+            if record.height != blocks.height + 1:
+                continue
+            try:
+                header = verify_record(record, parent=blocks.tip_digest, committee=self.committee,
+                                       verifier=self.verifier)
+            except ChainError as exc:
+                self.counters["sync_refused"] += 1
+                self.ctx.log.warning("sync_block_refused", error=str(exc))
+                return
+            links = self._replay(record.height, record.txs, header.state_root)
+            blocks.append(record, links)
+            self.counters["synced_blocks"] += 1
+        if msg.records and msg.tip > blocks.height:
+            self._sync()
+
+    def _replay(self, height: int, txs: tuple[bytes, ...], state_root: bytes) -> int:
+        """Execute a synced block (or check one executed before a crash); return its links.
+
+        Raises:
+            ChainError: our state disagrees with a block the quorum signed (a local bug or
+                non-determinism: crash rather than serve a wrong state).
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        if ledger.core.height >= height:  # executed at commit, killed before finality
+            if ledger.root_at(height) != state_root:
+                raise ChainError(f"state root at {height} differs from the signed block")
+            return sum(t.n_links for t in decode_block(list(txs)) if isinstance(t, Tx)
+                       and t.kind is TxKind.LINK and t.n_links
+                       and ledger.core.has_link(t.neuron, bytes(t.froms[0]), bytes(t.tos[0])))
+        root = ledger.execute(list(txs))
+        if root != state_root:
+            raise ChainError(f"state root at {height} differs from the signed block")
+        return ledger.last_links
+
+    # ---------------------------------------------------------------- queries
+    def query(self, kind: str, arg: str) -> Any:
+        """Answer a read-only question as JSON-ready data."""
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        if kind == "status":
+            return self.status()
+        if kind == "blocks":
+            start, _, end = arg.partition(":")
+            return blocks.digests(int(start or 1), int(end or blocks.height))
+        if kind == "finality":
+            return self.finality_ms[-int(arg or FINALITY_SAMPLES_MAX):]
+        if kind == "top":
+            return [{"cid": c, "focus": f, "inbound_links": n}
+                    for c, f, n in ledger.top_particles(int(arg or 10))]
+        if kind == "links":
+            cid = bytes.fromhex(arg)
+            return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
+                    for n, s, d in ledger.store.links_of(cid)]
+        if kind == "balance":
+            addr = bytes.fromhex(arg)
+            return {"address": arg, "balance": ledger.core.balance(addr),
+                    "next_nonce": ledger.core.next_nonce(addr)}
+        if kind == "block":
+            rec = blocks.record(int(arg))
+            return None if rec is None else {
+                "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
+                "signers": list(rec.signers), "header": rec.header.hex()}
+        raise ValueError(f"unknown query kind {kind!r}")
+
+    def status(self) -> dict[str, Any]:
+        """The validator's view for /status and /metrics."""
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        samples = self.finality_ms
+        core = self.core
+        return {
+            "mode": self.mode,
+            "mode_reason": self.why,
+            "finalized_height": blocks.height,
+            "state_height": ledger.core.height,
+            "state_root": ledger.core.root.hex(),
+            "tip_digest": blocks.tip_digest.hex(),
+            "links_committed": blocks.links,
+            "finality_ms_p50": float(np.percentile(samples, 50)) if samples else None,
+            "finality_ms_p99": float(np.percentile(samples, 99)) if samples else None,
+            "finality_samples": len(samples),
+            "round": core.dag.round if core is not None else 0,
+            "built_height": core.blocks.height if core is not None else blocks.height,
+            "consensus_mode": core.bft.mode.mode if core is not None else None,
+            "peer_tips": dict(self.peer_tips),
+            "last_signed": dict(self.last_signed),
+            "counters": dict(self.counters),
+        }

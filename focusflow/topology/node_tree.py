@@ -1,0 +1,48 @@
+"""The supervisor tree of one live node.
+
+::
+
+    /user/node            NodeSupervisor (one_for_one, 3 restarts in 10 s)
+    └── validator         focusflow.node.validator.Validator
+
+A crashed validator actor is restarted on its data dir; its double-sign guard then makes
+it a follower (block sync) rather than a signer (see ``focusflow.node.validator``).
+The tree holds no protocol logic; it only records, per child path, how many times it
+died abnormally and why (what ``focusflow actors list`` shows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from focusflow.supervisor import ChildSpec, Exit, Supervisor, SupervisorFlags, is_normal_exit
+
+NODE_RESTARTS_MAX = 3
+NODE_RESTART_PERIOD_MS = 10_000
+
+
+class NodeSupervisor(Supervisor):
+    """A ``Supervisor`` that remembers each child's abnormal exits (count, last cause)."""
+
+    def __init__(self, flags: SupervisorFlags | None = None,
+                 children: tuple[ChildSpec, ...] = ()) -> None:
+        super().__init__(flags, children)
+        self.deaths: dict[str, tuple[int, str]] = {}
+
+    async def on_child_exit(self, exit: Exit) -> None:
+        if not is_normal_exit(exit.reason):
+            count, _ = self.deaths.get(exit.actor.path, (0, ""))
+            self.deaths[exit.actor.path] = (count + 1, exit.reason)
+        await super().on_child_exit(exit)
+
+
+def node_tree(validator_settings: Any) -> ChildSpec:
+    """The child spec of a node's root supervisor (start it with ``spawn_spec``)."""
+    from focusflow.node.validator import Validator
+
+    flags = SupervisorFlags("one_for_one", intensity=NODE_RESTARTS_MAX,
+                            period_ms=NODE_RESTART_PERIOD_MS, backoff_ms_base=100,
+                            backoff_ms_max=2_000)
+    children = (ChildSpec(id="validator", start=Validator, args=(validator_settings,),
+                          shutdown_ms=5_000, mailbox_depth_max=65_536),)
+    return ChildSpec(id="node", start=NodeSupervisor, args=(flags, children), shutdown_ms=None)
