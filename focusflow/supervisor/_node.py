@@ -48,6 +48,7 @@ MAILBOX_DEPTH_MAX_DEFAULT = 4096
 STASH_MAX_DEFAULT = 4096
 DEAD_LETTERS_MAX_DEFAULT = 1024
 SHUTDOWN_MS_DEFAULT = 5_000
+REF_CACHE_MAX = 4096
 OVERFLOW_POLICIES = ("reject", "dead_letter")
 
 _STARTING, _RUNNING, _STOPPING, _DEAD = range(4)
@@ -183,6 +184,7 @@ class Node:
             ("delivered", "dead_letters", "rejected", "malformed", "crashes", "restarts",
              "spawned", "asks", "ask_timeouts", "remote_sent"), 0)
         self._factory = self.ref
+        self._ref_cache: dict[tuple[str, str], ActorRef] = {}
         self.alive = True
         #: Whether the runtime keeps a trace (the simulator); the live runtime does not,
         #: so the hot path skips building trace records.
@@ -737,7 +739,7 @@ class Node:
         if kind in (KIND_REPLY, KIND_ERROR):
             self._complete_ask(kind, corr, msg)
             return _DONE_NONE
-        sender = ActorRef(sender_node, sender_path, self) if sender_node else None
+        sender = self._sender_ref(sender_node, sender_path) if sender_node else None
         if kind == KIND_SYSTEM:
             self._system(path, sender, msg)
             return _DONE_NONE
@@ -746,6 +748,16 @@ class Node:
             self._reply_node(d, Pong(msg.seq))
             return _DONE_NONE
         return self._admit(path, _Delivery(kind, msg, sender, corr), local=local, wait=wait)
+
+    def _sender_ref(self, node: str, path: str) -> ActorRef:
+        """Refs are immutable, so the senders of recent messages are reused (bounded)."""
+        key = (node, path)
+        ref = self._ref_cache.get(key)
+        if ref is None:
+            if len(self._ref_cache) >= REF_CACHE_MAX:
+                self._ref_cache.clear()
+            ref = self._ref_cache[key] = ActorRef(node, path, self)
+        return ref
 
     def _reply_node(self, d: _Delivery, value: Any) -> None:
         sender = d.sender

@@ -109,7 +109,9 @@ def decode_message(type_id: int, data: bytes, *, limits: WireLimits = DEFAULT_LI
             raise WireError("payload bytes present with payload type 0")
         return None
     codec = codec_for_id(type_id)
-    _check_size(data, limits, "payload")
+    n = len(data)
+    if n > limits.message_bytes_max or n < 8 or n & 7:
+        _check_size(data, limits, "payload")
     if address_factory is not None and codec.has_address:
         with bind_address_factory(address_factory):
             return _decode(codec, data, limits)
@@ -206,7 +208,9 @@ def decode_envelope_fields(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) 
     Raises:
         WireError: malformed or oversized bytes, or an unknown kind.
     """
-    _check_size(data, limits, "envelope")
+    n = len(data)
+    if n > limits.message_bytes_max or n < 8 or n & 7:
+        _check_size(data, limits, "envelope")
     values = _env_decode(data, limits.traversal_words_max)
     if values is None:
         env = _decode_envelope_capnp(data, limits)

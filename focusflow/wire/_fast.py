@@ -12,7 +12,7 @@ Scope and safety:
 * The decoder accepts only what it fully validates: one segment whose size matches the
   input, the root struct right after the root pointer with exactly our section sizes,
   null or byte-list pointers in bounds, Text NUL-terminated and UTF-8, a traversal
-  budget like pycapnp's. Anything else (far pointers, several segments, other section
+  budget like pycapnp's, blobs in order without overlap. Anything else (far pointers, several segments, other section
   sizes from a newer schema, odd but legal encodings) returns ``None`` and the caller
   falls back to pycapnp, which then decides (raising ``WireError`` if malformed).
 * Its output is ordinary Cap'n Proto; the tests check both directions against pycapnp.
@@ -151,8 +151,7 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
          f"  if n < {head.size}: return None",
          f"  seg, w, lo, hi{''.join(', ' + ('d' + x if not x.startswith('b') else x) for x in order)}"
          f"{''.join(f', p{p}l, p{p}h' for p in range(pc))} = _head.unpack_from(buf, 0)",
-         f"  if seg or lo or hi != {root_hi} or 8 + 8 * w != n: return None",
-         f"  budget -= {dw + pc}"]
+         f"  if seg or lo or hi != {root_hi} or 8 + 8 * w != n or w > budget: return None"]
     values = [""] * nfields
     for x in order:
         if not x.startswith("b"):
@@ -166,20 +165,22 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
     for byte, members in bools.items():
         for i, b in members:
             values[i] = f"bool(b{byte} & {1 << b})"
+    # Blobs must lie in bounds, in pointer order and without overlap (``end`` only grows):
+    # then the bytes read never exceed the segment, so no traversal amplification is
+    # possible; anything else (overlap, backward offsets) is left to pycapnp.
+    d.append(f"  end = {1 + dw + pc}")
     for p, i, kind in ptrs:
         pword = 1 + dw + p
         empty = "''" if kind == "text" else "b''"
         d += [f"  if p{p}l == 0 and p{p}h == 0:",
               f"    v{i} = {empty}",
-              f"  elif p{p}l & 3 != 1 or p{p}h & 7 != 2: return None",
+              f"  elif p{p}l & 3 != 1 or p{p}h & 7 != 2 or p{p}l >= 2147483648: return None",
               "  else:",
-              f"    r = p{p}l >> 2",
-              "    if r >= 536870912: r -= 1073741824",
-              f"    s = {pword + 1} + r",
+              f"    s = {pword + 1} + (p{p}l >> 2)",
               f"    c = p{p}h >> 3",
-              "    bw = (c + 7) >> 3",
-              "    budget -= bw",
-              "    if s < 1 or s + bw > w or budget < 0: return None",
+              "    if s < end: return None",
+              "    end = s + ((c + 7) >> 3)",
+              "    if end > w: return None",
               "    o_ = 8 + 8 * s"]
         if kind == "text":
             d += ["    if c == 0 or buf[o_ + c - 1] != 0: return None",
