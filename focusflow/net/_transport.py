@@ -295,6 +295,7 @@ class Transport:
         peer.conn = tls
         peer.stats.connected = True
         peer.stats.connects += 1
+        peer.stats.last_error = ""
         self._log.info("peer_connected", peer=peer.spec.name)
         try:
             async with anyio.create_task_group() as tg:

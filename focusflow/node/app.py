@@ -15,8 +15,8 @@ from typing import Any
 import anyio
 import structlog
 
-from focusflow.actors.consensus.node import NodeConfig
 from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.consensus.node import NodeConfig
 from focusflow.net import Transport
 from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
 from focusflow.node.http import NodeApi, serve_http
@@ -70,14 +70,14 @@ class RunningNode:
         """Every live actor: path, class, incarnation, mailbox depth, restarts, last death."""
         node = self.system.node
         deaths: dict[str, tuple[int, str]] = {}
-        cell = node._cells.get(self.root.path)  # noqa: SLF001 - read-only inspection
+        cell = node._cells.get(self.root.path)
         if cell is not None and isinstance(cell.actor, NodeSupervisor):
             deaths = cell.actor.deaths
         out: list[dict[str, Any]] = []
 
         def walk(refs: list[Any], depth: int) -> None:
             for ref in refs:
-                c = node._cells.get(ref.path)  # noqa: SLF001
+                c = node._cells.get(ref.path)
                 restarts, cause = deaths.get(ref.path, (0, ""))
                 out.append({"path": ref.path, "depth": depth,
                             "class": type(c.actor).__name__ if c is not None else "?",
@@ -93,7 +93,7 @@ class RunningNode:
     async def status(self) -> dict[str, Any]:
         try:
             v = await self.validator_status()
-        except Exception as exc:  # noqa: BLE001 - /status must answer even when the actor is down
+        except Exception as exc:
             v = {"error": f"{type(exc).__name__}: {exc}"}
         peers = {n: vars(s) | {} for n, s in self.transport.peer_stats().items()}
         return {"node": self.settings.name, "role": self.settings.role,

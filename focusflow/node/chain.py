@@ -168,7 +168,7 @@ class Ledger:
         π by power iteration over the links (each neuron's weight split over its links;
         damping 0.85, ε 1e-6): an on-demand view, not the committed π.
         """
-        rows = self.store._conn.execute(  # noqa: SLF001 - read-only view of the link index
+        rows = self.store._conn.execute(
             "SELECT src, dst, neuron FROM link_index LIMIT ?", (FOCUS_LINKS_MAX,)).fetchall()
         if not rows:
             return []

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from focusflow.actors.consensus.crypto import Signer
-from focusflow.net import NodeIdentity, PeerSpec, TransportConfig, check_node_name, public_key_of_seed
+from focusflow.net import (
+    NodeIdentity,
+    PeerSpec,
+    TransportConfig,
+    check_node_name,
+    public_key_of_seed,
+)
 from focusflow.node.validator import CommitteeEntry
 
 CONFIG_VERSION = 1

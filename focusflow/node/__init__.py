@@ -1,0 +1,1 @@
+"""A live node: configuration, the validator actor, its chain, HTTP API and client."""

@@ -1,0 +1,343 @@
+"""The local devnet: N validators as separate processes on loopback, and a workload.
+
+``Devnet`` lays out one home per validator (keys, certificates, a shared genesis, each
+config listing the others as pinned peers), starts ``python -m focusflow node`` for each,
+and talks to them only through their HTTP API (the client API and /status) — as an
+operator and a client would. ``Workload`` makes signed cyberlinks: each transaction comes
+from a fresh neuron (nonce 0, so ordering across validators never causes nonce gaps) and
+links particles drawn from a Zipf-like pool, so a few particles gather most links.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+import numpy as np
+
+from focusflow.actors.state.ids import Neuron, cid_of
+from focusflow.actors.state.tx import TxKind, make_tx
+from focusflow.net import NodeIdentity
+from focusflow.node import client
+from focusflow.node.config import init_home, peer_toml, write_genesis
+from focusflow.node.validator import CommitteeEntry
+
+VALIDATORS_MAX = 32
+READY_TIMEOUT_S = 60.0
+LINKS_PER_TX_DEFAULT = 40
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS reports free right now on loopback (best effort)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class DevnetNode:
+    """One validator process of the devnet."""
+
+    name: str
+    home: Path
+    p2p_port: int
+    http_port: int
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+
+    @property
+    def url(self) -> str:
+        """Base URL of its HTTP API."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+class Devnet:
+    """N validator processes on loopback (see module docstring)."""
+
+    def __init__(self, root: Path, *, validators: int = 4, chain_id: str = "focusflow-devnet",
+                 leader_timeout_ms: int = 1000, backend: str = "asyncio") -> None:
+        assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
+        self.root = root
+        self.chain_id = chain_id
+        self.backend = backend
+        self.leader_timeout_ms = leader_timeout_ms
+        ports = free_ports(2 * validators)
+        self.nodes = [DevnetNode(f"node{i}", root / f"node{i}", ports[2 * i], ports[2 * i + 1])
+                      for i in range(validators)]
+
+    def setup(self) -> None:
+        """Write every home: keys, certificates, genesis, configs with pinned peers."""
+        committee: list[CommitteeEntry] = []
+        idents: list[NodeIdentity] = []
+        vseeds: list[bytes] = []
+        for i, n in enumerate(self.nodes):
+            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
+            vseed = blake3.blake3(f"devnet validator key {self.chain_id} {i}".encode()).digest()
+            idents.append(NodeIdentity.create(n.home / "config", n.name, seed))
+            vseeds.append(vseed)
+            from focusflow.actors.consensus.crypto import Signer
+
+            committee.append(CommitteeEntry(n.name, Signer(vseed).public_key, 1))
+        for i, n in enumerate(self.nodes):
+            peers = ""
+            for j, m in enumerate(self.nodes):
+                if j == i:
+                    continue
+                cert = n.home / "config" / "peers" / f"{m.name}.pem"
+                cert.parent.mkdir(parents=True, exist_ok=True)
+                cert.write_bytes(idents[j].cert_path.read_bytes())
+                peers += peer_toml(m.name, f"127.0.0.1:{m.p2p_port}", idents[j].public_key,
+                                   f"config/peers/{m.name}.pem")
+            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
+            init_home(n.home, name=n.name, chain_id=self.chain_id, role="validator",
+                      p2p_listen=f"127.0.0.1:{n.p2p_port}",
+                      http_listen=f"127.0.0.1:{n.http_port}", overwrite=True, node_seed=seed,
+                      validator_seed=vseeds[i], write_genesis_file=False, peers_toml=peers,
+                      leader_timeout_ms=self.leader_timeout_ms)
+            write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
+
+    # ------------------------------------------------------------------ processes
+    def start(self, i: int) -> None:
+        """Start validator ``i`` (its log goes to <home>/node.log)."""
+        n = self.nodes[i]
+        assert n.proc is None or n.proc.poll() is not None, f"{n.name} is running"
+        n.log_path = n.home / "node.log"
+        log = n.log_path.open("ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        n.proc = subprocess.Popen(
+            [sys.executable, "-m", "focusflow", "node", "--home", str(n.home),
+             "--backend", self.backend, "--log-format", "json"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        log.close()
+
+    def start_all(self) -> None:
+        """Start every validator."""
+        for i in range(len(self.nodes)):
+            self.start(i)
+
+    def kill(self, i: int) -> None:
+        """SIGKILL validator ``i`` (a crash: nothing runs on the way down)."""
+        n = self.nodes[i]
+        assert n.proc is not None
+        n.proc.send_signal(signal.SIGKILL)
+        n.proc.wait()
+
+    def terminate(self, i: int, *, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM validator ``i`` and wait for its ordered stop; its exit code."""
+        n = self.nodes[i]
+        if n.proc is None or n.proc.poll() is not None:
+            return None if n.proc is None else n.proc.returncode
+        n.proc.send_signal(signal.SIGTERM)
+        try:
+            return n.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            n.proc.kill()
+            return n.proc.wait()
+
+    def stop(self) -> None:
+        """SIGTERM every running validator."""
+        for i in range(len(self.nodes)):
+            self.terminate(i)
+
+    def wait_ready(self, indices: list[int] | None = None, *,
+                   timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait until every listed validator answers /ready.
+
+        Raises:
+            TimeoutError: one did not in time (its log path is in the message).
+        """
+        deadline = time.monotonic() + timeout_s
+        for i in indices if indices is not None else range(len(self.nodes)):
+            n = self.nodes[i]
+            while not client.is_ready(n.url):
+                if n.proc is not None and n.proc.poll() is not None:
+                    raise RuntimeError(f"{n.name} exited ({n.proc.returncode}); see {n.log_path}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{n.name} not ready; see {n.log_path}")
+                time.sleep(0.1)
+
+    def status(self, i: int) -> dict[str, Any]:
+        """The validator's /status."""
+        data: dict[str, Any] = client.get(self.nodes[i].url, "/status")
+        return data
+
+    def alive(self) -> list[int]:
+        """Indices of validators whose process runs."""
+        return [i for i, n in enumerate(self.nodes) if n.proc is not None and n.proc.poll() is None]
+
+
+class Workload:
+    """Deterministic signed cyberlinks (see module docstring)."""
+
+    def __init__(self, *, chain_id: str, seed: int = 1, particles: int = 2000,
+                 links_per_tx: int = LINKS_PER_TX_DEFAULT) -> None:
+        assert 1 <= links_per_tx <= 50, "a tx must fit the consensus tx_bytes_max (4 KiB)"
+        self.chain_id = chain_id
+        self.links_per_tx = links_per_tx
+        self.rng = np.random.default_rng(seed)
+        self.particles = [cid_of(f"particle {seed} {i}".encode()) for i in range(particles)]
+        weights = 1.0 / np.arange(1, particles + 1) ** 1.1
+        self.p = weights / weights.sum()
+        self.seed = seed
+        self.made = 0
+
+    def txs(self, count: int) -> tuple[list[bytes], list[int]]:
+        """``count`` signed link transactions and their focus tags."""
+        txs, tags = [], []
+        for _ in range(count):
+            neuron = Neuron.from_seed(blake3.blake3(
+                f"devnet neuron {self.seed} {self.made}".encode()).digest())
+            self.made += 1
+            pairs: set[tuple[int, int]] = set()
+            while len(pairs) < self.links_per_tx:
+                draw = self.rng.choice(len(self.particles), size=(2 * self.links_per_tx, 2), p=self.p)
+                for a, b in draw.tolist():
+                    if a != b and len(pairs) < self.links_per_tx:
+                        pairs.add((a, b))
+            links = [(self.particles[a], self.particles[b]) for a, b in sorted(pairs)]
+            txs.append(make_tx(neuron, chain_id=self.chain_id, nonce=0, kind=TxKind.LINK,
+                               links=links))
+            tags.append(int(self.rng.pareto(1.5) * 1000) % (1 << 32))
+        return txs, tags
+
+
+@dataclass
+class RunReport:
+    """What a devnet run measured (``summary()`` is the ``--json`` object)."""
+
+    validators: int
+    duration_s: float
+    submitted_txs: int = 0
+    accepted_txs: int = 0
+    rejected_txs: int = 0
+    shed_txs: int = 0
+    heights: list[int] = field(default_factory=list)
+    links: list[int] = field(default_factory=list)
+    finality_ms: list[float] = field(default_factory=list)
+    agreement: bool = False
+    agreement_heights: int = 0
+    elapsed_s: float = 0.0
+    top: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON summary: validators, finalized_height, links_committed, finality_ms_p50,
+        agreement, and more."""
+        f = np.array(self.finality_ms) if self.finality_ms else None
+        links = min(self.links) if self.links else 0
+        return {
+            "validators": self.validators,
+            "finalized_height": min(self.heights) if self.heights else 0,
+            "links_committed": links,
+            "links_per_second": round(links / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "finality_ms_p50": round(float(np.percentile(f, 50)), 1) if f is not None else None,
+            "finality_ms_p99": round(float(np.percentile(f, 99)), 1) if f is not None else None,
+            "agreement": self.agreement,
+            "agreement_heights_checked": self.agreement_heights,
+            "submitted_txs": self.submitted_txs,
+            "accepted_txs": self.accepted_txs,
+            "rejected_txs": self.rejected_txs,
+            "shed_txs": self.shed_txs,
+            "heights": self.heights,
+            "duration_s": self.duration_s,
+            "top_particles": self.top,
+        }
+
+
+def check_agreement(net: Devnet, indices: list[int]) -> tuple[bool, int]:
+    """Whether the listed validators hold the same block digest at every common height."""
+    heights = [net.status(i)["validator"]["finalized_height"] for i in indices]
+    common = min(heights)
+    if common == 0:
+        return True, 0
+    views = [client.get(net.nodes[i].url, f"/v1/blocks?arg=1:{common}") for i in indices]
+    return all(v == views[0] for v in views), common
+
+
+def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Workload,
+                 progress: Any = None, drain_s_max: float = 10.0) -> RunReport:
+    """Feed ``rate_txs`` signed link txs per second for ``duration_s`` (round robin over the
+    running validators), then wait for the chain to settle and measure."""
+    report = RunReport(validators=len(net.nodes), duration_s=duration_s)
+    tick_s = 0.1
+    per_tick = max(1, int(rate_txs * tick_s))
+    pool_txs, pool_tags = workload.txs(per_tick * 20)
+    start = time.monotonic()
+    next_tick, next_print, turn = start, start + 1.0, 0
+    last_links, last_change = 0, start
+    while time.monotonic() - start < duration_s:
+        if len(pool_txs) < per_tick:
+            more = workload.txs(per_tick * 10)
+            pool_txs += more[0]
+            pool_tags += more[1]
+        txs, tags = pool_txs[:per_tick], pool_tags[:per_tick]
+        del pool_txs[:per_tick], pool_tags[:per_tick]
+        alive = net.alive()
+        if alive:
+            target = net.nodes[alive[turn % len(alive)]]
+            turn += 1
+            try:
+                r = client.submit(target.url, txs, tags, timeout_s=5.0)
+                report.accepted_txs += int(r.get("accepted", 0))
+                report.rejected_txs += int(r.get("rejected", 0))
+            except client.NodeUnavailable:
+                report.rejected_txs += len(txs)
+            report.submitted_txs += len(txs)
+        now = time.monotonic()
+        if now >= next_print:
+            next_print += 1.0
+            links = _progress(net, progress, now - start)
+            if links != last_links:
+                last_links, last_change = links, now
+        next_tick += tick_s
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+    # drain: wait until committed links stop growing
+    drain_end = time.monotonic() + drain_s_max
+    while time.monotonic() < drain_end:
+        time.sleep(0.5)
+        links = _progress(net, progress, time.monotonic() - start)
+        if links != last_links:
+            last_links, last_change = links, time.monotonic()
+        elif time.monotonic() - last_change > 2.0:
+            break
+    report.elapsed_s = max(1e-9, last_change - start)
+    alive = net.alive()
+    for i in alive:
+        v = net.status(i)["validator"]
+        report.heights.append(int(v["finalized_height"]))
+        report.links.append(int(v["links_committed"]))
+        report.shed_txs += int(v["counters"]["rejected"])
+        report.finality_ms += [float(x) for x in client.get(net.nodes[i].url, "/v1/finality")]
+    report.agreement, report.agreement_heights = check_agreement(net, alive)
+    if alive:
+        report.top = client.get(net.nodes[alive[0]].url, "/v1/top?arg=5")
+    return report
+
+
+def _progress(net: Devnet, progress: Any, t_s: float) -> int:
+    rows = []
+    for i in net.alive():
+        try:
+            rows.append(net.status(i)["validator"])
+        except client.NodeUnavailable:
+            continue
+    links = max((int(r.get("links_committed", 0)) for r in rows), default=0)
+    if progress is not None and rows:
+        p50 = [r["finality_ms_p50"] for r in rows if r.get("finality_ms_p50") is not None]
+        progress({"t_s": round(t_s, 1), "heights": [r["finalized_height"] for r in rows],
+                  "links_committed": links,
+                  "links_per_second": round(links / t_s, 1) if t_s > 0 else 0.0,
+                  "finality_ms_p50": round(float(np.median(p50)), 1) if p50 else None})
+    return links
