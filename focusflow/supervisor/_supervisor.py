@@ -75,7 +75,12 @@ class Supervisor(Actor):
                                  name=spec.id, mailbox_depth_max=spec.mailbox_depth_max,
                                  overflow=spec.overflow, shutdown_ms=spec.shutdown_ms)
         self._running[spec.id] = (cell.ref, cell.uid)
-        await cell.started
+        try:
+            await cell.started
+        except ActorStartError:
+            self._running.pop(spec.id, None)
+            await cell.stopped  # its name is free only once it is gone
+            raise
         return cell.ref
 
     def _child_id(self, uid: int) -> str | None:
