@@ -8,19 +8,21 @@ import numpy as np
 
 from focusflow.actors.da.actor import (
     DaSamplerActor,
+    PruneShares,
     Published,
     PublishSquare,
     ShareServerActor,
     Verdict,
     VerdictQuery,
 )
-from focusflow.actors.da.codec import DaHeader, FraudProofNotice, SampleResponse
+from focusflow.actors.da.codec import DaHeader, FraudProofNotice, SampleRequest, SampleResponse
 from focusflow.actors.da.core import SamplerConfig
+from focusflow.actors.da.pinning import PinningPolicy
 from focusflow.actors.da.reconstruct import BadEncodingError, repair
-from focusflow.actors.da.share import build_square, graph_namespace
-from focusflow.actors.da.square import ExtendedDataSquare
+from focusflow.actors.da.share import build_square, graph_namespace, rollup_namespace
+from focusflow.actors.da.square import ExtendedDataSquare, Sample, verify_sample
 from focusflow.sim import LinkConfig, Simulation
-from focusflow.supervisor import Node
+from focusflow.supervisor import Actor, ActorRef, Node
 from focusflow.wire import decode_message, encode_message
 
 K = 4
@@ -154,3 +156,61 @@ def test_messages_round_trip_through_the_wire() -> None:
         Published(DaHeader(3, eds.data_root(), eds.width)),
     ):
         assert decode_message(*encode_message(msg)) == msg
+
+
+class Fetcher(Actor):
+    """Test helper: tells sample requests to a server and keeps what comes back."""
+
+    def __init__(self, server: ActorRef) -> None:
+        self.server = server
+        self.got: dict[tuple[int, int], Sample | None] = {}
+
+    async def receive(self, msg: Any) -> Any:
+        if isinstance(msg, SampleRequest):
+            await self.ctx.tell(self.server, msg)
+        elif isinstance(msg, SampleResponse):
+            self.got[(msg.row, msg.col)] = msg.sample
+        elif isinstance(msg, VerdictQuery):  # reused as "report": one cell per query
+            row, col = divmod(msg.height, 1_000)
+            sample = self.got.get((row, col))
+            ok = sample is not None
+            return Verdict(msg.height, b"", (row, col) in self.got, ok, int(ok), "")
+        return None
+
+
+def test_archived_graph_shares_are_still_served_with_proofs() -> None:
+    rng = np.random.default_rng(8)
+    graph, other = graph_namespace("bucket:g"), rollup_namespace("rollup:r")
+    square = build_square([(graph, rng.bytes(1_000)), (other, rng.bytes(1_000))])
+    eds = ExtendedDataSquare.extend(square)
+    sim = Simulation(8)
+    producer, light = sim.add_node("producer"), sim.add_node("light")
+    producer.spawn(
+        ShareServerActor,
+        PinningPolicy(graph_pin_epochs=10, prune_window_epochs=1),
+        name="da-server",
+    )
+    fetcher = light.spawn(Fetcher, light.ref("producer", "/user/da-server"), name="fetcher")
+    header = publish(sim, {"producer": producer}, 1, square)
+    sim.run_until_complete(
+        producer.tell(producer.ref("producer", "/user/da-server"), PruneShares(5))
+    )
+    sim.run(for_ms=10)
+    k = eds.k
+    cells = {(r, c): eds.share(r, c)[:29] for r in range(k) for c in range(k)}
+    graph_cell = next(cell for cell, ns in cells.items() if ns == graph)
+    other_cell = next(cell for cell, ns in cells.items() if ns == other)
+    parity_cell = (2 * k - 1, 2 * k - 1)
+    for cell in (graph_cell, other_cell, parity_cell):
+        sim.run_until_complete(light.tell(fetcher, SampleRequest(1, *cell)))
+    sim.run(for_ms=100)
+    for cell, served in ((graph_cell, True), (other_cell, False), (parity_cell, False)):
+        v = sim.run_until_complete(light.ask(fetcher, VerdictQuery(cell[0] * 1_000 + cell[1])))
+        assert v.decided and v.available is served, (cell, v)
+    actor_got = sim.run_until_complete(
+        light.ask(fetcher, VerdictQuery(graph_cell[0] * 1_000 + graph_cell[1]))
+    )
+    assert actor_got.available
+    # the served share's proof checks against the header's data root
+    sample = eds.sample(*graph_cell)
+    assert verify_sample(sample, data_root=header.data_root, width=header.width, hash_name="blake3")

@@ -202,7 +202,9 @@ def test_bad_encoding_yields_a_fraud_proof_others_verify(eds: ExtendedDataSquare
     assert proof is not None and (proof.axis, proof.index) == ("row", 1)
     assert len(proof.shares) == eds.k  # compact: k shares, not the square
     assert verify_befp(proof, data_root=bad.data_root(), hash_name="blake3", width=eds.width)
-    assert not verify_befp(proof, data_root=bad.data_root(), hash_name="blake3", width=2 * eds.width)
+    assert not verify_befp(
+        proof, data_root=bad.data_root(), hash_name="blake3", width=2 * eds.width
+    )
     # The same proof says nothing about an honest block, and tampering breaks it.
     assert not verify_befp(proof, data_root=eds.data_root(), hash_name="blake3")
     item = proof.shares[0]

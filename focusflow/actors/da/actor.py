@@ -31,6 +31,7 @@ from focusflow.wire import load_schema, message
 
 __all__ = [
     "DaSamplerActor",
+    "PruneShares",
     "PublishSquare",
     "Published",
     "SamplerTick",
@@ -78,6 +79,13 @@ class PublishSquare:
     epoch: int
     k: int
     shares: bytes
+
+
+@message(schema.PruneShares)
+class PruneShares:
+    """The epoch has advanced to ``epoch``: apply the pinning policy."""
+
+    epoch: int
 
 
 @message(schema.Published)
@@ -207,5 +215,14 @@ class ShareServerActor(Actor):
             eds = ExtendedDataSquare.extend(original.copy(), hash_name=self.hash_name)  # type: ignore[arg-type]
             self.store.add_block(msg.height, msg.epoch, eds)
             return Published(DaHeader(msg.height, eds.data_root(), eds.width))
+        if isinstance(msg, PruneShares):
+            report = self.store.prune(msg.epoch)
+            self.ctx.log.info(
+                "da_server_pruned",
+                epoch=msg.epoch,
+                archived=report.archived,
+                dropped=report.dropped,
+            )
+            return None
         self.ctx.log.warning("da_server_unexpected_message", type=type(msg).__name__)
         return None

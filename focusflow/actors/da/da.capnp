@@ -106,3 +106,8 @@ struct PublishSquare {
 struct Published {
   header @0 :DaHeader;
 }
+
+# Tell a share server the current epoch: it archives and drops per its pinning policy.
+struct PruneShares {
+  epoch @0 :UInt64;
+}
