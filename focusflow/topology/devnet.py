@@ -73,6 +73,7 @@ class Devnet:
         self.root = root
         self.chain_id = chain_id
         self.backend = backend
+        self.backends = [backend] * validators  # per node: processes may mix backends
         self.leader_timeout_ms = leader_timeout_ms
         ports = free_ports(2 * validators)
         self.nodes = [DevnetNode(f"node{i}", root / f"node{i}", ports[2 * i], ports[2 * i + 1])
@@ -119,7 +120,7 @@ class Devnet:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         n.proc = subprocess.Popen(
             [sys.executable, "-m", "focusflow", "node", "--home", str(n.home),
-             "--backend", self.backend, "--log-format", "json"],
+             "--backend", self.backends[i], "--log-format", "json"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
 
