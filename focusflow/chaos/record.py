@@ -1,0 +1,375 @@
+"""Live to sim: record a live node's inputs, replay them deterministically.
+
+``InputRecorder`` attaches to a live ``ActorSystem`` *before* its actors start and writes
+down everything nondeterministic the node consumes, in the order it consumes it:
+
+* frames that enter the node from outside a step (a transport's ``receive_frame``, an
+  embedding program's ``tell``), with the step count at which they arrived;
+* timer firings (which timer, at which step);
+* every clock read (``now_ns``) and every storage read's result;
+* the random seed (the recorder seeds the node's RNGs, so draws are reproducible).
+
+It also hashes every frame the node sends out. ``replay_recording`` rebuilds the node on
+a deterministic replay runtime (virtual clock fed from the recording, FIFO steps like
+the live runtime, a simulated disk), runs the same boot function, injects the inputs at
+the same step counts, and checks that the node sends exactly the same frames and
+consumes exactly the recorded inputs: a production failure reproduced on a laptop,
+where ``--inspect`` shows any actor's state at any step.
+
+Limits (recorded as such): asks from the embedding program and ``ctx.run_io`` are not
+recorded (a recording that sees one is marked ``unsupported``); actors must be started
+by the boot function given to the recorder.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import importlib
+import json
+import os
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import blake3
+import numpy as np
+
+from focusflow.sim import SimDisk
+from focusflow.supervisor import ActorSystem, Future, Node
+
+T = TypeVar("T")
+RECORDING_FORMAT = "focusflow.chaos.recording.v1"
+EVENTS_MAX = 10_000_000
+STEPS_MAX = 100_000_000
+
+
+def _resolve(target: str) -> Callable[[Node], None]:
+    module, _, name = target.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    assert callable(fn), target
+    return fn  # type: ignore[no-any-return]
+
+
+class InputRecorder:
+    """Records a live node's inputs (see the module docstring).
+
+    ``boot`` is "module:function" taking the node (it spawns the actors, as a simulator
+    boot function does). Use ``start()`` once, before the system runs anything else, and
+    ``save(path)`` at the end (or at a failure).
+    """
+
+    def __init__(self, system: ActorSystem, *, boot: str, seed: int | None = None) -> None:
+        self.system = system
+        self.boot = boot
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
+        self.events: list[list[Any]] = []
+        self.clock: list[int] = []
+        self.reads: list[str | None] = []
+        self.steps = 0
+        self.unsupported: list[str] = []
+        self._in_step = False
+        self._timer_ids = 0
+        self._out = blake3.blake3(b"focusflow.chaos.outputs")
+        self.outputs = 0
+
+    def start(self) -> None:
+        """Patch the live runtime, seed its RNGs, and boot the actors."""
+        runtime = self.system.runtime
+        node = self.system.node
+        assert node.actor_count() == 0, "attach the recorder before spawning actors"
+        runtime._random = random.Random(self.seed)
+        runtime._np_random = np.random.default_rng(self.seed)
+        orig_schedule, orig_later = runtime.schedule, runtime.call_later
+        orig_now, orig_send = runtime.now_ns, runtime.send_remote
+        orig_storage, orig_receive = runtime._storage, node._receive_frame
+
+        def schedule(step: Callable[[], None]) -> None:
+            orig_schedule(lambda: self._run(step))
+
+        def call_later(delay_ns: int, fn: Callable[[], None]) -> Any:
+            if not self._in_step:
+                self.unsupported.append("timer armed outside a step (an outside ask?)")
+                return orig_later(delay_ns, fn)
+            self._timer_ids += 1
+            tid = self._timer_ids
+            return orig_later(delay_ns, lambda: self._fire(tid, fn))
+
+        def now_ns() -> int:
+            value = orig_now()
+            self.clock.append(value)
+            return value
+
+        def send_remote(dst: str, frame: bytes) -> None:
+            self._output(dst, frame)
+            orig_send(dst, frame)
+
+        def receive(frame: bytes, *, local: bool, wait: bool) -> Future[None]:
+            if not self._in_step:
+                assert len(self.events) < EVENTS_MAX
+                self.events.append(["F", self.steps, base64.b64encode(frame).decode()])
+            return orig_receive(frame, local=local, wait=wait)
+
+        runtime.schedule = schedule  # type: ignore[method-assign]
+        runtime.call_later = call_later  # type: ignore[method-assign]
+        runtime.now_ns = now_ns  # type: ignore[method-assign]
+        runtime.send_remote = send_remote  # type: ignore[method-assign,assignment]
+        runtime._storage = _RecordingStorage(orig_storage, self.reads)
+        node._receive_frame = receive  # type: ignore[method-assign]
+        _resolve(self.boot)(node)
+
+    def _run(self, step: Callable[[], None]) -> None:
+        assert self.steps < STEPS_MAX
+        self.steps += 1
+        self._in_step = True
+        try:
+            step()
+        finally:
+            self._in_step = False
+
+    def _fire(self, tid: int, fn: Callable[[], None]) -> None:
+        self.events.append(["T", self.steps, tid])
+        self._run(fn)
+
+    def _output(self, dst: str, frame: bytes) -> None:
+        self.outputs += 1
+        self._out.update(dst.encode() + b"\0" + len(frame).to_bytes(4, "little") + frame)
+
+    def document(self) -> dict[str, Any]:
+        """The recording as a JSON-ready document."""
+        return {"format": RECORDING_FORMAT, "node": self.system.name, "boot": self.boot,
+                "seed": self.seed, "steps": self.steps, "events": self.events,
+                "clock": self.clock, "reads": self.reads, "outputs": self.outputs,
+                "outputs_hash": self._out.hexdigest(), "unsupported": self.unsupported}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the recording (gzip'd JSON)."""
+        out = Path(path)
+        with gzip.open(out, "wt", encoding="utf-8") as fh:
+            json.dump(self.document(), fh, separators=(",", ":"))
+        return out
+
+
+class _RecordingStorage:
+    """Storage wrapper that writes down every read's result (reads are inputs)."""
+
+    def __init__(self, inner: Any, reads: list[str | None]) -> None:
+        self._inner = inner
+        self._reads = reads
+
+    def read(self, key: str) -> Future[bytes | None]:
+        fut: Future[bytes | None] = self._inner.read(key)
+        value = fut.result() if fut.done() else None
+        self._reads.append(None if value is None else base64.b64encode(value).decode())
+        return fut
+
+    def write(self, key: str, data: bytes) -> Future[None]:
+        return self._inner.write(key, data)  # type: ignore[no-any-return]
+
+    def delete(self, key: str) -> Future[None]:
+        return self._inner.delete(key)  # type: ignore[no-any-return]
+
+    def sync(self) -> Future[None]:
+        return self._inner.sync()  # type: ignore[no-any-return]
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return self._inner.keys(prefix)  # type: ignore[no-any-return]
+
+
+# ============================================================================ replay
+class Divergence(AssertionError):
+    """The replay consumed or produced something the recording does not have."""
+
+
+class _NullLog:
+    def bind(self, **_kw: Any) -> _NullLog:
+        return self
+
+    def _drop(self, *_a: Any, **_kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = exception = critical = msg = _drop
+
+
+class _Handle:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _ReplayStorage(SimDisk):
+    """A simulated disk whose reads return the recorded results."""
+
+    def __init__(self, reads: list[str | None]) -> None:
+        super().__init__()
+        self._reads = deque(reads)
+
+    def read(self, key: str) -> Future[bytes | None]:
+        if not self._reads:
+            raise Divergence(f"replay read {key!r} beyond the recorded reads")
+        value = self._reads.popleft()
+        return Future.completed(None if value is None else base64.b64decode(value))
+
+
+class ReplayRuntime:
+    """``Runtime`` fed from a recording: recorded clock, recorded reads, FIFO steps."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.node_name = str(doc["node"])
+        self._clock = deque(int(t) for t in doc["clock"])
+        self._random = random.Random(int(doc["seed"]))
+        self._np_random = np.random.default_rng(int(doc["seed"]))
+        self._storage = _ReplayStorage(list(doc["reads"]))
+        self.ready: deque[Callable[[], None]] = deque()
+        self.timers: dict[int, Callable[[], None]] = {}
+        self._timer_ids = 0
+        self.in_step = False
+        self._out = blake3.blake3(b"focusflow.chaos.outputs")
+        self.outputs = 0
+        self.last_now_ns = int(doc["clock"][0]) if doc["clock"] else 0
+
+    def now_ns(self) -> int:
+        if not self._clock:
+            raise Divergence("replay read the clock more often than the live node did")
+        self.last_now_ns = self._clock.popleft()
+        return self.last_now_ns
+
+    @property
+    def random(self) -> random.Random:
+        return self._random
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        return self._np_random
+
+    def schedule(self, step: Callable[[], None]) -> None:
+        self.ready.append(step)
+
+    def call_later(self, delay_ns: int, fn: Callable[[], None]) -> _Handle:
+        assert delay_ns >= 0
+        if self.in_step:
+            self._timer_ids += 1
+            self.timers[self._timer_ids] = fn
+        return _Handle()
+
+    def send_remote(self, node: str, frame: bytes) -> None:
+        self.outputs += 1
+        self._out.update(node.encode() + b"\0" + len(frame).to_bytes(4, "little") + frame)
+
+    def outputs_hash(self) -> str:
+        return self._out.hexdigest()
+
+    def record(self, event: bytes) -> None:
+        return None
+
+    def storage(self) -> SimDisk:
+        return self._storage
+
+    def bridge(self, fut: Future[T]) -> Awaitable[T]:
+        return fut
+
+    def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
+        raise Divergence("ctx.run_io is not recorded; it cannot be replayed")
+
+    def logger(self) -> Any:
+        return _NullLog()
+
+
+def is_recording(path: str | Path) -> bool:
+    """Whether ``path`` is a live-input recording (not a chaos trace)."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            head = fh.read(64)
+    except (OSError, EOFError):
+        return False
+    return RECORDING_FORMAT in head
+
+
+def load_recording(path: str | Path) -> dict[str, Any]:
+    """Read a recording file.
+
+    Raises:
+        ValueError: not a recording of this format.
+    """
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    if not isinstance(doc, dict) or doc.get("format") != RECORDING_FORMAT:
+        raise ValueError(f"{path}: not a {RECORDING_FORMAT} file")
+    return doc
+
+
+def replay_recording(path: str | Path, *, until_step: int | None = None,
+                     inspect: str | None = None) -> dict[str, Any]:
+    """Re-execute a recording; report whether it reproduced (JSON-ready).
+
+    Reproduced means: the same number of steps, every recorded input consumed at its
+    recorded step, every clock read and storage read matched, and the same frames sent.
+    """
+    doc = load_recording(path)
+    runtime = ReplayRuntime(doc)
+    node = Node(runtime)
+    _resolve(str(doc["boot"]))(node)
+    events = deque(doc["events"])
+    steps, error = _drive(runtime, node, events, until_step)
+    finished = until_step is None or steps < until_step
+    reproduced = error is None and (not finished or (
+        steps == doc["steps"] and not events and not runtime._clock
+        and runtime.outputs_hash() == doc["outputs_hash"]))
+    report: dict[str, Any] = {
+        "trace": str(path), "node": doc["node"], "seed": doc["seed"], "reproduced": reproduced,
+        "finished": finished, "stopped_at_step": steps, "recorded_steps": doc["steps"],
+        "t_ms": runtime.last_now_ns / 1e6, "records_compared": steps,
+        "first_mismatch": None if error is None else steps, "error": error,
+        "outputs": runtime.outputs, "recorded_outputs": doc["outputs"],
+        "unsupported": doc["unsupported"], "violations": [],
+    }
+    if inspect is not None:
+        report["inspect"] = _inspect(node, inspect)
+    return report
+
+
+def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
+           until_step: int | None) -> tuple[int, str | None]:
+    steps = 0
+    try:
+        while until_step is None or steps < until_step:
+            head = events[0] if events else None
+            if head is not None and head[1] == steps and head[0] == "F":
+                events.popleft()
+                node._receive_frame(base64.b64decode(head[2]), local=False, wait=False)
+                continue
+            if head is not None and head[1] == steps and head[0] == "T":
+                events.popleft()
+                fn = runtime.timers.pop(int(head[2]), None)
+                if fn is None:
+                    raise Divergence(f"timer {head[2]} fired live at step {steps} but was "
+                                     "never armed in the replay")
+            elif runtime.ready:
+                fn = runtime.ready.popleft()
+            elif head is not None:
+                raise Divergence(f"nothing runnable at step {steps}, recording expects "
+                                 f"{head[0]} at step {head[1]}")
+            else:
+                break
+            steps += 1
+            runtime.in_step = True
+            try:
+                fn()
+            finally:
+                runtime.in_step = False
+    except Divergence as exc:
+        return steps, str(exc)
+    return steps, None
+
+
+def _inspect(node: Node, name: str) -> dict[str, Any]:
+    _, _, path = name.partition(":")
+    cell = node._cells.get(path or name)
+    if cell is None or cell.actor is None:
+        return {"actor": name, "alive": False, "actors": sorted(node._cells)}
+    state = {k: repr(v)[:400] for k, v in sorted(vars(cell.actor).items()) if k != "ctx"}
+    return {"actor": name, "alive": True, "class": type(cell.actor).__name__, "state": state}

@@ -1,0 +1,123 @@
+"""``focusflow chaos``: run a chaos campaign over a range of seeds.
+
+Argument handling and output only; the work is ``focusflow.chaos.campaign``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+TABLE_ROWS_MAX = 50
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``chaos`` subcommand."""
+    parser = subparsers.add_parser(
+        "chaos", help="run a chaos campaign (many seeds, faults, invariants)",
+        description="Run a scenario under the simulator for every seed with a fault "
+                    "schedule (explicit and/or generated from the seed), check the "
+                    "registered invariants, save every failing run as a trace file and "
+                    "shrink failing schedules. Exit status 1 on any violation.")
+    parser.add_argument("--seeds", default="1-20", help="seed range A-B (inclusive) or N")
+    parser.add_argument("--plan", default=None, help="TOML fault plan (see docs/chaos.md)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: CPU count)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--scenario", default=None, help="scenario (overrides the plan's)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="scenario option, e.g. bug=quorum_off_by_one (repeatable)")
+    parser.add_argument("--faults", type=int, default=None,
+                        help="random faults generated per seed (default: the plan's, "
+                             "or 6 without a plan)")
+    parser.add_argument("--duration-ms", type=float, default=None,
+                        help="virtual milliseconds per run (overrides the plan's)")
+    parser.add_argument("--buggify", action="store_true", help="enable fault points")
+    parser.add_argument("--out", default="chaos-traces",
+                        help="directory for failing traces (default chaos-traces)")
+    parser.add_argument("--no-shrink", action="store_true", help="do not shrink failures")
+    parser.add_argument("--shrink-max", type=int, default=3,
+                        help="failures to shrink (default 3)")
+    parser.set_defaults(func=_main)
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    import dataclasses
+
+    from focusflow.chaos.plan import FaultPlan, load_plan
+
+    plan = load_plan(args.plan) if args.plan else FaultPlan(generate_count=6)
+    changes: dict[str, Any] = {}
+    if args.scenario:
+        changes["scenario"] = args.scenario
+    if args.faults is not None:
+        changes["generate_count"] = args.faults
+    if args.duration_ms is not None:
+        changes["duration_ms"] = args.duration_ms
+    if args.buggify:
+        changes["buggify"] = True
+    if args.option:
+        options = dict(plan.options)
+        for item in args.option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--option wants KEY=VALUE, not {item!r}")
+            options[key] = int(value) if value.isdigit() else value
+        changes["options"] = options
+    return dataclasses.replace(plan, **changes) if changes else plan
+
+
+def _main(args: argparse.Namespace) -> int:
+    from focusflow.chaos.campaign import parse_seeds, run_campaign
+    from focusflow.chaos.plan import PlanError
+
+    try:
+        seeds = parse_seeds(args.seeds)
+        plan = _plan(args)
+    except (ValueError, PlanError, OSError) as exc:
+        print(f"focusflow chaos: {exc}", file=sys.stderr)
+        return 2
+    jobs = args.jobs or os.cpu_count() or 1
+    summary = run_campaign(seeds, plan, jobs=max(1, jobs), out_dir=args.out,
+                           shrink=not args.no_shrink, shrink_max=args.shrink_max)
+    if args.json:
+        json.dump(summary, sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        _print_human(summary)
+    return 1 if summary["failures"] else 0
+
+
+def _print_human(s: dict[str, Any]) -> None:
+    results = s["results"]
+    rows = results if len(results) <= TABLE_ROWS_MAX else [r for r in results if not r["ok"]]
+    print(f"focusflow chaos: scenario {s['scenario']!r}, {s['runs']} seeds, "
+          f"{s['jobs']} jobs")
+    if rows:
+        print(f"  {'seed':>8}  {'result':8} {'faults':>6} {'steps':>8} {'virt s':>7} "
+              f"{'wall s':>7}  violation")
+        for r in rows:
+            v = r["violations"][0]["invariant"] if r["violations"] else ""
+            print(f"  {r['seed']:>8}  {'ok' if r['ok'] else 'FAIL':8} {r['faults_injected']:>6} "
+                  f"{r['events']:>8} {r['virtual_seconds']:>7.2f} {r['wall_seconds']:>7.2f}  {v}")
+    if len(rows) < len(results):
+        print(f"  ({len(results) - len(rows)} passing seeds not shown)")
+    print(f"  runs {s['runs']}, failures {s['failures']}, faults injected "
+          f"{s['faults_injected']}, {s['wall_seconds']:.1f} wall s, "
+          f"{s['sim_seconds_per_wall_second']:.2f} sim s / wall s, "
+          f"{s['seeds_per_minute']:.1f} seeds / min")
+    for r in results:
+        if not r["ok"]:
+            v = r["violations"][0]
+            print(f"  seed {r['seed']}: {v['invariant']} at step {v['step']} "
+                  f"(t={v['t_ms']:.1f} ms): {v['detail'].splitlines()[0][:160] if v['detail'] else ''}")
+            if r.get("trace"):
+                print(f"    replay: focusflow replay {r['trace']} --until-violation")
+    for m in s["shrunk"]:
+        print(f"  shrunk seed {m['seed']}: {m['faults_before']} -> {m['faults_after']} faults "
+              f"in {m['runs']} runs ({m['invariant']}); minimal plan {m['plan']}")
+        for f in m["schedule"]:
+            print(f"    {json.dumps(f, sort_keys=True)}")
