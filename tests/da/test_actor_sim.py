@@ -15,12 +15,21 @@ from focusflow.actors.da.actor import (
     Verdict,
     VerdictQuery,
 )
-from focusflow.actors.da.codec import DaHeader, FraudProofNotice, SampleRequest, SampleResponse
+from focusflow.actors.da.codec import (
+    DaHeader,
+    DahRequest,
+    DahResponse,
+    FraudProofNotice,
+    NamespaceRequest,
+    NamespaceResponse,
+    SampleRequest,
+    SampleResponse,
+)
 from focusflow.actors.da.core import SamplerConfig
 from focusflow.actors.da.pinning import PinningPolicy
 from focusflow.actors.da.reconstruct import BadEncodingError, repair
-from focusflow.actors.da.share import build_square, graph_namespace, rollup_namespace
-from focusflow.actors.da.square import ExtendedDataSquare, Sample, verify_sample
+from focusflow.actors.da.share import build_square, graph_namespace, parse_shares, rollup_namespace
+from focusflow.actors.da.square import ExtendedDataSquare, verify_namespace_rows, verify_sample
 from focusflow.sim import LinkConfig, Simulation
 from focusflow.supervisor import Actor, ActorRef, Node
 from focusflow.wire import decode_message, encode_message
@@ -154,63 +163,90 @@ def test_messages_round_trip_through_the_wire() -> None:
         SampleResponse(3, 1, 2, None),
         DaHeader(3, eds.data_root(), eds.width),
         Published(DaHeader(3, eds.data_root(), eds.width)),
+        DahResponse(3, eds.dah()),
+        DahResponse(3, None),
+        NamespaceResponse(
+            3, graph_namespace("b1"), tuple(eds.prove_namespace(graph_namespace("b1")))
+        ),
+        NamespaceResponse(3, graph_namespace("b1"), None),
+        NamespaceRequest(3, graph_namespace("b1")),
     ):
         assert decode_message(*encode_message(msg)) == msg
 
 
+RECEIVED: list[Any] = []
+
+
 class Fetcher(Actor):
-    """Test helper: tells sample requests to a server and keeps what comes back."""
+    """Test helper: forwards requests to a server, records every answer in ``RECEIVED``."""
 
     def __init__(self, server: ActorRef) -> None:
         self.server = server
-        self.got: dict[tuple[int, int], Sample | None] = {}
 
     async def receive(self, msg: Any) -> Any:
-        if isinstance(msg, SampleRequest):
+        if isinstance(msg, SampleRequest | DahRequest | NamespaceRequest):
             await self.ctx.tell(self.server, msg)
-        elif isinstance(msg, SampleResponse):
-            self.got[(msg.row, msg.col)] = msg.sample
-        elif isinstance(msg, VerdictQuery):  # reused as "report": one cell per query
-            row, col = divmod(msg.height, 1_000)
-            sample = self.got.get((row, col))
-            ok = sample is not None
-            return Verdict(msg.height, b"", (row, col) in self.got, ok, int(ok), "")
+        else:
+            RECEIVED.append(msg)
         return None
 
 
-def test_archived_graph_shares_are_still_served_with_proofs() -> None:
+def fetch(sim: Simulation, light: Node, fetcher: ActorRef, *requests: Any) -> list[Any]:
+    RECEIVED.clear()
+    for request in requests:
+        sim.run_until_complete(light.tell(fetcher, request))
+    sim.run(for_ms=100)
+    return list(RECEIVED)
+
+
+def test_namespace_data_is_fetched_verified_and_outlives_pruning_only_for_graph() -> None:
     rng = np.random.default_rng(8)
     graph, other = graph_namespace("bucket:g"), rollup_namespace("rollup:r")
-    square = build_square([(graph, rng.bytes(1_000)), (other, rng.bytes(1_000))])
+    blobs = {graph: rng.bytes(1_000), other: rng.bytes(1_000)}
+    square = build_square(list(blobs.items()))
     eds = ExtendedDataSquare.extend(square)
     sim = Simulation(8)
     producer, light = sim.add_node("producer"), sim.add_node("light")
-    producer.spawn(
-        ShareServerActor,
-        PinningPolicy(graph_pin_epochs=10, prune_window_epochs=1),
-        name="da-server",
-    )
+    policy = PinningPolicy(graph_pin_epochs=10, prune_window_epochs=1)
+    producer.spawn(ShareServerActor, policy, name="da-server")
     fetcher = light.spawn(Fetcher, light.ref("producer", "/user/da-server"), name="fetcher")
     header = publish(sim, {"producer": producer}, 1, square)
+
+    def retrieve(ns: bytes) -> bytes | None:
+        (dah_reply,) = fetch(sim, light, fetcher, DahRequest(1))
+        assert isinstance(dah_reply, DahResponse) and dah_reply.dah is not None
+        assert dah_reply.dah.data_root() == header.data_root  # the roots are the header's
+        (ns_reply,) = fetch(sim, light, fetcher, NamespaceRequest(1, ns))
+        assert isinstance(ns_reply, NamespaceResponse)
+        if ns_reply.rows is None:
+            return None
+        assert verify_namespace_rows(dah_reply.dah, ns, ns_reply.rows)
+        return parse_shares([s for row in ns_reply.rows for s in row.shares])[0][1]
+
+    assert retrieve(graph) == blobs[graph] and retrieve(other) == blobs[other]
     sim.run_until_complete(
         producer.tell(producer.ref("producer", "/user/da-server"), PruneShares(5))
     )
     sim.run(for_ms=10)
+    assert retrieve(graph) == blobs[graph]  # archived, still served with complete proofs
+    assert retrieve(other) is None
+
     k = eds.k
     cells = {(r, c): eds.share(r, c)[:29] for r in range(k) for c in range(k)}
     graph_cell = next(cell for cell, ns in cells.items() if ns == graph)
     other_cell = next(cell for cell, ns in cells.items() if ns == other)
     parity_cell = (2 * k - 1, 2 * k - 1)
-    for cell in (graph_cell, other_cell, parity_cell):
-        sim.run_until_complete(light.tell(fetcher, SampleRequest(1, *cell)))
-    sim.run(for_ms=100)
-    for cell, served in ((graph_cell, True), (other_cell, False), (parity_cell, False)):
-        v = sim.run_until_complete(light.ask(fetcher, VerdictQuery(cell[0] * 1_000 + cell[1])))
-        assert v.decided and v.available is served, (cell, v)
-    actor_got = sim.run_until_complete(
-        light.ask(fetcher, VerdictQuery(graph_cell[0] * 1_000 + graph_cell[1]))
+    replies = fetch(
+        sim, light, fetcher, *(SampleRequest(1, *c) for c in (graph_cell, other_cell, parity_cell))
     )
-    assert actor_got.available
-    # the served share's proof checks against the header's data root
-    sample = eds.sample(*graph_cell)
+    served = {(r.row, r.col): r.sample for r in replies}
+    assert served[other_cell] is None and served[parity_cell] is None
+    sample = served[graph_cell]
+    assert sample is not None
     assert verify_sample(sample, data_root=header.data_root, width=header.width, hash_name="blake3")
+    sim.run_until_complete(
+        producer.tell(producer.ref("producer", "/user/da-server"), PruneShares(12))
+    )
+    sim.run(for_ms=10)
+    (gone,) = fetch(sim, light, fetcher, DahRequest(1))
+    assert gone.dah is None

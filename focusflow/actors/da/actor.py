@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 
 from focusflow.actors.da import core
-from focusflow.actors.da.codec import DaHeader, FraudProofNotice, SampleRequest, SampleResponse
+from focusflow.actors.da.codec import (
+    DaHeader,
+    DahRequest,
+    DahResponse,
+    FraudProofNotice,
+    NamespaceRequest,
+    NamespaceResponse,
+    SampleRequest,
+    SampleResponse,
+)
 from focusflow.actors.da.pinning import PinningPolicy, ShareStore
 from focusflow.actors.da.share import SHARE_SIZE
 from focusflow.actors.da.square import ExtendedDataSquare
@@ -202,8 +211,22 @@ class ShareServerActor(Actor):
                 sample = self.store.sample(msg.height, msg.row, msg.col)
             sender = self.ctx.sender
             if sender is not None:
-                reply = SampleResponse(msg.height, msg.row, msg.col, sample)
+                answer = SampleResponse(msg.height, msg.row, msg.col, sample)
                 # An overloaded sampler (MailboxFull) times out and retries: drop the answer.
+                with contextlib.suppress(MailboxFull):
+                    self.ctx.tell_nowait(sender, answer)
+            return None
+        if isinstance(msg, DahRequest | NamespaceRequest):
+            reply: Any
+            if isinstance(msg, DahRequest):
+                reply = DahResponse(msg.height, self.store.dah(msg.height))
+            else:
+                rows = self.store.namespace(msg.height, msg.namespace)
+                reply = NamespaceResponse(
+                    msg.height, msg.namespace, None if rows is None else tuple(rows)
+                )
+            sender = self.ctx.sender
+            if sender is not None:
                 with contextlib.suppress(MailboxFull):
                     self.ctx.tell_nowait(sender, reply)
             return None

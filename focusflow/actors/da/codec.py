@@ -15,14 +15,18 @@ import capnp  # type: ignore[import-untyped]
 
 from focusflow.actors.da.nmt import NmtProof
 from focusflow.actors.da.reconstruct import Axis, BadEncodingFraudProof, FraudShare
-from focusflow.actors.da.share import SHARE_SIZE
-from focusflow.actors.da.square import Sample
+from focusflow.actors.da.share import NAMESPACE_SIZE, SHARE_SIZE
+from focusflow.actors.da.square import DataAvailabilityHeader, NamespaceRowProof, Sample
 from focusflow.wire import load_schema, message
 
 __all__ = [
     "DaHeader",
+    "DahRequest",
+    "DahResponse",
     "DecodeError",
     "FraudProofNotice",
+    "NamespaceRequest",
+    "NamespaceResponse",
     "SampleRequest",
     "SampleResponse",
     "decode_befp",
@@ -100,6 +104,84 @@ class FraudProofNotice:
     def _from_reader(cls, reader: Any) -> FraudProofNotice:
         height, proof = _read_befp(reader)
         return cls(height, proof)
+
+
+@message(schema.DahRequest)
+class DahRequest:
+    """Ask for the data availability header (all 4k roots) of block ``height``."""
+
+    height: int
+
+
+@message(schema.DahResponse)
+class DahResponse:
+    """The roots, or ``dah=None`` when the peer does not have the block."""
+
+    height: int
+    dah: DataAvailabilityHeader | None
+
+    def _to_builder(self, builder: Any) -> None:
+        builder.height = self.height
+        builder.found = self.dah is not None
+        if self.dah is not None:
+            for name, roots in (("rowRoots", self.dah.row_roots), ("colRoots", self.dah.col_roots)):
+                out = builder.init(name, len(roots))
+                for i, root in enumerate(roots):
+                    out[i] = root
+
+    @classmethod
+    def _from_reader(cls, reader: Any) -> DahResponse:
+        if not reader.found:
+            return cls(int(reader.height), None)
+        rows = _blobs(reader.rowRoots, count_max=width_max, bytes_max=node_bytes_max)
+        cols = _blobs(reader.colRoots, count_max=width_max, bytes_max=node_bytes_max)
+        # hash_name is local configuration: the receiver re-checks the roots against its header.
+        return cls(int(reader.height), DataAvailabilityHeader(rows, cols))
+
+
+@message(schema.NamespaceRequest)
+class NamespaceRequest:
+    """Ask for every share of ``namespace`` in block ``height``, with proofs."""
+
+    height: int
+    namespace: bytes
+
+
+@message(schema.NamespaceResponse)
+class NamespaceResponse:
+    """Per-row namespace proofs, or ``rows=None`` when the peer does not hold them."""
+
+    height: int
+    namespace: bytes
+    rows: tuple[NamespaceRowProof, ...] | None
+
+    def _to_builder(self, builder: Any) -> None:
+        builder.height, builder.namespace = self.height, self.namespace
+        builder.found = self.rows is not None
+        rows = self.rows or ()
+        assert len(rows) <= width_max
+        out = builder.init("rows", len(rows))
+        for i, row in enumerate(rows):
+            out[i].row = row.row
+            shares = out[i].init("shares", len(row.shares))
+            for j, share in enumerate(row.shares):
+                shares[j] = share
+            _fill_proof(out[i].init("proof"), row.proof)
+
+    @classmethod
+    def _from_reader(cls, reader: Any) -> NamespaceResponse:
+        namespace = bytes(reader.namespace)
+        if len(namespace) != NAMESPACE_SIZE or len(reader.rows) > width_max:
+            raise DecodeError("malformed namespace response")
+        if not reader.found:
+            return cls(int(reader.height), namespace, None)
+        rows = []
+        for r in reader.rows:
+            shares = _blobs(r.shares, count_max=width_max, bytes_max=SHARE_SIZE)
+            if any(len(share) != SHARE_SIZE for share in shares) or r.row >= width_max:
+                raise DecodeError("malformed namespace row")
+            rows.append(NamespaceRowProof(int(r.row), shares, _read_proof(r.proof)))
+        return cls(int(reader.height), namespace, tuple(rows))
 
 
 def _decode(struct: Any, data: bytes, read: Callable[[Any], T]) -> T:

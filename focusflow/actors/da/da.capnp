@@ -111,3 +111,35 @@ struct Published {
 struct PruneShares {
   epoch @0 :UInt64;
 }
+
+# ---- namespace retrieval (full nodes and archives answer; light nodes verify) ----
+
+struct DahRequest {
+  height @0 :UInt64;
+}
+
+# The data availability header: check it against the block's data root before use.
+struct DahResponse {
+  height @0 :UInt64;
+  found @1 :Bool;
+  rowRoots @2 :List(Data);
+  colRoots @3 :List(Data);
+}
+
+struct NamespaceRequest {
+  height @0 :UInt64;
+  namespace @1 :Data;              # 29 bytes
+}
+
+struct NamespaceRowProof {
+  row @0 :UInt16;
+  shares @1 :List(Data);
+  proof @2 :NmtProof;
+}
+
+struct NamespaceResponse {
+  height @0 :UInt64;
+  namespace @1 :Data;
+  found @2 :Bool;                  # false: this node does not (or no longer) hold it
+  rows @3 :List(NamespaceRowProof);
+}

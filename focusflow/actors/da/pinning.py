@@ -20,7 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from focusflow.actors.da.share import NAMESPACE_SIZE, is_graph_namespace
-from focusflow.actors.da.square import ExtendedDataSquare, NamespaceRowProof, Sample
+from focusflow.actors.da.square import (
+    DataAvailabilityHeader,
+    ExtendedDataSquare,
+    NamespaceRowProof,
+    Sample,
+)
 
 __all__ = ["PinningPolicy", "PruneReport", "ShareStore"]
 
@@ -58,6 +63,7 @@ class PruneReport:
 class _Archive:
     data_root: bytes
     epoch: int
+    dah: DataAvailabilityHeader
     samples: dict[tuple[int, int], Sample] = field(default_factory=dict)
     namespaces: dict[bytes, list[NamespaceRowProof]] = field(default_factory=dict)
 
@@ -97,7 +103,7 @@ class ShareStore:
         return PruneReport(tuple(archived), tuple(dropped))
 
     def _make_archive(self, epoch: int, eds: ExtendedDataSquare) -> _Archive:
-        archive = _Archive(eds.data_root(), epoch)
+        archive = _Archive(eds.data_root(), epoch, eds.dah())
         for r in range(eds.k):
             for c in range(eds.k):
                 ns = eds.shares[r, c, :NAMESPACE_SIZE].tobytes()
@@ -119,6 +125,8 @@ class ShareStore:
 
     def namespace(self, height: int, namespace: bytes) -> list[NamespaceRowProof] | None:
         """All shares of ``namespace`` with proofs, or None if this node no longer has them."""
+        if len(namespace) != NAMESPACE_SIZE:
+            return None  # a malformed query from a peer: nothing to serve
         if height in self._full:
             return self._full[height][1].prove_namespace(namespace)
         archive = self._archive.get(height)
@@ -127,6 +135,13 @@ class ShareStore:
         if namespace in archive.namespaces:
             return archive.namespaces[namespace]
         return None
+
+    def dah(self, height: int) -> DataAvailabilityHeader | None:
+        """The block's row and column roots (kept as long as anything of the block is)."""
+        if height in self._full:
+            return self._full[height][1].dah()
+        archive = self._archive.get(height)
+        return archive.dah if archive else None
 
     def statistics(self) -> dict[str, int]:
         """Counters for monitoring."""
