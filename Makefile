@@ -26,7 +26,7 @@ sysdeps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/focusflow sim --seed 1
+	$(BIN)/focusflow devnet --validators 4 --duration 20
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard focusflow tests benchmarks examples)

@@ -213,7 +213,10 @@ class Validator(Actor):
             self._apply_synced(msg)
             return None
         if isinstance(msg, Query):
-            return QueryReply(json.dumps(self.query(msg.kind, msg.arg)))
+            try:
+                return QueryReply(json.dumps(self.query(msg.kind, msg.arg)))
+            except (ValueError, KeyError) as exc:  # the asker's fault: never crash on it
+                return QueryReply(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
         return None
 
     # ---------------------------------------------------------------- consensus glue

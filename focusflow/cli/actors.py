@@ -1,0 +1,50 @@
+"""``focusflow actors list|get PATH``: a running node's actors (read-only).
+
+Each actor: path, class, incarnation, mailbox depth (and its bound), restarts and the
+cause of its last abnormal death.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from focusflow.cli.status import add_target_args, node_url
+
+
+def _run(args: Any) -> int:
+    from focusflow.node import client
+
+    try:
+        if args.action == "list":
+            data = client.get(node_url(args), "/actors")
+        else:
+            if not args.path:
+                print("error: actors get needs a PATH", file=sys.stderr)
+                return 2
+            data = client.get(node_url(args), "/actors" + args.path)
+    except client.NodeUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(data, dict) and "error" in data:
+        print(f"error: {data['error']}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(data))
+        return 0
+    for a in data if isinstance(data, list) else [data]:
+        print(f"{'  ' * a['depth']}{a['path']:40} {a['class']:16} inc {a['incarnation']:<4} "
+              f"mailbox {a['mailbox_depth']}/{a['mailbox_depth_max']} restarts {a['restarts']}"
+              f"{'  last death: ' + a['last_death'] if a['last_death'] else ''}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``focusflow actors``."""
+    p = subparsers.add_parser("actors", help="list or inspect a running node's actors")
+    p.add_argument("action", choices=("list", "get"))
+    p.add_argument("path", nargs="?", help="actor path for 'get', e.g. /user/node/validator")
+    add_target_args(p)
+    p.set_defaults(func=_run)

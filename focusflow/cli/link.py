@@ -1,0 +1,61 @@
+"""``focusflow link``: sign a cyberlink with a neuron key and submit it to a node.
+
+focusflow link --key alice.key --from <cid|file:PATH> --to <cid|file:PATH> --nonce N \
+    [--url …|--home …] [--focus 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from focusflow.cli.status import add_target_args, node_url
+
+
+def _particle(text: str) -> bytes:
+    from focusflow.actors.state.ids import cid_from_text, cid_of
+
+    if text.startswith("file:"):
+        return cid_of(Path(text[5:]).read_bytes())
+    try:
+        return bytes.fromhex(text) if len(text) == 72 else cid_from_text(text)
+    except ValueError as exc:
+        raise SystemExit(f"error: {text!r} is not a particle id ({exc})") from exc
+
+
+def _run(args: Any) -> int:
+    from focusflow.actors.state.ids import Neuron
+    from focusflow.actors.state.tx import TxKind, make_tx
+    from focusflow.node import client
+
+    neuron = Neuron.from_seed(bytes.fromhex(Path(args.key).read_text().strip()))
+    url = node_url(args)
+    try:
+        chain = args.chain_id or client.get(url, "/status")["chain_id"]
+        tx = make_tx(neuron, chain_id=chain, nonce=args.nonce, kind=TxKind.LINK,
+                     links=[(_particle(args.src), _particle(args.dst))])
+        reply = client.submit(url, [tx], [args.focus])
+    except client.NodeUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(reply))
+    else:
+        print(f"accepted {reply['accepted']} rejected {reply['rejected']} {reply['reason']}")
+    return 0 if reply["accepted"] else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``focusflow link``."""
+    p = subparsers.add_parser("link", help="sign and submit a cyberlink")
+    p.add_argument("--key", required=True, help="neuron key file (focusflow keys new)")
+    p.add_argument("--from", dest="src", required=True, help="particle: CID text, hex or file:PATH")
+    p.add_argument("--to", dest="dst", required=True, help="particle: CID text, hex or file:PATH")
+    p.add_argument("--nonce", type=int, required=True, help="the neuron's next nonce")
+    p.add_argument("--focus", type=int, default=1000, help="focus tag (QoS priority)")
+    p.add_argument("--chain-id", help="default: the node's")
+    add_target_args(p)
+    p.set_defaults(func=_run)
