@@ -25,6 +25,7 @@ from focusflow.kernels._solver import Solver
 
 FRONTIER_SHARE_MAX = 0.25  # a frontier wider than this is a full iteration anyway
 FRONTIER_STEPS_MAX = 200
+FRONTIER_TOLERANCE_SHARE = 100.0  # a particle moving less than this·ε/n does not spread
 
 
 class CpuSolver(Solver):
@@ -41,6 +42,7 @@ class CpuSolver(Solver):
         self._at: sp.csr_matrix | None = None
         self._pending_src: list[np.ndarray] = []
         self._pending_dst: list[np.ndarray] = []
+        self._delta_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- matrices ---------------------------------------------------------------------------
     def _matrix(self) -> sp.csr_matrix:
@@ -61,7 +63,9 @@ class CpuSolver(Solver):
         csr = self.store.csr
         y = self._matrix() @ x
         if len(csr.d_keys):
-            d_dst, d_src, d_w = csr.delta_coo()
+            if self._delta_cache is None or self._delta_cache[0] is not csr.d_keys:
+                self._delta_cache = (csr.d_keys, *csr.delta_coo())
+            _, d_dst, d_src, d_w = self._delta_cache
             y += np.bincount(d_dst, weights=d_w * x[d_src], minlength=csr.n)
         return y
 
@@ -93,6 +97,7 @@ class CpuSolver(Solver):
 
     def apply(self, delta: EdgeDelta) -> None:
         """Remember which edges changed, for the next dynamic-frontier solve."""
+        super().apply(delta)
         self._pending_src.append(np.asarray(delta.src))
         self._pending_dst.append(np.asarray(delta.dst))
 
@@ -133,13 +138,14 @@ class CpuSolver(Solver):
         if self._last is None:
             return self.solve(warm=False, eps=eps, iterations_max=cap)
         self._start(self.start_vector(warm=True))
-        tau = frontier_tolerance if frontier_tolerance is not None else eps / (10.0 * n)
+        tau = frontier_tolerance if frontier_tolerance is not None else FRONTIER_TOLERANCE_SHARE * eps / n
         frontier = np.zeros(n, dtype=bool)
         frontier[dsts] = True
         frontier[self._out_neighbours(np.unique(srcs))] = True
         frontier[len(self._last):] = True  # new particles
         steps = self._frontier_steps(frontier, tau)
-        if steps < 0:
+        if steps < 0:  # the frontier grew too wide: start over as a plain warm start
+            self._start(self.start_vector(warm=True))
             return self._loop(eps, cap, method="warm")
         return self._loop(eps, cap, method="dynamic-frontier")
 

@@ -285,11 +285,17 @@ class InLinkCSR:
     def compact(self) -> None:
         """Fold delta and tombstones into a fresh base; out-weights recomputed exactly."""
         xp = self.xp
-        keys = xp.concatenate([self.keys, self.d_keys])
-        w = xp.concatenate([self.data, self.d_data])
-        c = xp.concatenate([self.count, self.d_count]).astype(xp.int64)
-        order = xp.argsort(keys)
-        self._set_base(keys[order], w[order], c[order])
+        a, b = self.keys, self.d_keys  # both sorted and disjoint: merge, don't sort
+        pa = xp.arange(len(a), dtype=xp.int64) + xp.searchsorted(b, a)
+        pb = xp.arange(len(b), dtype=xp.int64) + xp.searchsorted(a, b)
+        total = len(a) + len(b)
+        keys = xp.empty(total, dtype=xp.uint64)
+        w = xp.empty(total, dtype=xp.float64)
+        c = xp.empty(total, dtype=xp.int64)
+        keys[pa], keys[pb] = a, b
+        w[pa], w[pb] = self.data, self.d_data
+        c[pa], c[pb] = self.count, self.d_count
+        self._set_base(keys, w, c)
         self._clear_delta()
 
     def invariants(self) -> None:

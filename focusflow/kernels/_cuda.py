@@ -20,7 +20,14 @@ from typing import Any
 import cupy as cp
 import numpy as np
 
-from focusflow.kernels._csr import EdgeDelta, InLinkCSR, relabel_by_out_degree, row_bins
+from focusflow.kernels._csr import (
+    SNAP_RELATIVE,
+    EdgeDelta,
+    InLinkCSR,
+    pack_keys,
+    relabel_by_out_degree,
+    row_bins,
+)
 from focusflow.kernels._result import FocusParams
 from focusflow.kernels._solver import Solver, next_group
 
@@ -116,6 +123,7 @@ class CudaSolver(Solver):
         self._blocks_total = blocks_total
         self._partials = cp.zeros(2 * max(blocks_total, 1), dtype=cp.float64)
         self._state = cp.zeros(2 + GROUP_ITERATIONS_MAX, dtype=cp.float64)
+        self._moved = cp.zeros(c.n, dtype=cp.float64)  # scratch for apply(): |Δw| per source
         self._layout_version = c.version
 
     def _refresh_values(self) -> None:
@@ -132,17 +140,44 @@ class CudaSolver(Solver):
 
         With a host GraphStore the host applied it already; the device copy applies it
         here. With a DeviceStore the device CSR *is* the store and is changed here.
+        Fast path (layout built): one fused kernel edits W, counts, the float32 kernel
+        weights, out-weights and out-degrees; a second snaps out-weights; one read-back
+        says how many edges are new. Raises AssertionError for a delta that removes
+        links an edge does not have.
         """
+        super().apply(delta)
         c = self.dcsr
-        before = c.version
-        c.apply(delta)
-        if c.version == before and self._layout_version == before and len(delta) and len(c.keys):
-            # refresh only the float32 weights at the edited base positions
-            keys = (cp.asarray(delta.dst, dtype=cp.uint64) << cp.uint64(32)) | cp.asarray(
-                delta.src, dtype=cp.uint64)
-            pos = cp.minimum(cp.searchsorted(c.keys, keys), len(c.keys) - 1)
-            p = pos[c.keys[pos] == keys]
-            self._w32[self._kpos[p]] = c.data[p].astype(cp.float32)
+        if self._layout_version != c.version or len(delta) == 0:
+            c.apply(delta)  # generic path: no kernel layout yet (or nothing to do)
+            return
+        c.grow(delta.n)
+        m = len(delta)
+        src = cp.asarray(delta.src, dtype=cp.int64)
+        dw = cp.asarray(delta.dw, dtype=cp.float64)
+        dc = cp.asarray(delta.dcount, dtype=cp.int64)
+        keys = pack_keys(cp, cp.asarray(delta.dst, dtype=cp.int64), src)
+        if len(self._moved) < c.n:
+            self._moved = cp.zeros(c.n, dtype=cp.float64)
+        old_out = c.out_w[src]
+        missing = cp.empty(m, dtype=cp.int32)
+        flags = cp.zeros(3, dtype=cp.int64)
+        grid = (-(-m // THREADS),)
+        self._mod.get_function("apply_delta")(grid, (THREADS,), (
+            src, keys, dw, dc, np.int64(m), c.keys, np.int64(len(c.keys)), c.data, c.count,
+            self._w32, self._kpos, c.d_keys, np.int64(len(c.d_keys)), c.d_data, c.d_count,
+            c.out_w, c.out_deg, self._moved, missing, flags, np.float64(SNAP_RELATIVE)))
+        self._mod.get_function("snap_out")(grid, (THREADS,), (
+            src, np.int64(m), old_out, c.out_w, c.out_deg, self._moved,
+            np.float64(SNAP_RELATIVE)))
+        self._moved[src] = 0.0
+        tomb, errors, fresh = (int(v) for v in flags.get())
+        assert errors == 0, "delta removes links an edge does not have"
+        c.tombstones += tomb
+        if fresh:
+            new = missing.astype(bool)
+            c._insert_delta(keys[new], cp.maximum(dw[new], 0.0), dc[new])
+        if len(c.d_keys) + c.tombstones > c.compact_fraction * max(len(c.keys), 1):
+            c.compact()
 
     # -- Solver operations --------------------------------------------------------------------
     def _start(self, pi0: np.ndarray) -> None:

@@ -169,7 +169,7 @@ class WebGpuSolver(Solver):
     # -- Solver operations ---------------------------------------------------------------------
     def apply(self, delta: EdgeDelta) -> None:
         """The store changed: re-upload the graph at the next solve (π is re-sent too)."""
-        del delta
+        super().apply(delta)
         self._uploaded = None
 
     def _start(self, pi0: np.ndarray) -> None:

@@ -124,3 +124,78 @@ extern "C" __global__ void delta_scatter(const long long* __restrict__ dst,
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < m) atomicAdd(acc + dst[i], w[i] * x[src[i]]);
 }
+
+// ---- batch application (resident graph): one pass over the changed edges ----------------
+__device__ long long find_key(const unsigned long long* keys, long long len,
+                              unsigned long long key)
+{
+    long long lo = 0, hi = len;
+    while (lo < hi) {
+        const long long mid = (lo + hi) >> 1;
+        if (keys[mid] < key) lo = mid + 1; else hi = mid;
+    }
+    return (lo < len && keys[lo] == key) ? lo : -1;
+}
+
+// For each edge of the delta: find it in the base (else in the delta segment) and edit W,
+// the link count, the float32 kernel weight, out-weight and live out-degree in place; an
+// edge found in neither is flagged for insertion. flags[0]: tombstone change (base),
+// flags[1]: error (a count would go negative), flags[2]: edges to insert.
+extern "C" __global__ void apply_delta(
+    const long long* __restrict__ src, const unsigned long long* __restrict__ key,
+    const double* __restrict__ dw, const long long* __restrict__ dc, long long m,
+    const unsigned long long* __restrict__ base_keys, long long base_len,
+    double* base_w, int* base_c, float* w32, const long long* __restrict__ kpos,
+    const unsigned long long* __restrict__ d_keys, long long d_len, double* d_w, int* d_c,
+    double* out_w, unsigned long long* out_deg, double* moved, int* missing,
+    long long* flags, double snap)
+{
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m) return;
+    long long p = find_key(base_keys, base_len, key[i]);
+    double* wv = base_w;
+    int* cv = base_c;
+    const bool in_base = p >= 0;
+    if (!in_base) {
+        p = find_key(d_keys, d_len, key[i]);
+        wv = d_w;
+        cv = d_c;
+    }
+    const long long s = src[i];
+    atomicAdd(out_w + s, dw[i]);
+    atomicAdd(moved + s, fabs(dw[i]));
+    if (p < 0) {
+        missing[i] = 1;
+        if (dc[i] <= 0) atomicAdd((unsigned long long*)(flags + 1), 1ull);
+        atomicAdd(out_deg + s, 1ull);
+        atomicAdd((unsigned long long*)(flags + 2), 1ull);
+        return;
+    }
+    missing[i] = 0;
+    const double old_w = wv[p];
+    const long long old_c = cv[p];
+    const long long new_c = old_c + dc[i];
+    if (new_c < 0) atomicAdd((unsigned long long*)(flags + 1), 1ull);
+    double new_w = old_w + dw[i];
+    const bool noise = fabs(new_w) <= snap * (fabs(old_w) + fabs(dw[i]));
+    if (new_c <= 0 || noise || new_w < 0.0) new_w = 0.0;
+    wv[p] = new_w;
+    cv[p] = (int)(new_c < 0 ? 0 : new_c);
+    if (in_base) w32[kpos[p]] = (float)new_w;
+    const long long was = old_c > 0, now = new_c > 0;
+    if (was != now) atomicAdd(out_deg + s, (unsigned long long)(now - was));
+    if (in_base && was != now) atomicAdd((unsigned long long*)flags, (unsigned long long)(was - now));
+}
+
+// Snap the out-weights of the touched sources: no live out-edge, or rounding residue, is 0.
+extern "C" __global__ void snap_out(const long long* __restrict__ src, long long m,
+                                    const double* __restrict__ old_out, double* out_w,
+                                    const unsigned long long* __restrict__ out_deg,
+                                    const double* __restrict__ moved, double snap)
+{
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m) return;
+    const long long s = src[i];
+    const double ow = out_w[s];
+    if (out_deg[s] == 0ull || ow <= snap * (fabs(old_out[i]) + moved[s])) out_w[s] = 0.0;
+}

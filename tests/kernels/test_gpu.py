@@ -50,7 +50,7 @@ def test_cuda_resident_graph_follows_batches(cuda) -> None:
     cpu = CpuSolver(store, FocusParams(eps=1e-9))
     gpu.solve(), cpu.solve()
     rng = np.random.default_rng(3)
-    for step in range(4):
+    for step in range(6):  # enough churn to trigger compactions
         k = 200
         ins = (rng.integers(0, 30, k), rng.integers(0, store.n + 3, k), rng.integers(0, store.n + 3, k))
         rem_idx = rng.choice(len(links), 100, replace=False)
@@ -60,6 +60,11 @@ def test_cuda_resident_graph_follows_batches(cuda) -> None:
         cpu.apply(delta)
         g, c = gpu.solve(), cpu.solve()
         assert g.converged and c.converged
+        gpu.dcsr.invariants()
+        import cupy as cp
+
+        assert np.allclose(cp.asnumpy(gpu.dcsr.out_w), store.csr.out_w, rtol=1e-9, atol=1e-12)
+        assert np.array_equal(cp.asnumpy(gpu.dcsr.out_deg), store.csr.out_deg)
         assert np.abs(g.pi - c.pi).sum() < FLOAT32_L1
 
 
