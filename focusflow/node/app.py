@@ -9,6 +9,7 @@ nothing committed: blocks and state are durable when written (see ``node.chain``
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,13 @@ def render_metrics(st: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_node(settings: Settings, *, stop: anyio.Event | None = None) -> None:
-    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then stop in order."""
+async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
+                   on_started: Callable[[int, int], None] | None = None) -> None:
+    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then stop in order.
+
+    ``on_started(p2p_port, http_port)`` is called once both listen (ports may be 0 in the
+    config: the OS picks).
+    """
     log = structlog.get_logger("focusflow.node").bind(node=settings.name)
     vsettings = validator_settings(settings)
     transport = Transport(settings.identity, list(settings.peers),
@@ -180,6 +186,8 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None) -> No
                                            settings.http_listen[1], api)
                 log.info("node_started", p2p_port=transport.listen_port, http_port=port,
                          peers=len(settings.peers), role=settings.role)
+                if on_started is not None:
+                    on_started(transport.listen_port, port)
                 await _wait_for_stop(stop)
                 log.info("node_stopping", step="http")
                 http_tg.cancel_scope.cancel()

@@ -1,0 +1,70 @@
+"""Block records as a light client sees them: quorum signatures, parent, da_root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.crypto import (
+    DOMAIN_BLOCK,
+    DOMAIN_TX,
+    Ed25519Verifier,
+    Signer,
+    digest,
+    merkle_root,
+)
+from focusflow.actors.consensus.types import BlockHeader, Committee, Validator
+from focusflow.node.chain import BlockLog, ChainError, verify_record
+from focusflow.node.messages import BlockRecord
+
+SIGNERS = [Signer(bytes([i + 1]) * 32) for i in range(4)]
+COMMITTEE = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(SIGNERS)))
+
+
+def make_record(height: int, parent: bytes, txs: tuple[bytes, ...], voters: list[int]) -> BlockRecord:
+    header = BlockHeader(height=height, parent=parent, state_root=bytes(32),
+                         da_root=merkle_root([digest(DOMAIN_TX, t) for t in txs]),
+                         pi_root=bytes(32), anchor=bytes(32), anchor_round=2 * height)
+    raw = codec.encode_block_header(header)
+    return BlockRecord(height, raw, digest(DOMAIN_BLOCK, raw), txs, tuple(voters),
+                       tuple(SIGNERS[i].sign(raw) for i in voters))
+
+
+def test_a_block_with_quorum_signatures_that_extends_the_tip_verifies() -> None:
+    rec = make_record(1, bytes(32), (b"tx1", b"tx2"), [0, 1, 2])
+    header = verify_record(rec, parent=bytes(32), committee=COMMITTEE, verifier=Ed25519Verifier())
+    assert header.height == 1
+
+
+@pytest.mark.parametrize("tamper", ["below_quorum", "forged_sig", "other_parent", "txs", "digest"])
+def test_tampered_or_underwritten_blocks_are_refused(tamper: str) -> None:
+    rec = make_record(1, bytes(32), (b"tx1",), [0, 1, 2])
+    parent = bytes(32)
+    if tamper == "below_quorum":
+        rec = make_record(1, bytes(32), (b"tx1",), [0, 1])
+    elif tamper == "forged_sig":
+        rec = BlockRecord(1, rec.header, rec.digest, rec.txs, rec.signers,
+                          (rec.signatures[0], rec.signatures[1], bytes(64)))
+    elif tamper == "other_parent":
+        parent = b"\x01" * 32
+    elif tamper == "txs":
+        rec = BlockRecord(1, rec.header, rec.digest, (b"tx-evil",), rec.signers, rec.signatures)
+    else:
+        rec = BlockRecord(1, rec.header, b"\x00" * 32, rec.txs, rec.signers, rec.signatures)
+    with pytest.raises(ChainError):
+        verify_record(rec, parent=parent, committee=COMMITTEE, verifier=Ed25519Verifier())
+
+
+def test_block_log_is_durable_and_gapless_across_reopen(tmp_path: Path) -> None:
+    log = BlockLog(tmp_path / "blocks.sqlite")
+    r1 = make_record(1, bytes(32), (b"a",), [0, 1, 2])
+    r2 = make_record(2, r1.digest, (b"b",), [1, 2, 3])
+    log.append(r1, 5)
+    log.append(r2, 7)
+    log.close()
+    again = BlockLog(tmp_path / "blocks.sqlite")
+    assert again.height == 2 and again.links == 12 and again.tip_digest == r2.digest
+    assert again.record(2) == r2
+    assert [h for h, _ in again.digests(1, 2)] == [1, 2]
