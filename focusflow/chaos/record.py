@@ -44,6 +44,8 @@ T = TypeVar("T")
 RECORDING_FORMAT = "focusflow.chaos.recording.v1"
 EVENTS_MAX = 10_000_000
 STEPS_MAX = 100_000_000
+#: Runtime attributes the node reads (``getattr(runtime, ...)``) that change its steps.
+RUNTIME_KNOBS = ("tracing", "messages_per_step")
 
 
 def _resolve(target: str) -> Callable[[Node], None]:
@@ -140,7 +142,9 @@ class InputRecorder:
     def document(self) -> dict[str, Any]:
         """The recording as a JSON-ready document."""
         return {"format": RECORDING_FORMAT, "node": self.system.name, "boot": self.boot,
-                "seed": self.seed, "steps": self.steps, "events": self.events,
+                "seed": self.seed, "steps": self.steps,
+                "knobs": {k: getattr(self.system.runtime, k) for k in RUNTIME_KNOBS
+                          if hasattr(self.system.runtime, k)}, "events": self.events,
                 "clock": self.clock, "reads": self.reads, "outputs": self.outputs,
                 "outputs_hash": self._out.hexdigest(), "unsupported": self.unsupported}
 
@@ -220,6 +224,11 @@ class ReplayRuntime:
 
     def __init__(self, doc: dict[str, Any]) -> None:
         self.node_name = str(doc["node"])
+        # Mirror the live runtime's knobs (whether the node writes trace records, which
+        # read the clock; how many messages a step handles): they shape the steps.
+        for knob, value in doc.get("knobs", {}).items():
+            assert knob in RUNTIME_KNOBS, knob
+            setattr(self, knob, value)
         self._clock = deque(int(t) for t in doc["clock"])
         self._random = random.Random(int(doc["seed"]))
         self._np_random = np.random.default_rng(int(doc["seed"]))
@@ -314,11 +323,15 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
     node = Node(runtime)
     _resolve(str(doc["boot"]))(node)
     events = deque(doc["events"])
-    steps, error = _drive(runtime, node, events, until_step)
-    finished = until_step is None or steps < until_step
-    reproduced = error is None and (not finished or (
-        steps == doc["steps"] and not events and not runtime._clock
-        and runtime.outputs_hash() == doc["outputs_hash"]))
+    recorded = int(doc["steps"])
+    stop = recorded if until_step is None else min(until_step, recorded)
+    steps, error = _drive(runtime, node, events, stop)
+    finished = steps == recorded
+    if finished and error is None:
+        while events and events[0][0] == "F" and events[0][1] == steps:
+            node._receive_frame(base64.b64decode(events.popleft()[2]), local=False, wait=False)
+    reproduced = error is None and steps == stop and (not finished or (
+        not events and not runtime._clock and runtime.outputs_hash() == doc["outputs_hash"]))
     report: dict[str, Any] = {
         "trace": str(path), "node": doc["node"], "seed": doc["seed"], "reproduced": reproduced,
         "finished": finished, "stopped_at_step": steps, "recorded_steps": doc["steps"],
@@ -333,10 +346,10 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
 
 
 def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
-           until_step: int | None) -> tuple[int, str | None]:
+           until_step: int) -> tuple[int, str | None]:
     steps = 0
     try:
-        while until_step is None or steps < until_step:
+        while steps < until_step:
             head = events[0] if events else None
             if head is not None and head[1] == steps and head[0] == "F":
                 events.popleft()
