@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.abc
 import numpy as np
+import sniffio
 import structlog
 
 from focusflow.supervisor._actor import Actor, ActorRef
@@ -140,7 +141,8 @@ class LiveRuntime:
         self._ready: deque[Callable[[], None]] = deque()
         self._timers: list[tuple[int, int, _LiveTimer]] = []
         self._seq = 0
-        self._wake: anyio.Event | None = None
+        self._wake: Callable[[], None] | None = None
+        self._asyncio_loop: Any = None
         self._closing = False
         self._tg: anyio.abc.TaskGroup | None = None
         self._random = random.Random(seed)
@@ -168,7 +170,7 @@ class LiveRuntime:
         wake = self._wake
         if wake is not None:
             self._wake = None
-            wake.set()
+            wake()
 
     def call_later(self, delay_ns: int, fn: Callable[[], None]) -> _LiveTimer:
         assert delay_ns >= 0
@@ -178,7 +180,7 @@ class LiveRuntime:
         wake = self._wake
         if wake is not None:
             self._wake = None
-            wake.set()
+            wake()
         return timer
 
     def send_remote(self, node: str, frame: bytes) -> None:
@@ -235,6 +237,8 @@ class LiveRuntime:
         """Drive the node until ``close()``; steps raising are bugs and propagate."""
         task_status.started()
         ready = self._ready
+        asyncio_loop = _asyncio_loop()
+        self._asyncio_loop = asyncio_loop
         while not self._closing:
             n = 0
             while ready and n < STEPS_PER_YIELD:
@@ -242,16 +246,45 @@ class LiveRuntime:
                 n += 1
             self.steps += n
             wait_ns = self._fire_due_timers()
-            if ready:
-                await anyio.lowlevel.checkpoint()
+            # Yield once before sleeping: an embedding task woken by this round (e.g. an
+            # outside ask in a loop) usually posts new work right away, and catching it
+            # here avoids the cost of an Event and a cancel scope per round trip.
+            await anyio.lowlevel.checkpoint()
+            if ready or self._closing:
                 continue
-            wake = self._wake = anyio.Event()
-            if wait_ns is None:
-                await wake.wait()
+            wait_ns = self._fire_due_timers()
+            if ready:
+                continue
+            if asyncio_loop is not None:
+                await self._idle_asyncio(asyncio_loop, wait_ns)
             else:
-                with anyio.move_on_after(wait_ns / 1e9):
-                    await wake.wait()
+                await self._idle_anyio(wait_ns)
             self._wake = None
+
+    async def _idle_anyio(self, wait_ns: int | None) -> None:
+        event = anyio.Event()
+        self._wake = event.set
+        if wait_ns is None:
+            await event.wait()
+        else:
+            with anyio.move_on_after(wait_ns / 1e9):
+                await event.wait()
+
+    async def _idle_asyncio(self, loop: Any, wait_ns: int | None) -> None:
+        """The same wait with a bare asyncio future and call_later (no cancel scope)."""
+        fut = loop.create_future()
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self._wake = wake
+        handle = None if wait_ns is None else loop.call_later(wait_ns / 1e9, wake)
+        try:
+            await fut
+        finally:
+            if handle is not None:
+                handle.cancel()
 
     def close(self) -> None:
         """Stop the driver after its current step."""
@@ -259,14 +292,36 @@ class LiveRuntime:
         wake = self._wake
         if wake is not None:
             self._wake = None
-            wake.set()
+            wake()
+
+
+def _asyncio_loop() -> Any:
+    """The running asyncio loop, or None under trio (anyio's generic path then)."""
+    if sniffio.current_async_library() != "asyncio":
+        return None
+    import asyncio
+
+    return asyncio.get_running_loop()
 
 
 async def _await_future(fut: Future[T]) -> T:
+    """Await a runtime future from a task of the event loop (asyncio or trio)."""
     if not fut.done():
-        event = anyio.Event()
-        fut.add_done_callback(lambda _f: event.set())
-        await event.wait()
+        if sniffio.current_async_library() == "asyncio":
+            import asyncio
+
+            waiter = asyncio.get_running_loop().create_future()
+
+            def done(_f: Future[T]) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            fut.add_done_callback(done)
+            await waiter
+        else:
+            event = anyio.Event()
+            fut.add_done_callback(lambda _f: event.set())
+            await event.wait()
     return fut.result()
 
 

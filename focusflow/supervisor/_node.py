@@ -253,6 +253,19 @@ class Node:
         cell = self._cells.get(ref.path)
         return [] if cell is None else [c.ref for c in cell.children.values()]
 
+    def actor_of(self, ref: ActorRef) -> Actor | None:
+        """The live actor object at a local ref (introspection, tests, replay tools).
+
+        Reading its state from outside races with nothing only between steps (the
+        simulator, or code running on the system's own thread); do not mutate it.
+        """
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        return None if cell is None or cell.state == _DEAD else cell.actor
+
+    def paths(self) -> list[str]:
+        """Paths of the live actors on this node, sorted."""
+        return sorted(self._cells)
+
     def is_alive(self, ref: ActorRef) -> bool:
         """Whether a local actor is alive (started or starting, not yet dead)."""
         cell = self._cells.get(ref.path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -61,7 +62,12 @@ class WireLimits:
     @property
     def traversal_words_max(self) -> int:
         """Traversal budget: every word of the message may be read about once, plus slack."""
-        return self.message_bytes_max // 8 + 64
+        return _traversal_words(self.message_bytes_max)
+
+
+@functools.lru_cache(maxsize=64)
+def _traversal_words(message_bytes_max: int) -> int:
+    return message_bytes_max // 8 + 64
 
 
 DEFAULT_LIMITS = WireLimits()
