@@ -86,29 +86,50 @@ class FlatLayout:
         return _generate(dw, pc, len(names), data_items, bools, sorted(ptrs), enums)
 
 
+class _Spec:
+    """What the code generators need to know about one layout."""
+
+    def __init__(self, dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, str]],
+                 bools: dict[int, list[tuple[int, int]]], ptrs: list[tuple[int, int, str]],
+                 enums: dict[int, list[str]]) -> None:
+        assert dw >= 0 and pc >= 0 and nfields >= 0
+        self.dw, self.pc, self.nfields = dw, pc, nfields
+        self.bools, self.ptrs, self.enums = bools, ptrs, enums
+        fmt = ["<IIII"]  # segment table (count-1, words), root pointer (lo, hi)
+        #: expression names of the data section, in byte order
+        self.order: list[str] = []
+        pos = 0
+        for byte in sorted(data_items):
+            f, expr = data_items[byte]
+            if byte < pos:
+                raise AssertionError("overlapping fields")
+            fmt.append("x" * (byte - pos) + f)
+            self.order.append(expr)
+            pos = byte + struct.calcsize("<" + f)
+        if pos > dw * 8:
+            raise AssertionError("data section overflow")
+        fmt.append("x" * (dw * 8 - pos))
+        fmt.append("II" * pc)
+        self.head = struct.Struct("".join(fmt))
+        self.root_hi = dw | (pc << 16)
+
+
 def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, str]],
               bools: dict[int, list[tuple[int, int]]], ptrs: list[tuple[int, int, str]],
               enums: dict[int, list[str]]) -> FlatLayout:
-    fmt = ["<IIII"]  # segment table (count-1, words), root pointer (lo, hi)
-    order: list[str] = []  # expression names for the data section, in byte order
-    pos = 0
-    for byte in sorted(data_items):
-        f, expr = data_items[byte]
-        if byte < pos:
-            raise AssertionError("overlapping fields")
-        fmt.append("x" * (byte - pos) + f)
-        order.append(expr)
-        pos = byte + struct.calcsize("<" + f)
-    if pos > dw * 8:
-        raise AssertionError("data section overflow")
-    fmt.append("x" * (dw * 8 - pos))
-    fmt.append("II" * pc)
-    head = struct.Struct("".join(fmt))
-    root_hi = dw | (pc << 16)
+    spec = _Spec(dw, pc, nfields, data_items, bools, ptrs, enums)
+    env: dict[str, Any] = {"_head": spec.head, "_PAD": _PAD, "WireError": WireError}
+    source = _encode_source(spec, env) + _decode_source(spec, env)
+    exec(compile(source, "<focusflow.wire flat layout>", "exec"), env)
+    return FlatLayout(env["encode"], env["decode"], source)
+
+
+def _encode_source(spec: _Spec, env: dict[str, Any]) -> str:
+    """``encode(values) -> bytes``: one ``struct.pack`` for the fixed part, then blobs."""
+    dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
+    bools, enums, root_hi = spec.bools, spec.enums, spec.root_hi
     fields = [f"f{i}" for i in range(nfields)]
-    by_ptr = {p: (i, kind) for p, i, kind in ptrs}
-    env: dict[str, Any] = {"_head": head, "_PAD": _PAD, "WireError": WireError}
-    # ---- encode
+    by_ptr = {p: (i, kind) for p, i, kind in spec.ptrs}
     e = ["def encode(values):", "  try:"]
     if nfields:
         e.append(f"    {', '.join(fields)}{',' if nfields == 1 else ''} = values")
@@ -145,7 +166,13 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
     e.append("          UnicodeEncodeError, __import__('struct').error) as exc:")
     e.append("    raise WireError(f'value does not fit its field: {exc}', reason='encode') from exc")
     e.append(f"  return b''.join((h, {', '.join(tail)}))" if tail else "  return h")
-    # ---- decode
+    return "\n".join(e) + "\n"
+
+
+def _decode_source(spec: _Spec, env: dict[str, Any]) -> str:
+    """``decode(buf, budget) -> list | None`` for the narrow validated form only."""
+    dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
+    bools, enums, root_hi, ptrs, head = spec.bools, spec.enums, spec.root_hi, spec.ptrs, spec.head
     d = ["def decode(buf, budget):",
          "  n = len(buf)",
          f"  if n < {head.size}: return None",
@@ -193,6 +220,4 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
         values[i] = f"v{i}"
     assert all(values), "every field has a decoder"
     d.append(f"  return [{', '.join(values)}]")
-    source = "\n".join(e) + "\n" + "\n".join(d) + "\n"
-    exec(compile(source, "<focusflow.wire flat layout>", "exec"), env)
-    return FlatLayout(env["encode"], env["decode"], source)
+    return "\n".join(d) + "\n"
