@@ -33,6 +33,7 @@ from focusflow.actors.consensus.types import (
     Batch,
     BlockSig,
     Broadcast,
+    Certificate,
     ClientTx,
     Commit,
     Committee,
@@ -40,6 +41,7 @@ from focusflow.actors.consensus.types import (
     Finalize,
     Misbehaviour,
     ModeChange,
+    PollReply,
     Reject,
     Send,
     SetTimer,
@@ -49,7 +51,7 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.mempool.core import DagConfig
 
-BEHAVIOURS = ("equivocate", "withhold", "double_vote", "bad_sig", "silent")
+BEHAVIOURS = ("equivocate", "withhold", "partial_anchor", "poll_lie", "double_vote", "bad_sig", "silent")
 events_max = 5_000_000
 
 
@@ -326,6 +328,19 @@ class Harness:
                 return []  # withhold our anchor: the fast path must time out
             if isinstance(msg, Vote) and self.rng.random() < 0.5:
                 return []
+        if "partial_anchor" in behaviours and isinstance(msg, Certificate) and isinstance(e, Broadcast):
+            r = msg.round
+            if r >= 2 and r % 2 == 0 and self.committee.leader(r) == i:
+                # Our anchor's certificate reaches only some peers: mixed views of the slot.
+                peers = [j for j in range(self.sc.validators) if j != i]
+                self.rng.shuffle(peers)
+                return [Send(j, e.data) for j in peers[: len(peers) // 2]]
+        if "poll_lie" in behaviours and isinstance(msg, PollReply) and isinstance(e, Send):
+            # Push Snowball away from the leader: answer with another certificate.
+            certs = self.nodes[i].dag.by_round.get(msg.slot, {})
+            others = sorted(c.digest for a, c in certs.items() if a != self.committee.leader(msg.slot))
+            if others:
+                return [replace(e, data=codec.encode_message(i, replace(msg, preference=others[0])))]
         if "bad_sig" in behaviours and self.rng.random() < 0.3:
             bad = self._corrupt(i, msg)
             if bad is not None:
