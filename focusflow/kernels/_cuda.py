@@ -71,9 +71,10 @@ class CudaSolver(Solver):
     dtype = "float32"
 
     def __init__(self, store: Any, params: FocusParams | None = None, *,
-                 relabel: bool = True) -> None:
+                 relabel: bool = True, sort_rows: bool = False) -> None:
         super().__init__(store, params)
         self.relabel = relabel  # hubs-first numbering (benchmarks can turn it off)
+        self.sort_rows = sort_rows  # sources ascending within each row (benchmarks)
         host = store.csr
         if host.xp is cp:
             self.dcsr = host
@@ -103,7 +104,7 @@ class CudaSolver(Solver):
         c = self.dcsr
         assert len(c.keys) < 2**31
         out_deg = c.out_deg if self.relabel else cp.zeros(c.n, dtype=cp.int64)  # stable: identity
-        rl = relabel_by_out_degree(cp, c.indptr, c.indices, out_deg)
+        rl = relabel_by_out_degree(cp, c.indptr, c.indices, out_deg, sort_rows=self.sort_rows)
         self._order, self._new_id = rl.order, rl.new_id
         self._indptr32 = rl.indptr.astype(cp.int32)
         self._indices = rl.indices

@@ -68,6 +68,16 @@ def test_cuda_resident_graph_follows_batches(cuda) -> None:
         assert np.abs(g.pi - c.pi).sum() < FLOAT32_L1
 
 
+@pytest.mark.parametrize("layout", [{"relabel": False}, {"sort_rows": True}])
+def test_cuda_layout_options_agree(cuda, layout) -> None:
+    from focusflow.kernels._cuda import CudaSolver
+
+    store, links, stakes = random_cyberlinks(6, n=500, m=6000)
+    ref = reference_focus(store.n, reference_weights(links, stakes))
+    res = CudaSolver(store, FocusParams(eps=5e-7), **layout).solve()
+    assert res.converged and np.abs(res.pi - ref).sum() < FLOAT32_L1
+
+
 def test_cuda_device_store_from_edges(cuda) -> None:
     import cupy as cp
 

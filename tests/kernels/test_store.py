@@ -100,3 +100,33 @@ def test_bad_inputs_are_rejected() -> None:
         GraphStore.from_cyberlinks([0], [0], [1], {0: -5.0})
     with pytest.raises(ValueError):
         GraphStore.from_edges([0, 1], [1])
+
+
+@pytest.mark.parametrize("sort_rows", [False, True])
+def test_hubs_first_relabel_is_a_consistent_permutation(sort_rows: bool) -> None:
+    from focusflow.kernels._csr import relabel_by_out_degree
+
+    rng = np.random.default_rng(0)
+    store = GraphStore.from_edges(rng.integers(0, 60, 700), rng.integers(0, 60, 700))
+    c = store.csr
+    rl = relabel_by_out_degree(np, c.indptr, c.indices, c.out_deg, sort_rows=sort_rows)
+    assert np.array_equal(np.sort(rl.order), np.arange(c.n))
+    assert np.all(np.diff(c.out_deg[rl.order]) <= 0)  # hubs first
+    rows = np.repeat(np.arange(c.n), np.diff(rl.indptr))
+    old_dst = np.repeat(np.arange(c.n), np.diff(c.indptr))
+    assert np.array_equal(rl.order[rows], old_dst[rl.edge_from])  # same destination
+    assert np.array_equal(rl.order[rl.indices], c.indices[rl.edge_from])  # same source
+    if sort_rows:
+        assert all(np.all(np.diff(rl.indices[a:b]) >= 0)
+                   for a, b in zip(rl.indptr[:-1], rl.indptr[1:], strict=True))
+
+
+def test_merge_compaction_keeps_every_edge() -> None:
+    store = GraphStore.from_edges([0, 1, 2], [1, 2, 0], [1.0, 2.0, 3.0])
+    store.csr.compact_fraction = 1.0
+    store.update_edges(insert=([0, 2, 1], [2, 1, 0], [4.0, 5.0, 6.0]))
+    before = dense_w(store)
+    assert len(store.csr.d_keys) == 3
+    store.csr.compact()
+    store.csr.invariants()
+    assert dense_w(store) == before and len(store.csr.d_keys) == 0
