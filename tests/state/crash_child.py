@@ -16,7 +16,8 @@ from tests.state.workload import CHAIN, block_txs, genesis_balances
 
 
 def main() -> None:
-    store, core = open_state(sys.argv[1], chain_id=CHAIN)
+    # tree nodes every 4 blocks: kills land in plain blocks, checkpoints, and replays
+    store, core = open_state(sys.argv[1], chain_id=CHAIN, tree_checkpoint_blocks=4)
     if core.height < 0:
         commit(store, core, core.genesis(balances=genesis_balances()))
         print(f"committed 0 {core.root.hex()}", flush=True)

@@ -18,7 +18,9 @@ from focusflow.actors.state import (
     SqliteStore,
     StateCore,
     StoreError,
+    TxKind,
     commit,
+    make_tx,
     open_state,
     verify_proof,
 )
@@ -103,7 +105,7 @@ def test_non_sqlite_and_corrupt_files_are_refused(tmp_path: Path) -> None:
 
 def test_silently_altered_rows_are_detected_by_the_root(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    store, core = open_state(path, chain_id=CHAIN)
+    store, core = open_state(path, chain_id=CHAIN, tree_checkpoint_blocks=1)
     _grow(store, core, 3)
     store.close()
     conn = sqlite3.connect(path)
@@ -113,16 +115,68 @@ def test_silently_altered_rows_are_detected_by_the_root(tmp_path: Path) -> None:
     conn.execute("UPDATE leaf SET value = ? WHERE key = ?", (K.u64(10**9), key))
     conn.commit()
     conn.close()
-    store, _ = open_state(path, chain_id=CHAIN)  # the tree nodes are intact, values are not
+    # nodes are checkpointed every block here, so nothing is replayed on open: the tree
+    # nodes are intact, the values are not, and only the full check notices
+    store, _ = open_state(path, chain_id=CHAIN)
     assert not store.verify_full()
     store.close()
     with pytest.raises(StoreError, match="do not hash to the committed root"):
         open_state(path, chain_id=CHAIN, verify=True)
 
 
+def test_altered_leaf_after_the_tree_checkpoint_is_caught_by_the_replay(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store, core = open_state(path, chain_id=CHAIN, tree_checkpoint_blocks=4)
+    _grow(store, core, 6)  # nodes written with block 3 (4 blocks since -1); 4..6 replayed
+    assert store.tree_height == 3
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE leaf SET value = ? WHERE height = 6", (K.u64(7),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="disagree with the committed root"):
+        open_state(path, chain_id=CHAIN)
+
+
+@pytest.mark.parametrize("every", [1, 4, 1000])
+def test_restart_replays_blocks_after_the_tree_checkpoint(tmp_path: Path, every: int) -> None:
+    store, core = open_state(tmp_path / "s.db", chain_id=CHAIN, tree_checkpoint_blocks=every)
+    roots = _grow(store, core, 7)
+    unlink = make_tx(
+        people()[0],
+        chain_id=CHAIN,
+        nonce=core.next_nonce(people()[0].address),
+        kind=TxKind.UNLINK,
+        fee=1,
+        links=[_some_link(store, people()[0].address)],
+    )
+    res = core.prepare_block(8, [unlink])
+    assert res.receipts[0].ok
+    commit(store, core, res)  # a deletion: replayed from the `gone` table
+    roots[8] = core.root
+    expected_tree_height = {1: 8, 4: 7, 1000: -1}[every]
+    assert store.tree_height == expected_tree_height
+    store.close()
+    store2, core2 = open_state(tmp_path / "s.db", chain_id=CHAIN, verify=True)
+    assert core2.root == roots[8] and store2.tree_height == expected_tree_height
+    pending = len(store2._pending)
+    assert (pending == 0) == (expected_tree_height == 8)
+    assert store2.checkpoint() == pending
+    assert store2.tree_height == 8 and store2.verify_tree(store2.load_tree())
+    store2.close()
+
+
+def _some_link(store: SqliteStore, neuron: bytes) -> tuple[bytes, bytes]:
+    for k, _ in store.leaves():
+        if k.startswith(K.LINK) and K.parse_link_key(k)[0] == neuron:
+            _, s, d = K.parse_link_key(k)
+            return s, d
+    raise AssertionError("no link")
+
+
 def test_altered_tree_nodes_are_detected(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    store, core = open_state(path, chain_id=CHAIN)
+    store, core = open_state(path, chain_id=CHAIN, tree_checkpoint_blocks=1)
     _grow(store, core, 3)
     store.close()
     conn = sqlite3.connect(path)

@@ -33,7 +33,7 @@ from focusflow.actors.state.core import (
 )
 from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
 from focusflow.actors.state.smt import EMPTY
-from focusflow.actors.state.store import SqliteStore, block_statements
+from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Reject, Tx, schema, verify_signatures
 from focusflow.supervisor import Actor, ActorRef, MailboxFull
 from focusflow.wire import array_field, message
@@ -215,6 +215,9 @@ class StateActor(Actor):
         self.ctx.log.info("state_started", height=self.core.height, root=self.core.root.hex())
 
     async def on_stop(self) -> None:
+        if self.db_path is not None and self.store is not None:
+            store = self.store  # clean stop: write pending tree nodes, no replay on restart
+            await self.ctx.run_io(lambda: _in_thread(store.checkpoint))
         if self._adb is not None:
             adb, self._adb = self._adb, None
             await self.ctx.run_io(adb.close)
@@ -337,10 +340,17 @@ class StateActor(Actor):
         if sniffio.current_async_library() == "asyncio":
             if self._adb is None:
                 self._adb = await _open_aiosqlite(self.db_path)
-            await _commit_aiosqlite(self._adb, result)
-            store.note_committed(result)
+            plan = store.plan_commit(result)
+            await _commit_aiosqlite(self._adb, plan)
+            store.note_committed(result, plan)
         else:
             await anyio.to_thread.run_sync(store.commit_block, result)
+
+
+async def _in_thread(fn: Any) -> Any:
+    import anyio
+
+    return await anyio.to_thread.run_sync(fn)
 
 
 async def _open_file(path: str | None, chain_id: str) -> SqliteStore:
@@ -360,11 +370,11 @@ async def _open_aiosqlite(path: str | None) -> Any:
     return adb
 
 
-async def _commit_aiosqlite(adb: Any, result: BlockResult) -> None:
+async def _commit_aiosqlite(adb: Any, plan: CommitPlan) -> None:
     """One transaction with exactly the rows the sync store would write."""
     await adb.execute("BEGIN IMMEDIATE")
     try:
-        for sql, rows in block_statements(result):
+        for sql, rows in plan.statements:
             await adb.executemany(sql, rows)
         await adb.execute("COMMIT")
     except BaseException:

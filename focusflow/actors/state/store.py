@@ -35,6 +35,7 @@ from focusflow.actors.state.ids import is_cid
 from focusflow.actors.state.smt import (
     EMPTY,
     LEAF_ENTRY_LEN,
+    Overlay,
     SparseMerkleTree,
     build_nodes,
     compute_root,
@@ -43,17 +44,23 @@ from focusflow.actors.state.smt import (
 )
 
 APPLICATION_ID = 0x46465354  # "FFST"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAGIC = b"focusflow-state"
 SNAPSHOT_MAGIC = b"FFSNAP01"
 value_bytes_max = 16 * 1024 * 1024
 links_query_max = 10_000
 cache_kib_default = 256 * 1024  # SQLite page cache: the node table is hot on every block
+tree_checkpoint_blocks_default = 32  # write tree nodes every N blocks (1 = every block)
+tree_pending_max = 2_000_000  # ...or as soon as this many node changes are pending
 
 _SCHEMA = """
 CREATE TABLE head (id INTEGER PRIMARY KEY CHECK (id = 0), magic BLOB NOT NULL,
-                   chain_id TEXT NOT NULL, height INTEGER NOT NULL, root BLOB NOT NULL);
-CREATE TABLE leaf (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+                   chain_id TEXT NOT NULL, height INTEGER NOT NULL, root BLOB NOT NULL,
+                   tree_height INTEGER NOT NULL);
+CREATE TABLE leaf (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
+                   WITHOUT ROWID;
+CREATE INDEX leaf_by_height ON leaf (height);
+CREATE TABLE gone (key BLOB PRIMARY KEY, height INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE node (path BLOB PRIMARY KEY, entry BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE link_index (src BLOB NOT NULL, dst BLOB NOT NULL, neuron BLOB NOT NULL,
                          PRIMARY KEY (src, dst, neuron)) WITHOUT ROWID;
@@ -108,12 +115,17 @@ class SqliteStore:
         self._conn = conn
         self.label = label
         self._disk = disk
-        row = conn.execute("SELECT magic, chain_id, height, root FROM head").fetchone()
+        row = conn.execute("SELECT magic, chain_id, height, root, tree_height FROM head").fetchone()
         if row is None or bytes(row[0]) != _MAGIC:
             raise StoreError(f"{label}: state header missing or wrong magic")
         self.chain_id: str = row[1]
         self.height: int = int(row[2])
         self.root: bytes = bytes(row[3])
+        #: Height at which the ``node`` table is current; later blocks are replayed from
+        #: the leaves (``leaf.height`` and ``gone``) when the tree is loaded.
+        self.tree_height: int = int(row[4])
+        self.tree_checkpoint_blocks = tree_checkpoint_blocks_default
+        self._pending: Overlay = {}  # node changes since tree_height (in memory only)
         self._dead = False
 
     # ------------------------------------------------------------------ opening
@@ -195,8 +207,21 @@ class SqliteStore:
             for p, e in self._conn.execute("SELECT path, entry FROM node")
         }
         tree = SparseMerkleTree(nodes)
-        if tree.root() != self.root:
+        changes: dict[bytes, bytes | None] = {
+            tree_key(bytes(k)): value_hash(bytes(v))
+            for k, v in self._conn.execute(
+                "SELECT key, value FROM leaf WHERE height > ?", (self.tree_height,)
+            )
+        }
+        for (k,) in self._conn.execute(
+            "SELECT key FROM gone WHERE height > ?", (self.tree_height,)
+        ):
+            changes[tree_key(bytes(k))] = None
+        root, overlay = tree.update(changes)
+        if root != self.root:
             raise StoreError(f"{self.label}: tree nodes disagree with the committed root")
+        tree.apply(overlay)
+        self._pending = overlay
         return tree
 
     def block_roots(self) -> dict[int, bytes]:
@@ -238,22 +263,54 @@ class SqliteStore:
             SimulatedCrash: the simulated disk crashed before the sync; the store is dead.
         """
         self.check_extends(result)
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, rows in block_statements(result):
-                c.executemany(sql, rows)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        plan = self.plan_commit(result)
+        self._execute(plan)
         if self._disk is not None:
             try:
                 self._disk.sync(self.image(), result.height)
             except SimulatedCrash:
                 self._dead = True
                 raise
-        self.note_committed(result)
+        self.note_committed(result, plan)
+
+    def plan_commit(self, result: BlockResult, *, checkpoint: bool | None = None) -> CommitPlan:
+        """The SQL of one block (see :func:`block_statements`), plus the tree nodes when
+        this block is a checkpoint (every ``tree_checkpoint_blocks`` or when too many node
+        changes are pending)."""
+        if checkpoint is None:
+            checkpoint = (
+                result.height - self.tree_height >= self.tree_checkpoint_blocks
+                or len(self._pending) + len(result.overlay) >= tree_pending_max
+            )
+        nodes: Overlay | None = None
+        if checkpoint:
+            nodes = dict(self._pending)
+            nodes.update(result.overlay)
+        return CommitPlan(block_statements(result, nodes), nodes is not None)
+
+    def checkpoint(self) -> int:
+        """Write every pending tree node now (clean shutdown); returns how many."""
+        if not self._pending:
+            return 0
+        n = len(self._pending)
+        stmts = _node_statements(self._pending)
+        stmts.append(("DELETE FROM gone", [()]))
+        stmts.append(("UPDATE head SET tree_height = ?", [(self.height,)]))
+        self._execute(CommitPlan(stmts, True))
+        self._pending = {}
+        self.tree_height = self.height
+        return n
+
+    def _execute(self, plan: CommitPlan) -> None:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in plan.statements:
+                c.executemany(sql, rows)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def check_extends(self, result: BlockResult) -> None:
         """Raise StoreError unless ``result`` extends the committed head."""
@@ -262,10 +319,15 @@ class SqliteStore:
         if result.height != self.height + 1 or result.parent_root != self.root:
             raise StoreError(f"block {result.height} does not extend head {self.height}")
 
-    def note_committed(self, result: BlockResult) -> None:
-        """Advance the head after another connection (aiosqlite) committed ``result``."""
+    def note_committed(self, result: BlockResult, plan: CommitPlan) -> None:
+        """Advance the head once ``plan`` is committed (here or on an aiosqlite connection)."""
         assert result.height == self.height + 1
         self.height, self.root = result.height, result.root
+        if plan.checkpoint:
+            self._pending = {}
+            self.tree_height = result.height
+        else:
+            self._pending.update(result.overlay)
 
     # ------------------------------------------------------------------ snapshots
 
@@ -328,7 +390,9 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA cache_size = -{cache_kib_default}")
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO leaf VALUES (?, ?)", leaves)
+            conn.executemany(
+                "INSERT INTO leaf VALUES (?, ?, ?)", ((k, v, height) for k, v in leaves)
+            )
             conn.executemany(
                 "INSERT INTO node VALUES (?, ?)", ((_path_blob(p), e) for p, e in nodes.items())
             )
@@ -337,7 +401,9 @@ class SqliteStore:
                 (_index_row(k) for k, _ in leaves if k.startswith(K.LINK)),
             )
             conn.execute("INSERT INTO block VALUES (?, ?, 0, 0)", (height, root))
-            conn.execute("UPDATE head SET height = ?, root = ?", (height, root))
+            conn.execute(
+                "UPDATE head SET height = ?, root = ?, tree_height = ?", (height, root, height)
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.close()
@@ -345,29 +411,34 @@ class SqliteStore:
         return cls(conn, str(db_path), None)
 
 
-def block_statements(result: BlockResult) -> list[tuple[str, list[tuple[object, ...]]]]:
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
+    """The statements of one transaction and whether it writes the tree nodes."""
+
+    statements: list[tuple[str, list[tuple[object, ...]]]]
+    checkpoint: bool
+
+
+def block_statements(
+    result: BlockResult, nodes: Overlay | None
+) -> list[tuple[str, list[tuple[object, ...]]]]:
     """Every SQL write of a block as (statement, rows), for one transaction.
 
-    Shared by the sync store and the live shell's aiosqlite connection, so both write
-    exactly the same rows. Rows are sorted: each B-tree is walked once, in order.
+    Leaves carry the block height and deletions leave a ``gone`` row, so tree nodes can be
+    written only at checkpoints (``nodes`` = all node changes since the last one) and the
+    blocks after it replayed on load. Shared by the sync store and the live shell's
+    aiosqlite connection. Rows are sorted: each B-tree is walked once, in order.
     """
-    w = result.writes
+    w, h = result.writes, result.height
     n_ok = sum(r.ok for r in result.receipts)
     links = [k for k in w if k.startswith(K.LINK)]
-    return [
-        ("DELETE FROM leaf WHERE key = ?", sorted((k,) for k, v in w.items() if v is None)),
-        (
-            "INSERT OR REPLACE INTO leaf (key, value) VALUES (?, ?)",
-            sorted((k, v) for k, v in w.items() if v is not None),
-        ),
-        (
-            "DELETE FROM node WHERE path = ?",
-            sorted((_path_blob(p),) for p, e in result.overlay.items() if e is None),
-        ),
-        (
-            "INSERT OR REPLACE INTO node (path, entry) VALUES (?, ?)",
-            sorted((_path_blob(p), e) for p, e in result.overlay.items() if e is not None),
-        ),
+    upserts = sorted((k, v, h) for k, v in w.items() if v is not None)
+    deleted = sorted(k for k, v in w.items() if v is None)
+    stmts: list[tuple[str, list[tuple[object, ...]]]] = [
+        ("DELETE FROM leaf WHERE key = ?", [(k,) for k in deleted]),
+        ("INSERT OR REPLACE INTO leaf (key, value, height) VALUES (?, ?, ?)", list(upserts)),
+        ("DELETE FROM gone WHERE key = ?", [(k,) for k, _, _ in upserts]),
+        ("INSERT OR REPLACE INTO gone (key, height) VALUES (?, ?)", [(k, h) for k in deleted]),
         (
             "DELETE FROM link_index WHERE src = ? AND dst = ? AND neuron = ?",
             sorted(_index_row(k) for k in links if w[k] is None),
@@ -378,9 +449,27 @@ def block_statements(result: BlockResult) -> list[tuple[str, list[tuple[object, 
         ),
         (
             "INSERT INTO block (height, root, n_tx, n_ok) VALUES (?, ?, ?, ?)",
-            [(result.height, result.root, len(result.receipts), n_ok)],
+            [(h, result.root, len(result.receipts), n_ok)],
         ),
-        ("UPDATE head SET height = ?, root = ?", [(result.height, result.root)]),
+        ("UPDATE head SET height = ?, root = ?", [(h, result.root)]),
+    ]
+    if nodes is not None:
+        stmts += _node_statements(nodes)
+        stmts.append(("DELETE FROM gone", [()]))
+        stmts.append(("UPDATE head SET tree_height = ?", [(h,)]))
+    return stmts
+
+
+def _node_statements(nodes: Overlay) -> list[tuple[str, list[tuple[object, ...]]]]:
+    return [
+        (
+            "DELETE FROM node WHERE path = ?",
+            sorted((_path_blob(p),) for p, e in nodes.items() if e is None),
+        ),
+        (
+            "INSERT OR REPLACE INTO node (path, entry) VALUES (?, ?)",
+            sorted((_path_blob(p), e) for p, e in nodes.items() if e is not None),
+        ),
     ]
 
 
@@ -394,7 +483,7 @@ def _create(conn: sqlite3.Connection, chain_id: str) -> None:
     for stmt in _SCHEMA.strip().split(";"):
         if stmt.strip():
             conn.execute(stmt)
-    conn.execute("INSERT INTO head VALUES (0, ?, ?, -1, ?)", (_MAGIC, chain_id, EMPTY))
+    conn.execute("INSERT INTO head VALUES (0, ?, ?, -1, ?, -1)", (_MAGIC, chain_id, EMPTY))
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     conn.execute("COMMIT")
@@ -453,7 +542,12 @@ def _read_snapshot(path: Path, chain_id: str) -> tuple[int, bytes, list[tuple[by
 
 
 def open_state(
-    path: str | os.PathLike[str], *, chain_id: str, verify: bool = False, **core_options: int
+    path: str | os.PathLike[str],
+    *,
+    chain_id: str,
+    verify: bool = False,
+    tree_checkpoint_blocks: int = tree_checkpoint_blocks_default,
+    **core_options: int,
 ) -> tuple[SqliteStore, StateCore]:
     """Open a store and a core positioned on its committed head.
 
@@ -462,8 +556,10 @@ def open_state(
     refused with StoreError.
     """
     store = SqliteStore.open(path, chain_id=chain_id)
+    assert tree_checkpoint_blocks >= 1
+    store.tree_checkpoint_blocks = tree_checkpoint_blocks
+    tree = store.load_tree()
     if verify:
-        tree = store.load_tree()
         if not store.verify_full():
             store.close()
             raise StoreError(f"{path}: stored values do not hash to the committed root")
@@ -471,8 +567,7 @@ def open_state(
             store.close()
             raise StoreError(f"{path}: tree nodes are not the tree of the stored leaves")
     core = StateCore(
-        chain_id=chain_id, reader=store, tree=store.load_tree(), height=store.height,
-        **core_options,
+        chain_id=chain_id, reader=store, tree=tree, height=store.height, **core_options,
     )  # fmt: skip
     return store, core
 
