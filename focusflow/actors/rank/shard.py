@@ -1,0 +1,367 @@
+"""Sans-IO core of one rank shard worker.
+
+A shard owns the particles that murmur3-64 of their CID puts in it. It keeps
+
+* an in-link CSR (the kernels' :class:`InLinkCSR`, on numpy or CuPy) over the edges with
+  both ends in the shard, in local ids, taking each block's delta in place;
+* the buffer of cross-shard edges whose *source* it owns, grouped per peer shard into a
+  send plan (so the source's out-weight, which normalises its mass, is all local);
+* its π slice.
+
+One round (a BSP superstep of the power iteration π' = d·Pᵀπ + (d·D + 1 − d)/n):
+
+1. x = π ⊙ 1/out; y = local pull Wᵀx; one :class:`Mass` per peer with Σ x_i·W_ij per
+   remote destination j; a :class:`Report` (residual of the last step, dangling mass D_s,
+   Σπ_s) to the coordinator;
+2. when the masses of every peer for this round and the coordinator's :class:`Go` (global
+   D and c = 1/Σπ) are in: π' = c·d·(y + incoming) + (c·d·D + 1 − d)/n, next round.
+   The factor c is 1 up to rounding on a plain run; it matters after new particles
+   joined with a teleport share or a restarted shard brought back an older slice: the
+   iteration then runs on the normalised vector, as the single kernel's warm start does.
+
+Messages of an older epoch are dropped, ones of a later round are buffered (a peer is
+at most one round ahead), duplicates overwrite themselves, and a repeated Start or Go is
+answered by resending the last two rounds' output: delays, reordering, duplication and
+loss change the timing, never the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from focusflow.actors.rank.effects import COORDINATOR, Send
+from focusflow.actors.rank.messages import (
+    PART_VALUES_MAX,
+    Go,
+    Mass,
+    ProtocolError,
+    Report,
+    ShardDelta,
+    Slice,
+    Start,
+    Stop,
+    check_delta,
+    check_mass,
+)
+from focusflow.actors.rank.store import ShardGraph
+from focusflow.kernels import EdgeDelta, InLinkCSR
+from focusflow.kernels._csr import OUT_WEIGHT_MIN, scatter_add
+
+INBOX_PARTS_MAX = 1 << 14  # buffered Mass parts; beyond it a part is dropped (resent later)
+BLOCKS_AHEAD_MAX = 4  # delta parts buffered for heights beyond the one applied
+
+
+@dataclass
+class _PeerPlan:
+    """Cross edges to one peer: sources, weights, and their destination segment."""
+
+    peer: int
+    src: Any  # xp int64 local sources
+    w: Any  # xp float64
+    seg: Any  # xp int64 segment of each edge in ``dst``
+    dst: np.ndarray  # host <u4 unique destination local ids in the peer
+
+
+class ShardCore:
+    """One shard's graph, π slice and round state machine (no I/O)."""
+
+    def __init__(self, graph: ShardGraph, shards: int, *, xp: Any = np,
+                 backend: str = "cpu") -> None:
+        assert 0 <= graph.shard < shards and graph.n_local >= 0
+        self.shard, self.shards, self.xp, self.backend = graph.shard, shards, xp, backend
+        self.height = graph.height
+        self.n_local = graph.n_local
+        self.n_global = graph.n_global
+        self.damping = 0.85
+        self.csr = InLinkCSR(xp, graph.n_local, xp.asarray(graph.local_src),
+                             xp.asarray(graph.local_dst), xp.asarray(graph.local_w),
+                             xp.asarray(graph.local_count))
+        self.cross: tuple[np.ndarray, ...] = (graph.cross_src, graph.cross_peer, graph.cross_dst,
+                                              graph.cross_w, graph.cross_count)
+        pi0 = graph.pi
+        if pi0 is None or len(pi0) != graph.n_local or not pi0.sum() > 0:
+            pi0 = np.full(graph.n_local, 1.0 / max(graph.n_global, 1))
+        self.pi = xp.asarray(pi0, dtype=xp.float64)
+        self.epoch = 0
+        self.round = 0
+        self.phase = "idle"  # idle → loading → iterating → stopped
+        self.target_height = graph.height
+        self._pending: dict[int, dict[int, ShardDelta]] = {}
+        self._inbox: dict[tuple[int, int, int], dict[int, Mass]] = {}
+        self._go: tuple[int, float, float] | None = None
+        self._outbox: dict[int, list[Send]] = {}
+        self._slices: list[Send] = []
+        self.stats = {"rounds": 0, "dropped": 0, "resends": 0, "deltas": 0}
+        self._rebuild()
+
+    # -- structure ------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """Send plans per peer, out-weights (local + cross) and the dangling set."""
+        xp = self.xp
+        src, peer, dst, w, count = self.cross
+        live = count > 0
+        self.cross = tuple(a[live] for a in self.cross)
+        src, peer, dst, w, count = self.cross
+        plans = []
+        for p in range(self.shards):
+            if p == self.shard:
+                continue
+            sel = peer == p
+            uniq, seg = np.unique(dst[sel], return_inverse=True)
+            plans.append(_PeerPlan(p, xp.asarray(src[sel]), xp.asarray(w[sel]),
+                                   xp.asarray(seg.astype(np.int64)), uniq.astype("<u4")))
+        self._plans = plans
+        cross_out = xp.asarray(np.bincount(src, weights=w, minlength=self.n_local))
+        total = self.csr.out_w + cross_out
+        pos = total > OUT_WEIGHT_MIN
+        self._inv = xp.where(pos, 1.0 / xp.where(pos, total, 1.0), 0.0)
+        self._dangling = ~pos
+        self._matrix = self._make_matrix()
+
+    def _make_matrix(self) -> Any:
+        csr = self.csr
+        if self.xp is np:
+            import scipy.sparse as sp
+
+            return sp.csr_matrix((csr.data, csr.indices, csr.indptr),
+                                 shape=(csr.n, csr.n), copy=False)
+        import cupyx.scipy.sparse as csp  # lazy: only a CuPy worker gets here
+
+        return csp.csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.n, csr.n))
+
+    def _gather(self, x: Any) -> Any:
+        """y_j = Σ_i W_ij x_i over the shard's base and delta edges."""
+        xp = self.xp
+        y = self._matrix @ x
+        if len(self.csr.d_keys):
+            d_dst, d_src, d_w = self.csr.delta_coo()
+            y = y + xp.bincount(d_dst, weights=d_w * x[d_src], minlength=self.csr.n)
+        return y
+
+    def _apply(self, parts: dict[int, ShardDelta]) -> None:
+        """Apply one block's delta parts (all present) to the CSR and the cross buffer."""
+        xp = self.xp
+        msgs = [parts[p] for p in sorted(parts)]
+        n_local = msgs[0].n_local
+        assert n_local >= self.n_local, "a shard never shrinks"
+
+        def cat(name: str, dtype: Any) -> np.ndarray:
+            return np.concatenate([getattr(m, name) for m in msgs]).astype(dtype)
+
+        self.csr.apply(EdgeDelta(cat("local_src", np.int64), cat("local_dst", np.int64),
+                                 cat("local_dw", np.float64), cat("local_dcount", np.int64),
+                                 n_local))
+        add = (cat("cross_src", np.int64), cat("cross_peer", np.int64),
+               cat("cross_dst", np.int64), cat("cross_dw", np.float64),
+               cat("cross_dcount", np.int64))
+        self.cross = _merge_cross(self.cross, add)
+        if n_local > self.n_local:
+            fill = xp.full(n_local - self.n_local, 1.0 / max(self.n_global, 1))
+            self.pi = xp.concatenate([self.pi, fill])
+        self.n_local = n_local
+        self.height = msgs[0].height
+        self.stats["deltas"] += 1
+        self._rebuild()
+
+    # -- inputs ---------------------------------------------------------------------------
+    def receive(self, msg: Any) -> list[Send]:
+        """Feed one message; returns what to send. Raises ProtocolError for a peer's
+        malformed message (the caller drops it) and AssertionError for a local bug."""
+        if isinstance(msg, Mass):
+            return self._on_mass(msg)
+        if isinstance(msg, Go):
+            return self._on_go(msg)
+        if isinstance(msg, Start):
+            return self._on_start(msg)
+        if isinstance(msg, ShardDelta):
+            return self._on_delta(msg)
+        if isinstance(msg, Stop):
+            return self._on_stop(msg)
+        raise ProtocolError(f"a shard does not take {type(msg).__name__}")
+
+    def _on_start(self, msg: Start) -> list[Send]:
+        if msg.epoch < self.epoch:
+            return []
+        if msg.epoch == self.epoch:
+            return self._try_begin() if self.phase == "loading" else self._resend()
+        if msg.height < self.height:
+            raise ProtocolError(f"start at height {msg.height} below ours {self.height}")
+        self.epoch, self.target_height = msg.epoch, msg.height
+        self.n_global, self.damping = msg.n_global, msg.damping
+        self.phase = "loading"
+        self._go = None
+        self._outbox = {}
+        self._slices = []
+        self._inbox = {k: v for k, v in self._inbox.items() if k[0] >= msg.epoch}
+        return self._try_begin()
+
+    def _on_delta(self, msg: ShardDelta) -> list[Send]:
+        check_delta(msg, shards=self.shards)
+        if msg.height <= self.height:
+            return []  # already in (a retransmit, or we were rebuilt past it)
+        if msg.height > self.height + BLOCKS_AHEAD_MAX:
+            self.stats["dropped"] += 1
+            return []
+        self._pending.setdefault(msg.height, {})[msg.part] = msg
+        return self._try_begin() if self.phase == "loading" else []
+
+    def _try_begin(self) -> list[Send]:
+        """Apply complete pending blocks up to the target height; start round 0 there."""
+        while self.height < self.target_height:
+            parts = self._pending.get(self.height + 1)
+            if not parts or len(parts) < next(iter(parts.values())).parts:
+                return []
+            del self._pending[self.height + 1]
+            self._apply(parts)
+        assert self.height == self.target_height, "rebuilt past the block being computed"
+        if self.n_local != len(self.pi):
+            raise AssertionError("π slice and graph disagree on the particle count")
+        self.phase, self.round = "iterating", 0
+        return self._emit_round(math.nan) + self._try_advance()
+
+    def _on_mass(self, msg: Mass) -> list[Send]:
+        check_mass(msg, shards=self.shards)  # indices are checked when used: a mass may
+        # arrive before this shard applied the block that grew it
+        if msg.epoch < self.epoch or (msg.epoch == self.epoch and msg.round < self.round):
+            return []
+        if sum(len(v) for v in self._inbox.values()) >= INBOX_PARTS_MAX:
+            self.stats["dropped"] += 1
+            return []
+        self._inbox.setdefault((msg.epoch, msg.round, msg.from_shard), {})[msg.part] = msg
+        return self._try_advance()
+
+    def _on_go(self, msg: Go) -> list[Send]:
+        if msg.epoch != self.epoch or self.phase not in ("iterating", "stopped"):
+            return []
+        if msg.round < self.round or self.phase == "stopped":
+            return self._resend()
+        if msg.round == self.round:
+            if not (msg.scale > 0 and math.isfinite(msg.scale)):
+                raise ProtocolError(f"normalisation {msg.scale!r}")
+            self._go = (msg.round, msg.dangling, msg.scale)
+        return self._try_advance()
+
+    def _on_stop(self, msg: Stop) -> list[Send]:
+        if msg.epoch != self.epoch or msg.round != self.round:
+            return []
+        if self.phase == "stopped":
+            return self._resend()
+        if self.phase != "iterating":
+            return []
+        self.phase = "stopped"
+        pi = self._host(self.pi)
+        self._slices = []
+        parts = max(1, -(-len(pi) // PART_VALUES_MAX))
+        for p in range(parts):
+            a = p * PART_VALUES_MAX
+            self._slices.append(Send(COORDINATOR, Slice(self.epoch, self.shard, p, parts, a,
+                                                        pi[a:a + PART_VALUES_MAX])))
+        return list(self._slices)
+
+    # -- rounds ---------------------------------------------------------------------------
+    def _emit_round(self, residual: float) -> list[Send]:
+        """Output of the current round: masses to every peer and the report."""
+        xp = self.xp
+        x = self.pi * self._inv
+        self._y = self._gather(x)
+        out: list[Send] = []
+        for plan in self._plans:
+            mass = self._host(xp.bincount(plan.seg, weights=x[plan.src] * plan.w,
+                                          minlength=len(plan.dst)))
+            parts = max(1, -(-len(mass) // PART_VALUES_MAX))
+            for p in range(parts):
+                a, b = p * PART_VALUES_MAX, (p + 1) * PART_VALUES_MAX
+                out.append(Send(plan.peer, Mass(self.epoch, self.round, self.shard, p, parts,
+                                                plan.dst[a:b], mass[a:b])))
+        dangling = float(self.pi[self._dangling].sum())
+        out.append(Send(COORDINATOR, Report(self.epoch, self.round, self.shard, residual,
+                                            dangling, float(self.pi.sum()))))
+        self._outbox = {r: v for r, v in self._outbox.items() if r >= self.round - 1}
+        self._outbox[self.round] = out
+        self.stats["rounds"] += 1
+        return out
+
+    def _complete(self) -> list[Mass] | None:
+        """Every peer's mass parts for the current round, or None while some are missing."""
+        got: list[Mass] = []
+        for p in range(self.shards):
+            if p == self.shard:
+                continue
+            parts = self._inbox.get((self.epoch, self.round, p))
+            if not parts or len(parts) < next(iter(parts.values())).parts:
+                return None
+            got.extend(parts[i] for i in sorted(parts))
+        return got
+
+    def _try_advance(self) -> list[Send]:
+        if self.phase != "iterating" or self._go is None or self._go[0] != self.round:
+            return []
+        masses = self._complete()
+        if masses is None:
+            return []
+        xp = self.xp
+        y = self._y
+        for m in masses:
+            check_mass(m, shards=self.shards, n_local=self.n_local)
+            if len(m.index):
+                scatter_add(xp, y, xp.asarray(m.index.astype(np.int64)), xp.asarray(m.mass))
+        d = self.damping
+        _, dangling, scale = self._go
+        coef = (d * dangling * scale + 1.0 - d) / self.n_global
+        new = (d * scale) * y + coef
+        residual = float(xp.abs(new - self.pi * scale).sum())
+        self.pi = new
+        for p in range(self.shards):
+            self._inbox.pop((self.epoch, self.round, p), None)
+        self.round += 1
+        self._go = None
+        return self._emit_round(residual)
+
+    def _resend(self) -> list[Send]:
+        """Repeat the last two rounds' output (and the slice once stopped)."""
+        self.stats["resends"] += 1
+        out: list[Send] = []
+        prev = self._outbox.get(self.round - 1, [])
+        out.extend(s for s in prev if isinstance(s.msg, Mass))
+        out.extend(self._outbox.get(self.round, []))
+        if self.phase == "stopped":
+            out.extend(self._slices)
+        return out
+
+    def _host(self, a: Any) -> np.ndarray:
+        return a if isinstance(a, np.ndarray) else a.get()
+
+    def pi_host(self) -> np.ndarray:
+        """The π slice on the host (float64, local order)."""
+        return np.asarray(self._host(self.pi), dtype=np.float64)
+
+    def invariants(self) -> None:
+        """Structure checks the simulator and tests call."""
+        assert len(self.pi) == self.n_local == self.csr.n
+        assert self.phase in ("idle", "loading", "iterating", "stopped")
+        assert all(k[0] >= self.epoch for k in self._inbox), "stale epoch buffered"
+        assert bool(self.xp.all(self.pi >= 0)), "π went negative"
+        self.csr.invariants()
+
+
+def _merge_cross(cur: tuple[np.ndarray, ...], add: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Sum weights and link counts of equal (src, peer, dst) rows; drop dead edges."""
+    if len(add[0]) == 0:
+        return cur
+    src, peer, dst, w, count = (np.concatenate([a, b]) for a, b in zip(cur, add, strict=True))
+    order = np.lexsort((src, dst, peer))
+    src, peer, dst, w, count = src[order], peer[order], dst[order], w[order], count[order]
+    start = np.ones(len(src), dtype=bool)
+    start[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1]) | (peer[1:] != peer[:-1])
+    idx = np.flatnonzero(start)
+    w_sum = np.add.reduceat(w, idx)
+    c_sum = np.add.reduceat(count, idx)
+    assert bool(np.all(c_sum >= 0)), "delta removes cross links that are not there"
+    scale = np.add.reduceat(np.abs(w), idx)
+    w_sum = np.where((c_sum == 0) | (np.abs(w_sum) <= 1e-12 * scale) | (w_sum < 0), 0.0, w_sum)
+    keep = c_sum > 0
+    return src[idx][keep], peer[idx][keep], dst[idx][keep], w_sum[keep], c_sum[keep]
