@@ -75,7 +75,7 @@ async def test_timers_and_watch_live() -> None:
 
 async def test_tell_nowait_raises_mailbox_full_and_tell_waits() -> None:
     async with ActorSystem() as system:
-        slow = system.spawn(Slow, 20.0, mailbox_depth_max=1)
+        slow = system.spawn(Slow, 200.0, mailbox_depth_max=1)  # long: robust under load
         await system.wait_started(slow)
         slow.tell_nowait(Req(1))
         await anyio.sleep(0.005)  # taken into the handler
