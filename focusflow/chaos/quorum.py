@@ -309,10 +309,15 @@ class QuorumReplica(Actor):
             if peer == self.me:
                 continue
             out = msg
+            target = self.ctx.ref_for(peer, REPLICA_PATH)
             if isinstance(msg, QPropose) and "equivocate" in behaviours:
+                # a different value for every peer, each backed by the leader's own vote
                 out = dataclasses.replace(msg, value=f"{msg.value}.x{i}")
                 self.obs.proposed.setdefault(msg.height, []).append(out.value)
-            await self.ctx.tell(self.ctx.ref_for(peer, REPLICA_PATH), out)
+                await self.ctx.tell(target, out)
+                await self.ctx.tell(target, QVote(msg.height, msg.view, out.value, self.index))
+                continue
+            await self.ctx.tell(target, out)
 
 
 # ============================================================================ scenario

@@ -1,0 +1,34 @@
+"""Delta debugging finds a 1-minimal failing sub-schedule."""
+
+from __future__ import annotations
+
+from focusflow.chaos.faults import Fault, Heal
+from focusflow.chaos.shrink import ddmin
+
+
+def _faults(n: int) -> list[Fault]:
+    return [Heal(at_ms=float(i)) for i in range(n)]
+
+
+def test_ddmin_finds_the_two_culprits() -> None:
+    items = _faults(12)
+    calls: list[int] = []
+
+    def fails(sub: list[Fault]) -> bool:
+        calls.append(len(sub))
+        times = {f.at_ms for f in sub}
+        return {3.0, 8.0} <= times
+
+    minimal, runs = ddmin(items, fails)
+    assert sorted(f.at_ms for f in minimal) == [3.0, 8.0]
+    assert runs == len(calls) < 60
+
+
+def test_ddmin_returns_empty_when_the_seed_fails_without_faults() -> None:
+    minimal, _ = ddmin(_faults(5), lambda sub: True)
+    assert minimal == []
+
+
+def test_ddmin_respects_its_run_budget() -> None:
+    minimal, runs = ddmin(_faults(30), lambda sub: len(sub) >= 7, runs_max=4)
+    assert runs <= 4 and len(minimal) >= 7
