@@ -13,7 +13,7 @@ Two storage modes, chosen by ``db_path``:
   so the node restarts at the last acknowledged block) and also works live for small
   states. Signatures are verified inline.
 * ``db_path=<file>`` — live only: the SQLite file, written through aiosqlite inside
-  ``ctx.run_io`` (same rows as the sync store, see :func:`.store.block_statements`), with
+  ``ctx.run_io`` (same rows as the sync store, see :meth:`.store.SqliteStore.plan_commit`), with
   signature batches and block preparation run in worker threads so the event loop never
   stalls (PyNaCl releases the GIL).
 """

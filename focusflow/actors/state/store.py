@@ -1,21 +1,24 @@
 """Durable embedded store: SQLite, one transaction per block, refuses foreign files.
 
-Layout (one file): ``head`` (chain id, height, root; one row), ``leaf`` (key path ->
-value), ``node`` (tree node path -> entry, so a restart does not re-hash the state),
-``link_index`` (from, to, neuron: answers "links of a particle" without a scan) and
-``block`` (height -> root). ``PRAGMA application_id`` and ``user_version`` mark the file as
-ours; opening anything else, or a file that fails ``quick_check``, raises
-:class:`StoreError` with the reason.
+Layout (one file): ``head`` (chain id, height, root, tree height; one row), ``leaf`` (key
+path -> value, height that wrote it), ``gone`` (keys deleted since the tree checkpoint),
+``node`` (tree node path -> entry, current at ``tree_height``), ``link_index`` (from, to,
+neuron: answers "links of a particle" without a scan) and ``block`` (height -> root).
+``PRAGMA application_id`` and ``user_version`` mark the file as ours; opening anything
+else, or a file that fails ``quick_check``, raises :class:`StoreError` with the reason.
 
 Durability: WAL journal with ``synchronous=FULL`` (every commit fsyncs the WAL before it
-returns), and every write of a block (leaves, nodes, index, head) in a single
-``BEGIN IMMEDIATE ... COMMIT``. After a crash SQLite rolls back to the last commit, so the
-root after restart is the last committed root, and a half-written block never exists.
+returns), and every write of a block in a single ``BEGIN IMMEDIATE ... COMMIT``. After a
+crash SQLite rolls back to the last commit, so the root after restart is the last
+committed root, and a half-written block never exists. Tree nodes are written only at
+checkpoints (every ``tree_checkpoint_blocks``); the blocks after the checkpoint are
+replayed from the leaves on load and must reproduce the committed root.
 
 Simulation: :meth:`SqliteStore.open_simulated` runs the same code on an in-memory database
-whose durable image lives in a :class:`ImageDisk`. After each commit the store hands the
-image to the disk; the simulator's fault plan may crash the node before that sync
-(the block is lost, never acknowledged) and reopen from the last durable image.
+whose durable image lives in an :class:`ImageDisk` (or, in the actor, the runtime's
+storage hook). After each commit the image is synced; a fault may crash the node before
+that sync (the block is lost, never acknowledged) and it reopens from the last durable
+image.
 """
 
 from __future__ import annotations
