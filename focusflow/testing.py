@@ -95,7 +95,7 @@ def _run(fn: Callable[..., Any], seed: int, wants: set[str], args: tuple[Any, ..
             plan = FaultPlan(scenario=fn.__name__, duration_ms=duration_ms,
                              generate_count=fault_count,
                              generate_kinds=tuple(faults) or FaultPlan().generate_kinds)
-            for fault in plan.concretize(world):
+            for fault in plan.concretize(world, duration_ms):
                 world.schedule(fault)
         end = install(world)
         if sim.now_ns() < duration_ms * 1_000_000:

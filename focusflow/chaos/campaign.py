@@ -52,6 +52,8 @@ class Run:
     schedule: list[Fault]
     scenario: Scenario
     end: list[InvariantSpec]
+    #: Virtual milliseconds to run (the plan's, else the scenario's).
+    duration_ms: float
     exception: str = ""
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -80,14 +82,15 @@ def build_run(seed: int, plan: FaultPlan, *, faults: Sequence[Fault] | None = No
     previous = _points.activate(world.points)  # builders may hit fault points too
     try:
         scenario.build(sim, dict(plan.options))
-        schedule = plan.concretize(world) if faults is None else sorted(faults,
-                                                                        key=lambda f: f.at_ms)
+        duration_ms = plan.duration_ms or scenario.duration_ms
+        schedule = plan.concretize(world, duration_ms) if faults is None else sorted(
+            faults, key=lambda f: f.at_ms)
     finally:
         _points.activate(previous)
     for fault in schedule:
         world.schedule(fault)
     end = install(world)
-    return Run(world, plan, schedule, scenario, end)
+    return Run(world, plan, schedule, scenario, end, duration_ms)
 
 
 def execute(run: Run, *, max_events: int | None = None,
@@ -102,7 +105,7 @@ def execute(run: Run, *, max_events: int | None = None,
     previous = _points.activate(run.world.points)
     finished = False
     try:
-        end_ns = int(run.plan.duration_ms * 1_000_000)
+        end_ns = int(run.duration_ms * 1_000_000)
         if max_events is None:
             sim.run(until_ns=end_ns)
             finished = True

@@ -5,7 +5,7 @@ duration, explicit faults, and how many random faults to *generate* per seed (fr
 chaos RNG of that seed, so a seed's schedule is reproducible). Example::
 
     scenario = "quorum"
-    duration_ms = 3000
+    duration_ms = 3000       # default: the scenario's own duration
 
     [options]
     bug = "quorum_off_by_one"
@@ -40,7 +40,7 @@ from focusflow.chaos.faults import Fault, fault_from_dict, fault_kinds
 from focusflow.chaos.world import ChaosWorld
 
 SCENARIO_DEFAULT = "quorum"
-DURATION_MS_DEFAULT = 3_000.0
+DURATION_MS_MAX = 24 * 3_600_000.0
 GENERATE_COUNT_MAX = 1_000
 FAULTS_MAX = 10_000
 #: Kinds generated when a plan names none: safe for any scenario (no Byzantine).
@@ -59,7 +59,8 @@ class FaultPlan:
     """A parsed fault plan (see the module docstring)."""
 
     scenario: str = SCENARIO_DEFAULT
-    duration_ms: float = DURATION_MS_DEFAULT
+    #: Virtual milliseconds per run; None: the scenario's own duration.
+    duration_ms: float | None = None
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     faults: tuple[Fault, ...] = ()
     generate_count: int = 0
@@ -70,7 +71,8 @@ class FaultPlan:
     invariant_every: int = 1
 
     def __post_init__(self) -> None:
-        assert 0 < self.duration_ms <= 24 * 3_600_000.0, self.duration_ms
+        assert self.duration_ms is None or 0 < self.duration_ms <= DURATION_MS_MAX, \
+            self.duration_ms
         assert 0 <= self.generate_count <= GENERATE_COUNT_MAX, self.generate_count
         assert len(self.faults) <= FAULTS_MAX
         assert self.invariant_every >= 1
@@ -78,11 +80,12 @@ class FaultPlan:
         if unknown:
             raise PlanError(f"unknown fault kind(s) to generate: {', '.join(unknown)}")
 
-    def concretize(self, world: ChaosWorld) -> list[Fault]:
+    def concretize(self, world: ChaosWorld, duration_ms: float) -> list[Fault]:
         """The run's schedule: explicit faults plus ``generate_count`` random ones drawn
-        from the world's chaos RNG, sorted by time (stable)."""
+        from the world's chaos RNG (within ``window_ms``, default 5 %..80 % of the run's
+        ``duration_ms``), sorted by time (stable)."""
         rng = world.rng
-        start, end = self.window_ms or (0.05 * self.duration_ms, 0.8 * self.duration_ms)
+        start, end = self.window_ms or (0.05 * duration_ms, 0.8 * duration_ms)
         kinds = fault_kinds()
         generated: list[Fault] = []
         attempts = 0
@@ -102,13 +105,14 @@ class FaultPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready form (inverse of ``plan_from_dict``)."""
-        out: dict[str, Any] = {"scenario": self.scenario, "duration_ms": self.duration_ms,
-                               "invariant_every": self.invariant_every,
+        out: dict[str, Any] = {"scenario": self.scenario, "invariant_every": self.invariant_every,
                                "options": dict(self.options),
                                "buggify": {"enabled": self.buggify,
                                            "enable_probability":
                                            self.buggify_enable_probability},
                                "faults": [f.to_dict() for f in self.faults]}
+        if self.duration_ms is not None:
+            out["duration_ms"] = self.duration_ms
         if self.generate_count:
             out["generate"] = {"count": self.generate_count,
                                "kinds": list(self.generate_kinds)}
@@ -133,7 +137,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> FaultPlan:
         window = gen.get("window_ms")
         return FaultPlan(
             scenario=str(data.get("scenario", SCENARIO_DEFAULT)),
-            duration_ms=float(data.get("duration_ms", DURATION_MS_DEFAULT)),
+            duration_ms=float(data["duration_ms"]) if "duration_ms" in data else None,
             options=dict(data.get("options", {})),
             faults=faults,
             generate_count=int(gen.get("count", 0)),
@@ -163,8 +167,10 @@ def load_plan(path: str | Path) -> FaultPlan:
 def plan_to_toml(plan: FaultPlan) -> str:
     """Write a plan as TOML (enough for the plans this package produces: shrunk ones)."""
     d = plan.to_dict()
-    lines = [f"scenario = {_toml(d['scenario'])}", f"duration_ms = {_toml(d['duration_ms'])}",
-             f"invariant_every = {d['invariant_every']}", "", "[options]"]
+    lines = [f"scenario = {_toml(d['scenario'])}"]
+    if "duration_ms" in d:
+        lines.append(f"duration_ms = {_toml(d['duration_ms'])}")
+    lines += [f"invariant_every = {d['invariant_every']}", "", "[options]"]
     lines += [f"{k} = {_toml(v)}" for k, v in sorted(d["options"].items())]
     lines += ["", "[buggify]"] + [f"{k} = {_toml(v)}" for k, v in d["buggify"].items()]
     if "generate" in d:

@@ -143,7 +143,7 @@ def _records_around(doc: dict[str, Any], index: int) -> list[dict[str, Any]]:
 
         previous = _points.activate(run.world.points)
         try:
-            run.sim.run(until_ns=int(run.plan.duration_ms * 1_000_000))
+            run.sim.run(until_ns=int(run.duration_ms * 1_000_000))
         finally:
             _points.activate(previous)
     except _Stop:
