@@ -57,7 +57,7 @@ def _reference_chain(n_blocks: int) -> tuple[dict[int, list[bytes]], dict[int, b
 def _boot(node: Node) -> None:
     node.spawn(
         StateActor, chain_id=CHAIN, genesis_balances=genesis_balances(), sync_latency_ms=4.0,
-        name="state",
+        tree_checkpoint_blocks=3, name="state",
     )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from focusflow.actors.state.core import (
 )
 from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
 from focusflow.actors.state.smt import EMPTY
-from focusflow.actors.state.store import CommitPlan, SqliteStore
+from focusflow.actors.state.store import CommitPlan, SqliteStore, tree_checkpoint_blocks_default
 from focusflow.actors.state.tx import Reject, Tx, schema, verify_signatures
 from focusflow.supervisor import Actor, ActorRef, MailboxFull
 from focusflow.wire import array_field, message
@@ -180,6 +180,7 @@ class StateActor(Actor):
         focus_shards: int = 16,
         verify_chunks: int = 4,
         sync_latency_ms: float = 0.0,
+        tree_checkpoint_blocks: int = tree_checkpoint_blocks_default,
     ) -> None:
         assert 1 <= verify_chunks <= verify_chunks_max and sync_latency_ms >= 0
         self.chain_id = chain_id
@@ -191,6 +192,8 @@ class StateActor(Actor):
         # Storage mode only: (virtual) time between writing the image and its sync, the
         # window in which a simulated crash drops the unsynced block.
         self.sync_latency_ms = sync_latency_ms
+        assert tree_checkpoint_blocks >= 1
+        self.tree_checkpoint_blocks = tree_checkpoint_blocks
         self.subscribers: list[ActorRef] = []
         self.store: SqliteStore | None = None
         self.core: StateCore | None = None
@@ -206,6 +209,7 @@ class StateActor(Actor):
             self.store = await self.ctx.run_io(lambda: _open_file(self.db_path, self.chain_id))
         store = self.store
         assert store is not None
+        store.tree_checkpoint_blocks = self.tree_checkpoint_blocks
         self.core = StateCore(
             chain_id=self.chain_id, reader=store, tree=store.load_tree(), height=store.height,
             fee_min=self.fee_min, focus_shards=self.focus_shards,
