@@ -34,6 +34,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--damping", type=float, default=0.85)
     p.add_argument("--iterations-max", type=int, default=1000)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--shards", type=int, default=0, metavar="S", help="focus: compute π with "
+                   "S rank shard workers under the simulator (focusflow.actors.rank)")
     p.set_defaults(func=run)
 
 
@@ -98,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
             backend = backend_for(args.backend)
         except (ValueError, BackendUnavailable) as exc:
             return _fail(str(exc), EXIT_BAD_INPUT)
+        if args.shards:  # issue 9: sharded focus, delegated to the rank package
+            from focusflow.actors.rank.cli import run_sharded
+
+            return run_sharded(args, store, params, edges.names)
         result = backend.solver(store, params).solve(warm=False)
         if not result.converged:
             return _fail(f"not converged, nothing written: residual {result.residual_l1:.3e} > "

@@ -15,7 +15,7 @@ or a device every worker runs on the CPU kernels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from focusflow.actors.rank.messages import (
 )
 from focusflow.actors.rank.shard import ShardCore
 from focusflow.actors.rank.store import RankStore, ShardGraph
+from focusflow.actors.state.actor import BlockApplied, FocusSliceUpdate
 from focusflow.kernels import FocusParams
 from focusflow.supervisor import Actor, ActorRef, ChildSpec, Supervisor, SupervisorFlags
 
@@ -186,34 +187,57 @@ class ShardWorker(Actor):
         return None
 
 
+@dataclass(frozen=True)
+class CoordinatorOptions:
+    """How a host's coordinator runs: solver parameters, cadence, where blocks come from
+    and where Δ-rank goes.
+
+    ``stakes`` gives a neuron's stake the first time it links (the /token balances feed
+    is not wired: a neuron not in it weighs 1). ``graph_sink`` (node, path) is told every
+    on-chain Δ-rank write as the state actor's ``FocusSliceUpdate`` messages (the block
+    producer puts them into its next ``ApplyBlock``).
+    """
+
+    params: FocusParams | None = None
+    begin: bool = True
+    retransmit_ms: float = 250.0
+    graph_write_ms: float = 6_000.0
+    stakes: Mapping[bytes, float] = field(default_factory=dict)
+    graph_sink: tuple[str, str] | None = None
+
+
 class RankCoordinator(Actor):
     """The coordinator core's shell: blocks in, rounds driven, outcomes journaled."""
 
     def __init__(self, topology: RankTopology, store: RankStore, journal: RankJournal,
-                 params: FocusParams | None = None, begin: bool = True,
-                 retransmit_ms: float = 250.0, graph_write_ms: float = 6_000.0) -> None:
-        self.topology, self.store, self.journal = topology, store, journal
-        self.core = CoordinatorCore(store, params=params, epoch_base=journal.epoch_high,
-                                    retransmit_ms=retransmit_ms, graph_write_ms=graph_write_ms,
+                 options: CoordinatorOptions) -> None:
+        self.topology, self.store, self.journal, self.options = topology, store, journal, options
+        self.core = CoordinatorCore(store, params=options.params, epoch_base=journal.epoch_high,
+                                    retransmit_ms=options.retransmit_ms,
+                                    graph_write_ms=options.graph_write_ms,
                                     proposer=self.ctx.node_name)
+
         def observe(outcome: BlockOutcome, store: RankStore) -> None:
             journal.outcomes.append(outcome)
             if journal.observer is not None:
                 journal.observer(outcome, store)
 
         self.core.observer = observe
-        self.begin = begin
 
     async def on_start(self) -> None:
         self.journal.coordinator = self.core
-        self.ctx.start_timer("tick", TICK_MS, RankTick(), repeat=True)
-        if self.begin:
+        tick_ms = min(TICK_MS, self.options.retransmit_ms / 2)
+        self.ctx.start_timer("tick", tick_ms, RankTick(), repeat=True)
+        if self.options.begin and self.store.n:
             await self._carry(self.core.begin(self.ctx.now_ns()))
 
     async def receive(self, msg: Any) -> Any:
         now = self.ctx.now_ns()
         if isinstance(msg, RankTick):
             await self._carry(self.core.tick(now))
+        elif isinstance(msg, BlockApplied):
+            if not msg.replayed:
+                await self._carry(self._block_applied(msg, now))
         elif isinstance(msg, RankBlock):
             k = len(msg.stake)
             keys = msg.stake_neuron.reshape(k, 20) if k else np.zeros((0, 20), np.uint8)
@@ -228,6 +252,13 @@ class RankCoordinator(Actor):
             await self._carry(effects)
         return None
 
+    def _block_applied(self, msg: BlockApplied, now: int) -> list[Any]:
+        """The state actor's notification: its link deltas become this block's input."""
+        d = msg.deltas()
+        fresh = {bytes(r) for r in d.neuron} - self.store.neurons.keys()
+        stakes = {u: float(self.options.stakes.get(u, 1.0)) for u in sorted(fresh)}
+        return self.core.block_arrays(msg.height, d.neuron, d.src, d.dst, d.sign, stakes, now)
+
     async def _carry(self, effects: list[Any]) -> None:
         self.journal.epoch_high = max(self.journal.epoch_high, self.core.epoch)
         for e in effects:
@@ -238,23 +269,30 @@ class RankCoordinator(Actor):
                 self.journal.committed.append(e.msg)
             elif isinstance(e, WriteGraph):
                 self.journal.writes.append(e)
+                await self._write_graph(e)
             elif isinstance(e, StreamDelta):
                 self.journal.streams.append(e)
             elif isinstance(e, Penalty):
                 self.journal.penalties.append(e)
 
+    async def _write_graph(self, write: WriteGraph) -> None:
+        sink = self.options.graph_sink
+        if sink is None:
+            return
+        ref = self.ctx.ref_for(*sink)
+        for sl in write.slices:
+            await self.ctx.tell(ref, FocusSliceUpdate(sl.shard, sl.cids.reshape(-1), sl.values))
+
 
 def rank_supervisor(host: str, topology: RankTopology, store: RankStore, placement: Placement,
-                    journal: RankJournal, *, params: FocusParams | None = None,
-                    begin: bool = True, retransmit_ms: float = 250.0,
-                    graph_write_ms: float = 6_000.0) -> tuple[type[Supervisor], tuple[Any, ...]]:
+                    journal: RankJournal, options: CoordinatorOptions | None = None
+                    ) -> tuple[type[Supervisor], tuple[Any, ...]]:
     """(Supervisor class, args) for a host's ``/user/rank`` tree: ``node.spawn(cls, *args,
     name="rank")``. The coordinator starts first on the first host."""
     children = []
     if host == topology.host_of(COORDINATOR):
         children.append(ChildSpec("coordinator", RankCoordinator,
-                                  (topology, store, journal, params, begin, retransmit_ms,
-                                   graph_write_ms)))
+                                  (topology, store, journal, options or CoordinatorOptions())))
     for s in topology.shards_on(host):
         children.append(ChildSpec(f"shard-{s}", ShardWorker,
                                   (s, topology, store, placement, journal)))

@@ -91,7 +91,7 @@ class CoordinatorCore:
         self.phase = "idle"  # idle → iterating → collecting → idle
         self.round = 0
         self.height = store.height
-        self._queue: deque[tuple[RankBlock, dict[bytes, float]]] = deque()
+        self._queue: deque[tuple[Any, ...]] = deque()
         self._deltas: list[list[ShardDelta]] = []
         self._reports: dict[int, Report] = {}
         self._slices: dict[int, dict[int, Slice]] = {}
@@ -121,14 +121,24 @@ class CoordinatorCore:
         self.height = self.store.height
         self._epochs = 0
         self._residuals = []
+        if self.store.n == 0:
+            return self._empty(now_ns)
         return self._start_epoch(now_ns)
 
     def block(self, blk: RankBlock, stakes: Mapping[bytes, float], now_ns: int) -> list[Any]:
-        """Queue one block; starts it at once when idle. Raises OverflowError when
-        BLOCKS_QUEUED_MAX blocks wait (backpressure for the caller)."""
+        """Queue one block given as a ``RankBlock`` (flat arrays) plus changed stakes."""
+        n = len(blk.sign)
+        return self.block_arrays(blk.height, blk.neuron.reshape(n, 20), blk.src.reshape(n, 36),
+                                 blk.dst.reshape(n, 36), blk.sign, stakes, now_ns)
+
+    def block_arrays(self, height: int, neuron: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                     sign: np.ndarray, stakes: Mapping[bytes, float], now_ns: int) -> list[Any]:
+        """Queue one block of the state actor's link deltas ((n, 20) neuron and (n, 36) CID
+        rows, ±1 signs) and stake changes; starts it at once when idle. Raises
+        OverflowError when BLOCKS_QUEUED_MAX blocks wait (backpressure for the caller)."""
         if len(self._queue) >= BLOCKS_QUEUED_MAX:
             raise OverflowError(f"{BLOCKS_QUEUED_MAX} blocks already wait for rank")
-        self._queue.append((blk, dict(stakes)))
+        self._queue.append((height, neuron, src, dst, sign, dict(stakes)))
         return self._next(now_ns) if self.phase == "idle" else []
 
     def receive(self, msg: Any, now_ns: int) -> list[Any]:
@@ -156,16 +166,24 @@ class CoordinatorCore:
     def _next(self, now_ns: int) -> list[Any]:
         if not self._queue:
             return []
-        blk, stakes = self._queue.popleft()
-        n, a = len(blk.sign), 20
-        delta = self.store.apply_block(blk.height, blk.neuron.reshape(n, a),
-                                       blk.src.reshape(n, 36), blk.dst.reshape(n, 36),
-                                       blk.sign, stakes)
+        height, neuron, src, dst, sign, stakes = self._queue.popleft()
+        delta = self.store.apply_block(height, neuron, src, dst, sign, stakes)
         self._deltas = self.store.route(delta)
-        self.height = blk.height
+        self.height = height
         self._epochs = 0
         self._residuals = []
+        if self.store.n == 0:
+            return self._empty(now_ns)
         return self._start_epoch(now_ns)
+
+    def _empty(self, now_ns: int) -> list[Any]:
+        """A block on a graph without particles: π is empty, trivially converged."""
+        root = Commitment.of(np.zeros(0)).root
+        outcome = BlockOutcome(self.height, np.zeros(0), root, True, 0, 0.0, 0, None)
+        self.outcomes.append(outcome)
+        if self.observer is not None:
+            self.observer(outcome, self.store)
+        return [Publish(Committed(self.height, root, True, 0, 0.0, 0)), *self._next(now_ns)]
 
     def _start_epoch(self, now_ns: int) -> list[Any]:
         self.epoch += 1

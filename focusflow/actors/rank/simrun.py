@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from focusflow.actors.rank.actor import (
+    CoordinatorOptions,
     Placement,
     RankJournal,
     RankTopology,
@@ -75,7 +76,8 @@ def build_sharded(sim: Simulation, store: RankStore, *, hosts: int | None = None
                   params: FocusParams | None = None, faults: NetworkFaults | None = None,
                   kills: Sequence[Kill] = (), gpus: int = 0, begin: bool = True,
                   observer: Callable[[BlockOutcome, RankStore], None] | None = None,
-                  retransmit_ms: float = 250.0, graph_write_ms: float = 6_000.0) -> ShardedRun:
+                  options: CoordinatorOptions | None = None,
+                  extra_boot: Callable[[Node], None] | None = None) -> ShardedRun:
     """Add ``hosts`` nodes (default: one per shard) running the rank trees to ``sim``."""
     shards = store.shards
     hosts = shards if hosts is None else hosts
@@ -90,9 +92,10 @@ def build_sharded(sim: Simulation, store: RankStore, *, hosts: int | None = None
     run = ShardedRun(sim, topology, store, journal, placement)
 
     def boot(node: Node) -> None:
+        if extra_boot is not None:
+            extra_boot(node)  # e.g. the state actor and a block producer, before rank
         cls, args = rank_supervisor(node.name, topology, store, placement, journal,
-                                    params=params, begin=begin, retransmit_ms=retransmit_ms,
-                                    graph_write_ms=graph_write_ms)
+                                    options or CoordinatorOptions(params=params, begin=begin))
         node.spawn(cls, *args, name="rank")
 
     for name in topology.hosts:
