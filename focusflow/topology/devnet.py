@@ -57,18 +57,22 @@ class DevnetNode:
     http_port: int
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()  # e.g. ("ip", "netns", "exec", "ns0") for namespaces
 
     @property
     def url(self) -> str:
         """Base URL of its HTTP API."""
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
 
 class Devnet:
     """N validator processes on loopback (see module docstring)."""
 
     def __init__(self, root: Path, *, validators: int = 4, chain_id: str = "focusflow-devnet",
-                 leader_timeout_ms: int = 1000, backend: str = "asyncio") -> None:
+                 leader_timeout_ms: int = 1000, backend: str = "asyncio",
+                 hosts: list[str] | None = None,
+                 prefixes: list[tuple[str, ...]] | None = None) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -76,8 +80,11 @@ class Devnet:
         self.backends = [backend] * validators  # per node: processes may mix backends
         self.leader_timeout_ms = leader_timeout_ms
         ports = free_ports(2 * validators)
-        self.nodes = [DevnetNode(f"node{i}", root / f"node{i}", ports[2 * i], ports[2 * i + 1])
-                      for i in range(validators)]
+        hosts = hosts or ["127.0.0.1"] * validators
+        prefixes = prefixes or [()] * validators
+        assert len(hosts) == len(prefixes) == validators
+        self.nodes = [DevnetNode(f"node{i}", root / f"node{i}", ports[2 * i], ports[2 * i + 1],
+                                 host=hosts[i], prefix=prefixes[i]) for i in range(validators)]
 
     def setup(self) -> None:
         """Write every home: keys, certificates, genesis, configs with pinned peers."""
@@ -100,12 +107,12 @@ class Devnet:
                 cert = n.home / "config" / "peers" / f"{m.name}.pem"
                 cert.parent.mkdir(parents=True, exist_ok=True)
                 cert.write_bytes(idents[j].cert_path.read_bytes())
-                peers += peer_toml(m.name, f"127.0.0.1:{m.p2p_port}", idents[j].public_key,
+                peers += peer_toml(m.name, f"{m.host}:{m.p2p_port}", idents[j].public_key,
                                    f"config/peers/{m.name}.pem")
             seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
             init_home(n.home, name=n.name, chain_id=self.chain_id, role="validator",
-                      p2p_listen=f"127.0.0.1:{n.p2p_port}",
-                      http_listen=f"127.0.0.1:{n.http_port}", overwrite=True, node_seed=seed,
+                      p2p_listen=f"{n.host}:{n.p2p_port}",
+                      http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
                       validator_seed=vseeds[i], write_genesis_file=False, peers_toml=peers,
                       leader_timeout_ms=self.leader_timeout_ms)
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
@@ -119,7 +126,7 @@ class Devnet:
         log = n.log_path.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         n.proc = subprocess.Popen(
-            [sys.executable, "-m", "focusflow", "node", "--home", str(n.home),
+            [*n.prefix, sys.executable, "-m", "focusflow", "node", "--home", str(n.home),
              "--backend", self.backends[i], "--log-format", "json"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
