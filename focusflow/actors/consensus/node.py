@@ -257,13 +257,16 @@ class ValidatorCore:
     def _next_deadline(self, now_ns: int) -> int | None:
         deadlines = (self.dag.next_deadline_ns(), self.snow.next_deadline_ns(), self.blocks.next_deadline_ns())
         times = [t for t in deadlines if t is not None]
-        for slot, started in self.bft.mode.slot_started_ns.items():
-            if slot + 1 > self.dag.round:
-                times.append(started + self.config.bft.leader_timeout_ms * 1_000_000)
+        if self.bft.mode.mode == "fast":  # in fallback mode Snowball's polls drive time
+            for slot, started in self.bft.mode.slot_started_ns.items():
+                if slot + 1 > self.dag.round:
+                    times.append(started + self.config.bft.leader_timeout_ms * 1_000_000)
         for first in self.fetch_started_ns.values():
             times.append(first + self.config.fallback_fetch_timeout_ms * 1_000_000)
-        future = [t for t in times if t > now_ns]
-        return min(future, default=None)
+        # A deadline already past (we were not called for a while: crash, pause, lost
+        # timer) fires at once; dropping it would leave the core waiting for a message
+        # that nobody sends.
+        return max(min(times), now_ns + 1) if times else None
 
     # ------------------------------------------------------------------ checks
 

@@ -436,8 +436,9 @@ class DagCore:
 
     def next_deadline_ns(self) -> int | None:
         """When ``tick`` next has something to do."""
-        if self.own is None:
-            return None
+        own = self.own
+        if own is None or (own.digest in self.certs and self.quorum_at(self.round)):
+            return None  # nothing to resend: the header is certified and the round moved on
         return self.own_sent_ns + self.config.resend_ms * 1_000_000
 
     def gc(self, committed_round: int) -> None:
