@@ -41,8 +41,8 @@ def _main(args: argparse.Namespace) -> int:
         for scenario in discover().values():
             print(f"{scenario.name:16} {scenario.help}")
         return 0
-    name = args.scenario or default_scenario()
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    name = args.scenario or default_scenario(options)
     summary = run_scenario(name, args.seed, duration_ms=args.duration_ms, options=options)
     if args.json:
         json.dump(summary, sys.stdout, sort_keys=True)

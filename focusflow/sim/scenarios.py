@@ -44,6 +44,9 @@ class Scenario:
     duration_ms: float = DURATION_MS_DEFAULT
     #: The CLI's default scenario is the registered one with the highest priority.
     priority: int = 0
+    #: ``select(options)`` True makes this scenario the CLI's choice when no
+    #: ``--scenario`` was given (e.g. when one of its own options was passed).
+    select: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -51,17 +54,21 @@ _SCENARIOS: dict[str, Scenario] = {}
 
 def register_scenario(name: str, *, help: str = "", add_arguments: ArgAdder | None = None,
                       finish: Finisher | None = None, duration_ms: float = DURATION_MS_DEFAULT,
-                      priority: int = 0) -> Callable[[Builder], Builder]:
+                      priority: int = 0,
+                      select: Callable[[Mapping[str, Any]], bool] | None = None,
+                      ) -> Callable[[Builder], Builder]:
     """Decorator: register ``build`` under ``name`` (a second registration replaces it).
 
-    ``finish(sim, options)`` may return extra summary fields after the run.
+    ``finish(sim, options)`` may return extra summary fields after the run;
+    ``select(options)`` lets the scenario claim a run without ``--scenario`` (for
+    example when its own ``--validators`` option was given).
     """
     assert name and name.replace("-", "_").isidentifier(), f"bad scenario name {name!r}"
     assert 0 < duration_ms <= DURATION_MS_MAX
 
     def wrap(build: Builder) -> Builder:
         _SCENARIOS[name] = Scenario(name, build, help, add_arguments, finish, duration_ms,
-                                    priority)
+                                    priority, select)
         return build
 
     return wrap
@@ -88,10 +95,14 @@ def discover() -> dict[str, Scenario]:
     return dict(sorted(_SCENARIOS.items()))
 
 
-def default_scenario() -> str:
-    """The name of the highest-priority registered scenario (ties: alphabetical)."""
-    scenarios = discover()
-    return sorted(scenarios.values(), key=lambda s: (-s.priority, s.name))[0].name
+def default_scenario(options: Mapping[str, Any] | None = None) -> str:
+    """The scenario to run without ``--scenario``: the highest-priority one among those
+    whose ``select(options)`` is true, else among all (ties: alphabetical)."""
+    scenarios = list(discover().values())
+    chosen = [s for s in scenarios if s.select is not None and options is not None
+              and s.select(options)]
+    pool = chosen or scenarios
+    return sorted(pool, key=lambda s: (-s.priority, s.name))[0].name
 
 
 def run_scenario(name: str, seed: int, *, duration_ms: float | None = None,

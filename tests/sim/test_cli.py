@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from focusflow.cli import main
-from focusflow.sim.scenarios import discover, register_scenario, run_scenario
+from focusflow.sim.scenarios import (
+    default_scenario,
+    discover,
+    register_scenario,
+    run_scenario,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +62,8 @@ def test_scenarios_are_pluggable() -> None:
     assert "tiny_test_scenario" in discover()
     summary = run_scenario("tiny_test_scenario", 1)
     assert summary["invariants"] == {"always": True} and summary["virtual_seconds"] == 0.01
+
+    register_scenario("tiny_selected", duration_ms=5.0,
+                      select=lambda options: options.get("tiny") is True)(build)
+    assert default_scenario({"tiny": True}) == "tiny_selected"
+    assert default_scenario({}) != "tiny_selected"
