@@ -118,3 +118,21 @@ def test_same_seed_same_run() -> None:
     sc = Scenario(validators=4, seed=11, duration_ms=2000, drop_rate=0.05, byzantine=((2, ("equivocate",)),))
     a, b = Harness(sc).run(), Harness(sc).run()
     assert a.finality_ms == b.finality_ms and a.events == b.events
+
+
+def test_restart_after_a_crash_resumes_its_own_timers() -> None:
+    """Validator 2 crashes while collecting votes; nobody else needs to talk to it for a
+    while, so only its own (long past) resend deadline can wake it up."""
+    sc = Scenario(
+        validators=4,
+        seed=29,
+        jitter_ms=1.0,
+        drop_rate=0.05,
+        duration_ms=8000,
+        byzantine=((0, ("withhold",)),),
+        partitions=((607, 930, (0,)),),
+        crashes=((2, 226, 1327),),
+        tx_rate_per_s=50,
+    )
+    h, s = _run(sc)
+    assert s["finalized_height"] >= 3, s
