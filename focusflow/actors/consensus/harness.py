@@ -25,15 +25,12 @@ import numpy as np
 
 from focusflow.actors.avalanche.core import AvalancheConfig
 from focusflow.actors.bft.core import BftConfig
-from focusflow.actors.consensus import codec
+from focusflow.actors.consensus.adversary import BEHAVIOURS, Adversary
 from focusflow.actors.consensus.blocks import BlockConfig
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
 from focusflow.actors.consensus.node import NodeConfig, ValidatorCore
 from focusflow.actors.consensus.types import (
-    Batch,
-    BlockSig,
     Broadcast,
-    Certificate,
     ClientTx,
     Commit,
     Committee,
@@ -41,17 +38,13 @@ from focusflow.actors.consensus.types import (
     Finalize,
     Misbehaviour,
     ModeChange,
-    PollReply,
     Reject,
     Send,
     SetTimer,
-    SignedHeader,
     Validator,
-    Vote,
 )
 from focusflow.actors.mempool.core import DagConfig
 
-BEHAVIOURS = ("equivocate", "withhold", "partial_anchor", "poll_lie", "double_vote", "bad_sig", "silent")
 events_max = 5_000_000
 
 
@@ -223,6 +216,13 @@ class Harness:
             for i in range(sc.validators)
         ]
         self.honest = [i for i in range(sc.validators) if i not in self.byzantine]
+        self.adversary = Adversary(
+            committee=self.committee,
+            signers={i: self.signers[i] for i in self.byzantine},
+            behaviours=self.byzantine,
+            rng=self.rng,
+            extra_tx=self._extra_tx,
+        )
         self.workload = Workload(sc.clients, sc.seed)
         self.queue: list[tuple[int, int, str, tuple[object, ...]]] = []
         self.seq = 0
@@ -307,83 +307,16 @@ class Harness:
     # ------------------------------------------------------------------ Byzantine
 
     def _byzantine_filter(self, i: int, effects: list[Effect]) -> list[Effect]:
-        behaviours = self.byzantine.get(i)
-        if not behaviours:
-            return effects
-        if "silent" in behaviours:
-            return [e for e in effects if not isinstance(e, (Send, Broadcast))]
-        out: list[Effect] = []
-        for e in effects:
-            if isinstance(e, Broadcast | Send):
-                out.extend(self._mutate(i, behaviours, e))
-            else:
-                out.append(e)
-        return out
+        return self.adversary.outgoing(i, self.nodes[i], effects)
 
-    def _mutate(self, i: int, behaviours: tuple[str, ...], e: Send | Broadcast) -> list[Effect]:
-        _, msg = codec.decode_message(e.data)
-        if "withhold" in behaviours:
-            r = msg.header.round if isinstance(msg, SignedHeader) else 0
-            if r >= 2 and r % 2 == 0 and self.committee.leader(r) == i:
-                return []  # withhold our anchor: the fast path must time out
-            if isinstance(msg, Vote) and self.rng.random() < 0.5:
-                return []
-        if "partial_anchor" in behaviours and isinstance(msg, Certificate) and isinstance(e, Broadcast):
-            r = msg.round
-            if r >= 2 and r % 2 == 0 and self.committee.leader(r) == i:
-                # Our anchor's certificate reaches only some peers: mixed views of the slot.
-                peers = [j for j in range(self.sc.validators) if j != i]
-                self.rng.shuffle(peers)
-                return [Send(j, e.data) for j in peers[: len(peers) // 2]]
-        if "poll_lie" in behaviours and isinstance(msg, PollReply) and isinstance(e, Send):
-            # Push Snowball away from the leader: answer with another certificate.
-            certs = self.nodes[i].dag.by_round.get(msg.slot, {})
-            others = sorted(c.digest for a, c in certs.items() if a != self.committee.leader(msg.slot))
-            if others:
-                return [replace(e, data=codec.encode_message(i, replace(msg, preference=others[0])))]
-        if "bad_sig" in behaviours and self.rng.random() < 0.3:
-            bad = self._corrupt(i, msg)
-            if bad is not None:
-                return [replace(e, data=bad)]
-        if "equivocate" in behaviours and isinstance(msg, SignedHeader) and isinstance(e, Broadcast):
-            return self._equivocate(i, msg)
-        return [e]
-
-    def _corrupt(self, i: int, msg: object) -> bytes | None:
-        if isinstance(msg, SignedHeader):
-            sig = bytes([msg.signature[0] ^ 1]) + msg.signature[1:]
-            return codec.encode_message(i, replace(msg, signature=sig))
-        if isinstance(msg, Vote):
-            return codec.encode_message(i, replace(msg, signature=bytes(64)))
-        if isinstance(msg, BlockSig):
-            return codec.encode_message(i, replace(msg, signature=bytes(64)))
-        return None
-
-    def _equivocate(self, i: int, sh: SignedHeader) -> list[Effect]:
-        """Send one header to half the peers and a conflicting one to the other half."""
-        h = sh.header
-        if h.batches:
-            alt = replace(h, batches=())
-        else:
-            extra = self.workload.make(1)[0]
-            self.submitted[digest(DOMAIN_TX, extra.payload)] = (i, self.now_ns)
-            alt = replace(h, batches=(Batch((extra.payload,), (extra.focus,)),))
-        payload = codec.encode_header(alt)
-        alt_sh = codec.signed_header(payload, self.signers[i].sign(payload), self.signers[i].public_key)
-        node = self.nodes[i]
-        node.dag.voted[(h.round, i)] = sh  # keep our own record consistent
-        peers = [j for j in range(self.sc.validators) if j != i]
-        a = codec.encode_message(i, sh)
-        b = codec.encode_message(i, alt_sh)
-        return [Send(j, a if k % 2 == 0 else b) for k, j in enumerate(peers)]
+    def _extra_tx(self, i: int) -> ClientTx:
+        extra = self.workload.make(1)[0]
+        self.submitted[digest(DOMAIN_TX, extra.payload)] = (i, self.now_ns)
+        return extra
 
     def _deliver(self, to: int, sender: int, data: bytes) -> list[Effect]:
         node = self.nodes[to]
-        behaviours = self.byzantine.get(to, ())
-        if "double_vote" in behaviours:
-            _, msg = codec.decode_message(data)
-            if isinstance(msg, SignedHeader):
-                node.dag.voted.pop((msg.header.round, msg.header.author), None)
+        self.adversary.incoming(to, node, data)
         return node.receive(data, sender, self.now_ns)
 
     # ------------------------------------------------------------------ run
