@@ -289,8 +289,11 @@ class Transport:
 
     async def _run_connection(self, peer: _Peer, tls: TLSStream) -> None:
         """Pump one authenticated connection until it fails; then the peer is down."""
-        if peer.conn is not None:  # a newer connection replaces a stale one
-            await _close_quietly(peer.conn)
+        if peer.conn is not None:  # a newer connection replaces a stale one (peer restarted)
+            stale, peer.conn = peer.conn, None
+            await _close_quietly(stale)
+            peer.stats.disconnects += 1
+            self._peer_down(peer)
         peer.generation += 1
         peer.conn = tls
         peer.stats.connected = True

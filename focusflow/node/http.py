@@ -9,6 +9,7 @@ request. Everything it knows about the node it learns by asking the validator ac
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,8 +17,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 import anyio.abc
+import structlog
 
 from focusflow.node.messages import Query, QueryReply, SubmitReply, SubmitTxs, schema
+from focusflow.supervisor import ActorError
 from focusflow.wire import WireError, decode_message
 
 HEAD_BYTES_MAX = 16 * 1024
@@ -54,6 +57,10 @@ async def _one_request(stream: anyio.abc.SocketStream, handler: Handler) -> None
                 await _write(stream, *response)
         except (TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError, OSError):
             return
+        except Exception as exc:  # a bug in one route must not take the endpoints down
+            structlog.get_logger("focusflow.node").error("http_handler_failed", error=repr(exc))
+            with contextlib.suppress(Exception):
+                await _write(stream, 500, "text/plain", b"internal error\n")
 
 
 async def _read_and_handle(stream: anyio.abc.SocketStream, handler: Handler) -> Response:
@@ -69,7 +76,10 @@ async def _read_and_handle(stream: anyio.abc.SocketStream, handler: Handler) -> 
     except ValueError:
         return 400, "text/plain", b"bad request line\n"
     headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-    length = int(headers.get("content-length", "0") or 0)
+    length_text = headers.get("content-length", "0") or "0"
+    if not length_text.isdigit():
+        return 400, "text/plain", b"bad content-length\n"
+    length = int(length_text)
     if length > BODY_BYTES_MAX:
         return 413, "text/plain", b"body too large\n"
     while len(body) < length:
@@ -77,8 +87,10 @@ async def _read_and_handle(stream: anyio.abc.SocketStream, handler: Handler) -> 
     url = urlsplit(target)
     try:
         return await handler(method, unquote(url.path), parse_qs(url.query), body[:length])
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError) as exc:  # the client's fault
         return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)
+    except ActorError as exc:  # the validator is restarting or overloaded: try again
+        return json_response({"error": f"{type(exc).__name__}: {exc}"}, 503)
 
 
 async def _write(stream: anyio.abc.SocketStream, status: int, ctype: str, body: bytes) -> None:
