@@ -70,12 +70,14 @@ class SimNetwork:
 
         Nodes named in no group form one more group together.
         """
+        lists = [list(group) for group in groups]
         self._group_of = {}
-        for i, group in enumerate(groups, start=1):
+        for i, group in enumerate(lists, start=1):
             for node in group:
                 assert node not in self._group_of, f"{node} is in two groups"
                 self._group_of[node] = i
-        self._sim._record_global(b"P" + repr([sorted(g) for g in map(list, groups)]).encode())
+        self._sim._record_global(b"P" + repr([sorted(g) for g in lists]).encode())
+        self._sim._partition_changed()
 
     def isolate(self, node: str) -> None:
         """Cut one node off from all others."""

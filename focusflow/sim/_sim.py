@@ -26,10 +26,13 @@ from focusflow.sim._network import LinkConfig, SimNetwork
 from focusflow.supervisor._actor import Actor
 from focusflow.supervisor._future import Future
 from focusflow.supervisor._node import Node
+from focusflow.wire import KIND_SYSTEM, Address, encode_envelope_fields, encode_message
+from focusflow.wire.system import Down
 
 T = TypeVar("T")
 
 EVENTS_MAX_DEFAULT = 50_000_000
+NODE_DOWN_MS_DEFAULT = 1_000.0
 TRACE_TAIL_MAX_DEFAULT = 256
 _U32 = struct.Struct("<I")
 
@@ -171,9 +174,13 @@ class Simulation:
 
     def __init__(self, seed: int, *, link: LinkConfig | None = None,
                  invariant_every: int = 1, stop_on_violation: bool = False,
-                 trace_tail_max: int = TRACE_TAIL_MAX_DEFAULT, log: Any = None) -> None:
+                 trace_tail_max: int = TRACE_TAIL_MAX_DEFAULT, log: Any = None,
+                 node_down_ms: float | None = NODE_DOWN_MS_DEFAULT) -> None:
         assert invariant_every >= 1 and trace_tail_max >= 0
         self._log: Any = _NullLogger() if log is None else log
+        #: Delay before watchers across a crash or partition get Down("noconnection");
+        #: None: never (remote watchers are then not told, as with no keep-alive).
+        self.node_down_ms = node_down_ms
         self.seed = seed
         self._sched_rng = random.Random(derive_seed(seed, "scheduler"))
         self._net_rng = random.Random(derive_seed(seed, "network"))
@@ -241,16 +248,68 @@ class Simulation:
 
     def crash_node(self, name: str) -> None:
         """Crash a node: all its actors die at once, unsynced disk writes are lost,
-        frames in flight to it are dropped. Other nodes are not told (no Down)."""
+        frames in flight to it are dropped. Watchers on other nodes get
+        ``Down(reason="noconnection")`` after ``node_down_ms`` (as from the live
+        transport's keep-alive), unless ``node_down_ms`` is None."""
         slot = self._slots[name]
         assert slot.alive and slot.node is not None and slot.runtime is not None
+        watches = self._remote_watches(name, lambda _other: True, forget=True)
         slot.runtime.alive = False  # nothing leaves the node from now on
         slot.node.kill_all()
+        self._schedule_node_down(name, watches)
         for key, value in slot.node.stats.items():
             slot.totals[key] = slot.totals.get(key, 0) + value
         lost = slot.disk.crash(self._fault_rng)
         slot.alive = False
         self._record_global(b"K" + name.encode() + _U32.pack(lost))
+
+    # -- node-down detection (parity with focusflow.net's transport) ---------------------
+    def _remote_watches(self, name: str, cut: Callable[[str], bool], *,
+                        forget: bool) -> list[tuple[str, str, str]]:
+        """(watched path, watcher node, watcher path) for watches of actors on ``name``
+        by actors on nodes for which ``cut(node)``; ``forget`` drops them on this side."""
+        node = self._alive_node(name)
+        if node is None:
+            return []
+        found: list[tuple[str, str, str]] = []
+        for path in node.paths():
+            cell = node._cells[path]
+            for key in list(cell.watchers):
+                watcher_node, watcher_path = key
+                if watcher_node != name and cut(watcher_node):
+                    found.append((path, watcher_node, watcher_path))
+                    if forget:
+                        del cell.watchers[key]
+        return found
+
+    def _schedule_node_down(self, name: str, watches: list[tuple[str, str, str]],
+                            still_cut: Callable[[str], bool] | None = None) -> None:
+        if self.node_down_ms is None or not watches:
+            return
+
+        def deliver() -> None:
+            for path, watcher_node, watcher_path in watches:
+                target = self._alive_node(watcher_node)
+                if target is None or (still_cut is not None and not still_cut(watcher_node)):
+                    continue  # the watcher is gone, or the link came back in time
+                watched = self._alive_node(name)
+                cell = None if watched is None else watched._cells.get(path)
+                if cell is not None:  # the watch is consumed, as by a dropped connection
+                    cell.watchers.pop((watcher_node, watcher_path), None)
+                type_id, data = encode_message(Down(Address(name, path), "noconnection", 0))
+                target.receive_frame(encode_envelope_fields(
+                    KIND_SYSTEM, 0, name, path, watcher_node, watcher_path, type_id, data))
+
+        self.call_later(self.node_down_ms, deliver)
+
+    def _partition_changed(self) -> None:
+        """After a partition, watches across the cut fail like a dropped connection."""
+        for name in self.node_names():
+            def cut(other: str, name: str = name) -> bool:
+                return not self.network.reachable(name, other)
+
+            watches = self._remote_watches(name, cut, forget=False)
+            self._schedule_node_down(name, watches, still_cut=cut)
 
     def disk(self, name: str) -> SimDisk:
         """The simulated disk of a node (it survives crashes)."""

@@ -189,3 +189,52 @@ def test_the_seed_picks_the_interleaving() -> None:
     orders = {tuple(order(seed)) for seed in range(8)}
     assert len(orders) > 3
     assert order(5) == order(5)
+
+
+def _watch_setup(node_down_ms: float | None = 1_000.0) -> tuple[Simulation, Node, Node, Any]:
+    from tests.supervisor.actors import Watcher
+
+    sim = Simulation(1, node_down_ms=node_down_ms)
+    a, b = sim.add_node("a"), sim.add_node("b")
+    a.spawn(Echo, name="echo")
+    w = b.spawn(Watcher, name="w")
+    sim.run_until_complete(b.ask(w, Req(0, "a|/user/echo")))
+    sim.run(for_ms=10)
+    return sim, a, b, w
+
+
+def test_watchers_on_other_nodes_learn_of_a_crash_after_node_down_ms() -> None:
+    sim, _a, b, w = _watch_setup()
+    sim.crash_node("a")
+    sim.run(for_ms=900)
+    assert sim.run_until_complete(b.ask(w, Req(1))).n == 0
+    sim.run(for_ms=200)
+    assert sim.run_until_complete(b.ask(w, Req(1))) == Resp(1, "noconnection")
+
+
+def test_without_node_down_detection_nobody_is_told() -> None:
+    sim, _a, b, w = _watch_setup(node_down_ms=None)
+    sim.crash_node("a")
+    sim.run(for_ms=5_000)
+    assert sim.run_until_complete(b.ask(w, Req(1))).n == 0
+
+
+def test_a_partition_longer_than_node_down_ms_fires_down_a_short_one_does_not() -> None:
+    sim, a, b, w = _watch_setup()
+    sim.network.partition(["a"], ["b"])
+    sim.run(for_ms=500)
+    sim.network.heal()
+    sim.run(for_ms=1_000)
+    assert sim.run_until_complete(b.ask(w, Req(1))).n == 0  # healed in time: watch kept
+    a.tell(a.ref("a", "/user/echo"), Req(-3))  # the watched actor stops normally
+    sim.run(for_ms=100)
+    assert sim.run_until_complete(b.ask(w, Req(1))) == Resp(1, "normal")
+
+    sim, a, b, w = _watch_setup()
+    sim.network.partition(["a"], ["b"])
+    sim.run(for_ms=1_100)
+    sim.network.heal()
+    assert sim.run_until_complete(b.ask(w, Req(1))) == Resp(1, "noconnection")
+    a.tell(a.ref("a", "/user/echo"), Req(-3))
+    sim.run(for_ms=100)
+    assert sim.run_until_complete(b.ask(w, Req(1))).n == 1  # the watch was consumed
