@@ -37,8 +37,8 @@ Bytes2D = npt.NDArray[np.uint8]
 
 #: Largest original width: zfec's m = 2k must stay <= 256.
 k_max = 128
-#: Bit-planes are processed in column chunks so the (8k x chunk) accumulator stays ~2 MiB.
-_accumulator_bytes = 2 << 20
+#: Bit-planes are processed in column chunks so the (8k x chunk) accumulator stays ~1 MiB.
+_accumulator_bytes = 1 << 20
 
 _M1 = np.uint64(0x00AA00AA00AA00AA)
 _M2 = np.uint64(0x0000CCCC0000CCCC)
