@@ -375,23 +375,27 @@ class Node:
         cell.scheduled = False
         if cell.state == _DEAD:
             return
-        if cell.coro is not None:
-            resume = cell.resume
-            if resume is _NOTHING:
-                return
-            cell.resume = _NOTHING
-            self._drive(cell, resume)
-        else:
-            self._start_next(cell)
-        budget = self._messages_per_step - 1
-        while cell.coro is None and cell.state != _DEAD and (
-            cell.sysq or (cell.state == _RUNNING and cell.mailbox)
-        ):
-            if budget <= 0:
-                self._schedule(cell)
-                return
-            budget -= 1
-            self._start_next(cell)
+        token = _current.set(cell)  # the actor whose code runs now (refs route through it)
+        try:
+            if cell.coro is not None:
+                resume = cell.resume
+                if resume is _NOTHING:
+                    return
+                cell.resume = _NOTHING
+                self._drive(cell, resume)
+            else:
+                self._start_next(cell)
+            budget = self._messages_per_step - 1
+            while cell.coro is None and cell.state != _DEAD and (
+                cell.sysq or (cell.state == _RUNNING and cell.mailbox)
+            ):
+                if budget <= 0:
+                    self._schedule(cell)
+                    return
+                budget -= 1
+                self._start_next(cell)
+        finally:
+            _current.reset(token)
 
     def _start_next(self, cell: _Cell) -> None:
         if cell.sysq:
@@ -422,8 +426,7 @@ class Node:
 
     def _drive(self, cell: _Cell, resume: Any) -> None:
         coro = cell.coro
-        assert coro is not None
-        token = _current.set(cell)
+        assert coro is not None and _current.get() is cell, "only _step drives actors"
         try:
             if resume is _GO:
                 yielded = coro.send(None)
@@ -432,16 +435,13 @@ class Node:
             else:
                 yielded = coro.send(resume._result)
         except StopIteration as stop:
-            _current.reset(token)
             cell.coro = None
             self._handler_done(cell, stop.value)
             return
         except Exception as exc:
-            _current.reset(token)
             cell.coro = None
             self._handler_failed(cell, exc)
             return
-        _current.reset(token)
         if type(yielded) is Future:
             yielded.add_done_callback(partial(self._wake, cell, coro))
             return
