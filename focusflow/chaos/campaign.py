@@ -40,6 +40,7 @@ class NotReproducible(AssertionError):
 def scenarios() -> dict[str, Scenario]:
     """Every scenario the chaos harness can run (the simulator's, plus the chaos demo)."""
     importlib.import_module("focusflow.chaos.quorum")
+    importlib.import_module("focusflow.chaos.state_scenario")
     return discover()
 
 
