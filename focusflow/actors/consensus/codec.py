@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import capnp  # type: ignore[import-untyped]
 import numpy as np
 
 from focusflow.actors.consensus.crypto import DOMAIN_HEADER, digest
@@ -31,8 +30,9 @@ from focusflow.actors.consensus.types import (
     SignedHeader,
     Vote,
 )
+from focusflow.wire import load_schema
 
-schema: Any = capnp.load(str(Path(__file__).with_name("consensus.capnp")))
+schema: Any = load_schema(Path(__file__).with_name("consensus.capnp"))
 
 message_bytes_max = 16 << 20  # one hop; larger frames are refused before parsing
 batch_txs_max = 65_536

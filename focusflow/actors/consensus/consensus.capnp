@@ -112,3 +112,29 @@ struct Message {
     blockSig @8 :BlockSig;
   }
 }
+
+# ---- actor shell messages (focusflow/actors/consensus/actor.py) ----
+
+# One validator-to-validator hop between actor shells: ``data`` is an encoded Message.
+struct Frame {
+  sender @0 :UInt16;
+  data @1 :Data;
+}
+
+# Client transactions for a validator's mempool (columnar, like Batch).
+struct SubmitTxs {
+  focus @0 :Data;
+  offsets @1 :Data;
+  payloads @2 :Data;
+  client @3 :UInt64;
+}
+
+# The shell's timer: call the core's tick.
+struct ConsensusTick {
+  unused @0 :Bool;
+}
+
+# The sim scenario's client timer (focusflow/actors/consensus/scenario.py).
+struct ClientTick {
+  unused @0 :Bool;
+}
