@@ -211,3 +211,35 @@ def test_fault_injections_are_part_of_the_trace() -> None:
         execute(run)
     assert run_a.sim.trace_hash() != run_b.sim.trace_hash()
     assert isinstance(run_a.sim, Simulation)
+
+
+def test_gpu_fault_sends_a_real_focus_solve_to_the_cpu_path() -> None:
+    """The accelerator hook around the kernels: an injected GPU failure (or a missing
+    GPU backend) falls back to the CPU solver, whose π matches the float64 reference."""
+    import numpy as np
+
+    from focusflow.kernels import GraphStore, focus, reference_focus, weights_from_edges
+
+    rng = np.random.default_rng(3)
+    src, dst = rng.integers(0, 50, 400), rng.integers(0, 50, 400)
+    store = GraphStore.from_edges(src, dst, n=50)
+    used: list[str] = []
+
+    def gpu() -> np.ndarray:
+        used.append("gpu")
+        return focus(store, backend="cuda").pi
+
+    def cpu() -> np.ndarray:
+        used.append("cpu")
+        return focus(store, backend="cpu").pi
+
+    world = _world()
+    previous = points.activate(world.points)
+    try:
+        world.inject(Gpu(mode="fail"))
+        pi = points.accelerated(gpu, cpu)
+    finally:
+        points.activate(previous)
+    assert used == ["cpu"]  # the injected failure skipped the device path entirely
+    want = reference_focus(50, weights_from_edges(src, dst, np.ones(400)))
+    assert np.abs(pi - want).sum() < 1e-4
