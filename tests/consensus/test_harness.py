@@ -134,5 +134,5 @@ def test_restart_after_a_crash_resumes_its_own_timers() -> None:
         crashes=((2, 226, 1327),),
         tx_rate_per_s=50,
     )
-    h, s = _run(sc)
+    _, s = _run(sc)
     assert s["finalized_height"] >= 3, s
