@@ -37,6 +37,7 @@ from focusflow.supervisor._node import (
     OVERFLOW_POLICIES,
     SHUTDOWN_MS_DEFAULT,
     DeadLetter,
+    DeferredReply,
     Node,
 )
 from focusflow.supervisor._runtime import Runtime, Storage, TimerHandle
@@ -83,6 +84,7 @@ __all__ = [
     "ChildSpec",
     "Context",
     "DeadLetter",
+    "DeferredReply",
     "Down",
     "Exit",
     "FileStorage",

@@ -17,7 +17,7 @@ from focusflow.wire import Address
 from focusflow.wire.system import Exit
 
 if TYPE_CHECKING:
-    from focusflow.supervisor._node import Node, _Cell
+    from focusflow.supervisor._node import DeferredReply, Node, _Cell
     from focusflow.supervisor._runtime import Storage, TimerHandle
 
 A = TypeVar("A", bound="Actor")
@@ -117,6 +117,11 @@ class Context:
     def ask(self, ref: ActorRef, msg: Any, *, timeout_ms: int = ASK_TIMEOUT_MS_DEFAULT) -> Future[Any]:
         """Send ``msg`` and await the answer (see ``ActorRef.ask`` for errors)."""
         return self._node._ask(self._cell, ref, msg, timeout_ms)
+
+    def defer_reply(self) -> DeferredReply | None:
+        """Answer the ask being handled later, through the returned handle (None if the
+        current message is not an ask). The handler's return value is then ignored."""
+        return self._node._defer_reply(self._cell)
 
     # -- lifecycle -------------------------------------------------------------------
     def spawn(self, cls: type[Actor], *args: Any, name: str | None = None,

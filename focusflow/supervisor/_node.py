@@ -135,6 +135,34 @@ class _Cell:
         self.step: Callable[[], None] = partial(node._step, self)
 
 
+class DeferredReply:
+    """The answer to one ask, given later (OTP's ``{noreply, _}`` + ``gen_server:reply``).
+
+    Made by ``ctx.defer_reply()``; answer exactly once with ``reply`` or ``fail``, from
+    actor code of the same node. Unanswered, the asker times out.
+    """
+
+    __slots__ = ("_cell", "_delivery", "_node", "answered")
+
+    def __init__(self, node: Node, cell: _Cell, delivery: _Delivery) -> None:
+        self._node = node
+        self._cell = cell
+        self._delivery = delivery
+        self.answered = False
+
+    def reply(self, value: Any) -> None:
+        """Send ``value`` (a message or None) as the answer."""
+        assert not self.answered, "an ask is answered once"
+        self.answered = True
+        self._node._reply(self._cell, self._delivery, value)
+
+    def fail(self, message: str, *, error_type: str = "ActorCrashed") -> None:
+        """Answer with an error: the asker's await raises (ActorCrashed by default)."""
+        assert not self.answered, "an ask is answered once"
+        self.answered = True
+        self._node._reply_error(self._cell.path, self._delivery, error_type, message)
+
+
 class _PendingAsk:
     __slots__ = ("future", "receiver")
 
@@ -694,6 +722,15 @@ class Node:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
             return
         self._route_out(KIND_REPLY, d.corr, cell.path, sender, type_id, data, value)
+
+    def _defer_reply(self, cell: _Cell) -> DeferredReply | None:
+        d = cell.current
+        if d is None or cell.phase != _PHASE_RECEIVE:
+            raise RuntimeError("defer_reply() works only while handling a message")
+        if d.kind != KIND_ASK:
+            return None
+        cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # no automatic answer
+        return DeferredReply(self, cell, d)
 
     def _reply_error(self, path: str, d: _Delivery, error_type: str, text: str) -> None:
         sender = d.sender

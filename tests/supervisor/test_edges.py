@@ -172,3 +172,42 @@ def test_timers_die_with_their_actor() -> None:
     sim.run(for_ms=1_000)
     assert n.stats["delivered"] == delivered
     assert sim.run(for_ms=1) == 0  # quiet: nothing scheduled any more
+
+
+class Batcher(Actor):
+    """Holds asks until it has three, then answers them all (deferred replies)."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[Any, int]] = []
+
+    async def receive(self, msg: Any) -> Any:
+        handle = self.ctx.defer_reply()
+        if handle is None:
+            return None
+        if msg.n < 0:
+            handle.fail("negative", error_type="ValueError")
+            return None
+        self.waiting.append((handle, msg.n))
+        if len(self.waiting) == 3:
+            total = sum(n for _, n in self.waiting)
+            for h, n in self.waiting:
+                h.reply(Resp(n, str(total)))
+            self.waiting.clear()
+        return Resp(-1, "ignored")  # deferred: the return value is not the answer
+
+
+def test_deferred_replies_answer_asks_later() -> None:
+    from focusflow.supervisor import ActorCrashed
+
+    sim = Simulation(1)
+    n = sim.add_node("n")
+    b = n.spawn(Batcher)
+    f1, f2 = n.ask(b, Req(1)), n.ask(b, Req(2))
+    sim.run(for_ms=10)
+    assert not f1.done() and not f2.done()
+    assert sim.run_until_complete(n.ask(b, Req(3))) == Resp(3, "6")
+    assert (f1.result(), f2.result()) == (Resp(1, "6"), Resp(2, "6"))
+    with pytest.raises(ActorCrashed) as err:
+        sim.run_until_complete(n.ask(b, Req(-1)))
+    assert err.value.error_type == "ValueError"
+    assert n.is_alive(b)  # failing an ask is not a crash
