@@ -30,7 +30,13 @@ from focusflow.supervisor._errors import (
     NotInActor,
 )
 from focusflow.supervisor._future import Future
-from focusflow.supervisor._live import ActorSystem, FileStorage, LiveRuntime, MemoryStorage
+from focusflow.supervisor._live import (
+    ActorSystem,
+    FileStorage,
+    LiveRuntime,
+    LoopbackNetwork,
+    MemoryStorage,
+)
 from focusflow.supervisor._node import (
     DEAD_LETTERS_MAX_DEFAULT,
     MAILBOX_DEPTH_MAX_DEFAULT,
@@ -90,6 +96,7 @@ __all__ = [
     "FileStorage",
     "Future",
     "LiveRuntime",
+    "LoopbackNetwork",
     "MailboxFull",
     "MemoryStorage",
     "Node",

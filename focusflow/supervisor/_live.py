@@ -415,3 +415,44 @@ class ActorSystem:
     def receive_frame(self, frame: bytes) -> None:
         """Inject an encoded envelope from a transport (must run on the system's thread)."""
         self.node.receive_frame(frame)
+
+
+class LoopbackNetwork:
+    """Several live ``ActorSystem``s in one process and event loop, wired directly.
+
+    For tests, examples and single-process deployments: a frame sent to another system
+    becomes a step on that system's driver (still encoded: the envelope crosses as
+    bytes). Frames to a name that is not (or no longer) attached are dead-lettered at
+    the sender with reason ``unreachable``.
+    """
+
+    def __init__(self) -> None:
+        self._systems: dict[str, ActorSystem] = {}
+
+    def system(self, name: str, **options: Any) -> ActorSystem:
+        """A new ``ActorSystem`` named ``name`` attached to this network.
+
+        Raises:
+            ValueError: the name is taken.
+        """
+        if name in self._systems:
+            raise ValueError(f"a system named {name!r} is already attached")
+        system = ActorSystem(name, transport=self._transport_for(name), **options)
+        self._systems[name] = system
+        return system
+
+    def detach(self, name: str) -> None:
+        """Disconnect a system (frames to it are dropped from now on)."""
+        self._systems.pop(name, None)
+
+    def _transport_for(self, sender: str) -> Callable[[str, bytes], None]:
+        def send(node: str, frame: bytes) -> None:
+            target = self._systems.get(node)
+            if target is None:
+                source = self._systems.get(sender)
+                if source is not None:
+                    source.node._dead_letter(DeadLetter(f"{node}:?", sender, "?", "unreachable"))
+                return
+            target.runtime.schedule(lambda: target.node.receive_frame(frame))
+
+        return send

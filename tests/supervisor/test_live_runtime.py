@@ -120,3 +120,25 @@ async def test_file_storage_hook(tmp_path: Any) -> None:
     async with ActorSystem(storage_dir=tmp_path) as system:
         assert await system.spawn(Store).ask(Req(0, "hello")) == Resp(1, "hello")
     assert (tmp_path / "k").read_bytes() == b"hello"
+
+
+async def test_two_live_systems_over_a_loopback_network() -> None:
+    from focusflow.supervisor import ActorNotFound, LoopbackNetwork
+
+    net = LoopbackNetwork()
+    async with net.system("a") as a, net.system("b") as b:
+        a.spawn(Echo, name="echo")
+        remote = b.node.ref("a", "/user/echo")
+        assert await remote.ask(Req(4, "x")) == Resp(4, "x")
+        w = b.spawn(Watcher)
+        await w.ask(Req(0, "a|/user/echo"))
+        await remote.tell(Req(-3))  # stops normally
+        with anyio.fail_after(5):
+            while (await w.ask(Req(1))).n == 0:
+                await anyio.sleep(0.005)
+        assert (await w.ask(Req(1))).text == "normal"
+        with pytest.raises(ActorNotFound):
+            await remote.ask(Req(1))
+        net.detach("a")
+        await remote.tell(Req(1))
+        assert any(d.reason == "unreachable" for d in b.dead_letters())
