@@ -56,6 +56,7 @@ class BlockConfig:
     own_shares_max: int = 512
     resend_ms: int = 400
     resend_heights_max: int = 32
+    finalized_kept_max: int = 4096
 
 
 @dataclass
@@ -96,7 +97,7 @@ class BlockCore:
         self.early: dict[int, dict[int, BlockSig]] = {}
         self.seen_txs: OrderedDict[bytes, None] = OrderedDict()
         self.settled_batches = 0
-        self.finalized: dict[int, bytes] = {}  # height -> digest, the agreement record
+        self.finalized: OrderedDict[int, bytes] = OrderedDict()  # height -> digest, recent ones
         self.own_shares: OrderedDict[int, bytes] = OrderedDict()  # height -> encoded BlockSig
         self.resent_ns = 0
 
@@ -195,6 +196,8 @@ class BlockCore:
                 return effects
             self.finalized_height += 1
             self.finalized[block.header.height] = block.digest
+            while len(self.finalized) > self.config.finalized_kept_max:
+                self.finalized.popitem(last=False)
             effects.append(Finalize(block.header, block.digest, tuple(sorted(block.sigs)), block.txs))
             effects.extend(self._settle())
             self._forget()
