@@ -93,8 +93,7 @@ def build_core(graph: ShardGraph, shards: int, device: int | None) -> ShardCore:
         return ShardCore(graph, shards)
     import cupy  # lazy
 
-    with cupy.cuda.Device(device):
-        return ShardCore(graph, shards, xp=cupy, backend=f"cuda:{device}")
+    return ShardCore(graph, shards, xp=cupy, device=device)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from focusflow.actors.rank.messages import (
 )
 from focusflow.actors.rank.store import RankStore
 from focusflow.actors.state import FocusSlice
-from focusflow.kernels import Commitment, FocusParams, Verdict, verify
+from focusflow.kernels import Commitment, EdgeDelta, FocusParams, Verdict, verify
 
 GRAPH_WRITE_MS_DEFAULT = 6_000.0  # Δ-rank on-chain every 6 s; streamed in between
 RETRANSMIT_MS_DEFAULT = 250.0
@@ -136,9 +136,21 @@ class CoordinatorCore:
         """Queue one block of the state actor's link deltas ((n, 20) neuron and (n, 36) CID
         rows, ±1 signs) and stake changes; starts it at once when idle. Raises
         OverflowError when BLOCKS_QUEUED_MAX blocks wait (backpressure for the caller)."""
+        stakes = dict(stakes)
+        return self._enqueue(height, lambda: self.store.apply_block(height, neuron, src, dst,
+                                                                     sign, stakes), now_ns)
+
+    def edge_block(self, height: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
+                   now_ns: int) -> list[Any]:
+        """Queue one block of plain weighted edges (global ids; weights add up), for
+        edge-file graphs and the benchmark. Raises OverflowError as :meth:`block_arrays`."""
+        return self._enqueue(height, lambda: self.store.apply_edges(height, src, dst, weight),
+                             now_ns)
+
+    def _enqueue(self, height: int, apply: Callable[[], EdgeDelta], now_ns: int) -> list[Any]:
         if len(self._queue) >= BLOCKS_QUEUED_MAX:
             raise OverflowError(f"{BLOCKS_QUEUED_MAX} blocks already wait for rank")
-        self._queue.append((height, neuron, src, dst, sign, dict(stakes)))
+        self._queue.append((height, apply))
         return self._next(now_ns) if self.phase == "idle" else []
 
     def receive(self, msg: Any, now_ns: int) -> list[Any]:
@@ -166,8 +178,8 @@ class CoordinatorCore:
     def _next(self, now_ns: int) -> list[Any]:
         if not self._queue:
             return []
-        height, neuron, src, dst, sign, stakes = self._queue.popleft()
-        delta = self.store.apply_block(height, neuron, src, dst, sign, stakes)
+        height, apply = self._queue.popleft()
+        delta = apply()
         self._deltas = self.store.route(delta)
         self.height = height
         self._epochs = 0

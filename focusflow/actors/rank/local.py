@@ -9,9 +9,10 @@ store, announced by a ``Hello`` with a new incarnation, as the actor shell does)
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from focusflow.actors.rank.actor import build_core
 from focusflow.actors.rank.coordinator import BlockOutcome, CoordinatorCore
 from focusflow.actors.rank.effects import COORDINATOR, Penalty, Publish, Send
 from focusflow.actors.rank.messages import Hello, RankBlock
@@ -28,13 +29,17 @@ class LocalRank:
 
     def __init__(self, store: RankStore, *, params: FocusParams | None = None,
                  seed: int | None = None, duplicate: float = 0.0, loss: float = 0.0,
-                 encode: bool = True) -> None:
+                 encode: bool = True, devices: Sequence[int | None] | None = None) -> None:
+        """``devices[s]`` is shard s's CUDA device id (None or no list: the CPU path)."""
         assert 0.0 <= duplicate < 1.0 and 0.0 <= loss < 1.0
         self.store = store
         self.rng = random.Random(seed) if seed is not None else None
         self.duplicate, self.loss, self.encode = duplicate, loss, encode
         self.coordinator = CoordinatorCore(store, params=params)
-        self.shards = [ShardCore(store.shard_graph(s), store.shards) for s in range(store.shards)]
+        self.devices = list(devices) if devices is not None else [None] * store.shards
+        assert len(self.devices) == store.shards
+        self.shards = [build_core(store.shard_graph(s), store.shards, self.devices[s])
+                       for s in range(store.shards)]
         self.incarnation = [1] * store.shards
         self.queue: list[tuple[int, bytes | Any]] = []
         self.now_ns = 0
@@ -79,6 +84,7 @@ class LocalRank:
     def restart_shard(self, shard: int) -> None:
         """Replace a shard core by one rebuilt from the store (its π and rounds are lost)."""
         self.shards[shard] = ShardCore(self.store.shard_graph(shard), self.store.shards)
+        self.devices[shard] = None  # a restarted worker comes back on the CPU path
         self.incarnation[shard] += 1
         self._post([Send(COORDINATOR, Hello(shard, self.store.height, self.incarnation[shard],
                                             "cpu"))])
@@ -106,6 +112,13 @@ class LocalRank:
     def block(self, blk: RankBlock, stakes: Mapping[bytes, float]) -> BlockOutcome:
         """Apply one block and compute its π."""
         self._post(self.coordinator.block(blk, stakes, self.now_ns))
+        self.run()
+        return self.coordinator.outcomes[-1]
+
+    def edge_block(self, src: Any, dst: Any, weight: Any) -> BlockOutcome:
+        """Add weighted edges between known particles as the next block; its π."""
+        height = self.store.height + 1
+        self._post(self.coordinator.edge_block(height, src, dst, weight, self.now_ns))
         self.run()
         return self.coordinator.outcomes[-1]
 

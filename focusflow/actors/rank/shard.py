@@ -4,8 +4,11 @@ A shard owns the particles that murmur3-64 of their CID puts in it. It keeps
 
 * an in-link CSR (the kernels' :class:`InLinkCSR`, on numpy or CuPy) over the edges with
   both ends in the shard, in local ids, taking each block's delta in place;
-* the buffer of cross-shard edges whose *source* it owns, grouped per peer shard into a
-  send plan (so the source's out-weight, which normalises its mass, is all local);
+* the buffer of cross-shard edges whose *source* it owns (so the source's out-weight,
+  which normalises its mass, is all local): a second :class:`InLinkCSR` whose rows are
+  *slots*, one per remote destination (peer shard, local id there), handed out as new
+  destinations appear and never moved, so a block's cross delta is applied in place like
+  the local one and the per-peer slot lists only grow;
 * its π slice.
 
 One round (a BSP superstep of the power iteration π' = d·Pᵀπ + (d·D + 1 − d)/n):
@@ -27,6 +30,7 @@ loss change the timing, never the numbers.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -56,23 +60,67 @@ BLOCKS_AHEAD_MAX = 4  # delta parts buffered for heights beyond the one applied
 
 
 @dataclass
-class _PeerPlan:
-    """Cross edges to one peer: sources, weights, and their destination segment."""
+class _Slots:
+    """Remote destinations of the cross edges: slot i is (peer[i], dst[i])."""
 
-    peer: int
-    src: Any  # xp int64 local sources
-    w: Any  # xp float64
-    seg: Any  # xp int64 segment of each edge in ``dst``
-    dst: np.ndarray  # host <u4 unique destination local ids in the peer
+    peer: np.ndarray  # int64 per slot
+    dst: np.ndarray  # int64 per slot (local id in the peer)
+    sorted_keys: np.ndarray  # uint64 peer << 32 | dst, sorted
+    sorted_ids: np.ndarray  # int64 slot of each sorted key
+    by_peer: dict[int, np.ndarray]  # host int64 slot ids per peer, ascending
+
+    @classmethod
+    def empty(cls) -> _Slots:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, np.zeros(0, dtype=np.uint64), z, {})
+
+    def lookup(self, peer: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Slot ids of (peer, dst) pairs, handing out new slots for unseen pairs."""
+        keys = (peer.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
+        pos = np.searchsorted(self.sorted_keys, keys)
+        hit = pos < len(self.sorted_keys)
+        hit[hit] = self.sorted_keys[pos[hit]] == keys[hit]
+        out = np.empty(len(keys), dtype=np.int64)
+        out[hit] = self.sorted_ids[pos[hit]]
+        if not hit.all():
+            fresh, inverse = np.unique(keys[~hit], return_inverse=True)
+            ids = np.arange(len(self.peer), len(self.peer) + len(fresh), dtype=np.int64)
+            out[~hit] = ids[inverse]
+            f_peer = (fresh >> np.uint64(32)).astype(np.int64)
+            self.peer = np.concatenate([self.peer, f_peer])
+            self.dst = np.concatenate([self.dst, (fresh & np.uint64(0xFFFFFFFF)).astype(np.int64)])
+            keys_all = np.concatenate([self.sorted_keys, fresh])
+            order = np.argsort(keys_all, kind="stable")
+            self.sorted_keys = keys_all[order]
+            self.sorted_ids = np.concatenate([self.sorted_ids, ids])[order]
+            for p in np.unique(f_peer).tolist():
+                add = ids[f_peer == p]
+                self.by_peer[p] = np.concatenate([self.by_peer.get(p, ids[:0]), add])
+        return out
 
 
 class ShardCore:
     """One shard's graph, π slice and round state machine (no I/O)."""
 
     def __init__(self, graph: ShardGraph, shards: int, *, xp: Any = np,
-                 backend: str = "cpu") -> None:
+                 device: int | None = None) -> None:
+        """``xp`` numpy (CPU kernels) or cupy with ``device`` its CUDA device id: every
+        array of the shard then lives on that device and every input runs there."""
         assert 0 <= graph.shard < shards and graph.n_local >= 0
-        self.shard, self.shards, self.xp, self.backend = graph.shard, shards, xp, backend
+        assert (xp is np) == (device is None), "a device goes with the CuPy namespace"
+        self.shard, self.shards, self.xp, self.device = graph.shard, shards, xp, device
+        self.backend = "cpu" if device is None else f"cuda:{device}"
+        with self._on_device():
+            self._setup(graph)
+
+    def _on_device(self) -> Any:
+        """The CuPy device context of this shard (a no-op context on the CPU path)."""
+        if self.device is None:
+            return contextlib.nullcontext()
+        return self.xp.cuda.Device(self.device)
+
+    def _setup(self, graph: ShardGraph) -> None:
+        xp = self.xp
         self.height = graph.height
         self.n_local = graph.n_local
         self.n_global = graph.n_global
@@ -80,8 +128,11 @@ class ShardCore:
         self.csr = InLinkCSR(xp, graph.n_local, xp.asarray(graph.local_src),
                              xp.asarray(graph.local_dst), xp.asarray(graph.local_w),
                              xp.asarray(graph.local_count))
-        self.cross: tuple[np.ndarray, ...] = (graph.cross_src, graph.cross_peer, graph.cross_dst,
-                                              graph.cross_w, graph.cross_count)
+        self.slots = _Slots.empty()
+        slot = self.slots.lookup(graph.cross_peer, graph.cross_dst)
+        self.cross = InLinkCSR(xp, max(graph.n_local, len(self.slots.peer)),
+                               xp.asarray(graph.cross_src), xp.asarray(slot),
+                               xp.asarray(graph.cross_w), xp.asarray(graph.cross_count))
         pi0 = graph.pi
         if pi0 is None or len(pi0) != graph.n_local or not pi0.sum() > 0:
             pi0 = np.full(graph.n_local, 1.0 / max(graph.n_global, 1))
@@ -100,30 +151,18 @@ class ShardCore:
 
     # -- structure ------------------------------------------------------------------------
     def _rebuild(self) -> None:
-        """Send plans per peer, out-weights (local + cross) and the dangling set."""
+        """Per-peer slot lists on the device, out-weights (local + cross), dangling set."""
         xp = self.xp
-        src, peer, dst, w, count = self.cross
-        live = count > 0
-        self.cross = tuple(a[live] for a in self.cross)
-        src, peer, dst, w, count = self.cross
-        plans = []
-        for p in range(self.shards):
-            if p == self.shard:
-                continue
-            sel = peer == p
-            uniq, seg = np.unique(dst[sel], return_inverse=True)
-            plans.append(_PeerPlan(p, xp.asarray(src[sel]), xp.asarray(w[sel]),
-                                   xp.asarray(seg.astype(np.int64)), uniq.astype("<u4")))
-        self._plans = plans
-        cross_out = xp.asarray(np.bincount(src, weights=w, minlength=self.n_local))
-        total = self.csr.out_w + cross_out
+        self._peer_slots = {p: (xp.asarray(ids), self.slots.dst[ids].astype("<u4"))
+                            for p, ids in self.slots.by_peer.items()}
+        total = self.csr.out_w + self.cross.out_w[: self.n_local]
         pos = total > OUT_WEIGHT_MIN
         self._inv = xp.where(pos, 1.0 / xp.where(pos, total, 1.0), 0.0)
         self._dangling = ~pos
-        self._matrix = self._make_matrix()
+        self._matrix = self._make_matrix(self.csr)
+        self._cross_matrix = self._make_matrix(self.cross)
 
-    def _make_matrix(self) -> Any:
-        csr = self.csr
+    def _make_matrix(self, csr: InLinkCSR) -> Any:
         if self.xp is np:
             import scipy.sparse as sp
 
@@ -131,15 +170,17 @@ class ShardCore:
                                  shape=(csr.n, csr.n), copy=False)
         import cupyx.scipy.sparse as csp  # lazy: only a CuPy worker gets here
 
-        return csp.csr_matrix((csr.data, csr.indices, csr.indptr), shape=(csr.n, csr.n))
+        assert csr.nnz < 2**31, "cuSPARSE CSR takes int32 indices"
+        return csp.csr_matrix((csr.data, csr.indices, csr.indptr.astype(self.xp.int32)),
+                              shape=(csr.n, csr.n))
 
-    def _gather(self, x: Any) -> Any:
-        """y_j = Σ_i W_ij x_i over the shard's base and delta edges."""
+    def _gather(self, csr: InLinkCSR, matrix: Any, x: Any) -> Any:
+        """y_j = Σ_i W_ij x_i over a CSR's base and delta edges (rows: destinations)."""
         xp = self.xp
-        y = self._matrix @ x
-        if len(self.csr.d_keys):
-            d_dst, d_src, d_w = self.csr.delta_coo()
-            y = y + xp.bincount(d_dst, weights=d_w * x[d_src], minlength=self.csr.n)
+        y = matrix @ x
+        if len(csr.d_keys):
+            d_dst, d_src, d_w = csr.delta_coo()
+            y = y + xp.bincount(d_dst, weights=d_w * x[d_src], minlength=csr.n)
         return y
 
     def _apply(self, parts: dict[int, ShardDelta]) -> None:
@@ -155,10 +196,10 @@ class ShardCore:
         self.csr.apply(EdgeDelta(cat("local_src", np.int64), cat("local_dst", np.int64),
                                  cat("local_dw", np.float64), cat("local_dcount", np.int64),
                                  n_local))
-        add = (cat("cross_src", np.int64), cat("cross_peer", np.int64),
-               cat("cross_dst", np.int64), cat("cross_dw", np.float64),
-               cat("cross_dcount", np.int64))
-        self.cross = _merge_cross(self.cross, add)
+        slot = self.slots.lookup(cat("cross_peer", np.int64), cat("cross_dst", np.int64))
+        self.cross.apply(EdgeDelta(cat("cross_src", np.int64), slot, cat("cross_dw", np.float64),
+                                   cat("cross_dcount", np.int64),
+                                   max(n_local, len(self.slots.peer), self.cross.n)))
         if n_local > self.n_local:
             fill = xp.full(n_local - self.n_local, 1.0 / max(self.n_global, 1))
             self.pi = xp.concatenate([self.pi, fill])
@@ -171,6 +212,10 @@ class ShardCore:
     def receive(self, msg: Any) -> list[Send]:
         """Feed one message; returns what to send. Raises ProtocolError for a peer's
         malformed message (the caller drops it) and AssertionError for a local bug."""
+        with self._on_device():
+            return self._dispatch(msg)
+
+    def _dispatch(self, msg: Any) -> list[Send]:
         if isinstance(msg, Mass):
             return self._on_mass(msg)
         if isinstance(msg, Go):
@@ -267,16 +312,25 @@ class ShardCore:
         """Output of the current round: masses to every peer and the report."""
         xp = self.xp
         x = self.pi * self._inv
-        self._y = self._gather(x)
+        self._y = self._gather(self.csr, self._matrix, x)
+        xc = x if self.cross.n == self.n_local else xp.concatenate(
+            [x, xp.zeros(self.cross.n - self.n_local)])
+        y_slots = self._gather(self.cross, self._cross_matrix, xc)
         out: list[Send] = []
-        for plan in self._plans:
-            mass = self._host(xp.bincount(plan.seg, weights=x[plan.src] * plan.w,
-                                          minlength=len(plan.dst)))
+        empty = (np.zeros(0, "<u4"), np.zeros(0))
+        for p in range(self.shards):
+            if p == self.shard:
+                continue
+            if p in self._peer_slots:
+                ids, dst = self._peer_slots[p]
+                index, mass = dst, self._host(y_slots[ids])
+            else:
+                index, mass = empty
             parts = max(1, -(-len(mass) // PART_VALUES_MAX))
-            for p in range(parts):
-                a, b = p * PART_VALUES_MAX, (p + 1) * PART_VALUES_MAX
-                out.append(Send(plan.peer, Mass(self.epoch, self.round, self.shard, p, parts,
-                                                plan.dst[a:b], mass[a:b])))
+            for k in range(parts):
+                a, b = k * PART_VALUES_MAX, (k + 1) * PART_VALUES_MAX
+                out.append(Send(p, Mass(self.epoch, self.round, self.shard, k, parts,
+                                        index[a:b], mass[a:b])))
         dangling = float(self.pi[self._dangling].sum())
         out.append(Send(COORDINATOR, Report(self.epoch, self.round, self.shard, residual,
                                             dangling, float(self.pi.sum()))))
@@ -341,27 +395,14 @@ class ShardCore:
 
     def invariants(self) -> None:
         """Structure checks the simulator and tests call."""
+        with self._on_device():
+            self._invariants()
+
+    def _invariants(self) -> None:
         assert len(self.pi) == self.n_local == self.csr.n
         assert self.phase in ("idle", "loading", "iterating", "stopped")
         assert all(k[0] >= self.epoch for k in self._inbox), "stale epoch buffered"
         assert bool(self.xp.all(self.pi >= 0)), "π went negative"
         self.csr.invariants()
-
-
-def _merge_cross(cur: tuple[np.ndarray, ...], add: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Sum weights and link counts of equal (src, peer, dst) rows; drop dead edges."""
-    if len(add[0]) == 0:
-        return cur
-    src, peer, dst, w, count = (np.concatenate([a, b]) for a, b in zip(cur, add, strict=True))
-    order = np.lexsort((src, dst, peer))
-    src, peer, dst, w, count = src[order], peer[order], dst[order], w[order], count[order]
-    start = np.ones(len(src), dtype=bool)
-    start[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1]) | (peer[1:] != peer[:-1])
-    idx = np.flatnonzero(start)
-    w_sum = np.add.reduceat(w, idx)
-    c_sum = np.add.reduceat(count, idx)
-    assert bool(np.all(c_sum >= 0)), "delta removes cross links that are not there"
-    scale = np.add.reduceat(np.abs(w), idx)
-    w_sum = np.where((c_sum == 0) | (np.abs(w_sum) <= 1e-12 * scale) | (w_sum < 0), 0.0, w_sum)
-    keep = c_sum > 0
-    return src[idx][keep], peer[idx][keep], dst[idx][keep], w_sum[keep], c_sum[keep]
+        self.cross.invariants()
+        assert self.cross.n >= max(self.n_local, len(self.slots.peer))

@@ -136,6 +136,20 @@ class RankStore:
         self.height = height
         return delta
 
+    def apply_edges(self, height: int, src: np.ndarray, dst: np.ndarray,
+                    weight: np.ndarray) -> EdgeDelta:
+        """Apply one block of weighted edges between known particles (global ids; the
+        weight adds to an existing edge). Raises ValueError on a height that does not
+        extend the store, ids out of range or bad weights."""
+        if height != self.height + 1:
+            raise ValueError(f"block {height} does not extend height {self.height}")
+        s, d = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+        if len(s) and (max(int(s.max()), int(d.max())) >= self.n or min(s.min(), d.min()) < 0):
+            raise ValueError("edge block names particles the store does not know")
+        delta = self.graph.update_edges(insert=(s, d, weight))
+        self.height = height
+        return delta
+
     def route(self, delta: EdgeDelta) -> list[list[ShardDelta]]:
         """Cut a global edge delta into parts per shard (each edge to its source's shard)."""
         assert delta.n <= self.n
