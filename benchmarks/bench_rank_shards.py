@@ -1,0 +1,211 @@
+"""Cost of sharding focus π: S = 1, 2, 4, 8 shard cores in one process vs the single kernel.
+
+CPU mode (default; ``--quick`` runs in well under a minute on 2 cores): one weighted R-MAT
+graph; the single CPU kernel (``CpuSolver``, float64) and the sharded computation
+(``focusflow.actors.rank.LocalRank``: S shard cores + the coordinator core, every message
+encoded to Cap'n Proto and decoded again, as on a real hop) solve it from the teleport to
+ε = 1e-6 side by side; then ``--blocks`` blocks of ``--block-links`` new weighted links,
+each re-converged incrementally (single kernel: store update + dynamic frontier; sharded:
+routed delta + warm-started rounds). Prints absolute times, the ratio to the single kernel,
+messages and bytes on the wire, the L1 distance between the two π, and the machine.
+
+GPU mode (``--gpu``): per-block update latency for 10^4, 10^5 and 10^6 link deltas on a
+graph of ``--edges`` links (default 10^8), with one shard on one GPU and two shards on two
+GPUs (CuPy device ids), against the kernels' single-GPU ``CudaSolver`` on the same blocks.
+Needs CuPy and a CUDA device; it was written without access to one and has not been run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from focusflow.actors.rank import LocalRank, RankStore
+from focusflow.actors.state import cid_of
+from focusflow.kernels import CpuSolver, FocusParams, GraphStore
+
+EPS = 1e-6
+
+
+def rmat(scale: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-MAT edges (a, b, c = .57, .19, .19; labels permuted) with lognormal weights."""
+    rng = np.random.default_rng(seed)
+    s = np.zeros(m, dtype=np.int64)
+    d = np.zeros(m, dtype=np.int64)
+    for _ in range(scale):
+        r = rng.random(m, dtype=np.float32)
+        s = (s << 1) | (r >= 0.76)
+        d = (d << 1) | (((r >= 0.57) & (r < 0.76)) | (r >= 0.95))
+    perm = rng.permutation(1 << scale)
+    return perm[s], perm[d], rng.lognormal(0.0, 1.0, m)
+
+
+def machine() -> str:
+    """Platform, Python and CPU count."""
+    return (f"{platform.platform()}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()})")
+
+
+def particle_keys(n: int) -> list[bytes]:
+    """CIDs of particles 0..n-1 (what the shard function hashes)."""
+    return [cid_of(b"bench particle %d" % i) for i in range(n)]
+
+
+def block_edges(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, ...]:
+    """k new weighted links between existing particles, power-law destinations."""
+    return (rng.integers(0, n, k), (rng.zipf(1.5, k) - 1) % n, rng.lognormal(0.0, 1.0, k))
+
+
+def cpu(args: argparse.Namespace) -> None:
+    n, m = 1 << args.scale, args.edges
+    src, dst, w = rmat(args.scale, m, seed=1)
+    print(f"# bench_rank_shards: R-MAT 2^{args.scale} = {n} particles, {m} links, "
+          f"ε = {EPS:g}; {machine()}")
+    t = time.perf_counter()
+    keys = particle_keys(n)
+    print(f"setup: {n} CIDs in {time.perf_counter() - t:.2f} s (not counted below)")
+
+    base = GraphStore.from_edges(src, dst, w, n=n)
+    times = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        ref = CpuSolver(base, FocusParams(eps=EPS)).solve(warm=False)
+        times.append(time.perf_counter() - t)
+    single = min(times)
+    print(f"\n## full solve from the teleport\nsingle kernel (CpuSolver): {single * 1e3:9.1f} ms, "
+          f"{ref.iterations} iterations")
+    print(f"{'shards':>6} {'ms':>10} {'ratio':>7} {'rounds':>6} {'msgs':>8} {'wire MB':>8} "
+          f"{'L1 vs single':>13}")
+    stores = {}
+    for shards in args.shards:
+        t = time.perf_counter()
+        store = RankStore(shards, GraphStore.from_edges(src, dst, w, n=n), keys)
+        build_s = time.perf_counter() - t
+        best, wire, out = float("inf"), None, None
+        for _ in range(args.repeat):
+            store.committed_pi = None  # every repeat starts from the teleport
+            t = time.perf_counter()
+            wire = LocalRank(store, params=FocusParams(eps=EPS))
+            out = wire.begin()
+            best = min(best, time.perf_counter() - t)
+        assert wire is not None and out is not None and out.converged
+        stores[shards] = (store, wire)
+        print(f"{shards:>6} {best * 1e3:10.1f} {best / single:7.2f} {out.iterations:>6} "
+              f"{wire.delivered:>8} {wire.bytes / 1e6:8.2f} "
+              f"{np.abs(out.pi - ref.pi).sum():13.2e}   (store build {build_s:.2f} s)")
+    blocks(args, n, base, stores)
+
+
+def blocks(args: argparse.Namespace, n: int, base: GraphStore,
+           stores: dict[int, tuple[RankStore, LocalRank]]) -> None:
+    """Per-block incremental update: single kernel vs each shard count, same blocks."""
+    k = args.block_links
+    rng = np.random.default_rng(7)
+    plan = [block_edges(rng, n, k) for _ in range(args.blocks)]
+    solver = CpuSolver(base, FocusParams(eps=EPS))
+    solver.solve(warm=False)
+    single_ms = []
+    for s, d, w in plan:
+        t = time.perf_counter()
+        solver.apply(base.update_edges(insert=(s, d, w)))
+        res = solver.solve_dynamic()
+        single_ms.append((time.perf_counter() - t) * 1e3)
+        assert res.converged
+    single = statistics.median(single_ms)
+    print(f"\n## per block: {k} new links, {args.blocks} blocks (median)\n"
+          f"single kernel (update + dynamic frontier): {single:9.1f} ms")
+    print(f"{'shards':>6} {'ms':>10} {'ratio':>7} {'rounds':>6} {'L1 vs single':>13}")
+    final = solver._snapshot()
+    for shards, (_store, wire) in stores.items():
+        ms, rounds = [], []
+        for s, d, w in plan:
+            t = time.perf_counter()
+            out = wire.edge_block(s, d, w)
+            ms.append((time.perf_counter() - t) * 1e3)
+            rounds.append(out.iterations)
+            assert out.converged
+        med = statistics.median(ms)
+        print(f"{shards:>6} {med:10.1f} {med / single:7.2f} {int(statistics.median(rounds)):>6} "
+              f"{np.abs(out.pi - final).sum():13.2e}")
+
+
+def gpu(args: argparse.Namespace) -> None:
+    """Per-block latency on CUDA devices (not run by its author: no device access)."""
+    try:
+        import cupy
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as exc:
+        sys.exit(f"--gpu needs CuPy and a CUDA device: {exc}")
+    from focusflow.kernels import backend_for
+
+    m = args.edges if args.edges_given else 10**8
+    scale = max(args.scale, int(np.ceil(np.log2(m / 10))))
+    n = 1 << scale
+    print(f"# bench_rank_shards --gpu: R-MAT 2^{scale} = {n} particles, {m} links, "
+          f"{count} CUDA device(s); {machine()}")
+    src, dst, w = rmat(scale, m, seed=1)
+    keys = particle_keys(n)
+    sizes = [10**4, 10**5, 10**6]
+    rng = np.random.default_rng(7)
+    plan = {k: [block_edges(rng, n, k) for _ in range(args.blocks)] for k in sizes}
+
+    base = GraphStore.from_edges(src, dst, w, n=n)
+    solver = backend_for("cuda").solver(base, FocusParams(eps=EPS))
+    solver.solve(warm=False)
+    print("\nsingle GPU kernel (CudaSolver, float32, update + warm start):")
+    for k in sizes:
+        ms = []
+        for s, d, ww in plan[k]:
+            t = time.perf_counter()
+            solver.apply(base.update_edges(insert=(s, d, ww)))
+            res = solver.solve(warm=True)
+            ms.append((time.perf_counter() - t) * 1e3)
+        print(f"  {k:>8} links/block: {statistics.median(ms):9.1f} ms (converged {res.converged})")
+    del solver, base
+    for gpus in [g for g in (1, 2) if g <= count]:
+        store = RankStore(gpus, GraphStore.from_edges(src, dst, w, n=n), keys)
+        wire = LocalRank(store, params=FocusParams(eps=EPS), devices=list(range(gpus)))
+        t = time.perf_counter()
+        first = wire.begin()
+        print(f"\n{gpus} shard(s) on {gpus} GPU(s) (float64): first solve "
+              f"{(time.perf_counter() - t):.2f} s, {first.iterations} rounds")
+        for k in sizes:
+            ms = []
+            for s, d, ww in plan[k]:
+                t = time.perf_counter()
+                out = wire.edge_block(s, d, ww)
+                ms.append((time.perf_counter() - t) * 1e3)
+            print(f"  {k:>8} links/block: {statistics.median(ms):9.1f} ms "
+                  f"({out.iterations} rounds, converged {out.converged})")
+        del wire, store
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (< 60 s on 2 cores)")
+    p.add_argument("--gpu", action="store_true", help="per-block latency on CUDA devices")
+    p.add_argument("--scale", type=int, default=None, help="R-MAT scale (particles = 2^scale)")
+    p.add_argument("--edges", type=int, default=None, help="links in the graph")
+    p.add_argument("--shards", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--blocks", type=int, default=None)
+    p.add_argument("--block-links", type=int, default=None)
+    p.add_argument("--repeat", type=int, default=None)
+    args = p.parse_args()
+    args.edges_given = args.edges is not None
+    quick = args.quick
+    args.scale = args.scale or (14 if quick else 18)
+    args.edges = args.edges or (150_000 if quick else 2_000_000)
+    args.blocks = args.blocks or (3 if quick else 5)
+    args.block_links = args.block_links or (1_000 if quick else 10_000)
+    args.repeat = args.repeat or (1 if quick else 3)
+    gpu(args) if args.gpu else cpu(args)
+
+
+if __name__ == "__main__":
+    main()
