@@ -6,6 +6,11 @@ supervisor; node ``c0`` runs a ``Feeder`` that asks it to apply a fixed chain of
 blocks of cyberlinks, one after the other, retrying on timeouts and following the head
 the actor reports after restarts.
 
+Byzantine behaviour ``state.invalid_signature_flood``: the client adds forged copies of
+real transactions (one flipped bit each: mostly bad signatures) to every block; the actor
+must reject them with no effect on state, which the same invariant checks (the root must
+stay the reference chain's, computed without them).
+
 Invariant ``state.acknowledged_blocks_durable`` (component "state"), checked after every
 step: whenever the state actor is running, its height is at least the highest height it
 ever acknowledged, and its root is the reference chain's root at that height — so no
@@ -20,6 +25,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from focusflow.actors.state import (
     ImageDisk,
     Neuron,
@@ -31,6 +38,7 @@ from focusflow.actors.state import (
     make_tx,
 )
 from focusflow.actors.state.actor import ApplyBlock, BlockApplied, Head, StateActor
+from focusflow.chaos.faults import register_byzantine
 from focusflow.chaos.invariants import register_invariant
 from focusflow.chaos.quorum import QTick
 from focusflow.chaos.world import ChaosWorld, provide, provided
@@ -53,6 +61,8 @@ BLOCKS_MAX = 10_000
 STATE_PATH = "/user/sup/state"
 FEED_EVERY_MS = 10.0
 ASK_TIMEOUT_MS = 200
+FLOOD_DEFAULT = 16
+FLOOD_MAX = 1_000
 
 
 def _people() -> list[Neuron]:
@@ -93,6 +103,10 @@ class Ledger:
         #: height -> root the state actor acknowledged.
         self.acked: dict[int, bytes] = {}
         self.next_height = 1
+        #: Byzantine switch: forged transactions added to every block while > 0.
+        self.flood = 0
+        #: Transactions the state actor reported rejected in acknowledged blocks.
+        self.rejected = 0
 
 
 class Feeder(Actor):
@@ -110,17 +124,30 @@ class Feeder(Actor):
         if not isinstance(msg, QTick) or h not in ledger.txs:
             return None
         target = self.ctx.ref_for("s0", STATE_PATH)
+        txs = ledger.txs[h] + self._forged(ledger.txs[h], ledger.flood)
         try:
-            reply = await self.ctx.ask(target, ApplyBlock(h, ledger.txs[h]),
-                                       timeout_ms=ASK_TIMEOUT_MS)
+            reply = await self.ctx.ask(target, ApplyBlock(h, txs), timeout_ms=ASK_TIMEOUT_MS)
         except ActorError:
             return None  # crashed, partitioned, restarting: try again next tick
         if isinstance(reply, BlockApplied) and reply.height == h:
             ledger.acked[h] = reply.root
             ledger.next_height = h + 1
+            ledger.rejected += int(np.count_nonzero(reply.status))
         elif isinstance(reply, Head):
             ledger.next_height = reply.height + 1
         return None
+
+
+    def _forged(self, txs: tuple[bytes, ...], count: int) -> tuple[bytes, ...]:
+        """``count`` copies of real txs with one flipped bit each: invalid signatures
+        (mostly), which the state actor must reject without any effect on state."""
+        rng = self.ctx.random
+        out = []
+        for _ in range(min(count, FLOOD_MAX)):
+            raw = bytearray(txs[rng.randrange(len(txs))])
+            raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+            out.append(bytes(raw))
+        return tuple(out)
 
 
 def build(sim: Simulation, options: Mapping[str, Any]) -> None:
@@ -146,7 +173,8 @@ def build(sim: Simulation, options: Mapping[str, Any]) -> None:
 
 def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     ledgers = [x for x in provided(sim, "state") if isinstance(x, Ledger)]
-    return {"blocks_acknowledged": max((len(x.acked) for x in ledgers), default=0)}
+    return {"blocks_acknowledged": max((len(x.acked) for x in ledgers), default=0),
+            "txs_rejected": sum(x.rejected for x in ledgers)}
 
 
 register_scenario("state", help="chaos: the state actor applying a signed chain while "
@@ -173,3 +201,22 @@ def acknowledged_blocks_durable(world: ChaosWorld) -> bool:
         if core.height >= 0:  # -1: before genesis was written (first start)
             assert core.root == ledger.roots[core.height], f"root at {core.height} is foreign"
     return True
+
+
+def _invalid_signature_flood(world: ChaosWorld, node: str, params: Mapping[str, Any]) -> Any:
+    """Byzantine client: every block it sends carries forged transactions (the node
+    argument is ignored: the feeder on c0 is the only client)."""
+    count = int(params.get("count", FLOOD_DEFAULT))
+    assert 0 < count <= FLOOD_MAX, count
+    ledgers = [x for x in world.provided("state") if isinstance(x, Ledger)]
+    for ledger in ledgers:
+        ledger.flood = count
+
+    def undo() -> None:
+        for ledger in ledgers:
+            ledger.flood = 0
+
+    return undo
+
+
+register_byzantine("state.invalid_signature_flood", _invalid_signature_flood)

@@ -41,3 +41,16 @@ def test_the_invariant_catches_an_ack_before_sync(monkeypatch: pytest.MonkeyPatc
     bad, _ = run_seed(1, plan)
     names = {v["invariant"] for v in bad["violations"]}
     assert "state.acknowledged_blocks_durable" in names, bad["violations"]
+
+
+def test_an_invalid_signature_flood_changes_nothing() -> None:
+    flood = fault_from_dict({"kind": "byzantine", "at_ms": 0.0, "node": "c0",
+                             "behaviour": "state.invalid_signature_flood",
+                             "params": {"count": 24}})
+    plan = FaultPlan(scenario="state", duration_ms=600)
+    result, _ = run_seed(2, plan.with_faults([flood, *CRASHES[:1]]))
+    assert result["ok"], result["violations"]
+    assert result["faults_injected"] == 2 and result["scenario"]["blocks_acknowledged"] > 5
+    assert result["scenario"]["txs_rejected"] >= 24 * 5  # the forged txs did arrive
+    quiet, _ = run_seed(2, plan.with_faults(CRASHES[:1]))
+    assert quiet["scenario"]["txs_rejected"] == 0
