@@ -106,7 +106,7 @@ def split_blob(namespace: bytes, data: bytes) -> list[bytes]:
     """The shares of one blob (at least one, even for empty data)."""
     _check_user_namespace(namespace)
     if len(data) > blob_bytes_max:
-        raise ValueError(f"blob of {len(data)} bytes exceeds {blob_bytes_max}")
+        raise SquareFullError(f"blob of {len(data)} bytes exceeds {blob_bytes_max}")
     shares: list[bytes] = []
     first = data[:FIRST_SHARE_PAYLOAD]
     head = namespace + bytes([SHARE_VERSION << 1 | 1]) + len(data).to_bytes(4, "big") + first
