@@ -66,12 +66,20 @@ def test_lifecycle_full_then_archived_then_dropped(eds: ExtendedDataSquare) -> N
 
 
 def test_store_limits(eds: ExtendedDataSquare) -> None:
-    store = ShareStore(blocks_max=1)
+    store = ShareStore(
+        PinningPolicy(prune_window_epochs=0), full_blocks_max=1, archived_blocks_max=2
+    )
     store.add_block(1, epoch=0, eds=eds)
     with pytest.raises(ValueError):
         store.add_block(1, epoch=0, eds=eds)
     with pytest.raises(ValueError):
         store.add_block(2, epoch=0, eds=eds)
+    dropped: list[int] = []
+    for height in range(2, 5):  # archive four blocks in turn; only the newest two archives stay
+        dropped += store.prune(height).dropped
+        store.add_block(height, epoch=height, eds=eds)
+    dropped += store.prune(10).dropped
+    assert dropped == [1, 2] and store.statistics()["blocks_archived"] == 2
 
 
 def test_blocks_without_graph_data_are_dropped_at_the_window() -> None:

@@ -71,9 +71,18 @@ class _Archive:
 class ShareStore:
     """Blocks by height: whole while fresh, pinned namespaces with proofs when archived."""
 
-    def __init__(self, policy: PinningPolicy | None = None, *, blocks_max: int = 4_096) -> None:
+    def __init__(
+        self,
+        policy: PinningPolicy | None = None,
+        *,
+        full_blocks_max: int = 64,
+        archived_blocks_max: int = 100_000,
+    ) -> None:
         self.policy = policy or PinningPolicy()
-        self.blocks_max = blocks_max
+        # A full 128-wide square is 32 MiB: whole blocks are few; archives are small.
+        assert full_blocks_max >= 1 and archived_blocks_max >= 1
+        self.full_blocks_max = full_blocks_max
+        self.archived_blocks_max = archived_blocks_max
         self._full: dict[int, tuple[int, ExtendedDataSquare]] = {}
         self._archive: dict[int, _Archive] = {}
 
@@ -81,8 +90,8 @@ class ShareStore:
         """Keep a new block whole. Raises ValueError on a duplicate height or when full."""
         if height in self._full or height in self._archive:
             raise ValueError(f"block {height} already stored")
-        if len(self._full) + len(self._archive) >= self.blocks_max:
-            raise ValueError(f"share store is full ({self.blocks_max} blocks); prune first")
+        if len(self._full) >= self.full_blocks_max:
+            raise ValueError(f"share store holds {self.full_blocks_max} whole blocks; prune first")
         self._full[height] = (epoch, eds)
 
     def prune(self, now_epoch: int) -> PruneReport:
@@ -95,6 +104,10 @@ class ShareStore:
                 self._archive[height] = self._make_archive(epoch, eds)
                 archived.append(height)
         dropped = []
+        while len(self._archive) > self.archived_blocks_max:  # over budget: oldest go first
+            oldest = min(self._archive)
+            del self._archive[oldest]
+            dropped.append(oldest)
         for height in sorted(self._archive):
             archive = self._archive[height]
             if now_epoch > self.policy.pinned_until(archive.epoch) or not archive.samples:
