@@ -203,3 +203,19 @@ def test_mutated_or_random_bytes_decode_or_reject_never_crash(flips: list, junk:
             assert isinstance(rej.reason, Reject)
         else:
             assert tx.froms.shape == tx.tos.shape and len(tx.neuron) == 20
+
+
+def test_block_link_budget_refuses_the_tx_that_overflows_it(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from focusflow.actors.state import core as coremod
+
+    store, core, (alice, bob, carol, _) = state
+    monkeypatch.setattr(coremod, "links_per_block_max", 3)
+    block = [
+        _link(alice, 0, [(A, B), (A, C)]),
+        _link(bob, 0, [(A, B), (A, C)]),
+        _link(carol, 0, [(A, D)]),
+    ]
+    out = _run(store, core, block)
+    assert out == [(True, None), (False, Reject.OVERSIZED), (True, None)]

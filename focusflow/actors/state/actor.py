@@ -274,14 +274,14 @@ class StateActor(Actor):
                                 delta_neuron=np.zeros(0, np.uint8), delta_src=np.zeros(0, np.uint8),
                                 delta_dst=np.zeros(0, np.uint8), delta_sign=np.zeros(0, np.int8),
                                 replayed=True)  # fmt: skip
-        focus = [
-            FocusSlice(
-                shard=f.shard,
-                cids=np.asarray(f.cids, np.uint8).reshape(-1, CID_LEN),
-                values=np.asarray(f.values, np.uint64),
-            )
-            for f in msg.focus
-        ]
+        focus = []
+        for f in msg.focus:  # from the wire: a malformed slice is dropped, not fatal
+            cids = np.asarray(f.cids, np.uint8)
+            values = np.asarray(f.values, np.uint64)
+            if 0 <= f.shard < core.focus_shards and cids.size == CID_LEN * values.size:
+                focus.append(FocusSlice(f.shard, cids.reshape(-1, CID_LEN), values))
+            else:
+                self.ctx.log.warning("focus_slice_malformed", shard=f.shard, height=msg.height)
         if self.db_path is None:
             result = core.prepare_block(msg.height, list(msg.txs), focus=focus)
         else:

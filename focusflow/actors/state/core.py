@@ -190,13 +190,15 @@ class StateCore:
                 receipts.append(Receipt(item.tx_hash, False, Reject.DUPLICATE_TX, "repeated"))
                 continue
             seen.add(item.tx_hash)
-            links_total += item.n_links
-            if links_total > links_per_block_max:
+            if links_total + item.n_links > links_per_block_max:
                 receipts.append(Receipt(item.tx_hash, False, Reject.OVERSIZED, "block full"))
                 continue
-            receipts.append(self._apply_tx(item, ok_sig, height, pending, deltas))
+            receipt = self._apply_tx(item, ok_sig, height, pending, deltas)
+            links_total += item.n_links if receipt.ok else 0
+            receipts.append(receipt)
         for sl in focus:
-            assert 0 <= sl.shard < self.focus_shards
+            if not 0 <= sl.shard < self.focus_shards or sl.cids.shape[0] != sl.values.shape[0]:
+                raise ValueError(f"focus slice {sl.shard} malformed (caller's bug)")
             pending.writes[K.pi_key(sl.shard)] = K.encode_focus_slice(sl.cids, sl.values)
         for name, blob in (kv or {}).items():
             pending.writes[K.kv_key(name)] = blob
