@@ -239,3 +239,13 @@ def test_fraud_proof_against_an_honest_square_fails(eds: ExtendedDataSquare) -> 
         "row", 2, width, eds.dah().row_roots[2], eds.axis_root_proof(2), items
     )
     assert not verify_befp(proof, data_root=eds.data_root(), hash_name="blake3")
+
+
+def test_a_bogus_input_share_never_produces_a_fraud_proof(eds: ExtendedDataSquare) -> None:
+    # An honest square, but we were handed one corrupted share (never verified): repair
+    # notices the inconsistency, yet must not accuse the producer with a proof.
+    shares = eds.shares.copy()
+    shares[eds.width - 1, eds.width - 1, 300] ^= 0x11
+    with pytest.raises(BadEncodingError) as caught:
+        repair(shares, np.ones((eds.width, eds.width), dtype=bool), eds.dah())
+    assert caught.value.proof is None

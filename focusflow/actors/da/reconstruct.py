@@ -280,16 +280,22 @@ def repair(
 ) -> ExtendedDataSquare:
     """Rebuild the full square from the ``known`` cells of ``shares`` and check it against ``dah``.
 
-    Raises BadEncodingError (with a fraud proof when one can be built) if an axis does not
-    decode to its committed root, UnrecoverableSquareError if too few shares are known.
+    The known shares must be ones already verified against the roots (as samples and
+    namespace answers are): an unverified bogus share makes its axes look badly encoded.
+    Raises BadEncodingError if an axis does not decode to its committed root, with a fraud
+    proof only when one was built *and* verifies here (we never gossip a proof that others
+    would reject); UnrecoverableSquareError if too few shares are known.
     """
     state = _Repair(shares, known, dah)
     state.run()
     if state.bad:
         axis, index = state.bad[0]
+        data_root = dah.data_root()
         for candidate in state.bad:
             proof = state.fraud_proof(*candidate)
-            if proof is not None:
+            if proof is not None and verify_befp(
+                proof, data_root=data_root, hash_name=dah.hash_name, width=dah.width
+            ):
                 raise BadEncodingError(candidate[0], candidate[1], proof)
         raise BadEncodingError(axis, index, None)
     if not state.known.all():
