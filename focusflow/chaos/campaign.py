@@ -205,7 +205,10 @@ def _work(args: tuple[int, dict[str, Any], str]) -> dict[str, Any]:
 
     seed, plan_dict, out_dir = args
     plan = plan_from_dict(plan_dict)
-    result, run = run_seed(seed, plan)
+    try:
+        result, run = run_seed(seed, plan)
+    except Exception as exc:  # building the scenario or its schedule failed
+        return _build_failure(seed, exc)
     result["trace"] = None
     if not result["ok"]:
         path = Path(out_dir) / f"seed-{seed}.trace.gz"
@@ -215,6 +218,15 @@ def _work(args: tuple[int, dict[str, Any], str]) -> dict[str, Any]:
             result["violations"].append({"invariant": "run.deterministic", "step": 0,
                                          "t_ms": 0.0, "detail": str(exc)})
     return result
+
+
+def _build_failure(seed: int, exc: Exception) -> dict[str, Any]:
+    detail = "".join(traceback.format_exception(exc, limit=8))
+    return {"seed": seed, "ok": False, "violations": [{
+        "invariant": EXCEPTION_INVARIANT, "step": 0, "t_ms": 0.0, "detail": detail}],
+        "faults_injected": 0, "faults_skipped": 0, "schedule": [], "fault_points_fired": {},
+        "trace_hash": "", "events": 0, "records": 0, "virtual_seconds": 0.0,
+        "wall_seconds": 0.0, "scenario": {}, "trace": None}
 
 
 def _shrink_work(args: tuple[int, dict[str, Any], str, str]) -> dict[str, Any]:

@@ -129,7 +129,8 @@ class Fault:
 
 def _pick_node(rng: random.Random, world: ChaosWorld) -> str:
     nodes = world.nodes
-    assert nodes, "the scenario has no nodes"
+    if not nodes:  # a scenario without simulated nodes: node faults cannot apply
+        raise NotImplementedError("the scenario has no nodes")
     return nodes[rng.randrange(len(nodes))]
 
 
@@ -227,6 +228,8 @@ class Partition(Fault):
     @classmethod
     def random(cls, rng: random.Random, world: ChaosWorld, at_ms: float) -> Fault:
         nodes = list(world.nodes)
+        if len(nodes) < 2:
+            raise NotImplementedError("a partition needs two nodes")
         rng.shuffle(nodes)
         cut = rng.randrange(1, len(nodes)) if len(nodes) > 1 else 1
         return cls(at_ms=at_ms, groups=(tuple(sorted(nodes[:cut])),),
@@ -515,4 +518,5 @@ class Byzantine(Fault):
         if not names:
             raise NotImplementedError("no Byzantine behaviour for this world's components")
         # One designated Byzantine node (the last): generated plans stay within f = 1.
+        _pick_node(rng, world)
         return cls(at_ms=at_ms, node=world.nodes[-1], behaviour=names[rng.randrange(len(names))])

@@ -41,7 +41,30 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-shrink", action="store_true", help="do not shrink failures")
     parser.add_argument("--shrink-max", type=int, default=3,
                         help="failures to shrink (default 3)")
+    parser.add_argument("--list", action="store_true",
+                        help="list scenarios, fault kinds, invariants, Byzantine behaviours")
     parser.set_defaults(func=_main)
+
+
+def _list() -> int:
+    from focusflow.chaos.campaign import scenarios
+    from focusflow.chaos.faults import byzantine_behaviours, fault_kinds
+    from focusflow.chaos.invariants import registered
+
+    print("scenarios:")
+    for s in scenarios().values():
+        print(f"  {s.name:16} {s.help}")
+    print("fault kinds:")
+    for name, cls in fault_kinds().items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:16} {doc}")
+    print("invariants (component):")
+    for spec in registered().values():
+        print(f"  {spec.name:36} ({spec.component}, {spec.when}) {spec.help}")
+    print("Byzantine behaviours:")
+    for name in byzantine_behaviours():
+        print(f"  {name}")
+    return 0
 
 
 def _plan(args: argparse.Namespace) -> Any:
@@ -74,6 +97,8 @@ def _main(args: argparse.Namespace) -> int:
     from focusflow.chaos.campaign import parse_seeds, run_campaign
     from focusflow.chaos.plan import PlanError
 
+    if args.list:
+        return _list()
     try:
         seeds = parse_seeds(args.seeds)
         plan = _plan(args)

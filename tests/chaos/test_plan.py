@@ -85,3 +85,14 @@ def test_seed_ranges() -> None:
     for bad in ("5-3", "a-b", "-1"):
         with pytest.raises(ValueError):
             parse_seeds(bad)
+
+
+def test_a_scenario_that_cannot_build_is_a_failed_seed_not_a_crashed_campaign(
+        tmp_path: Path) -> None:
+    from focusflow.chaos.campaign import run_campaign
+
+    plan = FaultPlan(options={"bug": "no_such_bug"}, duration_ms=100)
+    summary = run_campaign(range(1, 3), plan, jobs=1, out_dir=tmp_path, progress=False)
+    assert summary["failures"] == 2
+    v = summary["results"][0]["violations"][0]
+    assert v["invariant"] == "run.no_exception" and "no_such_bug" in v["detail"]
