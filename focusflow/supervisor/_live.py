@@ -391,10 +391,10 @@ class ActorSystem:
                 self.node.kill_all()
         finally:
             self.runtime.close()
-            # The body's own exception (if any) propagates unwrapped: the task group
-            # only ever holds the driver and I/O tasks, which end on close.
-            if exc_info[0] is not None:
-                self._tg.cancel_scope.cancel()
+            # Every actor is gone: I/O still in flight has nobody to report to, so the
+            # task group (driver and run_io tasks only) is cancelled. The body's own
+            # exception, if any, propagates unwrapped.
+            self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)
 
     # -- the embedding API -------------------------------------------------------------
