@@ -142,3 +142,21 @@ async def test_two_live_systems_over_a_loopback_network() -> None:
         net.detach("a")
         await remote.tell(Req(1))
         assert any(d.reason == "unreachable" for d in b.dead_letters())
+
+
+class LongIO(Actor):
+    async def receive(self, msg: Any) -> Any:
+        async def forever() -> None:
+            await anyio.sleep(3600)
+
+        await self.ctx.run_io(forever)
+        return None
+
+
+async def test_leaving_the_block_does_not_wait_for_orphaned_io() -> None:
+    with anyio.fail_after(10):
+        async with ActorSystem() as system:
+            ref = system.spawn(LongIO, shutdown_ms=100)
+            await ref.tell(Req(1))
+            await anyio.sleep(0.05)
+    # the busy actor was killed after 100 ms and its I/O task cancelled
