@@ -53,7 +53,7 @@ from focusflow.actors.rank.messages import (
 )
 from focusflow.actors.rank.store import ShardGraph
 from focusflow.kernels import EdgeDelta, InLinkCSR
-from focusflow.kernels._csr import OUT_WEIGHT_MIN, scatter_add
+from focusflow.kernels._csr import OUT_WEIGHT_MIN
 
 INBOX_PARTS_MAX = 1 << 14  # buffered Mass parts; beyond it a part is dropped (resent later)
 BLOCKS_AHEAD_MAX = 4  # delta parts buffered for heights beyond the one applied
@@ -359,10 +359,14 @@ class ShardCore:
             return []
         xp = self.xp
         y = self._y
-        for m in masses:
-            check_mass(m, shards=self.shards, n_local=self.n_local)
-            if len(m.index):
-                scatter_add(xp, y, xp.asarray(m.index.astype(np.int64)), xp.asarray(m.mass))
+        if masses:  # one scatter for every peer's mass (indices may repeat across peers)
+            index = np.concatenate([m.index for m in masses]).astype(np.int64)
+            if len(index):
+                if int(index.max()) >= self.n_local:
+                    raise ProtocolError(f"mass for particle {int(index.max())} of "
+                                        f"{self.n_local}")
+                mass = np.concatenate([m.mass for m in masses])
+                y = y + xp.asarray(np.bincount(index, weights=mass, minlength=self.n_local))
         d = self.damping
         _, dangling, scale = self._go
         coef = (d * dangling * scale + 1.0 - d) / self.n_global
