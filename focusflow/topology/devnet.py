@@ -126,7 +126,7 @@ class Devnet:
         log = n.log_path.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         n.proc = subprocess.Popen(
-            [*n.prefix, sys.executable, "-m", "focusflow", "node", "--home", str(n.home),
+            [*n.prefix, sys.executable, "-m", "focusflow.node", "--home", str(n.home),
              "--backend", self.backends[i], "--log-format", "json"],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
@@ -172,7 +172,8 @@ class Devnet:
             n = self.nodes[i]
             while not client.is_ready(n.url):
                 if n.proc is not None and n.proc.poll() is not None:
-                    raise RuntimeError(f"{n.name} exited ({n.proc.returncode}); see {n.log_path}")
+                    tail = n.log_path.read_text(errors="replace")[-1500:]
+                    raise RuntimeError(f"{n.name} exited ({n.proc.returncode}); {n.log_path}:\n{tail}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{n.name} not ready; see {n.log_path}")
                 time.sleep(0.1)
