@@ -21,6 +21,7 @@ position by padding or trimming its node list.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -223,12 +224,14 @@ class NamespacedMerkleTree:
         )
         self.namespace_size = namespace_size
         self.leaves_max = leaves_max
-        self._leaves: list[bytes] = []
+        # Only the namespaces are kept: proofs need them, not the data (a DA server caches
+        # one tree per row, and 2k copies of every share would double its memory).
+        self._namespaces: list[bytes] = []
         self._leaf_hashes: list[bytes] = []
         self._layers: list[list[bytes]] | None = None
 
     def __len__(self) -> int:
-        return len(self._leaves)
+        return len(self._namespaces)
 
     def push(self, namespaced_data: bytes) -> None:
         """Append a leaf. Raises NmtError if it is too short, out of order, or the tree is full."""
@@ -236,11 +239,11 @@ class NamespacedMerkleTree:
         data = bytes(namespaced_data)
         if len(data) < n:
             raise NmtError(f"leaf of {len(data)} bytes has no {n}-byte namespace")
-        if self._leaves and data[:n] < self._leaves[-1][:n]:
+        if self._namespaces and data[:n] < self._namespaces[-1]:
             raise NmtError("leaves must be pushed in namespace order")
-        if len(self._leaves) >= self.leaves_max:
+        if len(self._namespaces) >= self.leaves_max:
             raise NmtError(f"tree is full ({self.leaves_max} leaves)")
-        self._leaves.append(data)
+        self._namespaces.append(data[:n])
         self._leaf_hashes.append(self.hasher.hash_leaf(data))
         self._layers = None
 
@@ -266,7 +269,7 @@ class NamespacedMerkleTree:
 
     def root(self) -> bytes:
         """``min_ns || max_ns || digest`` of the whole tree."""
-        if not self._leaves:
+        if not self._namespaces:
             return self.hasher.empty_root()
         return self._build()[-1][0]
 
@@ -278,7 +281,7 @@ class NamespacedMerkleTree:
 
     def prove_range(self, start: int, end: int) -> NmtProof:
         """Proof of leaves ``[start, end)``. Raises NmtError on an empty or out-of-bounds range."""
-        count = len(self._leaves)
+        count = len(self._namespaces)
         if not 0 <= start < end <= count:
             raise NmtError(f"range [{start}, {end}) outside tree of {count} leaves")
         nodes: list[bytes] = []
@@ -301,14 +304,10 @@ class NamespacedMerkleTree:
 
     def namespace_range(self, namespace: bytes) -> tuple[int, int]:
         """``[start, end)`` of the leaves in ``namespace`` (empty range at its insertion point)."""
-        n = self.namespace_size
-        start = 0
-        while start < len(self._leaves) and self._leaves[start][:n] < namespace:
-            start += 1
-        end = start
-        while end < len(self._leaves) and self._leaves[end][:n] == namespace:
-            end += 1
-        return start, end
+        # Leaves are in namespace order (push enforces it), so binary search is exact.
+        return bisect.bisect_left(self._namespaces, namespace), bisect.bisect_right(
+            self._namespaces, namespace
+        )
 
     def prove_namespace(self, namespace: bytes) -> NmtProof:
         """Inclusion proof of all leaves of ``namespace``, an absence proof, or the empty proof."""
@@ -317,7 +316,7 @@ class NamespacedMerkleTree:
         root = self.root()
         h = self.hasher
         if (
-            not self._leaves
+            not self._namespaces
             or namespace < h.min_namespace(root)
             or namespace > h.max_namespace_of(root)
         ):
@@ -325,7 +324,9 @@ class NamespacedMerkleTree:
         start, end = self.namespace_range(namespace)
         if end > start:
             return self.prove_range(start, end)
-        assert start < len(self._leaves), "namespace below the root max must have a successor leaf"
+        assert start < len(self._namespaces), (
+            "namespace below the root max must have a successor leaf"
+        )
         absence = self.prove_range(start, start + 1)
         return NmtProof(
             start, start + 1, absence.nodes, self._leaf_hashes[start], h.ignore_max_namespace
