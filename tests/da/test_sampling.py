@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from focusflow.actors.da.core import (
     DaSamplerCore,
@@ -194,3 +196,58 @@ def test_sample_type_is_plain_data(square: ExtendedDataSquare) -> None:
     assert isinstance(sample, Sample) and len(sample.row_root_proof) == math.ceil(
         math.log2(2 * square.width)
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_core_under_random_event_orders_keeps_invariants_and_decides_once(
+    square: ExtendedDataSquare, data: st.DataObject
+) -> None:
+    """Headers, answers (good, forged, refused, duplicate, unsolicited) and ticks in any order."""
+    config = SamplerConfig(samples=4, timeout_ms=10, retries_max=1, pending_heights_max=3)
+    core = DaSamplerCore(config)
+    root, width = square.data_root(), square.width
+    now = 0
+    requested: list[RequestSample] = []
+    verdicts: dict[int, list[Verdict]] = {}
+    for _ in range(data.draw(st.integers(5, 60))):
+        action = data.draw(
+            st.sampled_from(["header", "answer", "answer", "answer", "tick", "junk"])
+        )
+        now += data.draw(st.integers(0, 6)) * 1_000_000
+        if action == "header":
+            effects = core.on_header(
+                data.draw(st.integers(1, 4)), root, width, data.draw(st.binary(max_size=4)), now
+            )
+        elif action == "answer" and requested:
+            req = data.draw(st.sampled_from(requested))
+            kind = data.draw(st.sampled_from(["good", "good", "forged", "refused"]))
+            sample = square.sample(req.row, req.col)
+            if kind == "forged":
+                sample = dataclasses.replace(sample, share=bytes(512))
+            effects = core.on_sample(
+                req.height, req.row, req.col, None if kind == "refused" else sample, now
+            )
+        elif action == "junk":
+            effects = core.on_sample(data.draw(st.integers(0, 9)), 0, 0, None, now)
+        else:
+            effects = core.tick(now)
+        core.invariants()
+        requested += [e for e in effects if isinstance(e, RequestSample)]
+        for e in effects:
+            if isinstance(e, Verdict):
+                verdicts.setdefault(e.height, []).append(e)
+    for _ in range(10):  # let every pending height time out
+        now += 1_000_000_000
+        for e in core.tick(now):
+            if isinstance(e, Verdict):
+                verdicts.setdefault(e.height, []).append(e)
+    assert core.pending_heights() == []
+    for height, decided in verdicts.items():
+        assert len(decided) == 1, (height, decided)  # exactly one verdict per height
+        v = decided[0]
+        assert core.verdict(height) == v
+        if v.available:
+            assert v.samples_verified == 4
