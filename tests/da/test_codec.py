@@ -111,3 +111,16 @@ def test_mutated_sample_frames_decode_or_fail_cleanly_and_never_verify_wrongly(
         assert not verify_sample(
             resp.sample, data_root=eds.data_root(), width=eds.width, hash_name="blake3"
         )
+
+
+def test_da_schema_compiles_with_the_capnp_tool() -> None:
+    import subprocess
+    from pathlib import Path
+
+    from tests.support import require_tool
+
+    capnp_tool = require_tool("capnp")
+    schema_path = Path(codec.__file__).with_name("da.capnp")
+    subprocess.run(
+        [capnp_tool, "compile", "-o-", str(schema_path)], check=True, capture_output=True
+    )
