@@ -301,6 +301,15 @@ def _gen_field(gen: _Gen, py: str, cp: str, type_proto: Any, ann: Any, meta: Any
     return enc, dec
 
 
+def _nested_has_address(annotation: Any) -> bool:
+    """Whether a field's nested message type (or list element type) decodes addresses."""
+    inner, _ = _strip_optional(annotation)
+    if typing.get_origin(inner) is tuple and typing.get_args(inner):
+        inner, _ = _strip_optional(typing.get_args(inner)[0])
+    codec = _by_type.get(inner) if isinstance(inner, type) else None
+    return codec is not None and codec.has_address
+
+
 def _build_codec(cls: type, struct: Any) -> MessageCodec:
     schema = struct.schema
     type_id = int(schema.node.id)
@@ -328,7 +337,7 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
         dec_args.append(dec)
         which = proto.slot.type.which()
         flat_ok &= which in _PRIMITIVES or which in ("text", "data", "enum")
-        has_address |= "_addr(" in dec
+        has_address |= "_addr(" in dec or _nested_has_address(hints[f.name])
     if len(enc_lines) == 1:
         enc_lines.append("    pass")
     src = "\n".join(enc_lines) + "\n"

@@ -211,3 +211,33 @@ def test_deferred_replies_answer_asks_later() -> None:
         sim.run_until_complete(n.ask(b, Req(-1)))
     assert err.value.error_type == "ValueError"
     assert n.is_alive(b)  # failing an ask is not a crash
+
+
+def test_addresses_nested_in_messages_arrive_as_usable_refs() -> None:
+    import numpy as np
+
+    from focusflow.supervisor import ActorRef as Ref
+    from focusflow.wire import Address
+    from tests.wire.msgs import Everything, Holder, Point
+
+    class Keeper(Actor):
+        def __init__(self) -> None:
+            self.owner: Any = None
+
+        async def receive(self, msg: Any) -> Any:
+            if isinstance(msg, Holder):
+                self.owner = msg.inner.owner
+                return None
+            assert isinstance(self.owner, Ref), type(self.owner)
+            return await self.owner.ask(Req(5, "via nested ref"))
+
+    sim = Simulation(1)
+    a = sim.add_node("a")
+    b = sim.add_node("b")
+    b.spawn(Echo, name="echo")
+    keeper = a.spawn(Keeper)
+    everything = Everything(True, 1, 2, 0.5, "n", b"", "red", Point(1, 2), None, (), (),
+                            (), Address("b", "/user/echo"), np.zeros(0))
+    a.tell(keeper, Holder(everything))
+    sim.run()
+    assert sim.run_until_complete(a.ask(keeper, Req(0))) == Resp(5, "via nested ref")

@@ -36,6 +36,13 @@ class Everything:
     weights: np.ndarray = array_field("<f8")
 
 
+@message(schema.Holder)
+class Holder:
+    """An address two levels down (its refs must still be bound by the runtime)."""
+
+    inner: Everything
+
+
 @message(schema.EdgeBatch)
 class EdgeBatch:
     """Bulk data: three arrays in one struct, never one struct per edge."""

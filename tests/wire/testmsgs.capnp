@@ -68,3 +68,7 @@ struct Flat {
   big @9 :UInt64;
   i32 @10 :Int32;
 }
+
+struct Holder {
+  inner @0 :Everything;
+}
