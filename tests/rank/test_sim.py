@@ -105,7 +105,8 @@ def test_cli_rank_shards_writes_the_same_pi_as_the_single_kernel(tmp_path: Path)
     a = {k: float(v) for k, v in (ln.split("\t") for ln in one.read_text().splitlines())}
     b = {k: float(v) for k, v in (ln.split("\t") for ln in four.read_text().splitlines())}
     assert a.keys() == b.keys() and sum(abs(a[k] - b[k]) for k in a) < 1e-12
-    assert _cli(str(edges), "--out", str(four), "--quiet", "--shards", "5000") == 2
+    assert _cli(str(edges), "--out", str(four), "--backend", "cpu", "--quiet",
+                "--shards", "5000") == 2
 
 
 def test_sim_cli_option_shards_selects_the_rank_scenario() -> None:
