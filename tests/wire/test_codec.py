@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -242,3 +243,16 @@ def test_a_frame_over_the_limit_fails_the_stream_for_good() -> None:
         dec.feed(b"")
     with pytest.raises(WireError):
         encode_frame(b"z" * 17, frame_bytes_max=16)
+
+
+@settings(max_examples=100, deadline=None)
+@given(frames=st.lists(st.binary(max_size=300), max_size=8),
+       cuts=st.lists(st.integers(0, 3000), max_size=10))
+def test_frames_survive_any_chunking(frames: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(encode_frame(f) for f in frames)
+    points = sorted({c % (len(stream) + 1) for c in cuts} | {0, len(stream)})
+    dec = FrameDecoder(frame_bytes_max=300)
+    out: list[bytes] = []
+    for a, b in itertools.pairwise(points):
+        out += dec.feed(stream[a:b])
+    assert out == frames and dec.buffered_bytes == 0
