@@ -81,6 +81,9 @@ VALIDATOR_PATH = "/user/node/validator"
 SUBMIT_TXS_MAX = 4096
 FINALITY_SAMPLES_MAX = 65_536
 SUBMITTED_TRACKED_MAX = 262_144
+RESUBMIT_AFTER_MS = 4_000
+RESUBMIT_ATTEMPTS_MAX = 4
+RESUBMIT_BATCH_MAX = 2_048
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +144,11 @@ class Validator(Actor):
         self.ledger: Ledger | None = None
         self.sigs: dict[int, dict[int, bytes]] = {}
         self.pending_links: dict[int, int] = {}
-        self.submitted: OrderedDict[bytes, int] = OrderedDict()
+        # tx digest -> [first submit ns, last submit ns, payload, focus, attempts]
+        self.submitted: OrderedDict[bytes, list[Any]] = OrderedDict()
         self.finality_ms: list[float] = []
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
-                                       "misbehaviours", "commits", "synced_blocks",
+                                       "misbehaviours", "commits", "synced_blocks", "resubmitted",
                                        "sync_refused", "mode_changes"), 0)
         self.last_signed = {"round": 0, "height": 0}
         self.peer_tips: dict[str, int] = {}
@@ -267,6 +271,7 @@ class Validator(Actor):
                 self.counters["commits"] += 1
             elif isinstance(e, Reject):
                 self.counters["rejected"] += 1
+                self.submitted.pop(e.tx_digest, None)
             elif isinstance(e, Misbehaviour):
                 self.counters["misbehaviours"] += 1
                 self.ctx.log.warning("misbehaviour", peer=e.peer, kind=e.kind, detail=e.detail[:200])
@@ -297,9 +302,9 @@ class Validator(Actor):
             del self.sigs[old]
         now = self.ctx.now_ns()
         for tx in e.txs:
-            t0 = self.submitted.pop(digest(DOMAIN_TX, tx), None)
-            if t0 is not None:
-                self.finality_ms.append((now - t0) / 1e6)
+            entry = self.submitted.pop(digest(DOMAIN_TX, tx), None)
+            if entry is not None:
+                self.finality_ms.append((now - entry[0]) / 1e6)
         if len(self.finality_ms) > FINALITY_SAMPLES_MAX:
             del self.finality_ms[: len(self.finality_ms) - FINALITY_SAMPLES_MAX]
 
@@ -316,23 +321,55 @@ class Validator(Actor):
             self.counters["forwarded"] += len(msg.txs)
             return SubmitReply(len(msg.txs), 0, "forwarded")
         now = self.ctx.now_ns()
-        for tx in msg.txs:
-            self.submitted[digest(DOMAIN_TX, tx)] = now
+        for tx, f in zip(msg.txs, msg.focus, strict=True):
+            self.submitted[digest(DOMAIN_TX, tx)] = [now, now, tx, int(f), 1]
         while len(self.submitted) > SUBMITTED_TRACKED_MAX:
             self.submitted.popitem(last=False)
         txs = [ClientTx(tx, int(f), 0) for tx, f in zip(msg.txs, msg.focus, strict=True)]
         effects = self.core.submit(txs, now)
         rejects = [e for e in effects if isinstance(e, Reject)]
+        for r in rejects:  # refused now: the client knows, nothing to retry
+            self.submitted.pop(r.tx_digest, None)
         self._handle(effects)
         accepted = len(txs) - len(rejects)
         self.counters["admitted"] += accepted
         return SubmitReply(accepted, len(rejects), rejects[0].reason if rejects else "")
 
     # ---------------------------------------------------------------- block sync
+    def _resubmit(self) -> None:
+        """Re-offer admitted transactions not finalized after ``RESUBMIT_AFTER_MS``.
+
+        Why: the mempool core drops the batch of a header of ours that was never certified
+        (it proposes the next round once it holds the quorum of others' certificates), and
+        emits no ``Reject`` for it. Re-offering is safe: a transaction already committed is
+        dropped by the block core's dedup window, and the state core refuses a replayed
+        nonce, so nothing commits twice.
+        """
+        core = self.core
+        assert core is not None
+        now = self.ctx.now_ns()
+        due: list[ClientTx] = []
+        for entry in self.submitted.values():
+            if now - entry[0] < RESUBMIT_AFTER_MS * 1_000_000:
+                break  # ordered by first submission: the rest are younger
+            if entry[4] < RESUBMIT_ATTEMPTS_MAX and now - entry[1] >= RESUBMIT_AFTER_MS * 1_000_000:
+                entry[1] = now
+                entry[4] += 1
+                due.append(ClientTx(entry[2], entry[3], 0))
+                if len(due) >= RESUBMIT_BATCH_MAX:
+                    break
+        if due:
+            self.counters["resubmitted"] += len(due)
+            self._handle(core.submit(due, now))
+
     def _sync(self) -> None:
-        """Followers ask a peer (round robin) for the blocks after their tip."""
+        """Followers ask a peer (round robin) for the blocks after their tip; validators
+        re-offer stale transactions."""
         assert self.blocks is not None
-        if self.core is not None or not self.peers:
+        if self.core is not None:
+            self._resubmit()
+            return
+        if not self.peers:
             return
         self._sync_turn += 1
         peer = self.peers[self._sync_turn % len(self.peers)]
