@@ -130,6 +130,15 @@ class SimRuntime:
     def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
         raise RuntimeError("real I/O cannot run in the simulator; use ctx.storage")
 
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Inline: the work is pure, so running it now keeps the run deterministic."""
+        fut: Future[T] = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:
+            fut.set_exception(exc)
+        return fut
+
     def logger(self) -> Any:
         return self._log
 

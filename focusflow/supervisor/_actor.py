@@ -223,6 +223,11 @@ class Context:
         """Await real I/O ``fn()`` (an async callable) run outside the scheduler (live only)."""
         return self._node.runtime.spawn_io(fn)
 
+    def run_blocking(self, fn: Any, *args: Any) -> Future[Any]:
+        """Await ``fn(*args)`` run off the scheduler: a worker thread in the live runtime
+        (CPU-bound work such as batch signature checks), inline in the simulator."""
+        return self._node.runtime.run_blocking(fn, *args)
+
 
 class Actor:
     """Base class of every actor: override the async callbacks you need.

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import numpy as np
 import sniffio
 import structlog
@@ -240,6 +241,12 @@ class LiveRuntime:
 
         self._tg.start_soon(run_io)
         return fut
+
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        async def in_thread() -> T:
+            return await anyio.to_thread.run_sync(fn, *args)
+
+        return self.spawn_io(in_thread)
 
     def logger(self) -> Any:
         return self._log

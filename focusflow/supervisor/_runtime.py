@@ -92,5 +92,9 @@ class Runtime(Protocol):
     def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
         """Run real I/O (``fn()``) outside the actor scheduler; live runtime only."""
 
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run CPU-bound or blocking ``fn(*args)`` off the scheduler (a worker thread
+        live; inline, deterministically, in the simulator)."""
+
     def logger(self) -> Any:
         """A structlog logger bound to the node."""

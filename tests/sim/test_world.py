@@ -238,3 +238,12 @@ def test_a_partition_longer_than_node_down_ms_fires_down_a_short_one_does_not() 
     a.tell(a.ref("a", "/user/echo"), Req(-3))
     sim.run(for_ms=100)
     assert sim.run_until_complete(b.ask(w, Req(1))).n == 1  # the watch was consumed
+
+
+def test_blocking_work_runs_inline_in_the_simulator() -> None:
+    from tests.supervisor.test_live_runtime import Hasher
+
+    sim = Simulation(1)
+    n = sim.add_node("n")
+    answer = sim.run_until_complete(n.ask(n.spawn(Hasher), Req(0, "xy")))
+    assert answer.n == 2000 and sim.virtual_seconds == 0

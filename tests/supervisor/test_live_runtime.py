@@ -160,3 +160,22 @@ async def test_leaving_the_block_does_not_wait_for_orphaned_io() -> None:
             await ref.tell(Req(1))
             await anyio.sleep(0.05)
     # the busy actor was killed after 100 ms and its I/O task cancelled
+
+
+class Hasher(Actor):
+    async def receive(self, msg: Any) -> Any:
+        import threading
+
+        def work(text: str) -> tuple[int, str]:
+            return len(text * 1000), threading.current_thread().name
+
+        n, thread = await self.ctx.run_blocking(work, msg.text)
+        return Resp(n, thread)
+
+
+async def test_blocking_work_runs_in_a_worker_thread_live() -> None:
+    import threading
+
+    async with ActorSystem() as system:
+        answer = await system.spawn(Hasher).ask(Req(0, "abc"))
+        assert answer.n == 3000 and answer.text != threading.current_thread().name
