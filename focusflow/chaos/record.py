@@ -6,6 +6,8 @@ down everything nondeterministic the node consumes, in the order it consumes it:
 * frames that enter the node from outside a step (a transport's ``receive_frame``, an
   embedding program's ``tell``), with the step count at which they arrived;
 * timer firings (which timer, at which step);
+* completions of ``ctx.run_blocking`` calls (the step at which each completed; the work
+  is pure, so the replay recomputes it);
 * every clock read (``now_ns``) and every storage read's result;
 * the random seed (the recorder seeds the node's RNGs, so draws are reproducible).
 
@@ -74,6 +76,7 @@ class InputRecorder:
         self.unsupported: list[str] = []
         self._in_step = False
         self._timer_ids = 0
+        self._blocking_ids = 0
         self._out = blake3.blake3(b"focusflow.chaos.outputs")
         self.outputs = 0
 
@@ -87,6 +90,7 @@ class InputRecorder:
         orig_schedule, orig_later = runtime.schedule, runtime.call_later
         orig_now, orig_send = runtime.now_ns, runtime.send_remote
         orig_storage, orig_receive = runtime._storage, node._receive_frame
+        orig_blocking = getattr(runtime, "run_blocking", None)
 
         def schedule(step: Callable[[], None]) -> None:
             orig_schedule(lambda: self._run(step))
@@ -114,6 +118,25 @@ class InputRecorder:
                 self.events.append(["F", self.steps, base64.b64encode(frame).decode()])
             return orig_receive(frame, local=local, wait=wait)
 
+        def run_blocking(fn: Callable[..., T], *args: Any) -> Future[T]:
+            assert orig_blocking is not None
+            self._blocking_ids += 1
+            bid = self._blocking_ids
+            out: Future[T] = Future()
+
+            def done(inner: Future[T]) -> None:  # completes outside any step: an input
+                self.events.append(["B", self.steps, bid])
+                exc = inner.exception()
+                if exc is not None:
+                    out.set_exception(exc)
+                else:
+                    out.set_result(inner.result())
+
+            orig_blocking(fn, *args).add_done_callback(done)
+            return out
+
+        if orig_blocking is not None:
+            runtime.run_blocking = run_blocking  # type: ignore[method-assign]
         runtime.schedule = schedule  # type: ignore[method-assign]
         runtime.call_later = call_later  # type: ignore[method-assign]
         runtime.now_ns = now_ns  # type: ignore[method-assign]
@@ -236,6 +259,9 @@ class ReplayRuntime:
         self.ready: deque[Callable[[], None]] = deque()
         self.timers: dict[int, Callable[[], None]] = {}
         self._timer_ids = 0
+        #: run_blocking calls: id -> (future, thunk that completes it).
+        self.blocking: dict[int, Callable[[], None]] = {}
+        self._blocking_ids = 0
         self.in_step = False
         self._out = blake3.blake3(b"focusflow.chaos.outputs")
         self.outputs = 0
@@ -283,6 +309,19 @@ class ReplayRuntime:
 
     def spawn_io(self, fn: Callable[[], Awaitable[T]]) -> Future[T]:
         raise Divergence("ctx.run_io is not recorded; it cannot be replayed")
+
+    def run_blocking(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Pure work: computed now, completed at the step the recording says it did."""
+        self._blocking_ids += 1
+        fut: Future[T] = Future()
+        try:
+            value = fn(*args)
+        except Exception as exc:
+            failed: BaseException = exc
+            self.blocking[self._blocking_ids] = lambda: fut.set_exception(failed)
+        else:
+            self.blocking[self._blocking_ids] = lambda: fut.set_result(value)
+        return fut
 
     def logger(self) -> Any:
         return _NullLog()
@@ -354,6 +393,14 @@ def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
             if head is not None and head[1] == steps and head[0] == "F":
                 events.popleft()
                 node._receive_frame(base64.b64decode(head[2]), local=False, wait=False)
+                continue
+            if head is not None and head[1] == steps and head[0] == "B":
+                events.popleft()
+                complete = runtime.blocking.pop(int(head[2]), None)
+                if complete is None:
+                    raise Divergence(f"blocking call {head[2]} completed live at step "
+                                     f"{steps} but was never made in the replay")
+                complete()
                 continue
             if head is not None and head[1] == steps and head[0] == "T":
                 events.popleft()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from focusflow.supervisor import Actor, ChildSpec, Node, Supervisor, SupervisorFlags
@@ -17,6 +18,7 @@ class Tally(Actor):
         self.draws: list[int] = []
         self.ticks = 0
         self.stamps: list[int] = []
+        self.work = ""
 
     async def on_start(self) -> None:
         data = await self.ctx.storage.read("tally")
@@ -29,6 +31,8 @@ class Tally(Actor):
             self.draws.append(self.ctx.random.randrange(1_000_000))
             self.stamps.append(self.ctx.now_ns())
             await self.ctx.storage.write("tally", str(self.ticks).encode())
+            if self.ticks % 4 == 0:  # pure work off the scheduler (a thread, live)
+                self.work = await self.ctx.run_blocking(_work, self.ticks)
             return None
         if isinstance(msg, Req):
             self.seen.append((msg.n, msg.text))
@@ -38,6 +42,10 @@ class Tally(Actor):
             await self.ctx.tell(peer, Resp(msg.n * 2 + self.ctx.random.randrange(7),
                                            f"{self.ticks}"))
         return None
+
+
+def _work(n: int) -> str:
+    return hashlib.sha256(str(n).encode() * 1000).hexdigest()[:16]
 
 
 def boot(node: Node) -> None:

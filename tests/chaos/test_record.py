@@ -42,6 +42,7 @@ async def _record_live(path: Path) -> dict[str, Any]:
         recorder.save(path)
         assert not recorder.unsupported
         assert recorder.outputs > 0 and got
+        assert any(e[0] == "B" for e in recorder.events)  # run_blocking completions
     return live
 
 
