@@ -75,3 +75,21 @@ def test_route_sends_each_edge_change_to_its_sources_shard_once() -> None:
     assert rows == len(delta)
     dw = sum(p.local_dw.sum() + p.cross_dw.sum() for part in parts for p in part)
     assert dw == pytest.approx(delta.dw.sum())
+
+
+def test_members_by_cid_stays_sorted_as_particles_join() -> None:
+    store = RankStore(3, GraphStore(0), [])
+    all_keys = keys(300)
+    for lo, hi in ((0, 100), (100, 101), (101, 300)):
+        store.admit(all_keys[lo:hi])
+        for s in range(3):
+            ids = store.members_by_cid(s)
+            rows = [store.keys[g] for g in ids]
+            assert rows == sorted(store.keys[g] for g in store.members(s))
+            assert np.array_equal(store.key_rows[ids],
+                                  np.frombuffer(b"".join(rows), np.uint8).reshape(-1, 36))
+
+
+def test_store_refuses_keys_that_are_not_cids() -> None:
+    with pytest.raises(ValueError):
+        RankStore(2, GraphStore(0), []).admit([b"short"])

@@ -364,12 +364,8 @@ class CoordinatorCore:
 
     def _focus_slice(self, shard: int, q: np.ndarray) -> FocusSlice:
         """The state actor's ``/graph/pi/<shard>`` value: CIDs sorted, fixed-point π."""
-        members = self.store.members(shard)
-        cids = np.frombuffer(b"".join(self.store.keys[g] for g in members), dtype=np.uint8)
-        width = len(self.store.keys[members[0]]) if len(members) else 36
-        cids = cids.reshape(len(members), width)
-        order = np.lexsort(cids.T[::-1]) if len(members) else np.zeros(0, dtype=np.int64)
-        return FocusSlice(shard, cids[order], q[members][order])
+        ids = self.store.members_by_cid(shard)
+        return FocusSlice(shard, self.store.key_rows[ids], q[ids])
 
     def invariants(self) -> None:
         """Checks the simulator calls after steps."""

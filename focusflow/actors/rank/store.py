@@ -20,6 +20,7 @@ import numpy as np
 
 from focusflow.actors.rank.messages import PART_VALUES_MAX, ShardDelta
 from focusflow.actors.rank.sharding import SHARDS_MAX, assign_shards
+from focusflow.actors.state.ids import CID_LEN
 from focusflow.kernels import EdgeDelta, GraphStore
 
 LINKS_PER_BLOCK_MAX = 1 << 24
@@ -65,6 +66,11 @@ class RankStore:
         self.local = np.zeros(0, dtype=np.int64)
         self.counts = np.zeros(shards, dtype=np.int64)
         self.neurons: dict[bytes, int] = {}
+        self.key_rows = np.zeros((0, CID_LEN), dtype=np.uint8)  # keys as one (n, 36) array
+        self._members: list[np.ndarray] = [np.zeros(0, dtype=np.int64) for _ in range(shards)]
+        self._by_cid: list[tuple[int, np.ndarray, np.ndarray]] = [
+            (0, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=f"V{CID_LEN}"))
+            for _ in range(shards)]
         self.height = 0
         self.committed_pi: np.ndarray | None = None
         self.admit(keys)
@@ -86,6 +92,8 @@ class RankStore:
         for i, k in enumerate(keys):
             g = self.index.get(k)
             if g is None:
+                if len(k) != CID_LEN:
+                    raise ValueError(f"a particle key is a {CID_LEN}-byte CID, not {len(k)} bytes")
                 g = len(self.keys)
                 self.index[k] = g
                 self.keys.append(k)
@@ -97,15 +105,37 @@ class RankStore:
             for i, s in enumerate(sh.tolist()):  # sequential: ids are handed out in order
                 loc[i] = self.counts[s]
                 self.counts[s] += 1
+            first = len(self.shard)
             self.shard = np.concatenate([self.shard, sh])
             self.local = np.concatenate([self.local, loc])
+            rows = np.frombuffer(b"".join(fresh), dtype=np.uint8).reshape(len(fresh), CID_LEN)
+            self.key_rows = np.concatenate([self.key_rows, rows])
+            new_ids = np.arange(first, first + len(sh), dtype=np.int64)
+            for s in np.unique(sh).tolist():
+                self._members[s] = np.concatenate([self._members[s], new_ids[sh == s]])
         assert len(self.shard) == len(self.keys) == int(self.counts.sum())
         return ids
 
     def members(self, shard: int) -> np.ndarray:
         """Global ids of a shard's particles, in local order."""
         assert 0 <= shard < self.shards
-        return np.flatnonzero(self.shard == shard)
+        return self._members[shard]
+
+    def members_by_cid(self, shard: int) -> np.ndarray:
+        """Global ids of a shard's particles in CID byte order (the order of a
+        ``/graph/pi/<shard>`` slice). Cached; particles that joined since the last call
+        are merged in, so only the first call sorts the whole shard."""
+        done, ids, keys = self._by_cid[shard]
+        members = self._members[shard]
+        if done < len(members):
+            new = members[done:]
+            new_keys = self.key_rows[new].view(f"V{CID_LEN}").ravel()
+            order = np.argsort(new_keys, kind="stable")
+            new, new_keys = new[order], new_keys[order]
+            at = np.searchsorted(keys, new_keys)
+            ids, keys = np.insert(ids, at, new), np.insert(keys, at, new_keys)
+            self._by_cid[shard] = (len(members), ids, keys)
+        return self._by_cid[shard][1]
 
     # -- blocks -------------------------------------------------------------------------
     def apply_block(self, height: int, neuron: np.ndarray, src: np.ndarray, dst: np.ndarray,
