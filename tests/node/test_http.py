@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 import structlog
 
 from focusflow.actors.consensus.crypto import Signer
+from focusflow.cli import main
 from focusflow.node import client
 from focusflow.node.app import run_node
 from focusflow.node.config import init_home, load_settings, peer_toml, write_genesis
@@ -76,6 +79,17 @@ async def test_node_serves_status_metrics_actors_and_stops_in_order(tmp_path: Pa
             assert st2["validator"]["mode"] == "consensus"  # a bad query crashed nothing
             assert (await anyio.to_thread.run_sync(
                 lambda: client.submit(url, [b"\x00" * 16], [1])))["accepted"] == 0
+            # the operator's commands: data on stdout, JSON on request
+            out = io.StringIO()
+            for argv in (["status", "--url", url, "--output", "json"],
+                         ["actors", "list", "--url", url, "--output", "json"],
+                         ["query", "blocks", "--url", url, "--output", "json"]):
+                with contextlib.redirect_stdout(out):
+                    assert await anyio.to_thread.run_sync(main, argv) == 0
+            lines = out.getvalue().splitlines()
+            assert json.loads(lines[0])["node"] == "a"
+            assert [a["path"] for a in json.loads(lines[1])][-1] == "/user/node/validator"
+            assert json.loads(lines[2]) == []
             stop.set()
     finally:
         structlog.reset_defaults()
