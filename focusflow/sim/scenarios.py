@@ -29,6 +29,7 @@ ArgAdder = Callable[[argparse._ArgumentGroup], None]
 Finisher = Callable[[Simulation, Mapping[str, Any]], Mapping[str, Any]]
 
 DURATION_MS_DEFAULT = 5_000.0
+TRACE_TAIL_REPORTED = 20
 DURATION_MS_MAX = 24 * 3_600_000.0
 
 
@@ -141,4 +142,8 @@ def run_scenario(name: str, seed: int, *, duration_ms: float | None = None,
     }
     summary.update(extra)
     summary["ok"] = all(summary["invariants"].values())
+    if not summary["ok"]:  # what happened last, to start debugging from
+        summary["trace_tail"] = [
+            {"t_ns": t, "node": node, "event": event[:48].hex()}
+            for t, node, event in list(sim.trace_tail)[-TRACE_TAIL_REPORTED:]]
     return summary

@@ -53,6 +53,7 @@ def test_sim_is_deterministic_across_processes() -> None:
 
 def test_scenarios_are_pluggable() -> None:
     from focusflow.sim import Simulation
+    from tests.supervisor.actors import Echo
 
     @register_scenario("tiny_test_scenario", help="test", duration_ms=10.0)
     def build(sim: Simulation, options: object) -> None:
@@ -62,6 +63,16 @@ def test_scenarios_are_pluggable() -> None:
     assert "tiny_test_scenario" in discover()
     summary = run_scenario("tiny_test_scenario", 1)
     assert summary["invariants"] == {"always": True} and summary["virtual_seconds"] == 0.01
+
+    @register_scenario("tiny_failing", duration_ms=10.0)
+    def failing(sim: Simulation, options: object) -> None:
+        node = sim.add_node("only")
+        node.spawn(Echo, name="e")
+        sim.add_invariant("never_a_step", lambda: sim.events < 1)
+
+    bad = run_scenario("tiny_failing", 1)
+    assert not bad["ok"] and bad["invariants"] == {"never_a_step": False}
+    assert bad["violations"][0]["step"] == 1 and bad["trace_tail"]
 
     register_scenario("tiny_selected", duration_ms=5.0,
                       select=lambda options: options.get("tiny") is True)(build)
