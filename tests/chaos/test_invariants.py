@@ -56,3 +56,20 @@ def test_a_component_registers_an_end_invariant_in_a_few_lines() -> None:
 
         invariants._REGISTRY.pop("test.widgets_balanced", None)
     assert "test.widgets_balanced" not in registered()
+
+
+def test_declared_durable_writes_must_survive_crashes() -> None:
+    sim = Simulation(3)
+    world = ChaosWorld(sim)
+    sim.add_node("n0")
+    disk = sim.disk("n0")
+    disk.write("synced", b"1")
+    disk.sync()
+    disk.write("claimed", b"2")  # a component that claims durability without syncing
+    provide(sim, "durable", ("n0", "synced", b"1"))
+    provide(sim, "durable", ("n0", "claimed", b"2"))
+    end = install(world)
+    sim.crash_node("n0")
+    check_end(world, end)
+    (violation,) = sim.violations
+    assert violation[0] == "sim.no_lost_durable_writes" and "claimed" in violation[3]
