@@ -37,6 +37,9 @@ def _run(args: Any) -> int:
             print(f"  t={p['t_s']:5.1f}s  height {'/'.join(map(str, p['heights']))}  "
                   f"links {p['links_committed']}  ({p['links_per_second']:.0f}/s)  "
                   f"finality p50 {p50}", file=sys.stderr)
+            if p.get("top"):
+                print("           top by focus: " + ", ".join(
+                    f"{t['cid'][8:20]}… π={t['focus']:.3f}" for t in p["top"]), file=sys.stderr)
 
         report = run_workload(net, duration_s=args.duration, rate_txs=args.rate,
                               workload=workload, progress=show)

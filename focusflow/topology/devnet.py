@@ -10,6 +10,7 @@ links particles drawn from a Zipf-like pool, so a few particles gather most link
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -345,8 +346,13 @@ def _progress(net: Devnet, progress: Any, t_s: float) -> int:
     links = max((int(r.get("links_committed", 0)) for r in rows), default=0)
     if progress is not None and rows:
         p50 = [r["finality_ms_p50"] for r in rows if r.get("finality_ms_p50") is not None]
+        top: list[dict[str, Any]] = []
+        if int(t_s) % 5 == 0 and links:  # π on demand costs the node a solve: not every second
+            with contextlib.suppress(client.NodeUnavailable):
+                top = client.get(net.nodes[net.alive()[0]].url, "/v1/top?arg=3")
         progress({"t_s": round(t_s, 1), "heights": [r["finalized_height"] for r in rows],
                   "links_committed": links,
                   "links_per_second": round(links / t_s, 1) if t_s > 0 else 0.0,
-                  "finality_ms_p50": round(float(np.median(p50)), 1) if p50 else None})
+                  "finality_ms_p50": round(float(np.median(p50)), 1) if p50 else None,
+                  "top": top})
     return links
