@@ -316,7 +316,8 @@ ROW_BINS: tuple[tuple[float, int], ...] = ((3, 1), (16, 4), (64, 16), (512, 64),
                                            (float("inf"), 256))
 
 
-def row_bins(xp: Any, indptr: Array, *, plain: bool = False
+def row_bins(xp: Any, indptr: Array, *, plain: bool = False,
+             bins: tuple[tuple[float, int], ...] | None = None
              ) -> tuple[Array, list[tuple[int, int, int]]]:
     """Rows grouped by in-degree bin: (row list, [(lanes, offset, count) per bin]).
 
@@ -327,7 +328,7 @@ def row_bins(xp: Any, indptr: Array, *, plain: bool = False
     if plain:
         return xp.arange(len(deg), dtype=xp.uint32), [(1, 0, len(deg))] if len(deg) else []
     parts, table, offset, low = [], [], 0, -1.0
-    for high, lanes in ROW_BINS:
+    for high, lanes in bins or ROW_BINS:
         sel = xp.flatnonzero((deg > low) & (deg <= high)).astype(xp.uint32)
         low = high
         if len(sel) == 0:

@@ -34,7 +34,13 @@ from focusflow.kernels._solver import Solver, next_group
 THREADS = 256
 GROUP_ITERATIONS_MAX = 32  # iterations enqueued before one residual read-back
 _MODULE: Any = None
-_LANES = (1, 4, 16, 64, 256)
+_LANES = (1, 2, 4, 8, 16, 32, 64, 256)
+_UNROLL = (1, 2, 4)
+UNROLL_DEFAULT = 1  # 2 and 4 measured no faster on the H100 (R-MAT 2^23)
+INF = float("inf")
+# CUDA's degree bins: tuned on the H100 (R-MAT 2^23, 10^8 links): 0.946 ms per iteration
+# vs 1.007 with the WGSL table, 1.16-1.31 with more lanes per row (tune_kernels_gpu.py)
+CUDA_ROW_BINS: tuple[tuple[float, int], ...] = ((7, 1), (64, 8), (512, 32), (INF, 256))
 
 
 def _module() -> Any:
@@ -42,7 +48,8 @@ def _module() -> Any:
     if _MODULE is None:
         src = resources.files("focusflow.kernels").joinpath("focus.cu").read_text()
         _MODULE = cp.RawModule(code=src, options=("-std=c++17",),
-                               name_expressions=[f"focus_bin<{lanes}>" for lanes in _LANES])
+                               name_expressions=[f"focus_bin<{lanes}, {u}>" for lanes in _LANES
+                                                 for u in _UNROLL])
     return _MODULE
 
 
@@ -71,8 +78,13 @@ class CudaSolver(Solver):
     dtype = "float32"
 
     def __init__(self, store: Any, params: FocusParams | None = None, *,
-                 relabel: bool = True, sort_rows: bool = False) -> None:
+                 relabel: bool = True, sort_rows: bool = False,
+                 bins: tuple[tuple[float, int], ...] | None = None,
+                 unroll: int = UNROLL_DEFAULT) -> None:
         super().__init__(store, params)
+        assert unroll in _UNROLL and all(lanes in _LANES for _, lanes in bins or ())
+        self.bins = bins or CUDA_ROW_BINS  # degree bins; benchmarks try others
+        self.unroll = unroll  # independent loads per lane in the gather loop
         self.relabel = relabel  # hubs-first numbering (benchmarks can turn it off)
         self.sort_rows = sort_rows  # sources ascending within each row (benchmarks)
         host = store.csr
@@ -112,13 +124,13 @@ class CudaSolver(Solver):
         self._kpos[rl.edge_from] = cp.arange(len(c.keys), dtype=cp.int64)
         self._w32 = c.data[rl.edge_from].astype(cp.float32)
         del rl
-        rows, table = row_bins(cp, self._indptr32)
+        rows, table = row_bins(cp, self._indptr32, bins=self.bins)
         self._rows = rows
         self._bins = []
         blocks_total = 0
         for lanes, offset, count in table:
             blocks = -(-count // (THREADS // lanes))
-            kernel = self._mod.get_function(f"focus_bin<{lanes}>")
+            kernel = self._mod.get_function(f"focus_bin<{lanes}, {self.unroll}>")
             self._bins.append((kernel, offset, count, blocks, blocks_total))
             blocks_total += blocks
         self._blocks_total = blocks_total

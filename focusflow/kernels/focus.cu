@@ -7,7 +7,7 @@
 // `partials` (no same-address atomics: 100k blocks hammering one word would serialise);
 // `finish_iteration` folds them on the device, so iterations chain without a host sync.
 
-template <int LANES>
+template <int LANES, int UNROLL>
 __global__ void __launch_bounds__(256) focus_bin(
     const int* __restrict__ indptr, const int* __restrict__ indices,
     const float* __restrict__ w, const unsigned int* __restrict__ rows, int row_count,
@@ -30,7 +30,27 @@ __global__ void __launch_bounds__(256) focus_bin(
     float acc = 0.f;
     if (valid) {
         const int end = indptr[row + 1];
-        for (int k = indptr[row] + lane; k < end; k += LANES) {
+        int k = indptr[row] + lane;
+        if (UNROLL > 1) {
+            // UNROLL independent loads in flight per lane before the first use
+            float part[UNROLL];
+#pragma unroll
+            for (int u = 0; u < UNROLL; ++u) part[u] = 0.f;
+            for (; k + (UNROLL - 1) * LANES < end; k += UNROLL * LANES) {
+                int idx[UNROLL];
+                float wv[UNROLL];
+#pragma unroll
+                for (int u = 0; u < UNROLL; ++u) {
+                    idx[u] = indices[k + u * LANES];
+                    wv[u] = w[k + u * LANES];
+                }
+#pragma unroll
+                for (int u = 0; u < UNROLL; ++u) part[u] += wv[u] * __ldg(x_in + idx[u]);
+            }
+#pragma unroll
+            for (int u = 0; u < UNROLL; ++u) acc += part[u];
+        }
+        for (; k < end; k += LANES) {
             acc += w[k] * __ldg(x_in + indices[k]);
         }
     }
