@@ -12,6 +12,7 @@ import pytest
 from focusflow.actors.state import (
     ImageDisk,
     Proof,
+    Reject,
     SqliteStore,
     StateCore,
     TxKind,
@@ -39,6 +40,17 @@ from focusflow.sim import Simulation
 from focusflow.supervisor import Actor, ActorSystem, Node
 
 from .workload import CHAIN, block_txs, genesis_balances, people
+
+
+def _tamper_signature(raw: bytes) -> bytes:
+    from focusflow.actors.state.tx import schema
+
+    with schema.SignedTx.from_bytes(raw) as env:
+        body, sig, pub = bytes(env.body), bytearray(env.signature), bytes(env.publicKey)
+    sig[7] ^= 0x10
+    return bytes(
+        schema.SignedTx.new_message(body=body, signature=bytes(sig), publicKey=pub).to_bytes()
+    )
 
 
 def _reference_chain(n_blocks: int) -> tuple[dict[int, list[bytes]], dict[int, bytes]]:
@@ -192,8 +204,18 @@ async def test_live_actor_on_a_sqlite_file_survives_a_restart(tmp_path: Path) ->
             kind=TxKind.LINK,
             links=[(cid_of(b"x"), cid_of(b"y"))],
         )
-        reply = await ref.ask(ApplyBlock(3, (*txs[3], bad)), timeout_ms=30_000)
-        assert reply.root == roots[3] and reply.reasons()[-1] is not None
+        forged = _tamper_signature(txs[3][0])
+        # garbage first (undecodable: no signature slot), then valid txs, a forged
+        # signature and another chain's tx: the threaded verification must stay aligned
+        block = (b"\x00" * 16, *txs[3], forged, bad)
+        reply = await ref.ask(ApplyBlock(3, block), timeout_ms=30_000)
+        assert reply.root == roots[3]
+        assert reply.reasons() == [
+            Reject.MALFORMED,
+            *([None] * len(txs[3])),
+            Reject.BAD_SIGNATURE,
+            Reject.WRONG_CHAIN,
+        ]
     async with ActorSystem("live") as system:
         ref = system.spawn(StateActor, chain_id=CHAIN, db_path=db, name="state")
         head = await ref.ask(GetHead())
