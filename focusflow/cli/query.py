@@ -1,6 +1,7 @@
 """``focusflow query``: read a node's chain and state (JSON on stdout).
 
 focusflow query status|blocks [A:B]|block H|links CIDHEX|balance ADDRHEX|top [N]|finality
+focusflow query proof KEYPATHHEX   # value + proof + the signed block (light clients)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from focusflow.cli.status import add_target_args, node_url
 
-KINDS = ("status", "blocks", "block", "links", "balance", "top", "finality")
+KINDS = ("status", "blocks", "block", "links", "balance", "top", "finality", "proof")
 
 
 def _run(args: Any) -> int:

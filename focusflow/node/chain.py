@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +26,7 @@ from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier, digest, merkle_root
 from focusflow.actors.consensus.types import BlockHeader, Committee
 from focusflow.actors.state.core import StateCore, decode_block
+from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import SqliteStore
 from focusflow.actors.state.tx import Tx
 from focusflow.node.messages import BlockRecord
@@ -101,9 +103,11 @@ class BlockLog:
         self._conn.close()
 
 
-def verify_record(record: BlockRecord, *, parent: bytes, committee: Committee,
+def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Committee,
                   verifier: Verifier) -> BlockHeader:
     """Check a synced block against its parent and the committee; return its header.
+
+    ``parent=None`` skips the chain check (a light client holding no chain).
 
     Raises:
         ChainError: anything does not verify (the serving peer's fault).
@@ -114,7 +118,7 @@ def verify_record(record: BlockRecord, *, parent: bytes, committee: Committee,
         header = codec.decode_block_header(record.header)
     except codec.DecodeError as exc:
         raise ChainError(f"block {record.height}: bad header ({exc})") from exc
-    if header.height != record.height or header.parent != parent:
+    if header.height != record.height or (parent is not None and header.parent != parent):
         raise ChainError(f"block {record.height}: does not extend our tip")
     if merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) != header.da_root:
         raise ChainError(f"block {record.height}: transactions do not match da_root")
@@ -200,3 +204,30 @@ class Ledger:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
+
+
+def verify_state_answer(answer: dict[str, Any], committee: Committee, verifier: Verifier,
+                        keypath: bytes) -> bytes | None:
+    """A light client's check of a ``proof`` query: the value (None: proven absent).
+
+    The answer carries the finalized block at the proof's height (with its signatures);
+    the block must carry the quorum stake of the committee's signatures, and the proof
+    must lead from the block's ``state_root`` to ``keypath``.
+
+    Raises:
+        ChainError: the block or the proof does not verify (the serving node's fault).
+    """
+    rec = answer["block"]
+    record = BlockRecord(int(rec["height"]), bytes.fromhex(rec["header"]),
+                         bytes.fromhex(rec["digest"]), tuple(bytes.fromhex(t) for t in rec["txs"]),
+                         tuple(int(i) for i in rec["signers"]),
+                         tuple(bytes.fromhex(x) for x in rec["signatures"]))
+    header = verify_record(record, parent=None, committee=committee, verifier=verifier)
+    value = None if answer["value"] is None else bytes.fromhex(answer["value"])
+    try:
+        proof = Proof.from_bytes(bytes.fromhex(answer["proof"]))
+    except ValueError as exc:
+        raise ChainError(f"malformed proof: {exc}") from exc
+    if not verify_proof(header.state_root, keypath, value, proof):
+        raise ChainError("the proof does not lead from the signed state root to the key")
+    return value

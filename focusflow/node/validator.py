@@ -450,12 +450,31 @@ class Validator(Actor):
             addr = bytes.fromhex(arg)
             return {"address": arg, "balance": ledger.core.balance(addr),
                     "next_nonce": ledger.core.next_nonce(addr)}
+        if kind == "proof":
+            return self._proof(bytes.fromhex(arg))
         if kind == "block":
             rec = blocks.record(int(arg))
             return None if rec is None else {
                 "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
                 "signers": list(rec.signers), "header": rec.header.hex()}
         raise ValueError(f"unknown query kind {kind!r}")
+
+    def _proof(self, keypath: bytes) -> dict[str, Any]:
+        """Value and inclusion/absence proof of ``keypath`` against the state root of a
+        finalized block, with that block and its signatures (what a light client checks)."""
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        height = ledger.core.height
+        rec = blocks.record(height)
+        if rec is None:  # executed at commit, not yet finalized: the client asks again
+            return {"retry": True, "state_height": height, "finalized_height": blocks.height}
+        value, proof = ledger.core.prove(keypath)
+        return {"height": height, "value": None if value is None else value.hex(),
+                "proof": proof.to_bytes().hex(),
+                "block": {"height": rec.height, "header": rec.header.hex(),
+                          "digest": rec.digest.hex(), "txs": [t.hex() for t in rec.txs],
+                          "signers": list(rec.signers),
+                          "signatures": [x.hex() for x in rec.signatures]}}
 
     def status(self) -> dict[str, Any]:
         """The validator's view for /status and /metrics."""
