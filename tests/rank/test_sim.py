@@ -56,6 +56,16 @@ def test_chaos_kills_shard_workers_mid_computation_and_the_committed_pi_is_right
     assert run.sim.check_invariants()
 
 
+def test_a_killed_coordinator_restarts_and_recomputes_the_block() -> None:
+    store = store_of(random_edges(3, n=500, m=3000), 4)
+    out, run = sharded_focus(store, seed=2, faults=FAULTY,
+                             kills=[Kill(6.0, -1, "kill"), Kill(12.0, 2, "kill")])
+    assert len(run.kills_done) == 2
+    assert run.journal.epoch_high >= 3  # epochs stay monotonic across coordinators
+    assert out.epochs == 2  # the new coordinator's epoch, then the worker restart's
+    assert out.converged and np.abs(out.pi - single(store, eps=1e-13)).sum() < BOUND_L1
+
+
 def test_placement_spreads_shards_over_gpus_and_demotes_a_restarted_worker() -> None:
     p = Placement(gpus=2)
     assert [p.device_for(s) for s in range(4)] == [0, 1, 0, 1]

@@ -87,13 +87,14 @@ class Placement:
         return shard % self.gpus
 
 
-def build_core(graph: ShardGraph, shards: int, device: int | None) -> ShardCore:
+def build_core(graph: ShardGraph, shards: int, device: int | None, *,
+               incarnation: int = 0) -> ShardCore:
     """A shard core on CuPy device ``device`` or, for None, on numpy (CPU kernels)."""
     if device is None:
-        return ShardCore(graph, shards)
+        return ShardCore(graph, shards, incarnation=incarnation)
     import cupy  # lazy
 
-    return ShardCore(graph, shards, xp=cupy, device=device)
+    return ShardCore(graph, shards, xp=cupy, device=device, incarnation=incarnation)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ class ShardWorker(Actor):
 
     async def on_start(self) -> None:
         device = self.placement.device_for(self.shard)
-        self.core = build_core(self.store.shard_graph(self.shard), self.topology.shards, device)
+        self.core = build_core(self.store.shard_graph(self.shard), self.topology.shards, device,
+                               incarnation=self.ctx.incarnation)
         self.journal.cores[self.shard] = self.core
         await self._hello()
         self.ctx.start_timer("hello", HELLO_MS, RankTick(), repeat=True)

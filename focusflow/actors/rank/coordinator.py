@@ -100,7 +100,8 @@ class CoordinatorCore:
         self._progress_ns = 0
         self._epochs = 0
         self._residuals: list[float] = []
-        self._incarnations: dict[int, int] = {}
+        self._incarnations: dict[int, int] = {}  # latest Hello per shard
+        self._members: dict[int, int] = {}  # shard -> incarnation reporting in this epoch
         self.backends: dict[int, str] = {}
         self._written_q: np.ndarray | None = None
         self._streamed_q: np.ndarray | None = None
@@ -204,6 +205,7 @@ class CoordinatorCore:
         assert self._epochs <= EPOCHS_PER_BLOCK_MAX, "a block restarted too often"
         self.phase, self.round = "iterating", 0
         self._reports, self._slices = {}, {}
+        self._members = {}
         self._last_go, self._stop = None, None
         self._progress_ns = now_ns
         out: list[Any] = []
@@ -229,16 +231,23 @@ class CoordinatorCore:
         self.backends[msg.shard] = msg.backend
         if before == msg.incarnation or self.phase == "idle":
             return []
-        if before is None:  # first boot: it joins the epoch in progress
-            return list(self._for_shard(msg.shard))
-        self.stats["restarts_seen"] += 1  # a restarted worker lost its round state
-        return self._start_epoch(now_ns)
+        if before is not None:
+            self.stats["restarts_seen"] += 1
+        if self._members.get(msg.shard) == msg.incarnation:
+            return []  # a late Hello: that incarnation already takes part in this epoch
+        if self.phase == "iterating" and self.round == 0 and msg.shard not in self._members:
+            return list(self._for_shard(msg.shard))  # nothing lost yet: it joins round 0
+        return self._start_epoch(now_ns)  # its round state is gone: start the block over
 
     def _on_report(self, msg: Report, now_ns: int) -> list[Any]:
         if msg.epoch != self.epoch or self.phase != "iterating" or msg.round != self.round:
             return []
         if not 0 <= msg.shard < self.shards:
             raise ProtocolError(f"report from unknown shard {msg.shard}")
+        member = self._members.setdefault(msg.shard, msg.incarnation)
+        if member != msg.incarnation:  # another incarnation's numbers: start over
+            self.stats["restarts_seen"] += 1
+            return self._start_epoch(now_ns)
         self._reports[msg.shard] = msg
         self._progress_ns = now_ns
         if len(self._reports) < self.shards:

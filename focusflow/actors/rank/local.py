@@ -38,8 +38,8 @@ class LocalRank:
         self.coordinator = CoordinatorCore(store, params=params)
         self.devices = list(devices) if devices is not None else [None] * store.shards
         assert len(self.devices) == store.shards
-        self.shards = [build_core(store.shard_graph(s), store.shards, self.devices[s])
-                       for s in range(store.shards)]
+        self.shards = [build_core(store.shard_graph(s), store.shards, self.devices[s],
+                                  incarnation=1) for s in range(store.shards)]
         self.incarnation = [1] * store.shards
         self.queue: list[tuple[int, bytes | Any]] = []
         self.now_ns = 0
@@ -83,9 +83,10 @@ class LocalRank:
 
     def restart_shard(self, shard: int) -> None:
         """Replace a shard core by one rebuilt from the store (its π and rounds are lost)."""
-        self.shards[shard] = ShardCore(self.store.shard_graph(shard), self.store.shards)
-        self.devices[shard] = None  # a restarted worker comes back on the CPU path
         self.incarnation[shard] += 1
+        self.shards[shard] = ShardCore(self.store.shard_graph(shard), self.store.shards,
+                                       incarnation=self.incarnation[shard])
+        self.devices[shard] = None  # a restarted worker comes back on the CPU path
         self._post([Send(COORDINATOR, Hello(shard, self.store.height, self.incarnation[shard],
                                             "cpu"))])
 

@@ -73,6 +73,7 @@ class Report:
     residual: float
     dangling: float
     total: float
+    incarnation: int = 0
 
 
 @message(schema.Go)

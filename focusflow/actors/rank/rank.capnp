@@ -52,6 +52,7 @@ struct Report {
   residual @3 :Float64;     # ||pi_t - pi_{t-1}||_1 over the shard (NaN in round 0)
   dangling @4 :Float64;     # sum of pi_t over the shard's dangling particles
   total @5 :Float64;        # sum of pi_t over the shard
+  incarnation @6 :UInt64;   # the worker incarnation that computed it
 }
 
 # Coordinator -> shard: every report of `round` arrived; finish the round with this

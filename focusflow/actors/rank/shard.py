@@ -103,9 +103,12 @@ class ShardCore:
     """One shard's graph, π slice and round state machine (no I/O)."""
 
     def __init__(self, graph: ShardGraph, shards: int, *, xp: Any = np,
-                 device: int | None = None) -> None:
+                 device: int | None = None, incarnation: int = 0) -> None:
         """``xp`` numpy (CPU kernels) or cupy with ``device`` its CUDA device id: every
-        array of the shard then lives on that device and every input runs there."""
+        array of the shard then lives on that device and every input runs there.
+        ``incarnation`` (the worker's) goes into every Report, so the coordinator can
+        tell a restarted worker's numbers from its predecessor's."""
+        self.incarnation = incarnation
         assert 0 <= graph.shard < shards and graph.n_local >= 0
         assert (xp is np) == (device is None), "a device goes with the CuPy namespace"
         self.shard, self.shards, self.xp, self.device = graph.shard, shards, xp, device
@@ -333,7 +336,7 @@ class ShardCore:
                                         index[a:b], mass[a:b])))
         dangling = float(self.pi[self._dangling].sum())
         out.append(Send(COORDINATOR, Report(self.epoch, self.round, self.shard, residual,
-                                            dangling, float(self.pi.sum()))))
+                                            dangling, float(self.pi.sum()), self.incarnation)))
         self._outbox = {r: v for r, v in self._outbox.items() if r >= self.round - 1}
         self._outbox[self.round] = out
         self.stats["rounds"] += 1
