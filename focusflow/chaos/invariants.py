@@ -94,8 +94,14 @@ def check_end(world: ChaosWorld, specs: list[InvariantSpec]) -> None:
 
 # ============================================================================ built in
 def _live_actors(world: ChaosWorld) -> list[tuple[Any, Any, bool]]:
-    """(node, actor, running) of every live actor; running is False while it stops."""
+    """(node, actor, running) of every live actor; running is False while it stops.
+
+    Cached per simulator step: several invariants walk the actors after the same step.
+    """
     sim = world.sim
+    cached = world.__dict__.get("_live_actors_cache")
+    if cached is not None and cached[0] == (sim.events, sim.records):
+        return cached[1]  # type: ignore[no-any-return]
     out = []
     for name in sim.node_names():
         if sim.is_up(name):
@@ -104,6 +110,7 @@ def _live_actors(world: ChaosWorld) -> list[tuple[Any, Any, bool]]:
                 cell = node._cells[path]
                 if cell.actor is not None:
                     out.append((node, cell.actor, cell.state < _STOPPING))
+    world.__dict__["_live_actors_cache"] = ((sim.events, sim.records), out)
     return out
 
 
@@ -116,10 +123,12 @@ def _restart_intensity(world: ChaosWorld) -> bool:
     for node, actor, _running in _live_actors(world):
         if not isinstance(actor, Supervisor):
             continue
-        flags = actor.flags
-        now = node.runtime.now_ns()
         key = (node.name, actor.ctx.self_ref.path, actor.ctx.incarnation)
         count, times = seen.get(key, (0, []))
+        if actor.restarts == count:
+            continue  # no new restart: the count within any window can only fall
+        flags = actor.flags
+        now = node.runtime.now_ns()
         times.extend([now] * (actor.restarts - count))
         seen[key] = (actor.restarts, times)
         recent = [t for t in times if t >= now - flags.period_ms * 1_000_000]

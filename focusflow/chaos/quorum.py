@@ -134,7 +134,8 @@ class QuorumCore:
         self.timeout_ns = int(timeout_ms * 1_000_000)
         self.voted: dict[int, str] = dict(voted or {})
         self.decided: dict[int, str] = dict(decided or {})
-        self.height = max(self.decided, default=-1) + 1
+        self.decided_max = max(self.decided, default=-1)
+        self.height = self.decided_max + 1
         self.view = 0
         self.votes: dict[tuple[int, str], list[int]] = {}
         self.proposed: dict[tuple[int, int], bool] = {}
@@ -204,6 +205,7 @@ class QuorumCore:
                 announce: tuple[int, ...] | None) -> list[Effect]:
         assert height not in self.decided and height < HEIGHTS_MAX
         self.decided[height] = value
+        self.decided_max = max(self.decided_max, height)
         effects: list[Effect] = [Persist(f"decided.{height}", value)]
         if announce is not None:
             effects.append(Broadcast(QDecide(height, value, announce)))
@@ -217,10 +219,8 @@ class QuorumCore:
 
     def invariants(self) -> None:
         """What must hold after every step (the simulator calls it via the shell)."""
-        assert self.height == max(self.decided, default=-1) + 1 or self.height > max(
-            self.decided, default=-1), "height behind a decision"
-        assert all(h < self.height for h in self.decided)
-        assert 1 <= self.quorum <= self.n
+        assert self.decided_max < self.height, "height behind a decision"
+        assert self.view >= 0 and 1 <= self.quorum <= self.n
         assert len(self.votes) <= VOTES_PER_HEIGHT_MAX * self.n
 
 
@@ -238,6 +238,16 @@ class Observations:
         self.votes_sent: dict[tuple[str, int], list[str]] = {}
         #: node -> Byzantine behaviours switched on.
         self.byzantine: dict[str, list[str]] = {}
+        #: Append-only logs of what changed, so invariants check only what is new
+        #: (each keeps its own cursor): decided heights, and (node, height) of votes.
+        self.decision_log: list[int] = []
+        self.vote_log: list[tuple[str, int]] = []
+        self.cursors: dict[str, int] = {}
+
+    def new(self, name: str, log: list[Any]) -> tuple[list[Any], int]:
+        """Entries of ``log`` invariant ``name`` has not checked yet, and the end."""
+        start = self.cursors.get(name, 0)
+        return log[start:], len(log)
 
     def honest(self, node: str) -> bool:
         """Whether ``node`` has never been made Byzantine."""
@@ -295,6 +305,7 @@ class QuorumReplica(Actor):
                 await self._broadcast(effect.msg)
             else:
                 self.obs.decisions.setdefault(effect.height, {})[self.me] = effect.value
+                self.obs.decision_log.append(effect.height)
                 self.ctx.start_timer("next", INTERVAL_MS, QNext())
 
     async def _broadcast(self, msg: Any) -> None:
@@ -305,6 +316,7 @@ class QuorumReplica(Actor):
             self.obs.proposed.setdefault(msg.height, []).append(msg.value)
         if isinstance(msg, QVote):
             self.obs.votes_sent.setdefault((self.me, msg.height), []).append(msg.value)
+            self.obs.vote_log.append((self.me, msg.height))
         for i, peer in enumerate(self.names):
             if peer == self.me:
                 continue
@@ -368,9 +380,12 @@ def _observations(world: ChaosWorld) -> list[Observations]:
 def agreement(world: ChaosWorld) -> bool:
     """No two honest replicas decide different values at the same height."""
     for obs in _observations(world):
-        for height, by_node in obs.decisions.items():
+        heights, end = obs.new("agreement", obs.decision_log)
+        for height in heights:
+            by_node = obs.decisions[height]
             values = sorted({v for node, v in by_node.items() if obs.honest(node)})
             assert len(values) <= 1, f"height {height} decided as {values} ({by_node})"
+        obs.cursors["agreement"] = end
     return True
 
 
@@ -378,11 +393,13 @@ def agreement(world: ChaosWorld) -> bool:
 def validity(world: ChaosWorld) -> bool:
     """Every value an honest replica decides was proposed by some replica."""
     for obs in _observations(world):
-        for height, by_node in obs.decisions.items():
+        heights, end = obs.new("validity", obs.decision_log)
+        for height in heights:
             proposed = obs.proposed.get(height, [])
-            for node, value in by_node.items():
+            for node, value in obs.decisions[height].items():
                 assert not obs.honest(node) or value in proposed, (
                     f"{node} decided unproposed {value!r} at height {height}")
+        obs.cursors["validity"] = end
     return True
 
 
@@ -390,9 +407,12 @@ def validity(world: ChaosWorld) -> bool:
 def vote_once(world: ChaosWorld) -> bool:
     """An honest replica sends at most one vote per height, across crashes."""
     for obs in _observations(world):
-        for (node, height), values in obs.votes_sent.items():
+        keys, end = obs.new("vote_once", obs.vote_log)
+        for node, height in keys:
+            values = obs.votes_sent[(node, height)]
             assert not obs.honest(node) or len(values) <= 1, (
                 f"{node} voted {values} at height {height}")
+        obs.cursors["vote_once"] = end
     return True
 
 
