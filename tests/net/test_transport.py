@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 from anyio.streams.tls import TLSStream
 
@@ -195,3 +196,42 @@ async def test_dead_peer_is_detected_and_redialled_with_backoff(tmp_path: Path) 
             await wait_for(lambda: ta.connected_peers() == ["b"])
             assert ta.peer_stats()["b"].connects == 2
             tg.cancel_scope.cancel()
+
+
+async def test_a_slow_peer_gets_a_bounded_queue_then_is_declared_dead(tmp_path: Path) -> None:
+    """Peer b completes the handshake, then never reads nor sends: a's send queue stays
+    within its bounds (the excess is dropped and counted, a's loop stays responsive), and
+    b's silence gets it declared dead after dead_after_ms."""
+    p = Pair(tmp_path)
+    config = TransportConfig(ping_interval_ms=100, dead_after_ms=1500, backoff_ms_base=50,
+                             backoff_ms_max=200, send_queue_frames_max=64,
+                             send_queue_bytes_max=1 << 20)
+    ctx = tls_context(p.ib, [p.ia.cert_path.read_bytes()], server=True)
+    held: list[Any] = []
+
+    async def mute_peer(stream: Any) -> None:
+        tls = await TLSStream.wrap(stream, server_side=True, ssl_context=ctx,
+                                   standard_compatible=False)
+        held.append(tls)
+        await anyio.sleep(30)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_address)[1]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, mute_peer)
+        async with live_node(p.ia, [spec(p.ib, port)], config) as (sys_a, ta):
+            await wait_for(lambda: ta.connected_peers() == ["b"])
+            sys_a.spawn(Echo, name="echo")
+            type_id, data = encode_message(Blob(b"x" * 60_000))
+            frame = encode_envelope(Envelope(KIND_TELL, 0, "a", "", "b", "/user/echo", type_id, data))
+            for _ in range(400):  # 24 MB: more than the socket buffers and the queue
+                ta.send("b", frame)
+                await anyio.sleep(0)
+            stats = ta.peer_stats()["b"]
+            assert stats.dropped_queue_full > 0
+            assert ta._peers["b"].queued_bytes <= config.send_queue_bytes_max
+            local = sys_a.node.ref("a", "/user/echo")
+            assert await sys_a.ask(local, Blob(b"still here")) == Blob(b"re:still here")
+            await wait_for(lambda: ta.peer_stats()["b"].disconnects >= 1, timeout_s=6)
+            assert ta.peer_stats()["b"].last_error == "silent for 1500 ms"
+        tg.cancel_scope.cancel()
