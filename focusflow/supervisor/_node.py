@@ -37,9 +37,9 @@ from focusflow.wire import (
     KIND_SYSTEM,
     KIND_TELL,
     WireError,
-    decode_envelope_fields,
-    decode_message,
+    decode_hop,
     encode_envelope_fields,
+    encode_hop,
     encode_message,
 )
 from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
@@ -637,10 +637,8 @@ class Node:
     # ==================================================================== sending
     def _encode(self, kind: int, corr: int, sender: ActorRef | None, ref: ActorRef,
                 msg: Any) -> bytes:
-        type_id, data = encode_message(msg)
-        return encode_envelope_fields(kind, corr, self.name,
-                                      "" if sender is None else sender.path,
-                                      ref.node, ref.path, type_id, data)
+        return encode_hop(kind, corr, self.name, "" if sender is None else sender.path,
+                          ref.node, ref.path, msg)
 
     def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
         sender = None if cell is None else cell.ref
@@ -774,11 +772,10 @@ class Node:
         if self._tracing:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            (kind, corr, sender_node, sender_path, receiver_node, path, payload_type,
-             payload) = decode_envelope_fields(frame)
+            fields, msg = decode_hop(frame, address_factory=self._factory)
+            kind, corr, sender_node, sender_path, receiver_node, path = fields[:6]
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
-            msg = decode_message(payload_type, payload, address_factory=self._factory)
         except WireError as exc:
             self.stats["malformed"] += 1
             self.log.warning("malformed_frame", error=str(exc), local=local)
@@ -951,8 +948,7 @@ class Node:
             frame = self._encode(KIND_TELL, 0, cell.ref, cell.ref, msg)
             if self._tracing:
                 self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
-            fields = decode_envelope_fields(frame)
-            obj = decode_message(fields[6], fields[7], address_factory=self._factory)
+            _, obj = decode_hop(frame, address_factory=self._factory)
             cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
             if cell.coro is None:
                 self._schedule(cell)

@@ -18,6 +18,8 @@ from focusflow.wire._message import (
     Address,
     MessageCodec,
     WireLimits,
+    _by_id,
+    _by_type,
     bind_address_factory,
     codec_for_id,
     codec_for_type,
@@ -219,6 +221,53 @@ def decode_envelope_fields(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) 
     if values[0] not in KIND_NAMES:
         raise WireError(f"unknown envelope kind {values[0]}", reason="unknown_kind")
     return values
+
+
+def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
+               receiver_node: str, receiver_path: str, obj: Any, *,
+               limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """``encode_message`` then ``encode_envelope_fields`` in one call: the runtime's hot
+    path, with the flat fast path inlined. Same result, same errors.
+
+    Raises:
+        WireError: ``obj`` cannot be encoded, or a limit is exceeded.
+    """
+    codec = _by_type.get(type(obj)) if obj is not None else None
+    if codec is not None and codec.flat is not None and codec.values is not None:
+        type_id, data = codec.type_id, codec.flat.encode(codec.values(obj))
+    else:
+        type_id, data = encode_message(obj, limits=limits)
+    assert kind in KIND_NAMES, kind
+    frame: bytes = _env_encode((kind, correlation_id, sender_node, sender_path, receiver_node,
+                                receiver_path, type_id, data))
+    if len(frame) > limits.message_bytes_max:
+        raise WireError(f"envelope of {len(frame)} bytes exceeds the limit", reason="oversized")
+    return frame
+
+
+def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
+               address_factory: Callable[[str, str], Address] | None = None,
+               ) -> tuple[list[Any], Any]:
+    """``decode_envelope_fields`` then ``decode_message``: (envelope fields, payload).
+
+    The flat fast paths are tried inline; anything they do not accept goes through the
+    general functions, which apply every check and raise.
+
+    Raises:
+        WireError: malformed or oversized input, unknown kind or payload type.
+    """
+    fields = decode_envelope_fields(frame, limits=limits)
+    type_id, payload = fields[6], fields[7]
+    codec = _by_id.get(type_id)
+    if codec is not None and codec.flat is not None and codec.make is not None:
+        values = codec.flat.decode(payload, limits.traversal_words_max)
+        if values is not None:  # fully validated flat form (whole words, in bounds)
+            try:
+                return fields, codec.make(values)
+            except Exception as exc:
+                raise WireError(f"invalid {codec.cls.__qualname__}: {_first_line(exc)}") from exc
+    return fields, decode_message(type_id, payload, limits=limits,
+                                  address_factory=address_factory)
 
 
 def encode_envelope(env: Envelope, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:

@@ -143,3 +143,18 @@ def test_runtime_schema_envelope_is_flat() -> None:
     s = runtime_schema()
     assert FlatLayout.for_struct(s.Envelope.schema, ["kind", "payload"]) is not None
     assert FlatLayout.for_struct(s.Down.schema, ["actor", "reason"]) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(msg=flats, corr=st.integers(0, 2**64 - 1), path=st.text(max_size=20))
+def test_hop_codec_equals_the_general_functions(msg: Flat, corr: int, path: str) -> None:
+    from focusflow.wire import KIND_ASK, decode_hop, encode_envelope_fields, encode_hop
+
+    type_id, data = encode_message(msg)
+    general = encode_envelope_fields(KIND_ASK, corr, "a", path, "b", "/user/x", type_id, data)
+    hop = encode_hop(KIND_ASK, corr, "a", path, "b", "/user/x", msg)
+    assert hop == general
+    fields, obj = decode_hop(hop)
+    assert obj == msg and fields == decode_envelope_fields(general)
+    nested = encode_hop(KIND_ASK, corr, "a", path, "b", "/", Req(1, path))
+    assert decode_hop(nested)[1] == Req(1, path)
