@@ -84,3 +84,15 @@ def test_names_are_kept_as_given(tmp_path: Path, sem: str) -> None:
     out = tmp_path / "o"
     assert run(str(edges), "--out", str(out), "--backend", "cpu", "--semantics", sem) == 0
     assert {r[0] for r in read(out)} == {"Ünïcode", "bafy…"}
+
+
+def test_progress_bar_on_large_inputs(tmp_path: Path, capsys, monkeypatch) -> None:
+    from focusflow.kernels import edgefile
+
+    monkeypatch.setattr(edgefile, "PROGRESS_BYTES_MIN", 0)  # "large" for the test
+    edges = tmp_path / "e.tsv"
+    edges.write_text("a\tb\nb\tc\n")
+    assert run(str(edges), "--out", str(tmp_path / "o"), "--backend", "cpu") == 0
+    assert "e.tsv" in capsys.readouterr().err  # tqdm's bar, labelled with the file
+    assert run(str(edges), "--out", str(tmp_path / "o"), "--backend", "cpu", "--quiet") == 0
+    assert "e.tsv:" not in capsys.readouterr().err
