@@ -311,7 +311,8 @@ class InLinkCSR:
 
 
 # (max in-degree, lanes per row): rows of a bin share one kernel width, so a power-law
-# degree spread does not leave most lanes idle behind one long row.
+# degree spread does not leave most lanes idle behind one long row. WGSL uses this table;
+# CUDA has its own, tuned on the H100 (``_cuda.CUDA_ROW_BINS``).
 ROW_BINS: tuple[tuple[float, int], ...] = ((3, 1), (16, 4), (64, 16), (512, 64),
                                            (float("inf"), 256))
 

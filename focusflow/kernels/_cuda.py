@@ -220,7 +220,7 @@ class CudaSolver(Solver):
 
     def launch(self, hist_index: int = 0) -> None:
         """Enqueue one iteration (no host sync): bins, then the on-device fold."""
-        c, p = self, self._parity
+        p = self._parity
         x_in, pi_in = self._x[p], self._pi[p]
         pi_out, x_out = self._pi[1 - p], self._x[1 - p]
         use_acc = 0
@@ -234,7 +234,7 @@ class CudaSolver(Solver):
         damping = np.float32(self.params.damping)
         for kernel, offset, count, blocks, block_offset in self._bins:
             kernel((blocks,), (THREADS,), (
-                c._indptr32, c._indices, c._w32, self._rows[offset:], np.int32(count),
+                self._indptr32, self._indices, self._w32, self._rows[offset:], np.int32(count),
                 x_in, pi_in, pi_out, x_out, self._inv32, self._tele, np.int32(self._tele_vector),
                 self._tele_uniform, self._acc, np.int32(use_acc), damping, self._state,
                 np.int32(p), self._partials, np.int32(block_offset)))
