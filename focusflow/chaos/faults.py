@@ -464,17 +464,20 @@ class FsyncFail(_DiskFault):
 @fault_kind("gpu")
 @dataclasses.dataclass(frozen=True)
 class Gpu(Fault):
-    """Make an accelerator "slow" or "fail" (code using ``points.accelerated`` falls
-    back to its CPU path)."""
+    """Make an accelerator "fail" (code using ``points.accelerated`` falls back to its CPU
+    path) or "slow" (``points.device_delay_ms`` says how many virtual ms a call costs)."""
 
     mode: str = "fail"
     device: str = "gpu"
+    slow_ms: float = 100.0
     for_ms: float | None = None
 
     def apply(self, world: ChaosWorld) -> str | None:
         assert self.mode in ("ok", "slow", "fail"), self.mode
+        assert 0.0 <= self.slow_ms <= FOR_MS_MAX, self.slow_ms
         devices = world.points.devices
         devices[self.device] = self.mode
+        world.points.slow_ms[self.device] = self.slow_ms
         if self.for_ms is not None:
             world.after(self.for_ms, lambda: devices.__setitem__(self.device, "ok"))
         return None

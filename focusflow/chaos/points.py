@@ -51,6 +51,8 @@ class FaultPoints:
         self.fired: dict[str, int] = {}
         #: device name -> "ok" | "slow" | "fail" (set by the ``gpu`` fault).
         self.devices: dict[str, str] = {}
+        #: device name -> extra virtual milliseconds a call takes while "slow".
+        self.slow_ms: dict[str, float] = {}
         self.device_fallbacks = 0
 
     def hit(self, name: str, p: float) -> bool:
@@ -101,6 +103,15 @@ def device_mode(device: str = "gpu") -> str:
     if points is None:
         return "ok"
     return points.devices.get(device, "ok")
+
+
+def device_delay_ms(device: str = "gpu") -> float:
+    """Virtual milliseconds an actor should add (``await ctx.sleep(...)``) around a device
+    call while the device is injected "slow"; 0.0 otherwise (always 0.0 in production)."""
+    points = _active
+    if points is None or points.devices.get(device) != "slow":
+        return 0.0
+    return points.slow_ms.get(device, 0.0)
 
 
 def accelerated(gpu: Callable[[], T], cpu: Callable[[], T], *, device: str = "gpu",

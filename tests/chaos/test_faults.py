@@ -156,8 +156,15 @@ def test_gpu_fault_makes_accelerated_code_fall_back_to_cpu() -> None:
         assert world.points.device_fallbacks == 1
         world.sim.run(for_ms=11)
         assert points.accelerated(lambda: "gpu", lambda: "cpu") == "gpu"
+        assert points.device_delay_ms() == 0.0
+        world.inject(Gpu(mode="slow", slow_ms=40.0, for_ms=10))
+        assert points.device_delay_ms() == 40.0  # an actor sleeps this long per call
+        assert points.accelerated(lambda: "gpu", lambda: "cpu") == "gpu"
+        world.sim.run(for_ms=11)
+        assert points.device_delay_ms() == 0.0
     finally:
         points.activate(previous)
+    assert points.device_delay_ms() == 0.0
 
 
 @pytest.mark.parametrize("behaviour", ["quorum.equivocate", "quorum.double_vote",
