@@ -48,9 +48,11 @@ def finality(sizes: list[int], latencies: list[float], duration_ms: int) -> None
             )
 
 
-def throughput(duration_ms: int) -> None:
+def throughput(duration_ms: int, offered: float) -> None:
     """Committed links/s under load (n=4, 50 ms) next to verify-only links/s."""
-    sc = Scenario(validators=4, seed=2, latency_ms=50, duration_ms=duration_ms, tx_rate_per_s=2000, header_txs_max=1024)
+    sc = Scenario(
+        validators=4, seed=2, latency_ms=50, duration_ms=duration_ms, tx_rate_per_s=offered, header_txs_max=1024
+    )
     r = run(sc)
     wall_rate = r.links_committed / r.wall_s
     virtual_rate = r.links_committed / (duration_ms / 1000)
@@ -61,7 +63,7 @@ def throughput(duration_ms: int) -> None:
         p = tx.payload
         assert verifier.verify(p[72:104], p[:72], p[104:])
     base_rate = len(links) / (time.perf_counter() - t0)
-    print(f"throughput n=4 latency=50ms offered=2000 links/s for {duration_ms} ms virtual")
+    print(f"throughput n=4 latency=50ms offered={offered:.0f} links/s for {duration_ms} ms virtual")
     print(f"  links committed: {r.links_committed} (shed with explicit rejection: {r.rejections})")
     print(f"  committed links per virtual second: {virtual_rate:.0f}")
     print(f"  committed links per wall second (4 validators simulated in one process): {wall_rate:.0f}")
@@ -73,15 +75,19 @@ def main() -> None:
     """Entry point."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, < 60 s on 2 cores")
+    ap.add_argument("--offered", type=float, default=2000.0, help="offered links/s in the throughput run")
+    ap.add_argument("--throughput-only", action="store_true", help="skip the finality table")
     args = ap.parse_args()
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"commit: {_commit()}, date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.quick:
-        finality([4, 10], [50.0, 150.0], 3000)
-        throughput(2000)
+        if not args.throughput_only:
+            finality([4, 10], [50.0, 150.0], 3000)
+        throughput(2000, args.offered)
     else:
-        finality([4, 7, 10, 20, 50], [50.0, 150.0], 5000)
-        throughput(4000)
+        if not args.throughput_only:
+            finality([4, 7, 10, 20, 50], [50.0, 150.0], 5000)
+        throughput(4000, args.offered)
 
 
 if __name__ == "__main__":
