@@ -250,3 +250,34 @@ def test_namespace_data_is_fetched_verified_and_outlives_pruning_only_for_graph(
     sim.run(for_ms=10)
     (gone,) = fetch(sim, light, fetcher, DahRequest(1))
     assert gone.dah is None
+
+
+def test_retries_move_to_another_peer_when_one_withholds_everything() -> None:
+    square = original_square(9)
+    width = 2 * K
+    everything = np.ones((width, width), dtype=bool)
+    sim = Simulation(9)
+    good, bad, light = sim.add_node("good"), sim.add_node("bad"), sim.add_node("light")
+    good.spawn(ShareServerActor, name="da-server")
+    bad.spawn(ShareServerActor, None, {1: everything}, name="da-server")
+    for node in (good, bad):
+        reply = sim.run_until_complete(
+            node.ask(
+                node.ref(node.name, "/user/da-server"), PublishSquare(1, 0, K, square.tobytes())
+            )
+        )
+        header = reply.header
+    peers = (light.ref("bad", "/user/da-server"), light.ref("good", "/user/da-server"))
+    sampler = light.spawn(
+        DaSamplerActor, peers, SamplerConfig(timeout_ms=50, retries_max=1), name="sampler"
+    )
+    sim.run_until_complete(light.tell(sampler, header))
+    sim.run(for_ms=1_000)
+    v = sim.run_until_complete(light.ask(sampler, VerdictQuery(1)))
+    assert v.decided and v.available and v.samples_verified == 16, v
+    # with the honest peer gone, the same sampler cannot accept the next block
+    sim.crash_node("good")
+    sim.run_until_complete(light.tell(sampler, DaHeader(2, header.data_root, header.width)))
+    sim.run(for_ms=1_000)
+    v2 = sim.run_until_complete(light.ask(sampler, VerdictQuery(2)))
+    assert v2.decided and not v2.available, v2

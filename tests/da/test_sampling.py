@@ -251,3 +251,15 @@ def test_core_under_random_event_orders_keeps_invariants_and_decides_once(
         assert core.verdict(height) == v
         if v.available:
             assert v.samples_verified == 4
+
+
+def test_a_tick_that_expires_nothing_still_rearms_the_timer(square: ExtendedDataSquare) -> None:
+    core = DaSamplerCore(SamplerConfig(samples=2, timeout_ms=10, retries_max=2))
+    effects = core.on_header(1, square.data_root(), square.width, b"t", 0)
+    (first,) = [e for e in effects if isinstance(e, SetTimer)]
+    req = next(e for e in effects if isinstance(e, RequestSample))
+    core.on_sample(1, req.row, req.col, None, 5_000_000)  # a refusal pushes the deadline to 15 ms
+    out = core.tick(first.at_ns)  # the originally armed timer fires at 10 ms: nothing expired
+    assert not any(isinstance(e, RequestSample | Verdict) for e in out)
+    assert [e for e in out if isinstance(e, SetTimer)] == [SetTimer(15_000_000)]
+    assert core.next_deadline_ns() == 15_000_000

@@ -193,7 +193,16 @@ class DaSamplerCore:
                 effects.extend(
                     self._retry_or_fail(height, pending, cell, now_ns, "sample timed out")
                 )
+        # Always say when to tick next: a deadline may have moved since the timer was armed
+        # (a refusal's retry pushes it), and the shell keeps only one timer.
+        next_ns = self.next_deadline_ns()
+        if next_ns is not None:
+            effects.append(SetTimer(next_ns))
         return effects
+
+    def next_deadline_ns(self) -> int | None:
+        """Earliest deadline among heights still being sampled (None when idle)."""
+        return min((p.deadline_ns for p in self._pending.values()), default=None)
 
     def _retry_or_fail(
         self, height: int, pending: _Pending, cell: tuple[int, int], now_ns: int, reason: str
