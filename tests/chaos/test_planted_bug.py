@@ -24,7 +24,7 @@ BUGGY = FaultPlan(duration_ms=2_000, generate_count=4,
                   options={"bug": "quorum_off_by_one"})
 FIXED = FaultPlan(duration_ms=2_000, generate_count=4,
                   generate_kinds=("partition", "drop", "crash_node"), options={"bug": "none"})
-SEEDS = range(1, 9)
+SEEDS = range(1, 17)
 
 
 def _cli(*args: str, hash_seed: str = "123") -> subprocess.CompletedProcess[str]:
