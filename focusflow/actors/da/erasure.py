@@ -6,13 +6,13 @@ independently at every byte position. We read ``E`` out of zfec itself (one enco
 identity), so the fast path computes *exactly* zfec's parity; tests prove it byte for byte.
 
 Why a second encoder: zfec multiplies byte by byte through a 64 KiB table, so extending a
-128x128 square (3.2e9 multiply-adds) takes ~1.7 s whatever the batching. Multiplication by
+128x128 square (3.2e9 multiply-adds) takes ~1.5 s of CPU whatever the batching. Multiplication by
 a constant in GF(2^8) is linear over GF(2), so the whole parity computation is a GF(2)
 matrix product. We bit-slice the data (bit ``b`` of 8 consecutive codewords in one byte,
 via an 8x8 bit transpose on uint64 words) and apply the matrix with the "method of four
 Russians": for each input block, a 256-entry table of XOR combinations of its 8 bit-planes,
 then one gather + XOR per output bit-plane. All of it is numpy over whole arrays: no
-per-share Python loop, ~3.5x faster than zfec on this machine (see ``benchmarks/bench_da.py``).
+per-share Python loop; 2-3x less CPU than zfec at k = 128 here (``benchmarks/bench_da.py``).
 
 Decoding (reconstruction from any ``k`` of ``2k`` blocks) stays on zfec, the reference.
 """
