@@ -179,9 +179,21 @@ class Devnet:
                     raise TimeoutError(f"{n.name} not ready; see {n.log_path}")
                 time.sleep(0.1)
 
-    def status(self, i: int) -> dict[str, Any]:
-        """The validator's /status."""
-        data: dict[str, Any] = client.get(self.nodes[i].url, "/status")
+    def status(self, i: int, *, attempts: int = 5) -> dict[str, Any]:
+        """The validator's /status (retried while the validator actor is too busy to answer
+        the node's internal ask, which /status reports as an error entry).
+
+        Raises:
+            NodeUnavailable: the node does not answer, or never with a validator view.
+        """
+        for _ in range(attempts - 1):
+            data: dict[str, Any] = client.get(self.nodes[i].url, "/status")
+            if "error" not in data.get("validator", {"error": ""}):
+                return data
+            time.sleep(0.5)
+        data = client.get(self.nodes[i].url, "/status")
+        if "error" in data.get("validator", {"error": ""}):
+            raise client.NodeUnavailable(f"{self.nodes[i].name}: {data.get('validator')}")
         return data
 
     def alive(self) -> list[int]:

@@ -37,15 +37,20 @@ def test_every_admitted_transaction_of_a_burst_is_committed_once(tmp_path: Path)
             sample = sample or txs[0]
             accepted += int(client.submit(net.nodes[k % 4].url, txs, tags)["accepted"])
             time.sleep(0.05)
-        assert accepted == 1200
-        deadline = time.monotonic() + 60
+        # QoS may shed some, at once or later, always with a Reject (counted): the rest
+        # must all commit, each exactly once
+        assert accepted >= 600, accepted
+        deadline = time.monotonic() + 90
         while True:
-            links = [net.status(i)["validator"]["links_committed"] for i in range(4)]
-            if min(links) >= accepted * 10:
+            views = [net.status(i)["validator"] for i in range(4)]
+            shed = sum(v["counters"]["rejected"] for v in views)
+            expected = (1200 - shed) * 10
+            links = [v["links_committed"] for v in views]
+            if min(links) >= expected:
                 break
-            assert time.monotonic() < deadline, f"links {links} < {accepted * 10}"
+            assert time.monotonic() < deadline, f"links {links} < {expected} (shed {shed})"
             time.sleep(0.5)
-        assert max(links) == accepted * 10  # each exactly once (distinct neurons, nonce 0)
+        assert max(links) == expected  # each exactly once (distinct neurons, nonce 0)
         ok, _ = check_agreement(net, [0, 1, 2, 3])
         assert ok
         light_client_checks(net, sample)
