@@ -4,11 +4,14 @@ Delta debugging (Zeller's ddmin) over the list of faults, with the seed fixed: a
 candidate schedule *fails* when its run violates the same invariant as the original
 (another violation is a different bug, not a reduction of this one). Faults scheduled
 after the original violation cannot have caused it and are dropped first. The result is
-1-minimal: removing any single remaining fault makes the failure go away.
+1-minimal: removing any single remaining fault makes the failure go away. Then each
+remaining fault's duration fields (``for_ms``, ``heal_after_ms``, ``restart_after_ms``)
+are halved while the failure persists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +21,9 @@ from focusflow.chaos.faults import Fault
 from focusflow.chaos.plan import FaultPlan, plan_to_toml
 
 RUNS_MAX_DEFAULT = 200
+#: Fields that stretch a fault over time; shrinking tries to halve them.
+DURATION_FIELDS = ("for_ms", "heal_after_ms", "restart_after_ms")
+HALVINGS_MAX = 3
 
 
 def ddmin(items: Sequence[Fault], fails: Callable[[list[Fault]], bool], *,
@@ -79,7 +85,30 @@ def shrink(seed: int, plan: FaultPlan, schedule: Sequence[Fault], *, invariant: 
             if fails(early):
                 start = early
     minimal, more = ddmin(start, fails, runs_max=max(1, runs_max - runs))
-    return minimal, runs + more
+    runs += more
+    simpler, more = shorten(minimal, fails, runs_max=max(0, runs_max - runs))
+    return simpler, runs + more
+
+
+def shorten(faults: list[Fault], fails: Callable[[list[Fault]], bool], *,
+            runs_max: int = RUNS_MAX_DEFAULT) -> tuple[list[Fault], int]:
+    """Halve each fault's duration fields while the schedule still fails (at most
+    ``HALVINGS_MAX`` times each): a shorter partition that still breaks is simpler."""
+    current = list(faults)
+    runs = 0
+    for i in range(len(current)):
+        for name in DURATION_FIELDS:
+            for _ in range(HALVINGS_MAX):
+                value = getattr(current[i], name, None)
+                if value is None or value < 2.0 or runs >= runs_max:
+                    break
+                candidate = list(current)
+                candidate[i] = dataclasses.replace(current[i], **{name: round(value / 2, 3)})
+                runs += 1
+                if not fails(candidate):
+                    break
+                current = candidate
+    return current, runs
 
 
 def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str) -> dict[str, Any]:

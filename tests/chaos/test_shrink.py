@@ -32,3 +32,13 @@ def test_ddmin_returns_empty_when_the_seed_fails_without_faults() -> None:
 def test_ddmin_respects_its_run_budget() -> None:
     minimal, runs = ddmin(_faults(30), lambda sub: len(sub) >= 7, runs_max=4)
     assert runs <= 4 and len(minimal) >= 7
+
+
+def test_shorten_halves_durations_while_it_still_fails() -> None:
+    from focusflow.chaos.faults import Partition
+    from focusflow.chaos.shrink import shorten
+
+    fault = Partition(at_ms=10.0, groups=(("n0",),), heal_after_ms=800.0)
+    # fails while the partition lasts at least 150 ms: 800 -> 400 -> 200, not 100
+    simpler, runs = shorten([fault], lambda fs: (fs[0].heal_after_ms or 0) >= 150)
+    assert simpler[0].heal_after_ms == 200.0 and runs == 3
