@@ -35,3 +35,15 @@ def test_quorum_fault_points_fire_under_buggify_and_stay_deterministic() -> None
     quiet, _ = run_seed(4, FaultPlan(duration_ms=800))
     assert not quiet["fault_points_fired"] and quiet["trace_hash"] != a["trace_hash"]
     assert points.active() is None  # deactivated after the run
+
+
+def test_production_code_can_import_fault_points_without_the_harness() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, focusflow.chaos.points as p; assert not p.buggify('x', p=1.0); "
+            "bad = [m for m in sys.modules if m.startswith(('focusflow.sim', "
+            "'focusflow.chaos.')) and m != 'focusflow.chaos.points']; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
