@@ -58,6 +58,8 @@ def replay_trace(path: str | Path, *, until_step: int | None = None,
     if until_violation:
         steps = [v["step"] for v in stored["violations"]]
         stop = min(steps) if steps else None
+    if stop is not None and stop >= int(stored["events"]):
+        stop = None  # at or past the recorded end: replay the whole run
     run = _build(doc)
     log = RecordLog()
     finished = execute(run, max_events=stop, listener=log)

@@ -108,3 +108,8 @@ def test_cli_chaos_json_summary_and_exit_status(tmp_path: Path,
     out = capsys.readouterr().out
     assert code == 1 and "FAIL" in out and "focusflow replay" in out
     assert list((tmp_path / "fail").glob("seed-2.trace.gz"))
+
+
+def test_until_past_the_end_replays_the_whole_run(traces: dict[str, Path]) -> None:
+    report = replay_trace(traces["a"], until_step=10**9)
+    assert report["finished"] and report["reproduced"] and report["violations"]
