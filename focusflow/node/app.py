@@ -114,6 +114,14 @@ class RunningNode:
             return False, f"{connected} peers connected, need {need}"
         return True, f"ready ({connected} peers)"
 
+    async def restart(self, path: str) -> str:
+        """Stop the actor at ``path``; its supervisor restarts it (permanent children).
+
+        Only reachable when ``[http] actors_write = true``. Restarting the validator makes
+        it a follower (double-sign guard): this is an operator's tool, not a routine.
+        """
+        return await self.system.stop(self.system.node.ref(self.settings.name, path))
+
     async def metrics(self) -> str:
         return render_metrics(await self.status())
 
@@ -180,7 +188,8 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
             await system.wait_started(root)
             node = RunningNode(settings, system, transport, vsettings)
             api = NodeApi(ask=node.ask, status=node.status, metrics=node.metrics,
-                          actors=node.actors, ready=node.ready, page=PAGE_PATH.read_text())
+                          actors=node.actors, ready=node.ready, page=PAGE_PATH.read_text(),
+                          restart=node.restart if settings.actors_write else None)
             async with anyio.create_task_group() as http_tg:
                 port = await http_tg.start(serve_http, settings.http_listen[0],
                                            settings.http_listen[1], api)

@@ -69,3 +69,19 @@ def submit(base: str, txs: Sequence[bytes], focus: Sequence[int], *,
         return {"accepted": 0, "rejected": len(txs), "reason": exc.read().decode(errors="replace")}
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise NodeUnavailable(f"{base}/v1/txs: {exc}") from exc
+
+
+def post_json(base: str, path: str, *, timeout_s: float = TIMEOUT_S_DEFAULT) -> Any:
+    """POST with an empty body; the JSON answer (errors included, as JSON).
+
+    Raises:
+        NodeUnavailable: connection failed or timed out.
+    """
+    req = urllib.request.Request(base + path, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}")
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise NodeUnavailable(f"{base}{path}: {exc}") from exc

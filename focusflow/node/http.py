@@ -26,7 +26,8 @@ from focusflow.wire import WireError, decode_message
 HEAD_BYTES_MAX = 16 * 1024
 BODY_BYTES_MAX = 16 * 1024 * 1024
 REQUEST_TIMEOUT_S = 10.0
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed",
             413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
 SUBMIT_TYPE_ID = int(schema.SubmitTxs.schema.node.id)
 
@@ -104,18 +105,28 @@ class NodeApi:
 
     def __init__(self, *, ask: Callable[[Any], Awaitable[Any]], status: Callable[[], Awaitable[Any]],
                  metrics: Callable[[], Awaitable[str]], actors: Callable[[], list[dict[str, Any]]],
-                 ready: Callable[[], Awaitable[tuple[bool, str]]], page: str) -> None:
+                 ready: Callable[[], Awaitable[tuple[bool, str]]], page: str,
+                 restart: Callable[[str], Awaitable[str]] | None = None) -> None:
         self._ask = ask
         self._status = status
         self._metrics = metrics
         self._actors = actors
         self._ready = ready
         self._page = page
+        self._restart = restart  # None: the actor listing is read-only
 
     async def __call__(self, method: str, path: str, query: dict[str, list[str]],
                        body: bytes) -> Response:
         if method == "POST" and path == "/v1/txs":
             return await self._submit(body)
+        if method == "POST" and path.startswith("/actors/") and path.endswith("/restart"):
+            if self._restart is None:
+                return json_response({"error": "actors are read-only here "
+                                               "(set [http] actors_write = true)"}, 403)
+            want = path[len("/actors"):-len("/restart")]
+            if not any(a["path"] == want for a in self._actors()):
+                return json_response({"error": "no such actor"}, 404)
+            return json_response({"path": want, "stopped": await self._restart(want)})
         if method != "GET":
             return 405, "text/plain", b"read-only endpoint\n"
         arg = query.get("arg", [""])[0]
