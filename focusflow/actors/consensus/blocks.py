@@ -41,6 +41,14 @@ from focusflow.actors.consensus.types import (
 StateTransition = Callable[[bytes, Sequence[bytes]], tuple[bytes, bytes]]
 """(parent state root, ordered txs) -> (state root, π root); deterministic."""
 
+DaRootOf = Callable[[Sequence[bytes]], bytes]
+"""Ordered txs -> 32-byte data-availability root (called right after the transition)."""
+
+
+def merkle_da_root(txs: Sequence[bytes]) -> bytes:
+    """Default DA root: BLAKE3 Merkle root of the transaction digests."""
+    return merkle_root([digest(DOMAIN_TX, t) for t in txs])
+
 GENESIS_PARENT = bytes(32)
 
 
@@ -82,7 +90,9 @@ class BlockCore:
         execute: StateTransition,
         genesis_state_root: bytes = bytes(32),
         config: BlockConfig | None = None,
+        da_root_of: DaRootOf = merkle_da_root,
     ) -> None:
+        self.da_root_of = da_root_of
         self.committee = committee
         self.me = me
         self.signer = signer
@@ -118,7 +128,7 @@ class BlockCore:
             height=self.height + 1,
             parent=self.parent,
             state_root=state_root,
-            da_root=merkle_root([digest(DOMAIN_TX, t) for t in txs]),
+            da_root=self.da_root_of(txs),
             pi_root=pi_root,
             anchor=commit.anchor,
             anchor_round=commit.slot,
