@@ -283,9 +283,13 @@ class Transport:
                 delay = min(cfg.backoff_ms_max, cfg.backoff_ms_base * 2 ** min(failures - 1, 20))
                 await anyio.sleep(delay * (0.5 + self._random.random() / 2) / 1000)
                 continue
-            failures = 0
+            received = peer.stats.bytes_received
             await self._run_connection(peer, tls)
-            await anyio.sleep(cfg.backoff_ms_base * (0.5 + self._random.random() / 2) / 1000)
+            # A connection that never carried a byte back (e.g. the peer refused our
+            # certificate after the TLS 1.3 handshake) counts as a failure: keep backing off.
+            failures = failures + 1 if peer.stats.bytes_received == received else 0
+            delay = min(cfg.backoff_ms_max, cfg.backoff_ms_base * 2 ** min(failures, 20))
+            await anyio.sleep(delay * (0.5 + self._random.random() / 2) / 1000)
 
     async def _run_connection(self, peer: _Peer, tls: TLSStream) -> None:
         """Pump one authenticated connection until it fails; then the peer is down."""
