@@ -79,6 +79,8 @@ async def test_node_serves_status_metrics_actors_and_stops_in_order(tmp_path: Pa
             assert st2["validator"]["mode"] == "consensus"  # a bad query crashed nothing
             assert (await anyio.to_thread.run_sync(
                 lambda: client.submit(url, [b"\x00" * 16], [1])))["accepted"] == 0
+            page = await http_get(url, "/")  # the live page polls these endpoints
+            assert all(x in page for x in ("Supervisor tree", "/status", "/v1/blocks", "/v1/top"))
             denied = await anyio.to_thread.run_sync(
                 lambda: client.post_json(url, "/actors/user/node/validator/restart"))
             assert "read-only" in denied["error"]  # actors_write is off by default
