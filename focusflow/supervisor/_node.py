@@ -38,7 +38,6 @@ from focusflow.wire import (
     KIND_TELL,
     WireError,
     decode_hop,
-    encode_envelope_fields,
     encode_hop,
     encode_message,
 )
@@ -715,11 +714,9 @@ class Node:
         sender = d.sender
         assert sender is not None
         try:
-            type_id, data = encode_message(value)
+            self._route_out(KIND_REPLY, d.corr, cell.path, sender, value)
         except WireError as exc:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
-            return
-        self._route_out(KIND_REPLY, d.corr, cell.path, sender, type_id, data, value)
 
     def _defer_reply(self, cell: _Cell) -> DeferredReply | None:
         d = cell.current
@@ -734,21 +731,22 @@ class Node:
         sender = d.sender
         if sender is None:
             return
-        payload = ErrorReply(error_type, text)
-        type_id, data = encode_message(payload)
-        self._route_out(KIND_ERROR, d.corr, path, sender, type_id, data, payload)
+        self._route_out(KIND_ERROR, d.corr, path, sender, ErrorReply(error_type, text))
 
-    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, type_id: int,
-                   data: bytes, obj: Any) -> None:
-        """Send an answer (reply or error) to an asker, local or remote."""
+    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any) -> None:
+        """Send an answer (reply or error) to an asker, local or remote.
+
+        Raises:
+            WireError: ``obj`` cannot be encoded (nothing was sent).
+        """
         if to.node != self.name:
-            self._send_remote(to.node, encode_envelope_fields(
-                kind, corr, self.name, path, to.node, to.path, type_id, data))
+            self._send_remote(to.node, encode_hop(kind, corr, self.name, path, to.node,
+                                                  to.path, obj))
         elif self.encode_local:
-            self._receive_frame(encode_envelope_fields(
-                kind, corr, self.name, path, to.node, to.path, type_id, data),
-                local=True, wait=False)
+            self._receive_frame(encode_hop(kind, corr, self.name, path, to.node, to.path, obj),
+                                local=True, wait=False)
         else:
+            encode_message(obj)  # what cannot travel fails here too
             self._complete_ask(kind, corr, obj)
 
     def _send_system(self, cell: _Cell | None, ref: ActorRef, msg: Any) -> None:
@@ -772,8 +770,8 @@ class Node:
         if self._tracing:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            fields, msg = decode_hop(frame, address_factory=self._factory)
-            kind, corr, sender_node, sender_path, receiver_node, path = fields[:6]
+            kind, corr, route, msg = decode_hop(frame, address_factory=self._factory)
+            sender_node, sender_path, receiver_node, path = route
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
         except WireError as exc:
@@ -809,8 +807,7 @@ class Node:
     def _reply_node(self, d: _Delivery, value: Any) -> None:
         sender = d.sender
         assert sender is not None
-        type_id, data = encode_message(value)
-        self._route_out(KIND_REPLY, d.corr, "/", sender, type_id, data, value)
+        self._route_out(KIND_REPLY, d.corr, "/", sender, value)
 
     def _complete_ask(self, kind: int, corr: int, msg: Any) -> None:
         pending = self._pending.pop(corr, None)
@@ -948,7 +945,7 @@ class Node:
             frame = self._encode(KIND_TELL, 0, cell.ref, cell.ref, msg)
             if self._tracing:
                 self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
-            _, obj = decode_hop(frame, address_factory=self._factory)
+            obj = decode_hop(frame, address_factory=self._factory)[3]
             cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
             if cell.coro is None:
                 self._schedule(cell)

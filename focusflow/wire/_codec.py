@@ -11,15 +11,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from focusflow.wire import _hop
 from focusflow.wire._errors import WireError
 from focusflow.wire._fast import FlatLayout
+from focusflow.wire._hop import RouteTexts
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,
     MessageCodec,
     WireLimits,
-    _by_id,
-    _by_type,
     bind_address_factory,
     codec_for_id,
     codec_for_type,
@@ -183,6 +183,22 @@ assert _envelope_flat is not None, "the envelope must stay a flat struct"
 _env_encode = _envelope_flat.encode
 _env_decode = _envelope_flat.decode
 
+
+def _check_hop_layout() -> None:
+    """The hop codec hard-codes the envelope's layout; the schema must agree."""
+    node = _EnvelopeStruct.schema.node
+    assert node.struct.dataWordCount == _hop.ENV_DATA_WORDS, "envelope data section changed"
+    assert node.struct.pointerCount == _hop.ENV_POINTERS, "envelope pointers changed"
+    fields = _EnvelopeStruct.schema.fields
+    where = [(n, fields[n].proto.slot.offset) for n in _ENVELOPE_FIELDS]
+    assert where == [("kind", 0), ("correlationId", 1), ("senderNode", 0), ("senderPath", 1),
+                     ("receiverNode", 2), ("receiverPath", 3), ("payloadType", 2),
+                     ("payload", 4)], where
+    assert set(KIND_NAMES) == _hop._KINDS
+
+
+_check_hop_layout()
+
 #: (kind, correlation_id, sender_node, sender_path, receiver_node, receiver_path,
 #:  payload_type, payload): the envelope as a plain tuple, for the runtime's hot path.
 EnvelopeFields = tuple[int, int, str, str, str, str, int, bytes]
@@ -226,48 +242,47 @@ def decode_envelope_fields(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) 
 def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
                receiver_node: str, receiver_path: str, obj: Any, *,
                limits: WireLimits = DEFAULT_LIMITS) -> bytes:
-    """``encode_message`` then ``encode_envelope_fields`` in one call: the runtime's hot
-    path, with the flat fast path inlined. Same result, same errors.
+    """``encode_message`` then ``encode_envelope_fields`` in one pass (the runtime's hot
+    path, see ``_hop``): byte for byte the same frame, the same errors.
 
     Raises:
         WireError: ``obj`` cannot be encoded, or a limit is exceeded.
     """
-    codec = _by_type.get(type(obj)) if obj is not None else None
-    if codec is not None and codec.flat is not None and codec.values is not None:
-        type_id, data = codec.type_id, codec.flat.encode(codec.values(obj))
-    else:
-        type_id, data = encode_message(obj, limits=limits)
     assert kind in KIND_NAMES, kind
-    frame: bytes = _env_encode((kind, correlation_id, sender_node, sender_path, receiver_node,
-                                receiver_path, type_id, data))
-    if len(frame) > limits.message_bytes_max:
-        raise WireError(f"envelope of {len(frame)} bytes exceeds the limit", reason="oversized")
-    return frame
+    frame = _hop.encode_hop_fast(kind, correlation_id,
+                                 (sender_node, sender_path, receiver_node, receiver_path),
+                                 obj, limits)
+    if frame is not None:
+        return frame
+    type_id, data = encode_message(obj, limits=limits)
+    return encode_envelope_fields(kind, correlation_id, sender_node, sender_path,
+                                  receiver_node, receiver_path, type_id, data, limits=limits)
 
 
 def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
                address_factory: Callable[[str, str], Address] | None = None,
-               ) -> tuple[list[Any], Any]:
-    """``decode_envelope_fields`` then ``decode_message``: (envelope fields, payload).
+               ) -> tuple[int, int, RouteTexts, Any]:
+    """Decode an envelope and its payload in one pass: ``(kind, correlation_id, (sender_node,
+    sender_path, receiver_node, receiver_path), payload)``.
 
-    The flat fast paths are tried inline; anything they do not accept goes through the
-    general functions, which apply every check and raise.
+    The one-pass form (``_hop``) is tried first; anything it does not accept goes through
+    ``decode_envelope_fields`` and ``decode_message``, which apply every check and raise.
+    The route tuple is shared between frames of the same route (treat it as immutable).
 
     Raises:
         WireError: malformed or oversized input, unknown kind or payload type.
     """
+    fast = _hop.decode_hop_fast(frame, limits)
+    if fast is not None:
+        kind, corr, texts, type_id, msg = fast
+        if msg.__class__ is not tuple:
+            return kind, corr, texts, msg
+        start, count = msg  # not a flat payload type: the general decoder reads it
+        return kind, corr, texts, decode_message(type_id, frame[start:start + count],
+                                                 limits=limits, address_factory=address_factory)
     fields = decode_envelope_fields(frame, limits=limits)
-    type_id, payload = fields[6], fields[7]
-    codec = _by_id.get(type_id)
-    if codec is not None and codec.flat is not None and codec.make is not None:
-        values = codec.flat.decode(payload, limits.traversal_words_max)
-        if values is not None:  # fully validated flat form (whole words, in bounds)
-            try:
-                return fields, codec.make(values)
-            except Exception as exc:
-                raise WireError(f"invalid {codec.cls.__qualname__}: {_first_line(exc)}") from exc
-    return fields, decode_message(type_id, payload, limits=limits,
-                                  address_factory=address_factory)
+    msg = decode_message(fields[6], fields[7], limits=limits, address_factory=address_factory)
+    return fields[0], fields[1], (fields[2], fields[3], fields[4], fields[5]), msg
 
 
 def encode_envelope(env: Envelope, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:

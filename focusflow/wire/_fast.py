@@ -36,13 +36,17 @@ _PAD = tuple(b"\0" * i for i in range(8))
 class FlatLayout:
     """Encode/decode functions generated for one flat struct layout."""
 
-    __slots__ = ("decode", "encode", "source")
+    __slots__ = ("decode", "decode_at", "encode", "source")
 
-    def __init__(self, encode: Any, decode: Any, source: str) -> None:
+    def __init__(self, encode: Any, decode: Any, decode_at: Any, source: str) -> None:
         #: ``encode(values) -> bytes``; values in Python field order. Raises WireError.
         self.encode = encode
         #: ``decode(buf, traversal_words_max) -> list | None``. Raises WireError.
         self.decode = decode
+        #: ``decode_at(buf, base, n, traversal_words_max) -> list | None``: the same for the
+        #: ``n`` bytes at ``buf[base:]`` (a payload nested in an envelope, read in place
+        #: without slicing it out). The caller guarantees ``base + n <= len(buf)``.
+        self.decode_at = decode_at
         self.source = source
 
     @classmethod
@@ -121,7 +125,7 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
     env: dict[str, Any] = {"_head": spec.head, "_PAD": _PAD, "WireError": WireError}
     source = _encode_source(spec, env) + _decode_source(spec, env)
     exec(compile(source, "<focusflow.wire flat layout>", "exec"), env)
-    return FlatLayout(env["encode"], env["decode"], source)
+    return FlatLayout(env["encode"], env["decode"], env["decode_at"], source)
 
 
 def _encode_source(spec: _Spec, env: dict[str, Any]) -> str:
@@ -170,14 +174,16 @@ def _encode_source(spec: _Spec, env: dict[str, Any]) -> str:
 
 
 def _decode_source(spec: _Spec, env: dict[str, Any]) -> str:
-    """``decode(buf, budget) -> list | None`` for the narrow validated form only."""
+    """``decode_at(buf, base, n, budget) -> list | None`` for the narrow validated form
+    only, and ``decode(buf, budget)`` = ``decode_at(buf, 0, len(buf), budget)``."""
     dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
     bools, enums, root_hi, ptrs, head = spec.bools, spec.enums, spec.root_hi, spec.ptrs, spec.head
     d = ["def decode(buf, budget):",
-         "  n = len(buf)",
+         "  return decode_at(buf, 0, len(buf), budget)",
+         "def decode_at(buf, base, n, budget):",
          f"  if n < {head.size}: return None",
          f"  seg, w, lo, hi{''.join(', ' + ('d' + x if not x.startswith('b') else x) for x in order)}"
-         f"{''.join(f', p{p}l, p{p}h' for p in range(pc))} = _head.unpack_from(buf, 0)",
+         f"{''.join(f', p{p}l, p{p}h' for p in range(pc))} = _head.unpack_from(buf, base)",
          f"  if seg or lo or hi != {root_hi} or 8 + 8 * w != n or w > budget: return None"]
     values = [""] * nfields
     for x in order:
@@ -208,7 +214,7 @@ def _decode_source(spec: _Spec, env: dict[str, Any]) -> str:
               "    if s < end: return None",
               "    end = s + ((c + 7) >> 3)",
               "    if end > w: return None",
-              "    o_ = 8 + 8 * s"]
+              "    o_ = base + 8 + 8 * s"]
         if kind == "text":
             d += ["    if c == 0 or buf[o_ + c - 1] != 0: return None",
                   "    try:",

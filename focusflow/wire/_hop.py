@@ -1,0 +1,229 @@
+"""The hop codec: envelope and payload encoded in one pass and decoded in one pass.
+
+Every message crosses the wire codec on every hop (ARCHITECTURE rule 2), so this is the
+runtime's hot path. The bytes are exactly those of ``encode_envelope_fields`` over
+``encode_message`` (an ordinary Cap'n Proto ``Envelope`` whose ``payload`` Data holds an
+ordinary Cap'n Proto message); only the work to make and check them is shared:
+
+* **Routes.** The four Text fields of an envelope (sender node and path, receiver node
+  and path) are the same for every message between two actors. Their pointers and bytes
+  (``_Route``) are built once per route and reused; encoding a hop is then one
+  ``struct.pack`` for the envelope's fixed part, the payload's own flat encoder, and one
+  ``bytes`` join.
+* **Decoding** checks the envelope's fixed part once, then looks the exact bytes of the
+  four text pointers and the text region up in a bounded table of routes already
+  validated (a pure function of those bytes, so the table cannot change a verdict); a
+  miss validates them fully (bounds, order, NUL, UTF-8). A flat payload is decoded in
+  place (``FlatLayout.decode_at``), without slicing it out of the frame.
+* Anything outside this narrow form (several segments, far pointers, other section sizes,
+  a non-flat payload, an oversized route) goes through the general functions in
+  ``_codec``, which apply every check and raise ``WireError``. The property tests hold
+  both paths to pycapnp's verdict and to each other.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from focusflow.wire._errors import WireError
+from focusflow.wire._message import DEFAULT_LIMITS, Address, WireLimits, _by_id, _by_type
+
+#: Routes (and decoded route keys) remembered; the tables are cleared when full.
+ROUTES_MAX = 4096
+#: A route key (text pointers + texts) longer than this is decoded but not remembered,
+#: so hostile frames cannot grow the table's memory beyond ROUTES_MAX * this.
+ROUTE_KEY_BYTES_MAX = 1024
+
+# Envelope layout (checked against the schema in ``_codec`` at import): 3 data words
+# (kind: byte 0, correlationId: word 1, payloadType: word 2), 5 pointers (4 Text, then
+# payload Data). Segment words: root pointer 0, data 1..3, pointers 4..8, blobs from 9.
+ENV_DATA_WORDS = 3
+ENV_POINTERS = 5
+_ROOT_HI = ENV_DATA_WORDS | (ENV_POINTERS << 16)
+_BLOBS_WORD = 1 + ENV_DATA_WORDS + ENV_POINTERS  # 9
+_TEXTS_AT = 8 + 8 * _BLOBS_WORD  # byte 80 of the frame
+_PTRS_AT = 8 + 8 * (1 + ENV_DATA_WORDS)  # byte 40: first text pointer
+_P4_AT = _PTRS_AT + 32  # byte 72: payload pointer
+
+#: Encode: segment table, root pointer, data section, 4 text pointers (as 32 bytes), payload
+#: pointer. Decode: the same, skipping the text pointers (the route table checks them).
+_HEAD = struct.Struct("<IIIIB7xQQ32sII")
+_DHEAD = struct.Struct("<IIIIB7xQQ32xII")
+assert _HEAD.size == _DHEAD.size == _TEXTS_AT
+_PTR = struct.Struct("<II")
+_KINDS = frozenset(range(5))
+_TEXT_BYTES_MAX = (1 << 29) - 1
+
+#: The four texts of a route, as decoded: (sender_node, sender_path, receiver_node,
+#: receiver_path).
+RouteTexts = tuple[str, str, str, str]
+
+
+class _Route:
+    """The encoded form of one route's four texts: pointer words, blob bytes, word count."""
+
+    __slots__ = ("pointers", "texts", "words")
+
+    def __init__(self, texts: RouteTexts) -> None:
+        blobs: list[bytes] = []
+        pointers: list[bytes] = []
+        word = _BLOBS_WORD
+        for i, text in enumerate(texts):
+            if text.__class__ is not str:
+                raise WireError(f"route text {i} is {type(text).__name__}, not str",
+                                reason="encode")
+            raw = text.encode("utf-8") + b"\0" if text else b""
+            if len(raw) > _TEXT_BYTES_MAX:
+                raise WireError("route text too large", reason="oversized")
+            if not raw:
+                pointers.append(b"\0" * 8)
+                continue
+            offset = word - (1 + ENV_DATA_WORDS + i + 1)  # relative to the pointer's end
+            assert offset >= 0
+            pointers.append(_PTR.pack((offset << 2) | 1, (len(raw) << 3) | 2))
+            blobs.append(raw + b"\0" * (-len(raw) & 7))
+            word += (len(raw) + 7) >> 3
+        self.pointers = b"".join(pointers)
+        self.texts = b"".join(blobs)
+        self.words = word - _BLOBS_WORD
+        assert len(self.pointers) == 32 and len(self.texts) == 8 * self.words
+
+
+_routes: dict[RouteTexts, _Route] = {}
+_decoded: dict[bytes, RouteTexts] = {}
+
+
+def _route(texts: RouteTexts) -> _Route:
+    route = _routes.get(texts)
+    if route is None:
+        route = _Route(texts)
+        if len(_routes) >= ROUTES_MAX:
+            _routes.clear()
+        _routes[texts] = route
+    return route
+
+
+def encode_hop_fast(kind: int, correlation_id: int, texts: RouteTexts, obj: Any,
+                    limits: WireLimits) -> bytes | None:
+    """The frame for ``obj`` on ``texts``, or None when ``obj`` is not a flat message
+    (the caller then uses the general path).
+
+    Raises:
+        WireError: a field does not fit, or the frame exceeds ``limits.message_bytes_max``.
+    """
+    codec = _by_type.get(obj.__class__)
+    if codec is None or codec.values is None:
+        return None
+    flat = codec.flat
+    assert flat is not None
+    payload: bytes = flat.encode(codec.values(obj))
+    route = _routes.get(texts) or _route(texts)
+    c = len(payload)
+    words = route.words
+    w = _BLOBS_WORD + words + (c >> 3)
+    try:
+        head = _HEAD.pack(0, w, 0, _ROOT_HI, kind, correlation_id, codec.type_id,
+                          route.pointers, (words << 2) | 1, (c << 3) | 2)
+    except struct.error as exc:
+        raise WireError(f"envelope field does not fit: {exc}", reason="encode") from exc
+    frame = b"".join((head, route.texts, payload))
+    if len(frame) > limits.message_bytes_max:
+        raise WireError(f"envelope of {len(frame)} bytes exceeds the limit", reason="oversized")
+    assert len(frame) == 8 + 8 * w and not c & 7
+    return frame
+
+
+def _parse_route(key: bytes) -> RouteTexts | None:
+    """Validate and decode a route key (4 text pointers, then the text region starting at
+    blob word 9): texts in bounds, in pointer order without overlap, NUL-terminated, UTF-8.
+
+    Returns None for a legal but unusual form (the general decoder then decides).
+
+    Raises:
+        WireError: a text is not UTF-8.
+    """
+    region_words = (len(key) - 32) >> 3
+    assert len(key) >= 32 and not len(key) & 7
+    out: list[str] = []
+    end = _BLOBS_WORD
+    for i in range(4):
+        lo, hi = _PTR.unpack_from(key, 8 * i)
+        if lo == 0 and hi == 0:
+            out.append("")
+            continue
+        if lo & 3 != 1 or hi & 7 != 2 or lo >= 1 << 31:
+            return None
+        start = 1 + ENV_DATA_WORDS + i + 1 + (lo >> 2)
+        count = hi >> 3
+        if start < end or count == 0:
+            return None
+        end = start + ((count + 7) >> 3)
+        if end > _BLOBS_WORD + region_words:
+            return None
+        at = 32 + 8 * (start - _BLOBS_WORD)
+        if key[at + count - 1] != 0:
+            return None
+        try:
+            out.append(key[at:at + count - 1].decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise WireError(f"text is not UTF-8: {exc}") from exc
+    return out[0], out[1], out[2], out[3]
+
+
+_DEFAULT_BUDGET = DEFAULT_LIMITS.traversal_words_max
+
+
+def decode_hop_fast(frame: bytes, limits: WireLimits,
+                    ) -> tuple[int, int, RouteTexts, int, Any] | None:
+    """``(kind, correlation_id, route texts, payload type, payload)`` for the narrow form,
+    where payload is the decoded message for a flat type, else the payload's (start,
+    length) in the frame. None for anything else: the general path then decides.
+
+    Raises:
+        WireError: invalid UTF-8 or a value the message class rejects.
+    """
+    n = len(frame)
+    if n > limits.message_bytes_max or n < _TEXTS_AT or n & 7:
+        return None
+    seg, w, lo, hi, kind, corr, ptype, plo, phi = _DHEAD.unpack_from(frame)
+    budget = _DEFAULT_BUDGET if limits is DEFAULT_LIMITS else limits.traversal_words_max
+    if seg or lo or hi != _ROOT_HI or 8 + 8 * w != n or w > budget or kind not in _KINDS:
+        return None
+    if plo == 0 and phi == 0:
+        start, count = n, 0  # null payload: the texts may run to the end
+    elif plo & 3 != 1 or phi & 7 != 2 or plo >= 1 << 31:
+        return None
+    else:
+        start = 8 + 8 * (_BLOBS_WORD + (plo >> 2))
+        count = phi >> 3
+        if start + ((count + 7) & ~7) > n:
+            return None
+    if start - _TEXTS_AT > ROUTE_KEY_BYTES_MAX:
+        return None
+    key = frame[_PTRS_AT:_P4_AT] + frame[_TEXTS_AT:start]
+    texts = _decoded.get(key)
+    if texts is None:
+        texts = _parse_route(key)
+        if texts is None:
+            return None
+        if len(_decoded) >= ROUTES_MAX:
+            _decoded.clear()
+        _decoded[key] = texts
+    if count == 0:
+        return None if ptype else (kind, corr, texts, 0, None)
+    codec = _by_id.get(ptype)
+    if codec is not None and codec.make is not None:
+        flat = codec.flat
+        assert flat is not None
+        values = flat.decode_at(frame, start, count, budget)
+        if values is not None:
+            try:
+                return kind, corr, texts, ptype, codec.make(values)
+            except Exception as exc:
+                raise WireError(f"invalid {codec.cls.__qualname__}: {exc}") from exc
+    return kind, corr, texts, ptype, (start, count)
+
+
+AddressFactory = Callable[[str, str], Address]
