@@ -154,6 +154,9 @@ def test_gas_goes_through_economics_and_supply_is_conserved() -> None:
         assert o is not None and o.supply_ok and not o.econ_violations
         assert o.gas_h == o.applied * wl.config.fee
     assert ex.econ.ledger.supply("CYB") < ex.config.econ_pool + ex.config.econ_treasury_cyb, "buyback burned CYB"
+    outcomes = [ex.outcome(h) for h in range(1, 5)]
+    assert sum(o.burned_cyb for o in outcomes if o) > 0
+    assert all(o is not None and o.focus_h > 0 for o in outcomes), "linking neurons earn focus rewards"
 
 
 def test_out_of_order_execution_is_a_local_bug_and_the_executor_stays_failed() -> None:

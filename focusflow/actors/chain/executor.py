@@ -56,7 +56,7 @@ from focusflow.actors.economics import (
     MemoryLedger,
     supply_conserved,
 )
-from focusflow.actors.state.core import BlockResult, LinkDeltas, StateCore, decode_block
+from focusflow.actors.state.core import BlockResult, LinkDeltas, Receipt, StateCore, decode_block
 from focusflow.actors.state.smt import SparseMerkleTree
 from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import Commitment, CpuSolver, FocusParams, GraphStore, verify
@@ -119,6 +119,8 @@ class BlockOutcome:
     pi_verified: bool | None  # None: verification off
     pi_residual: float
     gas_h: int
+    burned_cyb: int
+    focus_h: int  # H of the block's gas accrued to neurons for the focus their links gained
     supply_ok: bool
     econ_violations: tuple[str, ...]
     data_root: bytes = b""
@@ -126,7 +128,7 @@ class BlockOutcome:
 
 
 class SignatureCache:
-    """Memo of Ed25519 checks shared by simulated validators (a pure function's cache).
+    """Memo of tx decoding and Ed25519 checks shared by simulated validators (pure functions).
 
     In one simulator process every validator verifies the same signatures; verifying
     each once keeps large runs affordable. Wall-clock figures then understate per-validator
@@ -137,7 +139,21 @@ class SignatureCache:
         assert entries_max >= 1
         self.entries_max = entries_max
         self._ok: OrderedDict[bytes, bool] = OrderedDict()
+        self._decoded: OrderedDict[bytes, Tx | Receipt] = OrderedDict()
         self.hits = 0
+
+    def decode(self, raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
+        """``decode_block`` with a memo keyed by the raw bytes (decoding is a pure function)."""
+        out: list[Tx | Receipt] = []
+        for raw in raw_txs:
+            item = self._decoded.get(raw)
+            if item is None:
+                item = decode_block([raw])[0]
+                self._decoded[raw] = item
+            out.append(item)
+        while len(self._decoded) > self.entries_max:
+            self._decoded.popitem(last=False)
+        return out
 
     def verify(self, txs: Sequence[Tx]) -> list[bool]:
         """``verify_signatures`` with a memo keyed by the tx hash (covers body and signature)."""
@@ -264,7 +280,8 @@ class BlockExecutor:
         if parent_root not in (expected, self.root):
             self._fail(f"block {self.height + 1}: parent {parent_root.hex()[:16]} is not our root")
         h = self.height + 1
-        decoded = [t for t in decode_block(txs) if isinstance(t, Tx)]
+        memo = self.signatures
+        decoded = [t for t in (memo.decode(txs) if memo is not None else decode_block(txs)) if isinstance(t, Tx)]
         sig_ok = self.signatures.verify(decoded) if self.signatures is not None else None
         result = self.state.prepare_block(h, txs, signatures_ok=sig_ok)
         self._commit(result)
@@ -272,9 +289,11 @@ class BlockExecutor:
         self.rejected_total.update(rejected)
         applied = [r.tx_hash for r in result.receipts if r.ok]
         stakes = self._stakes(result.deltas, decoded, set(applied))
+        q_before = self.focus.commitment.q
         pi_verified, residual = self._focus_block(result.deltas, stakes)
         gas = self._gas(decoded, result)
-        self.econ.apply_block(BlockInput(h, gas=gas))
+        gains = self._focus_gains(result.deltas, q_before)
+        record = self.econ.apply_block(BlockInput(h, gas=gas, focus_gains=gains))
         violations = tuple(self.econ.violations())
         outcome = BlockOutcome(
             height=h, state_root=result.root, pi_root=self.focus.commitment.root, txs=len(txs),
@@ -282,7 +301,8 @@ class BlockExecutor:
             links_removed=int((result.deltas.sign < 0).sum()), rejected=dict(rejected),
             applied_hashes=frozenset(applied), particles=self.focus.store.n,
             pi_iterations=self.focus.iterations, pi_converged=self.focus.converged,
-            pi_verified=pi_verified, pi_residual=residual, gas_h=sum(a for _, a in gas),
+            pi_verified=pi_verified, pi_residual=residual, gas_h=record.gas_h,
+            burned_cyb=record.burned_cyb, focus_h=record.focus_h,
             supply_ok=supply_conserved(self.econ.ledger, self.econ.journal),
             econ_violations=violations,
         )  # fmt: skip
@@ -391,6 +411,27 @@ class BlockExecutor:
         verdict = verify(f.store, f.commitment, eps=f.params.eps, params=f.params)
         return verdict.accepted, verdict.residual_l1
 
+    def _focus_gains(self, deltas: LinkDeltas, q_before: np.ndarray) -> tuple[tuple[str, int], ...]:
+        """Δπ a neuron's new links point at: Σ of (q_after − q_before)⁺ over its new targets.
+
+        Fixed point (the commitment's 2^60 scale), integers only, sorted by neuron: the
+        economics core shares the block's focus budget in proportion to these gains.
+        """
+        f = self.focus
+        q_after = f.commitment.q
+        add = deltas.sign > 0
+        if not add.any():
+            return ()
+        before = np.zeros(len(q_after), np.uint64)
+        before[: len(q_before)] = q_before
+        gains: dict[str, int] = {}
+        for neuron, dst in {(bytes(u), f.particles[bytes(d)]) for u, d in zip(deltas.neuron[add], deltas.dst[add],
+                                                                              strict=True)}:
+            up = int(q_after[dst]) - int(before[dst])
+            if up > 0:
+                gains[_account(neuron)] = gains.get(_account(neuron), 0) + up
+        return tuple(sorted(gains.items()))
+
     def _particle_ids(self, cids: np.ndarray) -> np.ndarray:
         index = self.focus.particles
         out = np.empty(cids.shape[0], np.int64)
@@ -440,7 +481,7 @@ def admit_txs(signatures: SignatureCache | None = None) -> Callable[[Sequence[by
     """
 
     def admit(payloads: Sequence[bytes]) -> list[bool]:
-        decoded = decode_block(payloads)
+        decoded = signatures.decode(payloads) if signatures is not None else decode_block(payloads)
         txs = [t for t in decoded if isinstance(t, Tx)]
         ok = iter(signatures.verify(txs) if signatures is not None else verify_signatures(txs))
         out = [isinstance(t, Tx) and next(ok) for t in decoded]

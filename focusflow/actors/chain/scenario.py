@@ -331,6 +331,8 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
         "da_blocks_sampled": len(state.sampled),
         "da_samples_verified": sum(v.samples_verified for v in state.sampled.values()),
         "gas_h": sum(o.gas_h for o in done),
+        "burned_cyb": sum(o.burned_cyb for o in done),
+        "focus_rewards_h": sum(o.focus_h for o in done),
         **{k: v for k, v in ex.statistics().items() if k in ("h_supply", "cyb_supply")},
         "signature_cache_hits": ex.signatures.hits if ex.signatures is not None else 0,
         "problems": list(state.problems),
