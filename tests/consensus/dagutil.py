@@ -60,7 +60,7 @@ class View:
 
 def random_dag(rng: random.Random, com: Committee, rounds: int, p_vote_leader: float) -> list[Certificate]:
     """A random DAG: each round, a random quorum (or more) of authors, each with a random
-    quorum of parents and an arbitrary anchor vote (possibly adversarial) in odd rounds."""
+    quorum of parents and an arbitrary anchor vote (possibly adversarial) from round 3 on."""
     n = com.size
     q = com.quorum_stake
     prev: list[Certificate] = []
@@ -75,12 +75,16 @@ def random_dag(rng: random.Random, com: Committee, rounds: int, p_vote_leader: f
                 k = q if rng.random() < 0.7 else rng.randint(q, len(prev))
                 parents = tuple(c.digest for c in rng.sample(prev, k))
             vote = SKIP
-            if r % 2 == 1 and r >= 3 and parents:
+            if r >= 3 and parents:
+                # Two competing candidates per slot (the leader's and a rival), so that
+                # values often split the stake near the thresholds.
                 leader = next((c for c in prev if c.author == com.leader(r - 1)), None)
-                if leader is not None and leader.digest in parents and rng.random() < p_vote_leader:
+                rival = min(parents)
+                x = rng.random()
+                if leader is not None and leader.digest in parents and x < p_vote_leader:
                     vote = leader.digest
-                elif rng.random() < 0.5:
-                    vote = rng.choice(parents)
+                elif x < p_vote_leader + (1 - p_vote_leader) * 0.7:
+                    vote = rival
             cur.append(make_cert(r, a, parents, vote))
         out.extend(cur)
         prev = cur

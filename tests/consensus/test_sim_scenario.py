@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from focusflow.sim.scenarios import default_scenario, run_scenario
+from focusflow.sim.scenarios import default_scenario, discover, run_scenario
 
 
 def _options(**kw: object) -> dict[str, object]:
@@ -11,8 +11,10 @@ def _options(**kw: object) -> dict[str, object]:
     return base
 
 
-def test_validators_option_selects_the_consensus_scenario() -> None:
-    assert default_scenario(_options()) == "consensus"
+def test_consensus_scenario_claims_validators_runs_but_is_never_the_plain_default() -> None:
+    scenario = discover()["consensus"]
+    assert scenario.select is not None and scenario.select(_options())
+    assert not scenario.select({"validators": None})
     assert default_scenario({"validators": None}) != "consensus"
 
 

@@ -125,6 +125,7 @@ class _Poll:
     sample: tuple[int, ...] = ()
     answers: dict[int, bytes] = field(default_factory=dict)
     deadline_ns: int = 0
+    resend_ns: int = 0  # when unanswered queries are sent once more (lossy links)
 
 
 class AvalancheCore:
@@ -191,6 +192,7 @@ class AvalancheCore:
         p.sample = self.sample()
         p.answers = {}
         p.deadline_ns = now_ns + self.config.poll_timeout_ms * 1_000_000
+        p.resend_ns = now_ns + self.config.poll_timeout_ms * 500_000
         data = codec.encode_message(self.me, PollQuery(slot, p.nonce))
         return [Send(peer, data) for peer in p.sample]
 
@@ -223,16 +225,24 @@ class AvalancheCore:
         return self._poll(slot, now_ns)
 
     def tick(self, now_ns: int, adoptable: Callable[[bytes], bool]) -> list[Effect]:
-        """Close polls past their deadline (missing answers count as no vote)."""
+        """Re-ask silent peers once at half the timeout (one lost message should not
+        fail a poll: β polls must succeed in a row); close polls past their deadline
+        (missing answers count as no vote)."""
         effects: list[Effect] = []
         for slot, p in list(self.polls.items()):
-            if p.nonce >= 0 and now_ns >= p.deadline_ns and p.snowball.decided is None:
+            if p.nonce < 0 or p.snowball.decided is not None:
+                continue
+            if now_ns >= p.deadline_ns:
                 effects.extend(self._finish(slot, now_ns, adoptable))
+            elif p.resend_ns and now_ns >= p.resend_ns:
+                p.resend_ns = 0
+                data = codec.encode_message(self.me, PollQuery(slot, p.nonce))
+                effects.extend(Send(peer, data) for peer in p.sample if peer not in p.answers)
         return effects
 
     def next_deadline_ns(self) -> int | None:
         """Earliest open poll deadline."""
-        times = [p.deadline_ns for p in self.polls.values() if p.nonce >= 0]
+        times = [p.resend_ns or p.deadline_ns for p in self.polls.values() if p.nonce >= 0 and p.snowball.decided is None]
         return min(times, default=None)
 
     def gc(self, slot: int) -> None:

@@ -1,6 +1,6 @@
-"""Fast-path BFT over the DAG (Bullshark-style anchors with explicit anchor votes).
+"""Fast-path BFT over the DAG (Bullshark-style anchors, one per round, explicit votes).
 
-Slots are the even rounds s >= 2. The fast-path anchor of slot s is the certificate of
+Every round s >= 2 is a slot. The fast-path anchor of slot s is the certificate of
 ``committee.leader(s)`` in round s. Every header of round s+1 carries an *anchor vote*:
 the digest of a round-s certificate it links (its parents include it), or SKIP. An
 honest validator votes for the leader's certificate when it holds it in time (fast path),
@@ -8,16 +8,19 @@ and otherwise for the anchor chosen by the Snowball fallback, or SKIP.
 
 Commit rule (safe whatever mode each validator is in, see docs/consensus.md):
 
-* **direct**: a value V != SKIP with the quorum stake of votes among the certificates of
-  round s+1 that we hold decides slot s = V. Certificates are unique per (round,
-  author) and carry one vote each, so any other value has less than the validity stake
-  in the whole DAG.
-* **indirect**: walking back from a committed anchor A, slot s' < s is decided by the
-  votes among the certificates of round s'+1 *in A's causal history*: the value with the
-  most stake if that stake reaches the validity stake (ties: smallest digest), SKIP
-  otherwise. If anyone directly decided s' = V, A's history holds at least the validity
-  stake of V votes (quorum intersection) and no other value reaches it, so everybody
-  agrees. The history of A is the same at every validator, so so is the decision.
+* **direct**: a value V with the quorum stake of votes among the certificates of round
+  s+1 that we hold decides slot s = V. Certificates are unique per (round, author) and
+  carry one vote each, so any other value has less than the validity stake in the whole
+  DAG.
+* **settled top**: we commit up to the highest slot t decided directly (V != SKIP) whose
+  slot t-1 is also decided directly (SKIP included) or already behind us: slot t-1 cannot
+  be judged from t's anchor, whose history holds no other round-t certificate.
+* **indirect**: every slot s < t-1 is judged from the lowest anchor of the chain whose
+  round is at least s+2, by the votes among the round s+1 certificates *in that
+  anchor's causal history*: the value with the most stake if it reaches the validity
+  stake (ties: smallest digest), SKIP otherwise. If anyone directly decided s = V, that
+  history holds at least the validity stake of V votes (quorum intersection) and no
+  other value reaches it, so everybody agrees; and the history is the same everywhere.
 
 Committed anchors are linearised deterministically: the not-yet-ordered causal history of
 each anchor, sorted by (round, author).
@@ -91,7 +94,7 @@ class BftCore:
     def __init__(self, *, committee: Committee, config: BftConfig | None = None) -> None:
         self.committee = committee
         self.config = config or BftConfig()
-        self.last_slot = 0  # every slot <= last_slot is decided
+        self.last_slot = 1  # every slot <= last_slot is decided (slots start at round 2)
         self.last_anchor_round = 0
         self.ordered: dict[bytes, int] = {}  # digest -> round, pruned below the GC depth
         self.mode = ModeState()
@@ -99,17 +102,26 @@ class BftCore:
 
     # ------------------------------------------------------------------ commit rule
 
-    def direct(self, dag: DagView, slot: int) -> bytes | None:
-        """The value directly decided for ``slot`` from what we hold, if any (non-SKIP)."""
+    def direct(self, dag: DagView, slot: int, *, skip_counts: bool = False) -> bytes | None:
+        """The value directly decided for ``slot`` from what we hold, if any.
+
+        A value needs the quorum stake of votes among the round ``slot+1`` certificates we
+        hold. SKIP counts only with ``skip_counts`` (a directly skipped slot settles the
+        slot below a commit; it never triggers one).
+        """
         voters = list(dag.by_round.get(slot + 1, {}).values())
         for value, stake in tally(self.committee, voters).items():
-            if value != SKIP and stake >= self.committee.quorum_stake and value in dag.certs:
+            if stake < self.committee.quorum_stake:
+                continue
+            if value == SKIP and skip_counts:
+                return value
+            if value != SKIP and value in dag.certs:
                 return value
         return None
 
     def indirect(self, dag: DagView, slot: int, anchor: Certificate) -> bytes:
         """Decision for ``slot`` as seen from the causal history of a later ``anchor``."""
-        assert anchor.round >= slot + 2
+        assert anchor.round >= slot + 2, "a slot is judged from two rounds up or more"
         reach = dag.ancestors_at({anchor.digest}, slot + 1)
         voters = [dag.certs[d] for d in reach]
         counts = tally(self.committee, voters)
@@ -121,30 +133,48 @@ class BftCore:
             return SKIP  # cannot happen for a linked vote (parents are held); kept total
         return value
 
-    def try_commit(self, dag: DagView) -> list[OrderedAnchor]:
-        """Commit the highest directly decided slot and, through it, the earlier ones."""
+    def _top(self, dag: DagView) -> tuple[int, bytes, bytes | None] | None:
+        """Highest slot t decided directly (non-SKIP) whose slot t-1 is settled too:
+        decided directly (SKIP included) or already behind us. Slot t-1 cannot be judged
+        from t's anchor (its votes are in round t, the anchor's own round)."""
         top = max(dag.by_round, default=0)
-        s = (top - 1) - (top - 1) % 2
-        found: tuple[int, bytes] | None = None
-        while s > self.last_slot:
-            v = self.direct(dag, s)
-            if v is not None:
-                found = (s, v)
-                break
-            s -= 2
+        for t in range(top - 1, self.last_slot, -1):
+            v = self.direct(dag, t)
+            if v is None:
+                continue
+            if t - 1 <= self.last_slot:
+                return (t, v, None)
+            below = self.direct(dag, t - 1, skip_counts=True)
+            if below is not None:
+                return (t, v, below)
+        return None
+
+    def try_commit(self, dag: DagView) -> list[OrderedAnchor]:
+        """Commit the highest settled direct decision and, through it, the earlier slots.
+
+        Slot s (s < t-1) is judged from the lowest anchor already in the chain whose round
+        is at least s+2: every validator with the same decisions above s picks the same
+        anchor, hence the same history (docs/consensus.md, safety argument).
+        """
+        found = self._top(dag)
         if found is None:
             return []
-        slot, value = found
-        chain = [(slot, dag.certs[value])]
-        anchor = dag.certs[value]
-        for s2 in range(slot - 2, self.last_slot, -2):
-            v2 = self.indirect(dag, s2, anchor)
+        slot, value, below = found
+        chain: list[tuple[int, Certificate]] = [(slot, dag.certs[value])]
+        self.decisions[slot] = "decided"
+        if below is not None:
+            if below == SKIP:
+                self.decisions[slot - 1] = "skip"
+            else:
+                chain.append((slot - 1, dag.certs[below]))
+        for s2 in range(slot - 2, self.last_slot, -1):
+            judge = min((a for _, a in chain if a.round >= s2 + 2), key=lambda a: a.round)
+            v2 = self.indirect(dag, s2, judge)
             if v2 == SKIP:
                 self.decisions[s2] = "skip"
                 continue
-            anchor = dag.certs[v2]
-            chain.append((s2, anchor))
-        out = [self._order(dag, s3, a) for s3, a in reversed(chain)]
+            chain.append((s2, dag.certs[v2]))
+        out = [self._order(dag, s3, a) for s3, a in sorted(chain, key=lambda sa: sa[0])]
         self.last_slot = slot
         self.last_anchor_round = slot
         self._prune()
@@ -215,6 +245,6 @@ class BftCore:
 
     def invariants(self) -> None:
         """Checks run after every step."""
-        assert self.last_slot % 2 == 0 and self.last_slot >= 0
+        assert self.last_slot >= 1
         assert self.mode.mode in ("fast", "fallback")
         assert all(r > self.last_anchor_round - self.config.gc_depth_rounds for r in self.ordered.values())

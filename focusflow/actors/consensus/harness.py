@@ -187,7 +187,7 @@ class Harness:
         self.verifier = CachingVerifier()
         admit = admit_links(self.verifier)
         timeout = sc.leader_timeout_ms or int(max(600, 8 * sc.latency_ms + 4 * sc.jitter_ms))
-        poll_timeout = int(max(100, 3 * (sc.latency_ms + sc.jitter_ms)))
+        poll_timeout = int(max(100, 5 * (sc.latency_ms + sc.jitter_ms)))  # >= 2 RTT: room for one re-ask
         avalanche = AvalancheConfig(poll_timeout_ms=poll_timeout)
         if sc.beta is not None:
             from focusflow.actors.avalanche.core import SnowballParams

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from focusflow.actors.avalanche.core import AvalancheConfig, AvalancheCore, Rng
-from focusflow.actors.bft.core import BftConfig, BftCore
+from focusflow.actors.bft.core import BftConfig, BftCore, tally
 from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.blocks import BlockConfig, BlockCore, StateTransition
 from focusflow.actors.consensus.crypto import DOMAIN_ELECT, Signer, Verifier, digest
@@ -186,7 +186,7 @@ class ValidatorCore:
         target = top + 1
         effects: list[Effect] = []
         vote = SKIP
-        if target % 2 == 1 and target >= 3:
+        if target >= 3:
             chosen = self._anchor_vote(target - 1, now_ns, effects)
             if chosen is _WAIT:
                 return effects
@@ -197,6 +197,8 @@ class ValidatorCore:
     def _anchor_vote(self, slot: int, now_ns: int, effects: list[Effect]) -> bytes | None:
         """The anchor vote for ``slot``, or ``_WAIT`` (leader timer / Snowball running)."""
         leader = self.dag.by_round.get(slot, {}).get(self.committee.leader(slot))
+        for stale in [s for s in self.bft.mode.slot_started_ns if s < slot]:
+            del self.bft.mode.slot_started_ns[stale]  # we jumped past it: no timer for it
         started = self.bft.slot_started(slot, now_ns)
         if self.bft.mode.mode == "fast":
             if leader is not None:
@@ -208,6 +210,14 @@ class ValidatorCore:
                 self.bft.mode.slot_started_ns.pop(slot, None)
                 return SKIP
             effects.append(ModeChange("fallback", slot))
+        shortcut = self._settled_elsewhere(slot, leader)
+        if shortcut is not None:
+            # The leader's certificate is here after all, or the next round already
+            # shows the validity stake behind one value: vote with them, no polling
+            # (a validator that lags would otherwise poll for every slot it jumps to).
+            if self.bft.on_fallback_vote(slot):
+                effects.append(ModeChange("fast", slot))
+            return shortcut
         if not self.snow.active(slot):
             effects.extend(self.snow.start(slot, self._initial_preference(slot), now_ns))
         decided = self.snow.decision(slot)
@@ -223,6 +233,19 @@ class ValidatorCore:
             effects.append(ModeChange("fast", slot))
         self.fetch_started_ns.pop(slot, None)
         return value
+
+    def _settled_elsewhere(self, slot: int, leader: Certificate | None) -> bytes | None:
+        """A fallback vote that needs no poll: the leader's certificate when held, else a
+        value (held, or SKIP) that round ``slot+1`` certificates back with the validity
+        stake. Liveness only: any vote is safe (docs/consensus.md)."""
+        if leader is not None:
+            return leader.digest
+        counts = tally(self.committee, list(self.dag.by_round.get(slot + 1, {}).values()))
+        for value, stake in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            held = value == SKIP or (value in self.dag.certs and self.dag.certs[value].round == slot)
+            if stake >= self.committee.validity_stake and held:
+                return value
+        return None
 
     def _initial_preference(self, slot: int) -> bytes:
         """The leader's cert if held, else the held round-``slot`` cert with the least

@@ -169,7 +169,7 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     config = NodeConfig(
         dag=DagConfig(resend_ms=int(max(200, 4 * latency))),
         bft=BftConfig(leader_timeout_ms=timeout),
-        avalanche=AvalancheConfig(poll_timeout_ms=int(max(100, 3 * (latency + jitter)))),
+        avalanche=AvalancheConfig(poll_timeout_ms=int(max(100, 5 * (latency + jitter)))),
         fallback_fetch_timeout_ms=timeout,
     )
 

@@ -70,13 +70,13 @@ class Committee:
         return 0 <= index < len(self.validators)
 
     def leader(self, slot: int) -> int:
-        """Fast-path leader of an anchor slot (an even round): round-robin by slot.
+        """Fast-path leader of an anchor slot (every round from 2 on): round-robin.
 
         Round-robin rather than stake-weighted so that every validator, honest or not,
         leads equally often; the fallback covers slots whose leader is faulty.
         """
-        assert slot % 2 == 0 and slot >= 2, f"slot {slot} is not an anchor round"
-        return (slot // 2 - 1) % len(self.validators)
+        assert slot >= 2, f"slot {slot} is not an anchor round"
+        return (slot - 2) % len(self.validators)
 
 
 # --------------------------------------------------------------------------- messages

@@ -178,7 +178,7 @@ class DagCore:
         """Sign and broadcast our header for ``round_`` (parents: all certs of round-1)."""
         assert round_ > self.round, "one header per round, rounds only go up"
         assert round_ == 1 or self.quorum_at(round_ - 1), "parents must carry the quorum stake"
-        assert anchor_vote == SKIP or round_ % 2 == 1
+        assert anchor_vote == SKIP or round_ >= 3
         parents = tuple(sorted(c.digest for c in self.by_round.get(round_ - 1, {}).values()))
         assert anchor_vote == SKIP or anchor_vote in parents, "an anchor vote must link the anchor"
         batch = self._next_batch()
@@ -230,10 +230,10 @@ class DagCore:
         require(len(set(h.parents)) == len(h.parents), sender, "dup-parents", "repeated parent")
         require((h.round == 1) == (not h.parents), sender, "bad-parents", "round 1 has no parents")
         require(
-            h.anchor_vote == SKIP or (h.round % 2 == 1 and h.anchor_vote in h.parents),
+            h.anchor_vote == SKIP or (h.round >= 3 and h.anchor_vote in h.parents),
             sender,
             "bad-anchor-vote",
-            "an anchor vote must be in an odd round and link the anchor",
+            "an anchor vote must link the anchor (rounds 3 and up)",
             sh.payload,
         )
         require(
