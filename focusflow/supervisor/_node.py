@@ -211,7 +211,7 @@ class Node:
             ("delivered", "dead_letters", "rejected", "malformed", "crashes", "restarts",
              "spawned", "asks", "ask_timeouts", "remote_sent"), 0)
         self._factory = self.ref
-        self._ref_cache: dict[tuple[str, str], ActorRef] = {}
+        self._ref_cache: dict[tuple[str, str, str, str], ActorRef] = {}
         self.alive = True
         #: Whether the runtime keeps a trace (the simulator); the live runtime does not,
         #: so the hot path skips building trace records.
@@ -640,15 +640,18 @@ class Node:
                           ref.node, ref.path, msg)
 
     def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
-        sender = None if cell is None else cell.ref
         if ref.node != self.name:
-            self._send_remote(ref.node, self._encode(KIND_TELL, 0, sender, ref, msg))
+            self._send_remote(ref.node, encode_hop(KIND_TELL, 0, self.name,
+                                                   "" if cell is None else cell.path,
+                                                   ref.node, ref.path, msg))
             return _DONE_NONE
         if self.encode_local:
-            return self._receive_frame(self._encode(KIND_TELL, 0, sender, ref, msg),
+            return self._receive_frame(encode_hop(KIND_TELL, 0, self.name,
+                                                  "" if cell is None else cell.path,
+                                                  ref.node, ref.path, msg),
                                        local=True, wait=wait)
-        return self._admit(ref.path, _Delivery(KIND_TELL, msg, sender, 0), local=True,
-                           wait=wait)
+        return self._admit(ref.path, _Delivery(KIND_TELL, msg, None if cell is None else cell.ref,
+                                               0), local=True, wait=wait)
 
     def _ask(self, cell: _Cell | None, ref: ActorRef, msg: Any, timeout_ms: int) -> Future[Any]:
         assert timeout_ms > 0, "every ask needs a positive timeout"
@@ -660,10 +663,13 @@ class Node:
         self.stats["asks"] += 1
         sender = None if cell is None else cell.ref
         if ref.node != self.name:
-            self._send_remote(ref.node, self._encode(KIND_ASK, corr, sender, ref, msg))
+            self._send_remote(ref.node, encode_hop(KIND_ASK, corr, self.name,
+                                                   "" if cell is None else cell.path,
+                                                   ref.node, ref.path, msg))
         elif self.encode_local:
-            self._receive_frame(self._encode(KIND_ASK, corr, sender, ref, msg),
-                                local=True, wait=True)
+            self._receive_frame(encode_hop(KIND_ASK, corr, self.name,
+                                           "" if cell is None else cell.path,
+                                           ref.node, ref.path, msg), local=True, wait=True)
         else:
             self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
                         local=True, wait=True)
@@ -784,7 +790,12 @@ class Node:
         if kind in (KIND_REPLY, KIND_ERROR):
             self._complete_ask(kind, corr, msg)
             return _DONE_NONE
-        sender = self._sender_ref(sender_node, sender_path) if sender_node else None
+        if sender_node:
+            sender = self._ref_cache.get(route)
+            if sender is None:
+                sender = self._sender_ref(route)
+        else:
+            sender = None
         if kind == KIND_SYSTEM:
             self._system(path, sender, msg)
             return _DONE_NONE
@@ -792,16 +803,26 @@ class Node:
             d = _Delivery(kind, msg, sender, corr)
             self._reply_node(d, Pong(msg.seq))
             return _DONE_NONE
+        # The common case inline (a running actor with room); everything else in _admit.
+        cell = self._cells.get(path)
+        if cell is not None and cell.state == _RUNNING and (
+                len(cell.mailbox) < cell.mailbox_depth_max):
+            cell.mailbox.append(_Delivery(kind, msg, sender, corr))
+            self.stats["delivered"] += 1
+            if cell.coro is None and not cell.scheduled:
+                cell.scheduled = True
+                self.runtime.schedule(cell.step)
+            return _DONE_NONE
         return self._admit(path, _Delivery(kind, msg, sender, corr), local=local, wait=wait)
 
-    def _sender_ref(self, node: str, path: str) -> ActorRef:
-        """Refs are immutable, so the senders of recent messages are reused (bounded)."""
-        key = (node, path)
-        ref = self._ref_cache.get(key)
+    def _sender_ref(self, route: tuple[str, str, str, str]) -> ActorRef:
+        """Refs are immutable, so the senders of recent routes are reused (bounded; keyed
+        by the decoded route, which the hop codec shares between frames)."""
+        ref = self._ref_cache.get(route)
         if ref is None:
             if len(self._ref_cache) >= REF_CACHE_MAX:
                 self._ref_cache.clear()
-            ref = self._ref_cache[key] = ActorRef(node, path, self)
+            ref = self._ref_cache[route] = ActorRef(route[0], route[1], self)
         return ref
 
     def _reply_node(self, d: _Delivery, value: Any) -> None:

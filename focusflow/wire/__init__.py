@@ -31,18 +31,17 @@ from focusflow.wire._codec import (
     EnvelopeFields,
     decode_envelope,
     decode_envelope_fields,
-    decode_hop,
     decode_message,
     encode_envelope,
     encode_envelope_capnp,
     encode_envelope_fields,
-    encode_hop,
     encode_message,
     from_bytes,
     to_bytes,
 )
 from focusflow.wire._errors import MalformedFrame, WireError
 from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
+from focusflow.wire._hop import decode_hop, encode_hop
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,

@@ -11,10 +11,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from focusflow.wire import _hop
 from focusflow.wire._errors import WireError
 from focusflow.wire._fast import FlatLayout
-from focusflow.wire._hop import RouteTexts
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,
@@ -184,20 +182,6 @@ _env_encode = _envelope_flat.encode
 _env_decode = _envelope_flat.decode
 
 
-def _check_hop_layout() -> None:
-    """The hop codec hard-codes the envelope's layout; the schema must agree."""
-    node = _EnvelopeStruct.schema.node
-    assert node.struct.dataWordCount == _hop.ENV_DATA_WORDS, "envelope data section changed"
-    assert node.struct.pointerCount == _hop.ENV_POINTERS, "envelope pointers changed"
-    fields = _EnvelopeStruct.schema.fields
-    where = [(n, fields[n].proto.slot.offset) for n in _ENVELOPE_FIELDS]
-    assert where == [("kind", 0), ("correlationId", 1), ("senderNode", 0), ("senderPath", 1),
-                     ("receiverNode", 2), ("receiverPath", 3), ("payloadType", 2),
-                     ("payload", 4)], where
-    assert set(KIND_NAMES) == _hop._KINDS
-
-
-_check_hop_layout()
 
 #: (kind, correlation_id, sender_node, sender_path, receiver_node, receiver_path,
 #:  payload_type, payload): the envelope as a plain tuple, for the runtime's hot path.
@@ -237,52 +221,6 @@ def decode_envelope_fields(data: bytes, *, limits: WireLimits = DEFAULT_LIMITS) 
     if values[0] not in KIND_NAMES:
         raise WireError(f"unknown envelope kind {values[0]}", reason="unknown_kind")
     return values
-
-
-def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
-               receiver_node: str, receiver_path: str, obj: Any, *,
-               limits: WireLimits = DEFAULT_LIMITS) -> bytes:
-    """``encode_message`` then ``encode_envelope_fields`` in one pass (the runtime's hot
-    path, see ``_hop``): byte for byte the same frame, the same errors.
-
-    Raises:
-        WireError: ``obj`` cannot be encoded, or a limit is exceeded.
-    """
-    assert kind in KIND_NAMES, kind
-    frame = _hop.encode_hop_fast(kind, correlation_id,
-                                 (sender_node, sender_path, receiver_node, receiver_path),
-                                 obj, limits)
-    if frame is not None:
-        return frame
-    type_id, data = encode_message(obj, limits=limits)
-    return encode_envelope_fields(kind, correlation_id, sender_node, sender_path,
-                                  receiver_node, receiver_path, type_id, data, limits=limits)
-
-
-def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
-               address_factory: Callable[[str, str], Address] | None = None,
-               ) -> tuple[int, int, RouteTexts, Any]:
-    """Decode an envelope and its payload in one pass: ``(kind, correlation_id, (sender_node,
-    sender_path, receiver_node, receiver_path), payload)``.
-
-    The one-pass form (``_hop``) is tried first; anything it does not accept goes through
-    ``decode_envelope_fields`` and ``decode_message``, which apply every check and raise.
-    The route tuple is shared between frames of the same route (treat it as immutable).
-
-    Raises:
-        WireError: malformed or oversized input, unknown kind or payload type.
-    """
-    fast = _hop.decode_hop_fast(frame, limits)
-    if fast is not None:
-        kind, corr, texts, type_id, msg = fast
-        if msg.__class__ is not tuple:
-            return kind, corr, texts, msg
-        start, count = msg  # not a flat payload type: the general decoder reads it
-        return kind, corr, texts, decode_message(type_id, frame[start:start + count],
-                                                 limits=limits, address_factory=address_factory)
-    fields = decode_envelope_fields(frame, limits=limits)
-    msg = decode_message(fields[6], fields[7], limits=limits, address_factory=address_factory)
-    return fields[0], fields[1], (fields[2], fields[3], fields[4], fields[5]), msg
 
 
 def encode_envelope(env: Envelope, *, limits: WireLimits = DEFAULT_LIMITS) -> bytes:

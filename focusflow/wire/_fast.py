@@ -36,9 +36,11 @@ _PAD = tuple(b"\0" * i for i in range(8))
 class FlatLayout:
     """Encode/decode functions generated for one flat struct layout."""
 
-    __slots__ = ("decode", "decode_at", "encode", "source")
+    __slots__ = ("_spec", "decode", "decode_at", "encode", "source")
 
-    def __init__(self, encode: Any, decode: Any, decode_at: Any, source: str) -> None:
+    def __init__(self, encode: Any, decode: Any, decode_at: Any, source: str,
+                 spec: _Spec) -> None:
+        self._spec = spec
         #: ``encode(values) -> bytes``; values in Python field order. Raises WireError.
         self.encode = encode
         #: ``decode(buf, traversal_words_max) -> list | None``. Raises WireError.
@@ -89,6 +91,23 @@ class FlatLayout:
             data_items[byte] = ("B", f"b{byte}")
         return _generate(dw, pc, len(names), data_items, bools, sorted(ptrs), enums)
 
+    def bind(self, getters: list[str], makers: list[str], env: dict[str, Any],
+             ) -> tuple[Any, Any]:
+        """Straight-line functions for one message class (the hop codec's hot path):
+        ``encode_obj(obj) -> bytes`` reads the fields with ``getters`` (expressions over
+        ``o``), and ``read_at(buf, base, n, budget) -> obj | None`` builds the object with
+        ``makers`` (format strings over each decoded value, ``{}``) and ``env['_cls']``:
+        no values tuple or list in between. Same checks and errors as ``encode`` and
+        ``decode_at``; exceptions from the class's constructor propagate.
+        """
+        spec = self._spec
+        assert len(getters) == len(makers) == spec.nfields and "_cls" in env
+        env = {**env, "_head": spec.head, "_PAD": _PAD, "WireError": WireError}
+        source = (_encode_source(spec, env, getters=getters)
+                  + _decode_source(spec, env, makers=makers))
+        exec(compile(source, "<focusflow.wire flat bound>", "exec"), env)
+        return env["encode_obj"], env["read_at"]
+
 
 class _Spec:
     """What the code generators need to know about one layout."""
@@ -125,17 +144,21 @@ def _generate(dw: int, pc: int, nfields: int, data_items: dict[int, tuple[str, s
     env: dict[str, Any] = {"_head": spec.head, "_PAD": _PAD, "WireError": WireError}
     source = _encode_source(spec, env) + _decode_source(spec, env)
     exec(compile(source, "<focusflow.wire flat layout>", "exec"), env)
-    return FlatLayout(env["encode"], env["decode"], env["decode_at"], source)
+    return FlatLayout(env["encode"], env["decode"], env["decode_at"], source, spec)
 
 
-def _encode_source(spec: _Spec, env: dict[str, Any]) -> str:
-    """``encode(values) -> bytes``: one ``struct.pack`` for the fixed part, then blobs."""
+def _encode_source(spec: _Spec, env: dict[str, Any], *, getters: list[str] | None = None,
+                   ) -> str:
+    """``encode(values) -> bytes``: one ``struct.pack`` for the fixed part, then blobs
+    (``encode_obj(o)`` reading the fields with ``getters`` when given)."""
     dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
     bools, enums, root_hi = spec.bools, spec.enums, spec.root_hi
     fields = [f"f{i}" for i in range(nfields)]
     by_ptr = {p: (i, kind) for p, i, kind in spec.ptrs}
-    e = ["def encode(values):", "  try:"]
-    if nfields:
+    e = ["def encode(values):" if getters is None else "def encode_obj(o):", "  try:"]
+    if getters is not None:
+        e += [f"    f{i} = {g}" for i, g in enumerate(getters)]
+    elif nfields:
         e.append(f"    {', '.join(fields)}{',' if nfields == 1 else ''} = values")
     for i, opts in enums.items():
         env[f"_enum{i}"] = {n: k for k, n in enumerate(opts)}
@@ -173,14 +196,17 @@ def _encode_source(spec: _Spec, env: dict[str, Any]) -> str:
     return "\n".join(e) + "\n"
 
 
-def _decode_source(spec: _Spec, env: dict[str, Any]) -> str:
+def _decode_source(spec: _Spec, env: dict[str, Any], *, makers: list[str] | None = None,
+                   ) -> str:
     """``decode_at(buf, base, n, budget) -> list | None`` for the narrow validated form
     only, and ``decode(buf, budget)`` = ``decode_at(buf, 0, len(buf), budget)``."""
     dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
     bools, enums, root_hi, ptrs, head = spec.bools, spec.enums, spec.root_hi, spec.ptrs, spec.head
     d = ["def decode(buf, budget):",
          "  return decode_at(buf, 0, len(buf), budget)",
-         "def decode_at(buf, base, n, budget):",
+         "def decode_at(buf, base, n, budget):"] if makers is None else [
+         "def read_at(buf, base, n, budget):"]
+    d += [
          f"  if n < {head.size}: return None",
          f"  seg, w, lo, hi{''.join(', ' + ('d' + x if not x.startswith('b') else x) for x in order)}"
          f"{''.join(f', p{p}l, p{p}h' for p in range(pc))} = _head.unpack_from(buf, base)",
@@ -225,5 +251,8 @@ def _decode_source(spec: _Spec, env: dict[str, Any]) -> str:
             d.append(f"    v{i} = buf[o_:o_ + c]")
         values[i] = f"v{i}"
     assert all(values), "every field has a decoder"
-    d.append(f"  return [{', '.join(values)}]")
+    if makers is None:
+        d.append(f"  return [{', '.join(values)}]")
+    else:
+        d.append(f"  return _cls({', '.join(m.format(v) for m, v in zip(makers, values, strict=True))})")
     return "\n".join(d) + "\n"

@@ -27,8 +27,17 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from focusflow.wire._codec import (
+    _ENVELOPE_FIELDS,
+    KIND_NAMES,
+    decode_envelope_fields,
+    decode_message,
+    encode_envelope_fields,
+    encode_message,
+)
 from focusflow.wire._errors import WireError
 from focusflow.wire._message import DEFAULT_LIMITS, Address, WireLimits, _by_id, _by_type
+from focusflow.wire._schema import runtime_schema
 
 #: Routes (and decoded route keys) remembered; the tables are cleared when full.
 ROUTES_MAX = 4096
@@ -105,20 +114,26 @@ def _route(texts: RouteTexts) -> _Route:
     return route
 
 
-def encode_hop_fast(kind: int, correlation_id: int, texts: RouteTexts, obj: Any,
-                    limits: WireLimits) -> bytes | None:
-    """The frame for ``obj`` on ``texts``, or None when ``obj`` is not a flat message
-    (the caller then uses the general path).
+def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
+               receiver_node: str, receiver_path: str, obj: Any, *,
+               limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """``encode_message`` then ``encode_envelope_fields`` in one pass: byte for byte the
+    same frame, the same errors.
 
     Raises:
-        WireError: a field does not fit, or the frame exceeds ``limits.message_bytes_max``.
+        WireError: ``obj`` cannot be encoded, or a limit is exceeded.
     """
+    assert kind in _KINDS, kind
     codec = _by_type.get(obj.__class__)
-    if codec is None or codec.values is None:
-        return None
-    flat = codec.flat
-    assert flat is not None
-    payload: bytes = flat.encode(codec.values(obj))
+    encode_obj = None if codec is None else codec.encode_obj
+    if encode_obj is None:
+        type_id, data = encode_message(obj, limits=limits)
+        return encode_envelope_fields(kind, correlation_id, sender_node, sender_path,
+                                      receiver_node, receiver_path, type_id, data,
+                                      limits=limits)
+    assert codec is not None
+    payload: bytes = encode_obj(obj)
+    texts = (sender_node, sender_path, receiver_node, receiver_path)
     route = _routes.get(texts) or _route(texts)
     c = len(payload)
     words = route.words
@@ -175,55 +190,104 @@ def _parse_route(key: bytes) -> RouteTexts | None:
 _DEFAULT_BUDGET = DEFAULT_LIMITS.traversal_words_max
 
 
-def decode_hop_fast(frame: bytes, limits: WireLimits,
-                    ) -> tuple[int, int, RouteTexts, int, Any] | None:
-    """``(kind, correlation_id, route texts, payload type, payload)`` for the narrow form,
-    where payload is the decoded message for a flat type, else the payload's (start,
-    length) in the frame. None for anything else: the general path then decides.
+def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
+               address_factory: Callable[[str, str], Address] | None = None,
+               ) -> tuple[int, int, RouteTexts, Any]:
+    """Decode an envelope and its payload in one pass: ``(kind, correlation_id, (sender_node,
+    sender_path, receiver_node, receiver_path), payload)``.
+
+    The narrow one-pass form is checked inline; anything else goes through
+    ``decode_envelope_fields`` and ``decode_message`` (``_decode_general``), which apply
+    every check and raise. The route tuple is shared between frames of the same route.
 
     Raises:
-        WireError: invalid UTF-8 or a value the message class rejects.
+        WireError: malformed or oversized input, unknown kind or payload type, or values
+            the message class rejects.
     """
     n = len(frame)
     if n > limits.message_bytes_max or n < _TEXTS_AT or n & 7:
-        return None
+        return _decode_general(frame, limits, address_factory)
     seg, w, lo, hi, kind, corr, ptype, plo, phi = _DHEAD.unpack_from(frame)
     budget = _DEFAULT_BUDGET if limits is DEFAULT_LIMITS else limits.traversal_words_max
     if seg or lo or hi != _ROOT_HI or 8 + 8 * w != n or w > budget or kind not in _KINDS:
-        return None
-    if plo == 0 and phi == 0:
-        start, count = n, 0  # null payload: the texts may run to the end
-    elif plo & 3 != 1 or phi & 7 != 2 or plo >= 1 << 31:
-        return None
-    else:
-        start = 8 + 8 * (_BLOBS_WORD + (plo >> 2))
+        return _decode_general(frame, limits, address_factory)
+    if plo & 3 == 1 and phi & 7 == 2 and plo < 2147483648:
+        start = _TEXTS_AT + 8 * (plo >> 2)
         count = phi >> 3
-        if start + ((count + 7) & ~7) > n:
-            return None
+        if start + ((count + 7) & ~7) > n or count == 0:
+            return _decode_general(frame, limits, address_factory)
+    elif plo == 0 and phi == 0 and ptype == 0:
+        start, count = n, 0  # no payload (None): the texts may run to the end
+    else:
+        return _decode_general(frame, limits, address_factory)
+    # Route texts: first by the whole pointer section and texts (one slice; includes the
+    # payload pointer, so it hits for fixed-size payloads), then without the payload
+    # pointer; a miss validates the texts. Either key determines the texts fully.
     if start - _TEXTS_AT > ROUTE_KEY_BYTES_MAX:
-        return None
-    key = frame[_PTRS_AT:_P4_AT] + frame[_TEXTS_AT:start]
+        return _decode_general(frame, limits, address_factory)
+    key = frame[_PTRS_AT:start]
     texts = _decoded.get(key)
     if texts is None:
-        texts = _parse_route(key)
+        texts = _route_texts(frame, start, key)
+        if texts is None:
+            return _decode_general(frame, limits, address_factory)
+    if count == 0:
+        return kind, corr, texts, None
+    codec = _by_id.get(ptype)
+    read_at = None if codec is None else codec.read_at
+    if read_at is not None:
+        try:
+            obj = read_at(frame, start, count, budget)
+        except WireError:
+            raise
+        except Exception as exc:
+            assert codec is not None
+            raise WireError(f"invalid {codec.cls.__qualname__}: {exc}") from exc
+        if obj is not None:
+            return kind, corr, texts, obj
+    # Not a flat payload type (or an unusual encoding of one): the general decoder.
+    return kind, corr, texts, decode_message(ptype, frame[start:start + count], limits=limits,
+                                             address_factory=address_factory)
+
+
+def _decode_general(frame: bytes, limits: WireLimits,
+                    address_factory: Callable[[str, str], Address] | None,
+                    ) -> tuple[int, int, RouteTexts, Any]:
+    """``decode_hop`` through the general functions (every check; raises WireError)."""
+    fields = decode_envelope_fields(frame, limits=limits)
+    msg = decode_message(fields[6], fields[7], limits=limits, address_factory=address_factory)
+    return fields[0], fields[1], (fields[2], fields[3], fields[4], fields[5]), msg
+
+
+def _route_texts(frame: bytes, start: int, key: bytes) -> RouteTexts | None:
+    """The texts of a route key not seen yet in its one-slice form (see ``_decode_fast``).
+
+    Raises:
+        WireError: a text is not UTF-8.
+    """
+    short = frame[_PTRS_AT:_P4_AT] + frame[_TEXTS_AT:start]
+    texts = _decoded.get(short)
+    if texts is None:
+        texts = _parse_route(short)
         if texts is None:
             return None
-        if len(_decoded) >= ROUTES_MAX:
-            _decoded.clear()
-        _decoded[key] = texts
-    if count == 0:
-        return None if ptype else (kind, corr, texts, 0, None)
-    codec = _by_id.get(ptype)
-    if codec is not None and codec.make is not None:
-        flat = codec.flat
-        assert flat is not None
-        values = flat.decode_at(frame, start, count, budget)
-        if values is not None:
-            try:
-                return kind, corr, texts, ptype, codec.make(values)
-            except Exception as exc:
-                raise WireError(f"invalid {codec.cls.__qualname__}: {exc}") from exc
-    return kind, corr, texts, ptype, (start, count)
+    if len(_decoded) >= ROUTES_MAX - 1:
+        _decoded.clear()
+    _decoded[short] = _decoded[key] = texts
+    return texts
 
 
-AddressFactory = Callable[[str, str], Address]
+def _check_layout() -> None:
+    """This codec hard-codes the envelope's layout; the schema must agree."""
+    envelope = runtime_schema().Envelope.schema
+    node = envelope.node
+    assert node.struct.dataWordCount == ENV_DATA_WORDS, "envelope data section changed"
+    assert node.struct.pointerCount == ENV_POINTERS, "envelope pointers changed"
+    where = [(n, envelope.fields[n].proto.slot.offset) for n in _ENVELOPE_FIELDS]
+    assert where == [("kind", 0), ("correlationId", 1), ("senderNode", 0), ("senderPath", 1),
+                     ("receiverNode", 2), ("receiverPath", 3), ("payloadType", 2),
+                     ("payload", 4)], where
+    assert set(KIND_NAMES) == _KINDS
+
+
+_check_layout()

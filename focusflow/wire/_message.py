@@ -169,6 +169,10 @@ class MessageCodec:
     flat: FlatLayout | None = None
     values: Callable[[Any], tuple[Any, ...]] | None = None
     make: Callable[[list[Any]], Any] | None = None
+    #: The same fast path bound to the class (``FlatLayout.bind``): obj → bytes, and
+    #: (buf, base, n, budget) → obj | None, used by the hop codec.
+    encode_obj: Callable[[Any], bytes] | None = None
+    read_at: Callable[[bytes, int, int, int], Any] | None = None
     #: Whether decoding may build addresses (then the runtime binds its ref factory).
     has_address: bool = True
 
@@ -359,22 +363,25 @@ def _add_flat(codec: MessageCodec, gen: _Gen) -> None:
     layout = FlatLayout.for_struct(codec.struct.schema, [_camel(f.name) for f in fields])
     if layout is None:
         return
-    out, make = [], []
+    out, make, makers = [], [], []
     for i, f in enumerate(fields):
         dtype = f.metadata.get("focusflow_dtype")
         if dtype is None:
             out.append(f"o.{f.name}")
             make.append(f"v[{i}]")
+            makers.append("{}")
         else:
             dt = gen.name(dtype)
             out.append(f"_a2b(o.{f.name}, {dt})")
             make.append(f"_b2a(v[{i}], {dt})")
+            makers.append(f"_b2a({{}}, {dt})")
     src = f"def values(o):\n    return ({', '.join(out)}{',' if len(out) == 1 else ''})\n"
     src += f"def make(v):\n    return _cls({', '.join(make)})\n"
     exec(compile(src, f"<focusflow.wire flat {codec.cls.__qualname__}>", "exec"), gen.env)
     codec.flat = layout
     codec.values = gen.env["values"]
     codec.make = gen.env["make"]
+    codec.encode_obj, codec.read_at = layout.bind(out, makers, gen.env)
 
 
 def _register(codec: MessageCodec) -> None:
