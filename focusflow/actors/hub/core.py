@@ -151,6 +151,7 @@ class HubCore:
         self.root = EMPTY_ROOT
         self.global_q = np.zeros(0, dtype=np.uint64)
         self.order: tuple[bytes, ...] = ()
+        self.snapshot: dict[bytes, int] = {}  # bucket -> period merged into global_q
         self.next_merge_ns: int | None = None
         self._merged_since: list[tuple[bytes, int]] = []
 
@@ -276,6 +277,7 @@ class HubCore:
         pi = np.concatenate(parts) if parts else np.zeros(0)
         self.global_q = quantize(np.clip(pi, 0.0, 1.0))
         self.order = tuple(live)
+        self.snapshot = {b: self.accepted[b].period for b in live}
         manifest = b"".join(len(b).to_bytes(2, "big") + b
                             + self.accepted[b].period.to_bytes(8, "big") for b in live)
         self.root = blake3.blake3(merkle_root(self.global_q) + manifest,

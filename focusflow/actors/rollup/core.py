@@ -38,6 +38,7 @@ class PublishBatch:
     seq: int
     namespace: bytes
     blob: bytes
+    links: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class SequencerCore:
         self.pending = 0
         self.seq = 0
         self.roots: dict[int, bytes] = {}  # batch seq -> data root, until claimed
+        self.blobs: dict[int, bytes] = {}  # batch seq -> blob, until published
         self.first_unclaimed = 1
         self.period = 0
         self.q = np.zeros(0, dtype=np.uint64)
@@ -116,13 +118,21 @@ class SequencerCore:
         self.period_links += take
         self.links_ordered += take
         self.roots[self.seq] = b""
-        return [PublishBatch(self.seq, self.bucket.namespace, to_bytes(batch))]
+        blob = to_bytes(batch)
+        self.blobs[self.seq] = blob
+        return [PublishBatch(self.seq, self.bucket.namespace, blob, take)]
+
+    def unpublished_blob(self, seq: int) -> bytes:
+        """The blob of a batch still waiting for its data root (to publish again)."""
+        assert seq in self.roots and not self.roots[seq]
+        return self.blobs[seq]
 
     def published(self, seq: int, data_root: bytes) -> None:
         """The DA grid took batch ``seq`` into the square with ``data_root``."""
         assert len(data_root) == 32
         if seq in self.roots:
             self.roots[seq] = data_root
+            self.blobs.pop(seq, None)
 
     def retire(self) -> None:
         """Leave: take no more links; the next settlement is the last claim."""

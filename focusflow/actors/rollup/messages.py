@@ -170,3 +170,11 @@ class HubEvent:
     a: bytes = b""
     b: bytes = b""
     flag: bool = False
+
+
+@message(schema.ClientControl)
+class ClientControl:
+    """Start (``on``) or stop submitting links to a bucket (the scenario's churn)."""
+
+    bucket: str
+    on: bool

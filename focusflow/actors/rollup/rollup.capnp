@@ -118,3 +118,9 @@ struct HubEvent {
   b @3 :Data;
   flag @4 :Bool;
 }
+
+# Scenario -> link client: start or stop a bucket's workload (rollups come and go).
+struct ClientControl {
+  bucket @0 :Text;
+  on @1 :Bool;
+}

@@ -1,0 +1,235 @@
+"""The hub's actor shell: IBC channels in, merger core, durable event log, adjudication.
+
+Durability (a hub crash loses nothing): every input that changed the hub — a received
+packet, an acknowledgement, a fraud verdict, a tick that accepted or merged — is written
+to the node's storage as one ``HubEvent`` and synced before anything that depends on it
+leaves the actor (relayers only see acks through later queries). On restart the shell
+replays the log through fresh cores, which are deterministic, and ends in the exact
+state, IBC tree and counters included; packets received but not yet durable were never
+acknowledged, so relayers deliver them again. (The log is never compacted: a snapshot
+of the cores is the missing piece for long runs.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from focusflow.actors.hub.core import (
+    Adjudicate,
+    Committed,
+    Forward,
+    HubCore,
+    Notify,
+    Rejected,
+    Slashed,
+)
+from focusflow.actors.ibc.core import IbcChain, IbcError, Refused
+from focusflow.actors.ibc.messages import AckPacket, RecvPacket, TimeoutPacket
+from focusflow.actors.ibc.relayer import serve_query
+from focusflow.actors.rollup.bucket import Bucket
+from focusflow.actors.rollup.claims import OptimisticVerifier, Replayer
+from focusflow.actors.rollup.messages import (
+    ClaimNotice,
+    FetchSquare,
+    FraudProof,
+    HubEvent,
+    HubQuery,
+    HubState,
+    RollupTick,
+    Square,
+    SupplyRank,
+)
+from focusflow.actors.rollup.probe import RollupProbe
+from focusflow.kernels import FocusParams
+from focusflow.supervisor import Actor, ActorCrashed, AskTimeout
+from focusflow.supervisor._errors import ActorNotFound
+from focusflow.wire import WireError, from_bytes, to_bytes
+
+__all__ = ["HubActor"]
+
+EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT = 1, 2, 3, 4, 5
+LOG_PREFIX = "hub/log/"
+ASK_TIMEOUT_MS = 1_000
+UP = "up"
+forward_timeout_ms = 600_000.0
+
+
+class HubActor(Actor):
+    """A regional (``upstream`` given) or global hub."""
+
+    def __init__(self, name: str, seed: bytes, *, rollups: dict[str, bytes],
+                 regions: dict[str, bytes], upstream: tuple[str, bytes] | None,
+                 da: tuple[str, str], watchers: list[tuple[str, str]],
+                 merge_ms: float = 1_000.0, window_ms: float = 1_000.0, bond: int = 10_000,
+                 tick_ms: float = 20.0, eps: float = 1e-9,
+                 probe: RollupProbe | None = None) -> None:
+        trusted = dict(rollups) | dict(regions)
+        if upstream is not None:
+            trusted[upstream[0]] = upstream[1]
+        self.name = name
+        self.ibc = IbcChain(name, seed, trusted=trusted)
+        for chain in rollups:
+            self.ibc.open_channel(chain, counterparty_chain=chain, counterparty_channel="hub")
+        for chain in regions:
+            self.ibc.open_channel(chain, counterparty_chain=chain, counterparty_channel=UP)
+        if upstream is not None:
+            self.ibc.open_channel(UP, counterparty_chain=upstream[0], counterparty_channel=name)
+        self.rollups, self.regions = dict(rollups), dict(regions)
+        self.core = HubCore(name, verifier=OptimisticVerifier(window_ms), merge_ms=merge_ms,
+                            bonds={k: bond for k in rollups.values()},
+                            redistribute=upstream is None, forward=upstream is not None)
+        self.da = self.ctx.ref_for(*da)
+        self.watchers = [self.ctx.ref_for(*w) for w in watchers]
+        self.tick_ms, self.probe = tick_ms, probe
+        self.params = FocusParams(eps=eps)
+        self.log_next = 0
+        self.replaying = False
+        self.refused = 0
+
+    async def on_start(self) -> None:
+        keys = self.ctx.storage.keys(LOG_PREFIX)
+        self.replaying = True
+        for key in keys:
+            raw = await self.ctx.storage.read(key)
+            assert raw is not None, "a listed log entry vanished"
+            self._apply(from_bytes(HubEvent, raw))
+        self.replaying = False
+        self.log_next = len(keys)
+        if keys and self.probe is not None:
+            self.probe.hub_restarts += 1
+        self.ctx.start_timer("tick", self.tick_ms, RollupTick(0), repeat=True)
+
+    # ------------------------------------------------------------------ messages
+
+    async def receive(self, msg: Any) -> Any:
+        now = self.ctx.now_ns()
+        answer = serve_query(self.ibc, msg, now)
+        if answer is not None:
+            return answer
+        if isinstance(msg, RecvPacket):
+            await self._event(HubEvent(EV_RECV, now, to_bytes(msg)))
+        elif isinstance(msg, AckPacket):
+            await self._event(HubEvent(EV_ACK, now, to_bytes(msg)))
+        elif isinstance(msg, TimeoutPacket):
+            await self._event(HubEvent(EV_TIMEOUT, now, to_bytes(msg)))
+        elif isinstance(msg, RollupTick):
+            await self._event(HubEvent(EV_TICK, now))
+        elif isinstance(msg, FraudProof):
+            for e in self.core.fraud(msg):
+                if isinstance(e, Adjudicate):
+                    await self._adjudicate(e, now)
+        elif isinstance(msg, HubQuery):
+            return self.state()
+        return None
+
+    async def _event(self, event: HubEvent) -> None:
+        """Apply an input; if it changed the hub, make it durable, then act on it."""
+        effects = self._apply(event)
+        if effects is None:
+            return
+        await self.ctx.storage.write(f"{LOG_PREFIX}{self.log_next:012d}", to_bytes(event))
+        await self.ctx.storage.sync()
+        self.log_next += 1
+        for e in effects:
+            if isinstance(e, Notify):
+                notice = ClaimNotice(to_bytes(e.claim), self.ctx.node_name, e.deadline_ns)
+                for w in self.watchers:
+                    self.ctx.tell_nowait(w, notice)
+            elif isinstance(e, Committed) and self.probe is not None and self.core.redistribute:
+                self.probe.committed(e.merged, e.now_ns)
+            elif isinstance(e, Slashed) and self.probe is not None:
+                self.probe.slashed.append(e.sequencer)
+
+    def _apply(self, ev: HubEvent) -> list[Any] | None:
+        """Run one event through the cores; None when it changed nothing (not logged)."""
+        if ev.kind == EV_RECV:
+            return self._recv(from_bytes(RecvPacket, ev.a), ev.now_ns)
+        if ev.kind in (EV_ACK, EV_TIMEOUT):
+            try:
+                if ev.kind == EV_ACK:
+                    self.ibc.acknowledge(from_bytes(AckPacket, ev.a))
+                else:
+                    self.ibc.timeout(from_bytes(TimeoutPacket, ev.a))
+            except Refused:
+                return None
+            return []
+        if ev.kind == EV_VERDICT:
+            period = int.from_bytes(ev.b[:8], "big")
+            return list(self.core.adjudicated(ev.a, period, fraud=ev.flag,
+                                              challenger=ev.b[8:].decode()))
+        assert ev.kind == EV_TICK, f"unknown hub event {ev.kind}"
+        before = self._fingerprint()
+        effects = self.core.tick(ev.now_ns)
+        self._forward(effects, ev.now_ns)
+        return effects if effects or self._fingerprint() != before else None
+
+    def _fingerprint(self) -> tuple[int, int, int | None]:
+        return (self.core.height, sum(len(q) for q in self.core.pending.values()),
+                self.core.next_merge_ns)
+
+    def _recv(self, msg: RecvPacket, now_ns: int) -> list[Any] | None:
+        try:
+            packet = self.ibc.recv(msg, now_ns=now_ns)
+        except Refused:
+            self.refused += 1
+            return None
+        try:
+            claim = from_bytes(SupplyRank, packet.data)
+        except (WireError, ValueError):
+            return []  # received (acked) but malformed: the sender's fault, nothing merged
+        from_rollup = packet.dest_channel in self.rollups
+        if from_rollup and claim.sequencer != self.rollups[packet.dest_channel]:
+            return [Rejected(claim.bucket, claim.period, "claim of another sequencer")]
+        effects = list(self.core.claim(claim, now_ns, window=from_rollup))
+        self._forward(effects, now_ns)
+        if not self.replaying and self.probe is not None and not any(
+                isinstance(e, Rejected) for e in effects):
+            key = (self.name, claim.bucket, claim.period)
+            self.probe.delivered[key] = self.probe.delivered.get(key, 0) + 1
+        return effects
+
+    def _forward(self, effects: list[Any], now_ns: int) -> None:
+        for e in effects:
+            if isinstance(e, Forward):
+                try:
+                    self.ibc.send(UP, to_bytes(e.claim),
+                                  timeout_ns=now_ns + int(forward_timeout_ms * 1e6))
+                except IbcError:
+                    pass  # channel closed by a timeout: the region stops forwarding
+
+    async def _adjudicate(self, adj: Adjudicate, now: int) -> None:
+        """Re-execute the disputed claim from DA and record the verdict durably."""
+        judge = Replayer(adj.claim.bucket, Bucket(adj.claim.bucket).namespace, self.params)
+        squares: dict[bytes, tuple[bytes, int]] = {}
+        for claim in (*adj.history, adj.claim):
+            for root in claim.batch_roots():
+                try:
+                    sq = await self.ctx.ask(self.da, FetchSquare(root), timeout_ms=ASK_TIMEOUT_MS)
+                except (AskTimeout, ActorCrashed, ActorNotFound):
+                    return  # cannot judge now; the challenger may prove again
+                if isinstance(sq, Square) and sq.found:
+                    squares[root] = (sq.shares, sq.k)
+        for claim in adj.history:
+            if judge.check(claim, squares.get).fraud:
+                return  # history was accepted: a judge that disagrees has bad data
+        finding = judge.check(adj.claim, squares.get)
+        if finding.reason.startswith("data unavailable"):
+            return
+        info = adj.claim.period.to_bytes(8, "big") + adj.challenger.encode()
+        await self._event(HubEvent(EV_VERDICT, now, adj.claim.bucket, info, finding.fraud))
+
+    def state(self) -> HubState:
+        """The merged state (for queries, tests and the scenario's checks)."""
+        core = self.core
+        buckets = tuple(sorted(core.accepted))
+        return HubState(core.height, core.root,
+                        np.array([core.accepted[b].period for b in buckets], dtype=np.uint64),
+                        np.array([core.credits.get(b, 0) for b in buckets], dtype=np.uint64),
+                        core.global_q, buckets, tuple(sorted(core.slashed)), core.pool)
+
+    def invariants(self) -> None:
+        """Core and channel invariants (the simulator calls this)."""
+        self.core.invariants()
+        self.ibc.invariants()

@@ -1,0 +1,382 @@
+"""Scenario ``rollups`` of ``focusflow sim``: rollups, relayers, hubs, a challenger.
+
+``focusflow sim --rollups R --hubs H`` (either option picks this scenario) runs R
+rollup sequencers (one bucket each, on their own nodes), a DA grid node, a link client,
+a challenger (``watcher``), untrusted relayers, and H hubs: with H = 1 one global hub
+takes every rollup; with H ≥ 2, H − 1 regional hubs take the rollups round robin and
+forward what they accept to the global hub. Every supervised actor runs under a
+one_for_one supervisor. The run has a *safety* phase (links flow, faults happen) and a
+*drain* phase (the last ``--rollup-drain-ms``: no new links, everything must settle).
+
+Faults (options): ``--rollup-liar K`` makes rollup K lie from its second claim;
+``--relayer-faults`` makes every relayer drop, duplicate, reorder and delay;
+``--hub-crash-ms T`` crashes every hub node at T (and again at 2T) and restarts it
+``--hub-down-ms`` later; ``--rollup-churn`` starts the last rollup's workload late and
+retires the first rollup mid-run.
+
+Summary fields: ``global_sync_ms_p50``/``global_sync_ms_p99`` (link arrival at its
+sequencer → the global hub commits a root that includes it, link-weighted),
+``links_per_s`` (virtual), ``claims_merged``, ``slashed``, ``hub_restarts``. Invariants:
+``rollup_cores``, ``no_double_delivery``, ``global_pi_consistent`` (every global
+snapshot, re-checked each second and at the end: the merged π equals a from-scratch π
+over all merged buckets' links, re-executed from the DA grid, within the bound),
+``liar_slashed_only`` and ``all_claims_merged`` (end of the drain).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+import blake3
+import numpy as np
+
+from focusflow.actors.da.share import graph_namespace
+from focusflow.actors.hub.actor import HubActor
+from focusflow.actors.ibc.relayer import RelayerActor, RelayFaults
+from focusflow.actors.rollup.actor import (
+    TICK_RETIRE,
+    ChallengerActor,
+    DaGridActor,
+    LinkClient,
+    SequencerActor,
+)
+from focusflow.actors.rollup.bucket import bucket_of
+from focusflow.actors.rollup.claims import Replayer
+from focusflow.actors.rollup.graph import union_focus
+from focusflow.actors.rollup.messages import ClientControl, RollupTick
+from focusflow.actors.rollup.probe import RollupProbe
+from focusflow.kernels import FocusParams
+from focusflow.kernels._commit import dequantize
+from focusflow.sim import Simulation
+from focusflow.sim.scenarios import register_scenario
+from focusflow.supervisor import ChildSpec, Node, Supervisor, SupervisorFlags
+
+ROLLUPS_DEFAULT = 4
+HUBS_DEFAULT = 1
+DURATION_MS = 12_000.0
+EPS = 1e-9
+DAMPING = 0.85
+SUP = "/user/sup"
+CHECK_EVERY_MS = 1_000.0
+
+
+def seed_of(name: str) -> bytes:
+    """Deterministic 32-byte key seed of a chain (simulator only)."""
+    return blake3.blake3(name.encode(), derive_key_context="focusflow 2026 sim key v1").digest()
+
+
+def public_key(name: str) -> bytes:
+    """Public key of a chain's seed."""
+    from nacl.signing import SigningKey
+
+    return bytes(SigningKey(seed_of(name)).verify_key)
+
+
+def bucket_key(i: int) -> bytes:
+    """Even buckets are named by an explicit id, odd ones by their particles' namespace."""
+    name = f"bucket-{i}"
+    if i % 2 == 0:
+        return bucket_of(bucket_id=name.encode()).key
+    return bucket_of(particle_ns=graph_namespace(name)).key
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    """The scenario's options (``--rollups`` / ``--hubs`` select it)."""
+    group.add_argument("--rollups", type=int, default=None,
+                       help=f"rollup sequencers, one bucket each (default {ROLLUPS_DEFAULT})")
+    group.add_argument("--hubs", type=int, default=None,
+                       help="hubs: 1 = one global hub; H >= 2 = H-1 regional + 1 global")
+    group.add_argument("--rollup-links", type=int, default=40,
+                       help="links per bucket every 50 ms (default 40)")
+    group.add_argument("--rollup-settle-ms", type=float, default=500.0)
+    group.add_argument("--rollup-merge-ms", type=float, default=1_000.0,
+                       help="hub merge period, 1000-3000 in the design (default 1000)")
+    group.add_argument("--rollup-window-ms", type=float, default=1_000.0,
+                       help="challenge window (default 1000; short for the simulator)")
+    group.add_argument("--rollup-liar", type=int, default=-1,
+                       help="index of a lying rollup (default none)")
+    group.add_argument("--relayer-faults", action="store_true",
+                       help="relayers drop, duplicate, reorder and delay")
+    group.add_argument("--hub-crash-ms", type=float, default=0.0,
+                       help="crash every hub at this time and twice it (0: never)")
+    group.add_argument("--hub-down-ms", type=float, default=300.0)
+    group.add_argument("--rollup-churn", action="store_true",
+                       help="the last rollup joins late, the first retires mid-run")
+    group.add_argument("--rollup-drain-ms", type=float, default=4_000.0)
+
+
+def _opt(options: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = options.get(key)
+    return default if value is None else value
+
+
+class World:
+    """What the scenario built, and the checks over it."""
+
+    def __init__(self, sim: Simulation, options: Mapping[str, Any]) -> None:
+        self.sim = sim
+        self.rollups = max(1, int(_opt(options, "rollups", ROLLUPS_DEFAULT)))
+        self.hubs = max(1, int(_opt(options, "hubs", HUBS_DEFAULT)))
+        self.liar = int(_opt(options, "rollup_liar", -1))
+        self.duration_ms = float(_opt(options, "duration_ms", DURATION_MS))
+        self.drain_ms = float(_opt(options, "rollup_drain_ms", 4_000.0))
+        self.probe = RollupProbe()
+        self.params = FocusParams(eps=EPS)
+        self.replayers: dict[bytes, Replayer] = {}
+        self.failures: list[str] = []
+        self.checks = 0
+        self.retired_buckets: set[bytes] = set()
+
+    # names
+    def rollup(self, i: int) -> str:
+        return f"rollup{i}"
+
+    def hub_of(self, i: int) -> str:
+        return "hub0" if self.hubs == 1 else f"hub{1 + i % (self.hubs - 1)}"
+
+    def top(self) -> HubActor | None:
+        node = self.sim.node("hub0") if self.sim.is_up("hub0") else None
+        actor = node.actor_of(node.ref("hub0", f"{SUP}/hub")) if node else None
+        return actor if isinstance(actor, HubActor) else None
+
+    def da(self) -> DaGridActor:
+        node = self.sim.node("da")
+        actor = node.actor_of(node.ref("da", f"{SUP}/da"))
+        assert isinstance(actor, DaGridActor)
+        return actor
+
+    def hub_actors(self) -> list[HubActor]:
+        out = []
+        for j in range(self.hubs):
+            name = f"hub{j}"
+            if self.sim.is_up(name):
+                node = self.sim.node(name)
+                a = node.actor_of(node.ref(name, f"{SUP}/hub"))
+                if isinstance(a, HubActor):
+                    out.append(a)
+        return out
+
+    def sequencers(self) -> list[SequencerActor]:
+        out = []
+        for i in range(self.rollups):
+            node = self.sim.node(self.rollup(i))
+            a = node.actor_of(node.ref(self.rollup(i), f"{SUP}/seq"))
+            if isinstance(a, SequencerActor):
+                out.append(a)
+        return out
+
+    # ---------------------------------------------------------------- checks
+
+    def check_consistency(self) -> bool:
+        """Merged global π of the top hub vs a from-scratch π re-executed from DA."""
+        top = self.top()
+        if top is None or not top.core.height:
+            return True
+        core = top.core
+        graphs = []
+        da = self.da()
+        for b in core.order:
+            rep = self.replayers.get(b)
+            if rep is None:
+                from focusflow.actors.rollup.bucket import Bucket
+
+                rep = self.replayers[b] = Replayer(b, Bucket(b).namespace, self.params)
+            for claim in core.accepted[b].history[rep.period:core.snapshot[b]]:
+                finding = rep.check(claim, da.squares.get)
+                if finding.fraud:
+                    self.failures.append(f"accepted claim {b!r}/{claim.period}: {finding}")
+                    return False
+            if rep.period != core.snapshot[b]:
+                return True  # the checker is behind (cannot happen: history holds them)
+            graphs.append(rep.graph)
+        ref = union_focus(graphs, FocusParams(eps=1e-13))
+        got = dequantize(core.global_q)
+        self.checks += 1
+        n = len(ref)
+        bound = 4 * DAMPING * EPS / (1 - DAMPING) + n * 2.0**-58
+        err = float(np.abs(got - ref).sum()) if len(got) == n else float("inf")
+        if not err <= bound:
+            self.failures.append(f"height {core.height}: |merged - scratch|_1 = {err:.3e} "
+                                 f"> {bound:.3e} (n={n}, got {len(got)})")
+            return False
+        return True
+
+    def cores_ok(self) -> bool:
+        for a in self.hub_actors():
+            a.invariants()
+        for s in self.sequencers():
+            s.invariants()
+        return True
+
+    def no_double_delivery(self) -> bool:
+        return all(v == 1 for v in self.probe.delivered.values())
+
+
+def _boot_supervised(children: list[ChildSpec]) -> Any:
+    def boot(node: Node) -> None:
+        node.spawn(Supervisor, SupervisorFlags(intensity=5, period_ms=1_000), children,
+                   name="sup")
+    return boot
+
+
+def build_world(sim: Simulation, options: Mapping[str, Any]) -> World:
+    """Build the hierarchy on ``sim``; returns the world with its probe and checks."""
+    w = World(sim, options)
+    R, H = w.rollups, w.hubs
+    window = float(_opt(options, "rollup_window_ms", 1_000.0))
+    merge = float(_opt(options, "rollup_merge_ms", 1_000.0))
+    settle = float(_opt(options, "rollup_settle_ms", 500.0))
+    da = ("da", f"{SUP}/da")
+    watcher = ("watcher", f"{SUP}/watcher")
+    sim.network.set_default(latency_ms=5.0, jitter_ms=2.0)
+    sim.add_node("da", boot=_boot_supervised([ChildSpec("da", DaGridActor)]))
+    sim.add_node("watcher", boot=_boot_supervised(
+        [ChildSpec("watcher", ChallengerActor, ("watcher", da), {"eps": EPS})]))
+    regions = [f"hub{j}" for j in range(1, H)]
+    for j in range(H):
+        name = f"hub{j}"
+        if j == 0:
+            mine = {w.rollup(i): public_key(w.rollup(i)) for i in range(R) if H == 1}
+            kw: dict[str, Any] = {"regions": {r: public_key(r) for r in regions},
+                                  "upstream": None}
+        else:
+            mine = {w.rollup(i): public_key(w.rollup(i)) for i in range(R)
+                    if w.hub_of(i) == name}
+            kw = {"regions": {}, "upstream": ("hub0", public_key("hub0"))}
+        kw |= {"rollups": mine, "da": da, "watchers": [watcher], "merge_ms": merge,
+               "window_ms": window, "eps": EPS, "probe": w.probe}
+        sim.add_node(name, boot=_boot_supervised(
+            [ChildSpec("hub", HubActor, (name, seed_of(name)), kw)]))
+    for i in range(R):
+        name = w.rollup(i)
+        hub = w.hub_of(i)
+        kw = {"chain": name, "hub_chain": hub, "hub_key": public_key(hub), "da": da,
+              "settle_ms": settle, "eps": EPS, "probe": w.probe,
+              "lie": 0.05 if i == w.liar else 0.0, "lie_from": 2}
+        sim.add_node(name, boot=_boot_supervised(
+            [ChildSpec("seq", SequencerActor, (bucket_key(i), seed_of(name)), kw)]))
+    faults = (RelayFaults(drop=0.2, duplicate=0.2, reorder=True, delay_ms_max=200.0)
+              if options.get("relayer_faults") else RelayFaults())
+    relayers = [ChildSpec(f"r-{w.rollup(i)}", RelayerActor,
+                          ((w.rollup(i), f"{SUP}/seq"), "hub", (w.hub_of(i), f"{SUP}/hub"),
+                           w.rollup(i)), {"faults": faults})
+                for i in range(R)]
+    relayers += [ChildSpec(f"r-{r}", RelayerActor, ((r, f"{SUP}/hub"), "up",
+                                                    ("hub0", f"{SUP}/hub"), r),
+                           {"faults": faults}) for r in regions]
+    sim.add_node("relayer", boot=_boot_supervised(relayers))
+    names = [f"bucket-{i}" for i in range(R)]
+    seqs = {f"bucket-{i}": (w.rollup(i), f"{SUP}/seq") for i in range(R)}
+    sim.add_node("client", boot=_boot_supervised([ChildSpec("client", LinkClient, (names, seqs),
+                 {"links_per_tick": int(_opt(options, "rollup_links", 40))})]))
+    _schedule(w, options, names)
+    return w
+
+
+def _control(w: World, node: str, path: str, msg: Any) -> None:
+    if w.sim.is_up(node):
+        n = w.sim.node(node)
+        n.tell(n.ref(node, path), msg)
+
+
+def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
+    sim, R = w.sim, w.rollups
+    end = w.duration_ms
+    drain = float(_opt(options, "rollup_drain_ms", 4_000.0))
+    churn = bool(options.get("rollup_churn")) and R >= 2
+    client = f"{SUP}/client"
+    for i, name in enumerate(names):
+        start = 0.5 * (end - drain) if churn and i == R - 1 else 1.0
+        sim.call_later(start, lambda n=name: _control(w, "client", client,
+                                                      ClientControl(n, True)))
+        sim.call_later(end - drain, lambda n=name: _control(w, "client", client,
+                                                            ClientControl(n, False)))
+    if churn:
+        t = 0.4 * (end - drain)
+        sim.call_later(t, lambda: _control(w, "client", client, ClientControl(names[0], False)))
+        sim.call_later(t + 100.0, lambda: _control(w, w.rollup(0), f"{SUP}/seq",
+                                                   RollupTick(TICK_RETIRE)))
+        w.retired_buckets.add(bucket_key(0))
+    crash = float(_opt(options, "hub_crash_ms", 0.0))
+    down = float(_opt(options, "hub_down_ms", 300.0))
+    if crash > 0:
+        for at in (crash, 2 * crash):
+            for j in range(w.hubs):
+                name = f"hub{j}"
+                sim.call_later(at + 37.0 * j, lambda n=name: sim.crash_node(n))
+                sim.call_later(at + 37.0 * j + down, lambda n=name: sim.restart_node(n))
+
+    def periodic() -> None:
+        w.check_consistency()
+        sim.call_later(CHECK_EVERY_MS, periodic)
+
+    sim.call_later(CHECK_EVERY_MS, periodic)
+
+
+def _select(options: Mapping[str, Any]) -> bool:
+    return options.get("rollups") is not None or options.get("hubs") is not None
+
+
+_WORLDS: dict[int, World] = {}
+
+
+@register_scenario("rollups", help="semantic rollups, relayers and supply-rank hubs",
+                   add_arguments=add_arguments, duration_ms=DURATION_MS, priority=5,
+                   select=_select, finish=lambda sim, o: finish(sim, o))
+def build(sim: Simulation, options: Mapping[str, Any]) -> None:
+    """Register the world and its invariants on ``sim``."""
+    w = build_world(sim, options)
+    _WORLDS[id(sim)] = w
+    sim.add_invariant("rollup_cores", w.cores_ok)
+    sim.add_invariant("no_double_delivery", w.no_double_delivery)
+    sim.add_invariant("global_pi_consistent", lambda: not w.failures)
+
+
+def finish(sim: Simulation, options: Mapping[str, Any]) -> dict[str, Any]:
+    """End-of-run checks and the summary fields."""
+    w = _WORLDS.pop(id(sim))
+    return end_checks(w)
+
+
+def end_checks(w: World) -> dict[str, Any]:
+    """Run the end-of-drain checks on ``w``; returns the summary fields."""
+    sim = w.sim
+    consistent = w.check_consistency() and not w.failures
+    top = w.top()
+    liar_key = public_key(w.rollup(w.liar)) if 0 <= w.liar < w.rollups else None
+    slashed = set(w.probe.slashed)
+    liar_ok = slashed == ({liar_key} if liar_key else set())
+    merged_all = top is not None
+    missing: list[str] = []
+    for i, s in enumerate(w.sequencers()):
+        b = s.core.bucket.key
+        if i == w.liar or top is None:
+            continue
+        acc = top.core.accepted.get(b)
+        got = acc.period if acc else 0
+        if got != s.core.period or (b not in w.retired_buckets and top.core.snapshot.get(
+                b, 0) != s.core.period):
+            merged_all = False
+            missing.append(f"{b!r}: sent {s.core.period}, accepted {got}")
+    sim.invariant_results["global_pi_consistent"] = consistent
+    sim.invariant_results["liar_slashed_only"] = liar_ok
+    sim.invariant_results["all_claims_merged"] = merged_all
+    links = w.probe.links_ordered
+    active_s = max(w.duration_ms - w.drain_ms, 1.0) / 1e3
+    return {
+        "global_sync_ms_p50": round(w.probe.percentile_ms(50), 3),
+        "global_sync_ms_p99": round(w.probe.percentile_ms(99), 3),
+        "links_ordered": links,
+        "links_per_s": round(links / active_s, 1),
+        "claims_merged": sum(len(a.history) for a in top.core.accepted.values()) if top else 0,
+        "global_height": top.core.height if top else 0,
+        "slashed": len(slashed),
+        "hub_restarts": w.probe.hub_restarts,
+        "consistency_checks": w.checks,
+        "consistency_failures": w.failures[:5],
+        "unmerged": missing[:5],
+        "rollups": w.rollups,
+        "hubs": w.hubs,
+    }
