@@ -12,6 +12,7 @@ of the cores is the missing piece for long runs.)
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,7 @@ class HubActor(Actor):
         self.log_next = 0
         self.replaying = False
         self.refused = 0
+        self._delivered: tuple[str, bytes, int] | None = None
 
     async def on_start(self) -> None:
         keys = self.ctx.storage.keys(LOG_PREFIX)
@@ -132,6 +134,9 @@ class HubActor(Actor):
         await self.ctx.storage.write(f"{LOG_PREFIX}{self.log_next:012d}", to_bytes(event))
         await self.ctx.storage.sync()
         self.log_next += 1
+        if self._delivered is not None and self.probe is not None:
+            key, self._delivered = self._delivered, None
+            self.probe.delivered[key] = self.probe.delivered.get(key, 0) + 1
         for e in effects:
             if isinstance(e, Notify):
                 notice = ClaimNotice(to_bytes(e.claim), self.ctx.node_name, e.deadline_ns)
@@ -184,20 +189,17 @@ class HubActor(Actor):
             return [Rejected(claim.bucket, claim.period, "claim of another sequencer")]
         effects = list(self.core.claim(claim, now_ns, window=from_rollup))
         self._forward(effects, now_ns)
-        if not self.replaying and self.probe is not None and not any(
-                isinstance(e, Rejected) for e in effects):
-            key = (self.name, claim.bucket, claim.period)
-            self.probe.delivered[key] = self.probe.delivered.get(key, 0) + 1
+        if not self.replaying and not any(isinstance(e, Rejected) for e in effects):
+            self._delivered = (self.name, claim.bucket, claim.period)  # counted once durable
         return effects
 
     def _forward(self, effects: list[Any], now_ns: int) -> None:
         for e in effects:
             if isinstance(e, Forward):
-                try:
+                # a channel closed by a timeout refuses: the region stops forwarding
+                with contextlib.suppress(IbcError):
                     self.ibc.send(UP, to_bytes(e.claim),
                                   timeout_ns=now_ns + int(forward_timeout_ms * 1e6))
-                except IbcError:
-                    pass  # channel closed by a timeout: the region stops forwarding
 
     async def _adjudicate(self, adj: Adjudicate, now: int) -> None:
         """Re-execute the disputed claim from DA and record the verdict durably."""

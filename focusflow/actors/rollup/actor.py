@@ -7,6 +7,7 @@ Thin by design: each shell feeds its sans-IO core (``SequencerCore``, ``IbcChain
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -110,15 +111,11 @@ class SequencerActor(Actor):
             elif msg.kind == TICK_RETIRE:
                 self.core.retire()
         elif isinstance(msg, AckPacket):
-            try:
+            with contextlib.suppress(Refused):  # duplicates and forgeries change nothing
                 self.ibc.acknowledge(msg)
-            except Refused:
-                pass
         elif isinstance(msg, TimeoutPacket):
-            try:
+            with contextlib.suppress(Refused):
                 self.ibc.timeout(msg)
-            except Refused:
-                pass
         return None
 
     def _take_arrivals(self, count: int) -> list[tuple[int, int]]:

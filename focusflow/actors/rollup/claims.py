@@ -173,7 +173,10 @@ class ClaimVerifier(Protocol):
     reason to reject.
     """
 
-    challenge_window_ms: float
+    @property
+    def challenge_window_ms(self) -> float:
+        """Milliseconds a claim waits for fraud proofs before acceptance."""
+        ...
 
     def on_receipt(self, claim: SupplyRank) -> str | None:
         """None to accept the claim into its window, else the rejection reason."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import blake3
@@ -210,6 +211,18 @@ class World:
             s.invariants()
         return True
 
+    def relayed(self) -> int:
+        """Messages the relayers carried (duplicates included)."""
+        if not self.sim.is_up("relayer"):
+            return 0
+        node = self.sim.node("relayer")
+        total = 0
+        for path in node.paths():
+            a = node.actor_of(node.ref("relayer", path))
+            if isinstance(a, RelayerActor):
+                total += a.relayed
+        return total
+
     def no_double_delivery(self) -> bool:
         return all(v == 1 for v in self.probe.delivered.values())
 
@@ -281,6 +294,10 @@ def _control(w: World, node: str, path: str, msg: Any) -> None:
         n.tell(n.ref(node, path), msg)
 
 
+def _restart(sim: Simulation, name: str) -> None:
+    sim.restart_node(name)
+
+
 def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
     sim, R = w.sim, w.rollups
     end = w.duration_ms
@@ -289,10 +306,9 @@ def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
     client = f"{SUP}/client"
     for i, name in enumerate(names):
         start = 0.5 * (end - drain) if churn and i == R - 1 else 1.0
-        sim.call_later(start, lambda n=name: _control(w, "client", client,
-                                                      ClientControl(n, True)))
-        sim.call_later(end - drain, lambda n=name: _control(w, "client", client,
-                                                            ClientControl(n, False)))
+        sim.call_later(start, partial(_control, w, "client", client, ClientControl(name, True)))
+        sim.call_later(end - drain,
+                       partial(_control, w, "client", client, ClientControl(name, False)))
     if churn:
         t = 0.4 * (end - drain)
         sim.call_later(t, lambda: _control(w, "client", client, ClientControl(names[0], False)))
@@ -305,8 +321,8 @@ def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
         for at in (crash, 2 * crash):
             for j in range(w.hubs):
                 name = f"hub{j}"
-                sim.call_later(at + 37.0 * j, lambda n=name: sim.crash_node(n))
-                sim.call_later(at + 37.0 * j + down, lambda n=name: sim.restart_node(n))
+                sim.call_later(at + 37.0 * j, partial(sim.crash_node, name))
+                sim.call_later(at + 37.0 * j + down, partial(_restart, sim, name))
 
     def periodic() -> None:
         w.check_consistency()
@@ -374,9 +390,13 @@ def end_checks(w: World) -> dict[str, Any]:
         "global_height": top.core.height if top else 0,
         "slashed": len(slashed),
         "hub_restarts": w.probe.hub_restarts,
+        "packets_refused": sum(a.refused for a in w.hub_actors()),
+        "relayed": w.relayed(),
         "consistency_checks": w.checks,
         "consistency_failures": w.failures[:5],
         "unmerged": missing[:5],
         "rollups": w.rollups,
         "hubs": w.hubs,
+        "buckets_in_snapshot": len(top.core.order) if top else 0,
+        "buckets_retired": len(top.core.retired) if top else 0,
     }
