@@ -33,7 +33,7 @@ def test_validators_option_selects_the_network_and_consensus_stays_reachable() -
 
 @pytest.mark.parametrize(("validators", "byzantine", "seed"), [(4, 0, 1), (4, 1, 2), (7, 1, 3), (7, 2, 4)])
 def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byzantine: int, seed: int) -> None:
-    s = run_scenario("network", seed, duration_ms=2500,
+    s = run_scenario("network", seed, duration_ms=2000,
                      options=_options(validators=validators, byzantine=byzantine, seed=seed))
     assert s["ok"], (s["violations"], s["chain"]["problems"])
     assert set(INVARIANTS) <= set(s["invariants"]) and all(s["invariants"][k] for k in INVARIANTS)
@@ -43,6 +43,10 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
     assert chain["da_blocks_sampled"] >= s["finalized_height"]
     assert chain["da_samples_verified"] >= 16 * s["finalized_height"]
     assert chain["particles"] > 0 and chain["gas_h"] > 0
+    # the light node sampled over the simulated network, and decided every settled block
+    assert chain["da_light_settled_blocks"] >= 1
+    assert chain["da_light_settled_decided"] == chain["da_light_settled_blocks"]
+    assert chain["da_light_available"] == chain["da_light_verdicts"] >= chain["da_light_settled_blocks"]
     for key in ("finality_ms_p50", "finality_ms_p99", "links_per_second", "links_committed"):
         assert s[key] is not None and s[key] > 0
 
@@ -69,6 +73,23 @@ def test_a_validator_with_a_different_genesis_breaks_state_roots_agree(monkeypat
     s = run_scenario("network", 6, duration_ms=1500, options=_options(seed=6))
     assert not s["ok"] and not s["invariants"]["state_roots_agree"]
     assert any(p.startswith("state_roots_agree") for p in s["chain"]["problems"])
+
+
+def test_share_servers_that_withhold_make_the_light_node_report_unavailable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every validator's share server refuses every cell: the light sampler must notice."""
+    from focusflow.actors.da.pinning import ShareStore
+
+    class Withholding(ShareStore):
+        def sample(self, height: int, row: int, col: int) -> None:
+            return None
+
+    monkeypatch.setattr(network, "ShareStore", Withholding)
+    s = run_scenario("network", 8, duration_ms=2000, options=_options(seed=8))
+    assert s["invariants"]["state_roots_agree"] and s["invariants"]["agreement"]
+    assert not s["invariants"]["data_available"]
+    assert s["chain"]["da_light_verdicts"] >= 1 and s["chain"]["da_light_available"] == 0
+    assert any(p.startswith("data_available: light node") for p in s["chain"]["problems"])
 
 
 def _state_with_one_block() -> network.NetworkState:

@@ -58,7 +58,11 @@ from focusflow.actors.consensus.blocks import DaRootOf
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
 from focusflow.actors.consensus.node import NodeConfig
 from focusflow.actors.consensus.types import ClientTx, Committee, Effect, Finalize, Validator
+from focusflow.actors.da.actor import DaSamplerActor, ShareServerActor
+from focusflow.actors.da.actor import Verdict as DaVerdict
+from focusflow.actors.da.codec import DaHeader
 from focusflow.actors.da.core import DaSamplerCore, RequestSample, SamplerConfig, Verdict
+from focusflow.actors.da.pinning import ShareStore
 from focusflow.actors.mempool.core import DagConfig
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, make_tx, tx_hash_of
@@ -72,6 +76,11 @@ _schema = load_schema(Path(__file__).with_name("chain.capnp"))
 SUBMIT_EVERY_MS = 50.0
 DA_SAMPLES = 16
 SAMPLE_STEPS_MAX = 4 * DA_SAMPLES * 3  # requests a synchronous sampling may take
+DA_EPOCH_BLOCKS = 16  # blocks per pinning epoch of the validators' share stores
+LIGHT_NODE = "light"
+SAMPLER_PATH = "/user/sampler"
+SHARES_PATH = "/user/shares"
+LIGHT_SETTLE_MS = 1_000  # a finalized block older than this must have a light verdict
 
 
 @message(_schema.ChainClientTick)
@@ -80,11 +89,60 @@ class _ClientTick:
 
 
 class ChainValidatorActor(ValidatorActor):
-    """A consensus validator whose block core commits the executor's data root."""
+    """A consensus validator whose block core commits the executor's data root.
 
-    def __init__(self, *, da_root_of: DaRootOf, **kwargs: Any) -> None:
+    On each finalized block it hands the block's extended square to the share server of
+    its node (``shares``: the server's store, a local hand-off inside one node) and, when
+    ``announce`` is set, tells the light node's DA sampler the header (height, data root,
+    width): the sampler then fetches cells over the network and verifies them.
+    """
+
+    def __init__(self, *, da_root_of: DaRootOf, executor: BlockExecutor, shares: ShareStore | None = None,
+                 announce: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.core.blocks.da_root_of = da_root_of
+        self.executor = executor
+        self.shares = shares
+        self.announce = announce
+
+    def _apply(self, effects: list[Effect]) -> None:
+        super()._apply(effects)
+        for e in effects:
+            if isinstance(e, Finalize):
+                self._publish(e)
+
+    def _publish(self, e: Finalize) -> None:
+        h = e.header.height
+        square = self.executor.square(h)
+        if square is None:
+            return  # not kept (cannot happen while finality lags less than squares_kept_max)
+        if self.shares is not None:
+            epoch = h // DA_EPOCH_BLOCKS
+            self.shares.add_block(h, epoch, square.eds)
+            self.shares.prune(epoch)
+        if self.announce:
+            sampler = self.ctx.ref_for(LIGHT_NODE, SAMPLER_PATH)
+            self.ctx.tell_nowait(sampler, DaHeader(h, e.header.da_root, square.width))
+
+
+class _ShareServer(ShareServerActor):
+    """The DA share server of a validator node, serving the store its validator fills."""
+
+    def __init__(self, *, store: ShareStore) -> None:
+        super().__init__()
+        self.store = store
+
+
+class _DaCollector(Actor):
+    """The light node's verdict subscriber: records each verdict for the invariant."""
+
+    def __init__(self, *, state: NetworkState) -> None:
+        self.state = state
+
+    async def receive(self, msg: Any) -> Any:
+        if isinstance(msg, DaVerdict) and msg.decided:
+            self.state.light_verdict(msg.height, msg.available, msg.samples_verified, msg.reason)
+        return None
 
 
 class NetworkState(consensus_scenario._State):
@@ -106,6 +164,14 @@ class NetworkState(consensus_scenario._State):
         self.sampled: dict[int, Verdict] = {}
         self.links_applied = 0
         self.problems: list[str] = []
+        self.finalized_ns: dict[int, int] = {}  # height -> first honest finalization
+        self.light: dict[int, tuple[bool, int]] = {}  # height -> (available, samples verified)
+
+    def light_verdict(self, height: int, available: bool, verified: int, reason: str) -> None:
+        """The light node's sampler decided ``height`` (over the simulated network)."""
+        self.light[height] = (available, verified)
+        if not available:
+            self._problem("data_available", f"light node: height {height} unavailable: {reason}")
 
     def executed(self, i: int, outcome: BlockOutcome) -> None:
         """Validator ``i`` executed a block: compare its roots with the other honest ones."""
@@ -134,6 +200,7 @@ class NetworkState(consensus_scenario._State):
         if (e.header.state_root, e.header.pi_root) != (outcome.state_root, outcome.pi_root):
             self._problem("pi_verified", f"v{i} header {h} roots are not the executor's")
         if h not in self.sampled:
+            self.finalized_ns[h] = now_ns
             self.links_applied += outcome.links_added
             self.workload.on_finalized(outcome.applied_hashes, (tx_hash_of(t) for t in e.txs))
             self._sample(h, e.header.da_root, outcome.width, now_ns)
@@ -280,10 +347,13 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
 
     def boot_validator(index: int) -> Callable[[Node], None]:
         def boot(node: Node) -> None:
+            store = ShareStore()
+            node.spawn(_ShareServer, name="shares", store=store)
             node.spawn(
                 ChainValidatorActor, name="validator", mailbox_depth_max=1 << 16, index=index,
                 names=names, committee=committee, signer=signers[index], verifier=verifier,
                 admit_batch=admit, execute=execute_for(index), da_root_of=executors[index].da_root_of,
+                executor=executors[index], shares=store, announce=index not in byzantine,
                 sink=state.sink, config=config, adversary=adversary if index in byzantine else None,
             )  # fmt: skip
 
@@ -291,6 +361,15 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
 
     for i, name in enumerate(names):
         sim.add_node(name, boot=boot_validator(i))
+
+    def boot_light(node: Node) -> None:
+        collector = node.spawn(_DaCollector, name="da-verdicts", state=state)
+        peers = tuple(node.ref(name, SHARES_PATH) for name in names)
+        node.spawn(DaSamplerActor, name="sampler", peers=peers,
+                   config=SamplerConfig(samples=DA_SAMPLES, timeout_ms=int(max(500, 10 * latency))),
+                   subscriber=collector)
+
+    sim.add_node(LIGHT_NODE, boot=boot_light)
 
     def boot_client(node: Node) -> None:
         rate = float(options.get("tx_rate") or 200.0)
@@ -330,6 +409,7 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
         "roots_compared": state.roots_compared,
         "da_blocks_sampled": len(state.sampled),
         "da_samples_verified": sum(v.samples_verified for v in state.sampled.values()),
+        **_light_coverage(state, sim.now_ns()),
         "gas_h": sum(o.gas_h for o in done),
         "burned_cyb": sum(o.burned_cyb for o in done),
         "focus_rewards_h": sum(o.focus_h for o in done),
@@ -339,6 +419,19 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     }
     out["workload"] = state.workload.statistics()
     return out
+
+
+def _light_coverage(state: NetworkState, end_ns: int) -> dict[str, int]:
+    """How many finalized blocks the light node decided, among those finalized long enough
+    before the end for its sampling to finish (a timeout's worth of virtual time)."""
+    settled = [h for h, t in state.finalized_ns.items() if end_ns - t >= LIGHT_SETTLE_MS * 1_000_000]
+    return {
+        "da_light_verdicts": len(state.light),
+        "da_light_available": sum(ok for ok, _ in state.light.values()),
+        "da_light_samples_verified": sum(n for _, n in state.light.values()),
+        "da_light_settled_blocks": len(settled),
+        "da_light_settled_decided": sum(h in state.light for h in settled),
+    }
 
 
 def _sum_rejections(outcomes: list[BlockOutcome]) -> dict[str, int]:
