@@ -47,8 +47,10 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
     assert chain["da_light_settled_blocks"] >= 1
     assert chain["da_light_settled_decided"] == chain["da_light_settled_blocks"]
     assert chain["da_light_available"] == chain["da_light_verdicts"] >= chain["da_light_settled_blocks"]
-    for key in ("finality_ms_p50", "finality_ms_p99", "links_per_second", "links_committed"):
+    for key in ("finality_ms_p50", "finality_ms_p99", "links_per_second", "links_committed",
+                "txs_per_second", "txs_committed"):
         assert s[key] is not None and s[key] > 0
+    assert s["links_committed"] == chain["links_applied"] >= chain["txs_applied"] > 0, "1..4 links per tx"
 
 
 def test_same_seed_same_trace() -> None:
