@@ -51,7 +51,7 @@ from focusflow.wire import WireError, from_bytes, to_bytes
 __all__ = ["HubActor"]
 
 EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT = 1, 2, 3, 4, 5
-LOG_PREFIX = "hub/log/"
+LOG_PREFIX = "hub.log."
 ASK_TIMEOUT_MS = 1_000
 UP = "up"
 forward_timeout_ms = 600_000.0

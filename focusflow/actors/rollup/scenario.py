@@ -130,12 +130,9 @@ class World:
         self.checks = 0
         self.retired_buckets: set[bytes] = set()
 
-    # names
     def rollup(self, i: int) -> str:
-        return f"rollup{i}"
-
-    def hub_of(self, i: int) -> str:
-        return "hub0" if self.hubs == 1 else f"hub{1 + i % (self.hubs - 1)}"
+        """Node name of rollup i."""
+        return rollup_name(i)
 
     def top(self) -> HubActor | None:
         node = self.sim.node("hub0") if self.sim.is_up("hub0") else None
@@ -234,57 +231,74 @@ def _boot_supervised(children: list[ChildSpec]) -> Any:
     return boot
 
 
-def build_world(sim: Simulation, options: Mapping[str, Any]) -> World:
-    """Build the hierarchy on ``sim``; returns the world with its probe and checks."""
-    w = World(sim, options)
-    R, H = w.rollups, w.hubs
+def topology(options: Mapping[str, Any], probe: RollupProbe | None
+             ) -> dict[str, list[ChildSpec]]:
+    """node name → the children of its one_for_one supervisor (sim and live alike)."""
+    R = max(1, int(_opt(options, "rollups", ROLLUPS_DEFAULT)))
+    H = max(1, int(_opt(options, "hubs", HUBS_DEFAULT)))
+    liar = int(_opt(options, "rollup_liar", -1))
     window = float(_opt(options, "rollup_window_ms", 1_000.0))
     merge = float(_opt(options, "rollup_merge_ms", 1_000.0))
     settle = float(_opt(options, "rollup_settle_ms", 500.0))
     da = ("da", f"{SUP}/da")
     watcher = ("watcher", f"{SUP}/watcher")
-    sim.network.set_default(latency_ms=5.0, jitter_ms=2.0)
-    sim.add_node("da", boot=_boot_supervised([ChildSpec("da", DaGridActor)]))
-    sim.add_node("watcher", boot=_boot_supervised(
-        [ChildSpec("watcher", ChallengerActor, ("watcher", da), {"eps": EPS})]))
+    out: dict[str, list[ChildSpec]] = {
+        "da": [ChildSpec("da", DaGridActor)],
+        "watcher": [ChildSpec("watcher", ChallengerActor, ("watcher", da), {"eps": EPS})]}
     regions = [f"hub{j}" for j in range(1, H)]
     for j in range(H):
         name = f"hub{j}"
         if j == 0:
-            mine = {w.rollup(i): public_key(w.rollup(i)) for i in range(R) if H == 1}
+            mine = {rollup_name(i): public_key(rollup_name(i)) for i in range(R) if H == 1}
             kw: dict[str, Any] = {"regions": {r: public_key(r) for r in regions},
                                   "upstream": None}
         else:
-            mine = {w.rollup(i): public_key(w.rollup(i)) for i in range(R)
-                    if w.hub_of(i) == name}
+            mine = {rollup_name(i): public_key(rollup_name(i)) for i in range(R)
+                    if hub_of(i, H) == name}
             kw = {"regions": {}, "upstream": ("hub0", public_key("hub0"))}
         kw |= {"rollups": mine, "da": da, "watchers": [watcher], "merge_ms": merge,
-               "window_ms": window, "eps": EPS, "probe": w.probe}
-        sim.add_node(name, boot=_boot_supervised(
-            [ChildSpec("hub", HubActor, (name, seed_of(name)), kw)]))
+               "window_ms": window, "eps": EPS, "probe": probe}
+        out[name] = [ChildSpec("hub", HubActor, (name, seed_of(name)), kw)]
     for i in range(R):
-        name = w.rollup(i)
-        hub = w.hub_of(i)
+        name, hub = rollup_name(i), hub_of(i, H)
         kw = {"chain": name, "hub_chain": hub, "hub_key": public_key(hub), "da": da,
-              "settle_ms": settle, "eps": EPS, "probe": w.probe,
-              "lie": 0.05 if i == w.liar else 0.0, "lie_from": 2}
-        sim.add_node(name, boot=_boot_supervised(
-            [ChildSpec("seq", SequencerActor, (bucket_key(i), seed_of(name)), kw)]))
+              "settle_ms": settle, "eps": EPS, "probe": probe,
+              "lie": 0.05 if i == liar else 0.0, "lie_from": 2}
+        out[name] = [ChildSpec("seq", SequencerActor, (bucket_key(i), seed_of(name)), kw)]
     faults = (RelayFaults(drop=0.2, duplicate=0.2, reorder=True, delay_ms_max=200.0)
               if options.get("relayer_faults") else RelayFaults())
-    relayers = [ChildSpec(f"r-{w.rollup(i)}", RelayerActor,
-                          ((w.rollup(i), f"{SUP}/seq"), "hub", (w.hub_of(i), f"{SUP}/hub"),
-                           w.rollup(i)), {"faults": faults})
+    relayers = [ChildSpec(f"r-{rollup_name(i)}", RelayerActor,
+                          ((rollup_name(i), f"{SUP}/seq"), "hub", (hub_of(i, H), f"{SUP}/hub"),
+                           rollup_name(i)), {"faults": faults})
                 for i in range(R)]
     relayers += [ChildSpec(f"r-{r}", RelayerActor, ((r, f"{SUP}/hub"), "up",
                                                     ("hub0", f"{SUP}/hub"), r),
                            {"faults": faults}) for r in regions]
-    sim.add_node("relayer", boot=_boot_supervised(relayers))
+    out["relayer"] = relayers
     names = [f"bucket-{i}" for i in range(R)]
-    seqs = {f"bucket-{i}": (w.rollup(i), f"{SUP}/seq") for i in range(R)}
-    sim.add_node("client", boot=_boot_supervised([ChildSpec("client", LinkClient, (names, seqs),
-                 {"links_per_tick": int(_opt(options, "rollup_links", 40))})]))
-    _schedule(w, options, names)
+    seqs = {f"bucket-{i}": (rollup_name(i), f"{SUP}/seq") for i in range(R)}
+    out["client"] = [ChildSpec("client", LinkClient, (names, seqs),
+                               {"links_per_tick": int(_opt(options, "rollup_links", 40))})]
+    return out
+
+
+def rollup_name(i: int) -> str:
+    """Node (and chain) name of rollup i."""
+    return f"rollup{i}"
+
+
+def hub_of(i: int, hubs: int) -> str:
+    """The hub rollup i settles with: the global hub, or a regional one round robin."""
+    return "hub0" if hubs == 1 else f"hub{1 + i % (hubs - 1)}"
+
+
+def build_world(sim: Simulation, options: Mapping[str, Any]) -> World:
+    """Build the hierarchy on ``sim``; returns the world with its probe and checks."""
+    w = World(sim, options)
+    sim.network.set_default(latency_ms=5.0, jitter_ms=2.0)
+    for name, children in topology(options, w.probe).items():
+        sim.add_node(name, boot=_boot_supervised(children))
+    _schedule(w, options, [f"bucket-{i}" for i in range(w.rollups)])
     return w
 
 
