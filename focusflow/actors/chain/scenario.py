@@ -111,6 +111,7 @@ class ChainValidatorActor(ValidatorActor):
         for e in effects:
             if isinstance(e, Finalize):
                 self._publish(e)
+        self.executor.invariants()
 
     def _publish(self, e: Finalize) -> None:
         h = e.header.height
