@@ -84,6 +84,9 @@ SUBMITTED_TRACKED_MAX = 262_144
 RESUBMIT_AFTER_MS = 4_000
 RESUBMIT_ATTEMPTS_MAX = 4
 RESUBMIT_BATCH_MAX = 2_048
+BEHIND_BLOCKS_MAX = 32  # a validator this far behind a peer's tip ...
+BEHIND_MS_MAX = 10_000  # ... for this long stops signing and follows by block sync
+TIP_PROBE_EVERY_TICKS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,8 @@ class Validator(Actor):
         self._sync_turn = 0
         self._tick_seq = 0
         self.why = ""
+        self.behind_since_ns: int | None = None
+        self._sync_ticks = 0
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -366,8 +371,12 @@ class Validator(Actor):
         """Followers ask a peer (round robin) for the blocks after their tip; validators
         re-offer stale transactions."""
         assert self.blocks is not None
+        self._sync_ticks += 1
         if self.core is not None:
             self._resubmit()
+            if self.peers and self._sync_ticks % TIP_PROBE_EVERY_TICKS == 0:
+                peer = self.peers[(self._sync_ticks // TIP_PROBE_EVERY_TICKS) % len(self.peers)]
+                self._tell_peer(peer, BlocksFrom(self.blocks.height + 1, 0))  # just the tip
             return
         if not self.peers:
             return
@@ -390,6 +399,7 @@ class Validator(Actor):
         if self.ctx.sender is not None:
             self.peer_tips[self.ctx.sender.node] = msg.tip
         if self.core is not None:
+            self._check_behind()
             return
         for record in msg.records:
             if record.height != blocks.height + 1:
@@ -406,6 +416,33 @@ class Validator(Actor):
             self.counters["synced_blocks"] += 1
         if msg.records and msg.tip > blocks.height:
             self._sync()
+
+    def _check_behind(self) -> None:
+        """Stop signing and follow by block sync when DAG sync cannot catch us up.
+
+        Why: the consensus core syncs certificates only above its GC floor, so a
+        validator cut off for longer than ``gc_depth_rounds`` never catches up by itself.
+        Leaving consensus is safe (we only stop signing); the double-sign guard keeps us
+        out after a restart too.
+        """
+        blocks = self.blocks
+        assert blocks is not None
+        lag = max(self.peer_tips.values(), default=0) - blocks.height
+        now = self.ctx.now_ns()
+        if lag <= BEHIND_BLOCKS_MAX:
+            self.behind_since_ns = None
+            return
+        if self.behind_since_ns is None:
+            self.behind_since_ns = now
+            return
+        if now - self.behind_since_ns < BEHIND_MS_MAX * 1_000_000:
+            return
+        self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag)
+        self.core = None
+        self.mode = "follower"
+        self.why = f"fell {lag} blocks behind (beyond DAG sync); following by block sync"
+        self.ctx.cancel_timer("core")
+        self._sync()
 
     def _replay(self, height: int, txs: tuple[bytes, ...], state_root: bytes) -> int:
         """Execute a synced block (or check one executed before a crash); return its links.
