@@ -441,9 +441,26 @@ class Node:
         actor = cell.actor
         assert actor is not None
         if d.handler == _H_RECEIVE:
+            # Most handlers finish without awaiting: run the first step here, without
+            # _drive/_handler_done (the hot path of every message; same outcomes).
             cell.phase = _PHASE_RECEIVE
-            cell.coro = actor.receive(d.msg)
-        elif d.handler == _H_EXIT:
+            cell.coro = coro = actor.receive(d.msg)
+            try:
+                yielded = coro.send(None)
+            except StopIteration as stop:
+                cell.coro = None
+                d = cell.current  # defer_reply() or stash() may have replaced it
+                cell.current = None
+                if d is not None and d.kind == KIND_ASK:
+                    self._reply(cell, d, stop.value)
+                return
+            except Exception as exc:
+                cell.coro = None
+                self._handler_failed(cell, exc)
+                return
+            self._suspended(cell, coro, yielded)
+            return
+        if d.handler == _H_EXIT:
             cell.phase = _PHASE_EXIT
             cell.coro = actor.on_child_exit(d.msg)
         else:
@@ -469,6 +486,10 @@ class Node:
             cell.coro = None
             self._handler_failed(cell, exc)
             return
+        self._suspended(cell, coro, yielded)
+
+    def _suspended(self, cell: _Cell, coro: Any, yielded: Any) -> None:
+        """A handler awaits ``yielded``: resume it when that runtime future completes."""
         if type(yielded) is Future:
             yielded.add_done_callback(partial(self._wake, cell, coro))
             return
@@ -777,7 +798,7 @@ class Node:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
             kind, corr, route, msg = decode_hop(frame, address_factory=self._factory)
-            sender_node, sender_path, receiver_node, path = route
+            sender_node, _sender_path, receiver_node, path = route
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
         except WireError as exc:

@@ -108,6 +108,20 @@ class FlatLayout:
         exec(compile(source, "<focusflow.wire flat bound>", "exec"), env)
         return env["encode_obj"], env["read_at"]
 
+    def fixed_form(self, getters: list[str]) -> tuple[str, int, str] | None:
+        """For a struct of numbers only (no pointers, bools or enums): the ``struct``
+        format of its whole encoding (no byte-order mark), its size in bytes, and the
+        argument list (over ``o``, through ``getters``) that packs it, so that the hop
+        codec packs an envelope and this payload in one call. None for other structs.
+        """
+        spec = self._spec
+        if spec.pc or spec.bools or spec.enums:
+            return None
+        assert len(getters) == spec.nfields and spec.head.format.startswith("<")
+        words = 1 + spec.dw
+        args = "".join(f", {getters[int(x)]}" for x in spec.order)
+        return spec.head.format[1:], 8 + 8 * words, f"0, {words}, 0, {spec.root_hi}{args}"
+
 
 class _Spec:
     """What the code generators need to know about one layout."""

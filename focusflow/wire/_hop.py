@@ -36,7 +36,14 @@ from focusflow.wire._codec import (
     encode_message,
 )
 from focusflow.wire._errors import WireError
-from focusflow.wire._message import DEFAULT_LIMITS, Address, WireLimits, _by_id, _by_type
+from focusflow.wire._message import (
+    DEFAULT_LIMITS,
+    Address,
+    MessageCodec,
+    WireLimits,
+    _by_id,
+    _by_type,
+)
 from focusflow.wire._schema import runtime_schema
 
 #: Routes (and decoded route keys) remembered; the tables are cleared when full.
@@ -71,9 +78,10 @@ RouteTexts = tuple[str, str, str, str]
 
 
 class _Route:
-    """The encoded form of one route's four texts: pointer words, blob bytes, word count."""
+    """The encoded form of one route's four texts: pointer words, blob bytes, word count,
+    and per fixed-size payload type the ``struct.Struct`` of the whole frame."""
 
-    __slots__ = ("pointers", "texts", "words")
+    __slots__ = ("fixed", "pointers", "texts", "words")
 
     def __init__(self, texts: RouteTexts) -> None:
         blobs: list[bytes] = []
@@ -97,6 +105,7 @@ class _Route:
         self.pointers = b"".join(pointers)
         self.texts = b"".join(blobs)
         self.words = word - _BLOBS_WORD
+        self.fixed: dict[int, struct.Struct] = {}
         assert len(self.pointers) == 32 and len(self.texts) == 8 * self.words
 
 
@@ -112,6 +121,41 @@ def _route(texts: RouteTexts) -> _Route:
             _routes.clear()
         _routes[texts] = route
     return route
+
+
+#: Per payload type id: ``put(S, kind, corr, route, o) -> frame`` packing the envelope and a
+#: payload of numbers only in one ``S.pack`` (S from ``_frame_struct``).
+_puts: dict[int, Callable[..., bytes] | None] = {}
+_MISSING: Any = object()
+
+
+def _put_for(codec: MessageCodec) -> Callable[..., bytes] | None:
+    """Generate (once per type) the one-pack frame writer of a numbers-only payload type."""
+    if codec.type_id in _puts:
+        return _puts[codec.type_id]
+    put = None
+    if codec.fixed is not None:
+        _fmt, size, args = codec.fixed
+        assert size % 8 == 0
+        source = (
+            "def put(S, kind, corr, route, o):\n"
+            f"  words = route.words\n"
+            f"  return S.pack(0, {_BLOBS_WORD + size // 8} + words, 0, {_ROOT_HI}, kind, corr,"
+            f" {codec.type_id}, route.pointers, (words << 2) | 1, {(size << 3) | 2},"
+            f" route.texts, {args})\n")
+        env: dict[str, Any] = {}
+        exec(compile(source, f"<focusflow.wire hop {codec.cls.__qualname__}>", "exec"), env)
+        put = env["put"]
+    _puts[codec.type_id] = put
+    return put
+
+
+def _frame_struct(route: _Route, codec: MessageCodec) -> struct.Struct:
+    """The ``struct.Struct`` of a whole frame: envelope head, route texts, fixed payload."""
+    assert codec.fixed is not None
+    fmt = f"{_HEAD.format}{8 * route.words}s{codec.fixed[0]}"
+    s = route.fixed[codec.type_id] = struct.Struct(fmt)
+    return s
 
 
 def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
@@ -132,9 +176,20 @@ def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: st
                                       receiver_node, receiver_path, type_id, data,
                                       limits=limits)
     assert codec is not None
-    payload: bytes = encode_obj(obj)
     texts = (sender_node, sender_path, receiver_node, receiver_path)
     route = _routes.get(texts) or _route(texts)
+    put: Any = _puts.get(codec.type_id, _MISSING)
+    if put is _MISSING:
+        put = _put_for(codec)
+    if put is not None:
+        s = route.fixed.get(codec.type_id) or _frame_struct(route, codec)
+        if s.size > limits.message_bytes_max:
+            raise WireError(f"envelope of {s.size} bytes exceeds the limit", reason="oversized")
+        try:
+            return put(s, kind, correlation_id, route, obj)
+        except struct.error as exc:
+            raise WireError(f"value does not fit its field: {exc}", reason="encode") from exc
+    payload: bytes = encode_obj(obj)
     c = len(payload)
     words = route.words
     w = _BLOBS_WORD + words + (c >> 3)

@@ -173,6 +173,9 @@ class MessageCodec:
     #: (buf, base, n, budget) → obj | None, used by the hop codec.
     encode_obj: Callable[[Any], bytes] | None = None
     read_at: Callable[[bytes, int, int, int], Any] | None = None
+    #: For structs of numbers only: (struct format, size, pack arguments over ``o``) of
+    #: the whole encoding (``FlatLayout.fixed_form``), for the hop codec's one-pack frames.
+    fixed: tuple[str, int, str] | None = None
     #: Whether decoding may build addresses (then the runtime binds its ref factory).
     has_address: bool = True
 
@@ -382,6 +385,7 @@ def _add_flat(codec: MessageCodec, gen: _Gen) -> None:
     codec.values = gen.env["values"]
     codec.make = gen.env["make"]
     codec.encode_obj, codec.read_at = layout.bind(out, makers, gen.env)
+    codec.fixed = layout.fixed_form(out)
 
 
 def _register(codec: MessageCodec) -> None:

@@ -23,6 +23,7 @@ from focusflow.wire import (
     WireLimits,
     _hop,
     codec_for_id,
+    codec_for_type,
     decode_hop,
     encode_envelope_capnp,
     encode_envelope_fields,
@@ -32,7 +33,7 @@ from focusflow.wire import (
 from focusflow.wire._codec import _decode_envelope_capnp
 from focusflow.wire._message import DEFAULT_LIMITS
 from focusflow.wire.system import Down, ErrorReply, Ping
-from tests.wire.msgs import Flat, Req
+from tests.wire.msgs import Flat, Point, Req
 from tests.wire.test_fast import _pycapnp_write_flat, flats
 
 texts = st.text(max_size=12)
@@ -40,6 +41,8 @@ routes = st.tuples(texts, texts, texts, texts)
 kinds = st.sampled_from(sorted(KIND_NAMES))
 payloads = st.one_of(flats, st.builds(Req, n=st.integers(-(2**63), 2**63 - 1), text=texts),
                      st.builds(Ping, seq=st.integers(0, 2**64 - 1)), st.none(),
+                     st.builds(Point, x=st.integers(-(2**31), 2**31 - 1),
+                               y=st.integers(-(2**31), 2**31 - 1)),
                      st.builds(ErrorReply, error_type=texts, message=texts))
 
 
@@ -146,6 +149,22 @@ def test_limits_apply_on_both_sides() -> None:
         encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", Ping(-1))
     with pytest.raises(WireError):
         encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", object())
+
+
+def test_numbers_only_payloads_are_packed_with_the_envelope_in_one_call() -> None:
+    assert codec_for_type(Ping).fixed is not None and codec_for_type(Point).fixed is not None
+    assert codec_for_type(Req).fixed is None and codec_for_type(Flat).fixed is None
+    frame = encode_hop(KIND_TELL, 3, "a", "/p", "b", "/q", Point(-1, 2))
+    assert frame == encode_envelope_fields(KIND_TELL, 3, "a", "/p", "b", "/q",
+                                           *encode_message(Point(-1, 2)))
+    with pytest.raises(WireError):
+        encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", Point(2**31, 0))
+    with pytest.raises(WireError):
+        encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", Point("x", 0))  # type: ignore[arg-type]
+    with pytest.raises(WireError) as info:
+        encode_hop(KIND_TELL, 0, "a", "/p" * 40, "b", "/q", Point(1, 2),
+                   limits=WireLimits(message_bytes_max=128))
+    assert info.value.reason == "oversized"
 
 
 def test_non_flat_payloads_and_no_payload_take_the_general_path() -> None:
