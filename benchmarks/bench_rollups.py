@@ -12,6 +12,9 @@ Two parts, each with its baseline measured side by side in the same run:
    challenger's re-execution of every claim): R buckets on R worker processes vs the
    baseline, **one monolithic sequencer** that ranks all links of all buckets as one
    graph on one process. Ratio = aggregated / monolithic.
+3. **Live runtime** (wall clock): the same supervisor trees as ActorSystems on a
+   LoopbackNetwork in one process (every hop Cap'n Proto encoded): p50/p99 and ordered
+   links/s against the offered rate (the baseline).
 
 Usage: ``python benchmarks/bench_rollups.py [--quick]``.
 """
@@ -53,7 +56,7 @@ def commit() -> str:
 
 def latency(quick: bool) -> None:
     """Part 1: p50/p99 in the simulator."""
-    shapes = [(4, 1), (4, 3)] if quick else [(2, 1), (4, 1), (8, 1), (4, 3), (8, 3), (16, 5)]
+    shapes = [(4, 1), (4, 3)] if quick else [(2, 1), (4, 1), (8, 1), (4, 3), (8, 3)]
     duration = 6_500.0 if quick else 14_000.0
     settle, window, merge = 500.0, 1_000.0, 1_000.0
     floor = settle + window + merge
@@ -128,7 +131,8 @@ def throughput(quick: bool) -> None:
     cpus = os.cpu_count() or 1
     print(f"\n2. links/s, sequencer + DA square per batch + claim every 4 batches + "
           f"challenger re-execution ({links} links per bucket, {cpus} CPUs)")
-    print(f"{'buckets':>7} {'monolithic links/s':>18} {'rollups links/s':>15} {'ratio':>6}")
+    print(f"{'buckets':>7} {'monolithic links/s':>18} {'rollups 1 proc':>14} {'ratio':>6} "
+          f"{'rollups R procs':>15} {'ratio':>6}")
     for r in ([2, 4] if quick else [2, 4, 8]):
         mono_links, mono_s = run_sequencer((list(range(r)), links, 4))
         ctx = mp.get_context("fork")
@@ -137,8 +141,32 @@ def throughput(quick: bool) -> None:
             results = pool.map(run_sequencer, [([b], links, 4) for b in range(r)])
         wall = time.perf_counter() - t0
         agg = sum(n for n, _ in results) / wall
+        seq = [run_sequencer(([b], links, 4)) for b in range(r)]
+        one = sum(n for n, _ in seq) / sum(t for _, t in seq)
         mono = mono_links / mono_s
-        print(f"{r:>7} {mono:>18.0f} {agg:>15.0f} {agg / mono:>6.2f}")
+        print(f"{r:>7} {mono:>18.0f} {one:>14.0f} {one / mono:>6.2f} {agg:>15.0f} "
+              f"{agg / mono:>6.2f}")
+
+
+def live(quick: bool) -> None:
+    """Part 3: the same hierarchy under the live runtime (wall clock, one process)."""
+    import anyio
+
+    from focusflow.actors.rollup.live import run_live
+
+    active_s, drain_s = (3.0, 3.5) if quick else (10.0, 4.0)
+    print(f"\n3. live runtime, loopback in one process (wall clock; {active_s:.0f} s of links, "
+          f"{drain_s:.1f} s drain); baseline: offered links/s")
+    print(f"{'rollups':>7} {'hubs':>4} {'p50 ms':>8} {'p99 ms':>8} {'offered/s':>9} "
+          f"{'ordered/s':>9} {'ratio':>6} {'claims sent/merged':>18}")
+    for rollups, hubs in ([(4, 1)] if quick else [(2, 1), (4, 1), (4, 3)]):
+        opts = {"rollups": rollups, "hubs": hubs, "rollup_links": 40}
+        out = anyio.run(lambda o=opts: run_live(o, active_s=active_s, drain_s=drain_s))
+        offered = rollups * 40 / 0.05
+        print(f"{rollups:>7} {hubs:>4} {out['global_sync_ms_p50']:>8.0f} "
+              f"{out['global_sync_ms_p99']:>8.0f} {offered:>9.0f} {out['links_per_s']:>9.0f} "
+              f"{out['links_per_s'] / offered:>6.2f} "
+              f"{out['claims_sent']:>9}/{out['claims_merged']}")
 
 
 def main() -> None:
@@ -149,6 +177,7 @@ def main() -> None:
     print(f"machine: {machine()}\ncommit: {commit()}")
     latency(args.quick)
     throughput(args.quick)
+    live(args.quick)
 
 
 if __name__ == "__main__":
