@@ -1,7 +1,9 @@
 """The node-local validator actor: a thin shell around the consensus core.
 
-The consensus cores (``focusflow.actors.consensus.node.ValidatorCore``) have no actor
-shell yet, so this node drives one itself: consensus bytes from peer validator actors
+This node drives the consensus core (``focusflow.actors.consensus.node.ValidatorCore``)
+itself rather than through ``focusflow.actors.consensus.actor`` (which landed later),
+because it needs a hook before any signed effect leaves (the double-sign guard) and the
+notarising signatures of finalized blocks: consensus bytes from peer validator actors
 (``ConsensusFrame``, sender = the node the transport authenticated), client transactions
 (``SubmitTxs``), and the core's timers go in; the core's effects come out as tells to
 the peers' validator actors, durable blocks (``chain.BlockLog``) and state
