@@ -29,7 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from focusflow.sim import Simulation
 from focusflow.sim.scenarios import run_scenario
 from focusflow.supervisor import Actor, ActorRef, ActorSystem
-from focusflow.wire import decode_message, encode_message
+from focusflow.wire import (
+    KIND_TELL,
+    decode_envelope_fields,
+    decode_hop,
+    decode_message,
+    encode_envelope_fields,
+    encode_hop,
+    encode_message,
+)
 from focusflow.wire.system import Blob, Ping, Pong
 
 ASK_TIMEOUT_MS = 600_000
@@ -161,6 +169,28 @@ def per_item_encode(edges: int) -> float:
     return edges / (time.perf_counter() - t)
 
 
+_ROUTE = ("bench", "/user/$2", "bench", "/user/$1")
+
+
+def hop_one_pass(n: int) -> float:
+    """Hops/s through the runtime's codec: ``encode_hop`` + ``decode_hop`` (one pass)."""
+    t = time.perf_counter()
+    for i in range(n):
+        decode_hop(encode_hop(KIND_TELL, 0, *_ROUTE, Ping(i)))
+    return n / (time.perf_counter() - t)
+
+
+def hop_two_pass(n: int) -> float:
+    """Baseline: the same frames through the general functions (payload, then envelope;
+    each with the generated flat fast path), as the runtime did before the hop codec."""
+    t = time.perf_counter()
+    for i in range(n):
+        frame = encode_envelope_fields(KIND_TELL, 0, *_ROUTE, *encode_message(Ping(i)))
+        fields = decode_envelope_fields(frame)
+        decode_message(fields[6], fields[7])
+    return n / (time.perf_counter() - t)
+
+
 class PykkaSink(pykka.ThreadingActor):
     def __init__(self) -> None:
         super().__init__()
@@ -259,6 +289,8 @@ def main() -> int:
         "bulk_edges_per_s_batch_10000": lambda: ours_bulk(edges, batch=10_000),
         "per_item_struct_edges_per_s": lambda: per_item_encode(edges // 10),
         "sim_steps_per_s_pingpong": lambda: sim_pingpong(n_ask),
+        "hop_codec_one_pass": lambda: hop_one_pass(n_tell),
+        "hop_codec_two_pass": lambda: hop_two_pass(n_tell),
     }
     # Rounds interleave every measure (ours and Pykka's), keeping each one's best, so that
     # load from other processes on a shared machine hits both sides alike.
@@ -278,6 +310,7 @@ def main() -> int:
         "ask_from_outside_capnp/pykka_ask": r["ask_from_outside_capnp"] / r["pykka_ask"],
         "bulk_batch/per_item_struct": r["bulk_edges_per_s_batch_10000"]
         / r["per_item_struct_edges_per_s"],
+        "hop_codec_one_pass/two_pass": r["hop_codec_one_pass"] / r["hop_codec_two_pass"],
     }
     out = {"machine": machine(), "quick": args.quick, "rates": r, "ratios": ratios,
            "targets": {"tell >= pykka (capnp every hop)": ratios["tell_capnp_every_hop/pykka_tell"] >= 1,
