@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,10 +57,19 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
     assert s["links_committed"] == chain["links_applied"] >= chain["txs_applied"] > 0, "1..4 links per tx"
 
 
-def test_same_seed_same_trace() -> None:
-    a = run_scenario("network", 5, duration_ms=1200, options=_options(seed=5))
-    b = run_scenario("network", 5, duration_ms=1200, options=_options(seed=5))
+def test_same_seed_same_trace_and_roots_whatever_the_hash_seed() -> None:
+    """Two processes with different PYTHONHASHSEEDs: same trace, same state and π roots."""
+    cmd = [sys.executable, "-m", "focusflow", "sim", "--validators", "4", "--byzantine", "1",
+           "--tx-rate", "100", "--duration-ms", "1200", "--seed", "5", "--json"]
+    runs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=True)
+        runs.append(json.loads(out.stdout))
+    a, b = runs
+    assert a["scenario"] == "network" and a["ok"]
     assert a["trace_hash"] == b["trace_hash"] and a["chain"] == b["chain"]
+    assert a["chain"]["state_root"] is not None
 
 
 def test_a_validator_with_a_different_genesis_breaks_state_roots_agree(monkeypatch: pytest.MonkeyPatch) -> None:
