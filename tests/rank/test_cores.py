@@ -183,3 +183,16 @@ def test_sharded_focus_rejects_a_custom_teleport() -> None:
     with pytest.raises(ValueError):
         CoordinatorCore(RankStore(2, GraphStore(0), []),
                         params=FocusParams(teleport=np.ones(3)))
+
+
+def test_a_block_that_skips_a_height_is_refused_before_it_is_queued() -> None:
+    store = RankStore(2)
+    wire = LocalRank(store)
+    maker = BlockMaker(1)
+    first, stakes = maker.next()
+    wire.block(first, stakes)
+    maker.next()  # height 2 is lost
+    third, stakes3 = maker.next()
+    with pytest.raises(ValueError):
+        wire.coordinator.block(third, stakes3, 0)
+    assert store.height == 1 and wire.coordinator.phase == "idle"

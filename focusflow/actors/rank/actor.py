@@ -49,6 +49,7 @@ HELLO_MS = 100.0  # a worker repeats Hello until the coordinator answers
 TICK_MS = 50.0  # the coordinator's retransmit check
 RESTART_INTENSITY = 20  # worker restarts per period before the supervisor gives up
 RESTART_PERIOD_MS = 1_000
+JOURNAL_KEPT_MAX = 1_024  # outcomes, writes, streams kept per list (oldest dropped)
 
 
 class GpuFault(RuntimeError):
@@ -220,6 +221,8 @@ class RankCoordinator(Actor):
 
         def observe(outcome: BlockOutcome, store: RankStore) -> None:
             journal.outcomes.append(outcome)
+            for kept in (journal.outcomes, journal.committed, journal.writes, journal.streams):
+                del kept[:-JOURNAL_KEPT_MAX]
             if journal.observer is not None:
                 journal.observer(outcome, store)
 
@@ -254,11 +257,21 @@ class RankCoordinator(Actor):
         return None
 
     def _block_applied(self, msg: BlockApplied, now: int) -> list[Any]:
-        """The state actor's notification: its link deltas become this block's input."""
+        """The state actor's notification: its link deltas become this block's input.
+
+        A block that does not extend the store (a notification lost while this actor was
+        down) cannot be applied without the missing deltas: it is logged and counted, and
+        rank stays at its height (no resync from the state actor yet)."""
         d = msg.deltas()
         fresh = {bytes(r) for r in d.neuron} - self.store.neurons.keys()
         stakes = {u: float(self.options.stakes.get(u, 1.0)) for u in sorted(fresh)}
-        return self.core.block_arrays(msg.height, d.neuron, d.src, d.dst, d.sign, stakes, now)
+        try:
+            return self.core.block_arrays(msg.height, d.neuron, d.src, d.dst, d.sign, stakes,
+                                          now)
+        except ValueError as exc:
+            self.core.stats["gaps"] = self.core.stats.get("gaps", 0) + 1
+            self.ctx.log.error("rank block refused", height=msg.height, why=str(exc))
+            return []
 
     async def _carry(self, effects: list[Any]) -> None:
         self.journal.epoch_high = max(self.journal.epoch_high, self.core.epoch)

@@ -149,8 +149,13 @@ class CoordinatorCore:
                              now_ns)
 
     def _enqueue(self, height: int, apply: Callable[[], EdgeDelta], now_ns: int) -> list[Any]:
+        """Queue a block. Raises ValueError when it does not extend the last one queued
+        (or the store), OverflowError when BLOCKS_QUEUED_MAX wait."""
         if len(self._queue) >= BLOCKS_QUEUED_MAX:
             raise OverflowError(f"{BLOCKS_QUEUED_MAX} blocks already wait for rank")
+        last = self._queue[-1][0] if self._queue else self.store.height
+        if height != last + 1:
+            raise ValueError(f"block {height} does not extend height {last}")
         self._queue.append((height, apply))
         return self._next(now_ns) if self.phase == "idle" else []
 
@@ -240,14 +245,19 @@ class CoordinatorCore:
         return self._start_epoch(now_ns)  # its round state is gone: start the block over
 
     def _on_report(self, msg: Report, now_ns: int) -> list[Any]:
-        if msg.epoch != self.epoch or self.phase != "iterating" or msg.round != self.round:
+        if msg.epoch != self.epoch or self.phase == "idle":
             return []
         if not 0 <= msg.shard < self.shards:
             raise ProtocolError(f"report from unknown shard {msg.shard}")
-        member = self._members.setdefault(msg.shard, msg.incarnation)
-        if member != msg.incarnation:  # another incarnation's numbers: start over
+        member = self._members.get(msg.shard)
+        if member is not None and member != msg.incarnation:
+            # another incarnation of that shard (its Hello may have been lost): the one
+            # that took part is gone with its round state, start the block over
             self.stats["restarts_seen"] += 1
             return self._start_epoch(now_ns)
+        if self.phase != "iterating" or msg.round != self.round:
+            return []
+        self._members[msg.shard] = msg.incarnation
         self._reports[msg.shard] = msg
         self._progress_ns = now_ns
         if len(self._reports) < self.shards:

@@ -21,7 +21,7 @@ from focusflow.actors.rank.store import RankStore
 from focusflow.kernels import FocusParams
 from focusflow.wire import decode_message, encode_message
 
-STEPS_MAX_DEFAULT = 10_000_000
+STEPS_MAX_DEFAULT = 2_000_000
 
 
 class LocalRank:
