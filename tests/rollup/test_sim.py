@@ -13,10 +13,10 @@ from focusflow.sim.scenarios import run_scenario
 DURATION_MS = 6_500.0
 
 
-def _run(seed: int = 1, **options: Any) -> dict[str, Any]:
-    opts = {"rollup_links": 20, "rollup_drain_ms": 3_000.0, "duration_ms": DURATION_MS,
+def _run(seed: int = 1, duration_ms: float = DURATION_MS, **options: Any) -> dict[str, Any]:
+    opts = {"rollup_links": 20, "rollup_drain_ms": 3_000.0, "duration_ms": duration_ms,
             **options}
-    return run_scenario("rollups", seed, duration_ms=DURATION_MS, options=opts)
+    return run_scenario("rollups", seed, duration_ms=duration_ms, options=opts)
 
 
 def _ok(s: dict[str, Any]) -> None:
@@ -42,10 +42,15 @@ def test_hostile_relayers_cannot_break_ordering_or_cause_double_delivery() -> No
 
 
 def test_hub_crash_loses_nothing() -> None:
-    s = _run(seed=3, rollups=3, hubs=2, hub_crash_ms=1_500.0, relayer_faults=True)
+    # both hubs crash twice (mid-window), relayers are hostile, and rollup 1 lies: after
+    # each restart the hub replays its log, re-notifies the watchers and gives pending
+    # claims a whole window again, so the liar is still caught and nothing is lost
+    s = _run(seed=3, duration_ms=8_000.0, rollups=3, hubs=2, hub_crash_ms=1_500.0,
+             relayer_faults=True, rollup_liar=1, rollup_drain_ms=4_000.0)
     _ok(s)
     assert s["hub_restarts"] >= 4  # both hubs, twice, each replaying its durable log
     assert s["invariants"]["all_claims_merged"] and s["invariants"]["no_double_delivery"]
+    assert s["slashed"] == 1 and s["invariants"]["liar_slashed_only"]
 
 
 def test_global_pi_stays_consistent_as_rollups_come_and_go() -> None:

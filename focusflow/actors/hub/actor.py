@@ -50,7 +50,7 @@ from focusflow.wire import WireError, from_bytes, to_bytes
 
 __all__ = ["HubActor"]
 
-EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT = 1, 2, 3, 4, 5
+EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT, EV_RESUME = 1, 2, 3, 4, 5, 6
 LOG_PREFIX = "hub.log."
 ASK_TIMEOUT_MS = 1_000
 UP = "up"
@@ -99,8 +99,17 @@ class HubActor(Actor):
             self._apply(from_bytes(HubEvent, raw))
         self.replaying = False
         self.log_next = len(keys)
-        if keys and self.probe is not None:
-            self.probe.hub_restarts += 1
+        if keys:
+            if self.probe is not None:
+                self.probe.hub_restarts += 1
+            await self._event(HubEvent(EV_RESUME, self.ctx.now_ns()))
+        # a notice may have been lost with the crash: tell the watchers again about every
+        # claim still in its window (watchers ignore what they already judged)
+        for queue in self.core.pending.values():
+            for entry in queue:
+                notice = ClaimNotice(to_bytes(entry.claim), self.ctx.node_name, entry.deadline_ns)
+                for w in self.watchers:
+                    self.ctx.tell_nowait(w, notice)
         self.ctx.start_timer("tick", self.tick_ms, RollupTick(0), repeat=True)
 
     # ------------------------------------------------------------------ messages
@@ -164,6 +173,9 @@ class HubActor(Actor):
             period = int.from_bytes(ev.b[:8], "big")
             return list(self.core.adjudicated(ev.a, period, fraud=ev.flag,
                                               challenger=ev.b[8:].decode()))
+        if ev.kind == EV_RESUME:
+            self.core.resume(ev.now_ns)
+            return []
         assert ev.kind == EV_TICK, f"unknown hub event {ev.kind}"
         before = self._fingerprint()
         effects = self.core.tick(ev.now_ns)

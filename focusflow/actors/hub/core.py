@@ -230,6 +230,19 @@ class HubCore:
         self.rewards[challenger] = self.rewards.get(challenger, 0) + amount // 2
         return [Slashed(claim.sequencer, amount, bucket, period, challenger)]
 
+    def resume(self, now_ns: int) -> None:
+        """After a restart: every claim still pending gets a whole window of uptime again.
+
+        Why: fraud proofs sent while the hub was down are lost; without this, a claim
+        whose window ran out during the outage would be accepted at the first tick,
+        before a challenger could prove it again.
+        """
+        window_ns = int(self.verifier.challenge_window_ms * 1e6)
+        for queue in self.pending.values():
+            for entry in queue:
+                if window_ns:
+                    entry.deadline_ns = max(entry.deadline_ns, now_ns + window_ns)
+
     def _accept_due(self, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
         for b in sorted(self.pending):

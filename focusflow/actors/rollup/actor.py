@@ -189,6 +189,7 @@ class ChallengerActor(Actor):
         self.replayers: dict[bytes, Replayer] = {}
         self.waiting: dict[bytes, dict[int, ClaimNotice]] = {}
         self.proofs_sent = 0
+        self.frauds: dict[tuple[bytes, int], FraudProof] = {}
 
     async def receive(self, msg: Any) -> Any:
         if isinstance(msg, ClaimNotice):
@@ -196,6 +197,14 @@ class ChallengerActor(Actor):
                 claim = from_bytes(SupplyRank, msg.claim)
             except (WireError, ValueError):
                 return None
+            proof = self.frauds.get((claim.bucket, claim.period))
+            if proof is not None and proof.root == claim.root:
+                # the hub asks again (it restarted): the proof may have been lost with it
+                self.ctx.tell_nowait(self.ctx.ref_for(msg.hub, self.hub_path), proof)
+                return None
+            rep = self.replayers.get(claim.bucket)
+            if rep is not None and (rep.spent or claim.period <= rep.period):
+                return None  # already judged (a repeated notice, e.g. after a hub restart)
             box = self.waiting.setdefault(claim.bucket, {})
             if len(box) < notices_max:
                 box[claim.period] = msg
@@ -236,8 +245,11 @@ class ChallengerActor(Actor):
             if finding.fraud:
                 hub = self.ctx.ref_for(notice.hub, self.hub_path)
                 self.proofs_sent += 1
-                self.ctx.tell_nowait(hub, FraudProof(claim.bucket, claim.period, claim.root,
-                                                     finding.residual, self.name))
+                proof = FraudProof(claim.bucket, claim.period, claim.root, finding.residual,
+                                   self.name)
+                if len(self.frauds) < notices_max:
+                    self.frauds[(claim.bucket, claim.period)] = proof
+                self.ctx.tell_nowait(hub, proof)
                 box.clear()  # the bucket freezes; later claims build on the bad one
 
 
