@@ -19,7 +19,16 @@ from focusflow.actors.chain.executor import (
 from focusflow.actors.chain.workload import LinkWorkload, WorkloadConfig
 from focusflow.actors.consensus.blocks import merkle_da_root
 from focusflow.actors.da.block import commit_block
-from focusflow.actors.state import Neuron, SqliteStore, StateCore, TxKind, cid_of, commit, make_tx
+from focusflow.actors.state import (
+    FocusSlice,
+    Neuron,
+    SqliteStore,
+    StateCore,
+    TxKind,
+    cid_of,
+    commit,
+    make_tx,
+)
 from focusflow.actors.state.tx import tx_hash_of
 from focusflow.kernels import GraphStore, verify
 
@@ -62,18 +71,38 @@ def test_validators_executing_the_same_blocks_get_identical_roots(seed: int) -> 
     assert a.rejected_total["replayed"] > 0, "the workload's stale txs were refused"
 
 
-def test_state_root_equals_the_state_stores_own_commit_path() -> None:
-    """The in-memory fold gives the same root as the SQLite store + state core path."""
+@pytest.mark.parametrize("pi_in_state", [False, True])
+def test_state_root_equals_the_state_stores_own_commit_path(pi_in_state: bool) -> None:
+    """The in-memory fold gives the same root as the SQLite store + state core path; with
+    ``pi_in_state`` the store path gets block h's π (rebuilt here from the executor's
+    quantised vector, CID order and the state's own shard function) with block h + 1."""
     wl, blocks = _blocks(4, 5)
-    ex = BlockExecutor(genesis_balances=wl.genesis_balances(), config=ChainConfig(fee_min=1))
-    roots = _run(ex, blocks)
+    ex = BlockExecutor(genesis_balances=wl.genesis_balances(),
+                       config=ChainConfig(fee_min=1, pi_in_state=pi_in_state))
+    roots, qs = [], []
+    for txs in blocks:
+        roots.append(ex.execute(ex.root if ex.height else GENESIS_PARENT, txs)[0])
+        qs.append((list(ex.focus.cids), ex.focus.commitment.q.copy()))
     store = SqliteStore.open_image(None, chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height, fee_min=1)
     commit(store, core, core.genesis(balances=wl.genesis_balances()))
     assert core.root == ex.genesis_root
     for h, txs in enumerate(blocks, start=1):
-        commit(store, core, core.prepare_block(h, txs))
-        assert core.root == roots[h - 1][0]
+        focus = _slices(core, *qs[h - 2]) if pi_in_state and h > 1 else []
+        commit(store, core, core.prepare_block(h, txs, focus=focus))
+        assert core.root == roots[h - 1]
+    if pi_in_state:
+        cids, q = qs[-2]
+        for i in (0, len(cids) // 2, len(cids) - 1):
+            assert ex.state.focus(cids[i]) == core.focus(cids[i]) == int(q[i]) > 0
+
+
+def _slices(core: StateCore, cids: list[bytes], q: np.ndarray) -> list[FocusSlice]:
+    by_shard: dict[int, list[int]] = {}
+    for i, cid in enumerate(cids):
+        by_shard.setdefault(core.focus_shard(cid), []).append(i)
+    arr = np.frombuffer(b"".join(cids), np.uint8).reshape(len(cids), 36)
+    return [FocusSlice(sh, arr[rows], q[rows]) for sh, rows in sorted(by_shard.items())]
 
 
 def test_rejected_txs_are_counted_by_reason_and_change_nothing() -> None:

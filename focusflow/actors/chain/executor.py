@@ -56,7 +56,14 @@ from focusflow.actors.economics import (
     MemoryLedger,
     supply_conserved,
 )
-from focusflow.actors.state.core import BlockResult, LinkDeltas, Receipt, StateCore, decode_block
+from focusflow.actors.state.core import (
+    BlockResult,
+    FocusSlice,
+    LinkDeltas,
+    Receipt,
+    StateCore,
+    decode_block,
+)
 from focusflow.actors.state.smt import SparseMerkleTree
 from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import Commitment, CpuSolver, FocusParams, GraphStore, verify
@@ -88,6 +95,7 @@ class ChainConfig:
     focus_eps: float = 1e-6
     focus_iterations_max: int = 1000
     verify_pi: bool = True
+    pi_in_state: bool = True  # write each block's π into /graph/pi with the next block
     outcomes_kept_max: int = 4096
     squares_kept_max: int = 64
     particles_max: int = 1 << 24
@@ -220,6 +228,9 @@ class _Focus:
     params: FocusParams
     store: GraphStore = field(default_factory=GraphStore)
     particles: dict[bytes, int] = field(default_factory=dict)
+    cids: list[bytes] = field(default_factory=list)  # particle index -> CID
+    shards: list[int] = field(default_factory=list)  # particle index -> /graph/pi shard
+    unwritten: bool = False  # π changed since the last slices went into the state
     neurons: dict[bytes, int] = field(default_factory=dict)
     solver: CpuSolver | None = None
     commitment: Commitment = field(default_factory=lambda: Commitment.of(np.zeros(0)))
@@ -283,7 +294,7 @@ class BlockExecutor:
         memo = self.signatures
         decoded = [t for t in (memo.decode(txs) if memo is not None else decode_block(txs)) if isinstance(t, Tx)]
         sig_ok = self.signatures.verify(decoded) if self.signatures is not None else None
-        result = self.state.prepare_block(h, txs, signatures_ok=sig_ok)
+        result = self.state.prepare_block(h, txs, signatures_ok=sig_ok, focus=self._focus_slices())
         self._commit(result)
         rejected = Counter(r.reason.value for r in result.receipts if not r.ok and r.reason is not None)
         self.rejected_total.update(rejected)
@@ -406,6 +417,7 @@ class BlockExecutor:
             # Committing a non-fixed point would make honest verifiers reject the block.
             self._fail(f"π did not converge in {result.iterations} iterations")
         f.commitment = Commitment.of(result.pi)
+        f.unwritten = True
         if not self.config.verify_pi:
             return None, 0.0
         verdict = verify(f.store, f.commitment, eps=f.params.eps, params=f.params)
@@ -432,11 +444,40 @@ class BlockExecutor:
                 gains[_account(neuron)] = gains.get(_account(neuron), 0) + up
         return tuple(sorted(gains.items()))
 
+    def _focus_slices(self) -> list[FocusSlice]:
+        """The previous block's π as ``/graph/pi`` slices (one per shard holding particles).
+
+        π of block h is computed after block h's txs are applied, so it enters the state
+        with block h + 1 (one block of lag, the usual end-of-block pattern): the state
+        root of h + 1 then binds the π committed by the header of h, and
+        ``StateCore.focus(cid)`` answers from it. Only written when π changed.
+        """
+        f = self.focus
+        if not f.unwritten or not self.config.pi_in_state:
+            return []
+        f.unwritten = False
+        q = f.commitment.q
+        assert len(q) == len(f.cids) == len(f.shards)
+        shards = np.asarray(f.shards, np.int64)
+        cids = np.frombuffer(b"".join(f.cids), np.uint8).reshape(-1, len(f.cids[0]))
+        out = []
+        for shard in np.unique(shards):
+            rows = np.flatnonzero(shards == shard)
+            out.append(FocusSlice(int(shard), cids[rows], np.asarray(q[rows], np.uint64)))
+        return out
+
     def _particle_ids(self, cids: np.ndarray) -> np.ndarray:
-        index = self.focus.particles
+        f = self.focus
+        index = f.particles
         out = np.empty(cids.shape[0], np.int64)
         for i, row in enumerate(cids):
-            out[i] = index.setdefault(row.tobytes(), len(index))
+            cid = row.tobytes()
+            pid = index.get(cid)
+            if pid is None:
+                pid = index[cid] = len(f.cids)
+                f.cids.append(cid)
+                f.shards.append(self.state.focus_shard(cid))
+            out[i] = pid
         if len(index) > self.config.particles_max:
             self._fail(f"{len(index)} particles > particles_max {self.config.particles_max}")
         return out
