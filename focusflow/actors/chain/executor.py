@@ -29,10 +29,12 @@ same ordered txs get bit-identical roots (float64 numpy/scipy on one platform, t
 warm-start history). The executor keeps only bounded history (``outcomes_kept_max``
 outcomes, ``squares_kept_max`` squares).
 
+Block h's quantised π is written into ``/graph/pi`` slices with block h + 1 (the state core
+takes focus slices before the txs whose deltas the π depends on), so the state root binds
+the committed π one block late (``ChainConfig.pi_in_state``).
+
 Deliberate simplifications (see docs/chain.md): state lives in memory (the state actor's
-SQLite store is not in the loop); the π root is committed in the header but π slices are
-not written into ``/graph/pi`` (that would need a second pass of the state core per
-block); the economics ledger is a parallel H ledger funded with the same genesis
+SQLite store is not in the loop); the economics ledger is a parallel H ledger funded with the same genesis
 balances, not yet the ``/token`` keyspace (the state core burns the fee it charges; the
 economics core distributes the same amount).
 """
