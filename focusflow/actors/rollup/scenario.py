@@ -353,7 +353,7 @@ _WORLDS: dict[int, World] = {}
 
 
 @register_scenario("rollups", help="semantic rollups, relayers and supply-rank hubs",
-                   add_arguments=add_arguments, duration_ms=DURATION_MS, priority=5,
+                   add_arguments=add_arguments, duration_ms=DURATION_MS, priority=-1,
                    select=_select, finish=lambda sim, o: finish(sim, o))
 def build(sim: Simulation, options: Mapping[str, Any]) -> None:
     """Register the world and its invariants on ``sim``."""
