@@ -81,6 +81,7 @@ DA_EPOCH_BLOCKS = 16  # blocks per pinning epoch of the validators' share stores
 LIGHT_NODE = "light"
 SAMPLER_PATH = "/user/sampler"
 SHARES_PATH = "/user/shares"
+ROOTS_KEPT_MAX = 4096  # heights whose honest roots are remembered for comparison
 LIGHT_SETTLE_MS = 1_000  # a finalized block older than this must have a light verdict
 
 
@@ -181,6 +182,8 @@ class NetworkState(consensus_scenario._State):
             return
         roots = (outcome.state_root, outcome.pi_root)
         first = self.roots.setdefault(outcome.height, roots)
+        while len(self.roots) > ROOTS_KEPT_MAX:  # heights arrive in order: drop the oldest
+            del self.roots[next(iter(self.roots))]
         if first is not roots:
             self.roots_compared += 1
             if first != roots:
