@@ -1,0 +1,1 @@
+"""Snowball fallback core (``core.py``) deciding stalled anchors; see docs/consensus.md."""

@@ -1,0 +1,1 @@
+"""Fast-path BFT commit rule over the DAG mempool (``core.py``); see docs/consensus.md."""
