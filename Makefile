@@ -14,15 +14,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # System packages the tests use: the Cap'n Proto compiler (the schemas must compile with
-# the official tool) and Mesa's software Vulkan driver (WGSL kernels run on llvmpipe).
+# the official tool), Mesa's software Vulkan driver (WGSL kernels run on llvmpipe) and
+# Chromium (the node's web page is tested in headless Chromium).
 # Best effort: needs root and apt; tests that need them skip with a reason otherwise,
 # unless FOCUSFLOW_REQUIRE_SYSDEPS=1 (set by CI) makes a missing one a failure.
 sysdeps:
-	@if ! command -v capnp >/dev/null 2>&1 || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then \
+	@if ! command -v capnp >/dev/null 2>&1 || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 \
+	    || ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq capnproto mesa-vulkan-drivers libvulkan1 >/dev/null) \
-	      || echo "warning: could not install capnproto/mesa-vulkan-drivers" >&2; \
-	  else echo "note: capnproto or mesa-vulkan-drivers missing (need root+apt); dependent tests will skip" >&2; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq capnproto mesa-vulkan-drivers libvulkan1 chromium >/dev/null) \
+	      || echo "warning: could not install capnproto/mesa-vulkan-drivers/chromium" >&2; \
+	  else echo "note: capnproto, mesa-vulkan-drivers or chromium missing (need root+apt); dependent tests will skip" >&2; fi; \
 	fi
 
 demo: $(STAMP)
