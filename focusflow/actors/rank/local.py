@@ -29,13 +29,16 @@ class LocalRank:
 
     def __init__(self, store: RankStore, *, params: FocusParams | None = None,
                  seed: int | None = None, duplicate: float = 0.0, loss: float = 0.0,
-                 encode: bool = True, devices: Sequence[int | None] | None = None) -> None:
-        """``devices[s]`` is shard s's CUDA device id (None or no list: the CPU path)."""
+                 encode: bool = True, devices: Sequence[int | None] | None = None,
+                 verify_commit: bool = True) -> None:
+        """``devices[s]`` is shard s's CUDA device id (None or no list: the CPU path);
+        ``verify_commit`` False skips the coordinator's residual self-check of each
+        commit (one CPU iteration over the host graph; benchmarks of the device path)."""
         assert 0.0 <= duplicate < 1.0 and 0.0 <= loss < 1.0
         self.store = store
         self.rng = random.Random(seed) if seed is not None else None
         self.duplicate, self.loss, self.encode = duplicate, loss, encode
-        self.coordinator = CoordinatorCore(store, params=params)
+        self.coordinator = CoordinatorCore(store, params=params, verify_commit=verify_commit)
         self.devices = list(devices) if devices is not None else [None] * store.shards
         assert len(self.devices) == store.shards
         self.shards = [build_core(store.shard_graph(s), store.shards, self.devices[s],
