@@ -150,3 +150,36 @@ def test_fees_are_redistributed_by_demand_and_conserved() -> None:
     ca, cb = hub.credits[a.bucket.key], hub.credits[b.bucket.key]
     # demand 90 vs 30 links, 7 fee units per submit: floor shares, remainder kept
     assert (ca, cb, hub.pool) == (14 * 90 // 120, 14 * 30 // 120, 1)
+
+
+def test_claim_verifier_seam_takes_a_validity_style_verifier() -> None:
+    """A verifier with window 0 that checks a proof on receipt (here: re-execution
+    standing in for a validity proof) accepts at once, without a challenge window."""
+    rng = np.random.default_rng(7)
+    da = FakeDa()
+    key = b"honest" * 4 + b"\x00" * 8
+
+    class ReexecOnReceipt:
+        challenge_window_ms = 0.0
+
+        def __init__(self) -> None:
+            self.replayers: dict[bytes, Replayer] = {}
+
+        def on_receipt(self, claim: object) -> str | None:
+            from focusflow.actors.rollup.bucket import Bucket
+            from focusflow.actors.rollup.messages import SupplyRank
+
+            assert isinstance(claim, SupplyRank)
+            rep = self.replayers.setdefault(
+                claim.bucket, Replayer(claim.bucket, Bucket(claim.bucket).namespace, PARAMS))
+            finding = rep.check(claim, da.fetch)
+            return finding.reason if finding.fraud else None
+
+    hub = HubCore("hub", verifier=ReexecOnReceipt(), bonds={key: 5000, b"liar" * 8: 5000})
+    good = SequencerCore(bucket_of(bucket_id=b"good"), key, params=PARAMS)
+    bad = SequencerCore(bucket_of(bucket_id=b"bad"), b"liar" * 8, params=PARAMS, lie=0.05)
+    assert hub.claim(period(good, da, rng), 0) == []  # no Notify: no window
+    assert hub.accepted[good.bucket.key].period == 1
+    [rejected] = hub.claim(period(bad, da, rng), 0)
+    assert isinstance(rejected, Rejected) and "residual" in rejected.reason
+    assert bad.bucket.key not in hub.accepted
