@@ -218,6 +218,7 @@ class Node:
         self._tracing = bool(getattr(runtime, "tracing", True))
         #: Handlers one step may run back to back (live: fewer scheduler round trips).
         self._messages_per_step = int(getattr(runtime, "messages_per_step", 1))
+        self._now_ns = runtime.now_ns
         assert 1 <= self._messages_per_step <= 4096
 
     # ==================================================================== public surface
@@ -679,8 +680,18 @@ class Node:
         corr = self._next_corr
         self._next_corr += 1
         fut: Future[Any] = Future()
-        self._pending[corr] = _PendingAsk(fut, ref)
-        self._arm_ask_deadline(corr, int(timeout_ms * 1_000_000))
+        pending = self._pending
+        pending[corr] = _PendingAsk(fut, ref)
+        timeout_ns = int(timeout_ms * 1_000_000)
+        queue = self._ask_queues.get(timeout_ns)
+        deadline = self._now_ns() + timeout_ns
+        if queue is not None and self._ask_timer is not None and deadline >= self._ask_timer_at:
+            # The common case inline: the timer is armed for an earlier deadline.
+            while queue and queue[0][1] not in pending:
+                queue.popleft()  # answered already: forget its deadline
+            queue.append((deadline, corr))
+        else:
+            self._arm_ask_deadline(corr, timeout_ns)
         self.stats["asks"] += 1
         sender = None if cell is None else cell.ref
         if ref.node != self.name:
