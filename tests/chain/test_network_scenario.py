@@ -107,6 +107,16 @@ def test_share_servers_that_withhold_make_the_light_node_report_unavailable(
     assert any(p.startswith("data_available: light node") for p in s["chain"]["problems"])
 
 
+def test_a_withholding_byzantine_minority_does_not_make_available_blocks_unavailable() -> None:
+    """f = 3 consecutive share servers refuse every cell: the light node asks the others."""
+    s = run_scenario("network", 4, duration_ms=2000,
+                     options=_options(validators=10, byzantine=3, seed=4, da_withhold=True))
+    assert s["ok"], s["chain"]["problems"]
+    chain = s["chain"]
+    assert chain["da_light_verdicts"] == chain["da_light_available"] >= 1
+    assert chain["da_light_settled_decided"] == chain["da_light_settled_blocks"] >= 1
+
+
 def _state_with_one_block() -> network.NetworkState:
     wl = LinkWorkload(WorkloadConfig(neurons=8, invalid_share=0.0), seed=7)
     exs = [BlockExecutor(genesis_balances=wl.genesis_balances()) for _ in range(2)]

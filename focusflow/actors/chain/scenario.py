@@ -136,6 +136,13 @@ class _ShareServer(ShareServerActor):
         self.store = store
 
 
+class _WithholdingStore(ShareStore):
+    """A Byzantine validator's share store with ``--da-withhold``: it refuses every cell."""
+
+    def sample(self, height: int, row: int, col: int) -> None:
+        return None
+
+
 class _DaCollector(Actor):
     """The light node's verdict subscriber: records each verdict for the invariant."""
 
@@ -273,6 +280,8 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="network: funded neurons sending links (default 256)")
     group.add_argument("--invalid-share", type=float, default=None,
                        help="network: share of deliberately stale (replayed-nonce) txs (default 0.02)")
+    group.add_argument("--da-withhold", action="store_true", default=None,
+                       help="network: Byzantine validators' share servers refuse every DA sample")
 
 
 def _node_config(latency: float) -> NodeConfig:
@@ -337,6 +346,7 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
     config = _node_config(latency)
     admit = admit_txs(signatures)
+    withhold = bool(options.get("da_withhold"))
 
     def execute_for(i: int) -> Callable[[bytes, Any], tuple[bytes, bytes]]:
         ex = executors[i]
@@ -352,7 +362,7 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
 
     def boot_validator(index: int) -> Callable[[Node], None]:
         def boot(node: Node) -> None:
-            store = ShareStore()
+            store = _WithholdingStore() if index in byzantine and withhold else ShareStore()
             node.spawn(_ShareServer, name="shares", store=store)
             node.spawn(
                 ChainValidatorActor, name="validator", mailbox_depth_max=1 << 16, index=index,
@@ -371,7 +381,11 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
         collector = node.spawn(_DaCollector, name="da-verdicts", state=state)
         peers = tuple(node.ref(name, SHARES_PATH) for name in names)
         node.spawn(DaSamplerActor, name="sampler", peers=peers,
-                   config=SamplerConfig(samples=DA_SAMPLES, timeout_ms=int(max(500, 10 * latency))),
+                   # A cell is unavailable only when every validator's server refused it: the
+                   # sampler retries at the next server, and with the default retries_max (2) f >= 3
+                   # consecutive withholding servers fail an available block (docs/chain.md).
+                   config=SamplerConfig(samples=DA_SAMPLES, timeout_ms=int(max(500, 10 * latency)),
+                                        retries_max=len(names) - 1),
                    subscriber=collector)
 
     sim.add_node(LIGHT_NODE, boot=boot_light)
