@@ -15,7 +15,7 @@ from typing import Any
 from focusflow.actors.rank.actor import build_core
 from focusflow.actors.rank.coordinator import BlockOutcome, CoordinatorCore
 from focusflow.actors.rank.effects import COORDINATOR, Penalty, Publish, Send
-from focusflow.actors.rank.messages import Hello, RankBlock
+from focusflow.actors.rank.messages import Hello, ProtocolError, RankBlock
 from focusflow.actors.rank.shard import ShardCore
 from focusflow.actors.rank.store import RankStore
 from focusflow.kernels import FocusParams
@@ -47,6 +47,7 @@ class LocalRank:
         self.queue: list[tuple[int, bytes | Any]] = []
         self.now_ns = 0
         self.delivered = 0
+        self.refused = 0
         self.bytes = 0
         self.penalties: list[Penalty] = []
         self.published: list[Any] = []
@@ -77,10 +78,13 @@ class LocalRank:
         msg = decode_message(*item) if self.encode else item
         self.delivered += 1
         self.now_ns += 1_000  # 1 µs of virtual time per delivery (drives retransmits)
-        if to == COORDINATOR:
-            self._post(self.coordinator.receive(msg, self.now_ns))
-        else:
-            self._post(self.shards[to].receive(msg))
+        try:
+            if to == COORDINATOR:
+                self._post(self.coordinator.receive(msg, self.now_ns))
+            else:
+                self._post(self.shards[to].receive(msg))
+        except ProtocolError:
+            self.refused += 1  # as the actor shells do: a peer's bad message is dropped
         for hook in self.hooks:
             hook(self)
 

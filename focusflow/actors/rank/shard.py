@@ -237,7 +237,7 @@ class ShardCore:
         if msg.epoch == self.epoch:
             return self._try_begin() if self.phase == "loading" else self._resend()
         if msg.height < self.height:
-            raise ProtocolError(f"start at height {msg.height} below ours {self.height}")
+            return []  # a stale Start from before a restart rebuilt us at a later height
         self.epoch, self.target_height = msg.epoch, msg.height
         self.n_global, self.damping = msg.n_global, msg.damping
         self.phase = "loading"
