@@ -31,3 +31,13 @@ def test_consensus_scenario_is_deterministic() -> None:
     a = run_scenario("consensus", 5, duration_ms=1500, options=_options(seed=5))
     b = run_scenario("consensus", 5, duration_ms=1500, options=_options(seed=5))
     assert a["trace_hash"] == b["trace_hash"] and a["links_committed"] == b["links_committed"]
+
+
+def test_a_restarted_validator_resumes_above_its_watermark_and_finalizes_again() -> None:
+    """v0 crashes at 1 s (memory lost) and restarts: it must not sign twice for a round
+    (it resumes above its persisted watermark), agreement and validity hold, and it
+    finalizes blocks again."""
+    s = run_scenario("consensus", 3, duration_ms=5000, options=_options(crash_restart=True))
+    assert s["ok"] and s["invariants"] == {"agreement": True, "validity": True}
+    assert s["nodes"]["v0"]["generation"] == 2
+    assert s["finalized_height"] >= 3  # the lowest honest height, v0's included

@@ -36,6 +36,7 @@ from focusflow.wire import array_field, load_schema, message
 _schema = load_schema(Path(__file__).with_name("consensus.capnp"))
 
 VALIDATOR_PATH = "/user/validator"
+WATERMARK_KEY = "consensus/watermark"
 Sink = Callable[[int, int, Effect], None]
 """(validator index, now_ns, effect) for every non-network effect."""
 
@@ -107,6 +108,7 @@ class ValidatorActor(Actor):
         self.sink = sink
         self.adversary = adversary
         self.dropped = 0
+        self.watermark = 0
         self.core = ValidatorCore(
             committee=committee,
             me=index,
@@ -119,8 +121,13 @@ class ValidatorActor(Actor):
         )
 
     async def on_start(self) -> None:
-        """Propose round 1 (the core starts on its first call)."""
-        self._apply(self.core.tick(self.ctx.now_ns()))
+        """Resume above the persisted watermark (a restart must not sign twice for a
+        round), then start: a fresh validator proposes round 1."""
+        stored = await self.ctx.storage.read(WATERMARK_KEY)
+        self.watermark = int(stored.decode()) if stored else 0
+        if self.watermark:
+            self.core.dag.resume_above(self.watermark)
+        await self._step(self.core.tick(self.ctx.now_ns()))
 
     async def receive(self, msg: Any) -> Any:
         """Feed the core; apply its effects. A core bug raises: the supervisor decides."""
@@ -128,13 +135,22 @@ class ValidatorActor(Actor):
         if isinstance(msg, Frame):
             if self.adversary is not None:
                 self.adversary.incoming(self.index, self.core, msg.data)
-            self._apply(self.core.receive(msg.data, msg.sender, now))
+            await self._step(self.core.receive(msg.data, msg.sender, now))
         elif isinstance(msg, SubmitTxs):
-            self._apply(self.core.submit(msg.unpack(), now))
+            await self._step(self.core.submit(msg.unpack(), now))
         elif isinstance(msg, ConsensusTick):
-            self._apply(self.core.tick(now))
+            await self._step(self.core.tick(now))
         self.core.invariants()
         return None
+
+    async def _step(self, effects: list[Effect]) -> None:
+        """Persist the signing watermark (synced) before any header or vote leaves."""
+        mark = self.core.dag.watermark()
+        if mark > self.watermark:
+            await self.ctx.storage.write(WATERMARK_KEY, str(mark).encode())
+            await self.ctx.storage.sync()
+            self.watermark = mark
+        self._apply(effects)
 
     def _apply(self, effects: list[Effect]) -> None:
         if self.adversary is not None:

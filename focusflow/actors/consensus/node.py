@@ -163,7 +163,8 @@ class ValidatorCore:
         effects: list[Effect] = []
         if not self.started:
             self.started = True
-            effects.extend(self.dag.propose(1, SKIP, now_ns))
+            if self.dag.round == 0:  # a resumed validator waits for a quorum above its watermark
+                effects.extend(self.dag.propose(1, SKIP, now_ns))
         for ordered in self.bft.try_commit(self.dag):
             txs = tuple(tx for c in ordered.history for b in c.signed.header.batches for tx in b.payloads)
             commit = Commit(ordered.slot, ordered.anchor.digest, ordered.via, tuple(c.digest for c in ordered.history), txs)

@@ -82,6 +82,8 @@ class _State:
         h = e.header.height
         if self.final.setdefault(h, e.digest) != e.digest:
             self.agreement = False
+        if h <= self.heights.get(i, 0):
+            return  # a restarted validator re-finalizing history: agreement checked above
         self.heights[i] = h
         for tx in e.txs:
             d = digest(DOMAIN_TX, tx)
@@ -131,6 +133,11 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--byzantine", type=int, default=0, help="consensus: Byzantine validators (f < n/3)")
     group.add_argument("--latency", type=float, default=50.0, help="consensus: one-way latency in ms")
     group.add_argument("--tx-rate", type=float, default=200.0, help="consensus: links submitted per second")
+    group.add_argument(
+        "--crash-restart",
+        action="store_true",
+        help="consensus: crash validator v0 at 1 s and restart it 400 ms later (memory lost)",
+    )
 
 
 def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
@@ -201,6 +208,13 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
         node.spawn(_Client, name="client", names=names, honest=honest, rate=rate, state=state, seed=seed)
 
     sim.add_node("clients", boot=boot_client)
+    if options.get("crash_restart"):
+        sim.call_later(1_000, lambda: sim.crash_node(names[0]))
+
+        def restart() -> None:
+            sim.restart_node(names[0])
+
+        sim.call_later(1_400, restart)
     sim.add_invariant("agreement", lambda: state.agreement)
     sim.add_invariant("validity", lambda: state.validity)
 

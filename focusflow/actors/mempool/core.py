@@ -100,6 +100,7 @@ class DagCore:
         self.waiting: dict[bytes, tuple[int, Certificate]] = {}
         self.waiting_headers: dict[bytes, tuple[int, SignedHeader]] = {}
         self.round = 0
+        self.vote_floor = 0  # after a restart: never vote at or below (we may have voted)
         self.gc_round = 0
         self.own: SignedHeader | None = None
         self.own_votes: dict[int, bytes] = {}
@@ -161,6 +162,19 @@ class DagCore:
         return batch
 
     # ------------------------------------------------------------------ proposing
+
+    def resume_above(self, watermark: int) -> None:
+        """After a restart that lost our memory: neither propose nor vote at or below
+        ``watermark`` (the highest round we may have signed for, persisted by the shell),
+        so a restart can never make us equivocate or vote twice."""
+        assert self.own is None and not self.certs, "only before the first message"
+        self.round = max(self.round, watermark)
+        self.vote_floor = max(self.vote_floor, watermark)
+
+    def watermark(self) -> int:
+        """Highest round we signed a header or a vote for (what the shell persists)."""
+        voted = max((r for r, _ in self.voted), default=0)
+        return max(self.round, voted)
 
     def quorum_at(self, round_: int) -> bool:
         """Whether we hold certificates of ``round_`` carrying the quorum stake."""
@@ -289,7 +303,7 @@ class DagCore:
         """Validate a peer's header and vote for it (once per round and author)."""
         self._check_header(sender, sh)
         h = sh.header
-        if h.round <= self.gc_round:
+        if h.round <= self.gc_round or h.round <= self.vote_floor:
             return []
         prior = self.voted.get((h.round, h.author))
         if prior is not None and prior.digest != sh.digest:
