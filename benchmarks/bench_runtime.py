@@ -42,6 +42,23 @@ from focusflow.wire.system import Blob, Ping, Pong
 
 ASK_TIMEOUT_MS = 600_000
 
+#: CPU time per item (µs, all threads of this process: Pykka's two included), best per
+#: measure; far less sensitive than wall time to other jobs on a shared machine.
+CPU_US: dict[str, float] = {}
+_current = [""]
+
+
+def _start() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _rate(items: float, t: tuple[float, float]) -> float:
+    """Items per wall second since ``t``; also records CPU µs per item for the measure."""
+    wall, cpu = time.perf_counter() - t[0], time.process_time() - t[1]
+    name = _current[0]
+    CPU_US[name] = min(CPU_US.get(name, float("inf")), cpu / items * 1e6)
+    return items / wall
+
 
 class Sink(Actor):
     """Counts what it gets; answers an ask with the count (FIFO: after all earlier tells)."""
@@ -104,9 +121,9 @@ def ours_tell(n: int, *, encode_local: bool) -> float:
         sink = system.spawn(Sink)
         source = system.spawn(Source, sink)
         await system.ask(source, Ping(100), timeout_ms=ASK_TIMEOUT_MS)  # warm up
-        t = time.perf_counter()
+        t = _start()
         await system.ask(source, Ping(n), timeout_ms=ASK_TIMEOUT_MS)
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
 
     return _live(run, encode_local=encode_local)
 
@@ -116,9 +133,9 @@ def ours_ask(n: int, *, encode_local: bool) -> float:
         echo = system.spawn(Echo)
         asker = system.spawn(Asker, echo)
         await system.ask(asker, Ping(100), timeout_ms=ASK_TIMEOUT_MS)
-        t = time.perf_counter()
+        t = _start()
         await system.ask(asker, Ping(n), timeout_ms=ASK_TIMEOUT_MS)
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
 
     return _live(run, encode_local=encode_local)
 
@@ -128,10 +145,10 @@ def ours_ask_outside(n: int) -> float:
         echo = system.spawn(Echo)
         for i in range(100):
             await echo.ask(Ping(i))
-        t = time.perf_counter()
+        t = _start()
         for i in range(n):
             await echo.ask(Ping(i))
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
 
     return _live(run, encode_local=True)
 
@@ -154,19 +171,19 @@ def ours_bulk(edges: int, *, batch: int) -> float:
     async def run(system: ActorSystem) -> float:
         sink = system.spawn(Sink)
         source = system.spawn(BulkSource, sink)
-        t = time.perf_counter()
+        t = _start()
         await system.ask(source, Ping(edges // batch), timeout_ms=ASK_TIMEOUT_MS)
-        return (edges // batch) * batch / (time.perf_counter() - t)
+        return _rate((edges // batch) * batch, t)
 
     return _live(run, encode_local=True)
 
 
 def per_item_encode(edges: int) -> float:
     """Baseline for the batch path: one Cap'n Proto struct per edge (encode+decode)."""
-    t = time.perf_counter()
+    t = _start()
     for i in range(edges):
         decode_message(*encode_message(Ping(i)))
-    return edges / (time.perf_counter() - t)
+    return _rate(edges, t)
 
 
 _ROUTE = ("bench", "/user/$2", "bench", "/user/$1")
@@ -174,21 +191,21 @@ _ROUTE = ("bench", "/user/$2", "bench", "/user/$1")
 
 def hop_one_pass(n: int) -> float:
     """Hops/s through the runtime's codec: ``encode_hop`` + ``decode_hop`` (one pass)."""
-    t = time.perf_counter()
+    t = _start()
     for i in range(n):
         decode_hop(encode_hop(KIND_TELL, 0, *_ROUTE, Ping(i)))
-    return n / (time.perf_counter() - t)
+    return _rate(n, t)
 
 
 def hop_two_pass(n: int) -> float:
     """Baseline: the same frames through the general functions (payload, then envelope;
     each with the generated flat fast path), as the runtime did before the hop codec."""
-    t = time.perf_counter()
+    t = _start()
     for i in range(n):
         frame = encode_envelope_fields(KIND_TELL, 0, *_ROUTE, *encode_message(Ping(i)))
         fields = decode_envelope_fields(frame)
         decode_message(fields[6], fields[7])
-    return n / (time.perf_counter() - t)
+    return _rate(n, t)
 
 
 class PykkaSink(pykka.ThreadingActor):
@@ -218,11 +235,11 @@ def pykka_tell(n: int) -> float:
         for i in range(100):
             sink.tell(i)
         sink.ask(0)
-        t = time.perf_counter()
+        t = _start()
         for i in range(n):
             sink.tell(i)
         sink.ask(0)  # all tells handled
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
     finally:
         sink.stop()
 
@@ -230,10 +247,10 @@ def pykka_tell(n: int) -> float:
 def pykka_ask(n: int) -> float:
     sink = PykkaSink.start()
     try:
-        t = time.perf_counter()
+        t = _start()
         for i in range(n):
             sink.ask(i)
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
     finally:
         sink.stop()
 
@@ -242,9 +259,9 @@ def pykka_ask_actor_to_actor(n: int) -> float:
     sink = PykkaSink.start()
     asker = PykkaAsker.start(sink)
     try:
-        t = time.perf_counter()
+        t = _start()
         asker.ask(n, timeout=600)
-        return n / (time.perf_counter() - t)
+        return _rate(n, t)
     finally:
         asker.stop()
         sink.stop()
@@ -257,9 +274,9 @@ def sim_pingpong(n: int) -> float:
     n2 = sim.add_node("n2")
     n1.spawn(Echo, name="echo")
     asker = n2.spawn(Asker, n2.ref("n1", "/user/echo"))
-    t = time.perf_counter()
+    t = _start()
     sim.run_until_complete(n2.ask(asker, Ping(n), timeout_ms=ASK_TIMEOUT_MS))
-    return sim.events / (time.perf_counter() - t)
+    return _rate(sim.events, t)
 
 
 def machine() -> dict[str, Any]:
@@ -297,6 +314,7 @@ def main() -> int:
     r: dict[str, float] = dict.fromkeys(measures, 0.0)
     for _ in range(rep):
         for name, fn in measures.items():
+            _current[0] = name
             r[name] = max(r[name], fn())
     demo = run_scenario("demo", 1, duration_ms=20_000 if not args.quick else 5_000)
     r["sim_steps_per_s_demo"] = demo["events"] / demo["wall_seconds"]
@@ -312,7 +330,15 @@ def main() -> int:
         / r["per_item_struct_edges_per_s"],
         "hop_codec_one_pass/two_pass": r["hop_codec_one_pass"] / r["hop_codec_two_pass"],
     }
+    cpu_ratios = {
+        "tell_capnp_every_hop/pykka_tell (cpu per msg, lower is better)":
+            CPU_US["tell_capnp_every_hop"] / CPU_US["pykka_tell"],
+        "ask_capnp_every_hop/pykka_ask_best (cpu per round trip)":
+            CPU_US["ask_capnp_every_hop"] / min(CPU_US["pykka_ask"],
+                                                 CPU_US["pykka_ask_actor_to_actor"]),
+    }
     out = {"machine": machine(), "quick": args.quick, "rates": r, "ratios": ratios,
+           "cpu_us_per_item": CPU_US, "cpu_ratios": cpu_ratios,
            "targets": {"tell >= pykka (capnp every hop)": ratios["tell_capnp_every_hop/pykka_tell"] >= 1,
                        "tell >= pykka (in process)": ratios["tell_in_process/pykka_tell"] >= 1,
                        "ask >= 2x pykka (capnp every hop)": ratios["ask_capnp_every_hop/pykka_ask_best"] >= 2,
@@ -324,6 +350,11 @@ def main() -> int:
     print(f"{'measure':40} {'per second':>14}")
     for k, v in r.items():
         print(f"{k:40} {v:14,.0f}")
+    print(f"{'CPU µs per item (all threads)':40} {'µs':>14}")
+    for k, v in CPU_US.items():
+        print(f"{k:40} {v:14.2f}")
+    for k, v in cpu_ratios.items():
+        print(f"  {k:62} {v:6.2f}x")
     print("ratios:")
     for k, v in ratios.items():
         print(f"  {k:45} {v:8.2f}x")
