@@ -57,6 +57,11 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
     assert s["links_committed"] == chain["links_applied"] >= chain["txs_applied"] > 0, "1..4 links per tx"
 
 
+def test_crash_restart_is_refused_explicitly() -> None:
+    with pytest.raises(ValueError, match="crash-restart"):
+        run_scenario("network", 1, duration_ms=100, options=_options(crash_restart=True))
+
+
 def test_same_seed_same_trace_and_roots_whatever_the_hash_seed() -> None:
     """Two processes with different PYTHONHASHSEEDs: same trace, same state and π roots."""
     cmd = [sys.executable, "-m", "focusflow", "sim", "--validators", "4", "--byzantine", "1",

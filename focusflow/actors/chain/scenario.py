@@ -317,6 +317,9 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     seed = int(options.get("seed") or 0)
     if not 4 <= n <= consensus_scenario.VALIDATORS_MAX or not 0 <= 3 * f < n:
         raise ValueError(f"need 4 <= validators <= {consensus_scenario.VALIDATORS_MAX} and 3*byzantine < validators")
+    if options.get("crash_restart"):
+        raise ValueError("network: --crash-restart is not supported yet (a restarted validator would need "
+                         "its executed state back: no state sync); use --scenario consensus")
     rng = random.Random(seed)
     signers = [Signer(rng.randbytes(32)) for _ in range(n)]
     committee = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(signers)))
