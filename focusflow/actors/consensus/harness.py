@@ -68,6 +68,7 @@ class Scenario:
     beta: int | None = None
     header_txs_max: int = 512
     fallback_after_timeouts: int = 2
+    submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
 
     def repro(self) -> str:
         """The call that reproduces this run."""
@@ -138,6 +139,7 @@ class Result:
     mode_changes: list[tuple[int, int, str, int]] = field(default_factory=list)  # (t_ms, node, mode, slot)
     misbehaviour: dict[str, int] = field(default_factory=dict)
     rejections: int = 0
+    rejected_txs: set[bytes] = field(default_factory=set)  # digests of explicitly refused txs
     agreement: bool = True
     validity: bool = True
     events: int = 0
@@ -280,6 +282,7 @@ class Harness:
                     self.result.misbehaviour[e.kind] = self.result.misbehaviour.get(e.kind, 0) + 1
             elif isinstance(e, Reject):
                 self.result.rejections += 1
+                self.result.rejected_txs.add(e.tx_digest)
 
     def _on_finalize(self, i: int, e: Finalize) -> None:
         if i not in self.honest:
@@ -330,7 +333,8 @@ class Harness:
         per_submit = sc.tx_rate_per_s * sc.submit_every_ms / 1000
         carry = 0.0
         t = 0
-        while t < sc.duration_ms:
+        submit_end = sc.duration_ms if sc.submit_until_ms is None else min(sc.duration_ms, sc.submit_until_ms)
+        while t < submit_end:
             carry += per_submit
             count = int(carry)
             carry -= count

@@ -105,8 +105,18 @@ class DagCore:
         self.own: SignedHeader | None = None
         self.own_votes: dict[int, bytes] = {}
         self.own_sent_ns = 0
+        self.own_txs: list[ClientTx] = []  # the batch of ``own``, until it is certified
+        # round -> (digest, batch) of our certificates not yet seen with a child
+        self.own_unlinked: dict[int, tuple[bytes, list[ClientTx]]] = {}
         self.pending: list[ClientTx] = []
-        self.stats = {"txs_admitted": 0, "txs_shed": 0, "txs_invalid": 0, "equivocations": 0}
+        self.stats = {
+            "txs_admitted": 0,
+            "txs_shed": 0,
+            "txs_invalid": 0,
+            "equivocations": 0,
+            "txs_carried": 0,  # taken back from a header of ours replaced uncertified
+            "txs_requeued": 0,  # taken back from a certificate of ours that nobody linked
+        }
 
     # ------------------------------------------------------------------ clients
 
@@ -150,7 +160,9 @@ class DagCore:
         return [self._reject(t, "shed: pending_txs_max reached") for t in dropped]
 
     def _next_batch(self) -> Batch:
-        """Take the highest-focus pending transactions, sorted by focus (one argsort)."""
+        """Take the highest-focus pending transactions, sorted by focus (one argsort);
+        they stay in ``own_txs`` until the header carrying them is certified."""
+        self.own_txs = []
         if not self.pending:
             return Batch((), ())
         focus = np.fromiter((t.focus for t in self.pending), np.uint32, len(self.pending))
@@ -158,8 +170,52 @@ class DagCore:
         take = order[: self.config.header_txs_max].tolist()
         rest = sorted(order[self.config.header_txs_max :].tolist())
         batch = Batch(tuple(self.pending[i].payload for i in take), tuple(int(focus[i]) for i in take))
+        self.own_txs = [self.pending[i] for i in take]
         self.pending = [self.pending[i] for i in rest]
         return batch
+
+    def _take_back_uncertified(self) -> list[Effect]:
+        """Return the batch of our current header to ``pending`` when it was never certified.
+
+        Why: we propose the next round once we hold the quorum stake of others'
+        certificates, possibly before our own header gathered its votes. Only we can turn
+        votes for it into a certificate, and ``on_vote`` ignores votes for a header that
+        is no longer ``own``, so a replaced uncertified header is dead: its transactions
+        would be lost without a ``Reject``. Carrying them into the next header cannot
+        commit them twice, because the dead header never enters the DAG.
+        """
+        own = self.own
+        if own is None or own.digest in self.certs or not self.own_txs:
+            return []
+        assert sum(len(b.payloads) for b in own.header.batches) == len(self.own_txs)
+        self.stats["txs_carried"] += len(self.own_txs)
+        self.pending = self.own_txs + self.pending
+        self.own_txs = []
+        return self._trim_pending()  # over pending_txs_max: the lowest focus gets a Reject
+
+    def _requeue_unlinked(self, round_: int) -> list[Effect]:
+        """Take back the batch of a certificate of ours that no held certificate of the
+        next round links, once we propose two rounds above it.
+
+        Why: our certificate of round r is normally a parent of our own header of r+1; when
+        that header died uncertified (see ``_take_back_uncertified``) and the others'
+        round-(r+1) headers were built before our certificate reached them, no anchor can
+        ever order it (an orphan). Re-proposing its transactions may, rarely, include one
+        twice if a late round-(r+1) certificate links the orphan after all; the block core's
+        dedup window drops the second copy deterministically, so a block never holds it
+        twice.
+        """
+        effects: list[Effect] = []
+        for r in [r for r in self.own_unlinked if r <= round_ - 2]:
+            d, txs = self.own_unlinked.pop(r)
+            children = self.by_round.get(r + 1, {}).values()
+            if any(d in c.signed.header.parents for c in children):
+                continue
+            self.stats["txs_requeued"] += len(txs)
+            self.pending = txs + self.pending
+            effects.extend(self._trim_pending())
+        assert all(r > round_ - 2 for r in self.own_unlinked)
+        return effects
 
     # ------------------------------------------------------------------ proposing
 
@@ -195,6 +251,8 @@ class DagCore:
         assert anchor_vote == SKIP or round_ >= 3
         parents = tuple(sorted(c.digest for c in self.by_round.get(round_ - 1, {}).values()))
         assert anchor_vote == SKIP or anchor_vote in parents, "an anchor vote must link the anchor"
+        effects: list[Effect] = self._take_back_uncertified()
+        effects.extend(self._requeue_unlinked(round_))
         batch = self._next_batch()
         self.qos.end_round()
         header = Header(round_, self.me, parents, (batch,) if batch.payloads else (), anchor_vote)
@@ -206,7 +264,7 @@ class DagCore:
         self.own_sent_ns = now_ns
         self.voted[(round_, self.me)] = sh
         self.own_votes[self.me] = self._vote_signature(sh.digest)
-        effects: list[Effect] = [Broadcast(codec.encode_message(self.me, sh))]
+        effects.append(Broadcast(codec.encode_message(self.me, sh)))
         effects.extend(self._maybe_certify())
         return effects
 
@@ -220,6 +278,9 @@ class DagCore:
         if self.committee.stake_of(self.own_votes) < self.committee.quorum_stake:
             return []
         cert = Certificate(own, tuple(sorted(self.own_votes.items())))
+        if self.own_txs:  # in the DAG now: the commit rule owns them, if it is linked
+            self.own_unlinked[own.header.round] = (own.digest, self.own_txs)
+        self.own_txs = []
         effects = self._insert(cert)
         effects.append(Broadcast(codec.encode_message(self.me, cert)))
         return effects
@@ -488,6 +549,9 @@ class DagCore:
         they were the newest (certificates are immutable once inserted).
         """
         assert len(self.pending) <= self.config.pending_txs_max
+        assert len(self.own_txs) <= self.config.header_txs_max
+        assert not self.own_txs or (self.own is not None and self.own.digest not in self.certs)
+        assert all(r >= self.round - 1 for r in self.own_unlinked), "checked two rounds on"
         assert len(self.waiting) <= self.config.waiting_certs_max
         assert len(self.waiting_headers) <= self.config.waiting_headers_max
         assert len(self.certs) >= len(self.by_round)
