@@ -91,20 +91,22 @@ class FlatLayout:
             data_items[byte] = ("B", f"b{byte}")
         return _generate(dw, pc, len(names), data_items, bools, sorted(ptrs), enums)
 
-    def bind(self, getters: list[str], makers: list[str], env: dict[str, Any],
-             ) -> tuple[Any, Any]:
+    def bind(self, getters: list[str], makers: list[str], env: dict[str, Any], *,
+             direct: bool = False) -> tuple[Any, Any]:
         """Straight-line functions for one message class (the hop codec's hot path):
         ``encode_obj(obj) -> bytes`` reads the fields with ``getters`` (expressions over
         ``o``), and ``read_at(buf, base, n, budget) -> obj | None`` builds the object with
         ``makers`` (format strings over each decoded value, ``{}``) and ``env['_cls']``:
         no values tuple or list in between. Same checks and errors as ``encode`` and
-        ``decode_at``; exceptions from the class's constructor propagate.
+        ``decode_at``; exceptions from the class's constructor propagate. ``direct``:
+        build the object with ``env['_new']`` and the slot setters ``env['_set<i>']``
+        instead of calling the class (for classes whose ``__init__`` only stores fields).
         """
         spec = self._spec
         assert len(getters) == len(makers) == spec.nfields and "_cls" in env
         env = {**env, "_head": spec.head, "_PAD": _PAD, "WireError": WireError}
         source = (_encode_source(spec, env, getters=getters)
-                  + _decode_source(spec, env, makers=makers))
+                  + _decode_source(spec, env, makers=makers, direct=direct))
         exec(compile(source, "<focusflow.wire flat bound>", "exec"), env)
         return env["encode_obj"], env["read_at"]
 
@@ -211,7 +213,7 @@ def _encode_source(spec: _Spec, env: dict[str, Any], *, getters: list[str] | Non
 
 
 def _decode_source(spec: _Spec, env: dict[str, Any], *, makers: list[str] | None = None,
-                   ) -> str:
+                   direct: bool = False) -> str:
     """``decode_at(buf, base, n, budget) -> list | None`` for the narrow validated form
     only, and ``decode(buf, budget)`` = ``decode_at(buf, 0, len(buf), budget)``."""
     dw, pc, nfields, order = spec.dw, spec.pc, spec.nfields, spec.order
@@ -267,6 +269,11 @@ def _decode_source(spec: _Spec, env: dict[str, Any], *, makers: list[str] | None
     assert all(values), "every field has a decoder"
     if makers is None:
         d.append(f"  return [{', '.join(values)}]")
+    elif direct:
+        d.append("  o = _new(_cls)")
+        d += [f"  _set{i}(o, {m.format(v)})"
+              for i, (m, v) in enumerate(zip(makers, values, strict=True))]
+        d.append("  return o")
     else:
         d.append(f"  return _cls({', '.join(m.format(v) for m, v in zip(makers, values, strict=True))})")
     return "\n".join(d) + "\n"

@@ -79,7 +79,7 @@ RouteTexts = tuple[str, str, str, str]
 
 class _Route:
     """The encoded form of one route's four texts: pointer words, blob bytes, word count,
-    and per fixed-size payload type the ``struct.Struct`` of the whole frame."""
+    and per numbers-only payload class the writer of the whole frame in one pack."""
 
     __slots__ = ("fixed", "pointers", "texts", "words")
 
@@ -105,7 +105,7 @@ class _Route:
         self.pointers = b"".join(pointers)
         self.texts = b"".join(blobs)
         self.words = word - _BLOBS_WORD
-        self.fixed: dict[int, struct.Struct] = {}
+        self.fixed: dict[type, tuple[int, Callable[[int, int, Any], bytes]]] = {}
         assert len(self.pointers) == 32 and len(self.texts) == 8 * self.words
 
 
@@ -123,39 +123,36 @@ def _route(texts: RouteTexts) -> _Route:
     return route
 
 
-#: Per payload type id: ``put(S, kind, corr, route, o) -> frame`` packing the envelope and a
-#: payload of numbers only in one ``S.pack`` (S from ``_frame_struct``).
-_puts: dict[int, Callable[..., bytes] | None] = {}
-_MISSING: Any = object()
+#: Per payload type id: ``make(pointers, texts, words) -> (size, put)`` where
+#: ``put(kind, corr, o)`` packs the envelope, the route's texts and a numbers-only payload
+#: in one ``struct.pack`` (None for other payload types).
+_makers: dict[int, Callable[..., tuple[int, Callable[[int, int, Any], bytes]]] | None] = {}
 
 
-def _put_for(codec: MessageCodec) -> Callable[..., bytes] | None:
-    """Generate (once per type) the one-pack frame writer of a numbers-only payload type."""
-    if codec.type_id in _puts:
-        return _puts[codec.type_id]
-    put = None
+def _maker_for(codec: MessageCodec) -> Callable[..., tuple[int, Any]] | None:
+    """Generate (once per type) the factory of one-pack frame writers of a numbers-only
+    payload type; each route gets its own writer with its texts and sizes bound."""
+    if codec.type_id in _makers:
+        return _makers[codec.type_id]
+    make = None
     if codec.fixed is not None:
-        _fmt, size, args = codec.fixed
+        fmt, size, args = codec.fixed
         assert size % 8 == 0
         source = (
-            "def put(S, kind, corr, route, o):\n"
-            f"  words = route.words\n"
-            f"  return S.pack(0, {_BLOBS_WORD + size // 8} + words, 0, {_ROOT_HI}, kind, corr,"
-            f" {codec.type_id}, route.pointers, (words << 2) | 1, {(size << 3) | 2},"
-            f" route.texts, {args})\n")
-        env: dict[str, Any] = {}
+            "def make(ptrs, texts, words):\n"
+            f"  S = _Struct(_HEAD_FMT + f'{{8 * words}}s' + {fmt!r})\n"
+            "  pack = S.pack\n"
+            f"  W = {_BLOBS_WORD + size // 8} + words\n"
+            "  P4L = (words << 2) | 1\n"
+            "  def put(kind, corr, o):\n"
+            f"    return pack(0, W, 0, {_ROOT_HI}, kind, corr, {codec.type_id}, ptrs, P4L,"
+            f" {(size << 3) | 2}, texts, {args})\n"
+            "  return S.size, put\n")
+        env: dict[str, Any] = {"_Struct": struct.Struct, "_HEAD_FMT": _HEAD.format}
         exec(compile(source, f"<focusflow.wire hop {codec.cls.__qualname__}>", "exec"), env)
-        put = env["put"]
-    _puts[codec.type_id] = put
-    return put
-
-
-def _frame_struct(route: _Route, codec: MessageCodec) -> struct.Struct:
-    """The ``struct.Struct`` of a whole frame: envelope head, route texts, fixed payload."""
-    assert codec.fixed is not None
-    fmt = f"{_HEAD.format}{8 * route.words}s{codec.fixed[0]}"
-    s = route.fixed[codec.type_id] = struct.Struct(fmt)
-    return s
+        make = env["make"]
+    _makers[codec.type_id] = make
+    return make
 
 
 def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: str,
@@ -168,6 +165,17 @@ def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: st
         WireError: ``obj`` cannot be encoded, or a limit is exceeded.
     """
     assert kind in _KINDS, kind
+    texts = (sender_node, sender_path, receiver_node, receiver_path)
+    route = _routes.get(texts) or _route(texts)
+    plan = route.fixed.get(obj.__class__)
+    if plan is not None:  # numbers-only payload on a known route: one pack call
+        if plan[0] > limits.message_bytes_max:
+            raise WireError(f"envelope of {plan[0]} bytes exceeds the limit",
+                            reason="oversized")
+        try:
+            return plan[1](kind, correlation_id, obj)
+        except struct.error as exc:
+            raise WireError(f"value does not fit its field: {exc}", reason="encode") from exc
     codec = _by_type.get(obj.__class__)
     encode_obj = None if codec is None else codec.encode_obj
     if encode_obj is None:
@@ -176,19 +184,11 @@ def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: st
                                       receiver_node, receiver_path, type_id, data,
                                       limits=limits)
     assert codec is not None
-    texts = (sender_node, sender_path, receiver_node, receiver_path)
-    route = _routes.get(texts) or _route(texts)
-    put: Any = _puts.get(codec.type_id, _MISSING)
-    if put is _MISSING:
-        put = _put_for(codec)
-    if put is not None:
-        s = route.fixed.get(codec.type_id) or _frame_struct(route, codec)
-        if s.size > limits.message_bytes_max:
-            raise WireError(f"envelope of {s.size} bytes exceeds the limit", reason="oversized")
-        try:
-            return put(s, kind, correlation_id, route, obj)
-        except struct.error as exc:
-            raise WireError(f"value does not fit its field: {exc}", reason="encode") from exc
+    make = _makers[codec.type_id] if codec.type_id in _makers else _maker_for(codec)
+    if make is not None:
+        route.fixed[obj.__class__] = make(route.pointers, route.texts, route.words)
+        return encode_hop(kind, correlation_id, sender_node, sender_path, receiver_node,
+                          receiver_path, obj, limits=limits)
     payload: bytes = encode_obj(obj)
     c = len(payload)
     words = route.words

@@ -17,6 +17,7 @@ from focusflow.supervisor import (
     Supervisor,
     SupervisorFlags,
 )
+from focusflow.wire.system import Ping
 from tests.supervisor.actors import EVENTS, Echo, Recorder, Slow, Ticker, Watcher
 from tests.wire.msgs import Req, Resp
 
@@ -179,3 +180,33 @@ async def test_blocking_work_runs_in_a_worker_thread_live() -> None:
     async with ActorSystem() as system:
         answer = await system.spawn(Hasher).ask(Req(0, "abc"))
         assert answer.n == 3000 and answer.text != threading.current_thread().name
+
+
+class _Keeper(Actor):
+    """Keeps every message object it receives; answers an ask with what it is given."""
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    async def receive(self, msg: Any) -> Any:
+        self.got.append(msg)
+        return msg if not isinstance(msg, Ping) or msg.seq != 99 else object()
+
+
+async def test_every_local_hop_crosses_the_codec_both_ways() -> None:
+    """Local tells, asks and answers are encoded and decoded (one-pass hop codec):
+    the receiver gets an equal but distinct object, and what cannot travel fails."""
+    async with ActorSystem("hops") as system:
+        keeper = system.spawn(_Keeper, name="keeper")
+        sent = [Ping(7), Req(1, "ünï"), Req(2, "")]
+        for msg in sent:
+            await keeper.tell(msg)
+        answer = await keeper.ask(Ping(8))
+        actor = system.node.actor_of(keeper)
+        assert isinstance(actor, _Keeper)
+        assert actor.got[:3] == sent
+        assert all(a is not b for a, b in zip(actor.got, sent, strict=False))
+        assert answer == Ping(8) and answer is not actor.got[3]
+        with pytest.raises(ActorCrashed):
+            await keeper.ask(Ping(99))  # the answer is not a message: the asker hears why
+        assert system.node.stats["malformed"] == 0

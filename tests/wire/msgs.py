@@ -105,3 +105,14 @@ def nested(depth: int) -> Nest:
     for i in range(1, depth):
         node = Nest(node, i)
     return node
+
+
+@message(schema.Checked)
+class Checked:
+    """Rejects negative values in ``__post_init__``: every decoder must run it."""
+
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError(f"n must be >= 0, got {self.n}")

@@ -187,3 +187,21 @@ def test_truncated_and_padded_frames_are_rejected() -> None:
     for cut in range(8, len(frame), 8):
         assert _verdict(frame[:cut]) is None
     assert _verdict(frame + b"\0" * 8) == _reference(frame + b"\0" * 8)
+
+
+def test_a_message_class_validation_still_runs_on_the_one_pass_decode() -> None:
+    from tests.wire.msgs import Checked, schema
+
+    ok = encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", Checked(5))
+    assert decode_hop(ok)[3] == Checked(5)
+    builder = schema.Checked.new_message()
+    builder.n = -1
+    bad = encode_envelope_fields(KIND_TELL, 0, "a", "/p", "b", "/q",
+                                 codec_for_type(Checked).type_id, builder.to_bytes())
+    with pytest.raises(WireError):
+        decode_hop(bad)
+    # a plain class is filled slot by slot and still equals what its constructor builds
+    got = decode_hop(encode_hop(KIND_TELL, 0, "a", "/p", "b", "/q", Point(3, -4)))[3]
+    assert type(got) is Point and got == Point(3, -4) and hash(got) == hash(Point(3, -4))
+    with pytest.raises(AttributeError):
+        got.x = 5  # type: ignore[misc]  # still frozen

@@ -72,3 +72,8 @@ struct Flat {
 struct Holder {
   inner @0 :Everything;
 }
+
+# A message whose Python class validates values in __post_init__ (decoders must run it).
+struct Checked {
+  n @0 :Int64;
+}
