@@ -366,8 +366,8 @@ def build(sim: Simulation, options: Mapping[str, Any]) -> None:
 
 def finish(sim: Simulation, options: Mapping[str, Any]) -> dict[str, Any]:
     """End-of-run checks and the summary fields."""
-    w = _WORLDS.pop(id(sim))
-    return end_checks(w)
+    w = _WORLDS.pop(id(sim), None)
+    return {} if w is None else end_checks(w)
 
 
 def end_checks(w: World) -> dict[str, Any]:
