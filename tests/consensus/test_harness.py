@@ -136,3 +136,22 @@ def test_restart_after_a_crash_resumes_its_own_timers() -> None:
     )
     _, s = _run(sc)
     assert s["finalized_height"] >= 3, s
+
+
+@pytest.mark.parametrize(("seed", "restart_ms"), [(0, 2000), (1, 10_000)])
+def test_a_restarted_validator_resumes_on_the_synced_chain_and_signs_again(seed: int, restart_ms: int) -> None:
+    """Issue 8: validator 3 loses its memory and resumes on the chain the others finalized
+    (what the live node does after SIGKILL and block sync), above its persisted signing
+    watermark. Its share must appear in later notarisations, and nobody may see it sign
+    anything twice (equivocation, double vote, conflicting block share). At 10 s the
+    others have garbage-collected the rounds below their anchor; a resumed DAG floor below
+    theirs left every synced certificate waiting for a parent nobody could send."""
+    sc = Scenario(validators=4, seed=seed, duration_ms=restart_ms + 2000, restarts=((3, restart_ms),),
+                  tx_rate_per_s=100, drop_rate=0.01)
+    h, _ = _run(sc)
+    resumed = h.resumed_at[3]
+    assert resumed > 0, sc.repro()
+    signed_after = [k for k, v in h.signers_at.items() if k > resumed and 3 in v]
+    assert len(signed_after) >= 3, (signed_after, sc.repro())
+    assert h.result.finalized_heights[3] > resumed + 3, sc.repro()
+    assert not h.result.misbehaviour, (h.result.misbehaviour, sc.repro())

@@ -111,6 +111,25 @@ class BlockCore:
         self.own_shares: OrderedDict[int, bytes] = OrderedDict()  # height -> encoded BlockSig
         self.resent_ns = 0
 
+    def resume(self, *, height: int, parent: bytes, state_root: bytes, recent_txs: Sequence[bytes]) -> None:
+        """Continue a chain finalized elsewhere (a restarted validator that caught up by
+        block sync): the next block we build is ``height + 1`` on ``parent``.
+
+        ``recent_txs`` (the transactions of the last blocks, oldest first) seed the dedup
+        window so that a history re-ordered after the restart (its certificates were
+        ordered by blocks we did not build) yields the same block as everyone else's.
+        Reward batches touching heights up to ``height`` are not ours to settle.
+        """
+        assert self.height == 0 and not self.blocks, "only before the first commit"
+        assert height >= 0 and len(parent) == 32 and len(state_root) == 32
+        self.height = self.finalized_height = height
+        self.parent = parent
+        self.state_root = state_root
+        for tx in recent_txs[-self.config.dedup_window_txs_max :]:
+            self.seen_txs[digest(DOMAIN_TX, tx)] = None
+        size = self.config.reward_batch_blocks
+        self.settled_batches = -(-height // size)
+
     def on_commit(self, commit: Commit, authors: Sequence[int]) -> list[Effect]:
         """Build the next block from a commit, sign it and broadcast the share."""
         txs = []
@@ -243,6 +262,7 @@ class BlockCore:
     def invariants(self) -> None:
         """Checks run after every step."""
         assert self.finalized_height <= self.height
+        assert self.settled_batches * self.config.reward_batch_blocks <= self.finalized_height + self.config.reward_batch_blocks
         tip = self.blocks.get(self.height)
         if tip is not None and tip.digest != self.parent:
             raise LocalBug("chain tip is not the last built block")

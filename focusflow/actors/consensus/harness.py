@@ -68,6 +68,9 @@ class Scenario:
     beta: int | None = None
     header_txs_max: int = 512
     fallback_after_timeouts: int = 2
+    # (validator, at_ms): its memory is lost and a new core resumes on the chain the
+    # others finalized (block sync, instantaneous here), above its signing watermark
+    restarts: tuple[tuple[int, int], ...] = ()
     submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
 
     def repro(self) -> str:
@@ -233,6 +236,9 @@ class Harness:
         self.submitted: dict[bytes, tuple[int, int]] = {}  # tx digest -> (node, t_ns)
         self.final_digest: dict[int, bytes] = {}
         self.finalized_txs: set[bytes] = set()
+        self.chain: dict[int, Finalize] = {}  # height -> the first honest Finalize
+        self.signers_at: dict[int, set[int]] = {}  # height -> every signer any honest node saw
+        self.resumed_at: dict[int, int] = {}  # validator -> height it resumed on
         self.result = Result(sc)
 
     # ------------------------------------------------------------------ plumbing
@@ -293,6 +299,8 @@ class Harness:
             self.result.agreement = False
             raise SafetyViolation(f"validators disagree at height {h}; reproduce: {self.sc.repro()}")
         self.result.finalized_heights[i] = h
+        self.chain.setdefault(h, e)
+        self.signers_at.setdefault(h, set()).update(e.signers)
         for tx in e.txs:
             d = digest(DOMAIN_TX, tx)
             origin = self.submitted.get(d)
@@ -330,6 +338,8 @@ class Harness:
         t0 = time.perf_counter()
         for i in range(sc.validators):
             self._push(0, "tick", i)
+        for i, at_ms in sc.restarts:
+            self._push(int(at_ms * 1e6), "restart", i)
         per_submit = sc.tx_rate_per_s * sc.submit_every_ms / 1000
         carry = 0.0
         t = 0
@@ -374,6 +384,9 @@ class Harness:
         assert isinstance(i, int)
         if self._crashed(i, self.now_ns):
             return
+        if kind == "restart":
+            self._restart(i)
+            return
         if kind == "tick":
             self.timers.discard((i, self.now_ns))
             effects = self.nodes[i].tick(self.now_ns)
@@ -383,6 +396,42 @@ class Harness:
             effects = self._deliver(i, sender, data)
         self._apply(i, effects)
         self.nodes[i].invariants()
+
+
+    def _restart(self, i: int) -> None:
+        """Replace validator ``i`` by a fresh core resumed on the finalized chain, as the
+        live node does after SIGKILL (``focusflow/node/validator.py``): watermark and signed
+        height are what its shell persisted before anything left."""
+        old = self.nodes[i]
+        watermark, signed_height = old.dag.watermark(), old.blocks.height
+        height = max(self.chain, default=0)
+        if height < signed_height or any(h not in self.chain for h in range(1, height + 1)):
+            self._push(self.now_ns + 50_000_000, "restart", i)  # sync further first
+            return
+        tip = self.chain[height] if height else None
+        recent = [tx for h in range(max(1, height - 64), height + 1) for tx in self.chain[h].txs]
+        core = ValidatorCore(
+            committee=self.committee,
+            me=i,
+            signer=self.signers[i],
+            verifier=self.verifier,
+            admit_batch=old.dag.admit_batch,
+            execute=toy_state_transition,
+            rng=random.Random(self.sc.seed * 7919 + i + 1_000_003),
+            config=old.config,
+        )
+        core.resume_chain(
+            watermark=watermark,
+            height=height,
+            parent=tip.digest if tip else bytes(32),
+            state_root=tip.header.state_root if tip else bytes(32),
+            anchor_round=tip.header.anchor_round if tip else 0,
+            recent_txs=recent,
+        )
+        self.nodes[i] = core
+        self.resumed_at[i] = height
+        self._apply(i, core.tick(self.now_ns))
+        core.invariants()
 
 
 def run(scenario: Scenario) -> Result:

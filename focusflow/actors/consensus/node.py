@@ -56,6 +56,7 @@ class NodeConfig:
     avalanche: AvalancheConfig = field(default_factory=AvalancheConfig)
     blocks: BlockConfig = field(default_factory=BlockConfig)
     fallback_fetch_timeout_ms: int = 2000
+    resume_floor_rounds: int = 20  # DAG floor of a core resumed after a restart, below its anchor
 
 
 class ValidatorCore:
@@ -89,6 +90,43 @@ class ValidatorCore:
         self.started = False
         self.fetch_started_ns: dict[int, int] = {}
         self.commits = 0
+        self.resumed_slot = 0  # the anchor round of the block we resumed after (resume_chain)
+
+    def resume_chain(
+        self,
+        *,
+        watermark: int,
+        height: int,
+        parent: bytes,
+        state_root: bytes,
+        anchor_round: int,
+        recent_txs: Sequence[bytes],
+    ) -> None:
+        """Rejoin consensus after a restart, on a chain finalized up to ``height``.
+
+        Why: the core keeps its DAG and vote record in memory; a restarted validator that
+        caught up by block sync must (1) never sign a header or vote at or below
+        ``watermark`` (the highest round it may have signed, persisted by the shell before
+        anything left), (2) build its next block as ``height + 1`` on ``parent``, and (3)
+        order only anchors above ``anchor_round`` (the anchor of block ``height``), with
+        the DAG's GC floor at or above the others' (``resume_floor_rounds`` below the
+        anchor; theirs is ``gc_depth_rounds`` below their own, newer, last anchor), so that
+        certificates whose parents the others already collected can still be inserted
+        (a floor below theirs leaves every synced certificate waiting for a parent nobody
+        can send). The price: a certificate older than that floor and still unordered is
+        invisible to us; our block would then differ from the others' and not finalize.
+        """
+        assert not self.started and self.commits == 0, "only before the first step"
+        assert watermark >= 0 and anchor_round >= 0 and height >= 0
+        self.dag.resume_above(watermark)
+        floor = max(0, anchor_round - self.config.resume_floor_rounds)
+        self.dag.gc(floor + self.config.dag.gc_depth_rounds)  # gc() keeps gc_depth_rounds below its argument
+        assert self.dag.gc_round == max(0, floor) or floor <= 0
+        self.bft.last_slot = max(1, anchor_round)
+        self.bft.last_anchor_round = anchor_round
+        self.blocks.resume(height=height, parent=parent, state_root=state_root, recent_txs=recent_txs)
+        self.commits = height
+        self.resumed_slot = anchor_round
 
     # ------------------------------------------------------------------ entry points
 
@@ -305,5 +343,5 @@ class ValidatorCore:
         self.bft.invariants()
         self.snow.invariants()
         self.blocks.invariants()
-        assert self.bft.last_slot <= max(self.dag.by_round, default=self.bft.last_slot)
+        assert self.bft.last_slot <= max(max(self.dag.by_round, default=self.bft.last_slot), self.resumed_slot)
         assert self.blocks.height == self.commits
