@@ -1,8 +1,10 @@
 """End to end: a 4-validator devnet as processes; one is SIGKILLed mid-stream and restarted.
 
 Checks that the restarted validator catches up by block sync, that every block it had
-committed before the kill is still there with the same digest, and that all validators
-agree block by block. Node 3 runs on trio, the others on asyncio.
+committed before the kill is still there with the same digest, that all validators agree
+block by block, and that it then signs again (issue 8): its signature appears in later
+notarisations, above the watermark it persisted, and no peer saw it sign anything twice.
+Node 3 runs on trio, the others on asyncio.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         net.start(victim)
         net.wait_ready([victim])
         after = net.status(victim)["validator"]
-        assert after["mode"] == "follower"  # the double-sign guard kept it from signing
+        signed_before = after["last_signed"]  # read back from last_signed_state.json
+        assert signed_before["round"] > 0 and signed_before["height"] >= h_before
         assert after["finalized_height"] >= h_before  # nothing committed was lost...
         assert client.get(net.nodes[victim].url, f"/v1/blocks?arg=1:{h_before}") == digests_before
         feed(net, work, 2.0)
@@ -69,7 +72,27 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
                    f"node{victim} to catch up to height {target}")
         ok, checked = check_agreement(net, [0, 1, 2, victim])
         assert ok and checked >= target
+        wait_until(lambda: net.status(victim)["validator"]["mode"] == "consensus", 30,
+                   f"node{victim} to rejoin consensus")
+        rejoined_at = net.status(victim)["validator"]["finalized_height"]
+        feed(net, work, 3.0)
+        mine = []
+        def signs_again() -> bool:
+            top = net.status(victim)["validator"]["finalized_height"]
+            for h in range(rejoined_at + 1, top + 1):
+                block = client.get(net.nodes[0].url, f"/v1/block?arg={h}")
+                if block is not None and victim in block["signers"]:
+                    mine.append(h)
+            return bool(mine)
+        wait_until(signs_again, 40, f"node{victim}'s signature in a notarisation after its restart")
+        assert min(mine) > signed_before["height"]
         st = net.status(victim)
+        assert st["validator"]["counters"]["rejoins"] == 1
+        assert st["validator"]["last_signed"]["round"] > signed_before["round"]
+        assert all(net.status(i)["validator"]["counters"]["misbehaviours"] == 0 for i in range(3)), \
+            "a peer saw an equivocation, a double vote or a conflicting block share"
+        ok, checked = check_agreement(net, [0, 1, 2, victim])
+        assert ok
         assert st["validator"]["counters"]["synced_blocks"] > 0
         assert st["validator"]["links_committed"] >= before["links_committed"]
         others = [net.status(i)["validator"] for i in range(3)]
