@@ -600,6 +600,7 @@ class Validator(Actor):
             "round": core.dag.round if core is not None else 0,
             "built_height": core.blocks.height if core is not None else blocks.height,
             "consensus_mode": core.bft.mode.mode if core is not None else None,
+            "mempool": dict(core.dag.stats) if core is not None else {},  # txs_carried, txs_requeued...
             "peer_tips": dict(self.peer_tips),
             "last_signed": dict(self.last_signed),
             "counters": dict(self.counters),
