@@ -387,8 +387,10 @@ class Transport:
                 peer.stats.bytes_sent += size
         except WireError as exc:
             peer.stats.last_error = f"oversized outbound frame: {exc}"
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError,
-                OSError) as exc:
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError,
+                ssl.SSLError, OSError) as exc:
+            # anyio's TLS stream raises EndOfStream on *send* once the peer has sent its
+            # close_notify: that is a disconnect like any other, never a node failure.
             peer.stats.last_error = _short(exc)
         scope.cancel()
 

@@ -235,3 +235,33 @@ async def test_a_slow_peer_gets_a_bounded_queue_then_is_declared_dead(tmp_path: 
             await wait_for(lambda: ta.peer_stats()["b"].disconnects >= 1, timeout_s=6)
             assert ta.peer_stats()["b"].last_error == "silent for 1500 ms"
         tg.cancel_scope.cancel()
+
+
+class _ClosedByPeer:
+    """A TLS stream whose peer already sent close_notify: anyio raises EndOfStream on send."""
+
+    def __init__(self) -> None:
+        self.sends = 0
+
+    async def send(self, item: bytes) -> None:
+        self.sends += 1
+        raise anyio.EndOfStream
+
+
+async def test_a_write_after_the_peer_closed_is_a_disconnect_not_a_node_failure(
+        tmp_path: Path) -> None:
+    # Regression: the writer let EndOfStream escape, which tore down the whole serve task
+    # group and made a node exit 1 on SIGTERM while a peer was closing (netns test).
+    from focusflow.net._transport import _Peer
+
+    ident = identity(tmp_path, "a", 1)
+    transport = Transport(ident, [], config=FAST, seed=1)
+    peer = _Peer(spec(identity(tmp_path, "b", 2)))
+    peer.queue.append(b"x" * 16)
+    peer.queued_bytes = 16 + 4  # the transport counts the 4-byte length prefix
+    stream = _ClosedByPeer()
+    with anyio.fail_after(2), anyio.CancelScope() as scope:
+        await transport._writer(peer, stream, scope)  # type: ignore[arg-type]
+    assert stream.sends == 1
+    assert scope.cancel_called  # the connection's other half is told to stop
+    assert peer.stats.last_error  # recorded as the reason for the disconnect
