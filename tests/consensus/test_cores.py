@@ -249,9 +249,37 @@ def test_a_validator_votes_once_per_round_and_author() -> None:
     for h in (a, b):
         payload = codec.encode_header(h)
         out.append(dags[0].on_header(1, codec.signed_header(payload, signer.sign(payload), signer.public_key)))
-    assert isinstance(out[0][0], Send)
+    assert isinstance(out[0][0], Send | Broadcast)  # the vote (to every validator by default)
     assert isinstance(out[1][0], Misbehaviour) and out[1][0].kind == "equivocation"
     assert len(out[1][0].evidence) == 4  # both signed headers: provable to a third party
+
+
+@pytest.mark.parametrize("votes_to_all", [True, False])
+def test_votes_to_all_let_every_validator_certify_without_the_authors_certificate(votes_to_all: bool) -> None:
+    """The latency cut of votes_to_all: with every author's certificate broadcast lost,
+    each validator still assembles every round-1 certificate from the votes it saw (and
+    the certificates are the same objects: same digest, quorum of valid votes)."""
+    dags = _dags(4, config=DagConfig(votes_to_all=votes_to_all))
+    queue = [(i, e) for i, d in enumerate(dags) for e in d.propose(1, SKIP, 0)]
+    while queue:
+        src, e = queue.pop(0)
+        assert isinstance(e, Send | Broadcast)
+        sender, msg = codec.decode_message(e.data)
+        if type(msg).__name__ == "Certificate":
+            continue  # lost
+        targets = [e.to] if isinstance(e, Send) else [j for j in range(4) if j != src]
+        for j in targets:
+            handler = {"SignedHeader": dags[j].on_header, "Vote": dags[j].on_vote}[type(msg).__name__]
+            queue += [(j, x) for x in handler(sender, msg)]  # type: ignore[operator]
+    held = [len(d.by_round.get(1, {})) for d in dags]
+    if not votes_to_all:
+        assert held == [1, 1, 1, 1]  # each only its own
+        return
+    assert held == [4, 4, 4, 4]
+    for a in range(4):
+        assert len({d.by_round[1][a].digest for d in dags}) == 1
+    for d in dags:
+        d.invariants()
 
 
 def test_forged_header_signature_is_blamed_on_the_sender() -> None:

@@ -71,6 +71,7 @@ class Scenario:
     # (validator, at_ms): its memory is lost and a new core resumes on the chain the
     # others finalized (block sync, instantaneous here), above its signing watermark
     restarts: tuple[tuple[int, int], ...] = ()
+    votes_to_all: bool = True  # DagConfig.votes_to_all (False: votes to the author only)
     submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
 
     def repro(self) -> str:
@@ -199,7 +200,11 @@ class Harness:
 
             avalanche = replace(avalanche, params=SnowballParams.scaled(sc.validators, beta=sc.beta))
         config = NodeConfig(
-            dag=DagConfig(resend_ms=int(max(200, 4 * sc.latency_ms)), header_txs_max=sc.header_txs_max),
+            dag=DagConfig(
+                resend_ms=int(max(200, 4 * sc.latency_ms)),
+                header_txs_max=sc.header_txs_max,
+                votes_to_all=sc.votes_to_all,
+            ),
             bft=BftConfig(leader_timeout_ms=timeout, fallback_after_timeouts=sc.fallback_after_timeouts),
             avalanche=avalanche,
             blocks=BlockConfig(),

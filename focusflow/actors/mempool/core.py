@@ -64,6 +64,11 @@ class DagConfig:
     waiting_certs_max: int = 8192
     waiting_headers_max: int = 1024
     verify_peer_batches: bool = True
+    # Votes go to every validator, not only the header's author, so each one assembles
+    # the certificate itself one delay earlier (the author's certificate broadcast stays
+    # for sync and resends). n² votes instead of n; see docs/consensus.md.
+    votes_to_all: bool = True
+    peer_votes_max: int = 4096  # headers of others whose votes we are still collecting
 
 
 class DagCore:
@@ -108,6 +113,7 @@ class DagCore:
         self.own_txs: list[ClientTx] = []  # the batch of ``own``, until it is certified
         # round -> (digest, batch) of our certificates not yet seen with a child
         self.own_unlinked: dict[int, tuple[bytes, list[ClientTx]]] = {}
+        self.peer_votes: dict[bytes, dict[int, bytes]] = {}  # header digest -> voter -> sig
         self.pending: list[ClientTx] = []
         self.stats = {
             "txs_admitted": 0,
@@ -390,7 +396,12 @@ class DagCore:
         vote = Vote(sh.digest, h.round, h.author, self.me, self._vote_signature(sh.digest), self.signer.public_key)
         if h.author == self.me:
             return []
-        return [Send(h.author, codec.encode_message(self.me, vote))]
+        data = codec.encode_message(self.me, vote)
+        if not self.config.votes_to_all:
+            return [Send(h.author, data)]
+        effects: list[Effect] = [Broadcast(data)]
+        effects.extend(self._count_peer_vote(sh, self.me, vote.signature))
+        return effects
 
     def on_vote(self, sender: int, vote: Vote) -> list[Effect]:
         """Count a vote for our current header; certify at the quorum stake."""
@@ -398,7 +409,7 @@ class DagCore:
         require(vote.voter == sender, sender, "bad-vote", "vote relayed by another peer")
         require(self.committee.is_member(vote.voter), sender, "bad-vote", "unknown voter")
         if own is None or vote.header_digest != own.digest:
-            return []  # a late vote for an older header: harmless
+            return self._on_peer_vote(sender, vote)
         key = self.committee.validators[vote.voter].public_key
         require(vote.public_key == key, sender, "bad-key", "vote key is not the voter's")
         require(
@@ -411,6 +422,45 @@ class DagCore:
         )
         self.own_votes.setdefault(vote.voter, vote.signature)
         return self._maybe_certify()
+
+    def _on_peer_vote(self, sender: int, vote: Vote) -> list[Effect]:
+        """A vote for another validator's header (``votes_to_all``): count it towards a
+        certificate we assemble ourselves. Only for the header we voted for ourselves (so
+        we hold it and its parents); anything else is late or early and harmless to drop:
+        the author's own certificate broadcast still comes."""
+        if not self.config.votes_to_all or vote.round <= self.gc_round or vote.header_digest in self.certs:
+            return []
+        sh = self.voted.get((vote.round, vote.author))
+        if sh is None or sh.digest != vote.header_digest or vote.author == self.me:
+            return []
+        key = self.committee.validators[vote.voter].public_key
+        require(vote.public_key == key, sender, "bad-key", "vote key is not the voter's")
+        require(
+            self.verifier.verify(key, DOMAIN_VOTE + vote.header_digest, vote.signature),
+            sender,
+            "bad-signature",
+            "vote",
+            vote.header_digest,
+            vote.signature,
+        )
+        return self._count_peer_vote(sh, vote.voter, vote.signature)
+
+    def _count_peer_vote(self, sh: SignedHeader, voter: int, signature: bytes) -> list[Effect]:
+        """Add a verified vote; at the quorum stake, insert the certificate it makes."""
+        if sh.digest in self.certs:
+            return []
+        votes = self.peer_votes.get(sh.digest)
+        if votes is None:
+            if len(self.peer_votes) >= self.config.peer_votes_max:
+                self.peer_votes.pop(next(iter(self.peer_votes)))  # oldest: its author's cert still comes
+            votes = self.peer_votes[sh.digest] = {}
+        votes.setdefault(voter, signature)
+        if self.committee.stake_of(votes) < self.committee.quorum_stake:
+            return []
+        del self.peer_votes[sh.digest]
+        cert = Certificate(sh, tuple(sorted(votes.items())))
+        assert not self._missing(sh), "we voted for it, so its parents are held"
+        return self._insert(cert)
 
     def on_certificate(self, sender: int, cert: Certificate) -> list[Effect]:
         """Validate a certificate; insert it, or fetch its missing ancestry first."""
@@ -449,6 +499,7 @@ class DagCore:
             raise AssertionError("two certificates for one (round, author): quorum intersection broke")
         slot[cert.author] = cert
         self.certs[cert.digest] = cert
+        self.peer_votes.pop(cert.digest, None)
         effects: list[Effect] = []
         for d, (sender, c) in list(self.waiting.items()):
             if d in self.waiting and not self._missing(c.signed):
@@ -527,6 +578,8 @@ class DagCore:
         self.voted = {k: v for k, v in self.voted.items() if k[0] > new}
         self.waiting = {d: v for d, v in self.waiting.items() if v[1].round > new}
         self.waiting_headers = {d: v for d, v in self.waiting_headers.items() if v[1].header.round > new}
+        live = {sh.digest for sh in self.voted.values()}
+        self.peer_votes = {d: v for d, v in self.peer_votes.items() if d in live}
         self.gc_round = new
 
     def ancestors_at(self, start: Iterable[bytes], round_: int) -> set[bytes]:
@@ -554,6 +607,7 @@ class DagCore:
         assert all(r >= self.round - 1 for r in self.own_unlinked), "checked two rounds on"
         assert len(self.waiting) <= self.config.waiting_certs_max
         assert len(self.waiting_headers) <= self.config.waiting_headers_max
+        assert len(self.peer_votes) <= self.config.peer_votes_max
         assert len(self.certs) >= len(self.by_round)
         assert not self.by_round or min(self.by_round) > self.gc_round
         for r in sorted(self.by_round)[-2:]:
