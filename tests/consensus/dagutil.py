@@ -18,6 +18,7 @@ from focusflow.actors.consensus.types import (
     SignedHeader,
     Validator,
 )
+from focusflow.actors.mempool.core import ancestors_at
 
 
 def committee(n: int) -> Committee:
@@ -46,16 +47,7 @@ class View:
         self.by_round.setdefault(c.round, {})[c.author] = c
 
     def ancestors_at(self, start: set[bytes], round_: int) -> set[bytes]:
-        frontier = {d for d in start if d in self.certs}
-        while frontier:
-            r = self.certs[next(iter(frontier))].round
-            if r <= round_:
-                return {d for d in frontier if self.certs[d].round == round_}
-            nxt: set[bytes] = set()
-            for d in frontier:
-                nxt.update(p for p in self.certs[d].signed.header.parents if p in self.certs)
-            frontier = nxt
-        return set()
+        return ancestors_at(self.certs, start, round_)
 
 
 def random_dag(rng: random.Random, com: Committee, rounds: int, p_vote_leader: float) -> list[Certificate]:

@@ -18,7 +18,7 @@ decided by the validator (``focusflow.actors.consensus.node``) from the BFT rule
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -584,16 +584,7 @@ class DagCore:
 
     def ancestors_at(self, start: Iterable[bytes], round_: int) -> set[bytes]:
         """Digests of round ``round_`` reachable from ``start`` through parent links."""
-        frontier = {d for d in start if d in self.certs}
-        while frontier:
-            r = self.certs[next(iter(frontier))].round
-            if r <= round_:
-                return {d for d in frontier if self.certs[d].round == round_}
-            nxt: set[bytes] = set()
-            for d in frontier:
-                nxt.update(p for p in self.certs[d].signed.header.parents if p in self.certs)
-            frontier = nxt
-        return set()
+        return ancestors_at(self.certs, start, round_)
 
     def invariants(self) -> None:
         """Structural checks the harness runs after every step (AssertionError = our bug).
@@ -614,3 +605,18 @@ class DagCore:
             for a, c in self.by_round[r].items():
                 assert c.round == r and c.author == a and self.certs[c.digest] is c
         assert self.own is None or self.own.header.round == self.round
+
+
+def ancestors_at(certs: Mapping[bytes, Certificate], start: Iterable[bytes],
+                 round_: int) -> set[bytes]:
+    """Digests of round ``round_`` reachable from ``start`` through parent links in
+    ``certs`` (one round per step: every parent is exactly one round lower)."""
+    frontier = {d for d in start if d in certs}
+    while frontier:
+        if certs[next(iter(frontier))].round <= round_:
+            return {d for d in frontier if certs[d].round == round_}
+        nxt: set[bytes] = set()
+        for d in frontier:
+            nxt.update(p for p in certs[d].signed.header.parents if p in certs)
+        frontier = nxt
+    return set()
