@@ -18,7 +18,7 @@ submitted, none twice).
 from __future__ import annotations
 
 import argparse
-import random
+import random  # runtime-ok: seeded by the scenario's seed when building, not in actors
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
