@@ -34,7 +34,7 @@ and DA squares are memoised across validators (pure functions).
 from __future__ import annotations
 
 import argparse
-import random
+import random  # runtime-ok: seeded from the run's seed, outside actor code
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any

@@ -8,7 +8,7 @@ store, announced by a ``Hello`` with a new incarnation, as the actor shell does)
 
 from __future__ import annotations
 
-import random
+import random  # runtime-ok: seeded from the run's seed, outside actor code
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
