@@ -193,7 +193,7 @@ class World:
         got = dequantize(core.global_q)
         self.checks += 1
         n = len(ref)
-        bound = 4 * DAMPING * EPS / (1 - DAMPING) + n * 2.0**-58
+        bound = pi_bound(n)
         err = float(np.abs(got - ref).sum()) if len(got) == n else float("inf")
         if not err <= bound:
             self.failures.append(f"height {core.height}: |merged - scratch|_1 = {err:.3e} "
@@ -222,6 +222,14 @@ class World:
 
     def no_double_delivery(self) -> bool:
         return all(v == 1 for v in self.probe.delivered.values())
+
+
+def pi_bound(n: int) -> float:
+    """|merged π − from-scratch π|₁ allowed over n particles: each bucket's solve stops
+    at ε (so its error is ≤ d·ε/(1−d), doubled for the reference and the merge) plus the
+    2^-60 fixed point of the committed vector, rounded up per particle."""
+    assert n >= 0
+    return 4 * DAMPING * EPS / (1 - DAMPING) + n * 2.0**-58
 
 
 def _boot_supervised(children: list[ChildSpec]) -> Any:
