@@ -60,6 +60,7 @@ from focusflow.wire import to_bytes
 
 __all__ = [
     "CONFIG_NAME",
+    "DATA_DIR",
     "FINAL_NAME",
     "PROBE_NAME",
     "STATUS_NAME",
