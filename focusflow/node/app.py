@@ -41,7 +41,7 @@ def validator_settings(s: Settings) -> ValidatorSettings:
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
                              data_dir=str(s.data_dir), last_signed_path=str(s.last_signed),
                              committee=committee, validator_seed=seed, consensus=consensus,
-                             sync_interval_ms=s.sync_interval_ms)
+                             sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi)
 
 
 class RunningNode:

@@ -2,7 +2,9 @@
 
 Two SQLite files under ``data/``: ``blocks.sqlite`` (one row per finalized block: the
 encoded ``BlockRecord`` with the notarising signatures, so any node can serve and verify
-it) and ``state.sqlite`` (the state core's authenticated store, ``focusflow.actors.state``).
+it) and ``state.sqlite`` (the state core's authenticated store, ``focusflow.actors.state``,
+plus the focus tables: particle numbering, each block's π root, the last committed π,
+written in the same transaction as the block's state; see ``node.focus``).
 Both use WAL with ``synchronous=FULL``: a row is on disk when its commit returns, which is
 what lets a validator killed with SIGKILL lose nothing it reported committed.
 
@@ -15,29 +17,39 @@ genesis committee cover the header bytes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier, digest, merkle_root
 from focusflow.actors.consensus.types import BlockHeader, Committee
-from focusflow.actors.state.core import StateCore, decode_block
+from focusflow.actors.state import keys as KEYS
+from focusflow.actors.state.core import BlockResult, StateCore, decode_block
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import SqliteStore
 from focusflow.actors.state.tx import Tx
+from focusflow.kernels import dequantize
+from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState
 from focusflow.node.messages import BlockRecord
 from focusflow.wire import decode_message, encode_message
 
 PI_ROOT_UNCOMMITTED = bytes(32)
-"""The node does not yet commit π per block (see docs/operations.md); the header says so."""
+"""The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
 BLOCKS_PER_SYNC_MAX = 64
 TOP_PARTICLES_MAX = 100
-FOCUS_ITERATIONS_MAX = 100
-FOCUS_LINKS_MAX = 2_000_000
+FOCUS_SAMPLES_MAX = 4096
+
+_FOCUS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS focus_particle (id INTEGER PRIMARY KEY, cid BLOB NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS focus_block (height INTEGER PRIMARY KEY, pi_root BLOB NOT NULL,
+                                        particles INTEGER NOT NULL, links INTEGER NOT NULL,
+                                        iterations INTEGER NOT NULL, residual REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS focus_head (id INTEGER PRIMARY KEY CHECK (id = 0),
+                                       height INTEGER NOT NULL, q BLOB NOT NULL);
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS block (height INTEGER PRIMARY KEY, digest BLOB NOT NULL,
@@ -136,74 +148,152 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
 
 
 class Ledger:
-    """The state the chain executes into (the state core on its SQLite store)."""
+    """The state the chain executes into, and the π each block commits.
 
-    def __init__(self, path: Path, *, chain_id: str) -> None:
+    The state core runs on its SQLite store (``state.sqlite``); the focus tables live in the
+    same file and every block's focus rows are written in the *same transaction* as its
+    state (the store's :meth:`~SqliteStore.plan_commit` statements plus ours, executed on
+    the ledger's own connection, then :meth:`~SqliteStore.note_committed`): after SIGKILL
+    the state and the π that restart needs are always at one height.
+
+    ``commit_pi=False`` keeps the old behaviour (headers carry ``PI_ROOT_UNCOMMITTED``):
+    a benchmark switch; every validator of a chain must use the same setting.
+    """
+
+    def __init__(self, path: Path, *, chain_id: str, commit_pi: bool = True,
+                 clock_ns: Callable[[], int] | None = None) -> None:
         self.store = SqliteStore.open(path, chain_id=chain_id)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_FOCUS_SCHEMA)
+        self.commit_pi = commit_pi
+        self.clock_ns = clock_ns
         self.core = StateCore(chain_id=chain_id, reader=self.store, tree=self.store.load_tree(),
                               height=self.store.height)
-        if self.core.height < 0:
-            self._commit(self.core.genesis(balances={}))
         self.last_links = 0
+        self.last_focus: FocusBlock | None = None
+        self.focus_ms: list[float] = []
+        if self.core.height < 0:
+            self.focus = FocusState()
+            self._commit(self.core.genesis(balances={}), None)
+        else:
+            self.focus = self._restore_focus() if commit_pi else FocusState()
 
-    def _commit(self, result: object) -> None:
-        self.store.commit_block(result)  # type: ignore[arg-type]
-        self.core.block_committed(result)  # type: ignore[arg-type]
+    def _restore_focus(self) -> FocusState:
+        """The committed graph and π at the state's height, from this file alone.
 
-    def execute(self, txs: Sequence[bytes]) -> bytes:
-        """Apply the next block's ordered transactions durably; return the state root.
+        Raises:
+            ChainError: the focus head is not at the state's height (a file written by a
+                node that did not commit π, or damage).
+        """
+        row = self._db.execute("SELECT height, q FROM focus_head WHERE id = 0").fetchone()
+        if row is None or int(row[0]) != self.core.height:
+            raise ChainError(f"focus head {None if row is None else row[0]} is not at the state "
+                             f"height {self.core.height}: this state was not written with π")
+        cids = [bytes(c) for (c,) in self._db.execute("SELECT cid FROM focus_particle ORDER BY id")]
+        links = [(bytes(n), bytes(a), bytes(b)) for a, b, n in
+                 self._db.execute("SELECT src, dst, neuron FROM link_index")]
+        balances = {n: self.core.balance(n) for n in {link[0] for link in links}}
+        return FocusState.restore(height=self.core.height, cids=cids, links=links,
+                                  balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"))
 
-        ``last_links`` is then the number of links the accepted transactions added.
+    def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
+        """State and focus rows of one block in one transaction, then the core."""
+        self.store.check_extends(result)
+        plan = self.store.plan_commit(result)
+        stmts = list(plan.statements) + _focus_statements(result.height, focus, self.focus)
+        c = self._db
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in stmts:
+                c.executemany(sql, rows)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        self.store.note_committed(result, plan)
+        self.core.block_committed(result)
+
+    def execute(self, txs: Sequence[bytes]) -> tuple[bytes, bytes]:
+        """Apply the next block's ordered transactions durably; return (state root, π root).
+
+        ``last_links`` is then the number of links the accepted transactions added and
+        ``last_focus`` what the π commitment did.
         """
         decoded = {t.tx_hash: t for t in decode_block(txs) if isinstance(t, Tx)}
         result = self.core.prepare_block(self.core.height + 1, txs)
-        self._commit(result)
+        focus = None
+        if self.commit_pi:
+            t0 = self.clock_ns() if self.clock_ns is not None else 0
+            focus = self.focus.apply(result.height, result.deltas, _balances(result))
+            if self.clock_ns is not None:
+                self.focus_ms.append((self.clock_ns() - t0) / 1e6)
+                del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
+        self._commit(result, focus)
+        self.last_focus = focus
         self.last_links = sum(decoded[r.tx_hash].n_links for r in result.receipts
                               if r.ok and r.tx_hash in decoded)
-        return result.root
+        return result.root, (focus.root if focus is not None else PI_ROOT_UNCOMMITTED)
 
     def root_at(self, height: int) -> bytes | None:
         """The committed state root at ``height`` (None if not executed yet)."""
         return self.store.block_roots().get(height)
 
-    def top_particles(self, count: int) -> list[tuple[str, float, int]]:
-        """(cid hex, focus, inbound links) of the ``count`` particles of highest focus.
+    def pi_root_at(self, height: int) -> bytes | None:
+        """The π root committed with ``height`` (None if not executed yet)."""
+        row = self._db.execute("SELECT pi_root FROM focus_block WHERE height = ?", (height,)).fetchone()
+        return None if row is None else bytes(row[0])
 
-        π by power iteration over the links (each neuron's weight split over its links;
-        damping 0.85, ε 1e-6): an on-demand view, not the committed π.
+    def pi_roots(self, start: int, end: int) -> list[tuple[int, str]]:
+        """(height, π root hex) for ``start..end`` (agreement checks)."""
+        rows = self._db.execute("SELECT height, pi_root FROM focus_block WHERE height BETWEEN ? "
+                                "AND ? ORDER BY height", (start, end))
+        return [(int(h), bytes(r).hex()) for h, r in rows]
+
+    def top_particles(self, count: int) -> list[tuple[str, float, int]]:
+        """(cid hex, committed π, inbound links) of the ``count`` particles of highest π.
+
+        The π committed with the last executed block (stake-weighted, the kernels'
+        solve): no computation here.
         """
-        rows = self.store._conn.execute(
-            "SELECT src, dst, neuron FROM link_index LIMIT ?", (FOCUS_LINKS_MAX,)).fetchall()
-        if not rows:
-            return []
-        ids: dict[bytes, int] = {}
-        src = np.array([ids.setdefault(bytes(r[0]), len(ids)) for r in rows])
-        dst = np.array([ids.setdefault(bytes(r[1]), len(ids)) for r in rows])
-        neurons: dict[bytes, int] = {}
-        for r in rows:
-            neurons[bytes(r[2])] = neurons.get(bytes(r[2]), 0) + 1
-        w = np.array([1.0 / neurons[bytes(r[2])] for r in rows])
-        n = len(ids)
-        m = sp.csr_matrix((w, (dst, src)), shape=(n, n))
-        out_w = np.asarray(m.sum(axis=0)).ravel()
-        scale = np.divide(1.0, out_w, out=np.zeros(n), where=out_w > 0)
-        pt = m @ sp.diags(scale)
-        pi = np.full(n, 1.0 / n)
-        for _ in range(FOCUS_ITERATIONS_MAX):
-            dangling = pi[out_w == 0].sum()
-            nxt = 0.85 * (pt @ pi + dangling / n) + 0.15 / n
-            done = np.abs(nxt - pi).sum() < 1e-6
-            pi = nxt
-            if done:
-                break
-        indeg = np.bincount(dst, minlength=n)
-        cids = list(ids)
-        top = np.argsort(-pi, kind="stable")[: min(count, TOP_PARTICLES_MAX)]
-        return [(cids[i].hex(), float(pi[i]), int(indeg[i])) for i in top]
+        top = self.focus.top(min(count, TOP_PARTICLES_MAX))
+        return [(cid.hex(), float(dequantize(np.array([q], np.uint64))[0]), inbound)
+                for cid, q, inbound in top]
 
     def close(self) -> None:
         """Close the store."""
+        self._db.close()
         self.store.close()
+
+
+def _balances(result: BlockResult) -> dict[bytes, int]:
+    """Every ``/token`` balance the block wrote (a deleted key reads as 0)."""
+    out = {}
+    for key, value in result.writes.items():
+        if key.startswith(KEYS.BALANCE):
+            out[key[len(KEYS.BALANCE):]] = KEYS.read_u64(value)
+    return out
+
+
+def _focus_statements(height: int, focus: FocusBlock | None,
+                      state: FocusState) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """The focus rows of one block: new particle ids, the block's π root, the head's π."""
+    if focus is None:  # genesis, or π not committed (benchmark switch): head follows state
+        root = EMPTY_ROOT if height == 0 else PI_ROOT_UNCOMMITTED
+        return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)", [(height, root)]),
+                ("INSERT OR REPLACE INTO focus_head VALUES (0, ?, ?)",
+                 [(height, state.q.astype("<u8").tobytes())])]
+    assert focus.height == height and len(focus.q) == focus.particles
+    first = focus.particles - len(focus.new_cids)
+    return [
+        ("INSERT INTO focus_particle VALUES (?, ?)",
+         [(first + i, cid) for i, cid in enumerate(focus.new_cids)]),
+        ("INSERT INTO focus_block VALUES (?, ?, ?, ?, ?, ?)",
+         [(height, focus.root, focus.particles, focus.links, focus.iterations, focus.residual)]),
+        ("INSERT OR REPLACE INTO focus_head VALUES (0, ?, ?)",
+         [(height, np.ascontiguousarray(focus.q, "<u8").tobytes())]),
+    ]
 
 
 def verify_state_answer(answer: dict[str, Any], committee: Committee, verifier: Verifier,

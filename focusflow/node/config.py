@@ -122,6 +122,7 @@ class Settings:
     log_level: str
     log_format: str
     log_modules: dict[str, str] = field(default_factory=dict)
+    commit_pi: bool = True
 
     @property
     def identity(self) -> NodeIdentity:
@@ -186,6 +187,7 @@ def load_settings(path: Path) -> Settings:
     cons = _Table(data, "consensus")
     leader_timeout_ms = cons.get("leader_timeout_ms", int, 1000, minimum=1)
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
+    commit_pi = cons.get("commit_pi", bool, True)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -211,7 +213,7 @@ def load_settings(path: Path) -> Settings:
         validator_key=paths["validator_key"], last_signed=paths["last_signed_state"],
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
-        log_level=level, log_format=fmt, log_modules=dict(modules),
+        log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
     )  # fmt: skip
 
 
@@ -321,7 +323,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               p2p_listen: str = "127.0.0.1:26656", http_listen: str = "127.0.0.1:26660",
               overwrite: bool = False, node_seed: bytes | None = None,
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
-              peers_toml: str = "", leader_timeout_ms: int = 1000) -> InitResult:
+              peers_toml: str = "", leader_timeout_ms: int = 1000,
+              commit_pi: bool = True) -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -355,7 +358,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
     config = cfg_dir / "node.toml"
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,
-                                    peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms))
+                                    peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms,
+                                    commit_pi=commit_pi))
     return InitResult(home, config, public_key_of_seed(node_seed), vpub)
 
 
@@ -366,7 +370,8 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 
 
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
-                  peers_toml: str = "", leader_timeout_ms: int = 1000) -> str:
+                  peers_toml: str = "", leader_timeout_ms: int = 1000,
+                  commit_pi: bool = True) -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.
@@ -424,6 +429,9 @@ actors_write = false
 leader_timeout_ms = {leader_timeout_ms}
 # How often a follower asks a peer for the blocks after its tip.
 sync_interval_ms = 300
+# Commit π (the focus vector) in every block header. A chain rule: every validator of a
+# chain must use the same value. false (headers carry 32 zero bytes) is for measuring cost.
+commit_pi = {"true" if commit_pi else "false"}
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.

@@ -61,7 +61,6 @@ from focusflow.actors.state.core import decode_block
 from focusflow.actors.state.tx import Tx, TxKind, TxRejected, decode_tx, verify_signatures
 from focusflow.node.chain import (
     BLOCKS_PER_SYNC_MAX,
-    PI_ROOT_UNCOMMITTED,
     BlockLog,
     ChainError,
     Ledger,
@@ -116,6 +115,7 @@ class ValidatorSettings:
     validator_seed: bytes | None = None
     consensus: NodeConfig = field(default_factory=NodeConfig)
     sync_interval_ms: int = 300
+    commit_pi: bool = True  # a chain rule: every validator of the chain must agree
 
 
 def read_last_signed(path: Path) -> dict[str, int]:
@@ -172,7 +172,8 @@ class Validator(Actor):
         data = Path(self.s.data_dir)
         data.mkdir(parents=True, exist_ok=True)
         self.blocks = BlockLog(data / "blocks.sqlite")
-        self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id)
+        self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id,
+                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns)
         self.last_signed = read_last_signed(Path(self.s.last_signed_path))
         me = self.index_of.get(self.s.node_name)
         fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
@@ -308,12 +309,16 @@ class Validator(Actor):
         return ok
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
-        """The core's state transition: apply the committed block durably."""
+        """The core's state transition: apply the committed block durably, commit its π.
+
+        Runs on the event loop (the core calls it synchronously); ``status()["pi"]``
+        reports what the π part costs per block.
+        """
         assert self.ledger is not None
         assert parent_root == self.ledger.core.root, "execution out of order"
-        root = self.ledger.execute(list(txs))
+        roots = self.ledger.execute(list(txs))
         self.pending_links[self.ledger.core.height] = self.ledger.last_links
-        return root, PI_ROOT_UNCOMMITTED
+        return roots
 
     def _handle(self, effects: list[Any]) -> None:
         core = self.core
@@ -476,7 +481,7 @@ class Validator(Actor):
                 self.counters["sync_refused"] += 1
                 self.ctx.log.warning("sync_block_refused", error=str(exc))
                 return
-            links = self._replay(record.height, record.txs, header.state_root)
+            links = self._replay(record.height, record.txs, header.state_root, header.pi_root)
             blocks.append(record, links)
             self.counters["synced_blocks"] += 1
         if msg.records and msg.tip > blocks.height:
@@ -511,24 +516,29 @@ class Validator(Actor):
         self.ctx.cancel_timer("core")
         self._sync()
 
-    def _replay(self, height: int, txs: tuple[bytes, ...], state_root: bytes) -> int:
+    def _replay(self, height: int, txs: tuple[bytes, ...], state_root: bytes,
+                pi_root: bytes) -> int:
         """Execute a synced block (or check one executed before a crash); return its links.
 
         Raises:
-            ChainError: our state disagrees with a block the quorum signed (a local bug or
-                non-determinism: crash rather than serve a wrong state).
+            ChainError: our state or π disagrees with a block the quorum signed (a local
+                bug or non-determinism: crash rather than serve a wrong state).
         """
         ledger = self.ledger
         assert ledger is not None
         if ledger.core.height >= height:  # executed at commit, killed before finality
             if ledger.root_at(height) != state_root:
                 raise ChainError(f"state root at {height} differs from the signed block")
+            if ledger.pi_root_at(height) != pi_root:
+                raise ChainError(f"π root at {height} differs from the signed block")
             return sum(t.n_links for t in decode_block(list(txs)) if isinstance(t, Tx)
                        and t.kind is TxKind.LINK and t.n_links
                        and ledger.core.has_link(t.neuron, bytes(t.froms[0]), bytes(t.tos[0])))
-        root = ledger.execute(list(txs))
+        root, pi = ledger.execute(list(txs))
         if root != state_root:
             raise ChainError(f"state root at {height} differs from the signed block")
+        if pi != pi_root:
+            raise ChainError(f"π root at {height} differs from the signed block")
         return ledger.last_links
 
     # ---------------------------------------------------------------- queries
@@ -541,6 +551,9 @@ class Validator(Actor):
         if kind == "blocks":
             start, _, end = arg.partition(":")
             return blocks.digests(int(start or 1), int(end or blocks.height))
+        if kind == "pi_roots":
+            start, _, end = arg.partition(":")
+            return ledger.pi_roots(int(start or 1), int(end or ledger.core.height))
         if kind == "finality":
             return self.finality_ms[-int(arg or FINALITY_SAMPLES_MAX):]
         if kind == "top":
@@ -580,6 +593,29 @@ class Validator(Actor):
                           "signers": list(rec.signers),
                           "signatures": [x.hex() for x in rec.signatures]}}
 
+    def _pi_status(self) -> dict[str, Any]:
+        """The π committed with the last executed block and what committing it costs."""
+        ledger = self.ledger
+        assert ledger is not None
+        focus, last = ledger.focus, ledger.last_focus
+        ms = ledger.focus_ms
+        return {
+            "height": ledger.core.height,
+            "root": (ledger.pi_root_at(ledger.core.height) or b"").hex(),
+            "committed": ledger.commit_pi,
+            "particles": focus.n,
+            "links": focus.links,
+            "iterations_last": last.iterations if last is not None else None,
+            "residual_last": last.residual if last is not None else None,
+            "verified_last": last.verified if last is not None else None,
+            "ms_last": ms[-1] if ms else None,
+            "ms_p50": float(np.percentile(ms, 50)) if ms else None,
+            "ms_p99": float(np.percentile(ms, 99)) if ms else None,
+            "ms_max": max(ms) if ms else None,
+            "ms_total": float(sum(ms)),
+            "samples": len(ms),
+        }
+
     def status(self) -> dict[str, Any]:
         """The validator's view for /status and /metrics."""
         blocks, ledger = self.blocks, self.ledger
@@ -594,6 +630,7 @@ class Validator(Actor):
             "state_root": ledger.core.root.hex(),
             "tip_digest": blocks.tip_digest.hex(),
             "links_committed": blocks.links,
+            "pi": self._pi_status(),
             "finality_ms_p50": float(np.percentile(samples, 50)) if samples else None,
             "finality_ms_p99": float(np.percentile(samples, 99)) if samples else None,
             "finality_samples": len(samples),
