@@ -1,11 +1,17 @@
 """``focusflow devnet``: N validators as local processes on loopback, fed signed cyberlinks.
 
 focusflow devnet [--validators 4] [--duration 20] [--rate 100] [--json] [--home DIR]
+focusflow devnet --rollups R --hubs H [--duration S] [--json]   # the rollup network
 
 Progress goes to stderr once a second (height per validator, links committed, links per
 second, finality p50) and, at the end, the top particles by focus. With ``--json`` the
 last line of stdout is one JSON object with at least ``validators``,
 ``finalized_height``, ``links_committed``, ``finality_ms_p50`` and ``agreement``.
+
+With ``--rollups`` (or ``--hubs``) it runs the rollup network instead of validators
+(``focusflow.topology.rollnet``: every node of the rollups topology its own process);
+the JSON object then has ``global_sync_ms_p50``, ``global_sync_ms_p99``, ``links_per_s``,
+``claims_merged``, ``global_pi_consistent``, ``rollups``, ``hubs``, ``processes``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,43 @@ from pathlib import Path
 from typing import Any
 
 
+def _run_rollnet(args: Any) -> int:
+    from focusflow.topology.rollnet import run_rollnet
+
+    root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-rollnet-"))
+    options = {"rollups": args.rollups, "hubs": args.hubs}
+    print(f"devnet: rollup network ({args.rollups or 4} rollups, {args.hubs or 1} hub(s)) "
+          f"under {root}", file=sys.stderr)
+
+    def show(p: dict[str, Any]) -> None:
+        if p["phase"] == "ready":
+            print(f"devnet: {p['processes']} processes ready; feeding links", file=sys.stderr)
+            return
+        print(f"  t={p['t_s']:5.1f}s  links {p['links_ordered']} ({p['links_per_s']:.0f}/s)  "
+              f"global height {p['top_height']}  claims merged {p['claims_merged']}  "
+              f"alive {p['alive']}/{p['processes']}", file=sys.stderr)
+
+    try:
+        summary = run_rollnet(root, options, duration_s=args.duration, backend=args.backend,
+                              progress=show)
+    finally:
+        if not args.home and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"global sync p50 {summary['global_sync_ms_p50']} ms, p99 "
+          f"{summary['global_sync_ms_p99']} ms; {summary['links_per_s']} links/s over "
+          f"{summary['rollups']} rollups; claims merged {summary['claims_merged']}/"
+          f"{summary['claims_sent']}; global pi consistent {summary['global_pi_consistent']}",
+          file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary))
+    ok = (summary["global_pi_consistent"] and summary["all_claims_merged"]
+          and summary["no_gap"] and summary["no_double_delivery"])
+    return 0 if ok else 1
+
+
 def _run(args: Any) -> int:
+    if args.rollups is not None or args.hubs is not None:
+        return _run_rollnet(args)
     from focusflow.topology.devnet import Devnet, Workload, run_workload
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-devnet-"))
@@ -72,4 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     p.add_argument("--json", action="store_true", help="end with one JSON summary on stdout")
+    p.add_argument("--rollups", type=int, default=None,
+                   help="run the rollup network instead: R rollups (one process each)")
+    p.add_argument("--hubs", type=int, default=None,
+                   help="with --rollups: 1 = one global hub; H >= 2 = H-1 regional + 1 global")
     p.set_defaults(func=_run)
