@@ -97,6 +97,10 @@ def _run(args: Any) -> int:
     print(f"finalized height {summary['finalized_height']}, links {summary['links_committed']} "
           f"({summary['links_per_second']}/s), finality p50 {summary['finality_ms_p50']} ms, "
           f"agreement {summary['agreement']}", file=sys.stderr)
+    print(f"pi_root {summary['pi_root'][:16]}… at height {summary['agreement_heights_checked']} "
+          f"(same on every validator: {summary['pi_root_agreement']}), "
+          f"{summary['pi_particles']} particles, π per block p50 {summary['pi_ms_p50']} ms",
+          file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 0 if summary["agreement"] and summary["finalized_height"] > 0 else 1
