@@ -1,0 +1,104 @@
+"""Rollups on the local multi-process devnet vs the one-process live runner (issue 11).
+
+For each shape (rollups R, hubs H) and offered load (links per bucket every 50 ms), side
+by side in the same run:
+
+* **devnet** (``focusflow.topology.rollnet``): every node of the rollups topology its own
+  OS process on loopback — mutual TLS 1.3 pinned to Ed25519 node keys, Cap'n Proto frames,
+  fsynced hub logs — figures joined from the processes' records;
+* **baseline, live one-process** (``focusflow.actors.rollup.live.run_live``): the same
+  supervisor trees as ``ActorSystem``s on a ``LoopbackNetwork`` in one process and one
+  event loop.
+
+Printed: global sync latency p50/p99 (link arrival at its sequencer → the top hub
+commits a root including it, link-weighted, wall clock), links/s ordered aggregated over
+rollups (and the offered rate), claims sent/merged, the devnet's ``global_pi_consistent``
+and delivery checks, the ratios devnet / baseline, and the machine.
+
+Usage: ``python benchmarks/bench_rollnet.py [--quick]`` (quick: < 60 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+
+from focusflow.actors.rollup.live import run_live
+from focusflow.topology.rollnet import run_rollnet
+
+
+def machine() -> str:
+    """Platform, CPU count, load, Python and numpy versions."""
+    avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load = f", load avg {avg[0]:.2f} {avg[1]:.2f} {avg[2]:.2f}" if avg else ""
+    return (f"{platform.platform()}, {platform.processor() or 'unknown cpu'}, "
+            f"{os.cpu_count()} CPUs{load}, Python {platform.python_version()}, "
+            f"numpy {np.__version__}")
+
+
+def commit() -> str:
+    """Short git commit hash (or 'unknown')."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def one(rollups: int, hubs: int, links: int, active_s: float) -> None:
+    """One shape and load: the live baseline then the devnet, one printed row each."""
+    opts: dict[str, Any] = {"rollups": rollups, "hubs": hubs, "rollup_links": links}
+    offered = rollups * links / 0.05
+    t = time.perf_counter()
+    base = anyio.run(lambda: run_live(opts, active_s=active_s, drain_s=4.0))
+    base_wall = time.perf_counter() - t
+    with tempfile.TemporaryDirectory(prefix="bench-rollnet-") as tmp:
+        t = time.perf_counter()
+        dev = run_rollnet(Path(tmp), opts, duration_s=active_s, drain_s_max=30.0)
+        dev_wall = time.perf_counter() - t
+    ok = (dev["global_pi_consistent"] and dev["all_claims_merged"] and dev["no_gap"]
+          and dev["no_double_delivery"])
+    for label, s, wall, extra in (
+            ("live 1 proc", base, base_wall, ""),
+            (f"devnet {dev['processes']} procs", dev, dev_wall,
+             f"pi_ok={dev['global_pi_consistent']} delivery_ok="
+             f"{dev['no_gap'] and dev['no_double_delivery']} all_merged={ok}")):
+        print(f"{rollups:>3} {hubs:>3} {offered:>8.0f} {label:>17} {s['global_sync_ms_p50']:>7.0f} "
+              f"{s['global_sync_ms_p99']:>7.0f} {s['links_per_s']:>8.0f} "
+              f"{s['links_per_s'] / offered:>5.2f} {s['claims_sent']:>5}/{s['claims_merged']:<5} "
+              f"{wall:>6.1f} {extra}")
+    print(f"{'':>3} {'':>3} {'':>8} {'ratio dev/live':>17} "
+          f"{dev['global_sync_ms_p50'] / base['global_sync_ms_p50']:>7.2f} "
+          f"{dev['global_sync_ms_p99'] / base['global_sync_ms_p99']:>7.2f} "
+          f"{dev['links_per_s'] / base['links_per_s']:>8.2f}", flush=True)
+
+
+def main() -> None:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}\ncommit: {commit()}")
+    if args.quick:
+        runs, active_s = [(4, 1, 40), (8, 3, 40)], 3.0
+    else:
+        runs, active_s = [(4, 1, 40), (8, 3, 40), (4, 1, 120), (8, 3, 120)], 15.0
+    print(f"settle 500 ms, challenge window 1000 ms, merge 1000 ms; {active_s:.0f} s of links "
+          f"then drain (live: fixed 4 s; devnet: until every claim is merged)")
+    print(f"{'R':>3} {'H':>3} {'offered':>8} {'runner':>17} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'links/s':>8} {'/off':>5} {'claims sent/merged':>11} {'wall s':>6}")
+    for rollups, hubs, links in runs:
+        one(rollups, hubs, links, active_s)
+
+
+if __name__ == "__main__":
+    main()
