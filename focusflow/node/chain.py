@@ -173,7 +173,7 @@ class Ledger:
                               height=self.store.height)
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
-        self.focus_ms: list[float] = []
+        self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
         if self.core.height < 0:
             self.focus = FocusState()
             self._commit(self.core.genesis(balances={}), None)
@@ -227,7 +227,7 @@ class Ledger:
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0
             focus = self.focus.apply(result.height, result.deltas, _balances(result))
-            if self.clock_ns is not None:
+            if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
         self._commit(result, focus)

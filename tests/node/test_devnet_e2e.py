@@ -5,6 +5,10 @@ committed before the kill is still there with the same digest, that all validato
 block by block, and that it then signs again (issue 8): its signature appears in later
 notarisations, above the watermark it persisted, and no peer saw it sign anything twice.
 Node 3 runs on trio, the others on asyncio.
+
+π (issue 8/9 follow-up): every header commits π, so the quorum signatures the restarted
+validator adds prove it computed the same π root as the others from the state it rebuilt
+out of SQLite; the test also compares the π roots themselves, before and after the kill.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from focusflow.actors.consensus import codec
 from focusflow.node import client
-from focusflow.topology.devnet import Devnet, Workload, check_agreement
+from focusflow.node.chain import PI_ROOT_UNCOMMITTED
+from focusflow.node.focus import EMPTY_ROOT
+from focusflow.topology.devnet import Devnet, Workload, check_agreement, check_pi_agreement
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -57,6 +64,9 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         h_before = before["finalized_height"]
         assert h_before > 0 and before["links_committed"] > 0
         digests_before = client.get(net.nodes[victim].url, f"/v1/blocks?arg=1:{h_before}")
+        pi_before = client.get(net.nodes[victim].url, f"/v1/pi_roots?arg=1:{h_before}")
+        assert len(pi_before) == h_before and pi_before[-1][1] not in (
+            PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
         net.kill(victim)  # SIGKILL mid-stream: nothing runs on the way down
         feed(net, work, 2.0)  # the other three (a quorum) keep committing
         net.start(victim)
@@ -66,6 +76,7 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         assert signed_before["round"] > 0 and signed_before["height"] >= h_before
         assert after["finalized_height"] >= h_before  # nothing committed was lost...
         assert client.get(net.nodes[victim].url, f"/v1/blocks?arg=1:{h_before}") == digests_before
+        assert client.get(net.nodes[victim].url, f"/v1/pi_roots?arg=1:{h_before}") == pi_before
         feed(net, work, 2.0)
         target = max(net.status(i)["validator"]["finalized_height"] for i in range(3))
         wait_until(lambda: net.status(victim)["validator"]["finalized_height"] >= target, 40,
@@ -86,6 +97,11 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
             return bool(mine)
         wait_until(signs_again, 40, f"node{victim}'s signature in a notarisation after its restart")
         assert min(mine) > signed_before["height"]
+        roots = dict(client.get(net.nodes[0].url, f"/v1/pi_roots?arg={min(mine)}:{max(mine)}"))
+        for h in mine:  # what it signed after the restart commits the others' π
+            header = codec.decode_block_header(bytes.fromhex(
+                client.get(net.nodes[victim].url, f"/v1/block?arg={h}")["header"]))
+            assert header.pi_root.hex() == roots[h] and header.pi_root != PI_ROOT_UNCOMMITTED
         st = net.status(victim)
         assert st["validator"]["counters"]["rejoins"] == 1
         assert st["validator"]["last_signed"]["round"] > signed_before["round"]
@@ -93,6 +109,8 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
             "a peer saw an equivocation, a double vote or a conflicting block share"
         ok, checked = check_agreement(net, [0, 1, 2, victim])
         assert ok
+        same_pi, pi_root = check_pi_agreement(net, [0, 1, 2, victim], checked)
+        assert same_pi and pi_root not in ("", PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
         assert st["validator"]["counters"]["synced_blocks"] > 0
         assert st["validator"]["links_committed"] >= before["links_committed"]
         others = [net.status(i)["validator"] for i in range(3)]
