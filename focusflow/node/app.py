@@ -151,6 +151,13 @@ def render_metrics(st: dict[str, Any]) -> str:
            [('{quantile="0.5"}', v.get("finality_ms_p50") or 0),
             ('{quantile="0.99"}', v.get("finality_ms_p99") or 0),
             ("_count", v.get("finality_samples", 0))])
+    pi = v.get("pi", {})
+    metric("pi_height", "gauge", "Height of the last block whose π was committed.",
+           [("", pi.get("height", 0))])
+    metric("pi_particles", "gauge", "Particles in the committed π.", [("", pi.get("particles", 0))])
+    metric("pi_ms", "summary", "π time per block that changed the graph (on the event loop).",
+           [('{quantile="0.5"}', pi.get("ms_p50") or 0), ('{quantile="0.99"}', pi.get("ms_p99") or 0),
+            ("_sum", pi.get("ms_total") or 0), ("_count", pi.get("samples", 0))])
     metric("peers_connected", "gauge", "Peers with a live TLS connection.",
            [("", len(st["peers_connected"]))])
     metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",

@@ -24,6 +24,11 @@ Two modes:
   that chain (``ValidatorCore.resume_chain``) that never proposes or votes at or below
   the watermark, and signs again.
 
+Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
+and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
+in one SQLite transaction; π of block h is a pure function of the durable state, so a
+restarted validator and a block-synced follower compute the same root (see node.focus).
+
 Blocking SQLite calls run on the event loop (WAL, small transactions): simple and
 durable, at the cost of latency under heavy load; moving them to ``ctx.run_io`` is the
 next step (the state actor shows how).

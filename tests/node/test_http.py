@@ -17,6 +17,7 @@ from focusflow.cli import main
 from focusflow.node import client
 from focusflow.node.app import run_node
 from focusflow.node.config import init_home, load_settings, peer_toml, write_genesis
+from focusflow.node.focus import EMPTY_ROOT
 from focusflow.node.logs import configure_logging
 from focusflow.node.validator import CommitteeEntry
 
@@ -63,12 +64,15 @@ async def test_node_serves_status_metrics_actors_and_stops_in_order(tmp_path: Pa
             st = await http_get(url, "/status")
             assert st["node"] == "a" and st["validator"]["mode"] == "consensus"
             assert st["peers"]["b"]["connected"] is False
+            pi = st["validator"]["pi"]  # genesis: the empty graph's commitment, not zeros
+            assert pi["height"] == 0 and pi["root"] == EMPTY_ROOT.hex() and pi["committed"]
+            assert await http_get(url, "/v1/pi_roots?arg=0:0") == [[0, EMPTY_ROOT.hex()]]
             paths = [a["path"] for a in st["actors"]]
             assert paths == ["/user/node", "/user/node/validator"]
             metrics = await http_get(url, "/metrics")
             for series in ("focusflow_finalized_height 0", "focusflow_links_committed_total 0",
                            'focusflow_transport_forged_total{peer="b"} 0',
-                           "focusflow_runtime_crashes_total 0",
+                           "focusflow_runtime_crashes_total 0", "focusflow_pi_height 0",
                            'focusflow_actor_restarts_total{path="/user/node/validator"} 0'):
                 assert series in metrics, series
             one = await http_get(url, "/actors/user/node/validator")
