@@ -13,7 +13,17 @@ loopback, next to the same workload shape under the deterministic consensus simu
 Both runs use one link per transaction (the simulator's workload shape); the full run adds
 the devnet with 40 links per transaction (the devnet's default batching).
 
-``--quick`` (< 60 s on 2 cores): one devnet run of 8 s and the simulator.
+π per block (issue 8/9 follow-up): the devnet at ``make demo``'s shape (100 tx/s x 40
+links) twice, side by side: validators committing π with every block, and the same with
+``commit_pi = false`` (headers carry zeros: the behaviour before), for links/s, finality
+p50 and the π time per block the validators report. Then the π commitment alone on
+synthetic graphs of growing size: the node's canonical path (``node.focus.FocusState``:
+rebuild the CSR in canonical order, solve from the committed π, verify) next to the
+kernels' incremental path the simulator's executor uses (``GraphStore.update`` + warm
+``CpuSolver``), which is cheaper but not reproducible after a restart.
+
+``--quick`` (about 60 s on 2 quiet cores): one devnet run of 8 s, the simulator, the two
+π runs of 4 s and the synthetic π cost at 2·10^4 links.
 """
 
 from __future__ import annotations
@@ -28,7 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from focusflow.actors.consensus.harness import Scenario, run
+from focusflow.actors.state.core import LinkDeltas
+from focusflow.kernels import CpuSolver, FocusParams, GraphStore
+from focusflow.node.focus import FocusState
 from focusflow.topology.devnet import Devnet, Workload, run_workload
 
 
@@ -38,11 +53,12 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def devnet(n: int, duration_s: float, rate: int, links_per_tx: int) -> dict[str, Any]:
+def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
+           commit_pi: bool = True) -> dict[str, Any]:
     """One devnet run; its summary plus wall time."""
     root = Path(tempfile.mkdtemp(prefix="bench-devnet-"))
     t0 = time.monotonic()
-    net = Devnet(root, validators=n)
+    net = Devnet(root, validators=n, commit_pi=commit_pi)
     net.setup()
     net.start_all()
     try:
@@ -65,6 +81,63 @@ def simulator(n: int, duration_s: float, rate: int) -> dict[str, Any]:
     out = result.summary()
     out["wall_s"] = round(time.monotonic() - t0, 1)
     return out
+
+
+def synthetic_blocks(links: int, block_links: int, particles: int,
+                     seed: int = 3) -> list[LinkDeltas]:
+    """Link-only blocks (one fresh neuron per 40 links, Zipf targets) totalling ``links``."""
+    rng = np.random.default_rng(seed)
+    cids = rng.integers(0, 256, size=(particles, 36), dtype=np.uint8)
+    p = 1.0 / np.arange(1, particles + 1) ** 1.1
+    p /= p.sum()
+    out, made = [], 0
+    while made < links:
+        k = min(block_links, links - made)
+        src = rng.choice(particles, k, p=p)
+        dst = (src + 1 + rng.choice(particles - 1, k, p=p[:-1] / p[:-1].sum())) % particles
+        ids = (made + np.arange(k)) // 40
+        keep = np.sort(np.unique((ids * particles + src) * particles + dst, return_index=True)[1])
+        src, dst, ids, k = src[keep], dst[keep], ids[keep], len(keep)  # a link is a set member
+        neuron = np.zeros((k, 20), np.uint8)
+        neuron[:, :8] = ids.astype("<u8").view(np.uint8).reshape(k, 8)
+        out.append(LinkDeltas(neuron, cids[src], cids[dst], np.ones(k, np.int8)))
+        made += block_links
+    return out
+
+
+def pi_cost(links: int, *, block_links: int = 2000, particles: int = 20_000) -> dict[str, float]:
+    """Per-block ms of the last 3 blocks: canonical (node) vs incremental (kernels) path."""
+    blocks = synthetic_blocks(links, block_links, particles)
+    bulk = LinkDeltas(*(np.concatenate([getattr(d, f) for d in blocks[:-3]])
+                        for f in ("neuron", "src", "dst", "sign")))
+    blocks = [bulk, *blocks[-3:]]  # build up in one block (timed only at the end)
+    state = FocusState()
+    state.apply(1, bulk, {})
+    t_node = []
+    for h, d in enumerate(blocks[-3:], start=len(blocks) - 2):
+        t0 = time.perf_counter()
+        state.apply(h, d, {})
+        t_node.append((time.perf_counter() - t0) * 1e3)
+    # the baseline: the kernels' incremental store and a solver that keeps its own π
+    store, solver = GraphStore(), None
+    neurons: dict[bytes, int] = {}
+    pids: dict[bytes, int] = {}
+    t_inc = []
+    for i, d in enumerate(blocks):
+        t0 = time.perf_counter()
+        u = np.array([neurons.setdefault(r.tobytes(), len(neurons)) for r in d.neuron])
+        s = np.array([pids.setdefault(r.tobytes(), len(pids)) for r in d.src])
+        t = np.array([pids.setdefault(r.tobytes(), len(pids)) for r in d.dst])
+        delta = store.update(insert=(u, s, t), stakes={int(x): 1.0 for x in np.unique(u)})
+        if solver is None:
+            solver = CpuSolver(store, FocusParams())
+        else:
+            solver.apply(delta)
+        solver.solve(warm=True)
+        if i >= len(blocks) - 3:
+            t_inc.append((time.perf_counter() - t0) * 1e3)
+    return {"links": state.links, "particles": state.n, "edges_links": state.links,
+            "node_ms": float(np.median(t_node)), "incremental_ms": float(np.median(t_inc))}
 
 
 def main() -> None:
@@ -100,6 +173,29 @@ def main() -> None:
     if "submitted_txs" in d1:
         print(f"devnet submitted {d1['submitted_txs']} txs, accepted {d1['accepted_txs']}, "
               f"shed {d1['shed_txs']}")
+    pi_duration = 4.0 if args.quick else 20.0
+    print(f"\nπ per block: devnet at the demo's shape (100 tx/s x 40 links, {pi_duration:.0f} s), "
+          f"side by side")
+    print(f"{'run':34} {'links/s':>9} {'final p50 ms':>13} {'height':>7} {'particles':>9} "
+          f"{'π p50 ms':>9} {'π max ms':>9} {'π total s':>10} {'π agree':>8}")
+    pair = [("π committed every block", devnet(n, pi_duration, 100, 40, commit_pi=True)),
+            ("π off (before: zero pi_root)", devnet(n, pi_duration, 100, 40, commit_pi=False))]
+    for name, r in pair:
+        tot = max(r["pi_ms_total"]) / 1e3 if r["pi_ms_total"] else 0.0
+        print(f"{name:34} {r['links_per_second']:9.1f} {r['finality_ms_p50'] or 0:13.1f} "
+              f"{r['finalized_height']:7d} {r['pi_particles']:9d} {r['pi_ms_p50'] or 0:9.2f} "
+              f"{r['pi_ms_max'] or 0:9.2f} {tot:10.2f} {r['pi_root_agreement']!s:>8}")
+    on, off = pair[0][1], pair[1][1]
+    print(f"π on / off: links/s x{on['links_per_second'] / max(off['links_per_second'], 1e-9):.2f}, "
+          f"finality p50 x{(on['finality_ms_p50'] or 0) / max(off['finality_ms_p50'] or 1e-9, 1e-9):.2f}; "
+          f"π root at the common height {on['pi_root'][:16]}…")
+    print("\nπ commitment alone, per block of 2000 new links (median of the last 3 blocks)")
+    print(f"{'links':>9} {'particles':>9} {'node ms (canonical)':>20} {'kernels ms (incremental)':>25} "
+          f"{'ratio':>6}")
+    for links in ((20_000,) if args.quick else (10_000, 100_000, 1_000_000)):
+        c = pi_cost(links)
+        print(f"{c['links']:9d} {c['particles']:9d} {c['node_ms']:20.1f} "
+              f"{c['incremental_ms']:25.1f} {c['node_ms'] / c['incremental_ms']:6.2f}")
 
 
 if __name__ == "__main__":
