@@ -12,8 +12,11 @@ by side in the same run:
 
 Printed: global sync latency p50/p99 (link arrival at its sequencer → the top hub
 commits a root including it, link-weighted, wall clock), links/s ordered aggregated over
-rollups (and the offered rate), claims sent/merged, the devnet's ``global_pi_consistent``
-and delivery checks, the ratios devnet / baseline, and the machine.
+rollups (and the offered rate), claims sent/merged, CPU seconds spent (the devnet: every
+node process from the start of the workload to its stop, as each reports it, start-up
+excluded; the baseline: its whole process over ``run_live``) and links ordered per CPU
+second, the devnet's ``global_pi_consistent`` and delivery checks, the ratios devnet /
+baseline, and the machine.
 
 Usage: ``python benchmarks/bench_rollnet.py [--quick]`` (quick: < 60 s on 2 cores).
 """
@@ -58,9 +61,9 @@ def one(rollups: int, hubs: int, links: int, active_s: float) -> None:
     """One shape and load: the live baseline then the devnet, one printed row each."""
     opts: dict[str, Any] = {"rollups": rollups, "hubs": hubs, "rollup_links": links}
     offered = rollups * links / 0.05
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     base = anyio.run(lambda: run_live(opts, active_s=active_s, drain_s=4.0))
-    base_wall = time.perf_counter() - t
+    base_wall, base["cpu_s"] = time.perf_counter() - t, time.process_time() - c
     with tempfile.TemporaryDirectory(prefix="bench-rollnet-") as tmp:
         t = time.perf_counter()
         dev = run_rollnet(Path(tmp), opts, duration_s=active_s, drain_s_max=30.0)
@@ -75,11 +78,14 @@ def one(rollups: int, hubs: int, links: int, active_s: float) -> None:
         print(f"{rollups:>3} {hubs:>3} {offered:>8.0f} {label:>17} {s['global_sync_ms_p50']:>7.0f} "
               f"{s['global_sync_ms_p99']:>7.0f} {s['links_per_s']:>8.0f} "
               f"{s['links_per_s'] / offered:>5.2f} {s['claims_sent']:>5}/{s['claims_merged']:<5} "
-              f"{wall:>6.1f} {extra}")
+              f"{wall:>6.1f} {s['cpu_s']:>6.1f} {s['links_ordered'] / s['cpu_s']:>7.0f} {extra}")
     print(f"{'':>3} {'':>3} {'':>8} {'ratio dev/live':>17} "
           f"{dev['global_sync_ms_p50'] / base['global_sync_ms_p50']:>7.2f} "
           f"{dev['global_sync_ms_p99'] / base['global_sync_ms_p99']:>7.2f} "
-          f"{dev['links_per_s'] / base['links_per_s']:>8.2f}", flush=True)
+          f"{dev['links_per_s'] / base['links_per_s']:>8.2f} {'':>5} {'':>11} {'':>6} "
+          f"{dev['cpu_s'] / base['cpu_s']:>6.2f} "
+          f"{dev['links_ordered'] / dev['cpu_s'] / (base['links_ordered'] / base['cpu_s']):>7.2f}",
+          flush=True)
 
 
 def main() -> None:
@@ -95,7 +101,8 @@ def main() -> None:
     print(f"settle 500 ms, challenge window 1000 ms, merge 1000 ms; {active_s:.0f} s of links "
           f"then drain (live: fixed 4 s; devnet: until every claim is merged)")
     print(f"{'R':>3} {'H':>3} {'offered':>8} {'runner':>17} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'links/s':>8} {'/off':>5} {'claims sent/merged':>11} {'wall s':>6}")
+          f"{'links/s':>8} {'/off':>5} {'claims sent/merged':>11} {'wall s':>6} {'cpu s':>6} "
+          f"{'links/cpu-s':>7}")
     for rollups, hubs, links in runs:
         one(rollups, hubs, links, active_s)
 

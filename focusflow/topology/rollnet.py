@@ -131,6 +131,8 @@ class Rollnet:
         self.pairs = peer_pairs(self.rollups, self.hubs)
         assert all(a in self.nodes and b in self.nodes for a, b in self.pairs)
         self.workload_on_ns: int | None = None
+        #: (node, pid) -> CPU seconds the process had used when the workload started
+        self.cpu_at_start: dict[tuple[str, int], float] = {}
         self.workload_off_ns: int | None = None
 
     # ------------------------------------------------------------------ layout
@@ -227,6 +229,7 @@ class Rollnet:
         p.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
         if on:
             self.workload_on_ns = time.monotonic_ns()
+            self.cpu_at_start = self.cpu()
         else:
             self.workload_off_ns = time.monotonic_ns()
 
@@ -244,6 +247,21 @@ class Rollnet:
         st = self.status(name)
         got = None if st is None else st["actors"].get(child)
         return got if isinstance(got, dict) else None
+
+    def cpu(self) -> dict[tuple[str, int], float]:
+        """CPU seconds each node process reports having used (from its status)."""
+        out = {}
+        for name in self.nodes:
+            st = self.status(name)
+            if st is not None:
+                out[(name, int(st["pid"]))] = float(st.get("cpu_s", 0.0))
+        return out
+
+    def cpu_s_since_start(self) -> float:
+        """CPU seconds the node processes spent since the workload started (a process
+        restarted since counts from its own start, imports included)."""
+        now = self.cpu()
+        return sum(c - self.cpu_at_start.get(key, 0.0) for key, c in now.items())
 
     def wait_ready(self, *, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Wait until every node runs its tree and has a link to each of its peers.
@@ -564,6 +582,7 @@ def collect(net: Rollnet, info: RunInfo) -> dict[str, Any]:
                                for st in statuses),
         "unknown_destination": sum(int(st.get("unknown_destination", 0)) for st in statuses),
         "dropped_queue_full": sum(int(st.get("dropped_queue_full", 0)) for st in statuses),
+        "cpu_s": round(net.cpu_s_since_start(), 2),
         "exit_codes": info.exit_codes,
         "root": str(net.root),
     }

@@ -215,6 +215,7 @@ class NodeView:
         stats = self.transport.peer_stats()
         out: dict[str, Any] = {
             "name": self.cfg.name, "pid": os.getpid(), "t_ns": time.monotonic_ns(),
+            "cpu_s": time.process_time(),
             "peers": len(self.cfg.peers), "peers_connected": self.transport.connected_peers(),
             "unknown_destination": self.transport.unknown_destination,
             "dropped_queue_full": sum(s.dropped_queue_full for s in stats.values()),

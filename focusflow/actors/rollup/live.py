@@ -4,8 +4,9 @@ The same supervisor trees as the ``rollups`` sim scenario (:func:`scenario.topol
 each node an ``ActorSystem`` on a ``LoopbackNetwork`` (frames still Cap'n Proto encoded,
 every hop), on asyncio or trio. Everything runs on one event loop, so the sequencers'
 ranking, the DA squares, the challenger's re-execution and the hubs' merges all compete
-for one core: a conservative stand-in for the multi-process devnet, which does not run
-rollups yet. Used by ``benchmarks/bench_rollups.py``.
+for one core. The multi-process version (one OS process per node, TLS transport) is
+``focusflow.topology.rollnet``. Used by ``benchmarks/bench_rollups.py`` and, as the
+baseline, ``benchmarks/bench_rollnet.py``.
 """
 
 from __future__ import annotations
