@@ -18,6 +18,9 @@ excluded; the baseline: its whole process over ``run_live``) and links ordered p
 second, the devnet's ``global_pi_consistent`` and delivery checks, the ratios devnet /
 baseline, and the machine.
 
+The full run adds the R=4, H=1 devnet with its top hub and then its relayer kill -9'd
+and restarted 1 s later, against the clean devnet run of the same shape.
+
 Usage: ``python benchmarks/bench_rollnet.py [--quick]`` (quick: < 60 s on 2 cores).
 """
 
@@ -36,7 +39,7 @@ import anyio
 import numpy as np
 
 from focusflow.actors.rollup.live import run_live
-from focusflow.topology.rollnet import run_rollnet
+from focusflow.topology.rollnet import Fault, run_rollnet
 
 
 def machine() -> str:
@@ -57,28 +60,39 @@ def commit() -> str:
         return "unknown"
 
 
-def one(rollups: int, hubs: int, links: int, active_s: float) -> None:
+def _row(rollups: int, hubs: int, offered: float, label: str, s: dict[str, Any], wall: float,
+         extra: str) -> None:
+    print(f"{rollups:>3} {hubs:>3} {offered:>8.0f} {label:>17} {s['global_sync_ms_p50']:>7.0f} "
+          f"{s['global_sync_ms_p99']:>7.0f} {s['links_per_s']:>8.0f} "
+          f"{s['links_per_s'] / offered:>5.2f} {s['claims_sent']:>5}/{s['claims_merged']:<5} "
+          f"{wall:>6.1f} {s['cpu_s']:>6.1f} {s['links_ordered'] / s['cpu_s']:>7.0f} {extra}")
+
+
+def _checks(dev: dict[str, Any]) -> str:
+    return (f"pi_ok={dev['global_pi_consistent']} delivery_ok="
+            f"{dev['no_gap'] and dev['no_double_delivery']} all_merged={dev['all_claims_merged']}")
+
+
+def devnet(opts: dict[str, Any], active_s: float, faults: list[Fault] | None = None
+           ) -> tuple[dict[str, Any], float]:
+    """One devnet run in a temporary root: (summary, wall seconds)."""
+    with tempfile.TemporaryDirectory(prefix="bench-rollnet-") as tmp:
+        t = time.perf_counter()
+        dev = run_rollnet(Path(tmp), opts, duration_s=active_s, drain_s_max=30.0,
+                          faults=faults or [])
+        return dev, time.perf_counter() - t
+
+
+def one(rollups: int, hubs: int, links: int, active_s: float) -> dict[str, Any]:
     """One shape and load: the live baseline then the devnet, one printed row each."""
     opts: dict[str, Any] = {"rollups": rollups, "hubs": hubs, "rollup_links": links}
     offered = rollups * links / 0.05
     t, c = time.perf_counter(), time.process_time()
     base = anyio.run(lambda: run_live(opts, active_s=active_s, drain_s=4.0))
     base_wall, base["cpu_s"] = time.perf_counter() - t, time.process_time() - c
-    with tempfile.TemporaryDirectory(prefix="bench-rollnet-") as tmp:
-        t = time.perf_counter()
-        dev = run_rollnet(Path(tmp), opts, duration_s=active_s, drain_s_max=30.0)
-        dev_wall = time.perf_counter() - t
-    ok = (dev["global_pi_consistent"] and dev["all_claims_merged"] and dev["no_gap"]
-          and dev["no_double_delivery"])
-    for label, s, wall, extra in (
-            ("live 1 proc", base, base_wall, ""),
-            (f"devnet {dev['processes']} procs", dev, dev_wall,
-             f"pi_ok={dev['global_pi_consistent']} delivery_ok="
-             f"{dev['no_gap'] and dev['no_double_delivery']} all_merged={ok}")):
-        print(f"{rollups:>3} {hubs:>3} {offered:>8.0f} {label:>17} {s['global_sync_ms_p50']:>7.0f} "
-              f"{s['global_sync_ms_p99']:>7.0f} {s['links_per_s']:>8.0f} "
-              f"{s['links_per_s'] / offered:>5.2f} {s['claims_sent']:>5}/{s['claims_merged']:<5} "
-              f"{wall:>6.1f} {s['cpu_s']:>6.1f} {s['links_ordered'] / s['cpu_s']:>7.0f} {extra}")
+    dev, dev_wall = devnet(opts, active_s)
+    _row(rollups, hubs, offered, "live 1 proc", base, base_wall, "")
+    _row(rollups, hubs, offered, f"devnet {dev['processes']} procs", dev, dev_wall, _checks(dev))
     print(f"{'':>3} {'':>3} {'':>8} {'ratio dev/live':>17} "
           f"{dev['global_sync_ms_p50'] / base['global_sync_ms_p50']:>7.2f} "
           f"{dev['global_sync_ms_p99'] / base['global_sync_ms_p99']:>7.2f} "
@@ -86,6 +100,22 @@ def one(rollups: int, hubs: int, links: int, active_s: float) -> None:
           f"{dev['cpu_s'] / base['cpu_s']:>6.2f} "
           f"{dev['links_ordered'] / dev['cpu_s'] / (base['links_ordered'] / base['cpu_s']):>7.2f}",
           flush=True)
+    return dev
+
+
+def faulted(rollups: int, hubs: int, links: int, active_s: float, clean: dict[str, Any]) -> None:
+    """The same devnet with its top hub, then the relayer, kill -9'd and restarted 1 s
+    later; ratio against the clean devnet run of the same shape (``clean``)."""
+    opts: dict[str, Any] = {"rollups": rollups, "hubs": hubs, "rollup_links": links}
+    offered = rollups * links / 0.05
+    faults = [Fault("hub0", active_s / 3, 1.0), Fault("relayer", 2 * active_s / 3, 1.0)]
+    dev, wall = devnet(opts, active_s, faults)
+    _row(rollups, hubs, offered, "devnet kill -9", dev, wall,
+         _checks(dev) + f" hub_restarts={dev['hub_restarts']} " + "; ".join(dev["faults"]))
+    print(f"{'':>3} {'':>3} {'':>8} {'ratio kill/clean':>17} "
+          f"{dev['global_sync_ms_p50'] / clean['global_sync_ms_p50']:>7.2f} "
+          f"{dev['global_sync_ms_p99'] / clean['global_sync_ms_p99']:>7.2f} "
+          f"{dev['links_per_s'] / clean['links_per_s']:>8.2f}", flush=True)
 
 
 def main() -> None:
@@ -103,8 +133,9 @@ def main() -> None:
     print(f"{'R':>3} {'H':>3} {'offered':>8} {'runner':>17} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'links/s':>8} {'/off':>5} {'claims sent/merged':>11} {'wall s':>6} {'cpu s':>6} "
           f"{'links/cpu-s':>7}")
-    for rollups, hubs, links in runs:
-        one(rollups, hubs, links, active_s)
+    clean = {(r, h, n): one(r, h, n, active_s) for r, h, n in runs}
+    if not args.quick:
+        faulted(4, 1, 40, active_s, clean[(4, 1, 40)])
 
 
 if __name__ == "__main__":

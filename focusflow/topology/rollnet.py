@@ -259,7 +259,8 @@ class Rollnet:
 
     def cpu_s_since_start(self) -> float:
         """CPU seconds the node processes spent since the workload started (a process
-        restarted since counts from its own start, imports included)."""
+        restarted since counts from its own start, imports included; what a kill -9'd
+        incarnation spent after the start is not counted)."""
         now = self.cpu()
         return sum(c - self.cpu_at_start.get(key, 0.0) for key, c in now.items())
 
