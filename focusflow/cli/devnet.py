@@ -29,8 +29,9 @@ def _run_rollnet(args: Any) -> int:
     from focusflow.topology.rollnet import run_rollnet
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-rollnet-"))
-    options = {"rollups": args.rollups, "hubs": args.hubs}
-    print(f"devnet: rollup network ({args.rollups or 4} rollups, {args.hubs or 1} hub(s)) "
+    options = {"rollups": 4 if args.rollups is None else args.rollups,
+               "hubs": 1 if args.hubs is None else args.hubs}
+    print(f"devnet: rollup network ({options['rollups']} rollups, {options['hubs']} hub(s)) "
           f"under {root}", file=sys.stderr)
 
     def show(p: dict[str, Any]) -> None:
@@ -44,6 +45,9 @@ def _run_rollnet(args: Any) -> int:
     try:
         summary = run_rollnet(root, options, duration_s=args.duration, backend=args.backend,
                               progress=show)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if not args.home and not args.keep:
             shutil.rmtree(root, ignore_errors=True)

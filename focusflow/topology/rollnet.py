@@ -69,7 +69,8 @@ ROLLUPS_MAX = 32
 HUBS_MAX = 8
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
-#: the client's tick; status older than the stop of the workload plus this is stale
+#: a sequencer's status counts for the drain only if written this long after the workload
+#: stopped (links the client sent just before the stop have arrived and been counted)
 SETTLE_GRACE_MS = 300
 OPTIONS_DEFAULT: dict[str, Any] = {"rollup_links": 40, "rollup_settle_ms": 500.0,
                                    "rollup_merge_ms": 1_000.0, "rollup_window_ms": 1_000.0}
@@ -112,7 +113,11 @@ def peer_pairs(rollups: int, hubs: int) -> set[tuple[str, str]]:
 
 
 class Rollnet:
-    """The rollup network as local processes (see the module docstring)."""
+    """The rollup network as local processes (see the module docstring).
+
+    Raises:
+        ValueError: rollups or hubs out of range (the caller's fault).
+    """
 
     def __init__(self, root: Path, options: Mapping[str, Any], *, backend: str = "asyncio",
                  host: str = "127.0.0.1", seed: int = 7, status_ms: int = 250) -> None:
@@ -120,9 +125,10 @@ class Rollnet:
             k: v for k, v in options.items() if v is not None}
         self.rollups = int(self.options.setdefault("rollups", 4))
         self.hubs = int(self.options.setdefault("hubs", 1))
-        assert 1 <= self.rollups <= ROLLUPS_MAX, f"rollups must be 1..{ROLLUPS_MAX}"
-        assert 1 <= self.hubs <= HUBS_MAX, f"hubs must be 1..{HUBS_MAX}"
-        json.dumps(self.options)  # every option must travel in rollnet.json
+        if not 1 <= self.rollups <= ROLLUPS_MAX or not 1 <= self.hubs <= HUBS_MAX:
+            raise ValueError(f"rollups must be 1..{ROLLUPS_MAX} and hubs 1..{HUBS_MAX}, "
+                             f"not {self.rollups} and {self.hubs}")
+        json.dumps(self.options)  # every option must travel in rollnet.json (TypeError)
         self.root, self.backend, self.host = root, backend, host
         self.seed, self.status_ms = seed, status_ms
         names = list(topology(self.options, None))
