@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -143,7 +144,15 @@ class Rollnet:
 
     # ------------------------------------------------------------------ layout
     def setup(self) -> None:
-        """Write every home: node key and certificate, peers' certificates, rollnet.json."""
+        """Write every home: node key and certificate, peers' certificates, rollnet.json.
+
+        A home used before is reset: its hub log, probe, status and final records go
+        (a hub would otherwise replay the last run's log, and the figures mix runs).
+        """
+        for n in self.nodes.values():
+            shutil.rmtree(n.home / DATA_DIR, ignore_errors=True)
+            for name in (PROBE_NAME, STATUS_NAME, FINAL_NAME):
+                (n.home / name).unlink(missing_ok=True)
         idents: dict[str, NodeIdentity] = {}
         for i, (name, n) in enumerate(self.nodes.items()):
             seed = blake3.blake3(f"rollnet node key {self.seed} {i} {name}".encode()).digest()
