@@ -29,7 +29,7 @@ from focusflow.actors.consensus.types import BlockHeader, Committee
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block
 from focusflow.actors.state.smt import Proof, verify_proof
-from focusflow.actors.state.store import SqliteStore
+from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState
@@ -147,14 +147,43 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     return header
 
 
+class _FocusStore(SqliteStore):
+    """The state store with the focus tables beside its own, written in its transactions.
+
+    One connection for both (a second one would make SQLite drop this one's page cache
+    after every block, since another connection wrote): the block's state statements
+    (``plan_commit``) and the focus rows run as one transaction.
+    """
+
+    def create_focus_tables(self) -> None:
+        """Create the focus tables if this file lacks them (a fresh or older state)."""
+        self._conn.executescript(_FOCUS_SCHEMA)
+
+    def commit_with(self, result: BlockResult,
+                    extra: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+        """``commit_block`` plus ``extra`` statements in the same transaction.
+
+        Raises:
+            StoreError: the block does not extend the committed head (a local bug).
+        """
+        self.check_extends(result)
+        plan = self.plan_commit(result)
+        self._execute(CommitPlan(plan.statements + extra, plan.checkpoint))
+        self.note_committed(result, plan)
+
+    def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """Rows of a read-only query."""
+        return self._conn.execute(sql, args).fetchall()
+
+
 class Ledger:
     """The state the chain executes into, and the π each block commits.
 
     The state core runs on its SQLite store (``state.sqlite``); the focus tables live in the
     same file and every block's focus rows are written in the *same transaction* as its
-    state (the store's :meth:`~SqliteStore.plan_commit` statements plus ours, executed on
-    the ledger's own connection, then :meth:`~SqliteStore.note_committed`): after SIGKILL
-    the state and the π that restart needs are always at one height.
+    state (the store's :meth:`~SqliteStore.plan_commit` statements plus ours, see
+    ``_FocusStore``): after SIGKILL the state and the π that restart needs are always at
+    one height.
 
     ``commit_pi=False`` keeps the old behaviour (headers carry ``PI_ROOT_UNCOMMITTED``):
     a benchmark switch; every validator of a chain must use the same setting.
@@ -162,11 +191,10 @@ class Ledger:
 
     def __init__(self, path: Path, *, chain_id: str, commit_pi: bool = True,
                  clock_ns: Callable[[], int] | None = None) -> None:
-        self.store = SqliteStore.open(path, chain_id=chain_id)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_FOCUS_SCHEMA)
+        store = _FocusStore.open(path, chain_id=chain_id)
+        assert isinstance(store, _FocusStore)
+        store.create_focus_tables()
+        self.store = store
         self.commit_pi = commit_pi
         self.clock_ns = clock_ns
         self.core = StateCore(chain_id=chain_id, reader=self.store, tree=self.store.load_tree(),
@@ -187,32 +215,21 @@ class Ledger:
             ChainError: the focus head is not at the state's height (a file written by a
                 node that did not commit π, or damage).
         """
-        row = self._db.execute("SELECT height, q FROM focus_head WHERE id = 0").fetchone()
+        head = self.store.rows("SELECT height, q FROM focus_head WHERE id = 0")
+        row = head[0] if head else None
         if row is None or int(row[0]) != self.core.height:
             raise ChainError(f"focus head {None if row is None else row[0]} is not at the state "
                              f"height {self.core.height}: this state was not written with π")
-        cids = [bytes(c) for (c,) in self._db.execute("SELECT cid FROM focus_particle ORDER BY id")]
+        cids = [bytes(c) for (c,) in self.store.rows("SELECT cid FROM focus_particle ORDER BY id")]
         links = [(bytes(n), bytes(a), bytes(b)) for a, b, n in
-                 self._db.execute("SELECT src, dst, neuron FROM link_index")]
+                 self.store.rows("SELECT src, dst, neuron FROM link_index")]
         balances = {n: self.core.balance(n) for n in {link[0] for link in links}}
         return FocusState.restore(height=self.core.height, cids=cids, links=links,
                                   balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"))
 
     def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
         """State and focus rows of one block in one transaction, then the core."""
-        self.store.check_extends(result)
-        plan = self.store.plan_commit(result)
-        stmts = list(plan.statements) + _focus_statements(result.height, focus, self.focus)
-        c = self._db
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, rows in stmts:
-                c.executemany(sql, rows)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        self.store.note_committed(result, plan)
+        self.store.commit_with(result, _focus_statements(result.height, focus, self.focus))
         self.core.block_committed(result)
 
     def execute(self, txs: Sequence[bytes]) -> tuple[bytes, bytes]:
@@ -242,13 +259,13 @@ class Ledger:
 
     def pi_root_at(self, height: int) -> bytes | None:
         """The π root committed with ``height`` (None if not executed yet)."""
-        row = self._db.execute("SELECT pi_root FROM focus_block WHERE height = ?", (height,)).fetchone()
-        return None if row is None else bytes(row[0])
+        rows = self.store.rows("SELECT pi_root FROM focus_block WHERE height = ?", (height,))
+        return bytes(rows[0][0]) if rows else None
 
     def pi_roots(self, start: int, end: int) -> list[tuple[int, str]]:
         """(height, π root hex) for ``start..end`` (agreement checks)."""
-        rows = self._db.execute("SELECT height, pi_root FROM focus_block WHERE height BETWEEN ? "
-                                "AND ? ORDER BY height", (start, end))
+        rows = self.store.rows("SELECT height, pi_root FROM focus_block WHERE height BETWEEN ? "
+                               "AND ? ORDER BY height", (start, end))
         return [(int(h), bytes(r).hex()) for h, r in rows]
 
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
@@ -263,7 +280,6 @@ class Ledger:
 
     def close(self) -> None:
         """Close the store."""
-        self._db.close()
         self.store.close()
 
 
