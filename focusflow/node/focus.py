@@ -59,6 +59,8 @@ nobody (the devnet's) would give every link weight 0 and π would be the telepor
 PARTICLES_MAX = 1 << 24
 LINKS_MAX = 1 << 26
 EDGE_KEY_SHIFT = 32
+ADDRESS_BYTES = 20
+CANON_KEY_BYTES = 8 + ADDRESS_BYTES
 EMPTY_ROOT = Commitment.of(np.zeros(0)).root
 
 
@@ -90,10 +92,12 @@ class FocusState:
         self.neurons: dict[bytes, int] = {}
         self.stakes: list[int] = []  # by neuron index: balance (without the floor)
         self.link_counts: list[int] = []  # by neuron index: live links
-        self._links: dict[tuple[int, int, int], int] = {}  # (neuron, src, dst) -> row
-        self._u = np.zeros(0, np.int64)
-        self._s = np.zeros(0, np.int64)
-        self._d = np.zeros(0, np.int64)
+        # Live links, kept sorted by the canonical key: edge key (dst << 32 | src, 8 bytes
+        # big-endian) then neuron address (20 bytes), as one 28-byte string per link, so
+        # that a block merges its links in (O(L) moves) instead of sorting them all again.
+        self._ck = np.zeros(0, f"S{CANON_KEY_BYTES}")
+        self._ek = np.zeros(0, np.uint64)  # edge key of each link, same order
+        self._ln = np.zeros(0, np.int64)  # neuron index of each link, same order
         self.q = np.zeros(0, np.uint64)
         self.root = EMPTY_ROOT
 
@@ -106,12 +110,27 @@ class FocusState:
     @property
     def links(self) -> int:
         """Live links."""
-        return len(self._links)
+        return len(self._ck)
 
     def inbound(self) -> np.ndarray:
         """Live in-links per particle."""
-        size = len(self._links)
-        return np.bincount(self._d[:size], minlength=self.n)
+        dst = (self._ek >> np.uint64(EDGE_KEY_SHIFT)).astype(np.int64)
+        return np.bincount(dst, minlength=self.n)
+
+    def link_rows(self) -> list[tuple[bytes, int, int]]:
+        """(neuron address, src id, dst id) of every live link, in canonical order."""
+        mask = np.uint64((1 << EDGE_KEY_SHIFT) - 1)
+        src = (self._ek & mask).astype(np.int64)
+        dst = (self._ek >> np.uint64(EDGE_KEY_SHIFT)).astype(np.int64)
+        return [(self.addresses[u], int(a), int(b))
+                for u, a, b in zip(self._ln.tolist(), src.tolist(), dst.tolist(), strict=True)]
+
+    def invariants(self) -> None:
+        """The link arrays are strictly sorted, aligned, and agree with the counts."""
+        assert len(self._ck) == len(self._ek) == len(self._ln)
+        assert len(self._ck) < 2 or bool(np.all(self._ck[1:] > self._ck[:-1]))
+        counts = np.bincount(self._ln, minlength=len(self.addresses))
+        assert counts.tolist() == self.link_counts
 
     def top(self, count: int) -> list[tuple[bytes, int, int]]:
         """(cid, committed fixed-point π, in-links) of the ``count`` highest, ties by id."""
@@ -145,13 +164,10 @@ class FocusState:
                 # Only a linking neuron's stake is in the graph; a restarted validator
                 # does not even know neurons without links.
                 moved = moved or self.link_counts[index] > 0
-        for row in range(len(deltas)):
-            u = self._neuron(bytes(deltas.neuron[row]), balances)
-            key = (u, int(src[row]), int(dst[row]))
-            if deltas.sign[row] > 0:
-                self._insert(key)
-            else:
-                self._remove(key)
+        if len(deltas):
+            neurons = np.fromiter((self._neuron(a, balances) for a in _addresses(deltas.neuron)),
+                                  np.int64, len(deltas))
+            self._merge(neurons, src, dst, deltas.sign)
         self.height = height
         new = tuple(self.cids[first_new:])
         if not moved:
@@ -177,10 +193,13 @@ class FocusState:
         q = np.asarray(q, np.uint64)
         if len(q) != st.n:
             raise ValueError(f"committed π has {len(q)} values for {st.n} particles")
-        for neuron, s, d in links:
-            if s not in st.particles or d not in st.particles:
-                raise ValueError("a stored link names a particle the focus table lacks")
-            st._insert((st._neuron(neuron, balances), st.particles[s], st.particles[d]))
+        rows = [(st._neuron(neuron, balances), st.particles.get(s, -1), st.particles.get(d, -1))
+                for neuron, s, d in links]
+        if any(s < 0 or d < 0 for _, s, d in rows):
+            raise ValueError("a stored link names a particle the focus table lacks")
+        if rows:
+            u, a, b = (np.array(col, np.int64) for col in zip(*rows, strict=True))
+            st._merge(u, a, b, np.ones(len(rows), np.int8))
         st.q = q.copy()
         st.root = merkle_root(st.q)
         return st
@@ -207,41 +226,57 @@ class FocusState:
             self.link_counts.append(0)
         return index
 
-    def _insert(self, key: tuple[int, int, int]) -> None:
-        assert key not in self._links, f"link {key} inserted twice"
-        row = len(self._links)
-        assert row < LINKS_MAX, "LINKS_MAX reached"
-        if row == len(self._u):  # grow by doubling: amortised O(1) per link
-            cap = max(1024, 2 * row)
-            self._u, self._s, self._d = (np.resize(a, cap) for a in (self._u, self._s, self._d))
-        self._u[row], self._s[row], self._d[row] = key
-        self._links[key] = row
-        self.link_counts[key[0]] += 1
+    def _canon(self, neurons: np.ndarray, src: np.ndarray,
+               dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(canonical 28-byte keys, edge keys) of links given as index arrays."""
+        ek = (dst.astype(np.uint64) << np.uint64(EDGE_KEY_SHIFT)) | src.astype(np.uint64)
+        names = np.frombuffer(b"".join(self.addresses), np.uint8).reshape(-1, ADDRESS_BYTES)
+        raw = np.concatenate([ek.astype(">u8").view(np.uint8).reshape(-1, 8), names[neurons]],
+                             axis=1)
+        return np.ascontiguousarray(raw).view(f"S{CANON_KEY_BYTES}").reshape(-1), ek
 
-    def _remove(self, key: tuple[int, int, int]) -> None:
-        """Swap-remove: the last row moves into the hole (row order is not semantic)."""
-        row = self._links.pop(key)
-        self.link_counts[key[0]] -= 1
-        last = len(self._links)
-        if row != last:
-            moved = (int(self._u[last]), int(self._s[last]), int(self._d[last]))
-            self._u[row], self._s[row], self._d[row] = moved
-            self._links[moved] = row
+    def _merge(self, neurons: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               sign: np.ndarray) -> None:
+        """Apply link (+1) and unlink (−1) rows in order, keeping the arrays sorted.
+
+        Rows on one link alternate (the state core refuses a duplicate link and an unlink
+        of an absent one), so the net effect is the last row's sign against whether the
+        link was live before the block.
+        """
+        keys, ek = self._canon(neurons, src, dst)
+        uniq, first = np.unique(keys, return_index=True)
+        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+        pos = np.searchsorted(self._ck, uniq)
+        live = np.zeros(len(uniq), bool)
+        if len(self._ck):
+            live = (pos < len(self._ck)) & (self._ck[np.minimum(pos, len(self._ck) - 1)] == uniq)
+        assert np.array_equal(sign[first] > 0, ~live), \
+            "a link made twice or an unlink of an absent link (the state core refuses both)"
+        want = sign[last] > 0
+        add, gone = want & ~live, ~want & live
+        assert len(self._ck) + int(add.sum()) <= LINKS_MAX, "LINKS_MAX reached"
+        counts = np.zeros(len(self.addresses), np.int64)
+        np.add.at(counts, neurons[last[add]], 1)
+        np.add.at(counts, neurons[last[gone]], -1)
+        if gone.any():
+            keep = np.ones(len(self._ck), bool)
+            keep[pos[gone]] = False
+            self._ck, self._ek, self._ln = self._ck[keep], self._ek[keep], self._ln[keep]
+        if add.any():
+            at = np.searchsorted(self._ck, uniq[add])  # uniq is sorted: so are the inserts
+            self._ck = np.insert(self._ck, at, uniq[add])
+            self._ek = np.insert(self._ek, at, ek[last[add]])
+            self._ln = np.insert(self._ln, at, neurons[last[add]])
+        for u in np.flatnonzero(counts):
+            self.link_counts[u] += int(counts[u])
+            assert self.link_counts[u] >= 0, "an unlink of a link that was never made"
 
     def _canonical_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(src, dst, W) of every edge, W summed over its links in canonical order."""
-        size = len(self._links)
-        u, s, d = self._u[:size], self._s[:size], self._d[:size]
         counts = np.asarray(self.link_counts, dtype=np.int64)
         stake = np.asarray(self.stakes, dtype=np.float64) + float(STAKE_FLOOR)
         share = np.divide(stake, counts, out=np.zeros(len(stake)), where=counts > 0)
-        names = np.array(self.addresses, dtype=f"S{len(self.addresses[0])}") if self.addresses \
-            else np.zeros(0, "S1")
-        rank = np.empty(len(names), np.int64)
-        rank[np.argsort(names, kind="stable")] = np.arange(len(names))
-        keys = (d.astype(np.uint64) << np.uint64(EDGE_KEY_SHIFT)) | s.astype(np.uint64)
-        order = np.lexsort((rank[u], keys))
-        keys, w = keys[order], share[u[order]]
+        keys, w = self._ek, share[self._ln]  # already in canonical order
         start = np.ones(len(keys), bool)
         start[1:] = keys[1:] != keys[:-1]
         weight = np.bincount(np.cumsum(start) - 1, weights=w) if len(keys) else np.zeros(0)
@@ -288,3 +323,8 @@ class _CommittedStart(CpuSolver):
     def start_vector(self, *, warm: bool) -> np.ndarray:
         return self._committed_start if warm else super().start_vector(warm=False)
 
+
+def _addresses(rows: np.ndarray) -> list[bytes]:
+    """The (n, 20) uint8 neuron column as bytes, one per row."""
+    flat = np.ascontiguousarray(rows, np.uint8).tobytes()
+    return [flat[i:i + ADDRESS_BYTES] for i in range(0, len(flat), ADDRESS_BYTES)]

@@ -80,9 +80,8 @@ def _zipf(n: int) -> np.ndarray:
 
 def durable(st_: FocusState) -> FocusState:
     """What a restart rebuilds from: numbering, links by address, balances, committed π."""
-    size = st_.links
-    links = [(st_.addresses[int(u)], st_.cids[int(s)], st_.cids[int(d)])
-             for u, s, d in zip(st_._u[:size], st_._s[:size], st_._d[:size], strict=True)]
+    st_.invariants()
+    links = [(u, st_.cids[s], st_.cids[d]) for u, s, d in st_.link_rows()]
     links.reverse()  # a store hands them back in its own order, not ours
     balances = {st_.addresses[i]: b for i, b in enumerate(st_.stakes)}
     return FocusState.restore(height=st_.height, cids=list(st_.cids), links=links,
@@ -132,8 +131,7 @@ def test_committed_pi_is_the_stake_weighted_focus_of_the_kernels() -> None:
     for h, (d, bal) in enumerate(blocks, start=1):
         fb = state.apply(h, d, bal)
     assert fb.converged and fb.verified
-    size = state.links
-    links = list(zip(state._u[:size], state._s[:size], state._d[:size], strict=True))
+    links = [(state.neurons[u], s, d) for u, s, d in state.link_rows()]
     stakes = {i: float(b + STAKE_FLOOR) for i, b in enumerate(state.stakes)}
     exact = reference_focus(state.n, weights_from_cyberlinks(links, stakes))
     assert np.abs(dequantize(state.q) - exact).sum() < 1e-5
