@@ -19,11 +19,13 @@ The graph is rebuilt each block in a canonical float order (why not the kernels'
 incremental in-place CSR: it edits weights as ``old + dw`` and splits a base and a delta
 segment by history, so two validators with different histories — one restarted — sum in
 different orders and disagree in the last bits, which the 2^-60 commitment sees). Each
-link carries ``stake_u / links_u`` (float64, one division per neuron); an edge's weight sums
-its links sorted by (destination, source, neuron address) with ``np.bincount`` (sequential,
-in input order); the kernels' :meth:`GraphStore.from_edges` then holds exactly those
-weights, and :class:`CpuSolver` (float64, scipy CSR, no threads) iterates from the
-committed start. Cost: O(L log L) per block for L links (see docs/operations.md).
+link carries ``stake_u / links_u`` (float64, one division per neuron); the live links are
+kept sorted by (destination, source, neuron address) — a block's links are merged in, not
+re-sorted — and an edge's weight sums its links in that order with ``np.bincount``
+(sequential, in input order); the kernels' :meth:`GraphStore.from_edges` then holds
+exactly those weights, and :class:`CpuSolver` (float64, scipy CSR, no threads) iterates
+from the committed start. Cost: O(L) per block for L links plus the solve (see
+docs/operations.md).
 
 A block with no link change and no stake change of a linking neuron keeps π as it was
 (no solve: π would only drift by one more iteration).
