@@ -174,3 +174,16 @@ def test_ledger_reopened_without_close_goes_on_committing_the_same_roots(tmp_pat
     assert top[0][1] >= top[1][1] >= top[2][1] > 1.0 / len(CIDS)
     for led in [steady, ledger, *abandoned]:
         led.close()
+
+
+def test_a_link_made_and_unmade_in_one_block_nets_out_like_the_state_core() -> None:
+    state = FocusState()
+    state.apply(1, deltas([(ADDRS[0], 0, 1, 1), (ADDRS[0], 1, 2, 1)]), {})
+    # block 2: make 2->3 and unmake it again; unmake 0->1 and make it again
+    fb = state.apply(2, deltas([(ADDRS[0], 2, 3, 1), (ADDRS[0], 0, 1, -1), (ADDRS[0], 2, 3, -1),
+                                (ADDRS[0], 0, 1, 1)]), {})
+    state.invariants()
+    assert sorted(state.link_rows()) == [(ADDRS[0], 0, 1), (ADDRS[0], 1, 2)]
+    assert state.link_counts == [2] and fb.particles == 4
+    with pytest.raises(AssertionError):  # a link made twice is a local bug, never absorbed
+        state.apply(3, deltas([(ADDRS[0], 0, 1, 1)]), {})
