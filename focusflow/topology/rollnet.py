@@ -590,7 +590,8 @@ def collect(net: Rollnet, info: RunInfo) -> dict[str, Any]:
         "global_pi_consistent": consistent, "pi_error": err, "pi_bound": bound,
         "pi_check": why,
         "no_gap": gap_free, "no_double_delivery": once, "delivery_problems": problems[:5],
-        "slashed": len(top.get("slashed", [])),
+        "slashed": len({k for j in range(net.hubs)
+                        for k in (net.actor(f"hub{j}", "hub") or {}).get("slashed", [])}),
         "hub_restarts": restarts,
         "process_restarts": sum(n.starts - 1 for n in net.nodes.values()),
         "faults": info.faults,
