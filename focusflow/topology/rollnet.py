@@ -32,7 +32,7 @@ import signal
 import struct
 import subprocess
 import sys
-import time
+import time  # runtime-ok: the driver's clock (deadlines, phases), outside actor code
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

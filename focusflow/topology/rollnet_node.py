@@ -39,7 +39,7 @@ import os
 import signal
 import struct
 import sys
-import time
+import time  # runtime-ok: status stamps of the process main, outside actor code
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
