@@ -124,3 +124,14 @@ def test_regional_hubs_net_survives_kill_9_and_slashes_a_liar(tmp_path: Path) ->
     _repeat_a_receipt(net.nodes["hub1"].home)
     gap_free, once, _ = check_delivery(net)
     assert not once and not gap_free
+
+
+def test_final_records_round_trip_and_a_cut_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / FINAL_NAME
+    records = [("hub_meta", b"{}"), ("square", bytes(range(256)) * 3), ("claim", b"")]
+    assert write_records(path, records) == 3
+    assert list(read_records(path)) == records
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-5])  # a damaged file (writes go through a rename: never half)
+    with pytest.raises(ValueError, match=r"runs past the end|truncated"):
+        list(read_records(path))
