@@ -15,17 +15,21 @@ messages and bytes on the wire, the L1 distance between the two π, and the mach
 GPU mode (``--gpu``): per-block update latency for 10^4, 10^5 and 10^6 link deltas on a
 graph of ``--edges`` links (default 10^8), with one shard on one GPU and two shards on two
 GPUs (CuPy device ids), against the kernels' single-GPU ``CudaSolver`` on the same blocks.
-Needs CuPy and a CUDA device; it was written without access to one and has not been run.
+Needs CuPy and a CUDA device (run on the lent H100/H200 machines: see BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import cProfile
 import os
 import platform
+import pstats
 import statistics
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -160,11 +164,25 @@ def blocks(args: argparse.Namespace, n: int, base: GraphStore,
               f"{np.abs(out.pi - final).sum():13.2e}")
 
 
+def shard_step(wire: LocalRank, rounds: list[int]) -> Any:
+    """One block through the shard workers (converged, rounds recorded)."""
+    def step(s: Any, d: Any, ww: Any) -> None:
+        out = wire.edge_block(s, d, ww)
+        rounds.append(out.iterations if out.converged else -out.iterations)  # < 0: missed ε
+    return step
+
+
 def gpu(args: argparse.Namespace) -> None:
-    """Per-block latency on CUDA devices (not run by its author: no device access)."""
+    """Per-block latency on CUDA devices: the single-GPU kernel and 1 or 2 shard workers.
+
+    ``--configs`` picks what runs (``single`` = the kernels' ``CudaSolver``, ``1`` / ``2`` =
+    that many shards on that many GPUs); each size gets ``--warmup`` untimed blocks first
+    (CUDA compilation, cuSPARSE handles, pool growth), then ``--blocks`` timed ones.
+    """
     try:
         import cupy
         count = int(cupy.cuda.runtime.getDeviceCount())
+        names = [cupy.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count)]
     except Exception as exc:
         sys.exit(f"--gpu needs CuPy and a CUDA device: {exc}")
     from focusflow.kernels import backend_for
@@ -173,46 +191,90 @@ def gpu(args: argparse.Namespace) -> None:
     scale = max(args.scale, int(np.ceil(np.log2(m / 10))))
     n = 1 << scale
     print(f"# bench_rank_shards --gpu: R-MAT 2^{scale} = {n} particles, {m} links, "
-          f"{count} CUDA device(s); {machine()}")
+          f"{count} CUDA device(s) ({', '.join(names)}); {machine()}", flush=True)
+    t0 = time.perf_counter()
     src, dst, w = rmat(scale, m, seed=1)
     keys = particle_keys(n)
-    sizes = [10**4, 10**5, 10**6]
+    host = GraphStore.from_edges(src, dst, w, n=n)  # every configuration starts from a copy
+    print(f"setup: graph, {n} CIDs and the host store built in {time.perf_counter() - t0:.1f} s",
+          flush=True)
+    sizes = args.sizes
     rng = np.random.default_rng(7)
-    plan = {k: [block_edges(rng, n, k) for _ in range(args.blocks)] for k in sizes}
+    plan = {k: [block_edges(rng, n, k) for _ in range(args.warmup + args.blocks)]
+            for k in sizes}
+    configs = args.configs.split(",")
 
-    base = GraphStore.from_edges(src, dst, w, n=n)
-    solver = backend_for("cuda").solver(base, FocusParams(eps=EPS))
-    solver.solve(warm=False)
-    print("\nsingle GPU kernel (CudaSolver, float32, update + warm start):")
-    for k in sizes:
+    def timed(k: int, step: Any) -> list[float]:
         ms = []
-        for s, d, ww in plan[k]:
+        for i, (s, d, ww) in enumerate(plan[k]):
             t = time.perf_counter()
-            solver.apply(base.update_edges(insert=(s, d, ww)))
-            res = solver.solve(warm=True)
-            ms.append((time.perf_counter() - t) * 1e3)
-        print(f"  {k:>8} links/block: {statistics.median(ms):9.1f} ms (converged {res.converged})")
-    del solver, base
-    for gpus in [g for g in (1, 2) if g <= count]:
-        store = RankStore(gpus, GraphStore.from_edges(src, dst, w, n=n), keys)
+            step(s, d, ww)
+            if i >= args.warmup:
+                ms.append((time.perf_counter() - t) * 1e3)
+        return ms
+
+    if "single" in configs:
+        t = time.perf_counter()
+        base = copy.deepcopy(host, {id(np): np})
+        solver = backend_for("cuda").solver(base, FocusParams(eps=EPS))
+        res = solver.solve(warm=False)
+        print(f"\nsingle GPU kernel (CudaSolver, float32, update + warm start): copy of the host store "
+              f"and first solve {time.perf_counter() - t:.1f} s ({res.iterations} iterations)",
+              flush=True)
+        last: list[Any] = []
+        missed = [0]
+        for k in sizes:
+            def step(s: Any, d: Any, ww: Any) -> None:
+                solver.apply(base.update_edges(insert=(s, d, ww)))
+                out = solver.solve(warm=True)
+                last[:] = [out]
+                missed[0] += not out.converged  # float32 may stall above ε on 2^24 particles
+            ms = timed(k, step)
+            print(f"  {k:>8} links/block: median {statistics.median(ms):9.1f} ms "
+                  f"(min {min(ms):.1f}, max {max(ms):.1f}; {last[0].iterations} iterations; "
+                  f"{missed[0]} blocks so far not converged to ε)", flush=True)
+        t = time.perf_counter()
+        pi = np.asarray(last[0].pi, dtype=np.float64)
+        root = Commitment.of(pi).root
+        print(f"  not in the figures above: fetching π and committing it on the host (quantise, "
+              f"BLAKE3 root), which every shard block includes: "
+              f"{(time.perf_counter() - t) * 1e3:.0f} ms ({root.hex()[:12]}…)", flush=True)
+        del solver, base, last
+    for gpus in [int(c) for c in configs if c != "single"]:
+        if gpus > count:
+            print(f"\n{gpus} shard(s): only {count} GPU(s), skipped", flush=True)
+            continue
+        t = time.perf_counter()
+        store = RankStore(gpus, copy.deepcopy(host, {id(np): np}), keys)
+        t1 = time.perf_counter()
         wire = LocalRank(store, params=FocusParams(eps=EPS), devices=list(range(gpus)),
                          verify_commit=False)  # the CPU residual check is timed apart
-        t = time.perf_counter()
+        t2 = time.perf_counter()
         first = wire.begin()
-        print(f"\n{gpus} shard(s) on {gpus} GPU(s) (float64): first solve "
-              f"{(time.perf_counter() - t):.2f} s, {first.iterations} rounds")
+        print(f"\n{gpus} shard(s) on {gpus} GPU(s) (float64): copy of the host store and the key index {t1 - t:.1f} s, "
+              f"shards built and uploaded {t2 - t1:.1f} s, first solve "
+              f"{time.perf_counter() - t2:.2f} s ({first.iterations} rounds, "
+              f"{wire.bytes / 1e6:.0f} MB on the wire)", flush=True)
         for k in sizes:
-            ms = []
-            for s, d, ww in plan[k]:
-                t = time.perf_counter()
-                out = wire.edge_block(s, d, ww)
-                ms.append((time.perf_counter() - t) * 1e3)
-            print(f"  {k:>8} links/block: {statistics.median(ms):9.1f} ms "
-                  f"({out.iterations} rounds, converged {out.converged})")
+            rounds: list[int] = []
+            b0 = wire.bytes
+            prof = cProfile.Profile() if args.profile else None
+            if prof is not None:
+                prof.enable()
+            ms = timed(k, shard_step(wire, rounds))
+            if prof is not None:
+                prof.disable()
+                pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(12)
+            print(f"  {k:>8} links/block: median {statistics.median(ms):9.1f} ms "
+                  f"(min {min(ms):.1f}, max {max(ms):.1f}; rounds "
+                  f"{int(statistics.median(rounds))}; not converged {sum(r < 0 for r in rounds)}; "
+                  f"{(wire.bytes - b0) / 1e6 / len(rounds):.0f} MB on the wire per block)",
+                  flush=True)
         t = time.perf_counter()
-        verdict = wire.coordinator.judge(Commitment.of(out.pi))
+        verdict = wire.coordinator.judge(Commitment.of(wire.coordinator.outcomes[-1].pi))
         print(f"  residual check of the last block's π (CPU, host graph): "
-              f"{(time.perf_counter() - t) * 1e3:.0f} ms, accepted {verdict.accepted}")
+              f"{(time.perf_counter() - t) * 1e3:.0f} ms, accepted {verdict.accepted}",
+              flush=True)
         del wire, store
 
 
@@ -227,6 +289,13 @@ def main() -> None:
     p.add_argument("--block-links", type=int, default=None)
     p.add_argument("--repeat", type=int, default=None)
     p.add_argument("--wall", action="store_true", help="CPU mode: wall time, not CPU time")
+    p.add_argument("--configs", default="single,1,2",
+                   help="GPU mode: what runs (single = CudaSolver, 1/2 = shards on GPUs)")
+    p.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 10**6],
+                   help="GPU mode: link deltas per block")
+    p.add_argument("--warmup", type=int, default=1, help="GPU mode: untimed blocks per size")
+    p.add_argument("--profile", action="store_true",
+                   help="GPU mode: cProfile the shard blocks of each size (top 12 by own time)")
     args = p.parse_args()
     global WALL
     WALL = args.wall

@@ -46,9 +46,12 @@ def quantize(pi: np.ndarray) -> np.ndarray:
     Raises ValueError for NaN, negative or > 1 entries (not a distribution).
     """
     p = np.asarray(pi, dtype=np.float64)
-    if len(p) and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1.0):
+    # min and max propagate NaN, so these two passes also refuse non-finite entries
+    if len(p) and not (p.min() >= 0.0 and p.max() <= 1.0):
         raise ValueError("π must be finite with entries in [0, 1]")
-    return np.rint(p * SCALE).astype(np.uint64)
+    scaled = p * SCALE  # one temporary, rounded in place (π of 10^7+ particles is large)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint64)
 
 
 def dequantize(q: np.ndarray) -> np.ndarray:

@@ -400,5 +400,5 @@ def _changed(prev: np.ndarray | None, q: np.ndarray) -> np.ndarray:
     if prev is None:
         return np.flatnonzero(q != 0)
     m = min(len(prev), len(q))
-    diff = np.flatnonzero(prev[:m] != q[:m])
-    return np.concatenate([diff, np.arange(m, len(q))]).astype(np.int64)
+    diff = np.flatnonzero(prev[:m] != q[:m])  # int64 already; no copy unless particles grew
+    return diff if m == len(q) else np.concatenate([diff, np.arange(m, len(q))])

@@ -363,13 +363,17 @@ class ShardCore:
         xp = self.xp
         y = self._y
         if masses:  # one scatter for every peer's mass (indices may repeat across peers)
-            index = np.concatenate([m.index for m in masses]).astype(np.int64)
+            index = np.concatenate([m.index for m in masses])
             if len(index):
                 if int(index.max()) >= self.n_local:
                     raise ProtocolError(f"mass for particle {int(index.max())} of "
                                         f"{self.n_local}")
                 mass = np.concatenate([m.mass for m in masses])
-                y = y + xp.asarray(np.bincount(index, weights=mass, minlength=self.n_local))
+                if xp is np:
+                    y = y + np.bincount(index, weights=mass, minlength=self.n_local)
+                else:  # scatter on the device: ship the sparse pairs, not a dense vector
+                    y = y + xp.bincount(xp.asarray(index.astype(np.int32)),
+                                        weights=xp.asarray(mass), minlength=self.n_local)
         d = self.damping
         _, dangling, scale = self._go
         coef = (d * dangling * scale + 1.0 - d) / self.n_global
