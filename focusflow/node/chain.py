@@ -224,8 +224,11 @@ class Ledger:
         links = [(bytes(n), bytes(a), bytes(b)) for a, b, n in
                  self.store.rows("SELECT src, dst, neuron FROM link_index")]
         balances = {n: self.core.balance(n) for n in {link[0] for link in links}}
-        return FocusState.restore(height=self.core.height, cids=cids, links=links,
-                                  balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"))
+        try:
+            return FocusState.restore(height=self.core.height, cids=cids, links=links,
+                                      balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"))
+        except ValueError as exc:
+            raise ChainError(f"the focus tables do not fit the state: {exc}") from exc
 
     def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
         """State and focus rows of one block in one transaction, then the core."""
@@ -295,9 +298,11 @@ def _balances(result: BlockResult) -> dict[bytes, int]:
 def _focus_statements(height: int, focus: FocusBlock | None,
                       state: FocusState) -> list[tuple[str, list[tuple[object, ...]]]]:
     """The focus rows of one block: new particle ids, the block's π root, the head's π."""
-    if focus is None:  # genesis, or π not committed (benchmark switch): head follows state
-        root = EMPTY_ROOT if height == 0 else PI_ROOT_UNCOMMITTED
-        return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)", [(height, root)]),
+    if focus is None and height > 0:  # π not committed (benchmark switch): the head stays
+        return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)",
+                 [(height, PI_ROOT_UNCOMMITTED)])]
+    if focus is None:  # genesis: the empty graph's commitment
+        return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)", [(height, EMPTY_ROOT)]),
                 ("INSERT OR REPLACE INTO focus_head VALUES (0, ?, ?)",
                  [(height, state.q.astype("<u8").tobytes())])]
     assert focus.height == height and len(focus.q) == focus.particles

@@ -30,6 +30,9 @@ def test_init_writes_a_commented_config_and_separate_key_files(tmp_path: Path) -
     s = load_settings(cfg)
     assert s.name == "alpha" and s.identity.public_key == res.node_public_key
     assert s.data_dir == (tmp_path / "data").resolve()
+    assert s.commit_pi  # π in every header unless a chain opts out (benchmark switch)
+    init_home(tmp_path, name="alpha", overwrite=True, commit_pi=False)
+    assert not load_settings(cfg).commit_pi
 
 
 def test_init_refuses_to_overwrite_without_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +60,7 @@ def test_home_comes_from_focusflow_home(tmp_path: Path, monkeypatch: pytest.Monk
     (("version = 1", "version = 7"), "version", "7"),
     (("actors_write = false", "actors_writ = false"), "http.actors_writ", "False"),
     (("dead_after_ms = 3000", "dead_after_ms = 100"), "transport.ping_interval_ms", "500"),
+    (("commit_pi = true", 'commit_pi = "yes"'), "consensus.commit_pi", "'yes'"),
 ])
 def test_config_errors_name_the_key_the_expected_and_the_found_value(
         tmp_path: Path, edit: tuple[str, str], key: str, found: str) -> None:

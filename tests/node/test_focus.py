@@ -20,7 +20,7 @@ from focusflow.actors.state.core import LinkDeltas
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, make_tx
 from focusflow.kernels import dequantize, reference_focus, weights_from_cyberlinks
-from focusflow.node.chain import Ledger
+from focusflow.node.chain import PI_ROOT_UNCOMMITTED, ChainError, Ledger
 from focusflow.node.focus import EMPTY_ROOT, STAKE_FLOOR, FocusState
 
 CIDS = [cid_of(f"particle {i}".encode()) for i in range(40)]
@@ -187,3 +187,16 @@ def test_a_link_made_and_unmade_in_one_block_nets_out_like_the_state_core() -> N
     assert state.link_counts == [2] and fb.particles == 4
     with pytest.raises(AssertionError):  # a link made twice is a local bug, never absorbed
         state.apply(3, deltas([(ADDRS[0], 0, 1, 1)]), {})
+
+
+def test_a_ledger_with_pi_switched_off_commits_zeros_and_reopens(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    ledger = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, commit_pi=False)
+    roots = [ledger.execute(link_txs(h, rng)) for h in (1, 2)]
+    assert all(pi == PI_ROOT_UNCOMMITTED for _, pi in roots) and ledger.top_particles(3) == []
+    again = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, commit_pi=False)
+    assert again.core.height == 2 and again.pi_root_at(2) == PI_ROOT_UNCOMMITTED
+    with pytest.raises(ChainError, match="not written with π"):  # π needs its history
+        Ledger(tmp_path / "off.sqlite", chain_id=CHAIN)
+    for led in (ledger, again):
+        led.close()
