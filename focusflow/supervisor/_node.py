@@ -56,6 +56,10 @@ _H_RECEIVE, _H_EXIT, _H_CALL = 0, 1, 2
 
 _NOTHING: Any = object()  # cell.resume: not runnable
 _GO: Any = object()  # cell.resume: first send(None)
+# cell.coro of a spawned actor whose on_start has not run yet: the coroutine is made on
+# its first step, so a node dropped before it ever ran (a simulation built, not run)
+# leaves no never-awaited coroutine behind.
+_NOT_STARTED: Any = object()
 
 _current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
     "focusflow_current_cell", default=None
@@ -385,7 +389,7 @@ class Node:
         siblings[name] = cell
         self._cells[path] = cell
         self.stats["spawned"] += 1
-        cell.coro = actor.on_start()
+        cell.coro = _NOT_STARTED
         cell.phase = _PHASE_START
         cell.resume = _GO
         self._schedule(cell)
@@ -472,6 +476,9 @@ class Node:
     def _drive(self, cell: _Cell, resume: Any) -> None:
         coro = cell.coro
         assert coro is not None and _current.get() is cell, "only _step drives actors"
+        if coro is _NOT_STARTED:
+            assert cell.actor is not None and cell.phase == _PHASE_START
+            coro = cell.coro = cell.actor.on_start()
         try:
             if resume is _GO:
                 yielded = coro.send(None)
@@ -607,7 +614,7 @@ class Node:
         for child in reversed(list(cell.children.values())):
             self._kill(child, reason)
         coro, cell.coro = cell.coro, None
-        if coro is not None:
+        if coro is not None and coro is not _NOT_STARTED:
             token = _current.set(cell)
             try:
                 coro.close()
