@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier, digest, merkle_root
 from focusflow.actors.consensus.types import BlockHeader, Committee
 from focusflow.actors.state import keys as KEYS
-from focusflow.actors.state.core import BlockResult, StateCore, decode_block
+from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
+from focusflow.actors.state.ids import CID_LEN
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
-from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState
+from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
 from focusflow.wire import decode_message, encode_message
 
@@ -185,28 +187,62 @@ class Ledger:
     ``_FocusStore``): after SIGKILL the state and the π that restart needs are always at
     one height.
 
-    ``commit_pi=False`` keeps the old behaviour (headers carry ``PI_ROOT_UNCOMMITTED``):
-    a benchmark switch; every validator of a chain must use the same setting.
+    With π committed, block h + 1 also writes π of block h into the state (``/graph/pi``
+    slices through the state core's focus input, only the shards that changed: see
+    ``node.focus.StateSlices``), so the state root of h + 1 binds the π that header h
+    commits and a light client can verify a particle's focus (:func:`focus_answer`,
+    :func:`verify_focus_answer`).
+
+    ``commit_pi=False`` keeps the old behaviour (headers carry ``PI_ROOT_UNCOMMITTED``, no
+    π in the state): a benchmark switch; every validator of a chain must use the same
+    setting. ``pi_in_state=False`` commits π in headers but keeps it out of the state
+    (the behaviour before π went into the state): a benchmark switch too, not in config.
     """
 
     def __init__(self, path: Path, *, chain_id: str, commit_pi: bool = True,
-                 clock_ns: Callable[[], int] | None = None) -> None:
+                 pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None) -> None:
         store = _FocusStore.open(path, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
         self.store = store
         self.commit_pi = commit_pi
+        self.pi_in_state = commit_pi and pi_in_state
         self.clock_ns = clock_ns
         self.core = StateCore(chain_id=chain_id, reader=self.store, tree=self.store.load_tree(),
                               height=self.store.height)
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
+        self.slices_ms: list[float] = []  # per block that wrote π slices into the state
+        self.slices_written = 0  # slices written into the state since this ledger opened
+        self.slice_bytes_written = 0
         if self.core.height < 0:
             self.focus = FocusState()
+            self.slices = self._new_slices()
             self._commit(self.core.genesis(balances={}), None)
         else:
             self.focus = self._restore_focus() if commit_pi else FocusState()
+            self.slices = self._restore_slices() if self.pi_in_state else self._new_slices()
+
+    def _new_slices(self) -> StateSlices:
+        return StateSlices(shard_of=self.core.focus_shard, shards=self.core.focus_shards)
+
+    def _restore_slices(self) -> StateSlices:
+        """What the state holds of π (block h − 1's), read back from its own slices.
+
+        Raises:
+            ChainError: the slices do not fit the particle numbering (damage, or a state
+                written without π in it).
+        """
+        stored = {s: raw for s in range(self.core.focus_shards)
+                  if (raw := self.store.get(KEYS.pi_key(s))) is not None}
+        try:
+            return StateSlices.restore(shard_of=self.core.focus_shard,
+                                       shards=self.core.focus_shards,
+                                       particles=self.focus.particles, cids=self.focus.cids,
+                                       stored=stored)
+        except ValueError as exc:
+            raise ChainError(f"the state's π slices do not fit the focus tables: {exc}") from exc
 
     def _restore_focus(self) -> FocusState:
         """The committed graph and π at the state's height, from this file alone.
@@ -242,7 +278,14 @@ class Ledger:
         ``last_focus`` what the π commitment did.
         """
         decoded = {t.tx_hash: t for t in decode_block(txs) if isinstance(t, Tx)}
-        result = self.core.prepare_block(self.core.height + 1, txs)
+        slices = []
+        if self.pi_in_state:  # block h's π (the focus head) goes into the state of h + 1
+            t0 = self.clock_ns() if self.clock_ns is not None else 0
+            slices = self.slices.plan(self.focus.cids, self.focus.q)
+            if self.clock_ns is not None and slices:
+                self.slices_ms.append((self.clock_ns() - t0) / 1e6)
+                del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
+        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices)
         focus = None
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0
@@ -251,6 +294,10 @@ class Ledger:
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
         self._commit(result, focus)
+        if self.pi_in_state:
+            self.slices.committed()
+            self.slices_written += self.slices.last_slices
+            self.slice_bytes_written += self.slices.last_bytes
         self.last_focus = focus
         self.last_links = sum(decoded[r.tx_hash].n_links for r in result.receipts
                               if r.ok and r.tx_hash in decoded)
@@ -269,6 +316,13 @@ class Ledger:
         """(height, π root hex) for ``start..end`` (agreement checks)."""
         rows = self.store.rows("SELECT height, pi_root FROM focus_block WHERE height BETWEEN ? "
                                "AND ? ORDER BY height", (start, end))
+        return [(int(h), bytes(r).hex()) for h, r in rows]
+
+    def state_roots(self, start: int, end: int) -> list[tuple[int, str]]:
+        """(height, state root hex) for ``start..end`` (agreement checks: with π in the
+        state, equal state roots mean equal π slices too)."""
+        rows = self.store.rows("SELECT height, root FROM block WHERE height BETWEEN ? AND ? "
+                               "ORDER BY height", (start, end))
         return [(int(h), bytes(r).hex()) for h, r in rows]
 
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
@@ -317,6 +371,84 @@ def _focus_statements(height: int, focus: FocusBlock | None,
     ]
 
 
+def state_answer(ledger: Ledger, blocks: BlockLog, keypath: bytes) -> dict[str, Any]:
+    """Value and inclusion/absence proof of ``keypath`` against the state root of the
+    finalized block at the state's height, with that block and its signatures (what a
+    light client checks with :func:`verify_state_answer`).
+
+    ``{"retry": true, ...}`` while the state is one block ahead of finality (executed at
+    commit, not yet finalized): the client asks again.
+    """
+    height = ledger.core.height
+    rec = blocks.record(height)
+    if rec is None:
+        return {"retry": True, "state_height": height, "finalized_height": blocks.height}
+    assert ledger.root_at(height) == ledger.core.root
+    value, proof = ledger.core.prove(keypath)
+    return {"height": height, "value": None if value is None else value.hex(),
+            "proof": proof.to_bytes().hex(),
+            "block": {"height": rec.height, "header": rec.header.hex(),
+                      "digest": rec.digest.hex(), "txs": [t.hex() for t in rec.txs],
+                      "signers": list(rec.signers),
+                      "signatures": [x.hex() for x in rec.signatures]}}
+
+
+def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes) -> dict[str, Any]:
+    """A particle's committed π with the proof of its ``/graph/pi`` slice (the whole
+    shard) against a quorum-signed state root: :func:`state_answer` plus what the node
+    claims (``q``, ``focus``, ``pi_height``), which the client re-derives from the proven
+    slice and refuses when it differs.
+
+    The state root of block s binds π committed by header s − 1 (π goes into the state one
+    block late), so ``pi_height`` is the answer's height − 1.
+
+    Raises:
+        ValueError: ``cid`` is not a binary CID (the asker's fault).
+    """
+    if len(cid) != CID_LEN:
+        raise ValueError(f"a CID is {CID_LEN} bytes, got {len(cid)}")
+    shard = focus_shard_of(cid, ledger.core.focus_shards)
+    answer = state_answer(ledger, blocks, KEYS.pi_key(shard))
+    if answer.get("retry"):
+        return answer
+    q = None if answer["value"] is None else KEYS.focus_in_slice(bytes.fromhex(answer["value"]), cid)
+    answer.update(cid=cid.hex(), shard=shard, pi_height=answer["height"] - 1, q=q,
+                  focus=None if q is None else _focus_of(q))
+    return answer
+
+
+def _focus_of(q: int) -> float:
+    return float(dequantize(np.array([q], np.uint64))[0])
+
+
+def _verify_state(answer: dict[str, Any], committee: Committee, verifier: Verifier,
+                  keypath: bytes) -> tuple[BlockHeader, bytes | None]:
+    """(the verified header, the proven value) of a ``proof`` answer.
+
+    Raises:
+        ChainError: the block or the proof does not verify (the serving node's fault).
+    """
+    try:
+        rec = answer["block"]
+        record = BlockRecord(int(rec["height"]), bytes.fromhex(rec["header"]),
+                             bytes.fromhex(rec["digest"]),
+                             tuple(bytes.fromhex(t) for t in rec["txs"]),
+                             tuple(int(i) for i in rec["signers"]),
+                             tuple(bytes.fromhex(x) for x in rec["signatures"]))
+        value = None if answer["value"] is None else bytes.fromhex(answer["value"])
+        proof_bytes = bytes.fromhex(answer["proof"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainError(f"malformed answer: {type(exc).__name__}: {exc}") from exc
+    header = verify_record(record, parent=None, committee=committee, verifier=verifier)
+    try:
+        proof = Proof.from_bytes(proof_bytes)
+    except ValueError as exc:
+        raise ChainError(f"malformed proof: {exc}") from exc
+    if not verify_proof(header.state_root, keypath, value, proof):
+        raise ChainError("the proof does not lead from the signed state root to the key")
+    return header, value
+
+
 def verify_state_answer(answer: dict[str, Any], committee: Committee, verifier: Verifier,
                         keypath: bytes) -> bytes | None:
     """A light client's check of a ``proof`` query: the value (None: proven absent).
@@ -328,17 +460,44 @@ def verify_state_answer(answer: dict[str, Any], committee: Committee, verifier: 
     Raises:
         ChainError: the block or the proof does not verify (the serving node's fault).
     """
-    rec = answer["block"]
-    record = BlockRecord(int(rec["height"]), bytes.fromhex(rec["header"]),
-                         bytes.fromhex(rec["digest"]), tuple(bytes.fromhex(t) for t in rec["txs"]),
-                         tuple(int(i) for i in rec["signers"]),
-                         tuple(bytes.fromhex(x) for x in rec["signatures"]))
-    header = verify_record(record, parent=None, committee=committee, verifier=verifier)
-    value = None if answer["value"] is None else bytes.fromhex(answer["value"])
-    try:
-        proof = Proof.from_bytes(bytes.fromhex(answer["proof"]))
-    except ValueError as exc:
-        raise ChainError(f"malformed proof: {exc}") from exc
-    if not verify_proof(header.state_root, keypath, value, proof):
-        raise ChainError("the proof does not lead from the signed state root to the key")
-    return value
+    return _verify_state(answer, committee, verifier, keypath)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedFocus:
+    """A particle's committed π as a light client proved it."""
+
+    cid: bytes
+    q: int | None  # fixed point (2^-60); None: proven to have no committed π yet
+    focus: float | None
+    pi_height: int  # the block whose header committed this π
+    state_height: int  # the quorum-signed block whose state root binds it
+
+
+def verify_focus_answer(answer: dict[str, Any], committee: Committee, verifier: Verifier,
+                        cid: bytes) -> VerifiedFocus:
+    """A light client's check of a ``focus`` query (see :func:`focus_answer`).
+
+    The key is derived here from ``cid`` (never taken from the node), the slice proven
+    against the quorum-signed state root, the particle's value read from the proven slice;
+    the node's own claims (``q``, ``pi_height``, ``cid``) must match what was proven.
+
+    Raises:
+        ChainError: the block, the proof or the slice does not verify, or the node's
+            claimed value differs from the proven one (the serving node's fault).
+    """
+    assert len(cid) == CID_LEN
+    header, raw = _verify_state(answer, committee, verifier, KEYS.pi_key(focus_shard_of(cid)))
+    q = None
+    if raw is not None:
+        try:
+            KEYS.decode_focus_slice(raw)
+        except ValueError as exc:
+            raise ChainError(f"the proven π slice is malformed: {exc}") from exc
+        q = KEYS.focus_in_slice(raw, cid)
+    claimed = (answer.get("cid"), answer.get("q"), answer.get("pi_height"))
+    if claimed != (cid.hex(), q, header.height - 1):
+        raise ChainError(f"the node claims (cid, q, π height) {claimed} but the proof gives "
+                         f"{(cid.hex(), q, header.height - 1)}")
+    return VerifiedFocus(cid, q, None if q is None else _focus_of(q), header.height - 1,
+                         header.height)

@@ -39,12 +39,14 @@ check (:func:`focusflow.kernels.verify`), whose verdict every block records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from focusflow.actors.state.core import LinkDeltas
+from focusflow.actors.state import keys as KEYS
+from focusflow.actors.state.core import FocusSlice, LinkDeltas
+from focusflow.actors.state.ids import CID_LEN
 from focusflow.kernels import (
     Commitment,
     CpuSolver,
@@ -330,3 +332,113 @@ def _addresses(rows: np.ndarray) -> list[bytes]:
     """The (n, 20) uint8 neuron column as bytes, one per row."""
     flat = np.ascontiguousarray(rows, np.uint8).tobytes()
     return [flat[i:i + ADDRESS_BYTES] for i in range(0, len(flat), ADDRESS_BYTES)]
+
+
+class StateSlices:
+    """Which ``/graph/pi`` slices a block must rewrite so that the state holds a given π.
+
+    The node writes block h's committed π into the state with block h + 1 (as the
+    simulator's executor does, ``ChainConfig.pi_in_state``), through the state core's
+    :class:`~focusflow.actors.state.core.FocusSlice` input: a slice is a whole shard
+    (``/graph/pi/<shard>``: every particle of the shard, CIDs sorted, fixed-point π), and
+    only the shards in which some value changed, or a particle appeared, are rewritten
+    (as the rank coordinator's ``_delta_rank`` does). Why: π of every particle rewritten
+    every block is N·44 bytes into SQLite and the tree; a block that moved nothing writes
+    nothing, and one that did still skips the shards it did not touch.
+
+    What the state holds is a pure function of the chain (the rule is "rewrite the shards
+    whose content differs"), so a validator that restarted and rebuilt this from the
+    state's own slices (:meth:`restore`) writes what an uninterrupted one writes.
+
+    Sans-IO. Two steps per block: :meth:`plan` (the slices to hand to
+    ``StateCore.prepare_block``), then :meth:`committed` once the store made the block
+    durable (a block that fails to commit leaves this unchanged).
+    """
+
+    def __init__(self, *, shard_of: Callable[[bytes], int], shards: int) -> None:
+        assert shards > 0
+        self._shard_of = shard_of
+        self.shards = shards
+        self._shard = np.zeros(0, np.int64)  # particle id -> shard
+        self._rows = np.zeros((0, CID_LEN), np.uint8)  # particle id -> CID bytes
+        self._members: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(shards)]
+        self._written = np.zeros(0, np.uint64)  # what the state holds, by particle id (a prefix)
+        self._pending: np.ndarray | None = None
+        self.last_slices = 0  # slices the last planned block rewrites
+        self.last_bytes = 0  # their encoded size (what goes into SQLite and the tree)
+
+    @property
+    def written(self) -> int:
+        """Particles the state holds a committed value for (ids ``0..written-1``)."""
+        return len(self._written)
+
+    def plan(self, cids: Sequence[bytes], q: np.ndarray) -> list[FocusSlice]:
+        """The slices that make the state hold ``q`` (π over ``cids``, in particle order).
+
+        Raises:
+            AssertionError: ``q`` covers fewer particles than the state already holds, or
+                does not match ``cids`` (the caller's bug: particle numbering only grows).
+        """
+        q = np.asarray(q, np.uint64)
+        n, held = len(q), len(self._written)
+        assert n == len(cids) and n >= held, (n, len(cids), held)
+        self._number(cids)
+        changed = np.flatnonzero(q[:held] != self._written)
+        shards = np.unique(np.concatenate([self._shard[changed], self._shard[held:n]]))
+        out = [FocusSlice(int(s), self._rows[self._members[s]], q[self._members[s]])
+               for s in shards.tolist()]
+        self._pending = q.copy()
+        self.last_slices = len(out)
+        self.last_bytes = sum(4 + len(sl.values) * (CID_LEN + 8) for sl in out)
+        return out
+
+    def committed(self) -> None:
+        """The block carrying the last planned slices is durable: the state holds its π."""
+        assert self._pending is not None, "committed() without plan()"
+        self._written, self._pending = self._pending, None
+
+    def invariants(self) -> None:
+        """Every numbered particle belongs to exactly one shard's member list."""
+        assert len(self._shard) == len(self._rows) >= len(self._written)
+        assert sum(len(m) for m in self._members) == len(self._shard)
+
+    @classmethod
+    def restore(cls, *, shard_of: Callable[[bytes], int], shards: int,
+                particles: Mapping[bytes, int], cids: Sequence[bytes],
+                stored: Mapping[int, bytes]) -> StateSlices:
+        """Rebuild from the state's own ``/graph/pi`` values (``stored``: shard -> bytes).
+
+        Raises:
+            ValueError: a stored slice is malformed, names a particle the numbering lacks,
+                sits in the wrong shard, or the values held are not a prefix of the
+                numbering (the state was not written by this rule).
+        """
+        out = cls(shard_of=shard_of, shards=shards)
+        out._number(cids)
+        held: dict[int, int] = {}
+        for shard, raw in sorted(stored.items()):
+            rows, values = KEYS.decode_focus_slice(raw)
+            for row, value in zip(rows, values.tolist(), strict=True):
+                pid = particles.get(row.tobytes(), -1)
+                if pid < 0 or int(out._shard[pid]) != shard:
+                    raise ValueError(f"slice {shard} holds a particle that is not its own")
+                held[pid] = int(value)
+        if sorted(held) != list(range(len(held))):
+            raise ValueError(f"the state holds π for {len(held)} particles, not a prefix")
+        out._written = np.array([held[i] for i in range(len(held))], np.uint64)
+        return out
+
+    def _number(self, cids: Sequence[bytes]) -> None:
+        """Extend the shard and CID tables to every particle of ``cids`` (ids only grow)."""
+        known = len(self._shard)
+        if len(cids) == known:
+            return
+        new = list(cids[known:])
+        shard = np.array([self._shard_of(c) for c in new], np.int64)
+        assert bool(np.all((shard >= 0) & (shard < self.shards)))
+        rows = np.frombuffer(b"".join(new), np.uint8).reshape(len(new), CID_LEN)
+        self._shard = np.concatenate([self._shard, shard])
+        self._rows = np.concatenate([self._rows, rows])
+        ids = known + np.arange(len(new), dtype=np.int64)
+        for s in np.unique(shard).tolist():
+            self._members[s] = np.concatenate([self._members[s], ids[shard == s]])

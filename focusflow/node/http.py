@@ -129,7 +129,7 @@ class NodeApi:
             return json_response({"path": want, "stopped": await self._restart(want)})
         if method != "GET":
             return 405, "text/plain", b"read-only endpoint\n"
-        arg = query.get("arg", [""])[0]
+        arg = query.get("arg", query.get("cid", [""]))[0]  # /v1/focus?cid=<hex> too
         if path == "/alive":
             return 200, "text/plain", b"alive\n"
         if path == "/ready":

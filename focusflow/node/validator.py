@@ -69,6 +69,8 @@ from focusflow.node.chain import (
     BlockLog,
     ChainError,
     Ledger,
+    focus_answer,
+    state_answer,
     verify_record,
 )
 from focusflow.node.messages import (
@@ -573,30 +575,18 @@ class Validator(Actor):
             return {"address": arg, "balance": ledger.core.balance(addr),
                     "next_nonce": ledger.core.next_nonce(addr)}
         if kind == "proof":
-            return self._proof(bytes.fromhex(arg))
+            return state_answer(ledger, blocks, bytes.fromhex(arg))
+        if kind == "focus":
+            return focus_answer(ledger, blocks, bytes.fromhex(arg))
+        if kind == "state_roots":
+            start, _, end = arg.partition(":")
+            return ledger.state_roots(int(start or 1), int(end or ledger.core.height))
         if kind == "block":
             rec = blocks.record(int(arg))
             return None if rec is None else {
                 "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
                 "signers": list(rec.signers), "header": rec.header.hex()}
         raise ValueError(f"unknown query kind {kind!r}")
-
-    def _proof(self, keypath: bytes) -> dict[str, Any]:
-        """Value and inclusion/absence proof of ``keypath`` against the state root of a
-        finalized block, with that block and its signatures (what a light client checks)."""
-        blocks, ledger = self.blocks, self.ledger
-        assert blocks is not None and ledger is not None
-        height = ledger.core.height
-        rec = blocks.record(height)
-        if rec is None:  # executed at commit, not yet finalized: the client asks again
-            return {"retry": True, "state_height": height, "finalized_height": blocks.height}
-        value, proof = ledger.core.prove(keypath)
-        return {"height": height, "value": None if value is None else value.hex(),
-                "proof": proof.to_bytes().hex(),
-                "block": {"height": rec.height, "header": rec.header.hex(),
-                          "digest": rec.digest.hex(), "txs": [t.hex() for t in rec.txs],
-                          "signers": list(rec.signers),
-                          "signatures": [x.hex() for x in rec.signatures]}}
 
     def _pi_status(self) -> dict[str, Any]:
         """The π committed with the last executed block and what committing it costs."""
@@ -619,6 +609,14 @@ class Validator(Actor):
             "ms_max": max(ms) if ms else None,
             "ms_total": float(sum(ms)),
             "samples": len(ms),
+            "in_state": ledger.pi_in_state,
+            "state_held_particles": ledger.slices.written,
+            "slices_last": ledger.slices.last_slices,
+            "slice_bytes_last": ledger.slices.last_bytes,
+            "slices_written": ledger.slices_written,
+            "slice_bytes_written": ledger.slice_bytes_written,
+            "slices_plan_ms_p50": (float(np.percentile(ledger.slices_ms, 50))
+                                   if ledger.slices_ms else None),
         }
 
     def status(self) -> dict[str, Any]:

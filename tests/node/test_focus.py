@@ -200,3 +200,43 @@ def test_a_ledger_with_pi_switched_off_commits_zeros_and_reopens(tmp_path: Path)
         Ledger(tmp_path / "off.sqlite", chain_id=CHAIN)
     for led in (ledger, again):
         led.close()
+
+
+def test_the_state_holds_the_previous_blocks_pi_and_rewrites_only_changed_slices(
+        tmp_path: Path) -> None:
+    """Block h + 1 writes π of block h into ``/graph/pi`` (the state root binds it), only
+    the shards that changed; a ledger reopened (as after SIGKILL) between any two blocks,
+    empty ones included, writes the same and so commits the same state roots."""
+    rng = np.random.default_rng(3)
+    blocks = [link_txs(h, rng) if h % 4 else [] for h in range(1, 17)]  # 4, 8, ...: empty
+    blocks[8] = []  # two empty blocks in a row (8, 9): the second has nothing to write
+    steady = Ledger(tmp_path / "a.sqlite", chain_id=CHAIN)
+    in_state = np.zeros(0, np.uint64)  # what the state holds: π of block h - 2
+    want, slices = [], []
+    for h, txs in enumerate(blocks, start=1):
+        cids, q = list(steady.focus.cids), steady.focus.q.copy()  # π of block h - 1
+        want.append(steady.execute(txs))
+        assert [steady.core.focus(c) for c in cids] == [int(x) for x in q], f"block {h}"
+        assert all(steady.core.focus(c) is None for c in steady.focus.cids[len(cids):])
+        changed = {steady.core.focus_shard(c) for i, c in enumerate(cids)
+                   if i >= len(in_state) or q[i] != in_state[i]}
+        in_state = q
+        assert steady.slices.last_slices == len(changed), f"block {h}"
+        slices.append(len(changed))
+    assert slices[0] == 0 and slices[8] == 0 and want[8][0] == want[7][0]  # block 9: nothing
+    assert max(slices) > steady.core.focus_shards // 2 and steady.slices_written == sum(slices)
+    off = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, pi_in_state=False)
+    roots_off = [off.execute(txs) for txs in blocks]
+    assert roots_off[0] == want[0] and all(  # π roots equal, state roots bind π
+        a[0] != b[0] and a[1] == b[1] for a, b in zip(roots_off[1:], want[1:], strict=True))
+    path, opened = tmp_path / "b.sqlite", []
+    ledger = Ledger(path, chain_id=CHAIN)
+    for h, txs in enumerate(blocks, start=1):
+        if h in (3, 5, 9, 10, 11):
+            opened.append(ledger)  # never closed: what SIGKILL leaves
+            ledger = Ledger(path, chain_id=CHAIN)
+            ledger.slices.invariants()
+        assert ledger.execute(txs) == want[h - 1], f"block {h}"
+    assert ledger.state_roots(1, 16) == steady.state_roots(1, 16)
+    for led in [steady, off, ledger, *opened]:
+        led.close()

@@ -323,7 +323,7 @@ class StateCore:
 
     def focus_shard(self, cid: bytes) -> int:
         """Shard of a particle: murmur3-64 (first half, unsigned) of its binary CID mod S."""
-        return int(mmh3.hash64(cid, signed=False)[0] % self.focus_shards)
+        return focus_shard_of(cid, self.focus_shards)
 
     def focus(self, cid: bytes) -> int | None:
         """Committed fixed-point focus of a particle, None when no slice holds it."""
@@ -338,6 +338,16 @@ class StateCore:
         """Cheap checks the simulator may run after every step."""
         assert self.tree.root() == self.root
         assert self.height >= -1
+
+
+def focus_shard_of(cid: bytes, shards: int = focus_shards_default) -> int:
+    """Shard of a particle: murmur3-64 (first half, unsigned) of its binary CID mod ``shards``.
+
+    A function (not only :meth:`StateCore.focus_shard`) because a light client, which holds
+    no state core, must find the ``/graph/pi`` key of a particle the way the state does.
+    """
+    assert shards > 0
+    return int(mmh3.hash64(cid, signed=False)[0] % shards)
 
 
 def decode_block(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:

@@ -89,6 +89,27 @@ def encode_focus_slice(cids: np.ndarray, values: np.ndarray) -> bytes:
     return len(order).to_bytes(4, "little") + sorted_cids.tobytes() + vals.tobytes()
 
 
+def decode_focus_slice(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted (n, 36) uint8 CIDs, n uint64 values) of an encoded focus slice.
+
+    Raises:
+        ValueError: the bytes are not one encoded slice (wrong length, CIDs not strictly
+            sorted): whoever handed them over is at fault.
+    """
+    if len(raw) < 4:
+        raise ValueError(f"focus slice of {len(raw)} bytes has no count")
+    n = int.from_bytes(raw[:4], "little")
+    if len(raw) != 4 + n * (CID_LEN + 8):
+        raise ValueError(f"focus slice of {len(raw)} bytes does not hold {n} entries")
+    cids = np.frombuffer(raw, dtype=np.uint8, count=n * CID_LEN, offset=4).reshape(n, CID_LEN)
+    vals = np.frombuffer(raw, dtype="<u8", count=n, offset=4 + n * CID_LEN).astype(np.uint64)
+    keys = np.frombuffer(raw, dtype=f"S{CID_LEN}", count=n, offset=4)  # as focus_in_slice
+    if n > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        raise ValueError("focus slice CIDs are not strictly sorted")
+    assert vals.shape == (n,) and cids.shape == (n, CID_LEN)
+    return cids, vals
+
+
 def focus_in_slice(raw: bytes, cid: bytes) -> int | None:
     """Binary search one CID in an encoded focus slice; None when it is not there."""
     n = int.from_bytes(raw[:4], "little")
