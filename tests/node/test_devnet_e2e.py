@@ -9,17 +9,26 @@ Node 3 runs on trio, the others on asyncio.
 π (issue 8/9 follow-up): every header commits π, so the quorum signatures the restarted
 validator adds prove it computed the same π root as the others from the state it rebuilt
 out of SQLite; the test also compares the π roots themselves, before and after the kill.
+
+π in the state (W3): block h + 1 writes π of block h into ``/graph/pi``, so the state
+roots bind π; the test compares every validator's state roots at every common height
+(before and after the kill: the restarted one rebuilt which slices the state holds from
+SQLite and wrote what the others wrote), and a light client verifies a particle's focus
+from the restarted validator and from a peer (``focusflow query focus``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import time
 from pathlib import Path
 
 import pytest
 
 from focusflow.actors.consensus import codec
+from focusflow.cli import main as cli_main
 from focusflow.node import client
 from focusflow.node.chain import PI_ROOT_UNCOMMITTED
 from focusflow.node.focus import EMPTY_ROOT
@@ -65,6 +74,9 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         assert h_before > 0 and before["links_committed"] > 0
         digests_before = client.get(net.nodes[victim].url, f"/v1/blocks?arg=1:{h_before}")
         pi_before = client.get(net.nodes[victim].url, f"/v1/pi_roots?arg=1:{h_before}")
+        state_before = client.get(net.nodes[victim].url, f"/v1/state_roots?arg=1:{h_before}")
+        peer_roots = client.get(net.nodes[0].url, f"/v1/state_roots?arg=1:{h_before}")
+        assert len(state_before) == h_before and peer_roots == state_before[:len(peer_roots)]
         assert len(pi_before) == h_before and pi_before[-1][1] not in (
             PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
         net.kill(victim)  # SIGKILL mid-stream: nothing runs on the way down
@@ -77,6 +89,7 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         assert after["finalized_height"] >= h_before  # nothing committed was lost...
         assert client.get(net.nodes[victim].url, f"/v1/blocks?arg=1:{h_before}") == digests_before
         assert client.get(net.nodes[victim].url, f"/v1/pi_roots?arg=1:{h_before}") == pi_before
+        assert client.get(net.nodes[victim].url, f"/v1/state_roots?arg=1:{h_before}") == state_before
         feed(net, work, 2.0)
         target = max(net.status(i)["validator"]["finalized_height"] for i in range(3))
         wait_until(lambda: net.status(victim)["validator"]["finalized_height"] >= target, 40,
@@ -113,9 +126,29 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         assert same_pi and pi_root not in ("", PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
         assert st["validator"]["counters"]["synced_blocks"] > 0
         assert st["validator"]["links_committed"] >= before["links_committed"]
+        state_views = [client.get(net.nodes[i].url, f"/v1/state_roots?arg=1:{checked}")
+                       for i in (0, 1, 2, victim)]
+        assert len(state_views[0]) == checked and all(v == state_views[0] for v in state_views)
+        assert st["validator"]["pi"]["in_state"] and st["validator"]["pi"]["slices_written"] > 0
+        verified_focus(net, victim)
         others = [net.status(i)["validator"] for i in range(3)]
         assert {o["state_root"] for o in others if o["state_height"] == st["validator"]["state_height"]} <= {
             st["validator"]["state_root"]}
     finally:
         codes = [net.terminate(i) for i in range(4)]
     assert codes == [0, 0, 0, 0], codes  # SIGTERM stops every node in order, exit 0
+
+
+def verified_focus(net: Devnet, victim: int) -> None:
+    """``focusflow query focus`` verifies the top particle's π from the restarted
+    validator and from a peer against the genesis committee; both are committed π."""
+    top = client.get(net.nodes[0].url, "/v1/top?arg=1")[0]["cid"]
+    genesis = net.nodes[0].home / "config" / "genesis.json"
+    for i in (victim, 0):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli_main(["query", "focus", top, "--url", net.nodes[i].url,
+                             "--genesis", str(genesis), "--output", "json"])
+        assert code == 0, f"node{i}: the focus answer did not verify"
+        got = json.loads(out.getvalue())
+        assert got["verified"] and got["q"] > 0 and got["pi_height"] == got["state_height"] - 1
