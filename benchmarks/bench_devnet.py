@@ -22,8 +22,16 @@ rebuild the CSR in canonical order, solve from the committed π, verify) next to
 kernels' incremental path the simulator's executor uses (``GraphStore.update`` + warm
 ``CpuSolver``), which is cheaper but not reproducible after a restart.
 
+π in the state (W3): block h + 1 writes π of block h into ``/graph/pi`` (only the shards
+that changed). Its extra cost per block is measured on the node's ``Ledger`` alone, side
+by side in one run: the same signed blocks at the demo's shape (2000 particles, 40-link
+transactions, ~28 a block) executed by a ledger with π in the state and one without
+(``pi_in_state=False``: headers still commit π), block by block alternately, ms per
+block, slices and bytes written; the devnet π runs also report the slices the live
+validators wrote.
+
 ``--quick`` (about 60 s on 2 quiet cores): one devnet run of 8 s, the simulator, the two
-π runs of 4 s and the synthetic π cost at 2·10^4 links.
+π runs of 4 s, the synthetic π cost at 2·10^4 links and the π-in-state cost over 30 blocks.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import numpy as np
 from focusflow.actors.consensus.harness import Scenario, run
 from focusflow.actors.state.core import LinkDeltas
 from focusflow.kernels import CpuSolver, FocusParams, GraphStore
+from focusflow.node.chain import Ledger
 from focusflow.node.focus import FocusState
 from focusflow.topology.devnet import Devnet, Workload, run_workload
 
@@ -65,12 +74,52 @@ def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
         net.wait_ready()
         report = run_workload(net, duration_s=duration_s, rate_txs=rate,
                               workload=Workload(chain_id=net.chain_id, links_per_tx=links_per_tx))
+        pis = [net.status(i)["validator"]["pi"] for i in net.alive()]
     finally:
         net.stop()
         shutil.rmtree(root, ignore_errors=True)
     out = report.summary()
     out["wall_s"] = round(time.monotonic() - t0, 1)
+    out["pi_slices_written"] = max(int(p.get("slices_written", 0)) for p in pis)
+    out["pi_slice_bytes_written"] = max(int(p.get("slice_bytes_written", 0)) for p in pis)
     return out
+
+
+def pi_state_cost(blocks: int, *, txs_per_block: int = 28, particles: int = 2000,
+                  links_per_tx: int = 40) -> dict[str, float]:
+    """Per-block ``Ledger.execute`` ms with π written into the state vs without, same blocks,
+    alternating block by block (the two see the same machine noise)."""
+    work = Workload(chain_id="bench-pi-state", seed=5, particles=particles,
+                    links_per_tx=links_per_tx)
+    chain = [work.txs(txs_per_block)[0] for _ in range(blocks)]
+    root = Path(tempfile.mkdtemp(prefix="bench-pi-state-"))
+    on = Ledger(root / "on.sqlite", chain_id=work.chain_id)
+    off = Ledger(root / "off.sqlite", chain_id=work.chain_id, pi_in_state=False)
+    t_on, t_off, slices, kb = [], [], [], []
+    try:
+        for h, txs in enumerate(chain, start=1):
+            pair = ((on, t_on), (off, t_off)) if h % 2 else ((off, t_off), (on, t_on))
+            roots = []
+            for ledger, times in pair:
+                t0 = time.perf_counter()
+                roots.append(ledger.execute(txs))
+                times.append((time.perf_counter() - t0) * 1e3)
+            assert roots[0][1] == roots[1][1], "π roots must not depend on π in the state"
+            slices.append(on.slices.last_slices)
+            kb.append(on.slices.last_bytes / 1024)
+        particles_seen = on.focus.n
+    finally:
+        on.close()
+        off.close()
+        shutil.rmtree(root, ignore_errors=True)
+    skip = min(3, blocks // 4)  # the first blocks number most particles: not the steady state
+    a, b = np.array(t_on[skip:]), np.array(t_off[skip:])
+    return {"blocks": blocks, "particles": particles_seen, "links": on.focus.links,
+            "on_p50": float(np.median(a)), "off_p50": float(np.median(b)),
+            "on_p99": float(np.percentile(a, 99)), "off_p99": float(np.percentile(b, 99)),
+            "extra_p50": float(np.median(a - b)), "slices": float(np.mean(slices[skip:])),
+            "kb": float(np.mean(kb[skip:])), "on_total_s": float(a.sum() / 1e3),
+            "off_total_s": float(b.sum() / 1e3)}
 
 
 def simulator(n: int, duration_s: float, rate: int) -> dict[str, Any]:
@@ -177,14 +226,16 @@ def main() -> None:
     print(f"\nπ per block: devnet at the demo's shape (100 tx/s x 40 links, {pi_duration:.0f} s), "
           f"side by side")
     print(f"{'run':34} {'links/s':>9} {'final p50 ms':>13} {'height':>7} {'particles':>9} "
-          f"{'π p50 ms':>9} {'π max ms':>9} {'π total s':>10} {'π agree':>8}")
+          f"{'π p50 ms':>9} {'π max ms':>9} {'π total s':>10} {'π agree':>8} {'slices':>7} "
+          f"{'slice MB':>9}")
     pair = [("π committed every block", devnet(n, pi_duration, 100, 40, commit_pi=True)),
             ("π off (before: zero pi_root)", devnet(n, pi_duration, 100, 40, commit_pi=False))]
     for name, r in pair:
         tot = max(r["pi_ms_total"]) / 1e3 if r["pi_ms_total"] else 0.0
         print(f"{name:34} {r['links_per_second']:9.1f} {r['finality_ms_p50'] or 0:13.1f} "
               f"{r['finalized_height']:7d} {r['pi_particles']:9d} {r['pi_ms_p50'] or 0:9.2f} "
-              f"{r['pi_ms_max'] or 0:9.2f} {tot:10.2f} {r['pi_root_agreement']!s:>8}")
+              f"{r['pi_ms_max'] or 0:9.2f} {tot:10.2f} {r['pi_root_agreement']!s:>8} "
+              f"{r['pi_slices_written']:7d} {r['pi_slice_bytes_written'] / 2**20:9.2f}")
     on, off = pair[0][1], pair[1][1]
     print(f"π on / off: links/s x{on['links_per_second'] / max(off['links_per_second'], 1e-9):.2f}, "
           f"finality p50 x{(on['finality_ms_p50'] or 0) / max(off['finality_ms_p50'] or 1e-9, 1e-9):.2f}; "
@@ -196,6 +247,18 @@ def main() -> None:
         c = pi_cost(links)
         print(f"{c['links']:9d} {c['particles']:9d} {c['node_ms']:20.1f} "
               f"{c['incremental_ms']:25.1f} {c['node_ms'] / c['incremental_ms']:6.2f}")
+
+    blocks = 30 if args.quick else 120
+    print(f"\nπ in the state: Ledger.execute per block, {blocks} blocks of 28 txs x 40 links "
+          f"(demo shape), with vs without /graph/pi slices, alternating (steady state)")
+    print(f"{'particles':>9} {'links':>7} {'on p50 ms':>10} {'off p50 ms':>11} {'extra p50 ms':>13} "
+          f"{'on p99':>7} {'off p99':>8} {'ratio':>6} {'slices/blk':>11} {'KB/blk':>7}")
+    shapes = [(2000,)] if args.quick else [(2000,), (20_000,)]
+    for (particles,) in shapes:
+        c = pi_state_cost(blocks, particles=particles)
+        print(f"{c['particles']:9.0f} {c['links']:7.0f} {c['on_p50']:10.2f} {c['off_p50']:11.2f} "
+              f"{c['extra_p50']:13.2f} {c['on_p99']:7.1f} {c['off_p99']:8.1f} "
+              f"{c['on_p50'] / c['off_p50']:6.2f} {c['slices']:11.1f} {c['kb']:7.1f}")
 
 
 if __name__ == "__main__":
