@@ -33,6 +33,8 @@ from focusflow.actors.rollup.bucket import Bucket
 from focusflow.actors.rollup.claims import OptimisticVerifier, Replayer
 from focusflow.actors.rollup.messages import (
     ClaimNotice,
+    ClaimsAnswer,
+    ClaimsQuery,
     FetchSquare,
     FraudProof,
     HubEvent,
@@ -55,6 +57,8 @@ LOG_PREFIX = "hub.log."
 ASK_TIMEOUT_MS = 1_000
 UP = "up"
 forward_timeout_ms = 600_000.0
+#: claims one ``ClaimsQuery`` answer carries (a watcher asks again from where it stopped)
+claims_answer_max = 256
 
 
 class HubActor(Actor):
@@ -133,7 +137,32 @@ class HubActor(Actor):
                     await self._adjudicate(e, now)
         elif isinstance(msg, HubQuery):
             return self.state()
+        elif isinstance(msg, ClaimsQuery):
+            return self.claims(msg.bucket, msg.from_period)
         return None
+
+    def claims(self, bucket: bytes, from_period: int) -> ClaimsAnswer:
+        """Claims of ``bucket`` (empty: every bucket) from ``from_period`` on, accepted
+        (deadline 0) then pending, in (bucket, period) order, at most
+        ``claims_answer_max``: what a restarted watcher re-derives its work from."""
+        core = self.core
+        buckets = [bucket] if bucket else sorted(set(core.accepted) | set(core.pending))
+        raw: list[bytes] = []
+        deadlines: list[int] = []
+        truncated = False
+        for b in buckets:
+            entries = [(c, 0) for c in (core.accepted[b].history if b in core.accepted else ())]
+            entries += [(e.claim, e.deadline_ns) for e in core.pending.get(b, ())]
+            for claim, deadline in entries:
+                if claim.period < from_period:
+                    continue
+                if len(raw) >= claims_answer_max:
+                    truncated = True
+                    break
+                raw.append(to_bytes(claim))
+                deadlines.append(deadline)
+        return ClaimsAnswer(np.array(deadlines, dtype=np.uint64), tuple(raw),
+                            self.ctx.node_name, truncated)
 
     async def _event(self, event: HubEvent) -> None:
         """Apply an input; if it changed the hub, make it durable, then act on it."""

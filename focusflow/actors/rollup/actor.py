@@ -2,7 +2,24 @@
 
 Thin by design: each shell feeds its sans-IO core (``SequencerCore``, ``IbcChain``,
 ``Replayer``) with messages and timers and turns effects into messages. Time comes from
-``ctx.now_ns()``, randomness from ``ctx.random``; nothing else is touched.
+``ctx.now_ns()``, randomness from ``ctx.random``, the disk is ``ctx.storage``; nothing
+else is touched.
+
+Crashes (kill -9, or the simulator's crash that drops unsynced writes):
+
+* the **sequencer** logs every transition that leaves it — a batch it cut (before the
+  batch goes to the DA grid), a claim it sent (before a relayer can read the packet),
+  an acknowledgement or timeout it took, its retirement — as ``SequencerEvent``s and
+  syncs; on restart it replays them through fresh cores (``SequencerCore.replay_batch``
+  / ``replay_claim``, the same ``IbcChain`` calls) and resumes with the same batches,
+  graph, period, vector, channel sequence numbers and unacknowledged packets. Links it
+  had accepted but not yet cut into a batch (at most ``batch_ms`` of them) are lost:
+  a ``Submitted`` answer means queued, a batch means committed.
+* the **DA grid** writes each square and syncs before it answers ``Published``, so a
+  data root a claim pins is always on its disk; it reloads them on start.
+* the **challenger** keeps nothing: on start (and whenever a bucket's notices have a
+  gap) it asks the hubs for their claims (``ClaimsQuery``), re-executes the accepted
+  ones from the DA grid and judges the pending ones, inside their windows.
 """
 
 from __future__ import annotations
@@ -22,12 +39,15 @@ from focusflow.actors.rollup.claims import Replayer, blob_square
 from focusflow.actors.rollup.core import EmitClaim, PublishBatch, SequencerCore
 from focusflow.actors.rollup.messages import (
     ClaimNotice,
+    ClaimsAnswer,
+    ClaimsQuery,
     ClientControl,
     FetchSquare,
     FraudProof,
     Publish,
     Published,
     RollupTick,
+    SequencerEvent,
     Square,
     SubmitLinks,
     Submitted,
@@ -41,7 +61,11 @@ from focusflow.wire import WireError, from_bytes, to_bytes
 
 __all__ = ["ChallengerActor", "DaGridActor", "LinkClient", "SequencerActor"]
 
-TICK_BATCH, TICK_SETTLE, TICK_RETIRE = 1, 2, 3
+TICK_BATCH, TICK_SETTLE, TICK_RETIRE, TICK_RESYNC = 1, 2, 3, 4
+EV_BATCH, EV_CLAIM, EV_ACK, EV_TIMEOUT, EV_RETIRE = 1, 2, 3, 4, 5
+SEQ_LOG_PREFIX = "seq.log."
+SQUARE_PREFIX = "da.sq."
+RESYNC_MS = 200.0
 ASK_TIMEOUT_MS = 1_000
 squares_max = 1 << 16
 claim_timeout_ms = 600_000.0
@@ -52,17 +76,37 @@ class DaGridActor(Actor):
     """The DA grid as the rollups see it: publish a blob, fetch a square by data root.
 
     Each blob goes into its own square (``build_square`` + 2D RS + NMT data root of the DA
-    package); squares are kept in memory and on the node's disk hook.
+    package). Why durable before the answer: the data root in ``Published`` is what a
+    claim pins and what a challenger re-executes inside the claim's window; a grid that
+    answered first and crashed before its write reached the disk would leave a claim no
+    one can check. So each square is written and synced (``da.sq.<root>``: u32 k, then
+    the shares) before the answer, and loaded again on start. A full grid
+    (``squares_max``) answers nothing: the sequencer retries, its claim waits.
     """
 
     def __init__(self) -> None:
         self.squares: dict[bytes, tuple[bytes, int]] = {}
+        self.refused = 0
+
+    async def on_start(self) -> None:
+        for key in self.ctx.storage.keys(SQUARE_PREFIX):
+            raw = await self.ctx.storage.read(key)
+            assert raw is not None and len(raw) >= 4, f"square {key} vanished or is cut"
+            root = bytes.fromhex(key[len(SQUARE_PREFIX):])
+            self.squares[root] = (raw[4:], int.from_bytes(raw[:4], "little"))
 
     async def receive(self, msg: Any) -> Any:
         if isinstance(msg, Publish):
             root, k, square = blob_square(msg.namespace, msg.blob)
-            if len(self.squares) < squares_max:
-                self.squares[root] = (square.tobytes(), k)
+            if root not in self.squares:
+                if len(self.squares) >= squares_max:
+                    self.refused += 1
+                    return None  # overload: no data root, the claim waits
+                shares = square.tobytes()
+                await self.ctx.storage.write(SQUARE_PREFIX + root.hex(),
+                                             k.to_bytes(4, "little") + shares)
+                await self.ctx.storage.sync()
+                self.squares[root] = (shares, k)
             return Published(root, 2 * k)
         if isinstance(msg, FetchSquare):
             got = self.squares.get(msg.data_root)
@@ -71,7 +115,15 @@ class DaGridActor(Actor):
 
 
 class SequencerActor(Actor):
-    """One bucket's sequencer and its IBC chain (one channel to its hub)."""
+    """One bucket's sequencer and its IBC chain (one channel to its hub), crash-durable.
+
+    Durable log (``seq.log.<n>``, one ``SequencerEvent`` each): ``EV_BATCH`` (batch bytes,
+    fee) is synced before the batch is published, ``EV_CLAIM`` (claim bytes, packet
+    timeout) before the handler that sent the packet returns (a relayer only sees a
+    packet through a later query), ``EV_TIMEOUT`` and ``EV_RETIRE`` at once. ``EV_ACK`` is
+    written without its own sync: an acknowledgement lost to a crash is carried again by
+    the relayer (the hub keeps its acks), so it may lag, never lie.
+    """
 
     def __init__(self, bucket_key: bytes, seed: bytes, *, chain: str, hub_chain: str,
                  hub_key: bytes, da: tuple[str, str], batch_ms: float = 100.0,
@@ -85,10 +137,40 @@ class SequencerActor(Actor):
         self.batch_ms, self.settle_ms, self.probe = batch_ms, settle_ms, probe
         self.arrivals: deque[tuple[int, int]] = deque()
         self.batch_arrivals: dict[int, list[tuple[int, int]]] = {}
+        self.log_next = 0
+        self.replayed = 0
 
     async def on_start(self) -> None:
+        keys = self.ctx.storage.keys(SEQ_LOG_PREFIX)
+        for key in keys:
+            raw = await self.ctx.storage.read(key)
+            assert raw is not None, "a listed log entry vanished"
+            self._replay(from_bytes(SequencerEvent, raw))
+        self.log_next = self.replayed = len(keys)
         self.ctx.start_timer("batch", self.batch_ms, RollupTick(TICK_BATCH), repeat=True)
         self.ctx.start_timer("settle", self.settle_ms, RollupTick(TICK_SETTLE), repeat=True)
+
+    def _replay(self, ev: SequencerEvent) -> None:
+        """Apply one logged event to fresh cores (deterministic: same calls, same state)."""
+        if ev.kind == EV_BATCH:
+            self.core.replay_batch(ev.a, ev.n)
+        elif ev.kind == EV_CLAIM:
+            self.core.replay_claim(from_bytes(SupplyRank, ev.a))
+            with contextlib.suppress(IbcError):  # it failed the same way the first time
+                self.ibc.send("hub", ev.a, timeout_ns=ev.n)
+        elif ev.kind == EV_ACK:
+            self.ibc.acknowledge(from_bytes(AckPacket, ev.a))
+        elif ev.kind == EV_TIMEOUT:
+            self.ibc.timeout(from_bytes(TimeoutPacket, ev.a))
+        else:
+            assert ev.kind == EV_RETIRE, f"unknown sequencer event {ev.kind}"
+            self.core.retire()
+
+    async def _log(self, ev: SequencerEvent, *, sync: bool = True) -> None:
+        await self.ctx.storage.write(f"{SEQ_LOG_PREFIX}{self.log_next:012d}", to_bytes(ev))
+        self.log_next += 1
+        if sync:
+            await self.ctx.storage.sync()
 
     async def receive(self, msg: Any) -> Any:
         now = self.ctx.now_ns()
@@ -108,14 +190,17 @@ class SequencerActor(Actor):
                 await self._run(self.core.cut_batch())
             elif msg.kind == TICK_SETTLE:
                 await self._run(self.core.settle())
-            elif msg.kind == TICK_RETIRE:
+            elif msg.kind == TICK_RETIRE and not self.core.retiring:
                 self.core.retire()
+                await self._log(SequencerEvent(EV_RETIRE))
         elif isinstance(msg, AckPacket):
             with contextlib.suppress(Refused):  # duplicates and forgeries change nothing
                 self.ibc.acknowledge(msg)
+                await self._log(SequencerEvent(EV_ACK, to_bytes(msg)), sync=False)
         elif isinstance(msg, TimeoutPacket):
             with contextlib.suppress(Refused):
                 self.ibc.timeout(msg)
+                await self._log(SequencerEvent(EV_TIMEOUT, to_bytes(msg)))
         return None
 
     def _take_arrivals(self, count: int) -> list[tuple[int, int]]:
@@ -133,6 +218,7 @@ class SequencerActor(Actor):
         for e in effects:
             if isinstance(e, PublishBatch):
                 self.batch_arrivals[e.seq] = self._take_arrivals(e.links)
+                await self._log(SequencerEvent(EV_BATCH, e.blob, e.fee))
                 try:
                     got = await self.ctx.ask(self.da, Publish(e.namespace, e.blob),
                                              timeout_ms=ASK_TIMEOUT_MS)
@@ -141,11 +227,12 @@ class SequencerActor(Actor):
                 if isinstance(got, Published):
                     self.core.published(e.seq, got.data_root)
             elif isinstance(e, EmitClaim):
-                self._emit(e.claim)
+                await self._emit(e.claim)
         await self._republish()
 
     async def _republish(self) -> None:
-        """Batches whose publication failed are published again before the next claim."""
+        """Batches whose publication failed (or was cut short by a crash: the grid answers
+        the same root for the same blob) are published again before the next claim."""
         for seq, root in sorted(self.core.roots.items()):
             if root:
                 continue
@@ -158,13 +245,18 @@ class SequencerActor(Actor):
             if isinstance(got, Published):
                 self.core.published(seq, got.data_root)
 
-    def _emit(self, claim: SupplyRank) -> None:
+    async def _emit(self, claim: SupplyRank) -> None:
         now = self.ctx.now_ns()
+        data = to_bytes(claim)
+        timeout_ns = now + int(claim_timeout_ms * 1e6)
+        sent = True
         try:
-            self.ibc.send("hub", to_bytes(claim), timeout_ns=now + int(claim_timeout_ms * 1e6))
+            self.ibc.send("hub", data, timeout_ns=timeout_ns)
         except IbcError:
-            return
-        if self.probe is not None:
+            sent = False
+        # durable before this handler returns: only then can a relayer query the packet
+        await self._log(SequencerEvent(EV_CLAIM, data, timeout_ns))
+        if sent and self.probe is not None:
             first = claim.first_batch
             arr: list[tuple[int, int]] = []
             for s in range(first, first + len(claim.batch_roots())):
@@ -179,40 +271,87 @@ class SequencerActor(Actor):
 
 
 class ChallengerActor(Actor):
-    """Watches claims (``ClaimNotice`` from hubs), re-executes them from DA, proves fraud."""
+    """Watches claims (``ClaimNotice`` from hubs), re-executes them from DA, proves fraud.
+
+    Keeps nothing on disk: what it must judge is re-derived. On start it asks every hub
+    in ``hubs`` for its claims (``ClaimsQuery``): accepted ones rebuild each bucket's
+    replayer from the DA grid, pending ones are judged in order, inside their windows
+    (notices sent while it was down are lost; the hubs still hold the claims). A bucket
+    whose next claim is missing while later ones wait (a lost notice) is asked for again
+    every ``RESYNC_MS``.
+    """
 
     def __init__(self, name: str, da: tuple[str, str], *, eps: float = 1e-9,
-                 hub_path: str = "/user/sup/hub") -> None:
+                 hub_path: str = "/user/sup/hub", hubs: tuple[str, ...] = ()) -> None:
         self.name, self.hub_path = name, hub_path
         self.da = self.ctx.ref_for(*da)
+        self.hubs = tuple(hubs)
         self.params = FocusParams(eps=eps)
         self.replayers: dict[bytes, Replayer] = {}
         self.waiting: dict[bytes, dict[int, ClaimNotice]] = {}
         self.proofs_sent = 0
+        self.resyncs = 0
         self.frauds: dict[tuple[bytes, int], FraudProof] = {}
+        self.synced: set[str] = set()  # hubs whose whole claim list was taken since start
+
+    async def on_start(self) -> None:
+        if self.hubs:
+            self.ctx.start_timer("resync", 0.0, RollupTick(TICK_RESYNC))
 
     async def receive(self, msg: Any) -> Any:
         if isinstance(msg, ClaimNotice):
-            try:
-                claim = from_bytes(SupplyRank, msg.claim)
-            except (WireError, ValueError):
-                return None
-            proof = self.frauds.get((claim.bucket, claim.period))
-            if proof is not None and proof.root == claim.root:
-                # the hub asks again (it restarted): the proof may have been lost with it
-                self.ctx.tell_nowait(self.ctx.ref_for(msg.hub, self.hub_path), proof)
-                return None
-            rep = self.replayers.get(claim.bucket)
-            if rep is not None and (rep.spent or claim.period <= rep.period):
-                return None  # already judged (a repeated notice, e.g. after a hub restart)
-            box = self.waiting.setdefault(claim.bucket, {})
-            if len(box) < notices_max:
-                box[claim.period] = msg
-            await self._drain(claim.bucket)
+            await self._notice(msg, resync=False)
         elif isinstance(msg, RollupTick):
+            if msg.kind == TICK_RESYNC:
+                await self._resync()
             for bucket in sorted(self.waiting):
                 await self._drain(bucket)
         return None
+
+    async def _notice(self, msg: ClaimNotice, *, resync: bool) -> None:
+        try:
+            claim = from_bytes(SupplyRank, msg.claim)
+        except (WireError, ValueError):
+            return
+        proof = self.frauds.get((claim.bucket, claim.period))
+        if proof is not None and proof.root == claim.root:
+            if not resync:  # the hub asks again (it restarted): the proof may be lost
+                self.ctx.tell_nowait(self.ctx.ref_for(msg.hub, self.hub_path), proof)
+            return
+        rep = self.replayers.get(claim.bucket)
+        if rep is not None and (rep.spent or claim.period <= rep.period):
+            return  # already judged (a repeated notice, e.g. after a hub restart)
+        box = self.waiting.setdefault(claim.bucket, {})
+        if len(box) < notices_max and (not resync or claim.period not in box):
+            box[claim.period] = msg
+        if not resync:
+            await self._drain(claim.bucket)
+
+    async def _resync(self) -> None:
+        """Ask hubs for claims: every hub not yet synced since start (all its buckets),
+        and the hub of each bucket whose next claim is missing (from that period on)."""
+        asks: list[tuple[str, bytes, int]] = [(h, b"", 1) for h in self.hubs
+                                              if h not in self.synced]
+        for bucket, box in sorted(self.waiting.items()):
+            rep = self.replayers.get(bucket)
+            nxt = 1 if rep is None else rep.period + 1
+            if box and nxt not in box and not (rep is not None and rep.spent):
+                asks.append((box[min(box)].hub, bucket, nxt))
+        for hub, bucket, start in asks:
+            try:
+                got = await self.ctx.ask(self.ctx.ref_for(hub, self.hub_path),
+                                         ClaimsQuery(bucket, start), timeout_ms=ASK_TIMEOUT_MS)
+            except (AskTimeout, ActorCrashed, ActorNotFound):
+                continue
+            if not isinstance(got, ClaimsAnswer):
+                continue
+            self.resyncs += 1
+            if not bucket:
+                self.synced.add(hub)
+            for raw, deadline in zip(got.claims, got.deadlines.tolist(), strict=True):
+                await self._notice(ClaimNotice(raw, hub, int(deadline)), resync=True)
+        if set(self.hubs) - self.synced:
+            self.ctx.start_timer("resync", RESYNC_MS, RollupTick(TICK_RESYNC))
 
     async def _fetch_all(self, claim: SupplyRank) -> dict[bytes, tuple[bytes, int]] | None:
         out: dict[bytes, tuple[bytes, int]] = {}
@@ -251,6 +390,8 @@ class ChallengerActor(Actor):
                     self.frauds[(claim.bucket, claim.period)] = proof
                 self.ctx.tell_nowait(hub, proof)
                 box.clear()  # the bucket freezes; later claims build on the bad one
+        if box and not rep.spent and self.hubs:
+            self.ctx.start_timer("resync", RESYNC_MS, RollupTick(TICK_RESYNC))  # a gap
 
 
 class LinkClient(Actor):

@@ -6,6 +6,12 @@ Outputs: frozen effects — :class:`PublishBatch` (a blob for the DA grid under 
 bucket's namespace) and :class:`EmitClaim` (a ``SupplyRank`` for the hub). The shell
 turns them into messages; this module never touches a clock, a socket or a timer.
 
+Durability (a sequencer crash loses nothing committed): every transition that leaves the
+process is also an input the core can replay — ``replay_batch`` (a batch it cut, with the
+fees it charged) and ``replay_claim`` (a claim it sent). The shell logs those before their
+effects leave and replays them on restart; the core ends where it was, graph included
+(rebuilt batch by batch), without re-solving (the claim carries the vector).
+
 Why batches and claims are separate: batches make the data available as soon as they
 are cut (the DA grid is what a challenger re-executes from), while a claim is only worth
 its settlement cost every period; a claim pins exactly the batches cut since the last
@@ -19,10 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from focusflow.actors.rollup.bucket import Bucket, BucketError, bucket_of
+from focusflow.actors.rollup.claims import apply_delta
 from focusflow.actors.rollup.graph import BucketGraph
 from focusflow.actors.rollup.messages import EMPTY_ROOT, Batch, SubmitLinks, SupplyRank
 from focusflow.kernels import FocusParams, merkle_root, quantize
-from focusflow.wire import to_bytes
+from focusflow.wire import from_bytes, to_bytes
 
 __all__ = ["EmitClaim", "PublishBatch", "SequencerCore"]
 
@@ -39,6 +46,7 @@ class PublishBatch:
     namespace: bytes
     blob: bytes
     links: int = 0
+    fee: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class SequencerCore:
         self.root = EMPTY_ROOT
         self.period_links = 0
         self.period_fee = 0
+        self.pending_fee = 0  # fees of submitted links, charged when the next batch is cut
         self.retiring = False
         self.retired = False
         self.links_ordered = 0
@@ -99,7 +108,7 @@ class SequencerCore:
         self._src.append(np.asarray(msg.src, dtype=np.uint64))
         self._dst.append(np.asarray(msg.dst, dtype=np.uint64))
         self.pending += n
-        self.period_fee += int(msg.fee)
+        self.pending_fee += int(msg.fee)
         return n, 0
 
     def cut_batch(self) -> list[Effect]:
@@ -114,13 +123,49 @@ class SequencerCore:
         batch = Batch(self.bucket.key, self.seq, neuron[:take], src[:take], dst[:take])
         self._neuron, self._src, self._dst = [neuron[take:]], [src[take:]], [dst[take:]]
         self.pending -= take
-        self.graph.apply(batch)
-        self.period_links += take
-        self.links_ordered += take
-        self.roots[self.seq] = b""
+        fee, self.pending_fee = self.pending_fee, 0
         blob = to_bytes(batch)
+        self._ordered(batch, blob, fee)
+        return [PublishBatch(self.seq, self.bucket.namespace, blob, take, fee)]
+
+    def _ordered(self, batch: Batch, blob: bytes, fee: int) -> None:
+        """Take a cut batch into the graph and the period (live and on replay alike)."""
+        assert batch.seq == self.seq and fee >= 0
+        self.graph.apply(batch)
+        self.period_links += len(batch.src)
+        self.links_ordered += len(batch.src)
+        self.period_fee += fee
+        self.roots[self.seq] = b""
         self.blobs[self.seq] = blob
-        return [PublishBatch(self.seq, self.bucket.namespace, blob, take)]
+
+    def replay_batch(self, blob: bytes, fee: int) -> None:
+        """Replay a batch this sequencer cut before a crash (from its durable log).
+
+        Raises ValueError when the blob is not this bucket's next batch (a damaged log).
+        """
+        batch = from_bytes(Batch, blob)
+        if batch.bucket != self.bucket.key or batch.seq != self.seq + 1:
+            raise ValueError(f"logged batch {batch.seq} does not follow {self.seq}")
+        self.seq += 1
+        self._ordered(batch, blob, fee)
+
+    def replay_claim(self, claim: SupplyRank) -> None:
+        """Replay a claim this sequencer sent before a crash (from its durable log).
+
+        The vector comes from the claim (no solve); the batches it pins are the ones cut
+        since the last claim, their data roots the claim's. Raises ValueError when the
+        claim does not extend this core's state (a damaged log).
+        """
+        seqs = sorted(self.roots)
+        roots = claim.batch_roots()
+        if (claim.period != self.period + 1 or claim.parent != self.root
+                or claim.first_batch != self.first_unclaimed or len(roots) != len(seqs)):
+            raise ValueError(f"logged claim {claim.period} does not extend {self.period}")
+        q = apply_delta(self.q, claim)
+        if merkle_root(q) != claim.root:
+            raise ValueError("logged claim's delta does not give its root")
+        self.retiring = self.retiring or claim.retire
+        self._advance(claim, q, seqs)
 
     def unpublished_blob(self, seq: int) -> bytes:
         """The blob of a batch still waiting for its data root (to publish again)."""
@@ -162,13 +207,20 @@ class SequencerCore:
             self.graph.weight_mass(pi), b"".join(self.roots[s] for s in seqs),
             self.first_unclaimed, self.period_links, self.period_fee, self.retiring,
             self.sequencer)
+        self._advance(claim, q, seqs)
+        return [EmitClaim(claim)]
+
+    def _advance(self, claim: SupplyRank, q: np.ndarray, seqs: list[int]) -> None:
+        """The claim is made: the period, vector and unclaimed batches move on."""
+        assert claim.period == self.period + 1 and len(q) == claim.n_particles
         self.period += 1
-        self.q, self.root = q, root
+        self.q, self.root = q, claim.root
         self.first_unclaimed += len(seqs)
+        for s in seqs:
+            self.blobs.pop(s, None)
         self.roots.clear()
         self.period_links = self.period_fee = 0
         self.retired = self.retiring
-        return [EmitClaim(claim)]
 
     def invariants(self) -> None:
         """Assert the counters agree."""

@@ -178,3 +178,30 @@ class ClientControl:
 
     bucket: str
     on: bool
+
+
+@message(schema.SequencerEvent)
+class SequencerEvent:
+    """One durable event of a sequencer's log (see ``SequencerActor``)."""
+
+    kind: int
+    a: bytes = b""
+    n: int = 0
+
+
+@message(schema.ClaimsQuery)
+class ClaimsQuery:
+    """Ask a hub for a bucket's claims (empty bucket: all) from ``from_period`` on."""
+
+    bucket: bytes = b""
+    from_period: int = 1
+
+
+@message(schema.ClaimsAnswer)
+class ClaimsAnswer:
+    """A hub's claims, accepted (deadline 0) and still in their window."""
+
+    deadlines: np.ndarray = array_field("<u8")
+    claims: tuple[bytes, ...] = ()
+    hub: str = ""
+    truncated: bool = False

@@ -124,3 +124,27 @@ struct ClientControl {
   bucket @0 :Text;
   on @1 :Bool;
 }
+
+# One durable event of a sequencer's log (replayed on restart): a batch cut (a = Batch
+# bytes, n = fees it charged), a claim sent (a = SupplyRank bytes, n = packet timeout),
+# an acknowledgement or timeout taken (a = the IBC message's bytes), retirement.
+struct SequencerEvent {
+  kind @0 :UInt8;
+  a @1 :Data;
+  n @2 :UInt64;
+}
+
+# Watcher -> hub: the claims of a bucket (empty = every bucket) from a period on, so a
+# restarted watcher (or one that missed notices) can rebuild what it must judge.
+struct ClaimsQuery {
+  bucket @0 :Data;
+  fromPeriod @1 :UInt64;
+}
+
+# Hub -> watcher: claims in (bucket, period) order; deadline 0 = already accepted.
+struct ClaimsAnswer {
+  claims @0 :List(Data);    # bytes of each SupplyRank
+  deadlines @1 :Data;       # <u8 deadline (ns) per claim
+  hub @2 :Text;
+  truncated @3 :Bool;
+}

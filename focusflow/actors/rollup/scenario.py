@@ -102,7 +102,14 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="relayers drop, duplicate, reorder and delay")
     group.add_argument("--hub-crash-ms", type=float, default=0.0,
                        help="crash every hub at this time and twice it (0: never)")
-    group.add_argument("--hub-down-ms", type=float, default=300.0)
+    group.add_argument("--hub-down-ms", type=float, default=300.0,
+                       help="how long a crashed node stays down (every crash option)")
+    group.add_argument("--seq-crash-ms", type=float, default=0.0,
+                       help="crash every sequencer node at this time and twice it (0: never)")
+    group.add_argument("--da-crash-ms", type=float, default=0.0,
+                       help="crash the DA grid node at this time and twice it (0: never)")
+    group.add_argument("--watcher-crash-ms", type=float, default=0.0,
+                       help="crash the challenger node at this time and twice it (0: never)")
     group.add_argument("--rollup-churn", action="store_true",
                        help="the last rollup joins late, the first retires mid-run")
     group.add_argument("--rollup-drain-ms", type=float, default=4_000.0)
@@ -129,6 +136,9 @@ class World:
         self.failures: list[str] = []
         self.checks = 0
         self.retired_buckets: set[bytes] = set()
+        self.resume_failures: list[str] = []
+        self.resumes_checked = 0
+        self.before: dict[str, Any] = {}
 
     def rollup(self, i: int) -> str:
         """Node name of rollup i."""
@@ -140,10 +150,17 @@ class World:
         return actor if isinstance(actor, HubActor) else None
 
     def da(self) -> DaGridActor:
+        actor = self.da_or_none()
+        assert actor is not None, "the DA grid is down"
+        return actor
+
+    def da_or_none(self) -> DaGridActor | None:
+        """The DA grid actor, None while its node is down or restarting."""
+        if not self.sim.is_up("da"):
+            return None
         node = self.sim.node("da")
         actor = node.actor_of(node.ref("da", f"{SUP}/da"))
-        assert isinstance(actor, DaGridActor)
-        return actor
+        return actor if isinstance(actor, DaGridActor) else None
 
     def hub_actors(self) -> list[HubActor]:
         out = []
@@ -157,30 +174,26 @@ class World:
         return out
 
     def sequencers(self) -> list[SequencerActor]:
-        out = []
-        for i in range(self.rollups):
-            node = self.sim.node(self.rollup(i))
-            a = node.actor_of(node.ref(self.rollup(i), f"{SUP}/seq"))
-            if isinstance(a, SequencerActor):
-                out.append(a)
-        return out
+        return [s for i in range(self.rollups) if (s := self.sequencer(i)) is not None]
 
     # ---------------------------------------------------------------- checks
 
     def check_consistency(self) -> bool:
         """Merged global π of the top hub vs a from-scratch π re-executed from DA."""
         top = self.top()
-        if top is None or not top.core.height:
-            return True
+        da = self.da_or_none()
+        if top is None or not top.core.height or da is None:
+            return True  # nothing merged yet, or the DA grid is down (checked later)
         core = top.core
         graphs = []
-        da = self.da()
         for b in core.order:
             rep = self.replayers.get(b)
             if rep is None:
                 from focusflow.actors.rollup.bucket import Bucket
 
                 rep = self.replayers[b] = Replayer(b, Bucket(b).namespace, self.params)
+            if rep.spent:
+                return False  # a fraudulent claim was accepted (reported when found)
             for claim in core.accepted[b].history[rep.period:core.snapshot[b]]:
                 finding = rep.check(claim, da.squares.get)
                 if finding.fraud:
@@ -223,6 +236,59 @@ class World:
     def no_double_delivery(self) -> bool:
         return all(v == 1 for v in self.probe.delivered.values())
 
+    # ---------------------------------------------------------------- crash and resume
+
+    def sequencer(self, i: int) -> SequencerActor | None:
+        """Rollup i's sequencer actor, if its node is up."""
+        name = self.rollup(i)
+        if not self.sim.is_up(name):
+            return None
+        node = self.sim.node(name)
+        a = node.actor_of(node.ref(name, f"{SUP}/seq"))
+        return a if isinstance(a, SequencerActor) else None
+
+    def remember(self, node: str) -> None:
+        """Just before a crash: what a node has committed (must come back exactly)."""
+        if node == "da":
+            da = self.da_or_none()
+            if da is not None:
+                self.before[node] = set(da.squares)
+            return
+        if not node.startswith("rollup"):
+            return
+        i = int(node.removeprefix("rollup"))
+        s = self.sequencer(i)
+        if s is not None:
+            self.before[node] = _committed(s)
+
+    def compare(self, node: str) -> None:
+        """After a restart (and replay): nothing committed lost, nothing invented."""
+        before = self.before.pop(node, None)
+        if before is None:
+            return
+        self.resumes_checked += 1
+        if node == "da":
+            da = self.da_or_none()
+            lost = before - (set() if da is None else set(da.squares))
+            if lost:
+                self.resume_failures.append(f"da lost {len(lost)} squares")
+            return
+        s = self.sequencer(int(node.removeprefix("rollup")))
+        now = None if s is None else _committed(s)
+        if now is None or now[:-1] != before[:-1] or not now[-1] >= before[-1]:
+            self.resume_failures.append(f"{node}: before {before[:-1]}, after "
+                                        f"{None if now is None else now[:-1]}")
+
+
+def _committed(s: SequencerActor) -> tuple[Any, ...]:
+    """A sequencer's committed state: batches, period, vector root, graph size, channel
+    sequence numbers; last the acknowledgements it had taken (an ack is logged without a
+    sync, so a crash may take it back: the packet is in flight again, the relayer brings
+    the ack again)."""
+    c, ch = s.core, s.ibc.channels["hub"]
+    return (c.seq, c.first_unclaimed, c.period, c.root, c.links_ordered, c.graph.store.n,
+            c.graph.links, c.retiring, ch.next_send, -ch.next_ack)
+
 
 def pi_bound(n: int) -> float:
     """|merged π − from-scratch π|₁ allowed over n particles: each bucket's solve stops
@@ -250,10 +316,12 @@ def topology(options: Mapping[str, Any], probe: RollupProbe | None
     settle = float(_opt(options, "rollup_settle_ms", 500.0))
     da = ("da", f"{SUP}/da")
     watcher = ("watcher", f"{SUP}/watcher")
+    regions = [f"hub{j}" for j in range(1, H)]
+    windows = tuple(regions) if regions else ("hub0",)  # the hubs that run challenge windows
     out: dict[str, list[ChildSpec]] = {
         "da": [ChildSpec("da", DaGridActor)],
-        "watcher": [ChildSpec("watcher", ChallengerActor, ("watcher", da), {"eps": EPS})]}
-    regions = [f"hub{j}" for j in range(1, H)]
+        "watcher": [ChildSpec("watcher", ChallengerActor, ("watcher", da),
+                              {"eps": EPS, "hubs": windows})]}
     for j in range(H):
         name = f"hub{j}"
         if j == 0:
@@ -320,6 +388,12 @@ def _restart(sim: Simulation, name: str) -> None:
     sim.restart_node(name)
 
 
+def _crash(w: World, name: str) -> None:
+    if w.sim.is_up(name):
+        w.remember(name)
+        w.sim.crash_node(name)
+
+
 def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
     sim, R = w.sim, w.rollups
     end = w.duration_ms
@@ -337,14 +411,20 @@ def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
         sim.call_later(t + 100.0, lambda: _control(w, w.rollup(0), f"{SUP}/seq",
                                                    RollupTick(TICK_RETIRE)))
         w.retired_buckets.add(bucket_key(0))
-    crash = float(_opt(options, "hub_crash_ms", 0.0))
     down = float(_opt(options, "hub_down_ms", 300.0))
-    if crash > 0:
+    crashes = {"hub_crash_ms": [f"hub{j}" for j in range(w.hubs)],
+               "seq_crash_ms": [w.rollup(i) for i in range(R)],
+               "da_crash_ms": ["da"], "watcher_crash_ms": ["watcher"]}
+    for opt, nodes in crashes.items():
+        crash = float(_opt(options, opt, 0.0))
+        if crash <= 0:
+            continue
         for at in (crash, 2 * crash):
-            for j in range(w.hubs):
-                name = f"hub{j}"
-                sim.call_later(at + 37.0 * j, partial(sim.crash_node, name))
+            for j, name in enumerate(nodes):
+                sim.call_later(at + 37.0 * j, partial(_crash, w, name))
                 sim.call_later(at + 37.0 * j + down, partial(_restart, sim, name))
+                # replay runs in the node's first steps; batches start 100 ms later
+                sim.call_later(at + 37.0 * j + down + 50.0, partial(w.compare, name))
 
     def periodic() -> None:
         w.check_consistency()
@@ -370,6 +450,7 @@ def build(sim: Simulation, options: Mapping[str, Any]) -> None:
     sim.add_invariant("rollup_cores", w.cores_ok)
     sim.add_invariant("no_double_delivery", w.no_double_delivery)
     sim.add_invariant("global_pi_consistent", lambda: not w.failures)
+    sim.add_invariant("crashed_nodes_resume_exactly", lambda: not w.resume_failures)
 
 
 def finish(sim: Simulation, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,7 +469,12 @@ def end_checks(w: World) -> dict[str, Any]:
     liar_ok = slashed == ({liar_key} if liar_key else set())
     merged_all = top is not None
     missing: list[str] = []
-    for i, s in enumerate(w.sequencers()):
+    for i in range(w.rollups):
+        s = w.sequencer(i)
+        if s is None:
+            merged_all = False
+            missing.append(f"rollup{i} is down at the end")
+            continue
         b = s.core.bucket.key
         if i == w.liar or top is None:
             continue
@@ -412,6 +498,8 @@ def end_checks(w: World) -> dict[str, Any]:
         "global_height": top.core.height if top else 0,
         "slashed": len(slashed),
         "hub_restarts": w.probe.hub_restarts,
+        "resumes_checked": w.resumes_checked,
+        "resume_failures": w.resume_failures[:5],
         "packets_refused": sum(a.refused for a in w.hub_actors()),
         "relayed": w.relayed(),
         "consistency_checks": w.checks,
