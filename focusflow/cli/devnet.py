@@ -2,6 +2,7 @@
 
 focusflow devnet [--validators 4] [--duration 20] [--rate 100] [--json] [--home DIR]
 focusflow devnet --rollups R --hubs H [--duration S] [--json]   # the rollup network
+    [--rollup-liar I] [--relayer-faults] [--challenge-window-ms MS] [--crash-every S]
 
 Progress goes to stderr once a second (height per validator, links committed, links per
 second, finality p50) and, at the end, the top particles by focus. With ``--json`` the
@@ -11,7 +12,10 @@ last line of stdout is one JSON object with at least ``validators``,
 With ``--rollups`` (or ``--hubs``) it runs the rollup network instead of validators
 (``focusflow.topology.rollnet``: every node of the rollups topology its own process);
 the JSON object then has ``global_sync_ms_p50``, ``global_sync_ms_p99``, ``links_per_s``,
-``claims_merged``, ``global_pi_consistent``, ``rollups``, ``hubs``, ``processes``.
+``claims_merged``, ``global_pi_consistent``, ``rollups``, ``hubs``, ``processes``, ``slashed``,
+``faults``. Faults: ``--rollup-liar I`` (rollup I lies from its 2nd claim),
+``--relayer-faults`` (relayers drop, duplicate, reorder, delay), ``--crash-every S``
+(kill -9 a random node other than the client every S seconds, restart it 1 s later).
 """
 
 from __future__ import annotations
@@ -29,8 +33,18 @@ def _run_rollnet(args: Any) -> int:
     from focusflow.topology.rollnet import run_rollnet
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-rollnet-"))
-    options = {"rollups": 4 if args.rollups is None else args.rollups,
-               "hubs": 1 if args.hubs is None else args.hubs}
+    options: dict[str, Any] = {"rollups": 4 if args.rollups is None else args.rollups,
+                               "hubs": 1 if args.hubs is None else args.hubs,
+                               "rollup_window_ms": args.challenge_window_ms,
+                               "relayer_faults": bool(args.relayer_faults)}
+    if args.rollup_liar is not None:
+        if not 0 <= args.rollup_liar < options["rollups"]:
+            print(f"error: --rollup-liar must be 0..{options['rollups'] - 1}", file=sys.stderr)
+            return 2
+        options["rollup_liar"] = args.rollup_liar
+    if args.crash_every is not None and args.crash_every <= 0:
+        print("error: --crash-every must be > 0 seconds", file=sys.stderr)
+        return 2
     print(f"devnet: rollup network ({options['rollups']} rollups, {options['hubs']} hub(s)) "
           f"under {root}", file=sys.stderr)
 
@@ -44,7 +58,7 @@ def _run_rollnet(args: Any) -> int:
 
     try:
         summary = run_rollnet(root, options, duration_s=args.duration, backend=args.backend,
-                              progress=show)
+                              crash_every_s=args.crash_every or 0.0, progress=show)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -54,7 +68,8 @@ def _run_rollnet(args: Any) -> int:
     print(f"global sync p50 {summary['global_sync_ms_p50']} ms, p99 "
           f"{summary['global_sync_ms_p99']} ms; {summary['links_per_s']} links/s over "
           f"{summary['rollups']} rollups; claims merged {summary['claims_merged']}/"
-          f"{summary['claims_sent']}; global pi consistent {summary['global_pi_consistent']}",
+          f"{summary['claims_sent']}; global pi consistent {summary['global_pi_consistent']}; "
+          f"slashed {summary['slashed']}; process restarts {summary['process_restarts']}",
           file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
@@ -126,4 +141,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="run the rollup network instead: R rollups (one process each)")
     p.add_argument("--hubs", type=int, default=None,
                    help="with --rollups: 1 = one global hub; H >= 2 = H-1 regional + 1 global")
+    p.add_argument("--rollup-liar", type=int, default=None, metavar="I",
+                   help="with --rollups: rollup I lies from its 2nd claim (caught, slashed)")
+    p.add_argument("--relayer-faults", action="store_true",
+                   help="with --rollups: relayers drop, duplicate, reorder and delay")
+    p.add_argument("--challenge-window-ms", type=float, default=1_000.0,
+                   help="with --rollups: the hubs' challenge window (default 1000)")
+    p.add_argument("--crash-every", type=float, default=None, metavar="S",
+                   help="with --rollups: kill -9 a random node every S s, restart it 1 s later")
     p.set_defaults(func=_run)

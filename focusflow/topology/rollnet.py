@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import random  # runtime-ok: the driver's seeded fault plan, outside actor code
 import shutil
 import signal
 import struct
@@ -350,17 +351,39 @@ class RunInfo:
     faults: list[str] = field(default_factory=list)
 
 
+def crash_plan(net: Rollnet, *, every_s: float, duration_s: float, seed: int = 1,
+               down_s: float = 1.0) -> list[Fault]:
+    """kill -9 a random node (never the client: it holds the workload switch) every
+    ``every_s`` seconds of the workload, each restarted ``down_s`` later (at most half
+    the period, so a node is up again before the next kill). Seeded: same plan per seed.
+    """
+    assert every_s > 0 and duration_s >= 0
+    rng = random.Random(seed)  # runtime-ok: the driver's fault plan, outside actor code
+    names = sorted(n for n in net.nodes if n != "client")
+    down = min(down_s, every_s / 2)
+    count = int(duration_s / every_s)
+    assert count <= 10_000, "crash plan too long"
+    return [Fault(rng.choice(names), every_s * (k + 1), down) for k in range(count)]
+
+
 def run_rollnet(root: Path, options: Mapping[str, Any], *, duration_s: float,
                 drain_s_max: float = 20.0, faults: Sequence[Fault] = (),
-                backend: str = "asyncio", progress: Progress | None = None) -> dict[str, Any]:
+                crash_every_s: float = 0.0, backend: str = "asyncio",
+                progress: Progress | None = None) -> dict[str, Any]:
     """Lay out a :class:`Rollnet` under ``root`` and :func:`drive` it; the summary.
+
+    ``crash_every_s`` > 0 adds :func:`crash_plan` (kill -9 of a random node every so
+    many seconds of the workload, restarted after at most 1 s) to ``faults``.
 
     Raises:
         RuntimeError, TimeoutError: the network did not come up (see ``wait_ready``).
     """
     net = Rollnet(root, options, backend=backend)
     net.setup()
-    return drive(net, duration_s=duration_s, drain_s_max=drain_s_max, faults=faults,
+    plan = list(faults)
+    if crash_every_s > 0:
+        plan += crash_plan(net, every_s=crash_every_s, duration_s=duration_s, seed=net.seed)
+    return drive(net, duration_s=duration_s, drain_s_max=drain_s_max, faults=plan,
                  progress=progress)
 
 

@@ -7,7 +7,9 @@ every hop) feeding an ``ActorSystem(name, transport=transport.send)`` — and sp
 one_for_one supervisor with this node's children from the rollups topology
 (:func:`focusflow.actors.rollup.scenario.topology`), the same trees the simulator and the
 one-process live runner build. Hubs keep their durable event log in ``<home>/data``
-(``FileStorage``: fsync before acting), so a kill -9'd hub replays it on restart.
+(``FileStorage``: fsync before acting), so a kill -9'd hub replays it on restart; so do
+sequencers (their batch and claim log) and the DA grid (its squares); a restarted watcher
+asks the hubs for the claims it must judge.
 
 Measurement (a ``RollupProbe`` cannot cross processes): :class:`RecordingProbe` appends
 each probe event — a sequencer's claim with the arrival times of the links it covers, the
@@ -252,7 +254,7 @@ def summary(a: Any) -> dict[str, Any]:
         return {"kind": "sequencer", "bucket": a.core.bucket.key.hex(), "period": a.core.period,
                 "pending": a.core.pending, "unclaimed_batches": len(a.core.roots),
                 "links_ordered": a.core.links_ordered, "next_send": ch.next_send,
-                "next_ack": ch.next_ack}
+                "next_ack": ch.next_ack, "replayed": a.replayed, "batches": a.core.seq}
     if isinstance(a, HubActor):
         core = a.core
         return {"kind": "hub", "top": core.redistribute, "height": core.height,
@@ -266,9 +268,9 @@ def summary(a: Any) -> dict[str, Any]:
     if isinstance(a, RelayerActor):
         return {"kind": "relayer", "relayed": a.relayed}
     if isinstance(a, DaGridActor):
-        return {"kind": "da", "squares": len(a.squares)}
+        return {"kind": "da", "squares": len(a.squares), "refused": a.refused}
     if isinstance(a, ChallengerActor):
-        return {"kind": "watcher", "proofs_sent": a.proofs_sent}
+        return {"kind": "watcher", "proofs_sent": a.proofs_sent, "resyncs": a.resyncs}
     if isinstance(a, LinkClient):
         return {"kind": "client", "active": sorted(a.active)}
     return {"kind": type(a).__name__}

@@ -76,13 +76,24 @@ def _perturb_pi(home: Path) -> None:
     write_records(path, out)
 
 
-def test_one_hub_net_survives_kill_9_of_the_hub(tmp_path: Path) -> None:
+def test_one_hub_net_survives_kill_9_of_a_sequencer_the_hub_and_the_da_grid(
+        tmp_path: Path) -> None:
+    # rollup0 is kill -9'd mid-run (its batch and claim log replayed on restart), then the
+    # hub (its event log), then the DA grid (its synced squares)
     net = Rollnet(tmp_path, {"rollups": 2, "hubs": 1, "rollup_links": 20})
     net.setup()
-    s = drive(net, duration_s=4.0, drain_s_max=25.0, faults=[Fault("hub0", 1.5, 1.0)])
+    s = drive(net, duration_s=4.0, drain_s_max=25.0,
+              faults=[Fault("rollup0", 1.0, 1.0), Fault("hub0", 1.5, 1.0),
+                      Fault("da", 2.8, 0.8)])
     _settled(s, processes=7)
-    assert s["hub_restarts"] == 1 and s["process_restarts"] == 1  # replayed its durable log
+    assert s["hub_restarts"] == 1 and s["process_restarts"] == 3
     assert s["hubs"] == 1 and s["rollups"] == 2
+    seq = net.actor("rollup0", "seq")
+    assert seq is not None and seq["replayed"] > 0  # it resumed from its log, not from 0
+    # the restarted sequencer kept its numbering: the hub holds every claim it sent, once,
+    # in order (no_gap / no_double_delivery above), and every one of them was merged
+    top = net.actor("hub0", "hub")
+    assert top is not None and top["snapshot"][seq["bucket"]] == seq["period"] > 1
     json.dumps(s)  # the CLI prints it as one JSON object
 
     _repeat_a_receipt(net.nodes["hub0"].home)
@@ -95,15 +106,18 @@ def test_one_hub_net_survives_kill_9_of_the_hub(tmp_path: Path) -> None:
 
 def test_regional_hubs_net_survives_kill_9_and_slashes_a_liar(tmp_path: Path) -> None:
     # rollup 1 lies from its 2nd claim, relayers drop, duplicate, reorder and delay, and
-    # the relayer and the regional hub are kill -9'd and restarted mid-run: the watcher
-    # process still proves the fraud to the regional hub process, which slashes
+    # the relayer, the watcher and the regional hub are kill -9'd and restarted mid-run:
+    # the watcher process still proves the fraud to the regional hub process, which slashes
     net = Rollnet(tmp_path, {"rollups": 3, "hubs": 2, "rollup_links": 20, "rollup_liar": 1,
                              "relayer_faults": True})
     net.setup()
     s = drive(net, duration_s=4.0, drain_s_max=25.0,
-              faults=[Fault("relayer", 1.2, 0.8), Fault("hub1", 2.2, 1.0)])
+              faults=[Fault("relayer", 1.2, 0.8), Fault("watcher", 1.6, 0.8),
+                      Fault("hub1", 2.2, 1.0)])
     _settled(s, processes=9, liar=True)
-    assert s["hub_restarts"] == 1 and s["process_restarts"] == 2
+    assert s["hub_restarts"] == 1 and s["process_restarts"] == 3
+    watcher = net.actor("watcher", "watcher")
+    assert watcher is not None and watcher["resyncs"] >= 1  # it asked the hub after restart
     assert s["slashed"] == 1 and s["packets_refused"] > 0
     top, region = net.actor("hub0", "hub"), net.actor("hub1", "hub")
     assert top is not None and region is not None
