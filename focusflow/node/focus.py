@@ -384,9 +384,10 @@ class StateSlices:
         assert n == len(cids) and n >= held, (n, len(cids), held)
         self._number(cids)
         changed = np.flatnonzero(q[:held] != self._written)
-        shards = np.unique(np.concatenate([self._shard[changed], self._shard[held:n]]))
-        out = [FocusSlice(int(s), self._rows[self._members[s]], q[self._members[s]])
-               for s in shards.tolist()]
+        hits = np.bincount(self._shard[changed], minlength=self.shards)  # O(N), no sort
+        hits += np.bincount(self._shard[held:n], minlength=self.shards)
+        out = [FocusSlice(s, self._rows[self._members[s]], q[self._members[s]])
+               for s in np.flatnonzero(hits).tolist()]
         self._pending = q.copy()
         self.last_slices = len(out)
         self.last_bytes = sum(4 + len(sl.values) * (CID_LEN + 8) for sl in out)
