@@ -4,7 +4,9 @@ Two SQLite files under ``data/``: ``blocks.sqlite`` (one row per finalized block
 encoded ``BlockRecord`` with the notarising signatures, so any node can serve and verify
 it) and ``state.sqlite`` (the state core's authenticated store, ``focusflow.actors.state``,
 plus the focus tables: particle numbering, each block's π root, the last committed π,
-written in the same transaction as the block's state; see ``node.focus``).
+written in the same transaction as the block's state; see ``node.focus``). Block h + 1
+writes π of block h into the state's ``/graph/pi`` slices, so state roots bind π and
+:func:`focus_answer` / :func:`verify_focus_answer` give a light client a particle's focus.
 Both use WAL with ``synchronous=FULL``: a row is on disk when its commit returns, which is
 what lets a validator killed with SIGKILL lose nothing it reported committed.
 

@@ -28,6 +28,8 @@ Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the 
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
 in one SQLite transaction; π of block h is a pure function of the durable state, so a
 restarted validator and a block-synced follower compute the same root (see node.focus).
+Block h + 1 also writes π of block h into the state (``/graph/pi`` slices), so the state
+root binds it and the ``focus`` query serves a particle's π with a proof (``node.chain``).
 
 Blocking SQLite calls run on the event loop (WAL, small transactions): simple and
 durable, at the cost of latency under heavy load; moving them to ``ctx.run_io`` is the
