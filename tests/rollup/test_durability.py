@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from focusflow.actors.hub.core import HubCore
 from focusflow.actors.rollup import actor as rollup_actor
 from focusflow.actors.rollup.bucket import bucket_of
+from focusflow.actors.rollup.claims import OptimisticVerifier
 from focusflow.actors.rollup.core import EmitClaim, PublishBatch, SequencerCore
+from focusflow.actors.rollup.messages import FraudProof
 from focusflow.kernels import FocusParams
 from focusflow.sim.scenarios import run_scenario
-from tests.rollup._helpers import FakeDa, links
+from tests.rollup._helpers import FakeDa, links, period
 
 PARAMS = FocusParams(eps=1e-9)
 
@@ -113,3 +116,24 @@ def test_restarted_watcher_still_challenges_inside_the_window(monkeypatch: Any) 
     s = _run(1, **opts)
     assert s["slashed"] == 0 and not s["invariants"]["liar_slashed_only"]
     assert not s["invariants"]["global_pi_consistent"]  # a lying claim was merged
+
+
+def test_a_disputed_claim_waits_for_its_verdict_past_the_window() -> None:
+    # the judge could not read the DA grid in time: the disputed claim is not accepted
+    # when its window ends, only after the verdict (a false alarm here)
+    ms = 1_000_000
+    rng = np.random.default_rng(8)
+    key = b"k" * 32
+    core = SequencerCore(bucket_of(bucket_id=b"slow-da"), key, params=PARAMS)
+    hub = HubCore("hub", verifier=OptimisticVerifier(1000.0), bonds={key: 10_000})
+    claim = period(core, FakeDa(), rng)
+    hub.claim(claim, 0)
+    proof = FraudProof(claim.bucket, 1, claim.root, 1.0, "watcher")
+    assert hub.dispute(proof) and not hub.dispute(proof)  # once
+    assert hub.disputed() == [FraudProof(claim.bucket, 1, claim.root, 0.0, "watcher")]
+    hub.tick(5_000 * ms)
+    assert claim.bucket not in hub.accepted  # past its deadline, still waiting
+    assert hub.adjudicated(claim.bucket, 1, fraud=False, challenger="watcher") == []
+    assert hub.disputed() == []
+    hub.tick(5_001 * ms)
+    assert hub.accepted[claim.bucket].period == 1

@@ -52,7 +52,9 @@ from focusflow.wire import WireError, from_bytes, to_bytes
 
 __all__ = ["HubActor"]
 
-EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT, EV_RESUME = 1, 2, 3, 4, 5, 6
+EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT, EV_RESUME, EV_DISPUTE = 1, 2, 3, 4, 5, 6, 7
+TICK_JUDGE = 9
+JUDGE_RETRY_MS = 200.0
 LOG_PREFIX = "hub.log."
 ASK_TIMEOUT_MS = 1_000
 UP = "up"
@@ -92,6 +94,7 @@ class HubActor(Actor):
         self.log_next = 0
         self.replaying = False
         self.refused = 0
+        self.unjudged = 0  # adjudications put off (the DA grid did not answer)
         self._delivered: tuple[str, bytes, int] | None = None
 
     async def on_start(self) -> None:
@@ -114,6 +117,8 @@ class HubActor(Actor):
                 notice = ClaimNotice(to_bytes(entry.claim), self.ctx.node_name, entry.deadline_ns)
                 for w in self.watchers:
                     self.ctx.tell_nowait(w, notice)
+        if self.core.disputed():  # disputes logged before the crash wait for a verdict
+            self.ctx.start_timer("judge", 0.0, RollupTick(TICK_JUDGE))
         self.ctx.start_timer("tick", self.tick_ms, RollupTick(0), repeat=True)
 
     # ------------------------------------------------------------------ messages
@@ -129,12 +134,15 @@ class HubActor(Actor):
             await self._event(HubEvent(EV_ACK, now, to_bytes(msg)))
         elif isinstance(msg, TimeoutPacket):
             await self._event(HubEvent(EV_TIMEOUT, now, to_bytes(msg)))
+        elif isinstance(msg, RollupTick) and msg.kind == TICK_JUDGE:
+            for proof in self.core.disputed():
+                await self._judge(proof, now)
         elif isinstance(msg, RollupTick):
             await self._event(HubEvent(EV_TICK, now))
         elif isinstance(msg, FraudProof):
-            for e in self.core.fraud(msg):
-                if isinstance(e, Adjudicate):
-                    await self._adjudicate(e, now)
+            # durable before judging: a disputed claim is not accepted until its verdict
+            await self._event(HubEvent(EV_DISPUTE, now, to_bytes(msg)))
+            await self._judge(msg, now)
         elif isinstance(msg, HubQuery):
             return self.state()
         elif isinstance(msg, ClaimsQuery):
@@ -205,6 +213,8 @@ class HubActor(Actor):
         if ev.kind == EV_RESUME:
             self.core.resume(ev.now_ns)
             return []
+        if ev.kind == EV_DISPUTE:
+            return [] if self.core.dispute(from_bytes(FraudProof, ev.a)) else None
         assert ev.kind == EV_TICK, f"unknown hub event {ev.kind}"
         before = self._fingerprint()
         effects = self.core.tick(ev.now_ns)
@@ -242,8 +252,17 @@ class HubActor(Actor):
                     self.ibc.send(UP, to_bytes(e.claim),
                                   timeout_ns=now_ns + int(forward_timeout_ms * 1e6))
 
-    async def _adjudicate(self, adj: Adjudicate, now: int) -> None:
-        """Re-execute the disputed claim from DA and record the verdict durably."""
+    async def _judge(self, proof: FraudProof, now: int) -> None:
+        """Adjudicate the claim ``proof`` names; if the DA grid cannot answer now, the
+        claim stays disputed (not accepted) and is judged again ``JUDGE_RETRY_MS`` later."""
+        for e in self.core.fraud(proof):
+            if isinstance(e, Adjudicate) and not await self._adjudicate(e, now):
+                self.unjudged += 1
+                self.ctx.start_timer("judge", JUDGE_RETRY_MS, RollupTick(TICK_JUDGE))
+
+    async def _adjudicate(self, adj: Adjudicate, now: int) -> bool:
+        """Re-execute the disputed claim from DA and record the verdict durably; False
+        when it cannot be judged now (data not available)."""
         judge = Replayer(adj.claim.bucket, Bucket(adj.claim.bucket).namespace, self.params)
         squares: dict[bytes, tuple[bytes, int]] = {}
         for claim in (*adj.history, adj.claim):
@@ -251,17 +270,18 @@ class HubActor(Actor):
                 try:
                     sq = await self.ctx.ask(self.da, FetchSquare(root), timeout_ms=ASK_TIMEOUT_MS)
                 except (AskTimeout, ActorCrashed, ActorNotFound):
-                    return  # cannot judge now; the challenger may prove again
+                    return False  # cannot judge now: retried while the claim waits
                 if isinstance(sq, Square) and sq.found:
                     squares[root] = (sq.shares, sq.k)
         for claim in adj.history:
             if judge.check(claim, squares.get).fraud:
-                return  # history was accepted: a judge that disagrees has bad data
+                return False  # history was accepted: a judge that disagrees has bad data
         finding = judge.check(adj.claim, squares.get)
         if finding.reason.startswith("data unavailable"):
-            return
+            return False
         info = adj.claim.period.to_bytes(8, "big") + adj.challenger.encode()
         await self._event(HubEvent(EV_VERDICT, now, adj.claim.bucket, info, finding.fraud))
+        return True
 
     def state(self) -> HubState:
         """The merged state (for queries, tests and the scenario's checks)."""

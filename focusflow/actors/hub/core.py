@@ -122,6 +122,7 @@ class _Pending:
     claim: SupplyRank
     q: np.ndarray
     deadline_ns: int
+    disputed_by: str = ""  # a fraud proof named it: it waits for the verdict
 
 
 class HubCore:
@@ -212,6 +213,28 @@ class HubCore:
                 return [Adjudicate(c, history + earlier, proof.challenger)]
         return [Rejected(proof.bucket, proof.period, "no such claim in its window")]
 
+    def dispute(self, proof: FraudProof) -> bool:
+        """A fraud proof names a claim in its window: it is not accepted, even past its
+        deadline, until ``adjudicated`` (True when this newly disputes it).
+
+        Why: the judge re-executes from the DA grid; while the grid cannot answer, a
+        claim that simply ran out its window would be accepted with a proof against it.
+        A false alarm only delays the claim until the judge can read the data.
+        """
+        for entry in self.pending.get(proof.bucket, ()):
+            if entry.claim.period == proof.period and entry.claim.root == proof.root:
+                if entry.disputed_by:
+                    return False
+                entry.disputed_by = proof.challenger or "?"
+                return True
+        return False
+
+    def disputed(self) -> list[FraudProof]:
+        """Proofs of the claims still waiting for a verdict (to judge again after a
+        restart or when the DA grid could not answer)."""
+        return [FraudProof(b, e.claim.period, e.claim.root, 0.0, e.disputed_by)
+                for b in sorted(self.pending) for e in self.pending[b] if e.disputed_by]
+
     def adjudicated(self, bucket: bytes, period: int, *, fraud: bool,
                     challenger: str) -> list[Effect]:
         """The verdict on a disputed claim: revert and slash, or count a false alarm."""
@@ -221,6 +244,7 @@ class HubCore:
             return []  # accepted meanwhile or already reverted: nothing left to judge
         if not fraud:
             self.false_alarms += 1
+            queue[at].disputed_by = ""
             return []
         claim = queue[at].claim
         del queue[at:]  # later claims build on the fraudulent one
@@ -247,7 +271,7 @@ class HubCore:
         out: list[Effect] = []
         for b in sorted(self.pending):
             queue = self.pending[b]
-            while queue and queue[0].deadline_ns <= now_ns:
+            while queue and queue[0].deadline_ns <= now_ns and not queue[0].disputed_by:
                 entry = queue.pop(0)
                 out.extend(self._accept(b, entry))
             if not queue:

@@ -66,6 +66,9 @@ EV_BATCH, EV_CLAIM, EV_ACK, EV_TIMEOUT, EV_RETIRE = 1, 2, 3, 4, 5
 SEQ_LOG_PREFIX = "seq.log."
 SQUARE_PREFIX = "da.sq."
 RESYNC_MS = 200.0
+#: the challenger's wait for a square: short, since a grid that is down must not eat
+#: the window (it retries every 200 ms); the grid answers a live fetch in milliseconds
+FETCH_TIMEOUT_MS = 400
 ASK_TIMEOUT_MS = 1_000
 squares_max = 1 << 16
 claim_timeout_ms = 600_000.0
@@ -304,9 +307,18 @@ class ChallengerActor(Actor):
         elif isinstance(msg, RollupTick):
             if msg.kind == TICK_RESYNC:
                 await self._resync()
-            for bucket in sorted(self.waiting):
-                await self._drain(bucket)
+            for bucket in self._by_deadline():
+                if not await self._drain(bucket):
+                    break  # the DA grid did not answer: the others would wait for it too
         return None
+
+    def _by_deadline(self) -> list[bytes]:
+        """Buckets with a claim in its window first, the earliest deadline first (after a
+        restart the window is what is scarce); buckets with only accepted claims last."""
+        def key(b: bytes) -> tuple[int, bytes]:
+            live = [n.deadline_ns for n in self.waiting[b].values() if n.deadline_ns]
+            return (min(live) if live else 1 << 64, b)
+        return sorted(self.waiting, key=key)
 
     async def _notice(self, msg: ClaimNotice, *, resync: bool) -> None:
         try:
@@ -357,14 +369,16 @@ class ChallengerActor(Actor):
         out: dict[bytes, tuple[bytes, int]] = {}
         for root in claim.batch_roots():
             try:
-                sq = await self.ctx.ask(self.da, FetchSquare(root), timeout_ms=ASK_TIMEOUT_MS)
+                sq = await self.ctx.ask(self.da, FetchSquare(root), timeout_ms=FETCH_TIMEOUT_MS)
             except (AskTimeout, ActorCrashed, ActorNotFound):
                 return None
             if isinstance(sq, Square) and sq.found:
                 out[root] = (sq.shares, sq.k)
         return out
 
-    async def _drain(self, bucket: bytes) -> None:
+    async def _drain(self, bucket: bytes) -> bool:
+        """Judge the bucket's claims in period order; False when the DA grid did not
+        answer (a retry is scheduled)."""
         box = self.waiting.get(bucket, {})
         rep = self.replayers.get(bucket)
         if rep is None:
@@ -375,11 +389,11 @@ class ChallengerActor(Actor):
             squares = await self._fetch_all(claim)
             if squares is None:
                 self.ctx.start_timer("retry", 200.0, RollupTick(0))
-                return
+                return False
             finding = rep.check(claim, squares.get)
             if not finding.fraud and finding.reason.startswith("data unavailable"):
                 self.ctx.start_timer("retry", 200.0, RollupTick(0))
-                return
+                return True  # this bucket's data is missing, not the grid
             del box[claim.period]
             if finding.fraud:
                 hub = self.ctx.ref_for(notice.hub, self.hub_path)
@@ -392,6 +406,7 @@ class ChallengerActor(Actor):
                 box.clear()  # the bucket freezes; later claims build on the bad one
         if box and not rep.spent and self.hubs:
             self.ctx.start_timer("resync", RESYNC_MS, RollupTick(TICK_RESYNC))  # a gap
+        return True
 
 
 class LinkClient(Actor):
