@@ -19,9 +19,12 @@ second, the devnet's ``global_pi_consistent`` and delivery checks, the ratios de
 baseline, and the machine.
 
 The full run adds the R=4, H=1 devnet with its top hub and then its relayer kill -9'd
-and restarted 1 s later, against the clean devnet run of the same shape.
+and restarted 1 s later, and the same devnet with a sequencer (rollup0, then rollup2)
+kill -9'd and restarted 1 s later (it replays its batch and claim log), each against
+the clean devnet run of the same shape.
 
-Usage: ``python benchmarks/bench_rollnet.py [--quick]`` (quick: < 60 s on 2 cores).
+Usage: ``python benchmarks/bench_rollnet.py [--quick | --faults]`` (quick: < 60 s on 2
+cores; faults: only the R=4, H=1 clean run and its two kill -9 rows).
 """
 
 from __future__ import annotations
@@ -103,14 +106,14 @@ def one(rollups: int, hubs: int, links: int, active_s: float) -> dict[str, Any]:
     return dev
 
 
-def faulted(rollups: int, hubs: int, links: int, active_s: float, clean: dict[str, Any]) -> None:
-    """The same devnet with its top hub, then the relayer, kill -9'd and restarted 1 s
-    later; ratio against the clean devnet run of the same shape (``clean``)."""
+def faulted(rollups: int, hubs: int, links: int, active_s: float, clean: dict[str, Any],
+            faults: list[Fault], label: str) -> None:
+    """The same devnet with ``faults`` (kill -9, restart); ratio against the clean
+    devnet run of the same shape (``clean``)."""
     opts: dict[str, Any] = {"rollups": rollups, "hubs": hubs, "rollup_links": links}
     offered = rollups * links / 0.05
-    faults = [Fault("hub0", active_s / 3, 1.0), Fault("relayer", 2 * active_s / 3, 1.0)]
     dev, wall = devnet(opts, active_s, faults)
-    _row(rollups, hubs, offered, "devnet kill -9", dev, wall,
+    _row(rollups, hubs, offered, label, dev, wall,
          _checks(dev) + f" hub_restarts={dev['hub_restarts']} " + "; ".join(dev["faults"]))
     print(f"{'':>3} {'':>3} {'':>8} {'ratio kill/clean':>17} "
           f"{dev['global_sync_ms_p50'] / clean['global_sync_ms_p50']:>7.2f} "
@@ -122,10 +125,14 @@ def main() -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
+    parser.add_argument("--faults", action="store_true",
+                        help="only R=4, H=1 clean and its kill -9 rows (full duration)")
     args = parser.parse_args()
     print(f"machine: {machine()}\ncommit: {commit()}")
     if args.quick:
         runs, active_s = [(4, 1, 40), (8, 3, 40)], 3.0
+    elif args.faults:
+        runs, active_s = [(4, 1, 40)], 15.0
     else:
         runs, active_s = [(4, 1, 40), (8, 3, 40), (4, 1, 120), (8, 3, 120)], 15.0
     print(f"settle 500 ms, challenge window 1000 ms, merge 1000 ms; {active_s:.0f} s of links "
@@ -135,7 +142,12 @@ def main() -> None:
           f"{'links/cpu-s':>7}")
     clean = {(r, h, n): one(r, h, n, active_s) for r, h, n in runs}
     if not args.quick:
-        faulted(4, 1, 40, active_s, clean[(4, 1, 40)])
+        a = active_s
+        faulted(4, 1, 40, a, clean[(4, 1, 40)],
+                [Fault("hub0", a / 3, 1.0), Fault("relayer", 2 * a / 3, 1.0)], "devnet kill -9")
+        faulted(4, 1, 40, a, clean[(4, 1, 40)],
+                [Fault("rollup0", a / 3, 1.0), Fault("rollup2", 2 * a / 3, 1.0)],
+                "dev seq kill -9")
 
 
 if __name__ == "__main__":
