@@ -152,3 +152,5 @@ def verified_focus(net: Devnet, victim: int) -> None:
         assert code == 0, f"node{i}: the focus answer did not verify"
         got = json.loads(out.getvalue())
         assert got["verified"] and got["q"] > 0 and got["pi_height"] == got["state_height"] - 1
+    answer = client.get(net.nodes[victim].url, f"/v1/focus?cid={top}")  # the ?cid= form
+    assert answer.get("retry") or (answer["cid"] == top and answer["q"] > 0)
