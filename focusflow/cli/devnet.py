@@ -32,7 +32,6 @@ from typing import Any
 def _run_rollnet(args: Any) -> int:
     from focusflow.topology.rollnet import run_rollnet
 
-    root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-rollnet-"))
     options: dict[str, Any] = {"rollups": 4 if args.rollups is None else args.rollups,
                                "hubs": 1 if args.hubs is None else args.hubs,
                                "rollup_window_ms": args.challenge_window_ms,
@@ -45,6 +44,10 @@ def _run_rollnet(args: Any) -> int:
     if args.crash_every is not None and args.crash_every <= 0:
         print("error: --crash-every must be > 0 seconds", file=sys.stderr)
         return 2
+    if args.challenge_window_ms < 0:
+        print("error: --challenge-window-ms must be >= 0", file=sys.stderr)
+        return 2
+    root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-rollnet-"))
     print(f"devnet: rollup network ({options['rollups']} rollups, {options['hubs']} hub(s)) "
           f"under {root}", file=sys.stderr)
 

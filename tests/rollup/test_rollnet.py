@@ -24,6 +24,7 @@ from focusflow.topology.rollnet import (
     Rollnet,
     check_delivery,
     check_global_pi,
+    crash_plan,
     drive,
 )
 from focusflow.topology.rollnet_node import DATA_DIR, FINAL_NAME, read_records, write_records
@@ -149,3 +150,24 @@ def test_final_records_round_trip_and_a_cut_file_is_refused(tmp_path: Path) -> N
     path.write_bytes(raw[:-5])  # a damaged file (writes go through a rename: never half)
     with pytest.raises(ValueError, match=r"runs past the end|truncated"):
         list(read_records(path))
+
+
+def test_crash_plan_is_seeded_spares_the_client_and_restarts_before_the_next_kill(
+        tmp_path: Path) -> None:
+    net = Rollnet(tmp_path, {"rollups": 3, "hubs": 2})
+    plan = crash_plan(net, every_s=2.0, duration_s=20.0, seed=3)
+    assert plan == crash_plan(net, every_s=2.0, duration_s=20.0, seed=3)
+    assert plan != crash_plan(net, every_s=2.0, duration_s=20.0, seed=4)
+    assert [f.at_s for f in plan] == [2.0 * k for k in range(1, 11)]
+    assert all(f.node in net.nodes and f.node != "client" for f in plan)
+    assert all(f.down_s <= 1.0 for f in plan)
+    assert all(f.down_s <= 0.25 for f in crash_plan(net, every_s=0.5, duration_s=2.0))
+
+
+def test_devnet_rollup_fault_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from focusflow.cli import main
+
+    assert main(["devnet", "--rollups", "2", "--rollup-liar", "2"]) == 2
+    assert "--rollup-liar must be 0..1" in capsys.readouterr().err
+    assert main(["devnet", "--rollups", "2", "--crash-every", "0"]) == 2
+    assert "--crash-every must be > 0" in capsys.readouterr().err
