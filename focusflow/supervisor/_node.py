@@ -36,10 +36,13 @@ from focusflow.wire import (
     KIND_REPLY,
     KIND_SYSTEM,
     KIND_TELL,
+    HopRoute,
     WireError,
     decode_hop,
     encode_hop,
+    encode_hop_on,
     encode_message,
+    hop_route,
 )
 from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
 
@@ -48,6 +51,8 @@ STASH_MAX_DEFAULT = 4096
 DEAD_LETTERS_MAX_DEFAULT = 1024
 SHUTDOWN_MS_DEFAULT = 5_000
 REF_CACHE_MAX = 4096
+#: Encoded routes a ref keeps (one per recent sender); cleared when full.
+HOPS_PER_REF_MAX = 64
 OVERFLOW_POLICIES = ("reject", "dead_letter")
 
 _STARTING, _RUNNING, _STOPPING, _DEAD = range(4)
@@ -65,6 +70,8 @@ _current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
     "focusflow_current_cell", default=None
 )
 _REC = struct.Struct("<cQI")
+_TO_ACTORS = frozenset((KIND_TELL, KIND_ASK))
+_ANSWERS = frozenset((KIND_REPLY, KIND_ERROR))
 
 
 class DeadLetter:
@@ -424,10 +431,54 @@ class Node:
                 if budget <= 0:
                     self._schedule(cell)
                     return
+                if not cell.sysq and cell.mailbox[0].handler == _H_RECEIVE:
+                    budget = self._receive_run(cell, budget)
+                    continue
                 budget -= 1
                 self._start_next(cell)
         finally:
             _current.reset(token)
+
+    def _receive_run(self, cell: _Cell, budget: int) -> int:
+        """``_start_next`` for a run of ordinary messages, in one loop: the hot path of
+        every message once an actor has a backlog. Stops (leaving the rest to ``_step``)
+        at anything else: a system request, another handler, a suspended handler, a
+        state change, or the end of ``budget``; returns the budget left."""
+        mailbox = cell.mailbox
+        blocked = cell.blocked
+        actor = cell.actor
+        assert actor is not None and budget > 0
+        while budget > 0 and mailbox and cell.state == _RUNNING and not cell.sysq:
+            d = mailbox[0]
+            if d.handler != _H_RECEIVE:
+                break
+            mailbox.popleft()
+            budget -= 1
+            if blocked:  # room for one waiting sender
+                fut, waiting = blocked.popleft()
+                mailbox.append(waiting)
+                fut.set_result(None)
+            cell.current = d
+            cell.phase = _PHASE_RECEIVE
+            cell.coro = coro = actor.receive(d.msg)
+            try:
+                yielded = coro.send(None)
+            except StopIteration as stop:
+                cell.coro = None
+                d = cell.current  # defer_reply() or stash() may have replaced it
+                cell.current = None
+                if d is not None and d.kind == KIND_ASK:
+                    self._reply(cell, d, stop.value)
+                if cell.coro is not None:
+                    break
+                continue
+            except Exception as exc:
+                cell.coro = None
+                self._handler_failed(cell, exc)
+                break
+            self._suspended(cell, coro, yielded)
+            break
+        return budget
 
     def _start_next(self, cell: _Cell) -> None:
         if cell.sysq:
@@ -668,17 +719,29 @@ class Node:
         return encode_hop(kind, corr, self.name, "" if sender is None else sender.path,
                           ref.node, ref.path, msg)
 
+    def _hop(self, key: Any, path: str, ref: ActorRef) -> HopRoute:
+        """The encoded route from ``path`` on this node to ``ref``, kept on the ref under
+        ``key`` (the sending cell, or this node for sends from outside any actor)."""
+        hops = ref._hops
+        route = hops.get(key)
+        if route is None:
+            if len(hops) >= HOPS_PER_REF_MAX:
+                hops.clear()
+            route = hops[key] = hop_route(self.name, path, ref.node, ref.path)
+        assert route.names[0] == self.name and route.names[3] == ref.path
+        return route
+
     def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
-        if ref.node != self.name:
-            self._send_remote(ref.node, encode_hop(KIND_TELL, 0, self.name,
-                                                   "" if cell is None else cell.path,
-                                                   ref.node, ref.path, msg))
-            return _DONE_NONE
-        if self.encode_local:
-            return self._receive_frame(encode_hop(KIND_TELL, 0, self.name,
-                                                  "" if cell is None else cell.path,
-                                                  ref.node, ref.path, msg),
-                                       local=True, wait=wait)
+        if self.encode_local or ref.node != self.name:
+            route = ref._hops.get(self if cell is None else cell)
+            if route is None:
+                route = self._hop(self if cell is None else cell,
+                                  "" if cell is None else cell.path, ref)
+            frame = encode_hop_on(route, KIND_TELL, 0, msg)
+            if ref.node != self.name:
+                self._send_remote(ref.node, frame)
+                return _DONE_NONE
+            return self._receive_frame(frame, local=True, wait=wait)
         return self._admit(ref.path, _Delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 
@@ -701,14 +764,16 @@ class Node:
             self._arm_ask_deadline(corr, timeout_ns)
         self.stats["asks"] += 1
         sender = None if cell is None else cell.ref
-        if ref.node != self.name:
-            self._send_remote(ref.node, encode_hop(KIND_ASK, corr, self.name,
-                                                   "" if cell is None else cell.path,
-                                                   ref.node, ref.path, msg))
-        elif self.encode_local:
-            self._receive_frame(encode_hop(KIND_ASK, corr, self.name,
-                                           "" if cell is None else cell.path,
-                                           ref.node, ref.path, msg), local=True, wait=True)
+        if self.encode_local or ref.node != self.name:
+            route = ref._hops.get(self if cell is None else cell)
+            if route is None:
+                route = self._hop(self if cell is None else cell,
+                                  "" if cell is None else cell.path, ref)
+            frame = encode_hop_on(route, KIND_ASK, corr, msg)
+            if ref.node != self.name:
+                self._send_remote(ref.node, frame)
+            else:
+                self._receive_frame(frame, local=True, wait=True)
         else:
             self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
                         local=True, wait=True)
@@ -759,7 +824,7 @@ class Node:
         sender = d.sender
         assert sender is not None
         try:
-            self._route_out(KIND_REPLY, d.corr, cell.path, sender, value)
+            self._route_out(KIND_REPLY, d.corr, cell.path, sender, value, key=cell)
         except WireError as exc:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
 
@@ -778,18 +843,24 @@ class Node:
             return
         self._route_out(KIND_ERROR, d.corr, path, sender, ErrorReply(error_type, text))
 
-    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any) -> None:
+    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any, *,
+                   key: Any = None) -> None:
         """Send an answer (reply or error) to an asker, local or remote.
 
         Raises:
             WireError: ``obj`` cannot be encoded (nothing was sent).
         """
-        if to.node != self.name:
-            self._send_remote(to.node, encode_hop(kind, corr, self.name, path, to.node,
-                                                  to.path, obj))
-        elif self.encode_local:
-            self._receive_frame(encode_hop(kind, corr, self.name, path, to.node, to.path, obj),
-                                local=True, wait=False)
+        if to.node != self.name or self.encode_local:
+            if key is None:
+                key = (self, path)  # unique per sending node and path, like a cell
+            route = to._hops.get(key)
+            if route is None:
+                route = self._hop(key, path, to)
+            frame = encode_hop_on(route, kind, corr, obj)
+            if to.node != self.name:
+                self._send_remote(to.node, frame)
+            else:
+                self._receive_frame(frame, local=True, wait=False)
         else:
             encode_message(obj)  # what cannot travel fails here too
             self._complete_ask(kind, corr, obj)
@@ -826,7 +897,24 @@ class Node:
             if local:
                 raise
             return _DONE_NONE
-        if kind in (KIND_REPLY, KIND_ERROR):
+        if kind in _TO_ACTORS:
+            # The common case inline (a running actor with room); everything else in _admit.
+            if sender_node:
+                sender = self._ref_cache.get(route)
+                if sender is None:
+                    sender = self._sender_ref(route)
+            else:
+                sender = None
+            cell = self._cells.get(path)  # never "/" (the node's own address)
+            if cell is not None and cell.state == _RUNNING and (
+                    len(cell.mailbox) < cell.mailbox_depth_max):
+                cell.mailbox.append(_Delivery(kind, msg, sender, corr))
+                self.stats["delivered"] += 1
+                if cell.coro is None and not cell.scheduled:
+                    cell.scheduled = True
+                    self.runtime.schedule(cell.step)
+                return _DONE_NONE
+        if kind in _ANSWERS:
             self._complete_ask(kind, corr, msg)
             return _DONE_NONE
         if sender_node:

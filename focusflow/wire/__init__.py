@@ -41,7 +41,7 @@ from focusflow.wire._codec import (
 )
 from focusflow.wire._errors import MalformedFrame, WireError
 from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
-from focusflow.wire._hop import decode_hop, encode_hop
+from focusflow.wire._hop import HopRoute, decode_hop, encode_hop, encode_hop_on, hop_route
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,
@@ -70,6 +70,7 @@ __all__ = [
     "Envelope",
     "EnvelopeFields",
     "FrameDecoder",
+    "HopRoute",
     "MalformedFrame",
     "WireError",
     "WireLimits",
@@ -86,8 +87,10 @@ __all__ = [
     "encode_envelope_fields",
     "encode_frame",
     "encode_hop",
+    "encode_hop_on",
     "encode_message",
     "from_bytes",
+    "hop_route",
     "load_schema",
     "message",
     "registered_types",

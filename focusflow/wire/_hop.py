@@ -23,6 +23,7 @@ ordinary Cap'n Proto message); only the work to make and check them is shared:
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -43,11 +44,18 @@ from focusflow.wire._message import (
     WireLimits,
     _by_id,
     _by_type,
+    _plain_init,
 )
 from focusflow.wire._schema import runtime_schema
 
 #: Routes (and decoded route keys) remembered; the tables are cleared when full.
 ROUTES_MAX = 4096
+#: Frame templates (numbers-only payloads, see ``_remember_template``) kept per payload
+#: type and frame length (frames of several routes may share both); oldest dropped first.
+TEMPLATES_PER_SLOT_MAX = 4
+#: Templates in all; the table is cleared when full, which bounds its memory by
+#: TEMPLATES_MAX * (ROUTE_KEY_BYTES_MAX + a payload's data section + 64) bytes.
+TEMPLATES_MAX = 4096
 #: A route key (text pointers + texts) longer than this is decoded but not remembered,
 #: so hostile frames cannot grow the table's memory beyond ROUTES_MAX * this.
 ROUTE_KEY_BYTES_MAX = 1024
@@ -77,13 +85,18 @@ _TEXT_BYTES_MAX = (1 << 29) - 1
 RouteTexts = tuple[str, str, str, str]
 
 
-class _Route:
+class HopRoute:
     """The encoded form of one route's four texts: pointer words, blob bytes, word count,
-    and per numbers-only payload class the writer of the whole frame in one pack."""
+    and per numbers-only payload class the writer of the whole frame in one pack.
 
-    __slots__ = ("fixed", "pointers", "texts", "words")
+    Immutable once built (only ``fixed`` grows), so a sender may keep one per (sender,
+    receiver) pair and encode with ``encode_hop_on``, skipping the route table lookup.
+    """
+
+    __slots__ = ("fixed", "names", "pointers", "texts", "words")
 
     def __init__(self, texts: RouteTexts) -> None:
+        self.names = texts
         blobs: list[bytes] = []
         pointers: list[bytes] = []
         word = _BLOBS_WORD
@@ -109,11 +122,23 @@ class _Route:
         assert len(self.pointers) == 32 and len(self.texts) == 8 * self.words
 
 
-_routes: dict[RouteTexts, _Route] = {}
+_Route = HopRoute
+_routes: dict[RouteTexts, HopRoute] = {}
 _decoded: dict[bytes, RouteTexts] = {}
 
 
-def _route(texts: RouteTexts) -> _Route:
+def hop_route(sender_node: str, sender_path: str, receiver_node: str,
+              receiver_path: str) -> HopRoute:
+    """The (shared, cached) encoded route between two actors, for ``encode_hop_on``.
+
+    Raises:
+        WireError: a text is not a str or is too large.
+    """
+    texts = (sender_node, sender_path, receiver_node, receiver_path)
+    return _routes.get(texts) or _route(texts)
+
+
+def _route(texts: RouteTexts) -> HopRoute:
     route = _routes.get(texts)
     if route is None:
         route = _Route(texts)
@@ -164,9 +189,20 @@ def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: st
     Raises:
         WireError: ``obj`` cannot be encoded, or a limit is exceeded.
     """
-    assert kind in _KINDS, kind
     texts = (sender_node, sender_path, receiver_node, receiver_path)
     route = _routes.get(texts) or _route(texts)
+    return encode_hop_on(route, kind, correlation_id, obj, limits=limits)
+
+
+def encode_hop_on(route: HopRoute, kind: int, correlation_id: int, obj: Any, *,
+                  limits: WireLimits = DEFAULT_LIMITS) -> bytes:
+    """``encode_hop`` on a route from ``hop_route`` (what a sender that keeps its routes
+    calls on every message): the same frame, the same errors.
+
+    Raises:
+        WireError: ``obj`` cannot be encoded, or a limit is exceeded.
+    """
+    assert kind in _KINDS, kind
     plan = route.fixed.get(obj.__class__)
     if plan is not None:  # numbers-only payload on a known route: one pack call
         if plan[0] > limits.message_bytes_max:
@@ -180,15 +216,13 @@ def encode_hop(kind: int, correlation_id: int, sender_node: str, sender_path: st
     encode_obj = None if codec is None else codec.encode_obj
     if encode_obj is None:
         type_id, data = encode_message(obj, limits=limits)
-        return encode_envelope_fields(kind, correlation_id, sender_node, sender_path,
-                                      receiver_node, receiver_path, type_id, data,
+        return encode_envelope_fields(kind, correlation_id, *route.names, type_id, data,
                                       limits=limits)
     assert codec is not None
     make = _makers[codec.type_id] if codec.type_id in _makers else _maker_for(codec)
     if make is not None:
         route.fixed[obj.__class__] = make(route.pointers, route.texts, route.words)
-        return encode_hop(kind, correlation_id, sender_node, sender_path, receiver_node,
-                          receiver_path, obj, limits=limits)
+        return encode_hop_on(route, kind, correlation_id, obj, limits=limits)
     payload: bytes = encode_obj(obj)
     c = len(payload)
     words = route.words
@@ -260,6 +294,14 @@ def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
             the message class rejects.
     """
     n = len(frame)
+    if limits is DEFAULT_LIMITS:
+        by_length = _templates.get(frame[32:40])  # the payload type id's bytes
+        readers = None if by_length is None else by_length.get(n)
+        if readers is not None:  # a known (route, numbers-only type): compare and unpack
+            for read in readers:
+                out = read(frame)
+                if out is not None:
+                    return out
     if n > limits.message_bytes_max or n < _TEXTS_AT or n & 7:
         return _decode_general(frame, limits, address_factory)
     seg, w, lo, hi, kind, corr, ptype, plo, phi = _DHEAD.unpack_from(frame)
@@ -299,10 +341,100 @@ def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
             assert codec is not None
             raise WireError(f"invalid {codec.cls.__qualname__}: {exc}") from exc
         if obj is not None:
+            assert codec is not None
+            if codec.fixed is not None and start + count == n and limits is DEFAULT_LIMITS:
+                _remember_template(frame, start, codec, texts)
             return kind, corr, texts, obj
     # Not a flat payload type (or an unusual encoding of one): the general decoder.
     return kind, corr, texts, decode_message(ptype, frame[start:start + count], limits=limits,
                                              address_factory=address_factory)
+
+
+_Reader = Callable[[bytes], tuple[int, int, RouteTexts, Any] | None]
+#: Payload type id (its 8 bytes in the frame) -> frame length -> template readers (most
+#: recent first); see ``_remember_template``.
+_templates: dict[bytes, dict[int, list[_Reader]]] = {}
+_templates_count = [0]
+#: Payload type id -> ``make(S, A, MID, TEXTS) -> read`` (None: no template form).
+_template_makers: dict[int, Callable[..., Any] | None] = {}
+
+
+def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
+    """Generate (once per numbers-only payload type) the factory of template readers.
+
+    A reader unpacks a whole frame with one ``struct`` call into: the segment table and
+    root pointer (16 bytes), the kind (its word's other 7 bytes skipped, as everywhere),
+    the correlation id, everything from the payload type id to the payload's own root
+    pointer (route pointers and texts included) as one bytes value, then the payload's
+    numbers. It returns None unless both byte runs equal the template's and the kind is
+    known; it then builds the object exactly as ``read_at`` would.
+    """
+    if codec.type_id in _template_makers:
+        return _template_makers[codec.type_id]
+    make = None
+    flat = codec.flat
+    if codec.fixed is not None and flat is not None:
+        cls = codec.cls
+        fields = dataclasses.fields(cls)
+        order = flat.fixed_order()
+        values = "".join(f", v{i}" for i in order)
+        env: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "WireError": WireError}
+        if _plain_init(cls, fields):
+            for i, f in enumerate(fields):
+                env[f"_set{i}"] = cls.__dict__[f.name].__set__
+            build = ["    o = _new(_cls)"] + [f"    _set{i}(o, v{i})"
+                                               for i in range(len(fields))]
+        else:  # the constructor validates: its errors are the frame's fault
+            args = ", ".join(f"v{i}" for i in range(len(fields)))
+            build = ["    try:", f"      o = _cls({args})", "    except WireError:",
+                     "      raise", "    except Exception as exc:",
+                     f"      raise WireError(f'invalid {cls.__qualname__}: {{exc}}') from exc"]
+        source = "\n".join([
+            "def make(S, A, MID, TEXTS):",
+            "  unpack = S.unpack",
+            "  def read(frame):",
+            f"    a, kind, corr, mid{values} = unpack(frame)",
+            "    if mid != MID or a != A or kind > 4:",
+            "      return None",
+            *build,
+            "    return kind, corr, TEXTS, o",
+            "  return read", ""])
+        exec(compile(source, f"<focusflow.wire template {cls.__qualname__}>", "exec"), env)
+        make = env["make"]
+    _template_makers[codec.type_id] = make
+    return make
+
+
+def _remember_template(frame: bytes, start: int, codec: MessageCodec,
+                       texts: RouteTexts) -> None:
+    """Remember a frame that the narrow path has just accepted whole (envelope, route
+    texts, a numbers-only payload ending the frame) as the template of its (route, type).
+
+    Any frame of the same length that equals it outside the kind, correlation id and
+    payload numbers is then valid in exactly the same way: every other byte is the same,
+    and every bit pattern of those fields is a legal value (the kind is checked, and a
+    class that validates is still built through its constructor). So the template can
+    never change a verdict; it only skips re-checking bytes already checked.
+    """
+    make = _template_maker_for(codec)
+    if make is None:
+        return
+    n = len(frame)
+    assert codec.fixed is not None and codec.fixed[0].startswith("IIII")
+    head = start + 16 - 32
+    s = struct.Struct(f"<16sB7xQ{head}s{codec.fixed[0][4:]}")
+    if s.size != n:
+        return  # not the canonical layout: no template
+    if _templates_count[0] >= TEMPLATES_MAX:
+        _templates.clear()
+        _templates_count[0] = 0
+    readers = _templates.setdefault(frame[32:40], {}).setdefault(n, [])
+    readers.insert(0, make(s, frame[:16], frame[32:start + 16], texts))
+    _templates_count[0] += 1
+    if len(readers) > TEMPLATES_PER_SLOT_MAX:
+        del readers[TEMPLATES_PER_SLOT_MAX:]
+        _templates_count[0] -= 1
+    assert 1 <= len(readers) <= TEMPLATES_PER_SLOT_MAX
 
 
 def _decode_general(frame: bytes, limits: WireLimits,
