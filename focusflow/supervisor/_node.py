@@ -39,6 +39,7 @@ from focusflow.wire import (
     HopRoute,
     WireError,
     decode_hop,
+    decode_hop_on,
     encode_hop,
     encode_hop_on,
     encode_message,
@@ -737,11 +738,16 @@ class Node:
             if route is None:
                 route = self._hop(self if cell is None else cell,
                                   "" if cell is None else cell.path, ref)
-            frame = encode_hop_on(route, KIND_TELL, 0, msg)
+            write = route.writers.get(msg.__class__)
+            if write is not None:  # a numbers-only message: one pack call
+                frame = write(KIND_TELL, 0, msg)
+            else:
+                frame = encode_hop_on(route, KIND_TELL, 0, msg)
             if ref.node != self.name:
                 self._send_remote(ref.node, frame)
                 return _DONE_NONE
-            return self._receive_frame(frame, local=True, wait=wait)
+            return self._receive_frame(frame, local=True, wait=wait, route=route,
+                                       cls=msg.__class__)
         return self._admit(ref.path, _Delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 
@@ -773,7 +779,8 @@ class Node:
             if ref.node != self.name:
                 self._send_remote(ref.node, frame)
             else:
-                self._receive_frame(frame, local=True, wait=True)
+                self._receive_frame(frame, local=True, wait=True, route=route,
+                                    cls=msg.__class__)
         else:
             self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
                         local=True, wait=True)
@@ -860,7 +867,8 @@ class Node:
             if to.node != self.name:
                 self._send_remote(to.node, frame)
             else:
-                self._receive_frame(frame, local=True, wait=False)
+                self._receive_frame(frame, local=True, wait=False, route=route,
+                                    cls=obj.__class__)
         else:
             encode_message(obj)  # what cannot travel fails here too
             self._complete_ask(kind, corr, obj)
@@ -882,12 +890,20 @@ class Node:
         if self.alive:
             self._receive_frame(frame, local=False, wait=False)
 
-    def _receive_frame(self, frame: bytes, *, local: bool, wait: bool) -> Future[None]:
+    def _receive_frame(self, frame: bytes, *, local: bool, wait: bool,
+                       route: HopRoute | None = None, cls: type | None = None) -> Future[None]:
+        """Decode and admit one frame. ``route`` and ``cls`` (local sends only) say how the
+        frame was made, which lets the decoder pick its template first; the verdict on the
+        bytes is the same either way (``decode_hop_on``)."""
         if self._tracing:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            kind, corr, route, msg = decode_hop(frame, address_factory=self._factory)
-            sender_node, _sender_path, receiver_node, path = route
+            if route is not None and cls is not None:
+                kind, corr, route_texts, msg = decode_hop_on(route, cls, frame,
+                                                             address_factory=self._factory)
+            else:
+                kind, corr, route_texts, msg = decode_hop(frame, address_factory=self._factory)
+            sender_node, _sender_path, receiver_node, path = route_texts
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
         except WireError as exc:
@@ -900,9 +916,9 @@ class Node:
         if kind in _TO_ACTORS:
             # The common case inline (a running actor with room); everything else in _admit.
             if sender_node:
-                sender = self._ref_cache.get(route)
+                sender = self._ref_cache.get(route_texts)
                 if sender is None:
-                    sender = self._sender_ref(route)
+                    sender = self._sender_ref(route_texts)
             else:
                 sender = None
             cell = self._cells.get(path)  # never "/" (the node's own address)
@@ -918,9 +934,9 @@ class Node:
             self._complete_ask(kind, corr, msg)
             return _DONE_NONE
         if sender_node:
-            sender = self._ref_cache.get(route)
+            sender = self._ref_cache.get(route_texts)
             if sender is None:
-                sender = self._sender_ref(route)
+                sender = self._sender_ref(route_texts)
         else:
             sender = None
         if kind == KIND_SYSTEM:

@@ -41,7 +41,14 @@ from focusflow.wire._codec import (
 )
 from focusflow.wire._errors import MalformedFrame, WireError
 from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
-from focusflow.wire._hop import HopRoute, decode_hop, encode_hop, encode_hop_on, hop_route
+from focusflow.wire._hop import (
+    HopRoute,
+    decode_hop,
+    decode_hop_on,
+    encode_hop,
+    encode_hop_on,
+    hop_route,
+)
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,
@@ -81,6 +88,7 @@ __all__ = [
     "decode_envelope",
     "decode_envelope_fields",
     "decode_hop",
+    "decode_hop_on",
     "decode_message",
     "encode_envelope",
     "encode_envelope_capnp",

@@ -44,7 +44,6 @@ from focusflow.wire._message import (
     WireLimits,
     _by_id,
     _by_type,
-    _plain_init,
 )
 from focusflow.wire._schema import runtime_schema
 
@@ -83,6 +82,8 @@ _TEXT_BYTES_MAX = (1 << 29) - 1
 #: The four texts of a route, as decoded: (sender_node, sender_path, receiver_node,
 #: receiver_path).
 RouteTexts = tuple[str, str, str, str]
+#: A template reader: the decoded frame, or None if the frame does not match it.
+_Reader = Callable[[bytes], tuple[int, int, RouteTexts, Any] | None]
 
 
 class HopRoute:
@@ -93,10 +94,16 @@ class HopRoute:
     receiver) pair and encode with ``encode_hop_on``, skipping the route table lookup.
     """
 
-    __slots__ = ("fixed", "names", "pointers", "texts", "words")
+    __slots__ = ("fixed", "names", "pointers", "readers", "texts", "words", "writers")
 
     def __init__(self, texts: RouteTexts) -> None:
         self.names = texts
+        #: Per numbers-only payload class: ``put(kind, corr, obj) -> frame`` (raises
+        #: WireError), for frames within the default limits (see ``encode_hop_on``).
+        self.writers: dict[type, Callable[[int, int, Any], bytes]] = {}
+        #: Per numbers-only payload class: the template reader of this route's frames
+        #: (see ``decode_hop_on``).
+        self.readers: dict[type, _Reader] = {}
         blobs: list[bytes] = []
         pointers: list[bytes] = []
         word = _BLOBS_WORD
@@ -170,10 +177,15 @@ def _maker_for(codec: MessageCodec) -> Callable[..., tuple[int, Any]] | None:
             f"  W = {_BLOBS_WORD + size // 8} + words\n"
             "  P4L = (words << 2) | 1\n"
             "  def put(kind, corr, o):\n"
-            f"    return pack(0, W, 0, {_ROOT_HI}, kind, corr, {codec.type_id}, ptrs, P4L,"
+            "    try:\n"
+            f"      return pack(0, W, 0, {_ROOT_HI}, kind, corr, {codec.type_id}, ptrs, P4L,"
             f" {(size << 3) | 2}, texts, {args})\n"
+            "    except _StructError as exc:\n"
+            "      raise WireError(f'value does not fit its field: {exc}',"
+            " reason='encode') from exc\n"
             "  return S.size, put\n")
-        env: dict[str, Any] = {"_Struct": struct.Struct, "_HEAD_FMT": _HEAD.format}
+        env: dict[str, Any] = {"_Struct": struct.Struct, "_HEAD_FMT": _HEAD.format,
+                               "_StructError": struct.error, "WireError": WireError}
         exec(compile(source, f"<focusflow.wire hop {codec.cls.__qualname__}>", "exec"), env)
         make = env["make"]
     _makers[codec.type_id] = make
@@ -221,7 +233,9 @@ def encode_hop_on(route: HopRoute, kind: int, correlation_id: int, obj: Any, *,
     assert codec is not None
     make = _makers[codec.type_id] if codec.type_id in _makers else _maker_for(codec)
     if make is not None:
-        route.fixed[obj.__class__] = make(route.pointers, route.texts, route.words)
+        plan = route.fixed[obj.__class__] = make(route.pointers, route.texts, route.words)
+        if plan[0] <= DEFAULT_LIMITS.message_bytes_max:
+            route.writers[obj.__class__] = plan[1]
         return encode_hop_on(route, kind, correlation_id, obj, limits=limits)
     payload: bytes = encode_obj(obj)
     c = len(payload)
@@ -350,7 +364,6 @@ def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
                                              address_factory=address_factory)
 
 
-_Reader = Callable[[bytes], tuple[int, int, RouteTexts, Any] | None]
 #: Payload type id (its 8 bytes in the frame) -> frame length -> template readers (most
 #: recent first); see ``_remember_template``.
 _templates: dict[bytes, dict[int, list[_Reader]]] = {}
@@ -379,7 +392,7 @@ def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
         order = flat.fixed_order()
         values = "".join(f", v{i}" for i in order)
         env: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "WireError": WireError}
-        if _plain_init(cls, fields):
+        if codec.direct:
             for i, f in enumerate(fields):
                 env[f"_set{i}"] = cls.__dict__[f.name].__set__
             build = ["    o = _new(_cls)"] + [f"    _set{i}(o, v{i})"
@@ -435,6 +448,43 @@ def _remember_template(frame: bytes, start: int, codec: MessageCodec,
         del readers[TEMPLATES_PER_SLOT_MAX:]
         _templates_count[0] -= 1
     assert 1 <= len(readers) <= TEMPLATES_PER_SLOT_MAX
+
+
+def decode_hop_on(route: HopRoute, cls: type, frame: bytes, *,
+                  address_factory: Callable[[str, str], Address] | None = None,
+                  ) -> tuple[int, int, RouteTexts, Any]:
+    """``decode_hop`` of a frame that ``encode_hop_on(route, ..., cls(...))`` should have
+    made (local delivery knows both): the same verdict on any bytes, with the default
+    limits. ``route`` and ``cls`` only choose which template (``_remember_template``) to
+    compare the frame with first; a frame that does not match it is decoded in full.
+
+    Raises:
+        WireError: as ``decode_hop``.
+    """
+    read = route.readers.get(cls)
+    if read is not None:
+        out = read(frame)
+        if out is not None:
+            return out
+    out = decode_hop(frame, address_factory=address_factory)
+    codec = None if read is not None else _by_type.get(cls)
+    if codec is not None and codec.fixed is not None and out[3].__class__ is cls and (
+            out[2] == route.names):
+        found = _find_template(frame)
+        if found is not None:
+            if len(route.readers) >= TEMPLATES_PER_SLOT_MAX * 4:
+                route.readers.clear()
+            route.readers[cls] = found
+    return out
+
+
+def _find_template(frame: bytes) -> _Reader | None:
+    """The template reader that accepts ``frame`` (None if none is remembered)."""
+    by_length = _templates.get(frame[32:40])
+    for read in () if by_length is None else by_length.get(len(frame), ()):
+        if read(frame) is not None:
+            return read
+    return None
 
 
 def _decode_general(frame: bytes, limits: WireLimits,
