@@ -103,7 +103,7 @@ class Context:
     def sender(self) -> ActorRef | None:
         """Sender of the message being handled (None if sent from outside any actor)."""
         current = self._cell.current
-        return None if current is None else current.sender
+        return None if current is None else current[2]  # the delivery's sender
 
     @property
     def incarnation(self) -> int:

@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from focusflow.supervisor._actor import Actor, ActorRef, Context
 from focusflow.supervisor._errors import (
@@ -91,16 +91,21 @@ class DeadLetter:
                 f"type={self.message_type}, reason={self.reason})")
 
 
-class _Delivery:
-    __slots__ = ("corr", "handler", "kind", "msg", "sender")
+#: What a mailbox holds for one message: (kind, message, sender ref or None, correlation
+#: id, handler). A plain tuple, made once per message: a slots class costs about four
+#: times as much to build, on the hot path of every message. Indexed by the names below.
+_Delivery = tuple[int, Any, "ActorRef | None", int, int]
+_KIND: Final = 0
+_MSG: Final = 1
+_SENDER: Final = 2
+_CORR: Final = 3
+_HANDLER: Final = 4
 
-    def __init__(self, kind: int, msg: Any, sender: ActorRef | None, corr: int,
-                 handler: int = _H_RECEIVE) -> None:
-        self.kind = kind
-        self.msg = msg
-        self.sender = sender
-        self.corr = corr
-        self.handler = handler
+
+def _delivery(kind: int, msg: Any, sender: ActorRef | None, corr: int,
+              handler: int = _H_RECEIVE) -> _Delivery:
+    assert handler in (_H_RECEIVE, _H_EXIT, _H_CALL)
+    return (kind, msg, sender, corr, handler)
 
 
 class _Cell:
@@ -432,7 +437,7 @@ class Node:
                 if budget <= 0:
                     self._schedule(cell)
                     return
-                if not cell.sysq and cell.mailbox[0].handler == _H_RECEIVE:
+                if not cell.sysq and cell.mailbox[0][_HANDLER] == _H_RECEIVE:
                     budget = self._receive_run(cell, budget)
                     continue
                 budget -= 1
@@ -451,7 +456,7 @@ class Node:
         assert actor is not None and budget > 0
         while budget > 0 and mailbox and cell.state == _RUNNING and not cell.sysq:
             d = mailbox[0]
-            if d.handler != _H_RECEIVE:
+            if d[_HANDLER] != _H_RECEIVE:
                 break
             mailbox.popleft()
             budget -= 1
@@ -461,14 +466,14 @@ class Node:
                 fut.set_result(None)
             cell.current = d
             cell.phase = _PHASE_RECEIVE
-            cell.coro = coro = actor.receive(d.msg)
+            cell.coro = coro = actor.receive(d[_MSG])
             try:
                 yielded = coro.send(None)
             except StopIteration as stop:
                 cell.coro = None
                 d = cell.current  # defer_reply() or stash() may have replaced it
                 cell.current = None
-                if d is not None and d.kind == KIND_ASK:
+                if d is not None and d[_KIND] == KIND_ASK:
                     self._reply(cell, d, stop.value)
                 if cell.coro is not None:
                     break
@@ -497,18 +502,18 @@ class Node:
         cell.current = d
         actor = cell.actor
         assert actor is not None
-        if d.handler == _H_RECEIVE:
+        if d[_HANDLER] == _H_RECEIVE:
             # Most handlers finish without awaiting: run the first step here, without
             # _drive/_handler_done (the hot path of every message; same outcomes).
             cell.phase = _PHASE_RECEIVE
-            cell.coro = coro = actor.receive(d.msg)
+            cell.coro = coro = actor.receive(d[_MSG])
             try:
                 yielded = coro.send(None)
             except StopIteration as stop:
                 cell.coro = None
                 d = cell.current  # defer_reply() or stash() may have replaced it
                 cell.current = None
-                if d is not None and d.kind == KIND_ASK:
+                if d is not None and d[_KIND] == KIND_ASK:
                     self._reply(cell, d, stop.value)
                 return
             except Exception as exc:
@@ -517,12 +522,12 @@ class Node:
                 return
             self._suspended(cell, coro, yielded)
             return
-        if d.handler == _H_EXIT:
+        if d[_HANDLER] == _H_EXIT:
             cell.phase = _PHASE_EXIT
-            cell.coro = actor.on_child_exit(d.msg)
+            cell.coro = actor.on_child_exit(d[_MSG])
         else:
             cell.phase = _PHASE_EXIT
-            cell.coro = _invoke(actor, *d.msg)
+            cell.coro = _invoke(actor, *d[_MSG])
         self._drive(cell, _GO)
 
     def _drive(self, cell: _Cell, resume: Any) -> None:
@@ -569,7 +574,7 @@ class Node:
         if phase == _PHASE_RECEIVE:
             d = cell.current
             cell.current = None
-            if d is not None and d.kind == KIND_ASK:
+            if d is not None and d[_KIND] == KIND_ASK:
                 self._reply(cell, d, value)
         elif phase == _PHASE_START:
             if cell.state == _STARTING:
@@ -594,7 +599,7 @@ class Node:
             cell.started.try_set_exception(ActorStartError(f"{cell.path}: {exc!r}"))
             cell.skip_on_stop = True
         d, cell.current = cell.current, None
-        if phase == _PHASE_RECEIVE and d is not None and d.kind == KIND_ASK:
+        if phase == _PHASE_RECEIVE and d is not None and d[_KIND] == KIND_ASK:
             self._reply_error(cell.path, d, "ActorCrashed", f"{cell.path} crashed: {exc!r}")
         self._begin_stop(cell, reason)
 
@@ -693,7 +698,7 @@ class Node:
             del self._registry[name]
         self.runtime.record(b"X" + cell.path.encode() + b"\0" + reason.encode())
         leftovers = [d for d in list(cell.mailbox) + cell.stash + [d for _, d in cell.blocked]
-                     if d.kind != KIND_SYSTEM]
+                     if d[_KIND] != KIND_SYSTEM]
         for fut, _ in cell.blocked:
             fut.try_set_result(None)
         cell.mailbox.clear()
@@ -748,7 +753,7 @@ class Node:
                 return _DONE_NONE
             return self._receive_frame(frame, local=True, wait=wait, route=route,
                                        cls=msg.__class__)
-        return self._admit(ref.path, _Delivery(KIND_TELL, msg, None if cell is None else cell.ref,
+        return self._admit(ref.path, _delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 
     def _ask(self, cell: _Cell | None, ref: ActorRef, msg: Any, timeout_ms: int) -> Future[Any]:
@@ -782,7 +787,7 @@ class Node:
                 self._receive_frame(frame, local=True, wait=True, route=route,
                                     cls=msg.__class__)
         else:
-            self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
+            self._admit(ref.path, _delivery(KIND_ASK, msg, sender or self._outside(), corr),
                         local=True, wait=True)
         return fut
 
@@ -828,10 +833,10 @@ class Node:
                 AskTimeout(f"no answer from {pending.receiver} in time"))
 
     def _reply(self, cell: _Cell, d: _Delivery, value: Any) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         assert sender is not None
         try:
-            self._route_out(KIND_REPLY, d.corr, cell.path, sender, value, key=cell)
+            self._route_out(KIND_REPLY, d[_CORR], cell.path, sender, value, key=cell)
         except WireError as exc:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
 
@@ -839,16 +844,16 @@ class Node:
         d = cell.current
         if d is None or cell.phase != _PHASE_RECEIVE:
             raise RuntimeError("defer_reply() works only while handling a message")
-        if d.kind != KIND_ASK:
+        if d[_KIND] != KIND_ASK:
             return None
-        cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # no automatic answer
+        cell.current = _delivery(KIND_TELL, d[_MSG], d[_SENDER], 0)  # no automatic answer
         return DeferredReply(self, cell, d)
 
     def _reply_error(self, path: str, d: _Delivery, error_type: str, text: str) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         if sender is None:
             return
-        self._route_out(KIND_ERROR, d.corr, path, sender, ErrorReply(error_type, text))
+        self._route_out(KIND_ERROR, d[_CORR], path, sender, ErrorReply(error_type, text))
 
     def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any, *,
                    key: Any = None) -> None:
@@ -924,7 +929,7 @@ class Node:
             cell = self._cells.get(path)  # never "/" (the node's own address)
             if cell is not None and cell.state == _RUNNING and (
                     len(cell.mailbox) < cell.mailbox_depth_max):
-                cell.mailbox.append(_Delivery(kind, msg, sender, corr))
+                cell.mailbox.append((kind, msg, sender, corr, _H_RECEIVE))
                 self.stats["delivered"] += 1
                 if cell.coro is None and not cell.scheduled:
                     cell.scheduled = True
@@ -943,20 +948,20 @@ class Node:
             self._system(path, sender, msg)
             return _DONE_NONE
         if kind == KIND_ASK and path == "/" and type(msg) is Ping:
-            d = _Delivery(kind, msg, sender, corr)
+            d = _delivery(kind, msg, sender, corr)
             self._reply_node(d, Pong(msg.seq))
             return _DONE_NONE
         # The common case inline (a running actor with room); everything else in _admit.
         cell = self._cells.get(path)
         if cell is not None and cell.state == _RUNNING and (
                 len(cell.mailbox) < cell.mailbox_depth_max):
-            cell.mailbox.append(_Delivery(kind, msg, sender, corr))
+            cell.mailbox.append(_delivery(kind, msg, sender, corr))
             self.stats["delivered"] += 1
             if cell.coro is None and not cell.scheduled:
                 cell.scheduled = True
                 self.runtime.schedule(cell.step)
             return _DONE_NONE
-        return self._admit(path, _Delivery(kind, msg, sender, corr), local=local, wait=wait)
+        return self._admit(path, _delivery(kind, msg, sender, corr), local=local, wait=wait)
 
     def _sender_ref(self, route: tuple[str, str, str, str]) -> ActorRef:
         """Refs are immutable, so the senders of recent routes are reused (bounded; keyed
@@ -969,9 +974,9 @@ class Node:
         return ref
 
     def _reply_node(self, d: _Delivery, value: Any) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         assert sender is not None
-        self._route_out(KIND_REPLY, d.corr, "/", sender, value)
+        self._route_out(KIND_REPLY, d[_CORR], "/", sender, value)
 
     def _complete_ask(self, kind: int, corr: int, msg: Any) -> None:
         pending = self._pending.pop(corr, None)
@@ -1014,15 +1019,15 @@ class Node:
             cell.blocked.append((fut, d))
             return fut
         self.stats["rejected"] += 1
-        if cell.overflow == "reject" and d.kind == KIND_ASK:
+        if cell.overflow == "reject" and d[_KIND] == KIND_ASK:
             self._reply_error(path, d, "MailboxFull", f"mailbox of {path} is full")
-        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, "mailbox_full"))
+        self._dead_letter(DeadLetter(path, _who(d), type(d[_MSG]).__name__, "mailbox_full"))
         return _DONE_NONE
 
     def _undeliverable(self, path: str, d: _Delivery, reason: str) -> None:
-        if d.kind == KIND_ASK:
+        if d[_KIND] == KIND_ASK:
             self._reply_error(path, d, "ActorNotFound", f"no actor at {self.name}:{path} ({reason})")
-        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, reason))
+        self._dead_letter(DeadLetter(path, _who(d), type(d[_MSG]).__name__, reason))
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         self.stats["dead_letters"] += 1
@@ -1042,7 +1047,7 @@ class Node:
             if type(msg) is Down:
                 del cell.watching[(msg.actor.node, msg.actor.path)]
             handler = _H_RECEIVE if type(msg) is Down else _H_EXIT
-            cell.mailbox.append(_Delivery(KIND_SYSTEM, msg, sender, 0, handler))
+            cell.mailbox.append(_delivery(KIND_SYSTEM, msg, sender, 0, handler))
             if cell.coro is None and cell.state == _RUNNING:
                 self._schedule(cell)
         elif type(msg) is Stop:
@@ -1110,7 +1115,7 @@ class Node:
             if self._tracing:
                 self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
             obj = decode_hop(frame, address_factory=self._factory)[3]
-            cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
+            cell.mailbox.append(_delivery(KIND_TELL, obj, cell.ref, 0))
             if cell.coro is None:
                 self._schedule(cell)
 
@@ -1125,8 +1130,8 @@ class Node:
         if len(cell.stash) >= STASH_MAX_DEFAULT:
             raise MailboxFull(f"stash of {cell.path} is full ({STASH_MAX_DEFAULT})")
         cell.stash.append(d)
-        if d.kind == KIND_ASK:
-            cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # answered on unstash
+        if d[_KIND] == KIND_ASK:
+            cell.current = _delivery(KIND_TELL, d[_MSG], d[_SENDER], 0)  # answered on unstash
 
     def _unstash_all(self, cell: _Cell) -> int:
         n = len(cell.stash)
@@ -1145,7 +1150,7 @@ class Node:
         if cell is None or cell.state >= _STOPPING:
             fut.set_exception(ActorNotFound(f"{ref} is not a live local actor"))
             return fut
-        self._admit(ref.path, _Delivery(KIND_TELL, (name, args, kwargs, fut), None, 0, _H_CALL),
+        self._admit(ref.path, _delivery(KIND_TELL, (name, args, kwargs, fut), None, 0, _H_CALL),
                     local=True, wait=False)
         return fut
 
@@ -1195,7 +1200,7 @@ async def _invoke(actor: Actor, name: str, args: tuple[Any, ...], kwargs: dict[s
 
 
 def _who(d: _Delivery) -> str:
-    return "outside" if d.sender is None else str(d.sender)
+    return "outside" if d[_SENDER] is None else str(d[_SENDER])
 
 
 _DONE_NONE: Future[None] = Future.completed(None)
