@@ -113,7 +113,7 @@ class Context:
     # -- messaging -------------------------------------------------------------------
     def tell(self, ref: ActorRef, msg: Any) -> Future[None]:
         """Send ``msg`` to ``ref``; await the result to respect local backpressure."""
-        return self._node._tell(self._cell, ref, msg, wait=True)
+        return self._node._tell(self._cell, ref, msg, True)
 
     def tell_nowait(self, ref: ActorRef, msg: Any) -> None:
         """Send now or raise ``MailboxFull``."""

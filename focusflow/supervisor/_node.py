@@ -437,7 +437,8 @@ class Node:
                 if budget <= 0:
                     self._schedule(cell)
                     return
-                if not cell.sysq and cell.mailbox[0][_HANDLER] == _H_RECEIVE:
+                if not cell.sysq and len(cell.mailbox) > 1 and (
+                        cell.mailbox[0][_HANDLER] == _H_RECEIVE):
                     budget = self._receive_run(cell, budget)
                     continue
                 budget -= 1
@@ -446,44 +447,52 @@ class Node:
             _current.reset(token)
 
     def _receive_run(self, cell: _Cell, budget: int) -> int:
-        """``_start_next`` for a run of ordinary messages, in one loop: the hot path of
-        every message once an actor has a backlog. Stops (leaving the rest to ``_step``)
-        at anything else: a system request, another handler, a suspended handler, a
-        state change, or the end of ``budget``; returns the budget left."""
+        """``_start_next`` for a run of ordinary messages, as one coroutine (``_run``) that
+        awaits each handler: a handler that finishes without waiting then returns its
+        value to it inside the interpreter, with no StopIteration to make and catch per
+        message (the hot path of every message once an actor has a backlog). Returns the
+        budget left (0 if the run is suspended: it goes on when resumed)."""
+        assert cell.coro is None and budget > 0
+        cell.phase = _PHASE_RECEIVE
+        cell.coro = run = self._run(cell, budget)
+        try:
+            yielded = run.send(None)
+        except StopIteration as stop:
+            cell.coro = None
+            left: int = stop.value
+            return left
+        except Exception as exc:
+            cell.coro = None
+            self._handler_failed(cell, exc)
+            return 0
+        self._suspended(cell, run, yielded)
+        return 0
+
+    async def _run(self, cell: _Cell, budget: int) -> int:
+        """Handle up to ``budget`` ordinary messages in order (see ``_receive_run``). Stops
+        at anything else: a system request, another handler, a state change. A handler's
+        exception ends the run with ``cell.current`` still its delivery, as a single
+        handler's would; its awaits of runtime futures suspend the whole run."""
         mailbox = cell.mailbox
         blocked = cell.blocked
         actor = cell.actor
-        assert actor is not None and budget > 0
+        assert actor is not None
         while budget > 0 and mailbox and cell.state == _RUNNING and not cell.sysq:
-            d = mailbox[0]
+            d = mailbox.popleft()
             if d[_HANDLER] != _H_RECEIVE:
+                mailbox.appendleft(d)
                 break
-            mailbox.popleft()
             budget -= 1
             if blocked:  # room for one waiting sender
                 fut, waiting = blocked.popleft()
                 mailbox.append(waiting)
                 fut.set_result(None)
             cell.current = d
-            cell.phase = _PHASE_RECEIVE
-            cell.coro = coro = actor.receive(d[_MSG])
-            try:
-                yielded = coro.send(None)
-            except StopIteration as stop:
-                cell.coro = None
-                d = cell.current  # defer_reply() or stash() may have replaced it
-                cell.current = None
-                if d is not None and d[_KIND] == KIND_ASK:
-                    self._reply(cell, d, stop.value)
-                if cell.coro is not None:
-                    break
-                continue
-            except Exception as exc:
-                cell.coro = None
-                self._handler_failed(cell, exc)
-                break
-            self._suspended(cell, coro, yielded)
-            break
+            value = await actor.receive(d[_MSG])
+            d = cell.current  # defer_reply() or stash() may have replaced it
+            cell.current = None
+            if d is not None and d[_KIND] == KIND_ASK:
+                self._reply(cell, d, value)
         return budget
 
     def _start_next(self, cell: _Cell) -> None:
@@ -737,22 +746,23 @@ class Node:
         assert route.names[0] == self.name and route.names[3] == ref.path
         return route
 
-    def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
-        if self.encode_local or ref.node != self.name:
+    def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, wait: bool) -> Future[None]:
+        local = ref.node == self.name
+        if self.encode_local or not local:
             route = ref._hops.get(self if cell is None else cell)
             if route is None:
                 route = self._hop(self if cell is None else cell,
                                   "" if cell is None else cell.path, ref)
-            write = route.writers.get(msg.__class__)
+            cls = msg.__class__
+            write = route.writers.get(cls)
             if write is not None:  # a numbers-only message: one pack call
                 frame = write(KIND_TELL, 0, msg)
             else:
                 frame = encode_hop_on(route, KIND_TELL, 0, msg)
-            if ref.node != self.name:
-                self._send_remote(ref.node, frame)
-                return _DONE_NONE
-            return self._receive_frame(frame, local=True, wait=wait, route=route,
-                                       cls=msg.__class__)
+            if local:
+                return self._receive_frame(frame, True, wait, route, cls)
+            self._send_remote(ref.node, frame)
+            return _DONE_NONE
         return self._admit(ref.path, _delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 
@@ -895,7 +905,7 @@ class Node:
         if self.alive:
             self._receive_frame(frame, local=False, wait=False)
 
-    def _receive_frame(self, frame: bytes, *, local: bool, wait: bool,
+    def _receive_frame(self, frame: bytes, local: bool, wait: bool,
                        route: HopRoute | None = None, cls: type | None = None) -> Future[None]:
         """Decode and admit one frame. ``route`` and ``cls`` (local sends only) say how the
         frame was made, which lets the decoder pick its template first; the verdict on the
@@ -904,10 +914,13 @@ class Node:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
             if route is not None and cls is not None:
-                kind, corr, route_texts, msg = decode_hop_on(route, cls, frame,
-                                                             address_factory=self._factory)
+                read = route.readers.get(cls)  # decode_hop_on's first step, inline
+                out = None if read is None else read(frame)
+                if out is None:
+                    out = decode_hop_on(route, cls, frame, address_factory=self._factory)
             else:
-                kind, corr, route_texts, msg = decode_hop(frame, address_factory=self._factory)
+                out = decode_hop(frame, address_factory=self._factory)
+            kind, corr, route_texts, msg = out
             sender_node, _sender_path, receiver_node, path = route_texts
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
