@@ -44,6 +44,7 @@ from focusflow.wire import (
     encode_hop_on,
     encode_message,
     hop_route,
+    hop_template,
 )
 from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
 
@@ -905,15 +906,37 @@ class Node:
         if self.alive:
             self._receive_frame(frame, local=False, wait=False)
 
+    def receive_frames(self, frames: list[bytes]) -> None:
+        """``receive_frame`` for each of ``frames``, in order (a transport's batch).
+
+        Frames of a batch mostly share a route and type, so each is first matched
+        against the template of the previous one (``hop_template``): the same verdict
+        as ``decode_hop``, without looking the template up per frame.
+        """
+        receive = self._receive_frame
+        read = None
+        for frame in frames:
+            if not self.alive:
+                return
+            out = None if read is None else read(frame)
+            receive(frame, False, False, None, None, out)
+            if out is None:
+                read = hop_template(frame)
+
     def _receive_frame(self, frame: bytes, local: bool, wait: bool,
-                       route: HopRoute | None = None, cls: type | None = None) -> Future[None]:
+                       route: HopRoute | None = None, cls: type | None = None,
+                       out: tuple[int, int, tuple[str, str, str, str], Any] | None = None,
+                       ) -> Future[None]:
         """Decode and admit one frame. ``route`` and ``cls`` (local sends only) say how the
-        frame was made, which lets the decoder pick its template first; the verdict on the
-        bytes is the same either way (``decode_hop_on``)."""
+        frame was made, which lets the decoder pick its template first; ``out``: the frame
+        already decoded by a template reader (``receive_frames``). The verdict on the
+        bytes is the same either way (``decode_hop_on``, ``hop_template``)."""
         if self._tracing:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            if route is not None and cls is not None:
+            if out is not None:
+                pass
+            elif route is not None and cls is not None:
                 read = route.readers.get(cls)  # decode_hop_on's first step, inline
                 out = None if read is None else read(frame)
                 if out is None:

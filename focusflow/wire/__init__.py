@@ -48,6 +48,7 @@ from focusflow.wire._hop import (
     encode_hop,
     encode_hop_on,
     hop_route,
+    hop_template,
 )
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
@@ -99,6 +100,7 @@ __all__ = [
     "encode_message",
     "from_bytes",
     "hop_route",
+    "hop_template",
     "load_schema",
     "message",
     "registered_types",

@@ -478,6 +478,16 @@ def decode_hop_on(route: HopRoute, cls: type, frame: bytes, *,
     return out
 
 
+def hop_template(frame: bytes) -> _Reader | None:
+    """The remembered template reader that accepts ``frame``, or None.
+
+    A receiver of a batch of frames tries the reader of the previous frame first:
+    ``read(frame)`` returns what ``decode_hop(frame)`` would, or None if the frame does
+    not match that template (then ``decode_hop`` decides).
+    """
+    return _find_template(frame)
+
+
 def _find_template(frame: bytes) -> _Reader | None:
     """The template reader that accepts ``frame`` (None if none is remembered)."""
     by_length = _templates.get(frame[32:40])
