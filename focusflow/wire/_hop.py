@@ -49,12 +49,12 @@ from focusflow.wire._schema import runtime_schema
 
 #: Routes (and decoded route keys) remembered; the tables are cleared when full.
 ROUTES_MAX = 4096
-#: Frame templates (numbers-only payloads, see ``_remember_template``) kept per payload
-#: type and frame length (frames of several routes may share both); oldest dropped first.
-TEMPLATES_PER_SLOT_MAX = 4
-#: Templates in all; the table is cleared when full, which bounds its memory by
-#: TEMPLATES_MAX * (ROUTE_KEY_BYTES_MAX + a payload's data section + 64) bytes.
+#: Frame templates (numbers-only payloads, see ``_remember_template``) remembered in all;
+#: the tables are cleared when full, which bounds their memory by about
+#: TEMPLATES_MAX * (ROUTE_KEY_BYTES_MAX + 64) bytes.
 TEMPLATES_MAX = 4096
+#: Template readers one route keeps (one per payload class); cleared when full.
+ROUTE_READERS_MAX = 16
 #: A route key (text pointers + texts) longer than this is decoded but not remembered,
 #: so hostile frames cannot grow the table's memory beyond ROUTES_MAX * this.
 ROUTE_KEY_BYTES_MAX = 1024
@@ -310,12 +310,11 @@ def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
     n = len(frame)
     if limits is DEFAULT_LIMITS:
         by_length = _templates.get(frame[32:40])  # the payload type id's bytes
-        readers = None if by_length is None else by_length.get(n)
-        if readers is not None:  # a known (route, numbers-only type): compare and unpack
-            for read in readers:
-                out = read(frame)
-                if out is not None:
-                    return out
+        read = None if by_length is None else by_length.get(n)
+        if read is not None:  # a known numbers-only type and length: unpack and compare
+            out = read(frame)
+            if out is not None:
+                return out
     if n > limits.message_bytes_max or n < _TEXTS_AT or n & 7:
         return _decode_general(frame, limits, address_factory)
     seg, w, lo, hi, kind, corr, ptype, plo, phi = _DHEAD.unpack_from(frame)
@@ -364,9 +363,12 @@ def decode_hop(frame: bytes, *, limits: WireLimits = DEFAULT_LIMITS,
                                              address_factory=address_factory)
 
 
-#: Payload type id (its 8 bytes in the frame) -> frame length -> template readers (most
-#: recent first); see ``_remember_template``.
-_templates: dict[bytes, dict[int, list[_Reader]]] = {}
+#: Payload type id (its 8 bytes in the frame) -> frame length -> the template reader of
+#: that slot; see ``_remember_template``.
+_templates: dict[bytes, dict[int, _Reader]] = {}
+#: The same slots -> the route bytes of each template (what the slot's reader compares
+#: against) -> the route's texts.
+_template_routes: dict[tuple[bytes, int], dict[bytes, RouteTexts]] = {}
 _templates_count = [0]
 #: Payload type id -> ``make(S, A, MID, TEXTS) -> read`` (None: no template form).
 _template_makers: dict[int, Callable[..., Any] | None] = {}
@@ -379,8 +381,13 @@ def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
     root pointer (16 bytes), the kind (its word's other 7 bytes skipped, as everywhere),
     the correlation id, everything from the payload type id to the payload's own root
     pointer (route pointers and texts included) as one bytes value, then the payload's
-    numbers. It returns None unless both byte runs equal the template's and the kind is
-    known; it then builds the object exactly as ``read_at`` would.
+    numbers. One reader serves a (payload type, frame length) slot: for a given type and
+    length the payload, hence every field, sits at the same place, and the route bytes
+    (``MID``) are looked up exactly in the slot's table of templates. It returns None
+    unless the frame has the slot's length, its route bytes are a template's, the
+    segment table and root pointer equal the slot's and the kind is known; it then
+    builds the object exactly as ``read_at`` would. (Readers are also tried on frames of
+    other types and lengths, e.g. the next frame of a batch: those just return None.)
     """
     if codec.type_id in _template_makers:
         return _template_makers[codec.type_id]
@@ -403,14 +410,19 @@ def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
                      "      raise", "    except Exception as exc:",
                      f"      raise WireError(f'invalid {cls.__qualname__}: {{exc}}') from exc"]
         source = "\n".join([
-            "def make(S, A, MID, TEXTS):",
+            "def make(S, A, MIDS):",
             "  unpack = S.unpack",
+            "  N = S.size",
+            "  route_of = MIDS.get",
             "  def read(frame):",
+            "    if len(frame) != N:",
+            "      return None",
             f"    a, kind, corr, mid{values} = unpack(frame)",
-            "    if mid != MID or a != A or kind > 4:",
+            "    texts = route_of(mid)",
+            "    if texts is None or a != A or kind > 4:",
             "      return None",
             *build,
-            "    return kind, corr, TEXTS, o",
+            "    return kind, corr, texts, o",
             "  return read", ""])
         exec(compile(source, f"<focusflow.wire template {cls.__qualname__}>", "exec"), env)
         make = env["make"]
@@ -430,24 +442,27 @@ def _remember_template(frame: bytes, start: int, codec: MessageCodec,
     never change a verdict; it only skips re-checking bytes already checked.
     """
     make = _template_maker_for(codec)
-    if make is None:
-        return
     n = len(frame)
+    if make is None or start - _TEXTS_AT > ROUTE_KEY_BYTES_MAX:
+        return  # not numbers-only, or a route too long to remember
     assert codec.fixed is not None and codec.fixed[0].startswith("IIII")
-    head = start + 16 - 32
-    s = struct.Struct(f"<16sB7xQ{head}s{codec.fixed[0][4:]}")
-    if s.size != n:
-        return  # not the canonical layout: no template
     if _templates_count[0] >= TEMPLATES_MAX:
         _templates.clear()
+        _template_routes.clear()
         _templates_count[0] = 0
-    readers = _templates.setdefault(frame[32:40], {}).setdefault(n, [])
-    readers.insert(0, make(s, frame[:16], frame[32:start + 16], texts))
-    _templates_count[0] += 1
-    if len(readers) > TEMPLATES_PER_SLOT_MAX:
-        del readers[TEMPLATES_PER_SLOT_MAX:]
-        _templates_count[0] -= 1
-    assert 1 <= len(readers) <= TEMPLATES_PER_SLOT_MAX
+    type_bytes = frame[32:40]
+    mids = _template_routes.get((type_bytes, n))
+    if mids is None:
+        s = struct.Struct(f"<16sB7xQ{start + 16 - 32}s{codec.fixed[0][4:]}")
+        if s.size != n:
+            return  # not the canonical layout: no template
+        mids = _template_routes[(type_bytes, n)] = {}
+        _templates.setdefault(type_bytes, {})[n] = make(s, frame[:16], mids)
+    mid = frame[32:start + 16]
+    if mid not in mids:
+        mids[mid] = texts
+        _templates_count[0] += 1
+    assert 0 < _templates_count[0] <= TEMPLATES_MAX
 
 
 def decode_hop_on(route: HopRoute, cls: type, frame: bytes, *,
@@ -472,7 +487,7 @@ def decode_hop_on(route: HopRoute, cls: type, frame: bytes, *,
             out[2] == route.names):
         found = _find_template(frame)
         if found is not None:
-            if len(route.readers) >= TEMPLATES_PER_SLOT_MAX * 4:
+            if len(route.readers) >= ROUTE_READERS_MAX:
                 route.readers.clear()
             route.readers[cls] = found
     return out
@@ -491,10 +506,8 @@ def hop_template(frame: bytes) -> _Reader | None:
 def _find_template(frame: bytes) -> _Reader | None:
     """The template reader that accepts ``frame`` (None if none is remembered)."""
     by_length = _templates.get(frame[32:40])
-    for read in () if by_length is None else by_length.get(len(frame), ()):
-        if read(frame) is not None:
-            return read
-    return None
+    read = None if by_length is None else by_length.get(len(frame))
+    return read if read is not None and read(frame) is not None else None
 
 
 def _decode_general(frame: bytes, limits: WireLimits,
