@@ -760,10 +760,30 @@ class Node:
                 frame = write(KIND_TELL, 0, msg)
             else:
                 frame = encode_hop_on(route, KIND_TELL, 0, msg)
-            if local:
-                return self._receive_frame(frame, True, wait, route, cls)
-            self._send_remote(ref.node, frame)
-            return _DONE_NONE
+            if not local:
+                self._send_remote(ref.node, frame)
+                return _DONE_NONE
+            read = route.readers.get(cls)
+            out = None if read is None or cell is None or self._tracing else read(frame)
+            if out is not None:
+                # The hot path of a tell between two actors of this node: the frame is
+                # read back by this route's template reader (same verdict as decode_hop;
+                # its route is route.names: sent by ``cell`` to ``ref``), then admitted
+                # as _receive_frame would; anything unusual takes _receive_frame.
+                target = self._cells.get(ref.path)
+                if target is not None and target.state == _RUNNING and (
+                        len(target.mailbox) < target.mailbox_depth_max) and (
+                        out[0] == KIND_TELL):
+                    assert cell is not None and out[2] is route.names
+                    assert route.names[2] == self.name
+                    target.mailbox.append((out[0], out[3], cell.ref, out[1], _H_RECEIVE))
+                    self.stats["delivered"] += 1
+                    if target.coro is None and not target.scheduled:
+                        target.scheduled = True
+                        self.runtime.schedule(target.step)
+                    return _DONE_NONE
+                return self._receive_frame(frame, True, wait, None, None, out)
+            return self._receive_frame(frame, True, wait, route, cls)
         return self._admit(ref.path, _delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 

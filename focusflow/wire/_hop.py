@@ -370,8 +370,11 @@ _templates: dict[bytes, dict[int, _Reader]] = {}
 #: against) -> the route's texts.
 _template_routes: dict[tuple[bytes, int], dict[bytes, RouteTexts]] = {}
 _templates_count = [0]
-#: Payload type id -> ``make(S, A, MID, TEXTS) -> read`` (None: no template form).
+#: Payload type id -> ``make(S, A, MIDS) -> read`` (None: no template form).
 _template_makers: dict[int, Callable[..., Any] | None] = {}
+#: Payload type id -> ``make_exact(S, A, MID, TEXTS) -> read``: a reader of one route's
+#: frames only (a bytes comparison instead of a table lookup; ``decode_hop_on``).
+_exact_makers: dict[int, Callable[..., Any]] = {}
 
 
 def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
@@ -423,9 +426,22 @@ def _template_maker_for(codec: MessageCodec) -> Callable[..., Any] | None:
             "      return None",
             *build,
             "    return kind, corr, texts, o",
+            "  return read",
+            "def make_exact(S, A, MID, TEXTS):",
+            "  unpack = S.unpack",
+            "  N = S.size",
+            "  def read(frame):",
+            "    if len(frame) != N:",
+            "      return None",
+            f"    a, kind, corr, mid{values} = unpack(frame)",
+            "    if mid != MID or a != A or kind > 4:",
+            "      return None",
+            *build,
+            "    return kind, corr, TEXTS, o",
             "  return read", ""])
         exec(compile(source, f"<focusflow.wire template {cls.__qualname__}>", "exec"), env)
         make = env["make"]
+        _exact_makers[codec.type_id] = env["make_exact"]
     _template_makers[codec.type_id] = make
     return make
 
@@ -484,12 +500,16 @@ def decode_hop_on(route: HopRoute, cls: type, frame: bytes, *,
     out = decode_hop(frame, address_factory=address_factory)
     codec = None if read is not None else _by_type.get(cls)
     if codec is not None and codec.fixed is not None and out[3].__class__ is cls and (
-            out[2] == route.names):
-        found = _find_template(frame)
-        if found is not None:
-            if len(route.readers) >= ROUTE_READERS_MAX:
-                route.readers.clear()
-            route.readers[cls] = found
+            out[2] == route.names) and _find_template(frame) is not None:
+        # The frame is a remembered template (validated in full): read this route's
+        # next frames by comparing their bytes with it.
+        n, size = len(frame), codec.fixed[1]
+        s = struct.Struct(f"<16sB7xQ{n - size + 16 - 32}s{codec.fixed[0][4:]}")
+        assert s.size == n
+        if len(route.readers) >= ROUTE_READERS_MAX:
+            route.readers.clear()
+        route.readers[cls] = _exact_makers[codec.type_id](
+            s, frame[:16], frame[32:n - size + 16], route.names)  # == out[2]
     return out
 
 
