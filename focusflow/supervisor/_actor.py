@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from focusflow.supervisor._future import Future
-from focusflow.wire import Address
+from focusflow.wire import Address, HopRoute
 from focusflow.wire.system import Exit
 
 if TYPE_CHECKING:
@@ -34,13 +34,18 @@ class ActorRef(Address):
     actor's node (which is then the sender); outside, through the node that made the ref.
     """
 
-    __slots__ = ("_router",)
+    __slots__ = ("_hops", "_router")
 
     _router: Node
+    #: The encoded routes of recent senders to this ref (key: the sending cell, or the
+    #: node for sends from outside any actor), so that a send skips the route table;
+    #: bounded by ``HOPS_PER_REF_MAX`` in the node. Not part of equality or hashing.
+    _hops: dict[Any, HopRoute]
 
     def __init__(self, node: str, path: str, router: Node) -> None:
         super().__init__(node, path)
         object.__setattr__(self, "_router", router)
+        object.__setattr__(self, "_hops", {})
 
     def tell(self, msg: Any) -> Awaitable[None]:
         """Send ``msg``; awaiting it waits while a local receiver's mailbox is full."""
@@ -98,7 +103,7 @@ class Context:
     def sender(self) -> ActorRef | None:
         """Sender of the message being handled (None if sent from outside any actor)."""
         current = self._cell.current
-        return None if current is None else current.sender
+        return None if current is None else current[2]  # the delivery's sender
 
     @property
     def incarnation(self) -> int:
@@ -108,7 +113,7 @@ class Context:
     # -- messaging -------------------------------------------------------------------
     def tell(self, ref: ActorRef, msg: Any) -> Future[None]:
         """Send ``msg`` to ``ref``; await the result to respect local backpressure."""
-        return self._node._tell(self._cell, ref, msg, wait=True)
+        return self._node._tell(self._cell, ref, msg, True)
 
     def tell_nowait(self, ref: ActorRef, msg: Any) -> None:
         """Send now or raise ``MailboxFull``."""

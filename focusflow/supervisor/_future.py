@@ -104,6 +104,13 @@ class Future(Generic[T]):
                 fn(self)
 
     def __await__(self) -> Generator[Any, Any, T]:
+        if self._state == _DONE and self._result is None and self._exc is None:
+            # Done with None (every tell that found room): an exhausted iterator ends the
+            # await at once, without making and running a generator (the hot path).
+            return _FINISHED  # type: ignore[return-value]
+        return self._wait()
+
+    def _wait(self) -> Generator[Any, Any, T]:
         if self._state != _DONE:
             yield self
         assert self._state == _DONE, "a coroutine was resumed before its future completed"
@@ -112,3 +119,7 @@ class Future(Generic[T]):
     def __repr__(self) -> str:
         state = "pending" if self._state == _PENDING else ("failed" if self._exc else "done")
         return f"<Future {state}>"
+
+
+#: An exhausted iterator: awaiting it returns None at once (shared; it holds no state).
+_FINISHED = iter(())

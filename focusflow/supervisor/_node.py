@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from focusflow.supervisor._actor import Actor, ActorRef, Context
 from focusflow.supervisor._errors import (
@@ -36,10 +36,15 @@ from focusflow.wire import (
     KIND_REPLY,
     KIND_SYSTEM,
     KIND_TELL,
+    HopRoute,
     WireError,
     decode_hop,
+    decode_hop_on,
     encode_hop,
+    encode_hop_on,
     encode_message,
+    hop_route,
+    hop_template,
 )
 from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwatch, Watch
 
@@ -48,6 +53,8 @@ STASH_MAX_DEFAULT = 4096
 DEAD_LETTERS_MAX_DEFAULT = 1024
 SHUTDOWN_MS_DEFAULT = 5_000
 REF_CACHE_MAX = 4096
+#: Encoded routes a ref keeps (one per recent sender); cleared when full.
+HOPS_PER_REF_MAX = 64
 OVERFLOW_POLICIES = ("reject", "dead_letter")
 
 _STARTING, _RUNNING, _STOPPING, _DEAD = range(4)
@@ -65,6 +72,8 @@ _current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
     "focusflow_current_cell", default=None
 )
 _REC = struct.Struct("<cQI")
+_TO_ACTORS = frozenset((KIND_TELL, KIND_ASK))
+_ANSWERS = frozenset((KIND_REPLY, KIND_ERROR))
 
 
 class DeadLetter:
@@ -83,16 +92,21 @@ class DeadLetter:
                 f"type={self.message_type}, reason={self.reason})")
 
 
-class _Delivery:
-    __slots__ = ("corr", "handler", "kind", "msg", "sender")
+#: What a mailbox holds for one message: (kind, message, sender ref or None, correlation
+#: id, handler). A plain tuple, made once per message: a slots class costs about four
+#: times as much to build, on the hot path of every message. Indexed by the names below.
+_Delivery = tuple[int, Any, "ActorRef | None", int, int]
+_KIND: Final = 0
+_MSG: Final = 1
+_SENDER: Final = 2
+_CORR: Final = 3
+_HANDLER: Final = 4
 
-    def __init__(self, kind: int, msg: Any, sender: ActorRef | None, corr: int,
-                 handler: int = _H_RECEIVE) -> None:
-        self.kind = kind
-        self.msg = msg
-        self.sender = sender
-        self.corr = corr
-        self.handler = handler
+
+def _delivery(kind: int, msg: Any, sender: ActorRef | None, corr: int,
+              handler: int = _H_RECEIVE) -> _Delivery:
+    assert handler in (_H_RECEIVE, _H_EXIT, _H_CALL)
+    return (kind, msg, sender, corr, handler)
 
 
 class _Cell:
@@ -424,10 +438,63 @@ class Node:
                 if budget <= 0:
                     self._schedule(cell)
                     return
+                if not cell.sysq and len(cell.mailbox) > 1 and (
+                        cell.mailbox[0][_HANDLER] == _H_RECEIVE):
+                    budget = self._receive_run(cell, budget)
+                    continue
                 budget -= 1
                 self._start_next(cell)
         finally:
             _current.reset(token)
+
+    def _receive_run(self, cell: _Cell, budget: int) -> int:
+        """``_start_next`` for a run of ordinary messages, as one coroutine (``_run``) that
+        awaits each handler: a handler that finishes without waiting then returns its
+        value to it inside the interpreter, with no StopIteration to make and catch per
+        message (the hot path of every message once an actor has a backlog). Returns the
+        budget left (0 if the run is suspended: it goes on when resumed)."""
+        assert cell.coro is None and budget > 0
+        cell.phase = _PHASE_RECEIVE
+        cell.coro = run = self._run(cell, budget)
+        try:
+            yielded = run.send(None)
+        except StopIteration as stop:
+            cell.coro = None
+            left: int = stop.value
+            return left
+        except Exception as exc:
+            cell.coro = None
+            self._handler_failed(cell, exc)
+            return 0
+        self._suspended(cell, run, yielded)
+        return 0
+
+    async def _run(self, cell: _Cell, budget: int) -> int:
+        """Handle up to ``budget`` ordinary messages in order (see ``_receive_run``). Stops
+        at anything else: a system request, another handler, a state change. A handler's
+        exception ends the run with ``cell.current`` still its delivery, as a single
+        handler's would; its awaits of runtime futures suspend the whole run."""
+        mailbox = cell.mailbox
+        blocked = cell.blocked
+        actor = cell.actor
+        assert actor is not None
+        while budget > 0 and mailbox and cell.state == _RUNNING and not cell.sysq:
+            d = mailbox.popleft()
+            if d[_HANDLER] != _H_RECEIVE:
+                mailbox.appendleft(d)
+                break
+            budget -= 1
+            if blocked:  # room for one waiting sender
+                fut, waiting = blocked.popleft()
+                mailbox.append(waiting)
+                fut.set_result(None)
+            cell.current = d
+            value = await actor.receive(d[_MSG])
+            d = cell.current  # defer_reply() or stash() may have replaced it
+            cell.current = None
+            if d is not None and d[_KIND] == KIND_ASK:
+                self._reply(cell, d, value)
+        return budget
 
     def _start_next(self, cell: _Cell) -> None:
         if cell.sysq:
@@ -445,18 +512,18 @@ class Node:
         cell.current = d
         actor = cell.actor
         assert actor is not None
-        if d.handler == _H_RECEIVE:
+        if d[_HANDLER] == _H_RECEIVE:
             # Most handlers finish without awaiting: run the first step here, without
             # _drive/_handler_done (the hot path of every message; same outcomes).
             cell.phase = _PHASE_RECEIVE
-            cell.coro = coro = actor.receive(d.msg)
+            cell.coro = coro = actor.receive(d[_MSG])
             try:
                 yielded = coro.send(None)
             except StopIteration as stop:
                 cell.coro = None
                 d = cell.current  # defer_reply() or stash() may have replaced it
                 cell.current = None
-                if d is not None and d.kind == KIND_ASK:
+                if d is not None and d[_KIND] == KIND_ASK:
                     self._reply(cell, d, stop.value)
                 return
             except Exception as exc:
@@ -465,12 +532,12 @@ class Node:
                 return
             self._suspended(cell, coro, yielded)
             return
-        if d.handler == _H_EXIT:
+        if d[_HANDLER] == _H_EXIT:
             cell.phase = _PHASE_EXIT
-            cell.coro = actor.on_child_exit(d.msg)
+            cell.coro = actor.on_child_exit(d[_MSG])
         else:
             cell.phase = _PHASE_EXIT
-            cell.coro = _invoke(actor, *d.msg)
+            cell.coro = _invoke(actor, *d[_MSG])
         self._drive(cell, _GO)
 
     def _drive(self, cell: _Cell, resume: Any) -> None:
@@ -517,7 +584,7 @@ class Node:
         if phase == _PHASE_RECEIVE:
             d = cell.current
             cell.current = None
-            if d is not None and d.kind == KIND_ASK:
+            if d is not None and d[_KIND] == KIND_ASK:
                 self._reply(cell, d, value)
         elif phase == _PHASE_START:
             if cell.state == _STARTING:
@@ -542,7 +609,7 @@ class Node:
             cell.started.try_set_exception(ActorStartError(f"{cell.path}: {exc!r}"))
             cell.skip_on_stop = True
         d, cell.current = cell.current, None
-        if phase == _PHASE_RECEIVE and d is not None and d.kind == KIND_ASK:
+        if phase == _PHASE_RECEIVE and d is not None and d[_KIND] == KIND_ASK:
             self._reply_error(cell.path, d, "ActorCrashed", f"{cell.path} crashed: {exc!r}")
         self._begin_stop(cell, reason)
 
@@ -641,7 +708,7 @@ class Node:
             del self._registry[name]
         self.runtime.record(b"X" + cell.path.encode() + b"\0" + reason.encode())
         leftovers = [d for d in list(cell.mailbox) + cell.stash + [d for _, d in cell.blocked]
-                     if d.kind != KIND_SYSTEM]
+                     if d[_KIND] != KIND_SYSTEM]
         for fut, _ in cell.blocked:
             fut.try_set_result(None)
         cell.mailbox.clear()
@@ -668,18 +735,56 @@ class Node:
         return encode_hop(kind, corr, self.name, "" if sender is None else sender.path,
                           ref.node, ref.path, msg)
 
-    def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, *, wait: bool) -> Future[None]:
-        if ref.node != self.name:
-            self._send_remote(ref.node, encode_hop(KIND_TELL, 0, self.name,
-                                                   "" if cell is None else cell.path,
-                                                   ref.node, ref.path, msg))
-            return _DONE_NONE
-        if self.encode_local:
-            return self._receive_frame(encode_hop(KIND_TELL, 0, self.name,
-                                                  "" if cell is None else cell.path,
-                                                  ref.node, ref.path, msg),
-                                       local=True, wait=wait)
-        return self._admit(ref.path, _Delivery(KIND_TELL, msg, None if cell is None else cell.ref,
+    def _hop(self, key: Any, path: str, ref: ActorRef) -> HopRoute:
+        """The encoded route from ``path`` on this node to ``ref``, kept on the ref under
+        ``key`` (the sending cell, or this node for sends from outside any actor)."""
+        hops = ref._hops
+        route = hops.get(key)
+        if route is None:
+            if len(hops) >= HOPS_PER_REF_MAX:
+                hops.clear()
+            route = hops[key] = hop_route(self.name, path, ref.node, ref.path)
+        assert route.names[0] == self.name and route.names[3] == ref.path
+        return route
+
+    def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, wait: bool) -> Future[None]:
+        local = ref.node == self.name
+        if self.encode_local or not local:
+            route = ref._hops.get(self if cell is None else cell)
+            if route is None:
+                route = self._hop(self if cell is None else cell,
+                                  "" if cell is None else cell.path, ref)
+            cls = msg.__class__
+            write = route.writers.get(cls)
+            if write is not None:  # a numbers-only message: one pack call
+                frame = write(KIND_TELL, 0, msg)
+            else:
+                frame = encode_hop_on(route, KIND_TELL, 0, msg)
+            if not local:
+                self._send_remote(ref.node, frame)
+                return _DONE_NONE
+            read = route.readers.get(cls)
+            out = None if read is None or cell is None or self._tracing else read(frame)
+            if out is not None:
+                # The hot path of a tell between two actors of this node: the frame is
+                # read back by this route's template reader (same verdict as decode_hop;
+                # its route is route.names: sent by ``cell`` to ``ref``), then admitted
+                # as _receive_frame would; anything unusual takes _receive_frame.
+                target = self._cells.get(ref.path)
+                if target is not None and target.state == _RUNNING and (
+                        len(target.mailbox) < target.mailbox_depth_max) and (
+                        out[0] == KIND_TELL):
+                    assert cell is not None and out[2] is route.names
+                    assert route.names[2] == self.name
+                    target.mailbox.append((out[0], out[3], cell.ref, out[1], _H_RECEIVE))
+                    self.stats["delivered"] += 1
+                    if target.coro is None and not target.scheduled:
+                        target.scheduled = True
+                        self.runtime.schedule(target.step)
+                    return _DONE_NONE
+                return self._receive_frame(frame, True, wait, None, None, out)
+            return self._receive_frame(frame, True, wait, route, cls)
+        return self._admit(ref.path, _delivery(KIND_TELL, msg, None if cell is None else cell.ref,
                                                0), local=True, wait=wait)
 
     def _ask(self, cell: _Cell | None, ref: ActorRef, msg: Any, timeout_ms: int) -> Future[Any]:
@@ -701,16 +806,19 @@ class Node:
             self._arm_ask_deadline(corr, timeout_ns)
         self.stats["asks"] += 1
         sender = None if cell is None else cell.ref
-        if ref.node != self.name:
-            self._send_remote(ref.node, encode_hop(KIND_ASK, corr, self.name,
-                                                   "" if cell is None else cell.path,
-                                                   ref.node, ref.path, msg))
-        elif self.encode_local:
-            self._receive_frame(encode_hop(KIND_ASK, corr, self.name,
-                                           "" if cell is None else cell.path,
-                                           ref.node, ref.path, msg), local=True, wait=True)
+        if self.encode_local or ref.node != self.name:
+            route = ref._hops.get(self if cell is None else cell)
+            if route is None:
+                route = self._hop(self if cell is None else cell,
+                                  "" if cell is None else cell.path, ref)
+            frame = encode_hop_on(route, KIND_ASK, corr, msg)
+            if ref.node != self.name:
+                self._send_remote(ref.node, frame)
+            else:
+                self._receive_frame(frame, local=True, wait=True, route=route,
+                                    cls=msg.__class__)
         else:
-            self._admit(ref.path, _Delivery(KIND_ASK, msg, sender or self._outside(), corr),
+            self._admit(ref.path, _delivery(KIND_ASK, msg, sender or self._outside(), corr),
                         local=True, wait=True)
         return fut
 
@@ -756,10 +864,10 @@ class Node:
                 AskTimeout(f"no answer from {pending.receiver} in time"))
 
     def _reply(self, cell: _Cell, d: _Delivery, value: Any) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         assert sender is not None
         try:
-            self._route_out(KIND_REPLY, d.corr, cell.path, sender, value)
+            self._route_out(KIND_REPLY, d[_CORR], cell.path, sender, value, key=cell)
         except WireError as exc:
             self._reply_error(cell.path, d, "WireError", f"cannot encode the answer: {exc}")
 
@@ -767,29 +875,36 @@ class Node:
         d = cell.current
         if d is None or cell.phase != _PHASE_RECEIVE:
             raise RuntimeError("defer_reply() works only while handling a message")
-        if d.kind != KIND_ASK:
+        if d[_KIND] != KIND_ASK:
             return None
-        cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # no automatic answer
+        cell.current = _delivery(KIND_TELL, d[_MSG], d[_SENDER], 0)  # no automatic answer
         return DeferredReply(self, cell, d)
 
     def _reply_error(self, path: str, d: _Delivery, error_type: str, text: str) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         if sender is None:
             return
-        self._route_out(KIND_ERROR, d.corr, path, sender, ErrorReply(error_type, text))
+        self._route_out(KIND_ERROR, d[_CORR], path, sender, ErrorReply(error_type, text))
 
-    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any) -> None:
+    def _route_out(self, kind: int, corr: int, path: str, to: ActorRef, obj: Any, *,
+                   key: Any = None) -> None:
         """Send an answer (reply or error) to an asker, local or remote.
 
         Raises:
             WireError: ``obj`` cannot be encoded (nothing was sent).
         """
-        if to.node != self.name:
-            self._send_remote(to.node, encode_hop(kind, corr, self.name, path, to.node,
-                                                  to.path, obj))
-        elif self.encode_local:
-            self._receive_frame(encode_hop(kind, corr, self.name, path, to.node, to.path, obj),
-                                local=True, wait=False)
+        if to.node != self.name or self.encode_local:
+            if key is None:
+                key = (self, path)  # unique per sending node and path, like a cell
+            route = to._hops.get(key)
+            if route is None:
+                route = self._hop(key, path, to)
+            frame = encode_hop_on(route, kind, corr, obj)
+            if to.node != self.name:
+                self._send_remote(to.node, frame)
+            else:
+                self._receive_frame(frame, local=True, wait=False, route=route,
+                                    cls=obj.__class__)
         else:
             encode_message(obj)  # what cannot travel fails here too
             self._complete_ask(kind, corr, obj)
@@ -811,12 +926,45 @@ class Node:
         if self.alive:
             self._receive_frame(frame, local=False, wait=False)
 
-    def _receive_frame(self, frame: bytes, *, local: bool, wait: bool) -> Future[None]:
+    def receive_frames(self, frames: list[bytes]) -> None:
+        """``receive_frame`` for each of ``frames``, in order (a transport's batch).
+
+        Frames of a batch mostly share a route and type, so each is first matched
+        against the template of the previous one (``hop_template``): the same verdict
+        as ``decode_hop``, without looking the template up per frame.
+        """
+        receive = self._receive_frame
+        read = None
+        for frame in frames:
+            if not self.alive:
+                return
+            out = None if read is None else read(frame)
+            receive(frame, False, False, None, None, out)
+            if out is None:
+                read = hop_template(frame)
+
+    def _receive_frame(self, frame: bytes, local: bool, wait: bool,
+                       route: HopRoute | None = None, cls: type | None = None,
+                       out: tuple[int, int, tuple[str, str, str, str], Any] | None = None,
+                       ) -> Future[None]:
+        """Decode and admit one frame. ``route`` and ``cls`` (local sends only) say how the
+        frame was made, which lets the decoder pick its template first; ``out``: the frame
+        already decoded by a template reader (``receive_frames``). The verdict on the
+        bytes is the same either way (``decode_hop_on``, ``hop_template``)."""
         if self._tracing:
             self.runtime.record(_REC.pack(b"D", self.runtime.now_ns(), len(frame)) + frame)
         try:
-            kind, corr, route, msg = decode_hop(frame, address_factory=self._factory)
-            sender_node, _sender_path, receiver_node, path = route
+            if out is not None:
+                pass
+            elif route is not None and cls is not None:
+                read = route.readers.get(cls)  # decode_hop_on's first step, inline
+                out = None if read is None else read(frame)
+                if out is None:
+                    out = decode_hop_on(route, cls, frame, address_factory=self._factory)
+            else:
+                out = decode_hop(frame, address_factory=self._factory)
+            kind, corr, route_texts, msg = out
+            sender_node, _sender_path, receiver_node, path = route_texts
             if receiver_node != self.name:
                 raise WireError(f"envelope for node {receiver_node!r} reached {self.name!r}")
         except WireError as exc:
@@ -826,33 +974,50 @@ class Node:
             if local:
                 raise
             return _DONE_NONE
-        if kind in (KIND_REPLY, KIND_ERROR):
+        if kind in _TO_ACTORS:
+            # The common case inline (a running actor with room); everything else in _admit.
+            if sender_node:
+                sender = self._ref_cache.get(route_texts)
+                if sender is None:
+                    sender = self._sender_ref(route_texts)
+            else:
+                sender = None
+            cell = self._cells.get(path)  # never "/" (the node's own address)
+            if cell is not None and cell.state == _RUNNING and (
+                    len(cell.mailbox) < cell.mailbox_depth_max):
+                cell.mailbox.append((kind, msg, sender, corr, _H_RECEIVE))
+                self.stats["delivered"] += 1
+                if cell.coro is None and not cell.scheduled:
+                    cell.scheduled = True
+                    self.runtime.schedule(cell.step)
+                return _DONE_NONE
+        if kind in _ANSWERS:
             self._complete_ask(kind, corr, msg)
             return _DONE_NONE
         if sender_node:
-            sender = self._ref_cache.get(route)
+            sender = self._ref_cache.get(route_texts)
             if sender is None:
-                sender = self._sender_ref(route)
+                sender = self._sender_ref(route_texts)
         else:
             sender = None
         if kind == KIND_SYSTEM:
             self._system(path, sender, msg)
             return _DONE_NONE
         if kind == KIND_ASK and path == "/" and type(msg) is Ping:
-            d = _Delivery(kind, msg, sender, corr)
+            d = _delivery(kind, msg, sender, corr)
             self._reply_node(d, Pong(msg.seq))
             return _DONE_NONE
         # The common case inline (a running actor with room); everything else in _admit.
         cell = self._cells.get(path)
         if cell is not None and cell.state == _RUNNING and (
                 len(cell.mailbox) < cell.mailbox_depth_max):
-            cell.mailbox.append(_Delivery(kind, msg, sender, corr))
+            cell.mailbox.append(_delivery(kind, msg, sender, corr))
             self.stats["delivered"] += 1
             if cell.coro is None and not cell.scheduled:
                 cell.scheduled = True
                 self.runtime.schedule(cell.step)
             return _DONE_NONE
-        return self._admit(path, _Delivery(kind, msg, sender, corr), local=local, wait=wait)
+        return self._admit(path, _delivery(kind, msg, sender, corr), local=local, wait=wait)
 
     def _sender_ref(self, route: tuple[str, str, str, str]) -> ActorRef:
         """Refs are immutable, so the senders of recent routes are reused (bounded; keyed
@@ -865,9 +1030,9 @@ class Node:
         return ref
 
     def _reply_node(self, d: _Delivery, value: Any) -> None:
-        sender = d.sender
+        sender = d[_SENDER]
         assert sender is not None
-        self._route_out(KIND_REPLY, d.corr, "/", sender, value)
+        self._route_out(KIND_REPLY, d[_CORR], "/", sender, value)
 
     def _complete_ask(self, kind: int, corr: int, msg: Any) -> None:
         pending = self._pending.pop(corr, None)
@@ -910,15 +1075,15 @@ class Node:
             cell.blocked.append((fut, d))
             return fut
         self.stats["rejected"] += 1
-        if cell.overflow == "reject" and d.kind == KIND_ASK:
+        if cell.overflow == "reject" and d[_KIND] == KIND_ASK:
             self._reply_error(path, d, "MailboxFull", f"mailbox of {path} is full")
-        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, "mailbox_full"))
+        self._dead_letter(DeadLetter(path, _who(d), type(d[_MSG]).__name__, "mailbox_full"))
         return _DONE_NONE
 
     def _undeliverable(self, path: str, d: _Delivery, reason: str) -> None:
-        if d.kind == KIND_ASK:
+        if d[_KIND] == KIND_ASK:
             self._reply_error(path, d, "ActorNotFound", f"no actor at {self.name}:{path} ({reason})")
-        self._dead_letter(DeadLetter(path, _who(d), type(d.msg).__name__, reason))
+        self._dead_letter(DeadLetter(path, _who(d), type(d[_MSG]).__name__, reason))
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         self.stats["dead_letters"] += 1
@@ -938,7 +1103,7 @@ class Node:
             if type(msg) is Down:
                 del cell.watching[(msg.actor.node, msg.actor.path)]
             handler = _H_RECEIVE if type(msg) is Down else _H_EXIT
-            cell.mailbox.append(_Delivery(KIND_SYSTEM, msg, sender, 0, handler))
+            cell.mailbox.append(_delivery(KIND_SYSTEM, msg, sender, 0, handler))
             if cell.coro is None and cell.state == _RUNNING:
                 self._schedule(cell)
         elif type(msg) is Stop:
@@ -1006,7 +1171,7 @@ class Node:
             if self._tracing:
                 self.runtime.record(_REC.pack(b"T", self.runtime.now_ns(), len(frame)) + frame)
             obj = decode_hop(frame, address_factory=self._factory)[3]
-            cell.mailbox.append(_Delivery(KIND_TELL, obj, cell.ref, 0))
+            cell.mailbox.append(_delivery(KIND_TELL, obj, cell.ref, 0))
             if cell.coro is None:
                 self._schedule(cell)
 
@@ -1021,8 +1186,8 @@ class Node:
         if len(cell.stash) >= STASH_MAX_DEFAULT:
             raise MailboxFull(f"stash of {cell.path} is full ({STASH_MAX_DEFAULT})")
         cell.stash.append(d)
-        if d.kind == KIND_ASK:
-            cell.current = _Delivery(KIND_TELL, d.msg, d.sender, 0)  # answered on unstash
+        if d[_KIND] == KIND_ASK:
+            cell.current = _delivery(KIND_TELL, d[_MSG], d[_SENDER], 0)  # answered on unstash
 
     def _unstash_all(self, cell: _Cell) -> int:
         n = len(cell.stash)
@@ -1041,7 +1206,7 @@ class Node:
         if cell is None or cell.state >= _STOPPING:
             fut.set_exception(ActorNotFound(f"{ref} is not a live local actor"))
             return fut
-        self._admit(ref.path, _Delivery(KIND_TELL, (name, args, kwargs, fut), None, 0, _H_CALL),
+        self._admit(ref.path, _delivery(KIND_TELL, (name, args, kwargs, fut), None, 0, _H_CALL),
                     local=True, wait=False)
         return fut
 
@@ -1091,7 +1256,7 @@ async def _invoke(actor: Actor, name: str, args: tuple[Any, ...], kwargs: dict[s
 
 
 def _who(d: _Delivery) -> str:
-    return "outside" if d.sender is None else str(d.sender)
+    return "outside" if d[_SENDER] is None else str(d[_SENDER])
 
 
 _DONE_NONE: Future[None] = Future.completed(None)

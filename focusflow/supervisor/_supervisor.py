@@ -198,10 +198,10 @@ def _control(sup: ActorRef, op: str, arg: Any) -> Awaitable[Any]:
     if target is None or not isinstance(target.actor, Supervisor):
         request.future.set_exception(ValueError(f"{sup} is not a live supervisor"))
     else:
-        from focusflow.supervisor._node import _Delivery
+        from focusflow.supervisor._node import _delivery
         from focusflow.wire import KIND_TELL
 
-        node._admit(sup.path, _Delivery(KIND_TELL, request, None, 0), local=True, wait=False)
+        node._admit(sup.path, _delivery(KIND_TELL, request, None, 0), local=True, wait=False)
     return request.future if cell is not None else node.runtime.bridge(request.future)
 
 

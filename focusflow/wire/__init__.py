@@ -41,7 +41,15 @@ from focusflow.wire._codec import (
 )
 from focusflow.wire._errors import MalformedFrame, WireError
 from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
-from focusflow.wire._hop import decode_hop, encode_hop
+from focusflow.wire._hop import (
+    HopRoute,
+    decode_hop,
+    decode_hop_on,
+    encode_hop,
+    encode_hop_on,
+    hop_route,
+    hop_template,
+)
 from focusflow.wire._message import (
     DEFAULT_LIMITS,
     Address,
@@ -70,6 +78,7 @@ __all__ = [
     "Envelope",
     "EnvelopeFields",
     "FrameDecoder",
+    "HopRoute",
     "MalformedFrame",
     "WireError",
     "WireLimits",
@@ -80,14 +89,18 @@ __all__ = [
     "decode_envelope",
     "decode_envelope_fields",
     "decode_hop",
+    "decode_hop_on",
     "decode_message",
     "encode_envelope",
     "encode_envelope_capnp",
     "encode_envelope_fields",
     "encode_frame",
     "encode_hop",
+    "encode_hop_on",
     "encode_message",
     "from_bytes",
+    "hop_route",
+    "hop_template",
     "load_schema",
     "message",
     "registered_types",

@@ -124,6 +124,16 @@ class FlatLayout:
         args = "".join(f", {getters[int(x)]}" for x in spec.order)
         return spec.head.format[1:], 8 + 8 * words, f"0, {words}, 0, {spec.root_hi}{args}"
 
+    def fixed_order(self) -> list[int]:
+        """For a numbers-only struct (see ``fixed_form``): the Python field index of each
+        value that ``fixed_form``'s format packs, in that order (byte order, not field
+        order), so that a decoder unpacking the same format knows which field is which."""
+        spec = self._spec
+        assert not (spec.pc or spec.bools or spec.enums), "numbers-only structs only"
+        order = [int(x) for x in spec.order]
+        assert sorted(order) == list(range(spec.nfields))
+        return order
+
 
 class _Spec:
     """What the code generators need to know about one layout."""

@@ -178,6 +178,9 @@ class MessageCodec:
     fixed: tuple[str, int, str] | None = None
     #: Whether decoding may build addresses (then the runtime binds its ref factory).
     has_address: bool = True
+    #: Whether ``cls(...)`` only stores its fields (``_plain_init``): decoders may then
+    #: fill the slots directly.
+    direct: bool = False
 
 
 _by_type: dict[type, MessageCodec] = {}
@@ -384,7 +387,7 @@ def _add_flat(codec: MessageCodec, gen: _Gen) -> None:
     codec.flat = layout
     codec.values = gen.env["values"]
     codec.make = gen.env["make"]
-    direct = _plain_init(codec.cls, fields)
+    direct = codec.direct = _plain_init(codec.cls, fields)
     if direct:
         gen.env["_new"] = object.__new__
         for i, f in enumerate(fields):
@@ -403,6 +406,37 @@ def _plain_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> bool:
             and not hasattr(cls, "__post_init__")
             and all(f.init and type(cls.__dict__.get(f.name)).__name__ == "member_descriptor"
                     for f in fields))
+
+
+def _fast_init(codec: MessageCodec) -> None:
+    """Give a plain message class (``codec.direct``) an ``__init__`` that stores each
+    field with its slot's setter instead of the frozen dataclass's
+    ``object.__setattr__`` per field: the same signature, defaults and result (the
+    instance stays frozen: only ``__setattr__`` is refused), about twice as fast, and
+    every message an actor sends is built once."""
+    cls = codec.cls
+    fields = dataclasses.fields(cls)
+    if not codec.direct or any(
+            f.kw_only or f.default_factory is not dataclasses.MISSING for f in fields):
+        return
+    env: dict[str, Any] = {}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        env[f"_set{i}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_d{i}"] = f.default
+            params.append(f"{f.name}=_d{i}")
+        body.append(f"    _set{i}(self, {f.name})")
+    source = "\n".join([f"def __init__(self{''.join(', ' + p for p in params)}):",
+                        *(body or ["    pass"]), ""])
+    exec(compile(source, f"<focusflow.wire init {cls.__qualname__}>", "exec"), env)
+    init = env["__init__"]
+    old = cls.__dict__["__init__"]
+    init.__qualname__, init.__doc__ = old.__qualname__, old.__doc__
+    init.__annotations__ = dict(getattr(old, "__annotations__", {}))
+    cls.__init__ = init  # type: ignore[misc]
 
 
 def _register(codec: MessageCodec) -> None:
@@ -435,7 +469,9 @@ def message(struct: Any) -> Callable[[type[T]], type[T]]:
             cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             assert _SNAKE_OK.match(f.name), f"{cls.__qualname__}.{f.name}: use snake_case"
-        _register(_build_codec(cls, struct))
+        codec = _build_codec(cls, struct)
+        _fast_init(codec)
+        _register(codec)
         return cls
 
     return wrap

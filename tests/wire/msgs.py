@@ -116,3 +116,15 @@ class Checked:
     def __post_init__(self) -> None:
         if self.n < 0:
             raise ValueError(f"n must be >= 0, got {self.n}")
+
+
+@message(schema.Mixed)
+class Mixed:
+    """Numbers only, fields of several widths out of byte order (hop templates)."""
+
+    a: int
+    b: float
+    c: int = 7
+    d: int = -1
+    e: float = 0.5
+    f: int = 0

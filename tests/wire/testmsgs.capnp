@@ -77,3 +77,14 @@ struct Holder {
 struct Checked {
   n @0 :Int64;
 }
+
+# Numbers only, declared out of byte order (the hop codec's one-pack writer and frame
+# templates must map each value to its field).
+struct Mixed {
+  a @0 :Int8;
+  b @1 :Float64;
+  c @2 :UInt16;
+  d @3 :Int64;
+  e @4 :Float32;
+  f @5 :UInt32;
+}
