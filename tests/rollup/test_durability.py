@@ -82,10 +82,11 @@ def _run(seed: int, duration_ms: float = 6_500.0, **options: Any) -> dict[str, A
 
 def test_sequencer_and_da_crashes_lose_nothing_committed() -> None:
     # every sequencer crashes twice (staggered), the DA grid twice, relayers are hostile
-    # and rollup 1 lies: unsynced writes are lost at each crash
+    # and rollup 1 lies: unsynced writes are lost at each crash (torn: a random prefix of
+    # them survives, as from a disk that flushed part of its cache)
     s = _run(3, duration_ms=8_000.0, rollups=3, hubs=2, seq_crash_ms=1_500.0,
              da_crash_ms=1_700.0, relayer_faults=True, rollup_liar=1,
-             rollup_drain_ms=4_000.0)
+             rollup_drain_ms=4_000.0, torn_writes=True)
     assert s["ok"], (s["invariants"], s["violations"], s["resume_failures"], s["unmerged"])
     assert s["resumes_checked"] == 3 * 2 + 2  # each sequencer twice, the grid twice
     assert s["invariants"]["crashed_nodes_resume_exactly"]

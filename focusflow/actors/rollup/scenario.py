@@ -104,6 +104,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="crash every hub at this time and twice it (0: never)")
     group.add_argument("--hub-down-ms", type=float, default=300.0,
                        help="how long a crashed node stays down (every crash option)")
+    group.add_argument("--torn-writes", action="store_true",
+                       help="a crash keeps a random prefix of the unsynced writes (not none)")
     group.add_argument("--seq-crash-ms", type=float, default=0.0,
                        help="crash every sequencer node at this time and twice it (0: never)")
     group.add_argument("--da-crash-ms", type=float, default=0.0,
@@ -371,8 +373,9 @@ def build_world(sim: Simulation, options: Mapping[str, Any]) -> World:
     """Build the hierarchy on ``sim``; returns the world with its probe and checks."""
     w = World(sim, options)
     sim.network.set_default(latency_ms=5.0, jitter_ms=2.0)
+    torn = bool(options.get("torn_writes"))
     for name, children in topology(options, w.probe).items():
-        sim.add_node(name, boot=_boot_supervised(children))
+        sim.add_node(name, boot=_boot_supervised(children), torn_writes=torn)
     _schedule(w, options, [f"bucket-{i}" for i in range(w.rollups)])
     return w
 
