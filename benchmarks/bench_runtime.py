@@ -1,7 +1,7 @@
 """Runtime benchmark: tell and ask throughput, in-process and with Cap'n Proto on every
 hop, side by side with Pykka on the same machine; the bulk (batch) path; simulated events/s.
 
-    .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json]
+    .venv/bin/python benchmarks/bench_runtime.py [--quick] [--json] [--breakdown]
 
 Every figure is measured in this run; ratios are ours / Pykka's best.
 """
@@ -33,10 +33,13 @@ from focusflow.wire import (
     KIND_TELL,
     decode_envelope_fields,
     decode_hop,
+    decode_hop_on,
     decode_message,
     encode_envelope_fields,
     encode_hop,
+    encode_hop_on,
     encode_message,
+    hop_route,
 )
 from focusflow.wire.system import Blob, Ping, Pong
 
@@ -239,6 +242,38 @@ def hop_one_pass(n: int) -> float:
     return _rate(n, t)
 
 
+def hop_route_path(n: int) -> float:
+    """Hops/s the way the runtime sends between two actors: the route's writer
+    (``HopRoute.writers``) and its template reader (``decode_hop_on``)."""
+    route = hop_route(*_ROUTE)
+    decode_hop_on(route, Ping, encode_hop_on(route, KIND_TELL, 0, Ping(0)))
+    t = _start()
+    for i in range(n):
+        decode_hop_on(route, Ping, encode_hop_on(route, KIND_TELL, 0, Ping(i)))
+    return _rate(n, t)
+
+
+def breakdown() -> dict[str, float]:
+    """CPU µs of each part of a tell of ``Ping`` (best of 7 ``timeit`` runs, process CPU
+    time): what the runtime's hot path is made of."""
+    import timeit
+
+    route = hop_route(*_ROUTE)
+    frame = encode_hop_on(route, KIND_TELL, 0, Ping(1))
+    decode_hop_on(route, Ping, frame)
+    env = {"Ping": Ping, "p": Ping(1), "frame": frame, "write": route.writers[Ping],
+           "read": route.readers[Ping], "encode_hop": encode_hop, "decode_hop": decode_hop,
+           "R": _ROUTE}
+    parts = {"Ping(i) (the message)": "Ping(5)",
+             "route writer (runtime's encode)": "write(1, 0, p)",
+             "route reader (runtime's decode)": "read(frame)",
+             "encode_hop (no route kept)": "encode_hop(1, 0, *R, p)",
+             "decode_hop (table lookup)": "decode_hop(frame)"}
+    n = 100_000
+    return {name: min(timeit.Timer(stmt, globals=env, timer=time.process_time).repeat(
+        number=n, repeat=7)) / n * 1e6 for name, stmt in parts.items()}
+
+
 def hop_two_pass(n: int) -> float:
     """Baseline: the same frames through the general functions (payload, then envelope;
     each with the generated flat fast path), as the runtime did before the hop codec."""
@@ -333,6 +368,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (< 60 s on 2 cores)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also the CPU cost of each part of a tell (timeit)")
     args = parser.parse_args()
     n_tell, n_ask, rep = (20_000, 5_000, 2) if args.quick else (100_000, 20_000, 5)
     edges = 200_000 if args.quick else 2_000_000
@@ -350,6 +387,7 @@ def main() -> int:
         "per_item_struct_edges_per_s": lambda: per_item_encode(edges // 10),
         "sim_steps_per_s_pingpong": lambda: sim_pingpong(n_ask),
         "hop_codec_one_pass": lambda: hop_one_pass(n_tell),
+        "hop_codec_route_writer_reader": lambda: hop_route_path(n_tell),
         "hop_codec_two_pass": lambda: hop_two_pass(n_tell),
     }
     # Rounds interleave every measure (ours and Pykka's), keeping each one's best, so that
@@ -366,23 +404,31 @@ def main() -> int:
     ratios = {
         "tell_in_process/pykka_tell": r["tell_in_process"] / pykka_tell_best,
         "tell_capnp_every_hop/pykka_tell": r["tell_capnp_every_hop"] / pykka_tell_best,
+        "tell_capnp_across_nodes/pykka_tell": r["tell_capnp_across_nodes"] / pykka_tell_best,
         "ask_in_process/pykka_ask_best": r["ask_in_process"] / pykka_ask_best,
         "ask_capnp_every_hop/pykka_ask_best": r["ask_capnp_every_hop"] / pykka_ask_best,
         "ask_from_outside_capnp/pykka_ask": r["ask_from_outside_capnp"] / r["pykka_ask"],
         "bulk_batch/per_item_struct": r["bulk_edges_per_s_batch_10000"]
         / r["per_item_struct_edges_per_s"],
         "hop_codec_one_pass/two_pass": r["hop_codec_one_pass"] / r["hop_codec_two_pass"],
+        "hop_codec_route_writer_reader/two_pass": r["hop_codec_route_writer_reader"]
+        / r["hop_codec_two_pass"],
     }
     cpu_ratios = {
         "tell_capnp_every_hop/pykka_tell (cpu per msg, lower is better)":
             CPU_US["tell_capnp_every_hop"] / CPU_US["pykka_tell"],
+        "tell_capnp_across_nodes/pykka_tell (cpu per msg)":
+            CPU_US["tell_capnp_across_nodes"] / CPU_US["pykka_tell"],
         "ask_capnp_every_hop/pykka_ask_best (cpu per round trip)":
             CPU_US["ask_capnp_every_hop"] / min(CPU_US["pykka_ask"],
                                                  CPU_US["pykka_ask_actor_to_actor"]),
     }
     out = {"machine": machine(), "quick": args.quick, "rates": r, "ratios": ratios,
            "cpu_us_per_item": CPU_US, "cpu_ratios": cpu_ratios,
+           "breakdown_cpu_us": breakdown() if args.breakdown else {},
            "targets": {"tell >= pykka (capnp every hop)": ratios["tell_capnp_every_hop/pykka_tell"] >= 1,
+                       "tell cpu < pykka (capnp every hop)": cpu_ratios[
+                           "tell_capnp_every_hop/pykka_tell (cpu per msg, lower is better)"] < 1,
                        "tell >= pykka (in process)": ratios["tell_in_process/pykka_tell"] >= 1,
                        "ask >= 2x pykka (capnp every hop)": ratios["ask_capnp_every_hop/pykka_ask_best"] >= 2,
                        "ask >= 2x pykka (in process)": ratios["ask_in_process/pykka_ask_best"] >= 2}}
@@ -398,6 +444,10 @@ def main() -> int:
         print(f"{k:40} {v:14.2f}")
     for k, v in cpu_ratios.items():
         print(f"  {k:62} {v:6.2f}x")
+    if out["breakdown_cpu_us"]:
+        print("parts of a tell (CPU µs, timeit best of 7):")
+        for k, v in out["breakdown_cpu_us"].items():
+            print(f"  {k:40} {v:8.3f}")
     print("ratios:")
     for k, v in ratios.items():
         print(f"  {k:45} {v:8.2f}x")
