@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from focusflow.actors.hub import actor as hub_actor
 from focusflow.actors.hub.core import HubCore
 from focusflow.actors.rollup import actor as rollup_actor
 from focusflow.actors.rollup.bucket import bucket_of
@@ -106,6 +107,12 @@ def test_restarted_watcher_still_challenges_inside_the_window(monkeypatch: Any) 
     assert s["ok"], (s["invariants"], s["violations"], s["unmerged"])
     assert s["slashed"] == 1 and s["invariants"]["liar_slashed_only"]
     assert s["invariants"]["all_claims_merged"]
+
+    # the hub answers one claim per query: the watcher pages through the history
+    monkeypatch.setattr(hub_actor, "claims_answer_max", 1)
+    s = _run(1, **opts)
+    assert s["ok"] and s["slashed"] == 1, (s["invariants"], s["violations"])
+    monkeypatch.undo()
 
     # the same run with a watcher that does not re-derive its work lets the lie through
     init = rollup_actor.ChallengerActor.__init__

@@ -146,31 +146,34 @@ class HubActor(Actor):
         elif isinstance(msg, HubQuery):
             return self.state()
         elif isinstance(msg, ClaimsQuery):
-            return self.claims(msg.bucket, msg.from_period)
+            return self.claims(msg.bucket, msg.from_period, after_bucket=msg.after_bucket)
         return None
 
-    def claims(self, bucket: bytes, from_period: int) -> ClaimsAnswer:
-        """Claims of ``bucket`` (empty: every bucket) from ``from_period`` on, accepted
-        (deadline 0) then pending, in (bucket, period) order, at most
-        ``claims_answer_max``: what a restarted watcher re-derives its work from."""
+    def claims(self, bucket: bytes, from_period: int, *, after_bucket: bytes = b""
+               ) -> ClaimsAnswer:
+        """What a watcher re-derives its work from, at most ``claims_answer_max`` claims.
+
+        ``bucket`` empty: the claims still in their windows, every bucket's, in (bucket,
+        period) order from (``after_bucket``, ``from_period``) on — paged by that cursor.
+        A bucket given: its claims from ``from_period`` on, accepted (deadline 0) then
+        pending — the history a watcher re-executes before judging, paged by period.
+        """
         core = self.core
-        buckets = [bucket] if bucket else sorted(set(core.accepted) | set(core.pending))
-        raw: list[bytes] = []
-        deadlines: list[int] = []
-        truncated = False
-        for b in buckets:
-            entries = [(c, 0) for c in (core.accepted[b].history if b in core.accepted else ())]
-            entries += [(e.claim, e.deadline_ns) for e in core.pending.get(b, ())]
-            for claim, deadline in entries:
-                if claim.period < from_period:
-                    continue
-                if len(raw) >= claims_answer_max:
-                    truncated = True
-                    break
-                raw.append(to_bytes(claim))
-                deadlines.append(deadline)
-        return ClaimsAnswer(np.array(deadlines, dtype=np.uint64), tuple(raw),
-                            self.ctx.node_name, truncated)
+        entries: list[tuple[SupplyRank, int]] = []
+        if bucket:
+            acc = core.accepted.get(bucket)
+            entries += [(c, 0) for c in (acc.history if acc else ()) if c.period >= from_period]
+            entries += [(e.claim, e.deadline_ns) for e in core.pending.get(bucket, ())
+                        if e.claim.period >= from_period]
+        else:
+            entries += [(e.claim, e.deadline_ns) for b in sorted(core.pending)
+                        if b >= after_bucket for e in core.pending[b]
+                        if b > after_bucket or e.claim.period >= from_period]
+        kept = entries[:claims_answer_max]
+        assert all(d > 0 for c, d in kept if not bucket), "a pending claim has a deadline"
+        return ClaimsAnswer(np.array([d for _, d in kept], dtype=np.uint64),
+                            tuple(to_bytes(c) for c, _ in kept), self.ctx.node_name,
+                            len(entries) > len(kept))
 
     async def _event(self, event: HubEvent) -> None:
         """Apply an input; if it changed the hub, make it durable, then act on it."""

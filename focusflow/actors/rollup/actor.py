@@ -66,9 +66,12 @@ EV_BATCH, EV_CLAIM, EV_ACK, EV_TIMEOUT, EV_RETIRE = 1, 2, 3, 4, 5
 SEQ_LOG_PREFIX = "seq.log."
 SQUARE_PREFIX = "da.sq."
 RESYNC_MS = 200.0
+RESYNC_GAP_MS = 50.0
 #: the challenger's wait for a square: short, since a grid that is down must not eat
 #: the window (it retries every 200 ms); the grid answers a live fetch in milliseconds
 FETCH_TIMEOUT_MS = 400
+#: pages of claims one resync takes from a hub before judging what it has
+resync_pages_max = 64
 ASK_TIMEOUT_MS = 1_000
 squares_max = 1 << 16
 claim_timeout_ms = 600_000.0
@@ -277,11 +280,13 @@ class ChallengerActor(Actor):
     """Watches claims (``ClaimNotice`` from hubs), re-executes them from DA, proves fraud.
 
     Keeps nothing on disk: what it must judge is re-derived. On start it asks every hub
-    in ``hubs`` for its claims (``ClaimsQuery``): accepted ones rebuild each bucket's
-    replayer from the DA grid, pending ones are judged in order, inside their windows
-    (notices sent while it was down are lost; the hubs still hold the claims). A bucket
-    whose next claim is missing while later ones wait (a lost notice) is asked for again
-    every ``RESYNC_MS``.
+    in ``hubs`` for the claims still in their windows (``ClaimsQuery`` with no bucket;
+    notices sent while it was down are lost, the hubs still hold the claims). A bucket
+    whose next claim is missing while later ones wait — after a restart, its whole
+    accepted history; later, a lost notice — is asked for from that period on,
+    ``RESYNC_GAP_MS`` after the gap is seen (answers are paged by the hub's
+    ``claims_answer_max``): the accepted claims rebuild the bucket's replayer from the DA
+    grid, then the pending ones are judged in order.
     """
 
     def __init__(self, name: str, da: tuple[str, str], *, eps: float = 1e-9,
@@ -295,7 +300,9 @@ class ChallengerActor(Actor):
         self.proofs_sent = 0
         self.resyncs = 0
         self.frauds: dict[tuple[bytes, int], FraudProof] = {}
-        self.synced: set[str] = set()  # hubs whose whole claim list was taken since start
+        self.synced: set[str] = set()  # hubs whose pending claims were all taken
+        #: where the pages of each hub's pending claims got to: (bucket, period)
+        self.synced_to: dict[str, tuple[bytes, int]] = dict.fromkeys(self.hubs, (b"", 1))
 
     async def on_start(self) -> None:
         if self.hubs:
@@ -342,28 +349,46 @@ class ChallengerActor(Actor):
     async def _resync(self) -> None:
         """Ask hubs for claims: every hub not yet synced since start (all its buckets),
         and the hub of each bucket whose next claim is missing (from that period on)."""
-        asks: list[tuple[str, bytes, int]] = [(h, b"", 1) for h in self.hubs
-                                              if h not in self.synced]
+        asks: list[tuple[str, ClaimsQuery]] = [
+            (h, ClaimsQuery(b"", self.synced_to[h][1], self.synced_to[h][0]))
+            for h in self.hubs if h not in self.synced]
         for bucket, box in sorted(self.waiting.items()):
             rep = self.replayers.get(bucket)
             nxt = 1 if rep is None else rep.period + 1
             if box and nxt not in box and not (rep is not None and rep.spent):
-                asks.append((box[min(box)].hub, bucket, nxt))
-        for hub, bucket, start in asks:
-            try:
-                got = await self.ctx.ask(self.ctx.ref_for(hub, self.hub_path),
-                                         ClaimsQuery(bucket, start), timeout_ms=ASK_TIMEOUT_MS)
-            except (AskTimeout, ActorCrashed, ActorNotFound):
-                continue
-            if not isinstance(got, ClaimsAnswer):
-                continue
-            self.resyncs += 1
-            if not bucket:
-                self.synced.add(hub)
-            for raw, deadline in zip(got.claims, got.deadlines.tolist(), strict=True):
-                await self._notice(ClaimNotice(raw, hub, int(deadline)), resync=True)
+                asks.append((box[min(box)].hub, ClaimsQuery(bucket, nxt)))
+        for hub, first in asks:
+            query: ClaimsQuery | None = first
+            for _ in range(resync_pages_max):
+                if query is None:
+                    break
+                query = await self._page(hub, query)
         if set(self.hubs) - self.synced:
             self.ctx.start_timer("resync", RESYNC_MS, RollupTick(TICK_RESYNC))
+
+    async def _page(self, hub: str, query: ClaimsQuery) -> ClaimsQuery | None:
+        """Ask ``hub`` one page of claims and queue them; the next page's query, or None
+        when there is none (or the hub did not answer: the resync timer asks again)."""
+        try:
+            got = await self.ctx.ask(self.ctx.ref_for(hub, self.hub_path), query,
+                                     timeout_ms=ASK_TIMEOUT_MS)
+        except (AskTimeout, ActorCrashed, ActorNotFound):
+            return None
+        if not isinstance(got, ClaimsAnswer):
+            return None
+        self.resyncs += 1
+        last: SupplyRank | None = None
+        for raw, deadline in zip(got.claims, got.deadlines.tolist(), strict=True):
+            await self._notice(ClaimNotice(raw, hub, int(deadline)), resync=True)
+            last = from_bytes(SupplyRank, raw)
+        more = got.truncated and last is not None
+        if query.bucket:  # a bucket's history: the next page starts after its last period
+            return ClaimsQuery(query.bucket, last.period + 1) if more and last else None
+        if more and last is not None:  # pending claims: after the last (bucket, period)
+            self.synced_to[hub] = (last.bucket, last.period + 1)
+            return ClaimsQuery(b"", last.period + 1, last.bucket)
+        self.synced.add(hub)
+        return None
 
     async def _fetch_all(self, claim: SupplyRank) -> dict[bytes, tuple[bytes, int]] | None:
         out: dict[bytes, tuple[bytes, int]] = {}
@@ -404,8 +429,8 @@ class ChallengerActor(Actor):
                     self.frauds[(claim.bucket, claim.period)] = proof
                 self.ctx.tell_nowait(hub, proof)
                 box.clear()  # the bucket freezes; later claims build on the bad one
-        if box and not rep.spent and self.hubs:
-            self.ctx.start_timer("resync", RESYNC_MS, RollupTick(TICK_RESYNC))  # a gap
+        if box and not rep.spent and self.hubs:  # a gap: ask the hub for what is missing
+            self.ctx.start_timer("resync", RESYNC_GAP_MS, RollupTick(TICK_RESYNC))
         return True
 
 

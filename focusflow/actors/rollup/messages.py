@@ -191,10 +191,12 @@ class SequencerEvent:
 
 @message(schema.ClaimsQuery)
 class ClaimsQuery:
-    """Ask a hub for a bucket's claims (empty bucket: all) from ``from_period`` on."""
+    """Ask a hub for a bucket's claims from ``from_period`` on, or (no bucket) for the
+    first pending claim of each bucket after ``after_bucket``."""
 
     bucket: bytes = b""
     from_period: int = 1
+    after_bucket: bytes = b""
 
 
 @message(schema.ClaimsAnswer)

@@ -134,11 +134,14 @@ struct SequencerEvent {
   n @2 :UInt64;
 }
 
-# Watcher -> hub: the claims of a bucket (empty = every bucket) from a period on, so a
-# restarted watcher (or one that missed notices) can rebuild what it must judge.
+# Watcher -> hub: the claims of a bucket from a period on (its history, paged), or with
+# no bucket the first claim still in its window of every bucket after `afterBucket`
+# (paged by bucket), so a restarted watcher (or one that missed notices) can rebuild
+# what it must judge.
 struct ClaimsQuery {
   bucket @0 :Data;
   fromPeriod @1 :UInt64;
+  afterBucket @2 :Data;
 }
 
 # Hub -> watcher: claims in (bucket, period) order; deadline 0 = already accepted.
