@@ -145,3 +145,26 @@ def test_a_disputed_claim_waits_for_its_verdict_past_the_window() -> None:
     assert hub.disputed() == []
     hub.tick(5_001 * ms)
     assert hub.accepted[claim.bucket].period == 1
+
+
+def test_a_dispute_survives_a_hub_crash_and_holds_the_claim_until_judged(
+        monkeypatch: Any) -> None:
+    # the judge cannot read the DA grid until 3.5 s (its fetches fail), the hub crashes
+    # at 1.5 s with the liar's claim disputed, and the claim's window (re-opened by the
+    # restart) ends before 3.5 s: the dispute is in the hub's log, so the restarted hub
+    # holds the claim past its window, judges it once the data is readable, and slashes
+    adjudicate = hub_actor.HubActor._adjudicate
+    put_off: list[int] = []
+
+    async def slow_da(self: Any, adj: Any, now: int) -> bool:
+        if self.ctx.now_ns() < 3_500_000_000:
+            put_off.append(now)
+            return False
+        return await adjudicate(self, adj, now)
+
+    monkeypatch.setattr(hub_actor.HubActor, "_adjudicate", slow_da)
+    s = _run(2, rollups=3, hubs=1, rollup_liar=1, hub_crash_ms=1_500.0)
+    assert put_off and min(put_off) < 1_500_000_000  # disputed before the crash
+    assert s["hub_restarts"] >= 1
+    assert s["ok"], (s["invariants"], s["violations"], s["unmerged"])
+    assert s["slashed"] == 1 and s["invariants"]["liar_slashed_only"]
