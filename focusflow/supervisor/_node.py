@@ -761,7 +761,8 @@ class Node:
             else:
                 frame = encode_hop_on(route, KIND_TELL, 0, msg)
             if not local:
-                self._send_remote(ref.node, frame)
+                self.stats["remote_sent"] += 1  # _send_remote, inline
+                self.runtime.send_remote(ref.node, frame)
                 return _DONE_NONE
             read = route.readers.get(cls)
             out = None if read is None or cell is None or self._tracing else read(frame)
@@ -935,13 +936,36 @@ class Node:
         """
         receive = self._receive_frame
         read = None
+        texts: tuple[str, str, str, str] | None = None  # the route of the frames below
+        sender: ActorRef | None = None
+        target: _Cell | None = None
         for frame in frames:
             if not self.alive:
                 return
-            out = None if read is None else read(frame)
-            receive(frame, False, False, None, None, out)
+            out = None if read is None or self._tracing else read(frame)
             if out is None:
+                receive(frame, False, False)
                 read = hop_template(frame)
+                continue
+            if out[2] is not texts:  # a new route: who sends, and to which actor
+                texts = out[2]
+                if texts[2] != self.name:
+                    texts = None
+                    receive(frame, False, False, None, None, out)  # refused there
+                    continue
+                sender = (self._ref_cache.get(texts) or self._sender_ref(texts)) if (
+                    texts[0]) else None
+                target = self._cells.get(texts[3])
+            # The common case as in _receive_frame: a tell to a running actor with room.
+            if out[0] == KIND_TELL and target is not None and target.state == _RUNNING and (
+                    len(target.mailbox) < target.mailbox_depth_max):
+                target.mailbox.append((KIND_TELL, out[3], sender, out[1], _H_RECEIVE))
+                self.stats["delivered"] += 1
+                if target.coro is None and not target.scheduled:
+                    target.scheduled = True
+                    self.runtime.schedule(target.step)
+            else:
+                receive(frame, False, False, None, None, out)
 
     def _receive_frame(self, frame: bytes, local: bool, wait: bool,
                        route: HopRoute | None = None, cls: type | None = None,

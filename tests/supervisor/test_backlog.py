@@ -18,7 +18,8 @@ from focusflow.supervisor import (
     ActorSystem,
     LoopbackNetwork,
 )
-from focusflow.wire import KIND_TELL, encode_hop
+from focusflow.wire import KIND_ASK, KIND_TELL, encode_hop, hop_template
+from focusflow.wire.system import Ping, Pong
 from tests.wire.msgs import Req, Resp
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +117,32 @@ async def test_loopback_batches_keep_order_and_count_malformed_frames() -> None:
             assert await log.ask(Req(6000)) == Resp(705)
         assert b.node.stats["malformed"] == 2
     assert seen == [*range(701), 5000, 5000, 5000, 6000]
+
+
+class PingLog(Actor):
+    """Records the seq of each Ping (a numbers-only message: the template fast paths)."""
+
+    def __init__(self, seen: list[int]) -> None:
+        self.seen = seen
+
+    async def receive(self, msg: Any) -> Any:
+        self.seen.append(msg.seq)
+        return Pong(len(self.seen))
+
+
+async def test_a_batch_refuses_frames_for_other_nodes_and_dead_actors() -> None:
+    seen: list[int] = []
+    async with ActorSystem("b") as b:
+        log = b.spawn(PingLog, seen, name="log")
+        good = encode_hop(KIND_TELL, 0, "a", "/user/x", "b", log.path, Ping(1))
+        elsewhere = encode_hop(KIND_TELL, 0, "a", "/user/x", "c", log.path, Ping(2))
+        nobody = encode_hop(KIND_TELL, 0, "a", "/user/x", "b", "/user/none", Ping(3))
+        ask = encode_hop(KIND_ASK, 77, "a", "/user/x", "b", log.path, Ping(4))
+        b.node.receive_frames([good, good, elsewhere, good, nobody, good, ask, good])
+        b.node.receive_frames([elsewhere, good, elsewhere])
+        assert hop_template(good) is not None  # the batch took the template path
+        with anyio.fail_after(5):
+            assert await log.ask(Ping(9)) == Pong(8)
+        assert b.node.stats["malformed"] == 3
+        assert [d.reason for d in b.dead_letters()].count("noproc") == 1
+    assert seen == [1, 1, 1, 1, 4, 1, 1, 9]
