@@ -748,6 +748,15 @@ class Node:
         return route
 
     def _tell(self, cell: _Cell | None, ref: ActorRef, msg: Any, wait: bool) -> Future[None]:
+        """Send ``msg`` from ``cell`` (None: from outside) to ``ref``: encoded on the route
+        kept on the ref, then handed to the transport or received here. The future is
+        done unless a local mailbox is full and ``wait`` (then it completes when there is
+        room).
+
+        Raises:
+            WireError: ``msg`` cannot be encoded (nothing was sent).
+            MailboxFull: a local mailbox is full and not ``wait``.
+        """
         local = ref.node == self.name
         if self.encode_local or not local:
             route = ref._hops.get(self if cell is None else cell)
