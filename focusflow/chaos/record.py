@@ -93,6 +93,11 @@ class InputRecorder:
         orig_blocking = getattr(runtime, "run_blocking", None)
 
         def schedule(step: Callable[[], None]) -> None:
+            if getattr(step, "transport_input", False):
+                # A transport's delivery (LoopbackNetwork batches): frames from outside,
+                # not a step of this node; they are recorded as inputs by ``receive``.
+                orig_schedule(step)
+                return
             orig_schedule(lambda: self._run(step))
 
         def call_later(delay_ns: int, fn: Callable[[], None]) -> Any:
@@ -112,11 +117,18 @@ class InputRecorder:
             self._output(dst, frame)
             orig_send(dst, frame)
 
-        def receive(frame: bytes, *, local: bool, wait: bool) -> Future[None]:
+        def receive(frame: bytes, local: bool, wait: bool, *more: Any) -> Future[None]:
             if not self._in_step:
                 assert len(self.events) < EVENTS_MAX
                 self.events.append(["F", self.steps, base64.b64encode(frame).decode()])
-            return orig_receive(frame, local=local, wait=wait)
+            return orig_receive(frame, local, wait, *more)
+
+        def receive_batch(frames: list[bytes]) -> None:
+            # A transport's batch (LoopbackNetwork) would be admitted by the template
+            # path without passing ``_receive_frame``: here every frame goes through the
+            # recorded entry, one by one, which is what the batch means.
+            for frame in frames:
+                node.receive_frame(frame)
 
         def run_blocking(fn: Callable[..., T], *args: Any) -> Future[T]:
             assert orig_blocking is not None
@@ -142,7 +154,8 @@ class InputRecorder:
         runtime.now_ns = now_ns  # type: ignore[method-assign]
         runtime.send_remote = send_remote  # type: ignore[method-assign,assignment]
         runtime._storage = _RecordingStorage(orig_storage, self.reads)
-        node._receive_frame = receive  # type: ignore[method-assign]
+        node._receive_frame = receive  # type: ignore[method-assign,assignment]
+        node.receive_frames = receive_batch  # type: ignore[method-assign]
         _resolve(self.boot)(node)
 
     def _run(self, step: Callable[[], None]) -> None:

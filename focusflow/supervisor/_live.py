@@ -500,7 +500,9 @@ class LoopbackNetwork:
                 batch.append(frame)  # its delivery step is already scheduled
                 return
             batch = self._open[node] = [frame]
-            target.runtime.schedule(partial(self._deliver, node, target, batch))
+            deliver = partial(self._deliver, node, target, batch)
+            deliver.transport_input = True  # type: ignore[attr-defined]  # (see chaos.record)
+            target.runtime.schedule(deliver)
 
         return send
 

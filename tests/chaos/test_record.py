@@ -11,23 +11,27 @@ import anyio
 import pytest
 
 from focusflow.chaos.record import InputRecorder, is_recording, replay_recording
-from focusflow.supervisor import ActorSystem
+from focusflow.supervisor import ActorSystem, LoopbackNetwork
 from tests.chaos.live_app import Sink
 from tests.wire.msgs import Req
 
 pytestmark = pytest.mark.anyio
 
 
-async def _record_live(path: Path) -> dict[str, Any]:
-    """Run a live node with a peer for a while, recording the node's inputs."""
+async def _record_live(path: Path, *, loopback: bool = False) -> dict[str, Any]:
+    """Run a live node with a peer for a while, recording the node's inputs (frames by
+    hand, one at a time, or through a ``LoopbackNetwork``, which delivers in batches)."""
     systems: dict[str, ActorSystem] = {}
     got: list[int] = []
 
     def to(dst: str) -> Any:
         return lambda _node, frame: systems[dst].receive_frame(frame)
 
-    async with ActorSystem("node", transport=to("peer")) as node, \
-            ActorSystem("peer", transport=to("node")) as peer:
+    net = LoopbackNetwork()
+    async with (net.system("node") if loopback else ActorSystem("node", transport=to("peer"))
+                ) as node, \
+            (net.system("peer") if loopback else ActorSystem("peer", transport=to("node"))
+             ) as peer:
         systems.update(node=node, peer=peer)
         recorder = InputRecorder(node, boot="tests.chaos.live_app:boot")
         recorder.start()
@@ -46,9 +50,10 @@ async def _record_live(path: Path) -> dict[str, Any]:
     return live
 
 
-async def test_recorded_live_run_replays_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loopback", [False, True], ids=["frames", "loopback-batches"])
+async def test_recorded_live_run_replays_exactly(tmp_path: Path, loopback: bool) -> None:
     path = tmp_path / "node.rec.gz"
-    live = await _record_live(path)
+    live = await _record_live(path, loopback=loopback)
     assert is_recording(path)
     report = replay_recording(path, inspect="node:/user/sup/tally")
     assert report["reproduced"], report
