@@ -29,7 +29,7 @@ import pstats
 import subprocess
 import time
 
-from focusflow.actors.consensus import harness
+from focusflow.actors.consensus import codec, harness
 from focusflow.actors.consensus.crypto import Ed25519Verifier
 from focusflow.actors.consensus.harness import Scenario, Workload, run
 
@@ -79,13 +79,30 @@ def finality(sizes: list[int], latencies: list[float], duration_ms: int, *, rout
 
 def profile(n: int, latency_ms: float, duration_ms: int, top: int = 25) -> None:
     """cProfile of one votes-to-all run: which functions the n² votes spend wall time in
-    (signature checks, Cap'n Proto decoding, the cores' bookkeeping)."""
+    (signature checks, Cap'n Proto decoding, the cores' bookkeeping), and how many
+    messages of each kind were delivered (decoded), with their bytes."""
     assert n >= 1 and duration_ms > 0 and top > 0
     sc = Scenario(validators=n, seed=1, latency_ms=latency_ms, duration_ms=duration_ms, tx_rate_per_s=200)
+    counts: dict[str, list[int]] = {}
+    decode = codec.decode_message
+
+    def counting(data: bytes) -> tuple[int, object]:
+        out = decode(data)
+        c = counts.setdefault(type(out[1]).__name__, [0, 0])
+        c[0] += 1
+        c[1] += len(data)
+        return out
+
     prof = cProfile.Profile()
-    r = prof.runcall(run, sc)
+    codec.decode_message = counting  # type: ignore[assignment]  # the nodes look it up per message
+    try:
+        r = prof.runcall(run, sc)
+    finally:
+        codec.decode_message = decode
     print(f"profile n={n} latency={latency_ms}ms {duration_ms} ms virtual, votes to all: "
           f"{r.events} events, {r.wall_s:.1f} s wall (under cProfile)")
+    for kind, (k, b) in sorted(counts.items(), key=lambda kv: -kv[1][0]):
+        print(f"  delivered {kind:<14} {k:>9} messages {b:>12} bytes")
     stats = pstats.Stats(prof)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(top)
