@@ -1,9 +1,10 @@
-"""Shared helpers of the rollup tests: a fake DA grid and link workloads."""
+"""Shared helpers of the rollup tests: a fake DA grid, link workloads, a hub clock."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from focusflow.actors.hub.core import Effect, HubCore
 from focusflow.actors.rollup.bucket import Bucket
 from focusflow.actors.rollup.claims import blob_square
 from focusflow.actors.rollup.core import EmitClaim, PublishBatch, SequencerCore
@@ -48,3 +49,20 @@ def period(core: SequencerCore, da: FakeDa, rng: np.random.Generator, n: int = 8
     claims = da.run(core, core.settle())
     assert len(claims) == 1
     return claims[0]
+
+
+PROBE_NS = 100_000_000
+
+
+def advance(hub: HubCore, da: FakeDa | None, from_ns: int, to_ns: int) -> list[Effect]:
+    """Run a hub core's clock from ``from_ns`` to ``to_ns`` as its shell would: every
+    100 ms the hub probes the DA grid (``da`` None: the grid does not answer) and ticks.
+    Returns the effects."""
+    assert from_ns <= to_ns
+    out: list[Effect] = []
+    for t in range(from_ns, to_ns + 1, PROBE_NS):
+        roots = hub.probe_roots()
+        if roots is not None and da is not None:
+            out += hub.observed([r for r in roots if da.fetch(r) is not None], t, t) or []
+        out += hub.tick(t)
+    return out

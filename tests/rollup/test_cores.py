@@ -13,7 +13,7 @@ from focusflow.actors.rollup.core import SequencerCore
 from focusflow.actors.rollup.graph import union_focus
 from focusflow.actors.rollup.messages import FraudProof, SubmitLinks
 from focusflow.kernels import FocusParams
-from tests.rollup._helpers import FakeDa, period
+from tests.rollup._helpers import FakeDa, advance, period
 
 PARAMS = FocusParams(eps=1e-9)
 MS = 1_000_000
@@ -81,14 +81,14 @@ def test_lying_sequencer_is_caught_by_reexecution_and_slashed() -> None:
                 out = hub.adjudicated(claim.bucket, claim.period, fraud=True,
                                       challenger="watcher")
                 slashed += [e for e in out if isinstance(e, Slashed)]
-        hub.tick(now)
+        advance(hub, da, now - 400 * MS, now)
         hub.invariants()
     assert [s.sequencer for s in slashed] == [liar_key]
     assert hub.bonds.get(liar_key, 0) == 0 and hub.slashed[liar_key] == 5000
     assert hub.rewards["watcher"] == 2500
     # the liar's bucket stays at its last honest claim and takes no more claims
     bad = bucket_of(bucket_id=b"bad").key
-    hub.tick(now + 5000 * MS)
+    advance(hub, da, now + 100 * MS, now + 5000 * MS)
     assert hub.accepted[bad].period == 1
     assert bad in hub.frozen
     assert liar.period == 3  # its third claim was refused at receipt
@@ -108,7 +108,7 @@ def test_false_fraud_proof_changes_nothing() -> None:
     assert not judge.check(adj.claim, da.fetch).fraud
     assert hub.adjudicated(claim.bucket, 1, fraud=False, challenger="troll") == []
     assert hub.false_alarms == 1
-    hub.tick(2000 * MS)
+    advance(hub, da, 100 * MS, 2000 * MS)
     assert hub.accepted[claim.bucket].period == 1 and hub.bonds[key] == 5000
 
 

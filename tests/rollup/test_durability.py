@@ -25,7 +25,7 @@ from focusflow.actors.rollup.core import EmitClaim, PublishBatch, SequencerCore
 from focusflow.actors.rollup.messages import FraudProof
 from focusflow.kernels import FocusParams
 from focusflow.sim.scenarios import run_scenario
-from tests.rollup._helpers import FakeDa, links, period
+from tests.rollup._helpers import FakeDa, advance, links, period
 
 PARAMS = FocusParams(eps=1e-9)
 
@@ -134,12 +134,13 @@ def test_a_disputed_claim_waits_for_its_verdict_past_the_window() -> None:
     key = b"k" * 32
     core = SequencerCore(bucket_of(bucket_id=b"slow-da"), key, params=PARAMS)
     hub = HubCore("hub", verifier=OptimisticVerifier(1000.0), bonds={key: 10_000})
-    claim = period(core, FakeDa(), rng)
+    da = FakeDa()
+    claim = period(core, da, rng)
     hub.claim(claim, 0)
     proof = FraudProof(claim.bucket, 1, claim.root, 1.0, "watcher")
     assert hub.dispute(proof) and not hub.dispute(proof)  # once
     assert hub.disputed() == [FraudProof(claim.bucket, 1, claim.root, 0.0, "watcher")]
-    hub.tick(5_000 * ms)
+    advance(hub, da, 100 * ms, 5_000 * ms)  # its data is available all along
     assert claim.bucket not in hub.accepted  # past its deadline, still waiting
     assert hub.adjudicated(claim.bucket, 1, fraud=False, challenger="watcher") == []
     assert hub.disputed() == []

@@ -8,6 +8,14 @@ replays the log through fresh cores, which are deterministic, and ends in the ex
 state, IBC tree and counters included; packets received but not yet durable were never
 acknowledged, so relayers deliver them again. (The log is never compacted: a snapshot
 of the cores is the missing piece for long runs.)
+
+DA availability: every ``PROBE_MS`` the hub tells the DA grid the data roots of its
+claims in a window (``ProbeSquares``; a tell, so a grid that is down never blocks the
+channels) and logs each answer (``SquaresHeld``) as an ``EV_AVAIL`` event: the core
+counts a claim's window only in time its data was seen available. The answers are
+written without a sync of their own (like the sequencer's acks): the next synced event
+makes them durable, and one lost with a crash is harmless, since a restart gives every
+pending claim a whole window again anyway.
 """
 
 from __future__ import annotations
@@ -40,20 +48,26 @@ from focusflow.actors.rollup.messages import (
     HubEvent,
     HubQuery,
     HubState,
+    ProbeSquares,
     RollupTick,
     Square,
+    SquaresHeld,
     SupplyRank,
 )
 from focusflow.actors.rollup.probe import RollupProbe
 from focusflow.kernels import FocusParams
 from focusflow.supervisor import Actor, ActorCrashed, AskTimeout
-from focusflow.supervisor._errors import ActorNotFound
+from focusflow.supervisor._errors import ActorNotFound, MailboxFull
 from focusflow.wire import WireError, from_bytes, to_bytes
 
 __all__ = ["HubActor"]
 
 EV_RECV, EV_ACK, EV_VERDICT, EV_TICK, EV_TIMEOUT, EV_RESUME, EV_DISPUTE = 1, 2, 3, 4, 5, 6, 7
-TICK_JUDGE = 9
+EV_AVAIL = 8
+TICK_JUDGE, TICK_PROBE = 9, 10
+#: how often the hub asks the DA grid whether its claims' data is held
+PROBE_MS = 100.0
+ROOT_BYTES = 32
 JUDGE_RETRY_MS = 200.0
 LOG_PREFIX = "hub.log."
 ASK_TIMEOUT_MS = 1_000
@@ -120,6 +134,7 @@ class HubActor(Actor):
         if self.core.disputed():  # disputes logged before the crash wait for a verdict
             self.ctx.start_timer("judge", 0.0, RollupTick(TICK_JUDGE))
         self.ctx.start_timer("tick", self.tick_ms, RollupTick(0), repeat=True)
+        self.ctx.start_timer("probe", PROBE_MS, RollupTick(TICK_PROBE), repeat=True)
 
     # ------------------------------------------------------------------ messages
 
@@ -134,6 +149,15 @@ class HubActor(Actor):
             await self._event(HubEvent(EV_ACK, now, to_bytes(msg)))
         elif isinstance(msg, TimeoutPacket):
             await self._event(HubEvent(EV_TIMEOUT, now, to_bytes(msg)))
+        elif isinstance(msg, RollupTick) and msg.kind == TICK_PROBE:
+            roots = self.core.probe_roots()
+            if roots is not None:  # sending changes nothing: only the answer is logged
+                with contextlib.suppress(MailboxFull):  # the next probe asks again
+                    self.ctx.tell_nowait(self.da, ProbeSquares(roots, now))
+        elif isinstance(msg, SquaresHeld):
+            if msg.sent_ns <= now and all(len(r) == ROOT_BYTES for r in msg.data_roots):
+                await self._event(HubEvent(EV_AVAIL, now, b"".join(msg.data_roots),
+                                           msg.sent_ns.to_bytes(8, "big")), sync=False)
         elif isinstance(msg, RollupTick) and msg.kind == TICK_JUDGE:
             for proof in self.core.disputed():
                 await self._judge(proof, now)
@@ -175,13 +199,17 @@ class HubActor(Actor):
                             tuple(to_bytes(c) for c, _ in kept), self.ctx.node_name,
                             len(entries) > len(kept))
 
-    async def _event(self, event: HubEvent) -> None:
-        """Apply an input; if it changed the hub, make it durable, then act on it."""
+    async def _event(self, event: HubEvent, *, sync: bool = True) -> None:
+        """Apply an input; if it changed the hub, make it durable, then act on it.
+
+        ``sync=False`` (availability answers) leaves the write to the next sync, unless
+        the event has effects (an acceptance must be durable before it is forwarded)."""
         effects = self._apply(event)
         if effects is None:
             return
         await self.ctx.storage.write(f"{LOG_PREFIX}{self.log_next:012d}", to_bytes(event))
-        await self.ctx.storage.sync()
+        if sync or effects:
+            await self.ctx.storage.sync()
         self.log_next += 1
         if self._delivered is not None and self.probe is not None:
             key, self._delivered = self._delivered, None
@@ -218,6 +246,12 @@ class HubActor(Actor):
             return []
         if ev.kind == EV_DISPUTE:
             return [] if self.core.dispute(from_bytes(FraudProof, ev.a)) else None
+        if ev.kind == EV_AVAIL:
+            held = [ev.a[i:i + ROOT_BYTES] for i in range(0, len(ev.a), ROOT_BYTES)]
+            found = self.core.observed(held, int.from_bytes(ev.b, "big"), ev.now_ns)
+            if found is not None:
+                self._forward(found, ev.now_ns)
+            return found
         assert ev.kind == EV_TICK, f"unknown hub event {ev.kind}"
         before = self._fingerprint()
         effects = self.core.tick(ev.now_ns)

@@ -5,6 +5,20 @@ fraud proof), ``adjudicated`` (the verdict of re-executing a disputed claim), ``
 Outputs: frozen effects (:class:`Notify`, :class:`Rejected`, :class:`Adjudicate`,
 :class:`Committed`, :class:`Forward`, :class:`Slashed`). No clock, no I/O.
 
+**A window runs only while the claim's data is available.** A challenger can prove
+fraud only from the claim's batches on the DA grid, so a window that ran out while the
+grid could not serve them would let a lie through with nobody able to object (an L1
+halt stops an optimistic rollup's clock for the same reason). So a pending claim does
+not wait until a wall-clock deadline: it collects *available time*. The shell probes the
+grid (``probe_roots``) and reports each answer (``observed``: the roots the grid holds,
+and when the probe was sent); a claim whose roots were all held is credited the time
+since its data was last seen, if that gap is at most ``probe_gap_max_ms`` — a longer
+gap means the grid (or the way to it) was down, and that time does not count. A claim
+is accepted once it has a whole window of credit (and no dispute). Bounded: a claim
+whose data has not been seen for ``unavailable_max_ms`` is refused and its bucket
+frozen, without slashing (withholding cannot be attributed: the grid may have failed,
+not the sequencer; slashing would let any grid outage burn honest bonds).
+
 **Merging.** A bucket's claim carries its *own* π (teleport over its own particles) and
 its weight mass w_b = n_b / c_b (c_b = 1 − d + d·its dangling mass). With the global
 teleport uniform over all particles and dangling mass sent to teleport, the global π of
@@ -25,6 +39,7 @@ merge), integer shares, the remainder stays in the pool.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import blake3
@@ -49,6 +64,13 @@ _ROOT_CONTEXT = "focusflow 2026 hub global root v1"
 buckets_max = 1 << 16
 pending_per_bucket_max = 256
 BOND_MIN_DEFAULT = 1_000
+#: the longest gap between two sightings of a claim's data that still counts as
+#: available time (the shell probes every 100 ms: two lost probes in a row pause it)
+PROBE_GAP_MAX_MS_DEFAULT = 250.0
+#: a claim whose data is not seen for this long is refused (its bucket frozen)
+UNAVAILABLE_MAX_MS_DEFAULT = 30_000.0
+#: data roots one probe carries (claims past it are not probed: their clocks pause)
+probe_roots_max = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +143,10 @@ class _Bucket:
 class _Pending:
     claim: SupplyRank
     q: np.ndarray
-    deadline_ns: int
+    deadline_ns: int  # the earliest acceptance (what watchers are told)
+    window_ns: int = 0  # DA-available time it must wait (0: accepted at once)
+    seen_ns: int = 0  # when its data was last seen retrievable (a probe's send time)
+    credit_ns: int = 0  # DA-available time counted so far, at most window_ns
     disputed_by: str = ""  # a fraud proof named it: it waits for the verdict
 
 
@@ -131,8 +156,14 @@ class HubCore:
     def __init__(self, name: str, *, verifier: ClaimVerifier, merge_ms: float = 1_000.0,
                  bonds: dict[bytes, int] | None = None, redistribute: bool = True,
                  forward: bool = False, bond_min: int = BOND_MIN_DEFAULT,
-                 damping: float = 0.85) -> None:
+                 damping: float = 0.85,
+                 probe_gap_max_ms: float = PROBE_GAP_MAX_MS_DEFAULT,
+                 unavailable_max_ms: float = UNAVAILABLE_MAX_MS_DEFAULT) -> None:
         assert merge_ms > 0 and 0 < damping < 1
+        assert 0 < probe_gap_max_ms < unavailable_max_ms
+        self.probe_gap_max_ns = int(probe_gap_max_ms * 1e6)
+        self.unavailable_max_ns = int(unavailable_max_ms * 1e6)
+        self.refused_unavailable = 0  # claims refused for data unseen past the cap
         self.name, self.verifier, self.merge_ms = name, verifier, merge_ms
         self.bonds = dict(bonds or {})
         self.redistribute, self.forward, self.bond_min = redistribute, forward, bond_min
@@ -197,7 +228,9 @@ class HubCore:
         if reason is not None:
             return [Rejected(b, claim.period, reason)]
         window_ns = int(self.verifier.challenge_window_ms * 1e6) if window else 0
-        entry = _Pending(claim, q, now_ns + window_ns)
+        # the sequencer claims only after the grid answered its publishes: the data
+        # counts as seen at receipt, and the first probe credits from here
+        entry = _Pending(claim, q, now_ns + window_ns, window_ns=window_ns, seen_ns=now_ns)
         self.pending.setdefault(b, []).append(entry)
         effects: list[Effect] = [Notify(claim, entry.deadline_ns)] if window_ns else []
         return effects + self._accept_due(now_ns)
@@ -255,24 +288,97 @@ class HubCore:
         return [Slashed(claim.sequencer, amount, bucket, period, challenger)]
 
     def resume(self, now_ns: int) -> None:
-        """After a restart: every claim still pending gets a whole window of uptime again.
+        """After a restart: every claim still pending gets a whole window of uptime again
+        (its available time starts from zero, its data counts as seen now).
 
         Why: fraud proofs sent while the hub was down are lost; without this, a claim
         whose window ran out during the outage would be accepted at the first tick,
-        before a challenger could prove it again.
+        before a challenger could prove it again. The outage does not count towards
+        ``unavailable_max_ms`` either: the hub could not look.
         """
-        window_ns = int(self.verifier.challenge_window_ms * 1e6)
         for queue in self.pending.values():
             for entry in queue:
-                if window_ns:
-                    entry.deadline_ns = max(entry.deadline_ns, now_ns + window_ns)
+                if entry.window_ns:
+                    entry.deadline_ns = max(entry.deadline_ns, now_ns + entry.window_ns)
+                    entry.credit_ns, entry.seen_ns = 0, now_ns
+
+    # ------------------------------------------------------------------ DA availability
+
+    def probe_roots(self) -> tuple[bytes, ...] | None:
+        """The data roots to ask the DA grid about (claims in a window, in (bucket,
+        period) order, at most ``probe_roots_max``); None when no claim needs a probe."""
+        roots: dict[bytes, None] = {}
+        needed = False
+        for b in sorted(self.pending):
+            for e in self.pending[b]:
+                if not e.window_ns:
+                    continue
+                mine = e.claim.batch_roots()
+                if len(roots) + len(mine) > probe_roots_max:
+                    return tuple(roots) if needed else None
+                needed = True
+                roots.update(dict.fromkeys(mine))
+        return tuple(roots) if needed else None
+
+    def observed(self, held: Iterable[bytes], sent_ns: int, now_ns: int
+                 ) -> list[Effect] | None:
+        """The DA grid answered a probe sent at ``sent_ns``: it holds ``held``.
+
+        Every windowed claim whose roots are all held is credited the time since its
+        data was last seen, if that gap is at most ``probe_gap_max_ms`` (a longer gap is
+        an outage: it does not count), then counts as seen at ``sent_ns``. Returns the
+        acceptances this allows, or None when it changed nothing (an old answer).
+        """
+        assert 0 <= sent_ns <= now_ns, "a probe answered before it was sent"
+        have = set(held)
+        changed = False
+        for b in sorted(self.pending):
+            for e in self.pending[b]:
+                if not e.window_ns or sent_ns <= e.seen_ns:
+                    continue
+                if not all(r in have for r in e.claim.batch_roots()):
+                    continue
+                gap = sent_ns - e.seen_ns
+                if gap <= self.probe_gap_max_ns:
+                    e.credit_ns = min(e.window_ns, e.credit_ns + gap)
+                e.seen_ns = sent_ns
+                changed = True
+        if not changed:
+            return None
+        return self._accept_due(now_ns)
+
+    def _refuse_unavailable(self, now_ns: int) -> list[Effect]:
+        """Refuse every claim whose data was not seen for ``unavailable_max_ms`` (and the
+        later claims of its bucket, which build on it); freeze the bucket, slash no one.
+
+        Why refuse and not hold: a claim nobody can check must not be merged, and a hub
+        that held it forever would hold its bucket forever. Why not slash: the hub cannot
+        tell a withholding sequencer from a failed grid (the fisherman's dilemma).
+        """
+        out: list[Effect] = []
+        for b in sorted(self.pending):
+            queue = self.pending[b]
+            at = next((i for i, e in enumerate(queue) if e.window_ns
+                       and now_ns - e.seen_ns > self.unavailable_max_ns), None)
+            if at is None:
+                continue
+            for e in queue[at:]:
+                out.append(Rejected(b, e.claim.period, "data unavailable past unavailable_max_ms"))
+            self.refused_unavailable += len(queue) - at
+            del queue[at:]
+            self.frozen.add(b)
+            if not queue:
+                del self.pending[b]
+        return out
 
     def _accept_due(self, now_ns: int) -> list[Effect]:
         out: list[Effect] = []
         for b in sorted(self.pending):
             queue = self.pending[b]
-            while queue and queue[0].deadline_ns <= now_ns and not queue[0].disputed_by:
+            while (queue and queue[0].credit_ns >= queue[0].window_ns
+                   and not queue[0].disputed_by):
                 entry = queue.pop(0)
+                assert entry.deadline_ns <= now_ns, "credited more time than has passed"
                 out.extend(self._accept(b, entry))
             if not queue:
                 del self.pending[b]
@@ -295,8 +401,9 @@ class HubCore:
     # ------------------------------------------------------------------ merging
 
     def tick(self, now_ns: int) -> list[Effect]:
-        """Accept claims whose window passed; merge when the merge period is due."""
-        out = self._accept_due(now_ns)
+        """Refuse claims whose data stayed unseen past the cap, accept those with a whole
+        window of available time; merge when the merge period is due."""
+        out = self._refuse_unavailable(now_ns) + self._accept_due(now_ns)
         if self.next_merge_ns is None:
             self.next_merge_ns = now_ns + int(self.merge_ms * 1e6)
         if now_ns >= self.next_merge_ns:
@@ -348,4 +455,5 @@ class HubCore:
             acc = self.accepted.get(b, _Bucket())
             periods = [e.claim.period for e in queue]
             assert periods == list(range(acc.period + 1, acc.period + 1 + len(queue)))
+            assert all(0 <= e.credit_ns <= e.window_ns for e in queue)
         assert all(v >= 0 for v in self.bonds.values())

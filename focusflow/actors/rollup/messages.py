@@ -207,3 +207,19 @@ class ClaimsAnswer:
     claims: tuple[bytes, ...] = ()
     hub: str = ""
     truncated: bool = False
+
+
+@message(schema.ProbeSquares)
+class ProbeSquares:
+    """A hub asks the DA grid whether it holds these squares (answered by a tell)."""
+
+    data_roots: tuple[bytes, ...] = ()
+    sent_ns: int = 0
+
+
+@message(schema.SquaresHeld)
+class SquaresHeld:
+    """The roots of a ``ProbeSquares`` the grid holds, and the probe's send time."""
+
+    data_roots: tuple[bytes, ...] = ()
+    sent_ns: int = 0

@@ -151,3 +151,16 @@ struct ClaimsAnswer {
   hub @2 :Text;
   truncated @3 :Bool;
 }
+
+# Hub -> DA grid (tell): are these squares held? The grid tells the sender back.
+# Why a tell: a hub must not block its channels on an ask while the grid is down.
+struct ProbeSquares {
+  dataRoots @0 :List(Data);
+  sentNs @1 :UInt64;        # the hub's clock when it sent the probe (echoed)
+}
+
+# DA grid -> hub: the roots of a probe that the grid holds, with the probe's time.
+struct SquaresHeld {
+  dataRoots @0 :List(Data);
+  sentNs @1 :UInt64;
+}

@@ -104,6 +104,8 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="crash every hub at this time and twice it (0: never)")
     group.add_argument("--hub-down-ms", type=float, default=300.0,
                        help="how long a crashed node stays down (every crash option)")
+    group.add_argument("--da-down-ms", type=float, default=0.0,
+                       help="how long the crashed DA grid stays down (0: --hub-down-ms)")
     group.add_argument("--torn-writes", action="store_true",
                        help="a crash keeps a random prefix of the unsynced writes (not none)")
     group.add_argument("--seq-crash-ms", type=float, default=0.0,
@@ -417,16 +419,18 @@ def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
     crashes = {"hub_crash_ms": [f"hub{j}" for j in range(w.hubs)],
                "seq_crash_ms": [w.rollup(i) for i in range(R)],
                "da_crash_ms": ["da"], "watcher_crash_ms": ["watcher"]}
+    da_down = float(_opt(options, "da_down_ms", 0.0)) or down
     for opt, nodes in crashes.items():
         crash = float(_opt(options, opt, 0.0))
         if crash <= 0:
             continue
+        gone = da_down if opt == "da_crash_ms" else down
         for at in (crash, 2 * crash):
             for j, name in enumerate(nodes):
                 sim.call_later(at + 37.0 * j, partial(_crash, w, name))
-                sim.call_later(at + 37.0 * j + down, partial(_restart, sim, name))
+                sim.call_later(at + 37.0 * j + gone, partial(_restart, sim, name))
                 # replay runs in the node's first steps; batches start 100 ms later
-                sim.call_later(at + 37.0 * j + down + 50.0, partial(w.compare, name))
+                sim.call_later(at + 37.0 * j + gone + 50.0, partial(w.compare, name))
 
     def periodic() -> None:
         w.check_consistency()
