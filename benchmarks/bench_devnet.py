@@ -30,8 +30,16 @@ transactions, ~28 a block) executed by a ledger with π in the state and one wit
 block, slices and bytes written; the devnet π runs also report the slices the live
 validators wrote.
 
-``--quick`` (about 60 s on 2 quiet cores): one devnet run of 8 s, the simulator, the two
-π runs of 4 s, the synthetic π cost at 2·10^4 links and the π-in-state cost over 30 blocks.
+Event-loop stall (issue 8 follow-up): the devnet at the demo's shape twice, side by side:
+validators with ``offload_io = true`` (SQLite commits with fsync in a worker thread) and
+``offload_io = false`` (every commit on the event loop: the behaviour before). Each node
+runs a 10 ms ticker task (``node.app.LoopMonitor``); its lateness is the loop's stall.
+Reported: the worst node's max and p99 stall, ticks later than 50 ms, links/s, finality
+p50/p99, the worker's queue depth and ms per job. ``--stall-only`` runs just this pair.
+
+``--quick`` (about 80 s on 2 quiet cores): one devnet run of 8 s, the simulator, the two
+π runs of 4 s, the stall pair of 6 s, the synthetic π cost at 2·10^4 links and the
+π-in-state cost over 30 blocks.
 """
 
 from __future__ import annotations
@@ -63,18 +71,19 @@ def _commit() -> str:
 
 
 def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
-           commit_pi: bool = True) -> dict[str, Any]:
-    """One devnet run; its summary plus wall time."""
+           commit_pi: bool = True, offload_io: bool = True) -> dict[str, Any]:
+    """One devnet run; its summary plus wall time, loop stall and worker queue figures."""
     root = Path(tempfile.mkdtemp(prefix="bench-devnet-"))
     t0 = time.monotonic()
-    net = Devnet(root, validators=n, commit_pi=commit_pi)
+    net = Devnet(root, validators=n, commit_pi=commit_pi, offload_io=offload_io)
     net.setup()
     net.start_all()
     try:
         net.wait_ready()
         report = run_workload(net, duration_s=duration_s, rate_txs=rate,
                               workload=Workload(chain_id=net.chain_id, links_per_tx=links_per_tx))
-        pis = [net.status(i)["validator"]["pi"] for i in net.alive()]
+        statuses = [net.status(i) for i in net.alive()]
+        pis = [st["validator"]["pi"] for st in statuses]
     finally:
         net.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -82,7 +91,35 @@ def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
     out["wall_s"] = round(time.monotonic() - t0, 1)
     out["pi_slices_written"] = max(int(p.get("slices_written", 0)) for p in pis)
     out["pi_slice_bytes_written"] = max(int(p.get("slice_bytes_written", 0)) for p in pis)
+    loops = [st.get("loop", {}) for st in statuses]
+    ios = [st["validator"].get("io", {}) for st in statuses]
+    out["stall_ms_max"] = max(float(x.get("stall_ms_max") or 0) for x in loops)
+    out["stall_ms_p99"] = max(float(x.get("stall_ms_p99") or 0) for x in loops)
+    out["stalls_over_50ms"] = sum(int(x.get("stalls_over_50ms") or 0) for x in loops)
+    out["io_queued_max"] = max(int(x.get("queued_max") or 0) for x in ios)
+    out["io_job_ms_p50"] = max(float(x.get("job_ms_p50") or 0) for x in ios)
+    out["io_drains"] = sum(int(st["validator"]["counters"].get("io_drains", 0)) for st in statuses)
     return out
+
+
+def stall_pair(n: int, duration_s: float) -> None:
+    """The devnet at the demo's shape with SQLite commits off and on the loop, side by side."""
+    print(f"\nevent-loop stall: devnet at the demo's shape (100 tx/s x 40 links, "
+          f"{duration_s:.0f} s), SQLite commits in a worker thread vs on the loop, side by side")
+    print(f"{'run':30} {'links/s':>9} {'final p50':>10} {'p99 ms':>8} {'stall max':>10} "
+          f"{'stall p99':>10} {'>50ms':>6} {'q max':>6} {'job ms':>7} {'drains':>7} {'agree':>6}")
+    pair = [("offload_io = true (after)", devnet(n, duration_s, 100, 40, offload_io=True)),
+            ("offload_io = false (before)", devnet(n, duration_s, 100, 40, offload_io=False))]
+    for name, r in pair:
+        print(f"{name:30} {r['links_per_second']:9.1f} {r['finality_ms_p50'] or 0:10.1f} "
+              f"{r['finality_ms_p99'] or 0:8.1f} {r['stall_ms_max']:10.1f} {r['stall_ms_p99']:10.1f} "
+              f"{r['stalls_over_50ms']:6d} {r['io_queued_max']:6d} {r['io_job_ms_p50']:7.2f} "
+              f"{r['io_drains']:7d} {r['agreement']!s:>6}")
+    on, off = pair[0][1], pair[1][1]
+    print(f"after / before: stall max x{on['stall_ms_max'] / max(off['stall_ms_max'], 1e-9):.2f}, "
+          f"stall p99 x{on['stall_ms_p99'] / max(off['stall_ms_p99'], 1e-9):.2f}, "
+          f"links/s x{on['links_per_second'] / max(off['links_per_second'], 1e-9):.2f}, "
+          f"finality p50 x{(on['finality_ms_p50'] or 0) / max(off['finality_ms_p50'] or 1e-9, 1e-9):.2f}")
 
 
 def pi_state_cost(blocks: int, *, txs_per_block: int = 28, particles: int = 2000,
@@ -95,7 +132,10 @@ def pi_state_cost(blocks: int, *, txs_per_block: int = 28, particles: int = 2000
     root = Path(tempfile.mkdtemp(prefix="bench-pi-state-"))
     on = Ledger(root / "on.sqlite", chain_id=work.chain_id)
     off = Ledger(root / "off.sqlite", chain_id=work.chain_id, pi_in_state=False)
-    t_on, t_off, slices, kb = [], [], [], []
+    t_on: list[float] = []
+    t_off: list[float] = []
+    slices: list[float] = []
+    kb: list[float] = []
     try:
         for h, txs in enumerate(chain, start=1):
             pair = ((on, t_on), (off, t_off)) if h % 2 else ((off, t_off), (on, t_on))
@@ -195,12 +235,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--validators", type=int, default=4)
     ap.add_argument("--rate", type=int, default=400, help="txs per second offered")
+    ap.add_argument("--stall-only", action="store_true", help="only the event-loop stall pair")
     args = ap.parse_args()
     duration = 8.0 if args.quick else 20.0
     n = args.validators
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}; commit {_commit()}; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    if args.stall_only:
+        stall_pair(n, 6.0 if args.quick else 20.0)
+        return
     print(f"workload: {n} validators, {args.rate} signed link txs/s offered for {duration:.0f} s")
     rows = []
     d1 = devnet(n, duration, args.rate, 1)
@@ -240,6 +284,7 @@ def main() -> None:
     print(f"π on / off: links/s x{on['links_per_second'] / max(off['links_per_second'], 1e-9):.2f}, "
           f"finality p50 x{(on['finality_ms_p50'] or 0) / max(off['finality_ms_p50'] or 1e-9, 1e-9):.2f}; "
           f"π root at the common height {on['pi_root'][:16]}…")
+    stall_pair(n, 6.0 if args.quick else 20.0)
     print("\nπ commitment alone, per block of 2000 new links (median of the last 3 blocks)")
     print(f"{'links':>9} {'particles':>9} {'node ms (canonical)':>20} {'kernels ms (incremental)':>25} "
           f"{'ratio':>6}")

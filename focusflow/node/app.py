@@ -27,6 +27,48 @@ from focusflow.supervisor import ActorSystem
 from focusflow.topology.node_tree import NodeSupervisor, node_tree
 
 ASK_TIMEOUT_MS = 10_000
+STALL_TICK_MS = 10
+STALL_SAMPLES_MAX = 8192
+
+
+class LoopMonitor:
+    """Event-loop stall: a task that sleeps ``STALL_TICK_MS`` and records how late it woke.
+
+    Why: everything of a node (actors, transport, HTTP) shares one event loop; a blocking
+    call anywhere (an fsync, a π solve) delays all of it. The lateness of a 10 ms ticker is
+    the loop's stall as any task sees it (/status ``loop``, /metrics ``loop_stall_ms``).
+    """
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []  # lateness per tick, ms (recent ones)
+        self.max_ms = 0.0
+        self.ticks = 0
+        self.over_50ms = 0
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Tick until cancelled."""
+        task_status.started()
+        period = STALL_TICK_MS / 1e3
+        while True:
+            t0 = anyio.current_time()
+            await anyio.sleep(period)
+            late = max(0.0, (anyio.current_time() - t0 - period) * 1e3)
+            self.ticks += 1
+            self.max_ms = max(self.max_ms, late)
+            self.over_50ms += late > 50.0
+            self.samples.append(late)
+            if len(self.samples) > STALL_SAMPLES_MAX:
+                del self.samples[: len(self.samples) - STALL_SAMPLES_MAX // 2]
+
+    def status(self) -> dict[str, Any]:
+        """Stall figures since the node started (max) and over the recent ticks."""
+        recent = sorted(self.samples)
+
+        def q(p: float) -> float | None:
+            return recent[min(len(recent) - 1, int(p * len(recent)))] if recent else None
+
+        return {"tick_ms": STALL_TICK_MS, "ticks": self.ticks, "stall_ms_max": self.max_ms,
+                "stall_ms_p50": q(0.5), "stall_ms_p99": q(0.99), "stalls_over_50ms": self.over_50ms}
 PAGE_PATH = Path(__file__).with_name("page.html")
 
 
@@ -41,15 +83,17 @@ def validator_settings(s: Settings) -> ValidatorSettings:
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
                              data_dir=str(s.data_dir), last_signed_path=str(s.last_signed),
                              committee=committee, validator_seed=seed, consensus=consensus,
-                             sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi)
+                             sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,
+                             offload_io=s.offload_io)
 
 
 class RunningNode:
     """Handles the HTTP layer uses to look at a running node (read-only)."""
 
     def __init__(self, settings: Settings, system: ActorSystem, transport: Transport,
-                 vsettings: ValidatorSettings) -> None:
+                 vsettings: ValidatorSettings, loop: LoopMonitor | None = None) -> None:
         self.settings = settings
+        self.loop = loop or LoopMonitor()
         self.system = system
         self.transport = transport
         self.vsettings = vsettings
@@ -102,7 +146,8 @@ class RunningNode:
                 "p2p": f"{self.transport.listen_host}:{self.transport.listen_port}",
                 "validator": v, "peers": peers, "peers_connected": self.transport.connected_peers(),
                 "handshakes_refused": self.transport.refused_handshakes,
-                "runtime": dict(self.system.node.stats), "actors": self.actors()}
+                "runtime": dict(self.system.node.stats), "actors": self.actors(),
+                "loop": self.loop.status()}
 
     async def ready(self) -> tuple[bool, str]:
         if not self.system.node.is_alive(self.validator):
@@ -158,6 +203,12 @@ def render_metrics(st: dict[str, Any]) -> str:
     metric("pi_ms", "summary", "π time per block that changed the graph (on the event loop).",
            [('{quantile="0.5"}', pi.get("ms_p50") or 0), ('{quantile="0.99"}', pi.get("ms_p99") or 0),
             ("_sum", pi.get("ms_total") or 0), ("_count", pi.get("samples", 0))])
+    loop = st.get("loop", {})
+    metric("loop_stall_ms", "summary", "Lateness of a 10 ms ticker task (event-loop stall).",
+           [('{quantile="0.5"}', loop.get("stall_ms_p50") or 0),
+            ('{quantile="0.99"}', loop.get("stall_ms_p99") or 0),
+            ('{quantile="1"}', loop.get("stall_ms_max") or 0),
+            ("_count", loop.get("ticks", 0))])
     metric("peers_connected", "gauge", "Peers with a live TLS connection.",
            [("", len(st["peers_connected"]))])
     metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",
@@ -191,9 +242,11 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
         transport.attach(system.node.receive_frame)
         async with anyio.create_task_group() as net_tg:
             await net_tg.start(transport.serve)
+            loop = LoopMonitor()
+            await net_tg.start(loop.run)
             root = system.spawn_spec(node_tree(vsettings))
             await system.wait_started(root)
-            node = RunningNode(settings, system, transport, vsettings)
+            node = RunningNode(settings, system, transport, vsettings, loop)
             api = NodeApi(ask=node.ask, status=node.status, metrics=node.metrics,
                           actors=node.actors, ready=node.ready, page=PAGE_PATH.read_text(),
                           restart=node.restart if settings.actors_write else None)

@@ -10,6 +10,14 @@ writes π of block h into the state's ``/graph/pi`` slices, so state roots bind 
 Both use WAL with ``synchronous=FULL``: a row is on disk when its commit returns, which is
 what lets a validator killed with SIGKILL lose nothing it reported committed.
 
+Deferred writes (issue 8 follow-up): a validator in consensus computes a block's roots on
+the event loop but lets a worker thread run its SQLite transaction (``Ledger.execute(...,
+defer=True)`` then :meth:`Ledger.flush_job` off the loop, :meth:`Ledger.flushed` back on it;
+``BlockLog.write`` / ``BlockLog.note_appended`` likewise). Until a deferred block is
+flushed its writes stay in an in-memory overlay in front of the store, so executing the
+next block reads what it would have read from SQLite. The writer threads use connections
+of their own; the loop's connections only read (WAL: they see committed rows).
+
 Verification of a synced block (``verify_record``) is what a light client does too: the
 header bytes hash to the digest, the parent chains to the previous block, the
 transactions hash to the header's ``da_root``, and signatures of the quorum stake of the
@@ -19,6 +27,8 @@ genesis committee cover the header bytes.
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +53,10 @@ from focusflow.wire import decode_message, encode_message
 PI_ROOT_UNCOMMITTED = bytes(32)
 """The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
 BLOCKS_PER_SYNC_MAX = 64
+DEFERRED_BLOCKS_MAX = 256
+"""Executed blocks whose state may wait for its worker thread (overlay size bound; the
+validator drains its queue well before: ``validator.IO_QUEUED_MAX``)."""
+BUSY_TIMEOUT_MS = 10_000
 TOP_PARTICLES_MAX = 100
 FOCUS_SAMPLES_MAX = 4096
 
@@ -80,6 +94,8 @@ class BlockLog:
             raise ChainError(f"{path}: {count} blocks but tip {self.height} (gap)")
         last = self.record(self.height) if self.height else None
         self.tip_digest = last.digest if last is not None else bytes(32)
+        self._path = path
+        self._writer: sqlite3.Connection | None = None  # opened on first deferred write
 
     def append(self, record: BlockRecord, links: int) -> None:
         """Make ``record`` durable; it must be the next height."""
@@ -88,6 +104,25 @@ class BlockLog:
         _, data = encode_message(record)
         self._conn.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
                            (record.height, record.digest, links, data))
+        self.note_appended(record, links)
+
+    def write(self, record: BlockRecord, links: int) -> None:
+        """Make ``record`` durable on the writer connection (a worker thread calls this;
+        one at a time, in height order); :meth:`note_appended` then publishes it.
+
+        Why a connection of its own: the loop's connection keeps serving reads meanwhile,
+        and a reader never sees a row before its commit (with fsync) returned.
+        """
+        assert links >= 0
+        if self._writer is None:
+            self._writer = _writer_connection(self._path)
+        _, data = encode_message(record)
+        self._writer.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
+                             (record.height, record.digest, links, data))
+
+    def note_appended(self, record: BlockRecord, links: int) -> None:
+        """The next block is durable: advance the tip (the loop's view)."""
+        assert record.height == self.height + 1, (record.height, self.height)
         self.height = record.height
         self.tip_digest = record.digest
         self.links += links
@@ -116,7 +151,42 @@ class BlockLog:
 
     def close(self) -> None:
         """Close the database."""
+        if self._writer is not None:
+            self._writer.close()
         self._conn.close()
+
+
+def _writer_connection(path: Path) -> sqlite3.Connection:
+    """A second connection for a worker thread's commits (WAL, fsync on commit)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredCommit:
+    """An executed block whose SQLite transaction has not run yet (``defer=True``)."""
+
+    height: int
+    root: bytes
+    pi_root: bytes
+    writes: dict[bytes, bytes | None]
+    statements: list[tuple[str, list[tuple[object, ...]]]]
+
+
+class _OverlayReader:
+    """The state core's reader: deferred blocks' writes (newest first), then SQLite."""
+
+    def __init__(self, store: SqliteStore, deferred: OrderedDict[int, DeferredCommit]) -> None:
+        self.store = store
+        self.deferred = deferred
+
+    def get(self, keypath: bytes) -> bytes | None:
+        for pending in reversed(self.deferred.values()):
+            if keypath in pending.writes:
+                return pending.writes[keypath]
+        return self.store.get(keypath)
 
 
 def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Committee,
@@ -210,8 +280,12 @@ class Ledger:
         self.commit_pi = commit_pi
         self.pi_in_state = commit_pi and pi_in_state
         self.clock_ns = clock_ns
-        self.core = StateCore(chain_id=chain_id, reader=self.store, tree=self.store.load_tree(),
-                              height=self.store.height)
+        self.path = path
+        self.deferred: OrderedDict[int, DeferredCommit] = OrderedDict()
+        self._writer: sqlite3.Connection | None = None  # opened on first deferred flush
+        self._write_lock = threading.Lock()
+        self.core = StateCore(chain_id=chain_id, reader=_OverlayReader(self.store, self.deferred),
+                              tree=self.store.load_tree(), height=self.store.height)
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
@@ -273,12 +347,17 @@ class Ledger:
         self.store.commit_with(result, _focus_statements(result.height, focus, self.focus))
         self.core.block_committed(result)
 
-    def execute(self, txs: Sequence[bytes]) -> tuple[bytes, bytes]:
+    def execute(self, txs: Sequence[bytes], *, defer: bool = False) -> tuple[bytes, bytes]:
         """Apply the next block's ordered transactions durably; return (state root, π root).
 
         ``last_links`` is then the number of links the accepted transactions added and
-        ``last_focus`` what the π commitment did.
+        ``last_focus`` what the π commitment did. ``defer``: everything but the SQLite
+        transaction runs now (roots, π, the core's memory); the transaction is left in
+        ``deferred`` for :meth:`flush` (a worker thread) and :meth:`flushed`, in height
+        order. Without ``defer`` nothing may be deferred still (a bug otherwise).
         """
+        assert defer or not self.deferred, "a synchronous block behind deferred ones"
+        assert len(self.deferred) < DEFERRED_BLOCKS_MAX, "deferred blocks are not flushed"
         decoded = {t.tx_hash: t for t in decode_block(txs) if isinstance(t, Tx)}
         slices = []
         if self.pi_in_state:  # block h's π (the focus head) goes into the state of h + 1
@@ -295,7 +374,17 @@ class Ledger:
             if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
-        self._commit(result, focus)
+        pi_root = focus.root if focus is not None else PI_ROOT_UNCOMMITTED
+        if defer:
+            self.store.check_extends(result)
+            plan = self.store.plan_commit(result)
+            statements = plan.statements + _focus_statements(result.height, focus, self.focus)
+            self.store.note_committed(result, plan)  # the plan is fixed: the head moves now
+            self.deferred[result.height] = DeferredCommit(result.height, result.root, pi_root,
+                                                          dict(result.writes), statements)
+            self.core.block_committed(result)
+        else:
+            self._commit(result, focus)
         if self.pi_in_state:
             self.slices.committed()
             self.slices_written += self.slices.last_slices
@@ -303,14 +392,58 @@ class Ledger:
         self.last_focus = focus
         self.last_links = sum(decoded[r.tx_hash].n_links for r in result.receipts
                               if r.ok and r.tx_hash in decoded)
-        return result.root, (focus.root if focus is not None else PI_ROOT_UNCOMMITTED)
+        return result.root, pi_root
+
+    @property
+    def durable_height(self) -> int:
+        """The height SQLite holds (the core's height less the deferred blocks)."""
+        return self.core.height - len(self.deferred)
+
+    def _flush(self, pending: DeferredCommit) -> None:
+        """Run a deferred block's transaction (fsync) on the writer connection.
+
+        A worker thread calls this, one block at a time and oldest first; it reads only
+        the (immutable) ``DeferredCommit``, never the ``deferred`` map the loop mutates.
+        """
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = _writer_connection(self.path)
+            c = self._writer
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in pending.statements:
+                    c.executemany(sql, rows)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def flush_job(self, height: int) -> Callable[[], None]:
+        """The blocking call that makes deferred block ``height`` durable (for a worker)."""
+        pending = self.deferred[height]
+        return lambda: self._flush(pending)
+
+    def flushed(self, height: int) -> None:
+        """Deferred block ``height`` is durable: drop it from the overlay (the loop)."""
+        assert self.deferred and next(iter(self.deferred)) == height, "flushed out of order"
+        del self.deferred[height]
+
+    def flush_all(self) -> None:
+        """Make every deferred block durable now, on this thread (shutdown)."""
+        for height in list(self.deferred):
+            self.flush_job(height)()
+            self.flushed(height)
 
     def root_at(self, height: int) -> bytes | None:
         """The committed state root at ``height`` (None if not executed yet)."""
+        if height in self.deferred:
+            return self.deferred[height].root
         return self.store.block_roots().get(height)
 
     def pi_root_at(self, height: int) -> bytes | None:
         """The π root committed with ``height`` (None if not executed yet)."""
+        if height in self.deferred:
+            return self.deferred[height].pi_root
         rows = self.store.rows("SELECT pi_root FROM focus_block WHERE height = ?", (height,))
         return bytes(rows[0][0]) if rows else None
 
@@ -338,7 +471,11 @@ class Ledger:
                 for cid, q, inbound in top]
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store (deferred blocks must have been flushed)."""
+        assert not self.deferred, "closing with deferred blocks"
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
         self.store.close()
 
 
@@ -373,16 +510,21 @@ def _focus_statements(height: int, focus: FocusBlock | None,
     ]
 
 
-def state_answer(ledger: Ledger, blocks: BlockLog, keypath: bytes) -> dict[str, Any]:
+def state_answer(ledger: Ledger, blocks: BlockLog, keypath: bytes,
+                 finalizing: BlockRecord | None = None) -> dict[str, Any]:
     """Value and inclusion/absence proof of ``keypath`` against the state root of the
     finalized block at the state's height, with that block and its signatures (what a
     light client checks with :func:`verify_state_answer`).
 
-    ``{"retry": true, ...}`` while the state is one block ahead of finality (executed at
-    commit, not yet finalized): the client asks again.
+    ``finalizing``: a block finalized but whose log row is still being written (the
+    caller holds the answer back until it is durable). ``{"retry": true, ...}`` while the
+    state is one block ahead of finality (executed at commit, not yet finalized): the
+    client asks again.
     """
     height = ledger.core.height
     rec = blocks.record(height)
+    if rec is None and finalizing is not None and finalizing.height == height:
+        rec = finalizing
     if rec is None:
         return {"retry": True, "state_height": height, "finalized_height": blocks.height}
     assert ledger.root_at(height) == ledger.core.root
@@ -395,7 +537,8 @@ def state_answer(ledger: Ledger, blocks: BlockLog, keypath: bytes) -> dict[str, 
                       "signatures": [x.hex() for x in rec.signatures]}}
 
 
-def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes) -> dict[str, Any]:
+def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes,
+                 finalizing: BlockRecord | None = None) -> dict[str, Any]:
     """A particle's committed π with the proof of its ``/graph/pi`` slice (the whole
     shard) against a quorum-signed state root: :func:`state_answer` plus what the node
     claims (``q``, ``focus``, ``pi_height``), which the client re-derives from the proven
@@ -410,7 +553,7 @@ def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes) -> dict[str, Any]
     if len(cid) != CID_LEN:
         raise ValueError(f"a CID is {CID_LEN} bytes, got {len(cid)}")
     shard = focus_shard_of(cid, ledger.core.focus_shards)
-    answer = state_answer(ledger, blocks, KEYS.pi_key(shard))
+    answer = state_answer(ledger, blocks, KEYS.pi_key(shard), finalizing)
     if answer.get("retry"):
         return answer
     q = None if answer["value"] is None else KEYS.focus_in_slice(bytes.fromhex(answer["value"]), cid)

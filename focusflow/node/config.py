@@ -123,6 +123,7 @@ class Settings:
     log_format: str
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
+    offload_io: bool = True
 
     @property
     def identity(self) -> NodeIdentity:
@@ -188,6 +189,7 @@ def load_settings(path: Path) -> Settings:
     leader_timeout_ms = cons.get("leader_timeout_ms", int, 1000, minimum=1)
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
+    offload_io = cons.get("offload_io", bool, True)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -214,6 +216,7 @@ def load_settings(path: Path) -> Settings:
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
+        offload_io=offload_io,
     )  # fmt: skip
 
 
@@ -324,7 +327,7 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               overwrite: bool = False, node_seed: bytes | None = None,
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
               peers_toml: str = "", leader_timeout_ms: int = 1000,
-              commit_pi: bool = True) -> InitResult:
+              commit_pi: bool = True, offload_io: bool = True) -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -359,7 +362,7 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,
                                     peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms,
-                                    commit_pi=commit_pi))
+                                    commit_pi=commit_pi, offload_io=offload_io))
     return InitResult(home, config, public_key_of_seed(node_seed), vpub)
 
 
@@ -371,7 +374,7 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
                   peers_toml: str = "", leader_timeout_ms: int = 1000,
-                  commit_pi: bool = True) -> str:
+                  commit_pi: bool = True, offload_io: bool = True) -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.
@@ -432,6 +435,10 @@ sync_interval_ms = 300
 # Commit π (the focus vector) in every block header. A chain rule: every validator of a
 # chain must use the same value. false (headers carry 32 zero bytes) is for measuring cost.
 commit_pi = {"true" if commit_pi else "false"}
+# Run the validator's SQLite commits (with fsync) in a worker thread so the event loop
+# keeps serving consensus, clients and /status meanwhile. Node-local (not a chain rule);
+# false puts them back on the event loop (for measuring).
+offload_io = {"true" if offload_io else "false"}
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.

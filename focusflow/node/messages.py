@@ -89,3 +89,10 @@ class QueryReply:
     """JSON text answer of a ``Query``."""
 
     json: str
+
+
+@message(schema.IoDone)
+class IoDone:
+    """A worker thread finished the validator's oldest blocking job (see ``Validator``)."""
+
+    seq: int = 0

@@ -61,3 +61,9 @@ struct Query {
 struct QueryReply {
   json @0 :Text;
 }
+
+# The validator's own: a blocking job it handed to a worker thread (SQLite commit with
+# fsync) finished; the job itself stays in the actor's memory, keyed by ``seq``.
+struct IoDone {
+  seq @0 :UInt64;
+}

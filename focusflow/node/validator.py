@@ -31,16 +31,38 @@ restarted validator and a block-synced follower compute the same root (see node.
 Block h + 1 also writes π of block h into the state (``/graph/pi`` slices), so the state
 root binds it and the ``focus`` query serves a particle's π with a proof (``node.chain``).
 
-Blocking SQLite calls run on the event loop (WAL, small transactions): simple and
-durable, at the cost of latency under heavy load; moving them to ``ctx.run_io`` is the
-next step (the state actor shows how).
+Blocking work and the event loop (issue 8 follow-up, ``offload_io``, on by default): in
+consensus mode the SQLite transactions with fsync — each executed block's state and focus
+rows, and each finalized block's log row — run in a worker thread (``ctx.run_blocking``),
+one job at a time in the order they were queued (``_io``; what is queued when the thread
+is idle goes as one batch); the actor does not await them and keeps handling consensus
+frames, client txs and queries meanwhile. Completions come back as ``IoDone`` messages. Ordering and durability:
+
+* the core's ``execute`` callback stays synchronous: roots and π are computed on the loop
+  (``Ledger.execute(defer=True)``), so every header carries the roots of its own block
+  exactly as before (bit-identical across validators, whatever the thread timing); only
+  the state's SQLite transaction is queued. Until it ran, its writes sit in an overlay in
+  front of the store, so the next block reads the same values;
+* a block's state transaction is queued before its log row (execute precedes finality),
+  so on disk the state is never behind the log, as before;
+* a block counts as final for clients (finalized height, finality samples, block sync,
+  queries of blocks) only once its log row is committed;
+* the double-sign guard is still written with fsync on the loop before any effect of the
+  step leaves (a small file; moving it would hold every outgoing frame for the same fsync).
+
+What stays on the loop: the state core's ``prepare_block`` (SMT update), the π solve and
+slice planning, block sync of a follower (``_apply_synced`` executes synchronously, and
+only once no job is queued) and the double-sign guard. ``offload_io = false`` restores the
+old behaviour (every commit on the loop), for measuring.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import OrderedDict
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,13 +103,14 @@ from focusflow.node.messages import (
     BlocksFrom,
     ConsensusFrame,
     CoreTick,
+    IoDone,
     Query,
     QueryReply,
     SubmitReply,
     SubmitTxs,
     SyncTick,
 )
-from focusflow.supervisor import Actor
+from focusflow.supervisor import Actor, Future, MailboxFull
 
 VALIDATOR_PATH = "/user/node/validator"
 SUBMIT_TXS_MAX = 4096
@@ -100,6 +123,9 @@ BEHIND_BLOCKS_MAX = 32  # a validator this far behind a peer's tip ...
 BEHIND_MS_MAX = 10_000  # ... for this long stops signing and follows by block sync
 TIP_PROBE_EVERY_TICKS = 6
 REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup window
+IO_SAMPLES_MAX = 4096
+IO_DRAIN_WAIT_S = 30.0
+IO_QUEUED_MAX = 32  # jobs; beyond it (a burst of commits) the queue is drained on the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +151,7 @@ class ValidatorSettings:
     consensus: NodeConfig = field(default_factory=NodeConfig)
     sync_interval_ms: int = 300
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
+    offload_io: bool = True  # node-local: SQLite commits in a worker thread (see module doc)
 
 
 def read_last_signed(path: Path) -> dict[str, int]:
@@ -143,6 +170,36 @@ def write_last_signed(path: Path, round_: int, height: int) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
+
+
+class _IoJob:
+    """A blocking job for the worker thread, its continuation on the actor, and who ran it.
+
+    ``claim``: taken by whoever runs the job (its thread, or a draining actor when the
+    thread has not started yet), so that it runs exactly once; ``done`` is set after a
+    successful run (``error`` holds what a failed one raised).
+    """
+
+    __slots__ = ("claim", "done", "error", "job", "then")
+
+    def __init__(self, job: Callable[[], None], then: Callable[[], None]) -> None:
+        self.job = job
+        self.then = then
+        self.claim = threading.Lock()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run_in_thread(self) -> None:
+        """The worker thread's entry; a no-op when a drain already ran the job."""
+        if not self.claim.acquire(blocking=False):
+            return
+        try:
+            self.job()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self.done.set()
 
 
 class Validator(Actor):
@@ -166,7 +223,7 @@ class Validator(Actor):
         self.finality_ms: list[float] = []
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
                                        "misbehaviours", "commits", "synced_blocks", "resubmitted",
-                                       "sync_refused", "mode_changes", "rejoins"), 0)
+                                       "sync_refused", "mode_changes", "rejoins", "io_drains"), 0)
         self.last_signed = {"round": 0, "height": 0}
         self.peer_tips: dict[str, int] = {}
         self._sync_turn = 0
@@ -175,6 +232,14 @@ class Validator(Actor):
         self.behind_since_ns: int | None = None
         self._sync_ticks = 0
         self.signer: Signer | None = None
+        # Blocking jobs for the worker thread, oldest first: (job, continuation on the actor).
+        self._io: deque[_IoJob] = deque()
+        self._io_future: Future[Any] | None = None
+        self._io_started_ns = 0
+        self.io_ms: list[float] = []  # per job, thread start to IoDone handled
+        self.io_queue_max = 0
+        self._finalizing: dict[int, BlockRecord] = {}  # finalized, log row being written
+        self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -259,12 +324,13 @@ class Validator(Actor):
         peer reported, the height it signed last, and executed every block it holds."""
         blocks, ledger = self.blocks, self.ledger
         assert blocks is not None and ledger is not None
-        if (self.signer is None or self.core is not None or tip > blocks.height
+        if (self.signer is None or self.core is not None or self._io or tip > blocks.height
                 or blocks.height < self.last_signed["height"] or ledger.core.height != blocks.height):
             return
         self._start_core(resume=True)
 
     async def on_stop(self) -> None:
+        self._drain_io()
         if self.blocks is not None:
             self.blocks.close()
         if self.ledger is not None:
@@ -277,6 +343,9 @@ class Validator(Actor):
             index = None if sender is None else self.index_of.get(sender.node)
             if self.core is not None and index is not None:
                 self._handle(self.core.receive(msg.data, index, self.ctx.now_ns()))
+            return None
+        if isinstance(msg, IoDone):
+            self._io_finished()
             return None
         if isinstance(msg, CoreTick):
             if self.core is not None:
@@ -294,9 +363,11 @@ class Validator(Actor):
             return None
         if isinstance(msg, Query):
             try:
-                return QueryReply(json.dumps(self.query(msg.kind, msg.arg)))
+                answer = self.query(msg.kind, msg.arg)
             except (ValueError, KeyError) as exc:  # the asker's fault: never crash on it
                 return QueryReply(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+            held = self._hold_until_durable(answer)
+            return None if held else QueryReply(json.dumps(answer))
         return None
 
     # ---------------------------------------------------------------- consensus glue
@@ -321,13 +392,98 @@ class Validator(Actor):
         """The core's state transition: apply the committed block durably, commit its π.
 
         Runs on the event loop (the core calls it synchronously); ``status()["pi"]``
-        reports what the π part costs per block.
+        reports what the π part costs per block. With ``offload_io`` the block's SQLite
+        transaction is queued for the worker thread (see the module docstring).
         """
-        assert self.ledger is not None
-        assert parent_root == self.ledger.core.root, "execution out of order"
-        roots = self.ledger.execute(list(txs))
-        self.pending_links[self.ledger.core.height] = self.ledger.last_links
+        ledger = self.ledger
+        assert ledger is not None
+        assert parent_root == ledger.core.root, "execution out of order"
+        roots = ledger.execute(list(txs), defer=self.s.offload_io)
+        height = ledger.core.height
+        self.pending_links[height] = ledger.last_links
+        if self.s.offload_io:
+            self._queue_io(ledger.flush_job(height), lambda: ledger.flushed(height))
         return roots
+
+    # ---------------------------------------------------------------- worker thread
+    def _queue_io(self, job: Callable[[], None], then: Callable[[], None]) -> None:
+        """Run ``job`` (blocking) in a worker thread after every job queued before it,
+        then ``then()`` on the actor. Jobs never overlap: their order is the disk's."""
+        self._io.append(_IoJob(job, then))
+        self.io_queue_max = max(self.io_queue_max, len(self._io))
+        if len(self._io) > IO_QUEUED_MAX:  # backpressure: pay the old price for this burst
+            self.counters["io_drains"] += 1
+            self._drain_io()
+            return
+        self._io_next()
+
+    def _io_next(self) -> None:
+        """Hand every queued job not yet handed out to one thread call, in order (one
+        thread hop and one ``IoDone`` per batch, not per job)."""
+        if self._io_future is not None or not self._io:
+            return
+        batch = [job for job in self._io if not job.done.is_set()]
+        if not batch:
+            return
+        self._io_started_ns = self.ctx.now_ns()
+
+        def run_batch() -> None:
+            for job in batch:
+                job.run_in_thread()
+
+        fut = self.ctx.run_blocking(run_batch)
+        self._io_future = fut
+        fut.add_done_callback(self._io_completed)
+
+    def _io_completed(self, fut: Future[Any]) -> None:
+        """Future callback (scheduler thread): only tell ourselves; never run actor code.
+
+        A full mailbox must not lose the wake-up (the queue would stall): retry by timer.
+        """
+        try:
+            self.ctx.self_ref.tell_nowait(IoDone(0))
+        except MailboxFull:
+            self.ctx.start_timer("io", 5, IoDone(0))
+
+    def _io_finished(self) -> None:
+        """The thread returned: the continuations of the jobs it finished, in order, then
+        the next batch. A job that raised (disk full, I/O error) crashes the actor:
+        nothing after it may be reported durable."""
+        fut = self._io_future
+        if fut is None or not fut.done():
+            return  # a stale or duplicate wake-up (after a drain, a timer retry)
+        self._io_future = None
+        fut.result()
+        self.io_ms.append((self.ctx.now_ns() - self._io_started_ns) / 1e6)
+        if len(self.io_ms) > IO_SAMPLES_MAX:
+            del self.io_ms[: len(self.io_ms) - IO_SAMPLES_MAX]
+        while self._io and self._io[0].done.is_set():
+            job = self._io.popleft()
+            if job.error is not None:
+                raise job.error
+            job.then()
+        self._io_next()
+
+    def _drain_io(self) -> None:
+        """Finish every queued job here, in order, blocking the loop (stopping, or a burst
+        beyond ``IO_QUEUED_MAX``).
+
+        The job handed to a thread may not have started (its task needs the loop we are
+        blocking): whoever claims it first runs it, so it runs exactly once and we wait
+        only for a thread that is really running it. Its late ``IoDone`` finds nothing
+        in flight.
+        """
+        self._io_future = None
+        while self._io:
+            job = self._io.popleft()
+            if job.claim.acquire(blocking=False):
+                job.job()
+                job.done.set()
+            elif not job.done.wait(IO_DRAIN_WAIT_S):
+                raise RuntimeError("a disk job did not finish in its worker thread")
+            if job.error is not None:
+                raise job.error
+            job.then()
 
     def _handle(self, effects: list[Any]) -> None:
         core = self.core
@@ -378,9 +534,26 @@ class Validator(Actor):
         signers = tuple(i for i in e.signers if i in sigs)
         record = BlockRecord(h, codec.encode_block_header(e.header), e.digest, tuple(e.txs),
                              signers, tuple(sigs[i] for i in signers))
-        self.blocks.append(record, self.pending_links.pop(h, 0))
+        links = self.pending_links.pop(h, 0)
         for old in [k for k in self.sigs if k <= h]:
             del self.sigs[old]
+        if not self.s.offload_io:
+            self.blocks.append(record, links)
+            self._report_final(e)
+            return
+        blocks = self.blocks
+        self._finalizing[h] = record
+
+        def then() -> None:
+            blocks.note_appended(record, links)
+            del self._finalizing[h]
+            self._release_held(h)
+            self._report_final(e)
+
+        self._queue_io(lambda: blocks.write(record, links), then)
+
+    def _report_final(self, e: Finalize) -> None:
+        """The block is durable: count the finality of the txs submitted here."""
         now = self.ctx.now_ns()
         for tx in e.txs:
             entry = self.submitted.pop(digest(DOMAIN_TX, tx), None)
@@ -480,6 +653,8 @@ class Validator(Actor):
         if self.core is not None:
             self._check_behind()
             return
+        if self._io:
+            return  # blocks of the core we left are still being written: next sync tick
         for record in msg.records:
             if record.height != blocks.height + 1:
                 continue
@@ -577,9 +752,11 @@ class Validator(Actor):
             return {"address": arg, "balance": ledger.core.balance(addr),
                     "next_nonce": ledger.core.next_nonce(addr)}
         if kind == "proof":
-            return state_answer(ledger, blocks, bytes.fromhex(arg))
+            return state_answer(ledger, blocks, bytes.fromhex(arg),
+                                self._finalizing.get(ledger.core.height))
         if kind == "focus":
-            return focus_answer(ledger, blocks, bytes.fromhex(arg))
+            return focus_answer(ledger, blocks, bytes.fromhex(arg),
+                                self._finalizing.get(ledger.core.height))
         if kind == "state_roots":
             start, _, end = arg.partition(":")
             return ledger.state_roots(int(start or 1), int(end or ledger.core.height))
@@ -589,6 +766,28 @@ class Validator(Actor):
                 "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
                 "signers": list(rec.signers), "header": rec.header.hex()}
         raise ValueError(f"unknown query kind {kind!r}")
+
+    def _hold_until_durable(self, answer: Any) -> bool:
+        """Hold a proof answered against a block whose log row is still being written:
+        the reply leaves once that block is durable (``_release_held``). Returns whether
+        it was held (the actor then replies later)."""
+        if not isinstance(answer, dict) or answer.get("retry") or "block" not in answer:
+            return False
+        height = int(answer["block"]["height"])
+        assert self.blocks is not None
+        if height <= self.blocks.height:
+            return False
+        handle = self.ctx.defer_reply()
+        if handle is None:  # a tell, not an ask: nobody to answer
+            return True
+        self._held.setdefault(height, []).append((handle, json.dumps(answer)))
+        return True
+
+    def _release_held(self, height: int) -> None:
+        """Block ``height`` is durable: send the answers held for it (and below)."""
+        for h in [h for h in self._held if h <= height]:
+            for handle, text in self._held.pop(h):
+                handle.reply(QueryReply(text))
 
     def _pi_status(self) -> dict[str, Any]:
         """The π committed with the last executed block and what committing it costs."""
@@ -621,6 +820,19 @@ class Validator(Actor):
                                    if ledger.slices_ms else None),
         }
 
+    def _io_status(self) -> dict[str, Any]:
+        """The worker thread's queue: jobs waiting, the deepest it got, time per job."""
+        ms = self.io_ms
+        return {
+            "offload": self.s.offload_io,
+            "queued": len(self._io),
+            "queued_max": self.io_queue_max,
+            "deferred_blocks": len(self.ledger.deferred) if self.ledger is not None else 0,
+            "job_ms_p50": float(np.percentile(ms, 50)) if ms else None,
+            "job_ms_p99": float(np.percentile(ms, 99)) if ms else None,
+            "jobs": len(ms),
+        }
+
     def status(self) -> dict[str, Any]:
         """The validator's view for /status and /metrics."""
         blocks, ledger = self.blocks, self.ledger
@@ -644,6 +856,7 @@ class Validator(Actor):
             "consensus_mode": core.bft.mode.mode if core is not None else None,
             "mempool": dict(core.dag.stats) if core is not None else {},  # txs_carried, txs_requeued...
             "peer_tips": dict(self.peer_tips),
+            "io": self._io_status(),
             "last_signed": dict(self.last_signed),
             "counters": dict(self.counters),
         }

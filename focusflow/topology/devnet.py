@@ -73,7 +73,8 @@ class Devnet:
     def __init__(self, root: Path, *, validators: int = 4, chain_id: str = "focusflow-devnet",
                  leader_timeout_ms: int = 1000, backend: str = "asyncio",
                  hosts: list[str] | None = None,
-                 prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True) -> None:
+                 prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
+                 offload_io: bool = True) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -81,6 +82,7 @@ class Devnet:
         self.backends = [backend] * validators  # per node: processes may mix backends
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
+        self.offload_io = offload_io  # false only to measure SQLite commits on the event loop
         ports = free_ports(2 * validators)
         hosts = hosts or ["127.0.0.1"] * validators
         prefixes = prefixes or [()] * validators
@@ -116,7 +118,8 @@ class Devnet:
                       p2p_listen=f"{n.host}:{n.p2p_port}",
                       http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
                       validator_seed=vseeds[i], write_genesis_file=False, peers_toml=peers,
-                      leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi)
+                      leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi,
+                      offload_io=self.offload_io)
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
 
     # ------------------------------------------------------------------ processes

@@ -94,6 +94,11 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp
         target = max(net.status(i)["validator"]["finalized_height"] for i in range(3))
         wait_until(lambda: net.status(victim)["validator"]["finalized_height"] >= target, 40,
                    f"node{victim} to catch up to height {target}")
+        # A block counts as finalized once its row is durable (written by each node's
+        # worker thread): a peer may report it a moment after another; wait for all.
+        wait_until(lambda: min(net.status(i)["validator"]["finalized_height"]
+                               for i in (0, 1, 2, victim)) >= target, 20,
+                   f"every validator to report height {target}")
         ok, checked = check_agreement(net, [0, 1, 2, victim])
         assert ok and checked >= target
         wait_until(lambda: net.status(victim)["validator"]["mode"] == "consensus", 30,

@@ -1,0 +1,144 @@
+"""Deferred SQLite writes (issue 8 follow-up): what the validator's worker thread relies on.
+
+* ``Ledger.execute(defer=True)`` gives the same roots, block by block, as the synchronous
+  path, while up to a few blocks wait for their transaction (the overlay must serve the
+  writes not yet in SQLite: nonces of a neuron that sends in every block);
+* the file a deferred ledger leaves is the file the synchronous one leaves (reopened: same
+  height, root, π roots, focus), and a crash before a flush loses only the unflushed
+  blocks: reopened, the ledger is at its durable height and re-executing the rest gives
+  the same roots (what block sync does after SIGKILL);
+* a job handed to a thread that has not started yet runs exactly once when the actor
+  drains (the deadlock the first version had on a burst of commits);
+* the loop monitor sees a blocking call as a stall (asyncio and trio).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from focusflow.actors.state.ids import Neuron, cid_of
+from focusflow.actors.state.tx import TxKind, make_tx
+from focusflow.node.app import LoopMonitor
+from focusflow.node.chain import BlockLog, Ledger
+from focusflow.node.validator import _IoJob
+from focusflow.topology.devnet import Workload
+from tests.node.test_chain import make_record
+
+CHAIN = "deferred-test"
+BLOCKS = 8
+LAG = 3  # blocks left unflushed behind the tip
+
+
+def chain_of_blocks() -> list[list[bytes]]:
+    """Blocks of fresh-neuron link txs plus one neuron that sends in every block (its
+    nonce is read back each block: from the overlay while the last one is deferred)."""
+    work = Workload(chain_id=CHAIN, seed=3, particles=200, links_per_tx=6)
+    steady = Neuron.from_seed(bytes(range(32)))
+    parts = [cid_of(f"p{i}".encode()) for i in range(20)]
+    blocks = []
+    for h in range(BLOCKS):
+        txs, _ = work.txs(5)
+        txs.append(make_tx(steady, chain_id=CHAIN, nonce=h, kind=TxKind.LINK,
+                           links=[(parts[h % 20], parts[(h + 1) % 20])]))
+        blocks.append(txs)
+    return blocks
+
+
+def test_deferred_execution_is_bit_identical_and_survives_a_crash(tmp_path: Path) -> None:
+    blocks = chain_of_blocks()
+    sync = Ledger(tmp_path / "sync.sqlite", chain_id=CHAIN)
+    lazy = Ledger(tmp_path / "lazy.sqlite", chain_id=CHAIN)
+    for h, txs in enumerate(blocks, start=1):
+        want = sync.execute(txs)
+        got = lazy.execute(txs, defer=True)
+        assert got == want, f"roots differ at block {h}"
+        assert lazy.root_at(h) == want[0] and lazy.pi_root_at(h) == want[1]
+        assert sync.last_links == lazy.last_links > 0
+        while len(lazy.deferred) > LAG:
+            oldest = next(iter(lazy.deferred))
+            lazy.flush_job(oldest)()
+            lazy.flushed(oldest)
+        assert lazy.durable_height == h - len(lazy.deferred)
+    steady_ok = sync.core.next_nonce(Neuron.from_seed(bytes(range(32))).address)
+    assert steady_ok == BLOCKS  # every one of its txs was accepted: nonces were read right
+    durable = lazy.durable_height
+    assert durable == BLOCKS - LAG
+    # SIGKILL now: the deferred blocks never reach SQLite. The files as they are on disk
+    # (database and WAL; nothing is being written) are what a restart would find.
+    for suffix in ("", "-wal"):
+        src = tmp_path / f"lazy.sqlite{suffix}"
+        if src.exists():
+            shutil.copyfile(src, tmp_path / f"crashed.sqlite{suffix}")
+    crashed = Ledger(tmp_path / "crashed.sqlite", chain_id=CHAIN)
+    assert crashed.core.height == durable and crashed.core.root == sync.root_at(durable)
+    for txs in blocks[durable:]:  # block sync re-executes what was lost
+        h = crashed.core.height + 1
+        assert crashed.execute(txs) == (sync.root_at(h), sync.pi_root_at(h))
+    crashed.close()
+    lazy.flush_all()
+    assert not lazy.deferred and lazy.durable_height == BLOCKS
+    sync.close()
+    lazy.close()
+    a = Ledger(tmp_path / "sync.sqlite", chain_id=CHAIN)
+    b = Ledger(tmp_path / "lazy.sqlite", chain_id=CHAIN)
+    assert (a.core.height, a.core.root) == (b.core.height, b.core.root)
+    assert a.pi_roots(1, BLOCKS) == b.pi_roots(1, BLOCKS)
+    assert a.state_roots(1, BLOCKS) == b.state_roots(1, BLOCKS)
+    assert a.top_particles(5) == b.top_particles(5)
+    a.close()
+    b.close()
+
+
+def test_block_log_written_from_a_thread_is_read_back_in_order(tmp_path: Path) -> None:
+    log = BlockLog(tmp_path / "blocks.sqlite")
+    r1 = make_record(1, bytes(32), (b"a",), [0, 1, 2])
+    r2 = make_record(2, r1.digest, (b"b",), [1, 2, 3])
+    for rec, links in ((r1, 2), (r2, 3)):
+        t = threading.Thread(target=log.write, args=(rec, links))
+        t.start()
+        t.join()
+        assert log.height == rec.height - 1  # not published before note_appended
+        log.note_appended(rec, links)
+    assert log.record(2) == r2 and log.height == 2 and log.links == 5
+    log.close()
+    again = BlockLog(tmp_path / "blocks.sqlite")
+    assert again.height == 2 and again.tip_digest == r2.digest
+    again.close()
+
+
+def test_an_io_job_runs_once_whoever_claims_it_first() -> None:
+    runs: list[str] = []
+    job = _IoJob(lambda: runs.append("ran"), lambda: None)
+    assert job.claim.acquire(blocking=False)  # a draining actor got it first
+    job.job()
+    job.done.set()
+    job.run_in_thread()  # the thread starts late: a no-op
+    assert runs == ["ran"]
+    late = _IoJob(lambda: runs.append("thread"), lambda: None)
+    late.run_in_thread()
+    assert late.done.is_set() and not late.claim.acquire(blocking=False)
+    assert runs == ["ran", "thread"]
+    failing = _IoJob(lambda: 1 // 0 and None, lambda: None)
+    with pytest.raises(ZeroDivisionError):
+        failing.run_in_thread()
+    assert failing.done.is_set() and isinstance(failing.error, ZeroDivisionError)
+
+
+@pytest.mark.anyio
+async def test_loop_monitor_sees_a_blocking_call() -> None:
+    monitor = LoopMonitor()
+    async with anyio.create_task_group() as tg:
+        await tg.start(monitor.run)
+        await anyio.sleep(0.05)
+        time.sleep(0.12)  # a blocking call on the loop, like an fsync or a π solve
+        await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+    st = monitor.status()
+    assert st["ticks"] >= 3
+    assert st["stall_ms_max"] >= 90.0 and st["stalls_over_50ms"] >= 1
