@@ -97,7 +97,8 @@ def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
     out["stall_ms_p99"] = max(float(x.get("stall_ms_p99") or 0) for x in loops)
     out["stalls_over_50ms"] = sum(int(x.get("stalls_over_50ms") or 0) for x in loops)
     out["io_queued_max"] = max(int(x.get("queued_max") or 0) for x in ios)
-    out["io_job_ms_p50"] = max(float(x.get("job_ms_p50") or 0) for x in ios)
+    out["io_job_ms_p50"] = max(float(x.get("batch_ms_p50") or 0) for x in ios)
+    out["io_thread_ms_p50"] = max(float(x.get("thread_ms_p50") or 0) for x in ios)
     out["io_drains"] = sum(int(st["validator"]["counters"].get("io_drains", 0)) for st in statuses)
     return out
 
@@ -107,13 +108,15 @@ def stall_pair(n: int, duration_s: float) -> None:
     print(f"\nevent-loop stall: devnet at the demo's shape (100 tx/s x 40 links, "
           f"{duration_s:.0f} s), SQLite commits in a worker thread vs on the loop, side by side")
     print(f"{'run':30} {'links/s':>9} {'final p50':>10} {'p99 ms':>8} {'stall max':>10} "
-          f"{'stall p99':>10} {'>50ms':>6} {'q max':>6} {'job ms':>7} {'drains':>7} {'agree':>6}")
+          f"{'stall p99':>10} {'>50ms':>6} {'q max':>6} {'batch ms':>9} {'in thread':>10} "
+          f"{'drains':>7} {'agree':>6}")
     pair = [("offload_io = true (after)", devnet(n, duration_s, 100, 40, offload_io=True)),
             ("offload_io = false (before)", devnet(n, duration_s, 100, 40, offload_io=False))]
     for name, r in pair:
         print(f"{name:30} {r['links_per_second']:9.1f} {r['finality_ms_p50'] or 0:10.1f} "
               f"{r['finality_ms_p99'] or 0:8.1f} {r['stall_ms_max']:10.1f} {r['stall_ms_p99']:10.1f} "
-              f"{r['stalls_over_50ms']:6d} {r['io_queued_max']:6d} {r['io_job_ms_p50']:7.2f} "
+              f"{r['stalls_over_50ms']:6d} {r['io_queued_max']:6d} {r['io_job_ms_p50']:9.2f} "
+              f"{r['io_thread_ms_p50']:10.2f} "
               f"{r['io_drains']:7d} {r['agreement']!s:>6}")
     on, off = pair[0][1], pair[1][1]
     print(f"after / before: stall max x{on['stall_ms_max'] / max(off['stall_ms_max'], 1e-9):.2f}, "
