@@ -51,8 +51,8 @@ frames, client txs and queries meanwhile. Completions come back as ``IoDone`` me
   step leaves (a small file; moving it would hold every outgoing frame for the same fsync).
 
 What stays on the loop: the state core's ``prepare_block`` (SMT update), the π solve and
-slice planning, block sync of a follower (``_apply_synced`` executes synchronously, and
-only once no job is queued) and the double-sign guard. ``offload_io = false`` restores the
+slice planning (a follower's block sync executes there too, its writes go to the thread
+like a validator's) and the double-sign guard. ``offload_io = false`` restores the
 old behaviour (every commit on the loop), for measuring.
 """
 
@@ -241,6 +241,7 @@ class Validator(Actor):
         self._io_thread_ns: list[int] = []  # appended by the thread (list.append is atomic)
         self.io_queue_max = 0
         self._finalizing: dict[int, BlockRecord] = {}  # finalized, log row being written
+        self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
 
     # ---------------------------------------------------------------- lifecycle
@@ -558,9 +559,12 @@ class Validator(Actor):
             return
         blocks = self.blocks
         self._finalizing[h] = record
+        self._tip_queued = record
 
         def then() -> None:
             blocks.note_appended(record, links)
+            if self._tip_queued is record:
+                self._tip_queued = None
             del self._finalizing[h]
             self._release_held(h)
             self._report_final(e)
@@ -649,7 +653,7 @@ class Validator(Actor):
             return
         self._sync_turn += 1
         peer = self.peers[self._sync_turn % len(self.peers)]
-        self._tell_peer(peer, BlocksFrom(self.blocks.height + 1, BLOCKS_PER_SYNC_MAX))
+        self._tell_peer(peer, BlocksFrom(self._chain_tip()[0] + 1, BLOCKS_PER_SYNC_MAX))
 
     def _serve_blocks(self, msg: BlocksFrom) -> Blocks | None:
         assert self.blocks is not None
@@ -668,25 +672,51 @@ class Validator(Actor):
         if self.core is not None:
             self._check_behind()
             return
-        if self._io:
-            return  # blocks of the core we left are still being written: next sync tick
+        height, parent = self._chain_tip()
         for record in msg.records:
-            if record.height != blocks.height + 1:
+            if record.height != height + 1:
                 continue
             try:
-                header = verify_record(record, parent=blocks.tip_digest, committee=self.committee,
+                header = verify_record(record, parent=parent, committee=self.committee,
                                        verifier=self.verifier)
             except ChainError as exc:
                 self.counters["sync_refused"] += 1
                 self.ctx.log.warning("sync_block_refused", error=str(exc))
                 return
             links = self._replay(record.height, record.txs, header.state_root, header.pi_root)
-            blocks.append(record, links)
-            self.counters["synced_blocks"] += 1
-        if msg.records and msg.tip > blocks.height:
+            self._append_synced(record, links)
+            height, parent = record.height, record.digest
+        if msg.records and msg.tip > height:
             self._sync()
         else:
             self._maybe_rejoin(msg.tip)
+
+    def _chain_tip(self) -> tuple[int, bytes]:
+        """(height, digest) of the last block finalized here: durable, or queued for the
+        worker thread (what the next block must extend)."""
+        assert self.blocks is not None
+        queued = self._tip_queued
+        if queued is not None:
+            return queued.height, queued.digest
+        return self.blocks.height, self.blocks.tip_digest
+
+    def _append_synced(self, record: BlockRecord, links: int) -> None:
+        """A verified, executed synced block into the log (by the worker with offload)."""
+        blocks = self.blocks
+        assert blocks is not None
+        if not self.s.offload_io:
+            blocks.append(record, links)
+            self.counters["synced_blocks"] += 1
+            return
+        self._tip_queued = record
+
+        def then() -> None:
+            blocks.note_appended(record, links)
+            if self._tip_queued is record:
+                self._tip_queued = None
+            self.counters["synced_blocks"] += 1
+
+        self._queue_io(lambda: blocks.write(record, links), then)
 
     def _check_behind(self) -> None:
         """Stop signing and follow by block sync when DAG sync cannot catch us up.
@@ -733,7 +763,10 @@ class Validator(Actor):
             return sum(t.n_links for t in decode_block(list(txs)) if isinstance(t, Tx)
                        and t.kind is TxKind.LINK and t.n_links
                        and ledger.core.has_link(t.neuron, bytes(t.froms[0]), bytes(t.tos[0])))
-        root, pi = ledger.execute(list(txs))
+        root, pi = ledger.execute(list(txs), defer=self.s.offload_io)
+        if self.s.offload_io:
+            h = ledger.core.height
+            self._queue_io(ledger.flush_job(h), lambda: ledger.flushed(h))
         if root != state_root:
             raise ChainError(f"state root at {height} differs from the signed block")
         if pi != pi_root:
