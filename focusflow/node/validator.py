@@ -180,11 +180,14 @@ class _IoJob:
     successful run (``error`` holds what a failed one raised).
     """
 
-    __slots__ = ("claim", "done", "error", "job", "then")
+    __slots__ = ("claim", "done", "error", "handed", "job", "state_height", "then")
 
-    def __init__(self, job: Callable[[], None], then: Callable[[], None]) -> None:
+    def __init__(self, job: Callable[[], None], then: Callable[[], None], *,
+                 state_height: int = 0) -> None:
         self.job = job
         self.then = then
+        self.state_height = state_height  # h > 0: block h's state transaction; 0: other
+        self.handed = False  # given to a thread call (it may run any moment)
         self.claim = threading.Lock()
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -341,10 +344,13 @@ class Validator(Actor):
 
     # ---------------------------------------------------------------- messages
     async def receive(self, msg: Any) -> Any:
-        if self._io_future is not None and self._io_future.done():
-            # The thread finished: take its completions now rather than when its IoDone
-            # reaches the head of a mailbox full of consensus frames (finality latency).
-            self._io_finished()
+        if self._io and self._io[0].done.is_set():
+            # Jobs the thread finished: take their completions now, one by one even while
+            # its batch goes on, rather than when its IoDone reaches the head of a mailbox
+            # full of consensus frames (finality latency).
+            self._take_done()
+            if self._io_future is not None and self._io_future.done():
+                self._io_finished()
         if isinstance(msg, ConsensusFrame):
             sender = self.ctx.sender
             index = None if sender is None else self.index_of.get(sender.node)
@@ -409,14 +415,30 @@ class Validator(Actor):
         height = ledger.core.height
         self.pending_links[height] = ledger.last_links
         if self.s.offload_io:
-            self._queue_io(ledger.flush_job(height), lambda: ledger.flushed(height))
+            self._queue_io(ledger.flush_job(height), lambda: ledger.flushed(height),
+                           state_of=height)
         return roots
 
     # ---------------------------------------------------------------- worker thread
-    def _queue_io(self, job: Callable[[], None], then: Callable[[], None]) -> None:
-        """Run ``job`` (blocking) in a worker thread after every job queued before it,
-        then ``then()`` on the actor. Jobs never overlap: their order is the disk's."""
-        self._io.append(_IoJob(job, then))
+    def _queue_io(self, job: Callable[[], None], then: Callable[[], None], *,
+                  state_of: int = 0, block_row: int = 0) -> None:
+        """Run ``job`` (blocking) in a worker thread after the jobs queued before it, then
+        ``then()`` on the actor. Jobs never overlap: their order is the disk's.
+
+        ``state_of=h``: block h's state transaction. ``block_row=h``: the log row of block
+        h, which needs only block h's state on disk:
+        it goes ahead of state transactions of later blocks not yet handed to the thread,
+        so a block is reported final without waiting for the next block's fsync.
+        """
+        assert not (state_of and block_row)
+        entry = _IoJob(job, then, state_height=state_of)
+        at = len(self._io)
+        while block_row and at > 0:
+            prev = self._io[at - 1]
+            if prev.handed or prev.state_height <= block_row:
+                break
+            at -= 1
+        self._io.insert(at, entry)
         self.io_queue_max = max(self.io_queue_max, len(self._io))
         if len(self._io) > IO_QUEUED_MAX:  # backpressure: pay the old price for this burst
             self.counters["io_drains"] += 1
@@ -432,6 +454,8 @@ class Validator(Actor):
         batch = [job for job in self._io if not job.done.is_set()]
         if not batch:
             return
+        for job in batch:
+            job.handed = True
         self._io_started_ns = self.ctx.now_ns()
 
         clock = self.ctx.now_ns
@@ -465,6 +489,7 @@ class Validator(Actor):
         if fut is None or not fut.done():
             return  # a stale or duplicate wake-up (after a drain, a timer retry)
         self._io_future = None
+        self._take_done()
         fut.result()
         self.io_ms.append((self.ctx.now_ns() - self._io_started_ns) / 1e6)
         if self._io_thread_ns:
@@ -473,12 +498,18 @@ class Validator(Actor):
         for samples in (self.io_ms, self.io_thread_ms):
             if len(samples) > IO_SAMPLES_MAX:
                 del samples[: len(samples) - IO_SAMPLES_MAX]
+        self._take_done()
+        self._io_next()
+
+    def _take_done(self) -> None:
+        """Continuations of the finished jobs at the head of the queue, in order. A failed
+        job stays at the head (so a drain on the way down stops there too) and raises."""
         while self._io and self._io[0].done.is_set():
-            job = self._io.popleft()
+            job = self._io[0]
             if job.error is not None:
                 raise job.error
+            self._io.popleft()
             job.then()
-        self._io_next()
 
     def _drain_io(self) -> None:
         """Finish every queued job here, in order, blocking the loop (stopping, or a burst
@@ -569,7 +600,7 @@ class Validator(Actor):
             self._release_held(h)
             self._report_final(e)
 
-        self._queue_io(lambda: blocks.write(record, links), then)
+        self._queue_io(lambda: blocks.write(record, links), then, block_row=record.height)
 
     def _report_final(self, e: Finalize) -> None:
         """The block is durable: count the finality of the txs submitted here."""
@@ -716,7 +747,7 @@ class Validator(Actor):
                 self._tip_queued = None
             self.counters["synced_blocks"] += 1
 
-        self._queue_io(lambda: blocks.write(record, links), then)
+        self._queue_io(lambda: blocks.write(record, links), then, block_row=record.height)
 
     def _check_behind(self) -> None:
         """Stop signing and follow by block sync when DAG sync cannot catch us up.
@@ -766,7 +797,7 @@ class Validator(Actor):
         root, pi = ledger.execute(list(txs), defer=self.s.offload_io)
         if self.s.offload_io:
             h = ledger.core.height
-            self._queue_io(ledger.flush_job(h), lambda: ledger.flushed(h))
+            self._queue_io(ledger.flush_job(h), lambda: ledger.flushed(h), state_of=h)
         if root != state_root:
             raise ChainError(f"state root at {height} differs from the signed block")
         if pi != pi_root:
