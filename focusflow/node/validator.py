@@ -34,9 +34,11 @@ root binds it and the ``focus`` query serves a particle's π with a proof (``nod
 Blocking work and the event loop (issue 8 follow-up, ``offload_io``, on by default): in
 consensus mode the SQLite transactions with fsync — each executed block's state and focus
 rows, and each finalized block's log row — run in a worker thread (``ctx.run_blocking``),
-one job at a time in the order they were queued (``_io``; what is queued when the thread
-is idle goes as one batch); the actor does not await them and keeps handling consensus
-frames, client txs and queries meanwhile. Completions come back as ``IoDone`` messages. Ordering and durability:
+one job at a time in queue order (``_io``; what is queued when the thread is idle goes as
+one batch; a block's log row goes ahead of later blocks' state transactions not yet handed
+over); the actor does not await them and keeps handling consensus frames, client txs and
+queries meanwhile. It takes completions job by job at its next message, or when the
+``IoDone`` message the finished thread call sends arrives. Ordering and durability:
 
 * the core's ``execute`` callback stays synchronous: roots and π are computed on the loop
   (``Ledger.execute(defer=True)``), so every header carries the roots of its own block
