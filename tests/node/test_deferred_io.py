@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -26,7 +27,14 @@ from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, make_tx
 from focusflow.node.app import LoopMonitor
 from focusflow.node.chain import BlockLog, Ledger
-from focusflow.node.validator import _IoJob
+from focusflow.node.validator import (
+    IO_QUEUED_MAX,
+    CommitteeEntry,
+    Validator,
+    ValidatorSettings,
+    _IoJob,
+)
+from focusflow.supervisor import Future
 from focusflow.topology.devnet import Workload
 from tests.node.test_chain import make_record
 
@@ -142,3 +150,97 @@ async def test_loop_monitor_sees_a_blocking_call() -> None:
     st = monitor.status()
     assert st["ticks"] >= 3
     assert st["stall_ms_max"] >= 90.0 and st["stalls_over_50ms"] >= 1
+
+
+class _FakeCtx:
+    """Just what the validator's worker queue touches: thread calls are held here and run
+    by the test, so the order of disk work is observable and deterministic."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Future[Any]]] = []
+        self.told: list[Any] = []
+        self.self_ref = self
+
+    def now_ns(self) -> int:
+        return 0
+
+    def run_blocking(self, fn: Any, *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        self.calls.append((lambda: fn(*args), fut))
+        return fut
+
+    def tell_nowait(self, msg: Any) -> None:
+        self.told.append(msg)
+
+    def run_next(self) -> None:
+        fn, fut = self.calls.pop(0)
+        try:
+            fut.set_result(fn())
+        except Exception as exc:
+            fut.set_exception(exc)
+
+
+def _validator() -> tuple[Validator, _FakeCtx]:
+    settings = ValidatorSettings(node_name="n0", role="validator", chain_id=CHAIN, data_dir="",
+                                 last_signed_path="",
+                                 committee=(CommitteeEntry("n0", bytes(32), 1),))
+    v = Validator(settings)
+    ctx = _FakeCtx()
+    v.ctx = ctx  # type: ignore[assignment]
+    return v, ctx
+
+
+def test_the_worker_queue_keeps_disk_order_and_lets_a_block_row_overtake_later_state() -> None:
+    v, ctx = _validator()
+    disk: list[str] = []
+    done: list[str] = []
+
+    def queue(name: str, **kw: int) -> None:
+        v._queue_io(lambda: disk.append(name), lambda: done.append(name), **kw)
+
+    queue("state1", state_of=1)  # handed to a thread call at once (batch A)
+    queue("state2", state_of=2)  # waits: the thread is busy
+    queue("state3", state_of=3)
+    queue("row1", block_row=1)  # needs only state1: goes ahead of state2 and state3
+    assert len(ctx.calls) == 1
+    ctx.run_next()  # batch A: state1
+    assert ctx.told, "the finished thread call wakes the actor"
+    v._io_finished()
+    assert done == ["state1"] and len(ctx.calls) == 1
+    queue("row2", block_row=2)  # state2 is handed over already (batch B): stays behind it
+    ctx.run_next()  # batch B: row1, state2, state3
+    v._io_finished()
+    ctx.run_next()  # batch C: row2
+    v._io_finished()
+    assert disk == ["state1", "row1", "state2", "state3", "row2"]
+    assert done == disk and not v._io and not ctx.calls
+
+
+def test_a_failed_disk_job_stops_everything_after_it() -> None:
+    v, ctx = _validator()
+    disk: list[str] = []
+
+    def boom() -> None:
+        raise OSError("disk full")
+
+    v._queue_io(boom, lambda: disk.append("state1 reported"), state_of=1)
+    v._queue_io(lambda: disk.append("row1"), lambda: disk.append("row1 reported"), block_row=1)
+    ctx.run_next()
+    with pytest.raises(OSError):
+        v._io_finished()  # the actor crashes: its supervisor restarts it
+    with pytest.raises(OSError):
+        v._drain_io()  # on_stop: the failed job is still at the head; nothing after it runs
+    assert disk == []
+
+
+def test_a_burst_beyond_the_queue_bound_drains_on_the_loop_exactly_once() -> None:
+    v, ctx = _validator()
+    disk: list[int] = []
+    for i in range(IO_QUEUED_MAX + 1):
+        v._queue_io(lambda i=i: disk.append(i), lambda: None, state_of=i + 1)  # type: ignore[misc]
+    assert disk == list(range(IO_QUEUED_MAX + 1)) and not v._io
+    assert v.counters["io_drains"] == 1
+    ctx.run_next()  # the first call's thread starts late: its job was run by the drain
+    assert disk == list(range(IO_QUEUED_MAX + 1))
+    v._io_finished()  # a stale wake-up: nothing in flight
+    assert not v._io
