@@ -123,7 +123,7 @@ class Settings:
     log_format: str
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
-    offload_io: bool = True
+    offload_io: bool = False
 
     @property
     def identity(self) -> NodeIdentity:
@@ -189,7 +189,7 @@ def load_settings(path: Path) -> Settings:
     leader_timeout_ms = cons.get("leader_timeout_ms", int, 1000, minimum=1)
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
-    offload_io = cons.get("offload_io", bool, True)
+    offload_io = cons.get("offload_io", bool, False)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -327,7 +327,7 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               overwrite: bool = False, node_seed: bytes | None = None,
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
               peers_toml: str = "", leader_timeout_ms: int = 1000,
-              commit_pi: bool = True, offload_io: bool = True) -> InitResult:
+              commit_pi: bool = True, offload_io: bool = False) -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -374,7 +374,7 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
                   peers_toml: str = "", leader_timeout_ms: int = 1000,
-                  commit_pi: bool = True, offload_io: bool = True) -> str:
+                  commit_pi: bool = True, offload_io: bool = False) -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.

@@ -31,7 +31,8 @@ restarted validator and a block-synced follower compute the same root (see node.
 Block h + 1 also writes π of block h into the state (``/graph/pi`` slices), so the state
 root binds it and the ``focus`` query serves a particle's π with a proof (``node.chain``).
 
-Blocking work and the event loop (issue 8 follow-up, ``offload_io``, on by default): in
+Blocking work and the event loop (issue 8 follow-up, ``offload_io``, off by default —
+it trades finality for shorter stalls, see docs/operations.md): when on, in
 consensus mode the SQLite transactions with fsync — each executed block's state and focus
 rows, and each finalized block's log row — run in a worker thread (``ctx.run_blocking``),
 one job at a time in queue order (``_io``; what is queued when the thread is idle goes as
@@ -54,8 +55,8 @@ queries meanwhile. It takes completions job by job at its next message, or when 
 
 What stays on the loop: the state core's ``prepare_block`` (SMT update), the π solve and
 slice planning (a follower's block sync executes there too, its writes go to the thread
-like a validator's) and the double-sign guard. ``offload_io = false`` restores the
-old behaviour (every commit on the loop), for measuring.
+like a validator's) and the double-sign guard. ``offload_io = false`` (the default)
+keeps every commit on the loop.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class ValidatorSettings:
     consensus: NodeConfig = field(default_factory=NodeConfig)
     sync_interval_ms: int = 300
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
-    offload_io: bool = True  # node-local: SQLite commits in a worker thread (see module doc)
+    offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
 
 
 def read_last_signed(path: Path) -> dict[str, int]:

@@ -74,7 +74,7 @@ class Devnet:
                  leader_timeout_ms: int = 1000, backend: str = "asyncio",
                  hosts: list[str] | None = None,
                  prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
-                 offload_io: bool = True) -> None:
+                 offload_io: bool = False) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -82,7 +82,7 @@ class Devnet:
         self.backends = [backend] * validators  # per node: processes may mix backends
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
-        self.offload_io = offload_io  # false only to measure SQLite commits on the event loop
+        self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
         ports = free_ports(2 * validators)
         hosts = hosts or ["127.0.0.1"] * validators
         prefixes = prefixes or [()] * validators

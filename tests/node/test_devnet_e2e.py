@@ -59,8 +59,10 @@ def wait_until(cond, timeout_s: float, what: str) -> None:  # type: ignore[no-un
         time.sleep(0.2)
 
 
-def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(tmp_path: Path) -> None:
-    net = Devnet(tmp_path, validators=4, leader_timeout_ms=500)
+@pytest.mark.parametrize("offload_io", [False, True], ids=["commits-on-loop", "commits-in-thread"])
+def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(
+        tmp_path: Path, offload_io: bool) -> None:
+    net = Devnet(tmp_path, validators=4, leader_timeout_ms=500, offload_io=offload_io)
     net.backends[3] = "trio"
     net.setup()
     net.start_all()
