@@ -43,7 +43,7 @@ from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN
 from focusflow.actors.state.smt import Proof, verify_proof
-from focusflow.actors.state.store import CommitPlan, SqliteStore
+from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
@@ -408,15 +408,7 @@ class Ledger:
         with self._write_lock:
             if self._writer is None:
                 self._writer = _writer_connection(self.path)
-            c = self._writer
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in pending.statements:
-                    c.executemany(sql, rows)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            run_transaction(self._writer, pending.statements)
 
     def flush_job(self, height: int) -> Callable[[], None]:
         """The blocking call that makes deferred block ``height`` durable (for a worker)."""

@@ -305,15 +305,7 @@ class SqliteStore:
         return n
 
     def _execute(self, plan: CommitPlan) -> None:
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, rows in plan.statements:
-                c.executemany(sql, rows)
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        run_transaction(self._conn, plan.statements)
 
     def check_extends(self, result: BlockResult) -> None:
         """Raise StoreError unless ``result`` extends the committed head."""
@@ -420,6 +412,20 @@ class CommitPlan:
 
     statements: list[tuple[str, list[tuple[object, ...]]]]
     checkpoint: bool
+
+
+def run_transaction(conn: sqlite3.Connection,
+                    statements: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+    """Run ``statements`` as one immediate transaction: all of them, or (on any error,
+    the error re-raised) none."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, rows in statements:
+            conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def block_statements(
