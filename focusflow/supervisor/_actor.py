@@ -6,7 +6,7 @@ from messages and from the registry; the context is installed before ``__init__`
 
 from __future__ import annotations
 
-import random
+import random  # runtime-ok: the type of ctx.random, which the Runtime provides
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
-import random
+import random  # runtime-ok: the live Runtime is the source of randomness (seeded per node)
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable

@@ -9,7 +9,7 @@ network. Everything above it runs unchanged on both.
 
 from __future__ import annotations
 
-import random
+import random  # runtime-ok: the Runtime interface declares the random source
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
