@@ -175,29 +175,11 @@ class HubActor(Actor):
 
     def claims(self, bucket: bytes, from_period: int, *, after_bucket: bytes = b""
                ) -> ClaimsAnswer:
-        """What a watcher re-derives its work from, at most ``claims_answer_max`` claims.
-
-        ``bucket`` empty: the claims still in their windows, every bucket's, in (bucket,
-        period) order from (``after_bucket``, ``from_period``) on — paged by that cursor.
-        A bucket given: its claims from ``from_period`` on, accepted (deadline 0) then
-        pending — the history a watcher re-executes before judging, paged by period.
-        """
-        core = self.core
-        entries: list[tuple[SupplyRank, int]] = []
-        if bucket:
-            acc = core.accepted.get(bucket)
-            entries += [(c, 0) for c in (acc.history if acc else ()) if c.period >= from_period]
-            entries += [(e.claim, e.deadline_ns) for e in core.pending.get(bucket, ())
-                        if e.claim.period >= from_period]
-        else:
-            entries += [(e.claim, e.deadline_ns) for b in sorted(core.pending)
-                        if b >= after_bucket for e in core.pending[b]
-                        if b > after_bucket or e.claim.period >= from_period]
-        kept = entries[:claims_answer_max]
-        assert all(d > 0 for c, d in kept if not bucket), "a pending claim has a deadline"
+        """One page of ``HubCore.claims_page`` (at most ``claims_answer_max`` claims)."""
+        kept, more = self.core.claims_page(bucket, from_period, after_bucket=after_bucket,
+                                           limit=claims_answer_max)
         return ClaimsAnswer(np.array([d for _, d in kept], dtype=np.uint64),
-                            tuple(to_bytes(c) for c, _ in kept), self.ctx.node_name,
-                            len(entries) > len(kept))
+                            tuple(to_bytes(c) for c, _ in kept), self.ctx.node_name, more)
 
     async def _event(self, event: HubEvent, *, sync: bool = True) -> None:
         """Apply an input; if it changed the hub, make it durable, then act on it.

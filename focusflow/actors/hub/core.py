@@ -304,6 +304,30 @@ class HubCore:
 
     # ------------------------------------------------------------------ DA availability
 
+    def claims_page(self, bucket: bytes, from_period: int, *, after_bucket: bytes = b"",
+                    limit: int) -> tuple[list[tuple[SupplyRank, int]], bool]:
+        """What a watcher re-derives its work from: (claim, deadline_ns) pairs, at most
+        ``limit``, and whether more follow.
+
+        ``bucket`` empty: the claims still in their windows, every bucket's, in (bucket,
+        period) order from (``after_bucket``, ``from_period``) on — paged by that cursor.
+        A bucket given: its claims from ``from_period`` on, accepted (deadline 0) then
+        pending — the history a watcher re-executes before judging, paged by period.
+        """
+        entries: list[tuple[SupplyRank, int]] = []
+        if bucket:
+            acc = self.accepted.get(bucket)
+            entries += [(c, 0) for c in (acc.history if acc else ()) if c.period >= from_period]
+            entries += [(e.claim, e.deadline_ns) for e in self.pending.get(bucket, ())
+                        if e.claim.period >= from_period]
+        else:
+            entries += [(e.claim, e.deadline_ns) for b in sorted(self.pending)
+                        if b >= after_bucket for e in self.pending[b]
+                        if b > after_bucket or e.claim.period >= from_period]
+        kept = entries[:limit]
+        assert all(d > 0 for _, d in kept if not bucket), "a pending claim has a deadline"
+        return kept, len(entries) > len(kept)
+
     def probe_roots(self) -> tuple[bytes, ...] | None:
         """The data roots to ask the DA grid about (claims in a window, in (bucket,
         period) order, at most ``probe_roots_max``); None when no claim needs a probe."""
