@@ -93,11 +93,6 @@ class InputRecorder:
         orig_blocking = getattr(runtime, "run_blocking", None)
 
         def schedule(step: Callable[[], None]) -> None:
-            if getattr(step, "transport_input", False):
-                # A transport's delivery (LoopbackNetwork batches): frames from outside,
-                # not a step of this node; they are recorded as inputs by ``receive``.
-                orig_schedule(step)
-                return
             orig_schedule(lambda: self._run(step))
 
         def call_later(delay_ns: int, fn: Callable[[], None]) -> Any:
@@ -150,6 +145,8 @@ class InputRecorder:
         if orig_blocking is not None:
             runtime.run_blocking = run_blocking  # type: ignore[method-assign]
         runtime.schedule = schedule  # type: ignore[method-assign]
+        # runtime.schedule_input stays as it is: a transport's delivery (LoopbackNetwork
+        # batches) is not a step of this node; its frames are recorded by ``receive``.
         runtime.call_later = call_later  # type: ignore[method-assign]
         runtime.now_ns = now_ns  # type: ignore[method-assign]
         runtime.send_remote = send_remote  # type: ignore[method-assign,assignment]

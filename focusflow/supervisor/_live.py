@@ -181,6 +181,13 @@ class LiveRuntime:
             self._wake = None
             wake()
 
+    def schedule_input(self, deliver: Callable[[], None]) -> None:
+        """Run ``deliver`` — frames arriving from outside this node, handed over by an
+        in-process transport — in this runtime's order. Same as ``schedule`` here; a
+        separate entry so an input recorder, which wraps ``schedule``, can tell an input
+        from an actor's step (hence the class's ``schedule``, never a wrapper)."""
+        LiveRuntime.schedule(self, deliver)
+
     def call_later(self, delay_ns: int, fn: Callable[[], None]) -> _LiveTimer:
         assert delay_ns >= 0
         timer = _LiveTimer(fn)
@@ -500,9 +507,7 @@ class LoopbackNetwork:
                 batch.append(frame)  # its delivery step is already scheduled
                 return
             batch = self._open[node] = [frame]
-            deliver = partial(self._deliver, node, target, batch)
-            deliver.transport_input = True  # type: ignore[attr-defined]  # (see chaos.record)
-            target.runtime.schedule(deliver)
+            target.runtime.schedule_input(partial(self._deliver, node, target, batch))
 
         return send
 
