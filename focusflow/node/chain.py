@@ -27,7 +27,7 @@ genesis committee cover the header bytes.
 from __future__ import annotations
 
 import sqlite3
-import threading
+import threading  # runtime-ok: serialises the writer connection for ctx.run_blocking jobs
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

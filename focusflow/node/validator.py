@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import threading  # runtime-ok: flags shared with the job ctx.run_blocking runs (the thread is the Runtime's)
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
