@@ -1,7 +1,8 @@
 """Fast-path BFT over the DAG (Bullshark-style anchors, one per round, explicit votes).
 
 Every round s >= 2 is a slot. The fast-path anchor of slot s is the certificate of
-``committee.leader(s)`` in round s. Every header of round s+1 carries an *anchor vote*:
+``leader(s)`` in round s (round-robin adjusted by leader reputation, ``reputation.py``;
+the commit rule itself never reads it). Every header of round s+1 carries an *anchor vote*:
 the digest of a round-s certificate it links (its parents include it), or SKIP. An
 honest validator votes for the leader's certificate when it holds it in time (fast path),
 and otherwise for the anchor chosen by the Snowball fallback, or SKIP.
@@ -31,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from focusflow.actors.bft.reputation import LeaderSchedule, ReputationConfig
 from focusflow.actors.consensus.types import SKIP, Certificate, Committee
 
 
@@ -54,6 +56,7 @@ class BftConfig:
     fallback_slots: int = 1  # slots voted in fallback before trying the fast path again
     gc_depth_rounds: int = 60
     history_certs_max: int = 1 << 16
+    reputation: ReputationConfig = field(default_factory=ReputationConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,14 @@ class BftCore:
         self.ordered: dict[bytes, int] = {}  # digest -> round, pruned below the GC depth
         self.mode = ModeState()
         self.decisions: dict[int, str] = {}  # slot -> "fast" | "fallback" | "skip" (bounded by GC)
+        self.schedule = LeaderSchedule(
+            committee=committee, config=self.config.reputation, gc_depth_rounds=self.config.gc_depth_rounds
+        )
+
+    def leader(self, slot: int) -> int:
+        """Fast-path leader of ``slot``: round-robin, with the slots of the validators that
+        committed history scores worst handed to the best (``reputation.py``)."""
+        return self.schedule.leader(slot)
 
     # ------------------------------------------------------------------ commit rule
 
@@ -202,9 +213,9 @@ class BftCore:
         history = tuple(sorted(seen.values(), key=lambda c: (c.round, c.author)))
         for c in history:
             self.ordered[c.digest] = c.round
-        leader = self.committee.leader(slot)
-        via = "fast" if anchor.author == leader else "fallback"
+        via = "fast" if anchor.author == self.leader(slot) else "fallback"
         self.decisions[slot] = via
+        self.schedule.on_commit(slot, anchor, history)
         return OrderedAnchor(slot, anchor, via, history)
 
     def _prune(self) -> None:
@@ -248,3 +259,4 @@ class BftCore:
         assert self.last_slot >= 1
         assert self.mode.mode in ("fast", "fallback")
         assert all(r > self.last_anchor_round - self.config.gc_depth_rounds for r in self.ordered.values())
+        self.schedule.invariants()

@@ -96,13 +96,13 @@ class Adversary:
         _, msg = codec.decode_message(e.data)
         if "withhold" in behaviours:
             r = msg.header.round if isinstance(msg, SignedHeader) else 0
-            if r >= 2 and self.committee.leader(r) == i:
+            if r >= 2 and node.bft.leader(r) == i:
                 return []  # withhold our anchor: the fast path must time out
             if isinstance(msg, Vote) and self.rng.random() < 0.5:
                 return []
         if "partial_anchor" in behaviours and isinstance(msg, Certificate) and isinstance(e, Broadcast):
             r = msg.round
-            if r >= 2 and self.committee.leader(r) == i:
+            if r >= 2 and node.bft.leader(r) == i:
                 # Our anchor's certificate reaches only some peers: mixed views of the slot.
                 peers = [j for j in range(self.committee.size) if j != i]
                 self.rng.shuffle(peers)
@@ -110,7 +110,7 @@ class Adversary:
         if "poll_lie" in behaviours and isinstance(msg, PollReply) and isinstance(e, Send):
             # Push Snowball away from the leader: answer with another certificate.
             certs = node.dag.by_round.get(msg.slot, {})
-            others = sorted(c.digest for a, c in certs.items() if a != self.committee.leader(msg.slot))
+            others = sorted(c.digest for a, c in certs.items() if a != node.bft.leader(msg.slot))
             if others:
                 return [replace(e, data=codec.encode_message(i, replace(msg, preference=others[0])))]
         if "bad_sig" in behaviours and self.rng.random() < 0.3:

@@ -25,6 +25,7 @@ import numpy as np
 
 from focusflow.actors.avalanche.core import AvalancheConfig
 from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.bft.reputation import ReputationConfig
 from focusflow.actors.consensus.adversary import BEHAVIOURS, Adversary
 from focusflow.actors.consensus.blocks import BlockConfig
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
@@ -73,6 +74,7 @@ class Scenario:
     restarts: tuple[tuple[int, int], ...] = ()
     votes_to_all: bool = True  # DagConfig.votes_to_all (False: votes to the author only)
     submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
+    reputation: bool = True  # BftConfig.reputation.enabled (False: plain round-robin leaders)
 
     def repro(self) -> str:
         """The call that reproduces this run."""
@@ -205,7 +207,11 @@ class Harness:
                 header_txs_max=sc.header_txs_max,
                 votes_to_all=sc.votes_to_all,
             ),
-            bft=BftConfig(leader_timeout_ms=timeout, fallback_after_timeouts=sc.fallback_after_timeouts),
+            bft=BftConfig(
+                leader_timeout_ms=timeout,
+                fallback_after_timeouts=sc.fallback_after_timeouts,
+                reputation=ReputationConfig(enabled=sc.reputation),
+            ),
             avalanche=avalanche,
             blocks=BlockConfig(),
             fallback_fetch_timeout_ms=timeout,

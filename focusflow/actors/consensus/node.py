@@ -124,6 +124,7 @@ class ValidatorCore:
         assert self.dag.gc_round == max(0, floor) or floor <= 0
         self.bft.last_slot = max(1, anchor_round)
         self.bft.last_anchor_round = anchor_round
+        self.bft.schedule.resume(height=height, anchor_round=anchor_round)
         self.blocks.resume(height=height, parent=parent, state_root=state_root, recent_txs=recent_txs)
         self.commits = height
         self.resumed_slot = anchor_round
@@ -235,7 +236,7 @@ class ValidatorCore:
 
     def _anchor_vote(self, slot: int, now_ns: int, effects: list[Effect]) -> bytes | None:
         """The anchor vote for ``slot``, or ``_WAIT`` (leader timer / Snowball running)."""
-        leader = self.dag.by_round.get(slot, {}).get(self.committee.leader(slot))
+        leader = self.dag.by_round.get(slot, {}).get(self.bft.leader(slot))
         for stale in [s for s in self.bft.mode.slot_started_ns if s < slot]:
             del self.bft.mode.slot_started_ns[stale]  # we jumped past it: no timer for it
         started = self.bft.slot_started(slot, now_ns)
@@ -290,7 +291,7 @@ class ValidatorCore:
         """The leader's cert if held, else the held round-``slot`` cert with the least
         election hash: what every validator with the same view would pick."""
         certs = self.dag.by_round.get(slot, {})
-        leader = certs.get(self.committee.leader(slot))
+        leader = certs.get(self.bft.leader(slot))
         if leader is not None:
             return leader.digest
         if not certs:

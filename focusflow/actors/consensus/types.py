@@ -70,10 +70,12 @@ class Committee:
         return 0 <= index < len(self.validators)
 
     def leader(self, slot: int) -> int:
-        """Fast-path leader of an anchor slot (every round from 2 on): round-robin.
+        """Base leader of an anchor slot (every round from 2 on): round-robin.
 
         Round-robin rather than stake-weighted so that every validator, honest or not,
-        leads equally often; the fallback covers slots whose leader is faulty.
+        leads equally often. The schedule validators vote by is ``BftCore.leader``: this
+        one with the slots of the validators that committed history scores worst handed
+        to the best (``bft/reputation.py``); the fallback covers the faulty leaders left.
         """
         assert slot >= 2, f"slot {slot} is not an anchor round"
         return (slot - 2) % len(self.validators)
