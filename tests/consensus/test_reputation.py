@@ -21,7 +21,7 @@ from focusflow.actors.consensus.types import SKIP, Certificate, Committee, Valid
 from tests.consensus.dagutil import View, committee, make_cert, random_dag
 from tests.consensus.test_bft import _topological_orders
 
-FAST = ReputationConfig(every_anchors=2, window_anchors=6, lag_slots=1, skip_penalty=4)
+FAST = ReputationConfig(every_anchors=2, window_anchors=6, lag_slots=1, skip_penalty=4, min_gap=2)
 
 
 def _honest_chain(core: BftCore, rounds: int, live: Sequence[int], view: View | None = None) -> View:
@@ -48,6 +48,8 @@ def test_swaps_hand_the_worst_slots_to_the_best_within_the_byzantine_stake() -> 
     com4 = committee(4)
     assert swaps_for(com4, [10, 12, 11, 3]) == {3: 1}
     assert swaps_for(com4, [5, 5, 5, 5]) == {}, "ties swap nothing"
+    assert swaps_for(com4, [110, 116, 112, 109], min_gap=8) == {}, "window noise swaps nothing"
+    assert swaps_for(com4, [110, 116, 112, 108], min_gap=8) == {3: 1}
     com7 = committee(7)
     assert swaps_for(com7, [9, 0, 9, 9, 1, 9, 12]) == {1: 6, 4: 5}  # f = 2; ties: higher index first
     # unequal stakes: the worst may hold at most total - quorum = 3 of 10 stake

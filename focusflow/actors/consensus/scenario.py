@@ -27,6 +27,7 @@ import numpy as np
 
 from focusflow.actors.avalanche.core import AvalancheConfig
 from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.bft.reputation import ReputationConfig
 from focusflow.actors.consensus.actor import VALIDATOR_PATH, SubmitTxs, ValidatorActor
 from focusflow.actors.consensus.adversary import Adversary
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
@@ -134,6 +135,12 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--latency", type=float, default=50.0, help="consensus: one-way latency in ms")
     group.add_argument("--tx-rate", type=float, default=200.0, help="consensus: links submitted per second")
     group.add_argument(
+        "--no-leader-reputation",
+        action="store_true",
+        default=None,
+        help="consensus scenario: round-robin leaders (BftConfig.reputation off; on by default)",
+    )
+    group.add_argument(
         "--crash-restart",
         action="store_true",
         help="consensus: crash validator v0 at 1 s and restart it 400 ms later (memory lost)",
@@ -175,7 +182,10 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     timeout = int(max(600, 8 * latency + 8 * jitter))
     config = NodeConfig(
         dag=DagConfig(resend_ms=int(max(200, 4 * latency))),
-        bft=BftConfig(leader_timeout_ms=timeout),
+        bft=BftConfig(
+            leader_timeout_ms=timeout,
+            reputation=ReputationConfig(enabled=not options.get("no_leader_reputation")),
+        ),
         avalanche=AvalancheConfig(poll_timeout_ms=int(max(100, 5 * (latency + jitter)))),
         fallback_fetch_timeout_ms=timeout,
     )
