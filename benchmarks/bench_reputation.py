@@ -10,7 +10,7 @@ and on (the default). Per row: finality p50/p99 over the pooled samples of all s
 lowest live honest validator), and the p50 ratio on/off.
 
 ``--network`` adds the issue's command, ``focusflow sim --seed S --validators 4
---byzantine 1 --latency 50`` (the full network scenario under the actor runtime), on vs
+--byzantine 1 --latency 50`` (``--network-seeds``, default 5) (the full network scenario under the actor runtime), on vs
 off. That scenario has no reputation option yet, so this benchmark wraps its node
 configuration to turn reputation off (skipped, with a note, if the wrapper no longer fits).
 
@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--duration-ms", type=int, default=10_000)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--network", action="store_true", help="also run the issue's focusflow sim command")
+    ap.add_argument("--network-seeds", type=int, nargs="+", default=[5])
     ap.add_argument("--json", action="store_true", help="print the rows as JSON too")
     a = ap.parse_args()
     print(f"# bench_reputation: commit {_commit()}, {platform.machine()}, {os.cpu_count()} cpus, "
@@ -129,7 +130,7 @@ def main() -> None:
     if a.network:
         print("# focusflow sim --validators 4 --byzantine 1 --latency 50 (network scenario)")
         print(f"{'seed':<6}{'reputation':<12}{'p50':>8}{'p99':>8}{'blocks':>8}{'fast':>6}{'fallback':>9}{'wall_s':>8}")
-        for seed in a.seeds:
+        for seed in a.network_seeds:
             for rep in (False, True):
                 out = _network(seed, rep)
                 if out is None:

@@ -75,6 +75,7 @@ class Scenario:
     votes_to_all: bool = True  # DagConfig.votes_to_all (False: votes to the author only)
     submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
     reputation: bool = True  # BftConfig.reputation.enabled (False: plain round-robin leaders)
+    slow: tuple[tuple[int, float], ...] = ()  # (validator, extra ms on everything it sends)
 
     def repro(self) -> str:
         """The call that reproduces this run."""
@@ -217,6 +218,7 @@ class Harness:
             fallback_fetch_timeout_ms=timeout,
         )
         self.byzantine = dict(sc.byzantine)
+        self.slow_ms = dict(sc.slow)
         assert all(b in BEHAVIOURS for bs in self.byzantine.values() for b in bs)
         self.nodes = [
             ValidatorCore(
@@ -270,7 +272,7 @@ class Harness:
     def _send(self, sender: int, to: int, data: bytes) -> None:
         if to == sender or self.rng.random() < self.sc.drop_rate or self._cut(sender, to, self.now_ns):
             return
-        delay_ms = self.sc.latency_ms + self.rng.random() * self.sc.jitter_ms
+        delay_ms = self.sc.latency_ms + self.rng.random() * self.sc.jitter_ms + self.slow_ms.get(sender, 0.0)
         self._push(self.now_ns + int(delay_ms * 1e6), "deliver", to, sender, data)
 
     def _apply(self, i: int, effects: list[Effect]) -> None:
