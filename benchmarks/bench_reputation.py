@@ -4,7 +4,7 @@ Runs the deterministic consensus harness (focusflow/actors/consensus/harness.py)
 50 ms one-way latency (+5 ms jitter), 10 s of virtual time, 200 links/s, with validator 3
 faulty in one way per row — each Byzantine behaviour of ``adversary.py`` alone, the mix
 ``focusflow sim --byzantine`` uses (equivocate + withhold + bad_sig), crashed for the whole
-run — and a fault-free row, each with ``BftConfig.reputation`` off (round-robin leaders)
+run, or slow (every message it sends takes 100 or 300 ms more) — and a fault-free row, each with ``BftConfig.reputation`` off (round-robin leaders)
 and on (the default). Per row: finality p50/p99 over the pooled samples of all seeds
 (virtual ms, client submit -> notarised), blocks finalized in the 10 s (mean over seeds,
 lowest live honest validator), and the p50 ratio on/off.
@@ -41,6 +41,8 @@ CASES: dict[str, dict[str, Any]] = {
     **{b: {"byzantine": ((3, (b,)),)} for b in BEHAVIOURS},
     "sim mix": {"byzantine": ((3, MIX),)},
     "crashed": {"crashes": ((3, 0, 10_000),)},
+    "slow +100 ms": {"slow": ((3, 100.0),)},
+    "slow +300 ms": {"slow": ((3, 300.0),)},
 }
 
 
@@ -55,7 +57,7 @@ def _one(args: tuple[str, int, bool, int]) -> dict[str, Any]:
                   **CASES[case])
     r = run(sc)
     crashed = {v for v, _, _ in sc.crashes}
-    live = [h for i, h in r.finalized_heights.items() if i not in crashed and i not in dict(sc.byzantine)]
+    live = [r.finalized_heights.get(i, 0) for i in range(sc.validators) if i not in crashed | set(dict(sc.byzantine))]
     return {"case": case, "seed": seed, "reputation": reputation, "finality": r.finality_ms,
             "blocks": min(live) if live else 0, "wall_s": r.wall_s}
 

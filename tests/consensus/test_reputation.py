@@ -218,3 +218,13 @@ def test_a_withholding_validator_stops_leading_in_a_simulated_run() -> None:
     assert r.agreement and r.validity
     assert 3 not in _late_leaders(h, 16)
     assert h.nodes[0].bft.schedule.scores()[3] < min(h.nodes[0].bft.schedule.scores()[:3])
+
+
+def test_a_slow_validator_stops_leading_in_a_simulated_run() -> None:
+    """Every message of validator 3 takes 300 ms more: its certificates are referenced late
+    and its votes miss anchors, so it scores lowest and hands its slots over."""
+    h = Harness(Scenario(validators=4, seed=5, latency_ms=50, duration_ms=3000, slow=((3, 300.0),)))
+    h.run()
+    scores = h.nodes[0].bft.schedule.scores()
+    assert scores[3] < min(scores[:3]) - 8
+    assert 3 not in _late_leaders(h, 16)
