@@ -152,6 +152,7 @@ class Transport:
         self.listen_host = listen_host
         self.listen_port = listen_port
         self._deliver: Callable[[bytes], None] | None = None
+        self._on_peer_down: Callable[[str], None] | None = None
         self._random = random.Random(seed)
         self._log = structlog.get_logger("focusflow.net").bind(node=self.name)
         self.refused_handshakes = 0
@@ -159,9 +160,12 @@ class Transport:
         self._tg: anyio.abc.TaskGroup | None = None
 
     # ---------------------------------------------------------------- wiring
-    def attach(self, deliver: Callable[[bytes], None]) -> None:
-        """Where inbound envelopes go (``system.node.receive_frame``)."""
+    def attach(self, deliver: Callable[[bytes], None],
+               on_peer_down: Callable[[str], None] | None = None) -> None:
+        """Where inbound envelopes go (``system.node.receive_frame``), and whom to tell
+        that a peer's connection dropped (``system.node.peer_down``: frees its watches)."""
         self._deliver = deliver
+        self._on_peer_down = on_peer_down
 
     def peer_stats(self) -> dict[str, PeerStats]:
         """Per-peer counters, by peer name."""
@@ -221,6 +225,8 @@ class Transport:
         for watcher_node, watcher_path, path in sorted(peer.watches):
             self._down_one(peer.spec.name, watcher_node, watcher_path, path, "noconnection")
         peer.watches.clear()
+        if self._on_peer_down is not None:
+            self._on_peer_down(peer.spec.name)
 
     # ---------------------------------------------------------------- running
     async def serve(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,

@@ -24,7 +24,7 @@ from focusflow.node.http import NodeApi, serve_http
 from focusflow.node.messages import Query, QueryReply
 from focusflow.node.validator import VALIDATOR_PATH, ValidatorSettings
 from focusflow.supervisor import ActorSystem
-from focusflow.topology.node_tree import NodeSupervisor, node_tree
+from focusflow.topology.node_tree import NodeSupervisor, node_policy, node_tree
 
 ASK_TIMEOUT_MS = 10_000
 STALL_TICK_MS = 10
@@ -239,7 +239,8 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                           listen_host=settings.p2p_listen[0], listen_port=settings.p2p_listen[1],
                           config=settings.transport)
     async with ActorSystem(settings.name, transport=transport.send) as system:
-        transport.attach(system.node.receive_frame)
+        transport.attach(system.node.receive_frame, system.node.peer_down)
+        system.node.set_remote_policy(node_policy(vsettings.committee, settings.peers))
         async with anyio.create_task_group() as net_tg:
             await net_tg.start(transport.serve)
             loop = LoopMonitor()

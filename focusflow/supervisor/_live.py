@@ -491,8 +491,11 @@ class LoopbackNetwork:
         return system
 
     def detach(self, name: str) -> None:
-        """Disconnect a system (frames to it are dropped from now on)."""
+        """Disconnect a system (frames to it are dropped from now on); the others forget
+        the watches it held on their actors, as a transport does when a peer drops."""
         self._systems.pop(name, None)
+        for system in self._systems.values():
+            system.node.peer_down(name)
 
     def _transport_for(self, sender: str) -> Callable[[str, bytes], None]:
         def send(node: str, frame: bytes) -> None:
