@@ -146,6 +146,9 @@ class RunningNode:
                 "p2p": f"{self.transport.listen_host}:{self.transport.listen_port}",
                 "validator": v, "peers": peers, "peers_connected": self.transport.connected_peers(),
                 "handshakes_refused": self.transport.refused_handshakes,
+                "p2p_accept": vars(self.transport.accept_stats) | {},
+                "remote_refused": {f"{peer}:{reason}": n for (peer, reason), n
+                                   in sorted(self.system.node.gate.refusals.items())},
                 "runtime": dict(self.system.node.stats), "actors": self.actors(),
                 "loop": self.loop.status()}
 
@@ -213,6 +216,12 @@ def render_metrics(st: dict[str, Any]) -> str:
            [("", len(st["peers_connected"]))])
     metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",
            [("", st["handshakes_refused"])])
+    acc = st.get("p2p_accept", {})
+    for key in ("accepted", "refused_over_limit", "accept_errors", "handler_errors"):
+        metric(f"p2p_{key}_total", "counter", f"p2p listener counter {key}.",
+               [("", acc.get(key, 0))])
+    metric("p2p_connections_active", "gauge", "Open connections on the p2p port.",
+           [("", acc.get("active", 0))])
     for key in ("frames_sent", "frames_received", "bytes_sent", "bytes_received",
                 "dropped_queue_full", "forged", "oversized", "connects", "disconnects"):
         metric(f"transport_{key}_total", "counter", f"Per-peer transport counter {key}.",

@@ -195,7 +195,8 @@ def load_settings(path: Path) -> Settings:
     d = TransportConfig()
     tcfg = {k: tr.get(k, int, getattr(d, k), minimum=1) for k in (
         "frame_bytes_max", "send_queue_frames_max", "send_queue_bytes_max", "ping_interval_ms",
-        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max")}
+        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max",
+        "connections_max")}
     tr.done()
     if tcfg["ping_interval_ms"] >= tcfg["dead_after_ms"]:
         raise _bad("transport.ping_interval_ms", f"< transport.dead_after_ms "
@@ -454,6 +455,9 @@ handshake_timeout_ms = {t.handshake_timeout_ms}
 # Reconnect backoff: starts at base, doubles up to max (with jitter).
 backoff_ms_base = {t.backoff_ms_base}
 backoff_ms_max = {t.backoff_ms_max}
+# Connections open at once on the p2p port (unauthenticated ones included); more are
+# closed at once, so idle connections cannot take every file descriptor.
+connections_max = {t.connections_max}
 
 [log]
 # debug | info | warning | error

@@ -57,3 +57,91 @@ async def test_pinned_peers_talk_whatever_their_certificates_dates(tmp_path: Pat
         remote = sys_a.node.ref("b", "/user/echo")
         assert await sys_a.ask(remote, Blob(b"hi"), timeout_ms=5000) == Blob(b"re:hi")
         assert ta.refused_handshakes == tb.refused_handshakes == 0
+
+
+SERVER = r'''
+import json, resource, sys
+from pathlib import Path
+
+import anyio
+import structlog
+
+from focusflow.net import NodeIdentity, Transport, TransportConfig
+
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+
+async def main() -> None:
+    ident = NodeIdentity.create(Path(sys.argv[1]), "srv", b"\x01" * 32)
+    transport = Transport(ident, [], config=TransportConfig(
+        handshake_timeout_ms=60_000, connections_max=int(sys.argv[3])))
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(transport.serve)
+        print(port, flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)  # the flood is on
+        await anyio.to_thread.run_sync(sys.stdin.readline)  # the flood is gone, one more came
+        await anyio.sleep(0.3)
+        print(json.dumps(vars(transport.accept_stats)), flush=True)
+        tg.cancel_scope.cancel()
+
+
+anyio.run(main)
+'''
+
+
+def flood_a_listener(tmp_path: Path, *, fd_limit: int, connections_max: int,
+                     idle: int) -> dict[str, int]:
+    """Run a transport in a process limited to ``fd_limit`` descriptors, hold ``idle``
+    connections to it open (no TLS handshake), drop them, connect once more; return its
+    accept counters (the process must have survived to print them)."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "id"), str(fd_limit),
+                             str(connections_max)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(proc.stdout.readline())
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(idle)]
+        time.sleep(1.0)  # the server meets a full fd table (or its bound) meanwhile
+        proc.stdin.write("flood\n")
+        proc.stdin.flush()
+        for s in held:
+            s.close()
+        time.sleep(0.5)
+        late = socket.create_connection(("127.0.0.1", port))
+        time.sleep(0.3)
+        proc.stdin.write("done\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        late.close()
+        log.flush()
+        assert line, f"the node died: {(tmp_path / 'server.log').read_text()[-2000:]}"
+        stats: dict[str, int] = json.loads(line)
+        return stats
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_a_listener_out_of_file_descriptors_backs_off_and_keeps_serving(tmp_path: Path) -> None:
+    stats = flood_a_listener(tmp_path, fd_limit=64, connections_max=10_000, idle=120)
+    assert stats["accept_errors"] >= 1  # EMFILE was met ...
+    assert stats["accepted"] >= 40 + 1  # ... and survived: the late connection was taken
+
+
+def test_connections_beyond_the_bound_are_closed_at_once(tmp_path: Path) -> None:
+    stats = flood_a_listener(tmp_path, fd_limit=1024, connections_max=20, idle=60)
+    assert stats["refused_over_limit"] >= 40 - 1 and stats["accept_errors"] == 0
+    assert stats["accepted"] >= 21
