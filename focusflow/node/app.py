@@ -31,6 +31,16 @@ STALL_TICK_MS = 10
 STALL_SAMPLES_MAX = 8192
 
 
+class NodeFailed(Exception):
+    """The node's top supervisor gave up (its children kept crashing: a full disk, a bad
+    data dir, a bug): the process must exit non-zero so its process manager restarts it,
+    rather than stay up with no validator behind a live HTTP port (issue 16, finding 6)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the node's supervisor tree stopped: {reason}")
+        self.reason = reason
+
+
 class LoopMonitor:
     """Event-loop stall: a task that sleeps ``STALL_TICK_MS`` and records how late it woke.
 
@@ -241,6 +251,10 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
 
     ``on_started(p2p_port, http_port)`` is called once both listen (ports may be 0 in the
     config: the OS picks).
+
+    Raises:
+        NodeFailed: the supervisor tree stopped by itself (its root gave up); the node
+            was stopped in order first.
     """
     log = structlog.get_logger("focusflow.node").bind(node=settings.name)
     vsettings = validator_settings(settings)
@@ -267,7 +281,9 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                          peers=len(settings.peers), role=settings.role)
                 if on_started is not None:
                     on_started(transport.listen_port, port)
-                await _wait_for_stop(stop)
+                failed = await _wait_for_stop_or_root_death(stop, system, root)
+                if failed is not None:
+                    log.error("node_failed", reason=failed)
                 log.info("node_stopping", step="http")
                 http_tg.cancel_scope.cancel()
             log.info("node_stopping", step="actors")
@@ -275,6 +291,27 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
             log.info("node_stopping", step="transport")
             net_tg.cancel_scope.cancel()
     log.info("node_stopped")
+    if failed is not None:
+        raise NodeFailed(failed)
+
+
+async def _wait_for_stop_or_root_death(stop: anyio.Event | None, system: ActorSystem,
+                                       root: Any) -> str | None:
+    """Wait for a stop request (None) or for the tree's root to terminate (its reason)."""
+    failed: list[str] = []
+    async with anyio.create_task_group() as race:
+
+        async def root_died() -> None:
+            failed.append(await system.wait_stopped(root))
+            race.cancel_scope.cancel()
+
+        async def asked_to_stop() -> None:
+            await _wait_for_stop(stop)
+            race.cancel_scope.cancel()
+
+        race.start_soon(root_died)
+        race.start_soon(asked_to_stop)
+    return failed[0] if failed else None
 
 
 async def _wait_for_stop(stop: anyio.Event | None) -> None:

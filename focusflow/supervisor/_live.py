@@ -442,6 +442,10 @@ class ActorSystem:
         """Wait for an actor's ``on_start`` (raises ActorStartError if it failed)."""
         await _await_future(self.node._wait_started(ref))
 
+    async def wait_stopped(self, ref: ActorRef) -> str:
+        """Wait until a local actor has terminated; its exit reason ("noproc": none)."""
+        return await _await_future(self.node.stopped(ref))
+
     async def shutdown(self) -> None:
         """Stop all top-level actors in reverse start order."""
         await _await_future(self.node.stop_all())

@@ -337,6 +337,12 @@ class Node:
         cell = self._cells.get(ref.path)
         return 0 if cell is None else cell.uid
 
+    def stopped(self, ref: ActorRef) -> Future[str]:
+        """A future of the exit reason of the live local actor at ``ref`` ("noproc" now
+        if there is none): how a process notices its top supervisor gave up."""
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        return Future.completed("noproc") if cell is None else cell.stopped
+
     def mailbox_depth(self, ref: ActorRef) -> int:
         """Messages waiting in a local actor's mailbox."""
         cell = self._cells.get(ref.path)
