@@ -100,6 +100,9 @@ class PeerSpec:
     port: int
     public_key: bytes
     cert_pem: bytes
+    #: "full" or "light" for a peer outside the genesis committee (what it may send us,
+    #: see ``node_policy``); a committee member is a validator whatever this says.
+    role: str = "full"
 
 
 @dataclass

@@ -35,6 +35,8 @@ from focusflow.node.validator import CommitteeEntry
 
 CONFIG_VERSION = 1
 ROLES = ("validator", "full", "light")
+#: What a peer outside the genesis committee may be (``[[p2p.peers]] role``).
+PEER_ROLES = ("full", "light")
 LOG_FORMATS = ("auto", "console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOME_ENV = "FOCUSFLOW_HOME"
@@ -228,7 +230,7 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
     for k in ("name", "address", "public_key", "cert"):
         if not isinstance(raw.get(k), str):
             raise _bad(f"{key}.{k}", "a string", raw.get(k))
-    extra = sorted(set(raw) - {"name", "address", "public_key", "cert"})
+    extra = sorted(set(raw) - {"name", "address", "public_key", "cert", "role"})
     if extra:
         raise _bad(f"{key}.{extra[0]}", "no such key (misspelt?)", raw[extra[0]])
     host, port = _address(f"{key}.address", raw["address"])
@@ -245,7 +247,11 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
 
     if certificate_public_key(cert.read_bytes()) != pub:
         raise _bad(f"{key}.cert", f"a certificate of key {raw['public_key'][:16]}…", str(cert))
-    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes())
+    role = raw.get("role", "full")
+    if role not in PEER_ROLES:
+        raise _bad(f"{key}.role", " or ".join(PEER_ROLES) + " (validators come from the genesis)",
+                   role)
+    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes(), role)
 
 
 # ------------------------------------------------------------------------ keys & genesis
@@ -414,7 +420,9 @@ data_dir = "data"
 # Address the authenticated transport (mutual TLS 1.3) listens on.
 listen = "{p2p_listen}"
 # Peers: only these may connect (pinned by key). Each: name, address, public_key (hex of
-# the peer's node key) and cert (path of the peer's node_cert.pem). Add one table per peer:
+# the peer's node key) and cert (path of the peer's node_cert.pem); a peer outside the
+# genesis committee may add role = "full" (default) or "light": what it may send here
+# (docs/operations.md, the door for remote messages). Add one table per peer:
 # [[p2p.peers]]
 # name = "node1"
 # address = "127.0.0.1:26756"

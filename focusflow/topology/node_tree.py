@@ -59,8 +59,8 @@ def node_tree(validator_settings: Any) -> ChildSpec:
 def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:
     """What a remote node may send to this node's actors, by its role (rule 8).
 
-    Roles: a node of the genesis committee is a ``validator``; any other pinned peer is a
-    ``full`` node. Only the validator actor takes remote messages, and only these (the
+    Roles: a node of the genesis committee is a ``validator``; any other pinned peer is
+    what its ``[[p2p.peers]] role`` says (``full`` by default, or ``light``). Only the validator actor takes remote messages, and only these (the
     table is the same on every node of a network, and ``docs/operations.md`` shows it):
 
     ============  ===========================================================
@@ -78,7 +78,8 @@ def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:
     from focusflow.node.validator import VALIDATOR_PATH
 
     validators = {e.node for e in committee}
-    roles = {p.name: "full" for p in peers} | {n: "validator" for n in validators}
+    roles = {p.name: getattr(p, "role", "full") for p in peers} | {
+        n: "validator" for n in validators}
     table = {"validator": frozenset({ConsensusFrame, BlocksFrom, Blocks, SubmitTxs}),
              "full": frozenset({BlocksFrom, SubmitTxs}),
              "light": frozenset({BlocksFrom})}

@@ -85,3 +85,23 @@ def test_the_policy_by_role() -> None:
     assert policy.allows("f", VALIDATOR_PATH, SubmitTxs) and policy.allows("f", VALIDATOR_PATH, BlocksFrom)
     assert not any(policy.allows(n, VALIDATOR_PATH, Query) for n in ("v1", "f", "x"))
     assert not policy.allows("v1", "/user/node", ConsensusFrame)
+
+
+def test_a_peer_role_comes_from_the_config_and_the_genesis_wins(tmp_path: Path) -> None:
+    from focusflow.node.config import ConfigError, init_home, load_settings, peer_toml
+
+    other = init_home(tmp_path / "other", name="lite")
+    cert = tmp_path / "lite.pem"
+    cert.write_bytes((tmp_path / "other" / "config" / "node_cert.pem").read_bytes())
+    entry = peer_toml("lite", "127.0.0.1:1", other.node_public_key, str(cert))
+    init_home(tmp_path / "me", name="me", peers_toml=entry + 'role = "light"\n')
+    s = load_settings(tmp_path / "me" / "config" / "node.toml")
+    assert [p.role for p in s.peers] == ["light"]
+    policy = node_policy([CommitteeEntry("me", bytes(32), 1)], s.peers)
+    assert policy.roles == {"me": "validator", "lite": "light"}
+    assert not policy.allows("lite", VALIDATOR_PATH, SubmitTxs)
+    assert node_policy([CommitteeEntry("lite", bytes(32), 1)], s.peers).roles["lite"] == "validator"
+    config = tmp_path / "me" / "config" / "node.toml"
+    config.write_text(config.read_text().replace('role = "light"', 'role = "validator"'))
+    with pytest.raises(ConfigError, match="role"):
+        load_settings(config)
