@@ -299,6 +299,14 @@ class Node:
             if cell is not None:
                 cell.watchers.pop((node, watcher_path), None)
 
+    def drop_remote_watch(self, path: str, node: str, watcher_path: str) -> None:
+        """Forget one watch a remote actor held on the local actor at ``path`` (its link
+        failed: the watcher gets ``Down(noconnection)`` from its own side)."""
+        cell = self._cells.get(path)
+        if cell is not None:
+            cell.watchers.pop((node, watcher_path), None)
+        self.gate.watch_removed(node, path, watcher_path)
+
     def dead_letters(self) -> list[DeadLetter]:
         """The most recent dead letters (bounded by ``dead_letters_max``)."""
         return list(self._dead_letters)
