@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from focusflow.net import NodeIdentity, private_key_pem
 from focusflow.wire.system import Blob
-from tests.net.test_transport import Echo, live_node, spec
+from tests.net.test_transport import Echo, Pair, Watcher, live_node, spec, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -57,6 +57,20 @@ async def test_pinned_peers_talk_whatever_their_certificates_dates(tmp_path: Pat
         remote = sys_a.node.ref("b", "/user/echo")
         assert await sys_a.ask(remote, Blob(b"hi"), timeout_ms=5000) == Blob(b"re:hi")
         assert ta.refused_handshakes == tb.refused_handshakes == 0
+
+
+async def test_a_peers_watches_are_freed_when_its_connection_drops(tmp_path: Path) -> None:
+    p = Pair(tmp_path)
+    async with live_node(p.ib, [spec(p.ia)]) as (sys_b, tb), \
+            live_node(p.ia, [spec(p.ib, tb.listen_port)]) as (sys_a, ta):
+        sys_b.spawn(Echo, name="echo")
+        echo = sys_a.node.ref("b", "/user/echo")
+        assert await sys_a.ask(echo, Blob(b"1"), timeout_ms=5000) == Blob(b"re:1")
+        watcher = sys_a.spawn(Watcher, echo, name="watcher")
+        await wait_for(lambda: sys_b.node.gate.watches == {"a": {("/user/echo", watcher.path)}})
+        ta._tg.cancel_scope.cancel()  # type: ignore[union-attr]  # a's link goes away
+        await wait_for(lambda: sys_b.node.gate.watches == {})
+        assert not sys_b.node._cells["/user/echo"].watchers
 
 
 SERVER = r'''
