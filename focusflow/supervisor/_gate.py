@@ -17,6 +17,9 @@ local messages is untouched).
   peer (``watches_per_peer_max``), on an actor it may talk to; an ``Exit`` never (a
   parent always lives on its child's node, so no remote node holds a link that could
   justify one); a ``Stop`` never (stopping is a local, supervised decision).
+* **Signals never as ordinary messages**: a ``Down``, ``Exit``, ``Stop``, ``Watch`` or
+  ``Unwatch`` inside a tell or ask from another node is refused (a watcher's ``receive``
+  would take a forged ``Down`` for a death).
 * **Answers** (reply, error) only for an ask this node sent to an actor of that node.
 * **Routes**: a remote sender or receiver path longer than ``REMOTE_PATH_CHARS_MAX`` is
   refused before any table keys on it.

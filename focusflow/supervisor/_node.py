@@ -75,6 +75,9 @@ _current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
 _REC = struct.Struct("<cQI")
 _TO_ACTORS = frozenset((KIND_TELL, KIND_ASK))
 _ANSWERS = frozenset((KIND_REPLY, KIND_ERROR))
+#: Runtime signals: from another node only as system envelopes, and only where justified
+#: (``_remote_system_refusal``); never as an ordinary tell or ask an actor would handle.
+_SIGNALS = frozenset((Down, Exit, Stop, Watch, Unwatch))
 
 
 class DeadLetter:
@@ -1000,6 +1003,7 @@ class Node:
             # The common case as in _receive_frame: a tell to a running actor with room.
             if out[0] == KIND_TELL and target is not None and target.state == _RUNNING and (
                     len(target.mailbox) < target.mailbox_depth_max) and (
+                    out[3].__class__ not in _SIGNALS) and (
                     open_door or self.gate.allows(texts[0], texts[3], out[3].__class__)):
                 target.mailbox.append((KIND_TELL, out[3], sender, out[1], _H_RECEIVE))
                 self.stats["delivered"] += 1
@@ -1103,6 +1107,9 @@ class Node:
                          path_chars=len(path))
             return False
         if kind in _TO_ACTORS:
+            if msg.__class__ in _SIGNALS:
+                self._refuse(node, "signal_as_message", actor=path, message=type(msg).__name__)
+                return False
             if (path == NODE_PATH and type(msg) is Ping) or self.gate.allows(
                     node, path, msg.__class__):
                 return True

@@ -145,6 +145,22 @@ async def test_a_down_for_another_nodes_actor_is_refused() -> None:
         assert a.node.gate.refusals[("evil", "down_for_other_node")] == 1
 
 
+async def test_a_down_disguised_as_a_tell_never_reaches_a_watcher() -> None:
+    from tests.supervisor.actors import Watcher
+
+    net = LoopbackNetwork()
+    async with net.system("a") as a, net.system("b") as b, net.system("evil") as evil:
+        b.spawn(Echo, name="echo")
+        w = a.spawn(Watcher, name="w")
+        await w.ask(Req(0, "b|/user/echo"))
+        forged = Down(Address("evil", "/user/x"), "forged")
+        await evil.node.ref("a", w.path).tell(forged)  # the batch path
+        a.receive_frame(frame(KIND_TELL, forged, path=w.path))  # the single-frame path
+        await settle(a)
+        assert (await w.ask(Req(1))).n == 0
+        assert a.node.gate.refusals[("evil", "signal_as_message")] == 2
+
+
 async def test_an_answer_from_a_node_that_was_not_asked_is_refused() -> None:
     net = LoopbackNetwork()
     async with net.system("a") as a, net.system("b") as b, net.system("evil"):
