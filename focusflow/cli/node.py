@@ -2,6 +2,9 @@
 
 focusflow node --config ~/.focusflow/config/node.toml
 focusflow node --home ~/.focusflow          # same, config from <home>/config/node.toml
+
+Exit status: 0 after SIGTERM/SIGINT, 2 for a configuration error, 70 when the node's
+supervisor tree gave up (its children kept crashing): a process manager restarts it.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: Exit status when the node's top supervisor gave up (EX_SOFTWARE): restart me.
+EXIT_NODE_FAILED = 70
+
 
 def _run(args: Any) -> int:
     import anyio
 
-    from focusflow.node.app import run_node
+    from focusflow.node.app import NodeFailed, run_node
     from focusflow.node.config import ConfigError, default_home, load_settings
     from focusflow.node.logs import configure_logging
 
@@ -33,6 +39,9 @@ def _run(args: Any) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except NodeFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NODE_FAILED
     return 0
 
 

@@ -24,11 +24,21 @@ from focusflow.node.http import NodeApi, serve_http
 from focusflow.node.messages import Query, QueryReply
 from focusflow.node.validator import VALIDATOR_PATH, ValidatorSettings
 from focusflow.supervisor import ActorSystem
-from focusflow.topology.node_tree import NodeSupervisor, node_tree
+from focusflow.topology.node_tree import NodeSupervisor, node_policy, node_tree
 
 ASK_TIMEOUT_MS = 10_000
 STALL_TICK_MS = 10
 STALL_SAMPLES_MAX = 8192
+
+
+class NodeFailed(Exception):
+    """The node's top supervisor gave up (its children kept crashing: a full disk, a bad
+    data dir, a bug): the process must exit non-zero so its process manager restarts it,
+    rather than stay up with no validator behind a live HTTP port (issue 16, finding 6)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the node's supervisor tree stopped: {reason}")
+        self.reason = reason
 
 
 class LoopMonitor:
@@ -145,6 +155,9 @@ class RunningNode:
                 "p2p": f"{self.transport.listen_host}:{self.transport.listen_port}",
                 "validator": v, "peers": peers, "peers_connected": self.transport.connected_peers(),
                 "handshakes_refused": self.transport.refused_handshakes,
+                "p2p_accept": vars(self.transport.accept_stats) | {},
+                "remote_refused": {f"{peer}:{reason}": n for (peer, reason), n
+                                   in sorted(self.system.node.gate.refusals.items())},
                 "runtime": dict(self.system.node.stats), "actors": self.actors(),
                 "loop": self.loop.status()}
 
@@ -212,6 +225,12 @@ def render_metrics(st: dict[str, Any]) -> str:
            [("", len(st["peers_connected"]))])
     metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",
            [("", st["handshakes_refused"])])
+    acc = st.get("p2p_accept", {})
+    for key in ("accepted", "refused_over_limit", "accept_errors", "handler_errors"):
+        metric(f"p2p_{key}_total", "counter", f"p2p listener counter {key}.",
+               [("", acc.get(key, 0))])
+    metric("p2p_connections_active", "gauge", "Open connections on the p2p port.",
+           [("", acc.get("active", 0))])
     for key in ("frames_sent", "frames_received", "bytes_sent", "bytes_received",
                 "dropped_queue_full", "forged", "oversized", "connects", "disconnects"):
         metric(f"transport_{key}_total", "counter", f"Per-peer transport counter {key}.",
@@ -231,6 +250,10 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
 
     ``on_started(p2p_port, http_port)`` is called once both listen (ports may be 0 in the
     config: the OS picks).
+
+    Raises:
+        NodeFailed: the supervisor tree stopped by itself (its root gave up); the node
+            was stopped in order first.
     """
     log = structlog.get_logger("focusflow.node").bind(node=settings.name)
     vsettings = validator_settings(settings)
@@ -239,7 +262,8 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                           config=settings.transport)
     async with ActorSystem(settings.name, storage_dir=settings.data_dir,
                            transport=transport.send) as system:
-        transport.attach(system.node.receive_frame)
+        transport.attach(system.node.receive_frame, system.node.peer_down)
+        system.node.set_remote_policy(node_policy(vsettings.committee, settings.peers))
         async with anyio.create_task_group() as net_tg:
             await net_tg.start(transport.serve)
             loop = LoopMonitor()
@@ -257,7 +281,9 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                          peers=len(settings.peers), role=settings.role)
                 if on_started is not None:
                     on_started(transport.listen_port, port)
-                await _wait_for_stop(stop)
+                failed = await _wait_for_stop_or_root_death(stop, system, root)
+                if failed is not None:
+                    log.error("node_failed", reason=failed)
                 log.info("node_stopping", step="http")
                 http_tg.cancel_scope.cancel()
             log.info("node_stopping", step="actors")
@@ -265,6 +291,27 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
             log.info("node_stopping", step="transport")
             net_tg.cancel_scope.cancel()
     log.info("node_stopped")
+    if failed is not None:
+        raise NodeFailed(failed)
+
+
+async def _wait_for_stop_or_root_death(stop: anyio.Event | None, system: ActorSystem,
+                                       root: Any) -> str | None:
+    """Wait for a stop request (None) or for the tree's root to terminate (its reason)."""
+    failed: list[str] = []
+    async with anyio.create_task_group() as race:
+
+        async def root_died() -> None:
+            failed.append(await system.wait_stopped(root))
+            race.cancel_scope.cancel()
+
+        async def asked_to_stop() -> None:
+            await _wait_for_stop(stop)
+            race.cancel_scope.cancel()
+
+        race.start_soon(root_died)
+        race.start_soon(asked_to_stop)
+    return failed[0] if failed else None
 
 
 async def _wait_for_stop(stop: anyio.Event | None) -> None:

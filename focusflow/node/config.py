@@ -35,6 +35,8 @@ from focusflow.node.validator import CommitteeEntry
 
 CONFIG_VERSION = 1
 ROLES = ("validator", "full", "light")
+#: What a peer outside the genesis committee may be (``[[p2p.peers]] role``).
+PEER_ROLES = ("full", "light")
 LOG_FORMATS = ("auto", "console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOME_ENV = "FOCUSFLOW_HOME"
@@ -198,7 +200,8 @@ def load_settings(path: Path) -> Settings:
     d = TransportConfig()
     tcfg = {k: tr.get(k, int, getattr(d, k), minimum=1) for k in (
         "frame_bytes_max", "send_queue_frames_max", "send_queue_bytes_max", "ping_interval_ms",
-        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max")}
+        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max",
+        "connections_max")}
     tr.done()
     if tcfg["ping_interval_ms"] >= tcfg["dead_after_ms"]:
         raise _bad("transport.ping_interval_ms", f"< transport.dead_after_ms "
@@ -230,7 +233,7 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
     for k in ("name", "address", "public_key", "cert"):
         if not isinstance(raw.get(k), str):
             raise _bad(f"{key}.{k}", "a string", raw.get(k))
-    extra = sorted(set(raw) - {"name", "address", "public_key", "cert"})
+    extra = sorted(set(raw) - {"name", "address", "public_key", "cert", "role"})
     if extra:
         raise _bad(f"{key}.{extra[0]}", "no such key (misspelt?)", raw[extra[0]])
     host, port = _address(f"{key}.address", raw["address"])
@@ -247,7 +250,11 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
 
     if certificate_public_key(cert.read_bytes()) != pub:
         raise _bad(f"{key}.cert", f"a certificate of key {raw['public_key'][:16]}…", str(cert))
-    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes())
+    role = raw.get("role", "full")
+    if role not in PEER_ROLES:
+        raise _bad(f"{key}.role", " or ".join(PEER_ROLES) + " (validators come from the genesis)",
+                   role)
+    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes(), role)
 
 
 # ------------------------------------------------------------------------ keys & genesis
@@ -416,7 +423,9 @@ data_dir = "data"
 # Address the authenticated transport (mutual TLS 1.3) listens on.
 listen = "{p2p_listen}"
 # Peers: only these may connect (pinned by key). Each: name, address, public_key (hex of
-# the peer's node key) and cert (path of the peer's node_cert.pem). Add one table per peer:
+# the peer's node key) and cert (path of the peer's node_cert.pem); a peer outside the
+# genesis committee may add role = "full" (default) or "light": what it may send here
+# (docs/operations.md, the door for remote messages). Add one table per peer:
 # [[p2p.peers]]
 # name = "node1"
 # address = "127.0.0.1:26756"
@@ -457,6 +466,9 @@ handshake_timeout_ms = {t.handshake_timeout_ms}
 # Reconnect backoff: starts at base, doubles up to max (with jitter).
 backoff_ms_base = {t.backoff_ms_base}
 backoff_ms_max = {t.backoff_ms_max}
+# Connections open at once on the p2p port (unauthenticated ones included); more are
+# closed at once, so idle connections cannot take every file descriptor.
+connections_max = {t.connections_max}
 
 [log]
 # debug | info | warning | error

@@ -695,7 +695,8 @@ class Validator(Actor):
             self._resubmit()
             if self.peers and self._sync_ticks % TIP_PROBE_EVERY_TICKS == 0:
                 peer = self.peers[(self._sync_ticks // TIP_PROBE_EVERY_TICKS) % len(self.peers)]
-                self._tell_peer(peer, BlocksFrom(self.blocks.height + 1, 0))  # just the tip
+                # The block just past "behind": a peer's tip counts once a block proves it.
+                self._tell_peer(peer, BlocksFrom(self.blocks.height + BEHIND_BLOCKS_MAX + 1, 1))
             return
         if not self.peers:
             return
@@ -715,9 +716,8 @@ class Validator(Actor):
     def _apply_synced(self, msg: Blocks) -> None:
         blocks, ledger = self.blocks, self.ledger
         assert blocks is not None and ledger is not None
-        if self.ctx.sender is not None:
-            self.peer_tips[self.ctx.sender.node] = msg.tip
         if self.core is not None:
+            self._note_verified_tip(msg.records)
             self._check_behind()
             return
         height, parent = self._chain_tip()
@@ -738,6 +738,23 @@ class Validator(Actor):
             self._sync()
         else:
             self._maybe_rejoin(msg.tip)
+
+    def _note_verified_tip(self, records: tuple[BlockRecord, ...]) -> None:
+        """A peer's tip as far as a block it sent proves it (quorum-signed): the claimed
+        ``Blocks.tip`` alone never moves a validator out of consensus (issue 16: one
+        ``Blocks((), tip=10**12)`` per validator halted the chain)."""
+        sender = self.ctx.sender
+        if sender is None or not records:
+            return
+        last = records[-1]
+        try:
+            verify_record(last, parent=None, committee=self.committee, verifier=self.verifier)
+        except ChainError as exc:
+            self.counters["sync_refused"] += 1
+            self.ctx.log.warning("tip_block_refused", peer=sender.node, error=str(exc))
+            return
+        if last.height > self.peer_tips.get(sender.node, 0):
+            self.peer_tips[sender.node] = last.height
 
     def _chain_tip(self) -> tuple[int, bytes]:
         """(height, digest) of the last block finalized here: durable, or queued for the
