@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS focus_block (height INTEGER PRIMARY KEY, pi_root BLOB
                                         iterations INTEGER NOT NULL, residual REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS focus_head (id INTEGER PRIMARY KEY CHECK (id = 0),
                                        height INTEGER NOT NULL, q BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tx_receipt (tx_hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+                                       reason TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _SCHEMA = """
@@ -344,7 +346,8 @@ class Ledger:
 
     def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
         """State and focus rows of one block in one transaction, then the core."""
-        self.store.commit_with(result, _focus_statements(result.height, focus, self.focus))
+        self.store.commit_with(result, _focus_statements(result.height, focus, self.focus)
+                               + _receipt_statements(result))
         self.core.block_committed(result)
 
     def execute(self, txs: Sequence[bytes], *, defer: bool = False) -> tuple[bytes, bytes]:
@@ -378,7 +381,8 @@ class Ledger:
         if defer:
             self.store.check_extends(result)
             plan = self.store.plan_commit(result)
-            statements = plan.statements + _focus_statements(result.height, focus, self.focus)
+            statements = (plan.statements + _focus_statements(result.height, focus, self.focus)
+                          + _receipt_statements(result))
             self.store.note_committed(result, plan)  # the plan is fixed: the head moves now
             self.deferred[result.height] = DeferredCommit(result.height, result.root, pi_root,
                                                           dict(result.writes), statements)
@@ -452,6 +456,14 @@ class Ledger:
                                "ORDER BY height", (start, end))
         return [(int(h), bytes(r).hex()) for h, r in rows]
 
+    def tx_outcome(self, tx_hash: bytes) -> tuple[int, str] | None:
+        """(height, reason) of the block that executed the tx (reason "" = applied; else
+        the state core's rejection, e.g. ``nonce_gap: ...``), or None: not executed (or
+        executed in a block whose transaction a worker thread still writes)."""
+        rows = self.store.rows("SELECT height, reason FROM tx_receipt WHERE tx_hash = ?",
+                               (tx_hash,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
         """(cid hex, committed π, inbound links) of the ``count`` particles of highest π.
 
@@ -478,6 +490,16 @@ def _balances(result: BlockResult) -> dict[bytes, int]:
         if key.startswith(KEYS.BALANCE):
             out[key[len(KEYS.BALANCE):]] = KEYS.read_u64(value)
     return out
+
+
+def _receipt_statements(result: BlockResult) -> list[tuple[str, list[tuple[object, ...]]]]:
+    """Each tx's outcome in the block (``/v1/tx``): its first execution wins (a replay of
+    the same bytes in a later block is refused by nonce and keeps the first row)."""
+    rows: list[tuple[object, ...]] = [
+        (r.tx_hash, result.height,
+         "" if r.ok else f"{r.reason.value if r.reason else 'rejected'}: {r.detail}"[:200])
+        for r in result.receipts]
+    return [("INSERT OR IGNORE INTO tx_receipt VALUES (?, ?, ?)", rows)] if rows else []
 
 
 def _focus_statements(height: int, focus: FocusBlock | None,

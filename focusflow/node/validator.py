@@ -90,7 +90,16 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.actors.state.core import decode_block
-from focusflow.actors.state.tx import Tx, TxKind, TxRejected, decode_tx, verify_signatures
+from focusflow.actors.state.tx import Reject as TxReject
+from focusflow.actors.state.tx import (
+    Tx,
+    TxKind,
+    TxRejected,
+    decode_tx,
+    tx_hash_of,
+    verify_signatures,
+)
+from focusflow.limits import SUBMIT_TXS_MAX
 from focusflow.node.chain import (
     BLOCKS_PER_SYNC_MAX,
     BlockLog,
@@ -113,10 +122,10 @@ from focusflow.node.messages import (
     SubmitTxs,
     SyncTick,
 )
+from focusflow.node.query import QueryArgs, QueryError, parse_query
 from focusflow.supervisor import Actor, Future, MailboxFull
 
 VALIDATOR_PATH = "/user/node/validator"
-SUBMIT_TXS_MAX = 4096
 FINALITY_SAMPLES_MAX = 65_536
 SUBMITTED_TRACKED_MAX = 262_144
 RESUBMIT_AFTER_MS = 4_000
@@ -249,6 +258,7 @@ class Validator(Actor):
         self._finalizing: dict[int, BlockRecord] = {}  # finalized, log row being written
         self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
+        self.accepted_ids: OrderedDict[bytes, None] = OrderedDict()  # tx ids (/v1/tx pending)
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -378,31 +388,44 @@ class Validator(Actor):
             self._apply_synced(msg)
             return None
         if isinstance(msg, Query):
-            try:
-                answer = self.query(msg.kind, msg.arg)
-            except (ValueError, KeyError) as exc:  # the asker's fault: never crash on it
-                return QueryReply(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-            held = self._hold_until_durable(answer)
-            return None if held else QueryReply(json.dumps(answer))
+            return self._answer(msg)
         return None
 
+    def _answer(self, msg: Query) -> QueryReply | None:
+        """A ``Query`` from anywhere: a bad one gets an error reply (with the HTTP status
+        that names whose fault it is), never an exception in this actor."""
+        try:
+            answer = self.query(parse_query(msg.kind, msg.arg))
+        except QueryError as exc:  # the asker's fault
+            return QueryReply(json.dumps({"error": str(exc), "status": exc.status}))
+        except Exception as exc:  # a bug of ours on some input: report it, stay up
+            self.ctx.log.error("query_failed", kind=msg.kind[:64], arg=msg.arg[:64], error=repr(exc))
+            return QueryReply(json.dumps({"error": f"query failed: {type(exc).__name__}",
+                                          "status": 500}))
+        held = self._hold_until_durable(answer)
+        return None if held else QueryReply(json.dumps(answer))
+
     # ---------------------------------------------------------------- consensus glue
-    def _admit(self, payloads: Any) -> list[bool]:
-        """Batch admission for the mempool: decodable, our chain, valid signature."""
-        ok = [False] * len(payloads)
+    def _admit(self, payloads: Any) -> list[bool | str]:
+        """Batch admission for the mempool: decodable within the limits, our chain, valid
+        signature. A refusal carries the state core's reason (``Reject`` value + detail)."""
+        verdicts: list[bool | str] = [False] * len(payloads)
         txs: list[Tx] = []
         where: list[int] = []
         for i, raw in enumerate(payloads):
             try:
                 tx = decode_tx(bytes(raw))
-            except TxRejected:
+            except TxRejected as exc:
+                verdicts[i] = str(exc)
                 continue
-            if tx.chain_id == self.s.chain_id:
-                txs.append(tx)
-                where.append(i)
+            if tx.chain_id != self.s.chain_id:
+                verdicts[i] = f"{TxReject.WRONG_CHAIN.value}: chain id {tx.chain_id[:64]!r}"
+                continue
+            txs.append(tx)
+            where.append(i)
         for i, good in zip(where, verify_signatures(txs), strict=True):
-            ok[i] = bool(good)
-        return ok
+            verdicts[i] = True if good else f"{TxReject.BAD_SIGNATURE.value}: does not verify"
+        return verdicts
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
         """The core's state transition: apply the committed block durably, commit its π.
@@ -623,10 +646,7 @@ class Validator(Actor):
         if self.core is None:
             if not self.peers:
                 return SubmitReply(0, len(msg.txs), "no validator to forward to")
-            self._sync_turn += 1
-            self._tell_peer(self.peers[self._sync_turn % len(self.peers)], msg)
-            self.counters["forwarded"] += len(msg.txs)
-            return SubmitReply(len(msg.txs), 0, "forwarded")
+            return self._forward(msg)
         now = self.ctx.now_ns()
         for tx, f in zip(msg.txs, msg.focus, strict=True):
             self.submitted[digest(DOMAIN_TX, tx)] = [now, now, tx, int(f), 1]
@@ -640,7 +660,47 @@ class Validator(Actor):
         self._handle(effects)
         accepted = len(txs) - len(rejects)
         self.counters["admitted"] += accepted
+        refused = {r.tx_digest for r in rejects}
+        self._note_accepted([tx for tx in msg.txs if digest(DOMAIN_TX, tx) not in refused])
         return SubmitReply(accepted, len(rejects), rejects[0].reason if rejects else "")
+
+    def _note_accepted(self, txs: list[bytes]) -> None:
+        """Remember accepted txs by id: ``/v1/tx`` says "pending" until a block executed
+        them (then its receipt says applied or why refused)."""
+        for tx in txs:
+            self.accepted_ids[tx_hash_of(tx)] = None
+        while len(self.accepted_ids) > SUBMITTED_TRACKED_MAX:
+            self.accepted_ids.popitem(last=False)
+
+    def _tx_status(self, tx_id: bytes) -> dict[str, Any]:
+        """A tx's fate as this node knows it: committed (applied or rejected at execution,
+        with the state core's reason) at a height, pending, or unknown."""
+        assert self.ledger is not None and self.blocks is not None
+        outcome = self.ledger.tx_outcome(tx_id)
+        if outcome is not None and outcome[0] <= self.blocks.height:
+            height, reason = outcome
+            return {"id": tx_id.hex(), "status": "rejected" if reason else "committed",
+                    "height": height, "reason": reason}
+        known = outcome is not None or tx_id in self.accepted_ids
+        return {"id": tx_id.hex(), "status": "pending" if known else "unknown",
+                "height": None, "reason": ""}
+
+    def _forward(self, msg: SubmitTxs) -> SubmitReply:
+        """A follower checks what it can at the door (limits, chain, signature) and
+        forwards the rest to a validator; a refusal names its reason, as a validator's."""
+        verdicts = self._admit(msg.txs)
+        keep = [i for i, v in enumerate(verdicts) if v is True]
+        refused = [v for v in verdicts if v is not True]
+        if keep:
+            self._note_accepted([msg.txs[i] for i in keep])
+            self._sync_turn += 1
+            self._tell_peer(self.peers[self._sync_turn % len(self.peers)],
+                            SubmitTxs(tuple(msg.txs[i] for i in keep),
+                                      tuple(msg.focus[i] for i in keep)))
+            self.counters["forwarded"] += len(keep)
+        self.counters["rejected"] += len(refused)
+        reason = f"invalid: {refused[0]}" if refused else "forwarded"
+        return SubmitReply(len(keep), len(refused), reason)
 
     # ---------------------------------------------------------------- block sync
     def _resubmit(self) -> None:
@@ -808,46 +868,41 @@ class Validator(Actor):
         return ledger.last_links
 
     # ---------------------------------------------------------------- queries
-    def query(self, kind: str, arg: str) -> Any:
-        """Answer a read-only question as JSON-ready data."""
+    def query(self, q: QueryArgs) -> Any:
+        """Answer a checked read-only question (``node.query``) as JSON-ready data."""
         blocks, ledger = self.blocks, self.ledger
         assert blocks is not None and ledger is not None
+        kind = q.kind
         if kind == "status":
             return self.status()
         if kind == "blocks":
-            start, _, end = arg.partition(":")
-            return blocks.digests(int(start or 1), int(end or blocks.height))
+            return blocks.digests(*q.span(blocks.height))
         if kind == "pi_roots":
-            start, _, end = arg.partition(":")
-            return ledger.pi_roots(int(start or 1), int(end or ledger.core.height))
+            return ledger.pi_roots(*q.span(ledger.core.height))
+        if kind == "state_roots":
+            return ledger.state_roots(*q.span(ledger.core.height))
         if kind == "finality":
-            return self.finality_ms[-int(arg or FINALITY_SAMPLES_MAX):]
+            return self.finality_ms[-(q.count or FINALITY_SAMPLES_MAX):] if q.count != 0 else []
         if kind == "top":
             return [{"cid": c, "focus": f, "inbound_links": n}
-                    for c, f, n in ledger.top_particles(int(arg or 10))]
+                    for c, f, n in ledger.top_particles(10 if q.count is None else q.count)]
         if kind == "links":
-            cid = bytes.fromhex(arg)
             return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
-                    for n, s, d in ledger.store.links_of(cid)]
+                    for n, s, d in ledger.store.links_of(q.key)]
         if kind == "balance":
-            addr = bytes.fromhex(arg)
-            return {"address": arg, "balance": ledger.core.balance(addr),
-                    "next_nonce": ledger.core.next_nonce(addr)}
+            return {"address": q.key.hex(), "balance": ledger.core.balance(q.key),
+                    "next_nonce": ledger.core.next_nonce(q.key)}
         if kind == "proof":
-            return state_answer(ledger, blocks, bytes.fromhex(arg),
-                                self._finalizing.get(ledger.core.height))
+            return state_answer(ledger, blocks, q.key, self._finalizing.get(ledger.core.height))
         if kind == "focus":
-            return focus_answer(ledger, blocks, bytes.fromhex(arg),
-                                self._finalizing.get(ledger.core.height))
-        if kind == "state_roots":
-            start, _, end = arg.partition(":")
-            return ledger.state_roots(int(start or 1), int(end or ledger.core.height))
-        if kind == "block":
-            rec = blocks.record(int(arg))
-            return None if rec is None else {
-                "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
-                "signers": list(rec.signers), "header": rec.header.hex()}
-        raise ValueError(f"unknown query kind {kind!r}")
+            return focus_answer(ledger, blocks, q.key, self._finalizing.get(ledger.core.height))
+        if kind == "tx":
+            return self._tx_status(q.key)
+        assert kind == "block", kind
+        rec = blocks.record(q.height)
+        return None if rec is None else {
+            "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
+            "signers": list(rec.signers), "header": rec.header.hex()}
 
     def _hold_until_durable(self, answer: Any) -> bool:
         """Hold a proof answered against a block whose log row is still being written:
