@@ -16,6 +16,7 @@ def _run(args: Any) -> int:
     import anyio
 
     from focusflow.node.app import run_node
+    from focusflow.node.chain import ChainError
     from focusflow.node.config import ConfigError, default_home, load_settings
     from focusflow.node.logs import configure_logging
 
@@ -33,6 +34,9 @@ def _run(args: Any) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ChainError as exc:  # the block log is corrupt: never serve it
+        print(f"error: block log of {settings.data_dir}: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 import threading  # runtime-ok: serialises the writer connection for ctx.run_blocking jobs
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
-from focusflow.wire import decode_message, encode_message
+from focusflow.wire import WireError, decode_message, encode_message
 
 PI_ROOT_UNCOMMITTED = bytes(32)
 """The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
@@ -75,6 +75,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS block (height INTEGER PRIMARY KEY, digest BLOB NOT NULL,
                                   links INTEGER NOT NULL, record BLOB NOT NULL);
 """
+
+
+_RECORD_TYPE_ID = encode_message(BlockRecord(0, b"", b"", (), (), ()))[0]
+LOG_SIGNED_CHECKED_MAX = 64
+"""Blocks at the tip of the log whose signatures a starting node checks (see
+:func:`verify_block_log`); below them the hash chain alone."""
 
 
 class ChainError(Exception):
@@ -134,10 +140,20 @@ class BlockLog:
         row = self._conn.execute("SELECT record FROM block WHERE height = ?", (height,)).fetchone()
         if row is None:
             return None
-        type_id, _ = encode_message(BlockRecord(0, b"", b"", (), (), ()))
-        rec = decode_message(type_id, bytes(row[0]))
+        rec = decode_message(_RECORD_TYPE_ID, bytes(row[0]))
         assert isinstance(rec, BlockRecord)
         return rec
+
+    def rows(self) -> Iterator[tuple[int, bytes, BlockRecord]]:
+        """(height, stored digest, record) of every block, in height order (streamed)."""
+        for height, stored, data in self._conn.execute(
+                "SELECT height, digest, record FROM block ORDER BY height"):
+            try:
+                rec = decode_message(_RECORD_TYPE_ID, bytes(data))
+            except WireError as exc:
+                raise ChainError(f"block {height}: undecodable record ({exc})") from exc
+            assert isinstance(rec, BlockRecord)
+            yield int(height), bytes(stored), rec
 
     def records(self, start: int, count_max: int) -> list[BlockRecord]:
         """Up to ``count_max`` blocks from ``start`` on."""
@@ -200,14 +216,7 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     Raises:
         ChainError: anything does not verify (the serving peer's fault).
     """
-    if digest(DOMAIN_BLOCK, record.header) != record.digest:
-        raise ChainError(f"block {record.height}: digest does not match the header bytes")
-    try:
-        header = codec.decode_block_header(record.header)
-    except codec.DecodeError as exc:
-        raise ChainError(f"block {record.height}: bad header ({exc})") from exc
-    if header.height != record.height or (parent is not None and header.parent != parent):
-        raise ChainError(f"block {record.height}: does not extend our tip")
+    header = _chained_header(record, parent)
     if merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) != header.da_root:
         raise ChainError(f"block {record.height}: transactions do not match da_root")
     if len(record.signers) != len(record.signatures) or len(set(record.signers)) != len(record.signers):
@@ -221,6 +230,56 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     if committee.stake_of(good) < committee.quorum_stake:
         raise ChainError(f"block {record.height}: signatures below the quorum stake")
     return header
+
+
+def _chained_header(record: BlockRecord, parent: bytes | None) -> BlockHeader:
+    """The hash-chain part of :func:`verify_record`: the header bytes hash to the digest,
+    decode, and name ``parent`` and the record's height."""
+    if digest(DOMAIN_BLOCK, record.header) != record.digest:
+        raise ChainError(f"block {record.height}: digest does not match the header bytes")
+    try:
+        header = codec.decode_block_header(record.header)
+    except codec.DecodeError as exc:
+        raise ChainError(f"block {record.height}: bad header ({exc})") from exc
+    if header.height != record.height or (parent is not None and header.parent != parent):
+        raise ChainError(f"block {record.height}: does not extend our tip")
+    return header
+
+
+def verify_block_log(path: Path, committee: Committee, verifier: Verifier, *,
+                     signed_max: int = LOG_SIGNED_CHECKED_MAX) -> int:
+    """Check a node's block log before it serves it; return its height.
+
+    Every block: the stored digest is the record's, the header bytes hash to it and
+    name the previous block's digest (the hash chain, from genesis). The last
+    ``signed_max`` blocks: everything :func:`verify_record` checks (transactions against
+    ``da_root``, quorum signatures of the committee). Why that bound suffices for the
+    chain: the tip's quorum-signed header commits to its parent's digest, and so on down,
+    so an edit anywhere in the chain breaks a hash; what the bound leaves unchecked below
+    the suffix is an old block's *transactions* (a peer syncing from us checks them
+    against the header anyway). Cost: one BLAKE3 of a header per block, plus the
+    signatures of ``signed_max`` blocks.
+
+    Raises:
+        ChainError: "block H: reason" for the first block that fails (an edited or
+            corrupt log: the node must not serve it).
+    """
+    if not path.exists():
+        return 0
+    log = BlockLog(path)  # raises on a gap
+    try:
+        parent = bytes(32)
+        for height, stored_digest, record in log.rows():
+            if record.height != height or record.digest != stored_digest:
+                raise ChainError(f"block {height}: stored digest or height differs from its record")
+            if height > log.height - signed_max:
+                verify_record(record, parent=parent, committee=committee, verifier=verifier)
+            else:
+                _chained_header(record, parent)
+            parent = record.digest
+        return log.height
+    finally:
+        log.close()
 
 
 class _FocusStore(SqliteStore):
