@@ -43,7 +43,7 @@ from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN
 from focusflow.actors.state.smt import Proof, verify_proof
-from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction
+from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction, storage_error
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
@@ -110,9 +110,17 @@ class BlockLog:
         assert record.height == self.height + 1, (record.height, self.height)
         assert links >= 0
         _, data = encode_message(record)
-        self._conn.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
-                           (record.height, record.digest, links, data))
+        self._insert(self._conn, record, links, data)
         self.note_appended(record, links)
+
+    def _insert(self, conn: sqlite3.Connection, record: BlockRecord, links: int,
+                data: bytes) -> None:
+        """One row, committed (autocommit, fsync); a failure names its cause and file."""
+        try:
+            conn.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
+                         (record.height, record.digest, links, data))
+        except sqlite3.Error as exc:
+            raise storage_error(exc, path=self._path) from exc
 
     def write(self, record: BlockRecord, links: int) -> None:
         """Make ``record`` durable on the writer connection (a worker thread calls this;
@@ -125,8 +133,7 @@ class BlockLog:
         if self._writer is None:
             self._writer = _writer_connection(self._path)
         _, data = encode_message(record)
-        self._writer.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
-                             (record.height, record.digest, links, data))
+        self._insert(self._writer, record, links, data)
 
     def note_appended(self, record: BlockRecord, links: int) -> None:
         """The next block is durable: advance the tip (the loop's view)."""

@@ -23,6 +23,7 @@ image.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import struct
@@ -423,9 +424,42 @@ def run_transaction(conn: sqlite3.Connection,
         for sql, rows in statements:
             conn.executemany(sql, rows)
         conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second
+        # ROLLBACK would raise "cannot rollback - no transaction is active" and hide the cause.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise storage_error(exc, conn) from exc
         raise
+
+
+_CAUSES = {
+    "SQLITE_FULL": "disk full (ENOSPC) or the database reached its size limit",
+    "SQLITE_IOERR": "I/O error from the disk",
+    "SQLITE_CORRUPT": "the database file is corrupt",
+    "SQLITE_NOTADB": "not a database file",
+    "SQLITE_READONLY": "the database or its folder is read-only",
+    "SQLITE_CANTOPEN": "cannot open the database file",
+    "SQLITE_BUSY": "another process holds the database",
+    "SQLITE_LOCKED": "the database is locked",
+}
+
+
+def storage_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None,
+                  path: str | Path | None = None) -> StoreError:
+    """A ``StoreError`` that names the cause and the file of a failed SQLite call (an
+    operator reading "disk full: …/state.sqlite" knows what to do; issue 16, finding 11)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    cause = _CAUSES.get(name) or _CAUSES.get("_".join(name.split("_")[:2]))  # IOERR_WRITE
+    if cause is None and "disk is full" in str(exc):
+        cause = _CAUSES["SQLITE_FULL"]
+    if path is None and conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"),
+                        None)
+    return StoreError(f"{path or 'database'}: {cause or 'storage error'} ({name or type(exc).__name__}: {exc})")
 
 
 def block_statements(
