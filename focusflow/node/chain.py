@@ -37,8 +37,15 @@ from typing import Any
 import numpy as np
 
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier, digest, merkle_root
-from focusflow.actors.consensus.types import BlockHeader, Committee
+from focusflow.actors.consensus.crypto import (
+    DOMAIN_BLOCK,
+    DOMAIN_TX,
+    DOMAIN_VOTE,
+    Verifier,
+    digest,
+    merkle_root,
+)
+from focusflow.actors.consensus.types import BlockHeader, Certificate, CertResponse, Committee
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN
@@ -287,6 +294,33 @@ def verify_block_log(path: Path, committee: Committee, verifier: Verifier, *,
         return log.height
     finally:
         log.close()
+
+
+def certified_round(frame: bytes, committee: Committee, verifier: Verifier, *,
+                    above: int = 0) -> int:
+    """The highest round above ``above`` of a certificate in a consensus frame whose votes
+    carry the quorum stake (verified), or 0: what a validator without its double-sign
+    guard learns of how far the network got (see ``Validator``). A header of round r
+    exists only once r - 1 is certified, so nothing it signed before losing the guard is
+    above the network's certified round + 1. Never raises on a bad frame (0)."""
+    try:
+        _, payload = codec.decode_message(frame)
+    except codec.DecodeError:
+        return 0
+    certs = payload.certificates if isinstance(payload, CertResponse) else (
+        (payload,) if isinstance(payload, Certificate) else ())
+    best = 0
+    for cert in certs:
+        if cert.round <= max(above, best):
+            continue
+        voters = [v for v, _ in cert.votes]
+        if len(set(voters)) != len(voters) or not all(committee.is_member(v) for v in voters):
+            continue
+        good = [v for v, sig in cert.votes
+                if verifier.verify(committee.validators[v].public_key, DOMAIN_VOTE + cert.digest, sig)]
+        if committee.stake_of(good) >= committee.quorum_stake:
+            best = cert.round
+    return best
 
 
 class _FocusStore(SqliteStore):

@@ -22,7 +22,10 @@ Two modes:
   quorum signatures and the parent chain, re-executes it and checks the state root);
   once it reached a peer's tip and the height it signed last, it starts a core resumed on
   that chain (``ValidatorCore.resume_chain``) that never proposes or votes at or below
-  the watermark, and signs again.
+  the watermark, and signs again. Without a guard file at all (``focusflow init`` writes
+  a zero one; ``rm -rf data`` removes it) what it signed is unknown: it follows even on an
+  empty chain and rejoins only with a watermark above the highest quorum-certified round
+  it saw in its peers' frames (``chain.certified_round``).
 
 Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
@@ -105,6 +108,7 @@ from focusflow.node.chain import (
     BlockLog,
     ChainError,
     Ledger,
+    certified_round,
     focus_answer,
     state_answer,
     verify_record,
@@ -259,6 +263,8 @@ class Validator(Actor):
         self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
         self.accepted_ids: OrderedDict[bytes, None] = OrderedDict()  # tx ids (/v1/tx pending)
+        self.guard_lost = False  # no double-sign guard file: signed history unknown
+        self.network_round = 0  # highest certified round seen from peers while guard_lost
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -267,7 +273,8 @@ class Validator(Actor):
         self.blocks = BlockLog(data / "blocks.sqlite")
         self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id,
                              commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns)
-        self.last_signed = read_last_signed(Path(self.s.last_signed_path))
+        guard = Path(self.s.last_signed_path)
+        self.last_signed = read_last_signed(guard)
         me = self.index_of.get(self.s.node_name)
         fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
                  and self.ledger.core.height == 0)
@@ -279,11 +286,17 @@ class Validator(Actor):
             self.signer = Signer(self.s.validator_seed)
             assert self.signer.public_key == self.committee.validators[me].public_key, \
                 "validator key does not match the genesis entry of this node"
-        if self.signer is not None and fresh:
+        # No guard file (``focusflow init`` writes one): what we signed is unknown (data
+        # wiped). Follow, and sign only above the network's certified round (issue 16).
+        self.guard_lost = self.signer is not None and not guard.exists()
+        if self.signer is not None and fresh and not self.guard_lost:
             self._start_core(resume=False)
         else:
             self.mode = "follower"
-            if self.signer is not None:
+            if self.guard_lost:
+                self.why = ("double-sign guard missing (data wiped?): following by block sync; "
+                            "signs again only above the network's certified round")
+            elif self.signer is not None:
                 self.why = (f"restarted: catching up by block sync, then signing above round "
                             f"{self.last_signed['round']}")
         self.ctx.log.info("validator_started", mode=self.mode, why=self.why, height=self.blocks.height,
@@ -346,6 +359,14 @@ class Validator(Actor):
         if (self.signer is None or self.core is not None or self._io or tip > blocks.height
                 or blocks.height < self.last_signed["height"] or ledger.core.height != blocks.height):
             return
+        if self.guard_lost:
+            if not self.network_round:
+                return  # no certificate seen yet: we cannot bound what we signed before
+            self.last_signed = {"round": max(self.last_signed["round"], self.network_round + 1),
+                                "height": max(self.last_signed["height"], blocks.height)}
+            write_last_signed(Path(self.s.last_signed_path), self.last_signed["round"],
+                              self.last_signed["height"])
+            self.guard_lost = False
         self._start_core(resume=True)
 
     async def on_stop(self) -> None:
@@ -369,6 +390,9 @@ class Validator(Actor):
             index = None if sender is None else self.index_of.get(sender.node)
             if self.core is not None and index is not None:
                 self._handle(self.core.receive(msg.data, index, self.ctx.now_ns()))
+            elif self.guard_lost and index is not None:  # how far the network got (verified)
+                self.network_round = max(self.network_round, certified_round(
+                    msg.data, self.committee, self.verifier, above=self.network_round))
             return None
         if isinstance(msg, IoDone):
             self._io_finished()
