@@ -100,3 +100,30 @@ def test_a_node_whose_log_was_edited_refuses_to_start_and_names_the_block(tmp_pa
 
     with pytest.raises(ChainError, match="block 2: stored digest"):
         anyio.run(start)
+
+
+def test_certified_round_counts_only_certificates_with_quorum_votes() -> None:
+    """What a validator without its guard trusts of the network's round (finding 10)."""
+    from focusflow.actors.consensus import codec
+    from focusflow.actors.consensus.crypto import DOMAIN_VOTE
+    from focusflow.actors.consensus.types import Certificate, CertResponse, Header
+    from focusflow.node.chain import certified_round
+    from tests.node.test_chain import SIGNERS
+
+    def cert(round_: int, voters: list[int]) -> Certificate:
+        payload = codec.encode_header(Header(round=round_, author=1, parents=(), batches=()))
+        signed = codec.signed_header(payload, SIGNERS[1].sign(payload), SIGNERS[1].public_key)
+        return Certificate(signed, tuple((v, SIGNERS[v].sign(DOMAIN_VOTE + signed.digest))
+                                         for v in voters))
+
+    v = Ed25519Verifier()
+    assert certified_round(codec.encode_message(1, cert(9, QUORUM)), COMMITTEE, v) == 9
+    assert certified_round(codec.encode_message(1, cert(9, [0, 1])), COMMITTEE, v) == 0
+    forged = cert(12, QUORUM)
+    bad = Certificate(forged.signed, ((0, forged.votes[0][1]), (1, forged.votes[0][1]),
+                                      (2, forged.votes[0][1])))
+    assert certified_round(codec.encode_message(1, bad), COMMITTEE, v) == 0
+    both = CertResponse((cert(5, QUORUM), cert(7, QUORUM)))
+    assert certified_round(codec.encode_message(1, both), COMMITTEE, v) == 7
+    assert certified_round(codec.encode_message(1, both), COMMITTEE, v, above=7) == 0
+    assert certified_round(b"\x00" * 40, COMMITTEE, v) == 0
