@@ -22,6 +22,7 @@ def _run(args: Any) -> int:
     import anyio
 
     from focusflow.node.app import NodeFailed, run_node
+    from focusflow.node.chain import ChainError
     from focusflow.node.config import ConfigError, default_home, load_settings
     from focusflow.node.logs import configure_logging
 
@@ -42,6 +43,9 @@ def _run(args: Any) -> int:
     except NodeFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NODE_FAILED
+    except ChainError as exc:  # the block log is corrupt: never serve it
+        print(f"error: block log of {settings.data_dir}: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from focusflow.cli.status import add_target_args, node_url
+from focusflow.node.query import KINDS
 
-KINDS = ("status", "blocks", "block", "links", "balance", "top", "finality", "proof",
-         "focus", "state_roots", "pi_roots")
 EXIT_REFUSED = 3
 RETRIES_MAX = 20
 

@@ -17,8 +17,12 @@ import anyio  # runtime-ok: the process main (event loop, signals, HTTP server)
 import structlog
 
 from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.consensus.crypto import Ed25519Verifier
 from focusflow.actors.consensus.node import NodeConfig
+from focusflow.actors.consensus.types import Committee
+from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.net import Transport
+from focusflow.node.chain import ChainError, verify_block_log
 from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
 from focusflow.node.http import NodeApi, serve_http
 from focusflow.node.messages import Query, QueryReply
@@ -94,6 +98,24 @@ def validator_settings(s: Settings) -> ValidatorSettings:
                              last_signed_key=s.last_signed.name, committee=committee, validator_seed=seed, consensus=consensus,
                              sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,
                              offload_io=s.offload_io)
+
+
+def check_block_log(vsettings: ValidatorSettings, data_dir: str | Path, log: Any) -> int:
+    """Verify the block log before anything serves it (``chain.verify_block_log``: the
+    whole hash chain, the signatures of the tip's last blocks); return its height.
+
+    Raises:
+        ChainError: the log is corrupt or edited; logged (``block_log_corrupt``) with the
+            block and the reason, and the node does not start.
+    """
+    committee = Committee(tuple(CommitteeMember(i, e.public_key, e.stake)
+                                for i, e in enumerate(vsettings.committee)))
+    path = Path(data_dir) / "blocks.sqlite"
+    try:
+        return verify_block_log(path, committee, Ed25519Verifier())
+    except ChainError as exc:
+        log.error("block_log_corrupt", path=str(path), error=str(exc))
+        raise
 
 
 class RunningNode:
@@ -257,6 +279,7 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
     """
     log = structlog.get_logger("focusflow.node").bind(node=settings.name)
     vsettings = validator_settings(settings)
+    check_block_log(vsettings, settings.data_dir, log)
     transport = Transport(settings.identity, list(settings.peers),
                           listen_host=settings.p2p_listen[0], listen_port=settings.p2p_listen[1],
                           config=settings.transport)

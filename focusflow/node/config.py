@@ -368,6 +368,11 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
         vpub = write_validator_key(cfg_dir / "validator_key.json", validator_seed)
         if write_genesis_file:
             write_genesis(cfg_dir / "genesis.json", chain_id, [CommitteeEntry(name, vpub, 1)])
+    guard = data_dir / "last_signed_state.json"
+    if role == "validator" and not any(data_dir.iterdir()):
+        # A new home has signed nothing: say so. Without this file a validator cannot
+        # tell a new home from wiped data and follows until it can bound its rounds.
+        guard.write_text('{"round": 0, "height": 0}')
     config = cfg_dir / "node.toml"
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,

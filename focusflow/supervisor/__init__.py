@@ -24,6 +24,7 @@ from focusflow.supervisor._database import (
     DatabaseError,
     SqlError,
     Statement,
+    StorageError,
     open_file_database,
     open_image_database,
 )
@@ -121,6 +122,7 @@ __all__ = [
     "SqlError",
     "Statement",
     "Storage",
+    "StorageError",
     "Supervisor",
     "SupervisorFlags",
     "TimerHandle",

@@ -210,7 +210,7 @@ class Workload:
 
     def __init__(self, *, chain_id: str, seed: int = 1, particles: int = 2000,
                  links_per_tx: int = LINKS_PER_TX_DEFAULT) -> None:
-        assert 1 <= links_per_tx <= 50, "a tx must fit the consensus tx_bytes_max (4 KiB)"
+        assert 1 <= links_per_tx <= 50, "a tx must fit TX_BYTES_MAX (4 KiB, focusflow.limits)"
         self.chain_id = chain_id
         self.links_per_tx = links_per_tx
         self.rng = np.random.default_rng(seed)

@@ -17,6 +17,7 @@ from focusflow.node.validator import (
     Validator,
     ValidatorSettings,
 )
+from focusflow.supervisor import open_file_database
 from tests.node.test_chain import SIGNERS, make_record
 
 
@@ -53,11 +54,10 @@ class _Ctx:
 def _validator(tmp_path: Path) -> tuple[Validator, _Ctx]:
     committee = tuple(CommitteeEntry(f"n{i}", s.public_key, 1) for i, s in enumerate(SIGNERS))
     v = Validator(ValidatorSettings(node_name="n0", role="validator", chain_id="c",
-                                    data_dir=str(tmp_path), last_signed_path="",
                                     committee=committee))
     ctx = _Ctx()
     v.ctx = ctx  # type: ignore[assignment]
-    v.blocks = BlockLog(tmp_path / "blocks.sqlite")
+    v.blocks = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     v.core = object()  # type: ignore[assignment]  # in consensus mode; never touched here
     v.ledger = object()  # type: ignore[assignment]  # nor is the ledger
     v.mode = "consensus"

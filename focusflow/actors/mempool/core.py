@@ -46,8 +46,15 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.mempool.qos import FocusQos, QosConfig, sort_by_focus
 
-AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool]]
-"""Batch admission check (signatures, format) over opaque transaction bytes."""
+AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
+"""Batch admission check (signatures, format) over opaque transaction bytes: per tx
+``True`` (admitted), or ``False`` / a reason (refused; the reason, e.g. the state core's
+``"oversized: ..."``, goes back to the client in the ``Reject``)."""
+
+
+def admitted(verdict: bool | str) -> bool:
+    """Whether an ``AdmitBatch`` verdict admits the tx (a reason string refuses it)."""
+    return not isinstance(verdict, str) and bool(verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +138,14 @@ class DagCore:
         if not txs:
             return []
         effects: list[Effect] = []
-        ok = list(self.admit_batch([t.payload for t in txs]))
-        assert len(ok) == len(txs), "admission check must answer every transaction"
-        valid = [t for t, good in zip(txs, ok, strict=True) if good]
-        for t, good in zip(txs, ok, strict=True):
-            if not good:
+        verdicts = list(self.admit_batch([t.payload for t in txs]))
+        assert len(verdicts) == len(txs), "admission check must answer every transaction"
+        valid = [t for t, v in zip(txs, verdicts, strict=True) if admitted(v)]
+        for t, v in zip(txs, verdicts, strict=True):
+            if not admitted(v):
                 self.stats["txs_invalid"] += 1
-                effects.append(self._reject(t, "invalid: admission check failed"))
+                why = v if isinstance(v, str) and v else "admission check failed"
+                effects.append(self._reject(t, f"invalid: {why}"))
         focus = np.fromiter((t.focus for t in valid), dtype=np.uint32, count=len(valid))
         keep = self.qos.admit(focus)
         for t, k in zip(valid, keep, strict=True):
@@ -391,7 +399,7 @@ class DagCore:
         self._check_parents(sender, sh)
         if self.config.verify_peer_batches and prior is None:
             for b in h.batches:
-                require(all(self.admit_batch(b.payloads)), sender, "bad-tx", "inadmissible tx", sh.payload)
+                require(all(admitted(v) for v in self.admit_batch(b.payloads)), sender, "bad-tx", "inadmissible tx", sh.payload)
         self.voted[(h.round, h.author)] = sh
         vote = Vote(sh.digest, h.round, h.author, self.me, self._vote_signature(sh.digest), self.signer.public_key)
         if h.author == self.me:
