@@ -8,6 +8,7 @@ nothing committed: blocks and state are durable when written (see ``node.chain``
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.net import Transport
 from focusflow.node.chain import ChainError, verify_block_log
 from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
+from focusflow.node.explain import HISTORY_INTERVAL_S, History, StallRule
 from focusflow.node.http import NodeApi, serve_http
 from focusflow.node.messages import Query, QueryReply
 from focusflow.node.validator import VALIDATOR_PATH, ValidatorSettings
@@ -97,7 +99,8 @@ def validator_settings(s: Settings) -> ValidatorSettings:
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
                              last_signed_key=s.last_signed.name, committee=committee, validator_seed=seed, consensus=consensus,
                              sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,
-                             offload_io=s.offload_io)
+                             offload_io=s.offload_io,
+                             stall=StallRule(s.block_interval_ms, s.stall_after_intervals))
 
 
 def check_block_log(vsettings: ValidatorSettings, data_dir: str | Path, log: Any) -> int:
@@ -130,15 +133,29 @@ class RunningNode:
         self.vsettings = vsettings
         self.validator = system.node.ref(settings.name, VALIDATOR_PATH)
         self.root = system.node.ref(settings.name, "/user/node")
+        self.history = History()
+
+    async def sample_history(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Every ``HISTORY_INTERVAL_S``: height, links and finality into ``history`` (the web
+        page's charts), until cancelled. A validator restarting just leaves a gap."""
+        task_status.started()
+        while True:
+            try:
+                v = await self.validator_status()
+                self.history.add(anyio.current_time(), int(v["finalized_height"]),
+                                 int(v["links_committed"]), v.get("finality_ms_p50"))
+            except Exception as exc:  # restarting, overloaded: try again next time
+                structlog.get_logger("focusflow.node").debug("history_sample_skipped",
+                                                             error=repr(exc))
+            await anyio.sleep(HISTORY_INTERVAL_S)
 
     async def ask(self, msg: Any) -> Any:
         return await self.system.ask(self.validator, msg, timeout_ms=ASK_TIMEOUT_MS)
 
-    async def validator_status(self) -> dict[str, Any]:
-        reply = await self.ask(Query("status", ""))
+    async def validator_status(self, kind: str = "status") -> dict[str, Any]:
+        """The validator's answer to a query without argument (``status``, ``consensus``)."""
+        reply = await self.ask(Query(kind, ""))
         assert isinstance(reply, QueryReply)
-        import json
-
         data: dict[str, Any] = json.loads(reply.json)
         return data
 
@@ -171,11 +188,15 @@ class RunningNode:
             v = await self.validator_status()
         except Exception as exc:
             v = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            stall = (await self.validator_status("consensus"))["stall"]
+        except Exception as exc:
+            stall = {"error": f"{type(exc).__name__}: {exc}"}
         peers = {n: vars(s) | {} for n, s in self.transport.peer_stats().items()}
         return {"node": self.settings.name, "role": self.settings.role,
                 "chain_id": self.vsettings.chain_id,
                 "p2p": f"{self.transport.listen_host}:{self.transport.listen_port}",
-                "validator": v, "peers": peers, "peers_connected": self.transport.connected_peers(),
+                "validator": v, "stall": stall, "peers": peers, "peers_connected": self.transport.connected_peers(),
                 "handshakes_refused": self.transport.refused_handshakes,
                 "p2p_accept": vars(self.transport.accept_stats) | {},
                 "remote_refused": {f"{peer}:{reason}": n for (peer, reason), n
@@ -191,7 +212,10 @@ class RunningNode:
         need = min(len(self.settings.peers), (2 * n) // 3)  # others needed for a quorum
         if connected < need:
             return False, f"{connected} peers connected, need {need}"
-        return True, f"ready ({connected} peers)"
+        stall = (await self.validator_status("consensus"))["stall"]
+        if stall["stalled"]:
+            return False, f"chain {stall['reason']}"
+        return True, f"ready ({connected} peers, {stall['reason']})"
 
     async def restart(self, path: str) -> str:
         """Stop the actor at ``path``; its supervisor restarts it (permanent children).
@@ -294,8 +318,10 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
             root = system.spawn_spec(node_tree(vsettings))
             await system.wait_started(root)
             node = RunningNode(settings, system, transport, vsettings, loop)
+            await net_tg.start(node.sample_history)
             api = NodeApi(ask=node.ask, status=node.status, metrics=node.metrics,
                           actors=node.actors, ready=node.ready, page=PAGE_PATH.read_text(),
+                          history=node.history.series,
                           restart=node.restart if settings.actors_write else None)
             async with anyio.create_task_group() as http_tg:
                 port = await http_tg.start(serve_http, settings.http_listen[0],

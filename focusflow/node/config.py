@@ -126,6 +126,8 @@ class Settings:
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
     offload_io: bool = False
+    block_interval_ms: int = 1000  # expected time between blocks (the stall rule)
+    stall_after_intervals: int = 10  # stalled: no block for this many intervals
 
     @property
     def identity(self) -> NodeIdentity:
@@ -195,6 +197,8 @@ def load_settings(path: Path) -> Settings:
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
     offload_io = cons.get("offload_io", bool, False)
+    block_interval_ms = cons.get("block_interval_ms", int, 1000, minimum=1)
+    stall_after_intervals = cons.get("stall_after_intervals", int, 10, minimum=1)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -222,7 +226,8 @@ def load_settings(path: Path) -> Settings:
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
-        offload_io=offload_io,
+        offload_io=offload_io, block_interval_ms=block_interval_ms,
+        stall_after_intervals=stall_after_intervals,
     )  # fmt: skip
 
 
@@ -456,6 +461,11 @@ commit_pi = {"true" if commit_pi else "false"}
 # keeps serving consensus, clients and /status meanwhile. Node-local (not a chain rule);
 # false puts them back on the event loop (for measuring).
 offload_io = {"true" if offload_io else "false"}
+# The stall rule (node-local): the chain is "stalled" when no block came for
+# stall_after_intervals x block_interval_ms; /status and the web page show it in red and
+# /ready answers 503 meanwhile (docs/operations.md, "A node that explains itself").
+block_interval_ms = 1000
+stall_after_intervals = 10
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.

@@ -1,5 +1,5 @@
 """The node's HTTP endpoints: operations (/status, /ready, /alive, /metrics, /actors,
-the web page) and the client API (/v1/...), on their own port.
+/history, the web page) and the client API (/v1/...), on their own port.
 
 A deliberately small HTTP/1.1 server on anyio (no new dependency): one request per
 connection, bounded head and body (``focusflow.limits``: the head as it arrives, the body
@@ -218,7 +218,8 @@ class NodeApi:
     def __init__(self, *, ask: Callable[[Any], Awaitable[Any]], status: Callable[[], Awaitable[Any]],
                  metrics: Callable[[], Awaitable[str]], actors: Callable[[], list[dict[str, Any]]],
                  ready: Callable[[], Awaitable[tuple[bool, str]]], page: str,
-                 restart: Callable[[str], Awaitable[str]] | None = None) -> None:
+                 restart: Callable[[str], Awaitable[str]] | None = None,
+                 history: Callable[[], dict[str, Any]] | None = None) -> None:
         self._ask = ask
         self._status = status
         self._metrics = metrics
@@ -226,6 +227,7 @@ class NodeApi:
         self._ready = ready
         self._page = page
         self._restart = restart  # None: the actor listing is read-only
+        self._history = history or (lambda: {"t": []})
 
     async def __call__(self, method: str, path: str, query: dict[str, list[str]],
                        body: bytes) -> Response:
@@ -249,6 +251,8 @@ class NodeApi:
             return (200 if ok else 503), "text/plain", (why + "\n").encode()
         if path == "/status":
             return json_response(await self._status())
+        if path == "/history":
+            return json_response(self._history())
         if path == "/metrics":
             return 200, "text/plain; version=0.0.4", (await self._metrics()).encode()
         if path == "/actors":

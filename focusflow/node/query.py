@@ -97,6 +97,7 @@ def _count(kind: str, arg: str) -> QueryArgs:
 
 _PARSERS = {
     "status": lambda k, a: QueryArgs(k),
+    "consensus": lambda k, a: QueryArgs(k),
     "blocks": _range,
     "pi_roots": _range,
     "state_roots": _range,

@@ -114,6 +114,7 @@ from focusflow.node.chain import (
     state_answer,
     verify_record,
 )
+from focusflow.node.explain import ProgressWatch, StallRule, consensus_answer
 from focusflow.node.messages import (
     BlockRecord,
     Blocks,
@@ -170,6 +171,7 @@ class ValidatorSettings:
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
     last_signed_key: str = LAST_SIGNED_KEY  # the double-sign guard's key in ctx.storage
+    stall: StallRule = field(default_factory=StallRule)  # node-local: when /ready says stalled
 
 
 def decode_last_signed(raw: bytes | None) -> dict[str, int]:
@@ -281,6 +283,7 @@ class Validator(Actor):
         self.accepted_ids: OrderedDict[bytes, None] = OrderedDict()  # tx ids (/v1/tx pending)
         self.guard_lost = False  # no double-sign guard file: signed history unknown
         self.network_round = 0  # highest certified round seen from peers while guard_lost
+        self.progress = ProgressWatch()  # height first seen, peers last heard (node.explain)
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -392,6 +395,10 @@ class Validator(Actor):
 
     # ---------------------------------------------------------------- messages
     async def receive(self, msg: Any) -> Any:
+        sender = self.ctx.sender
+        self.progress.observe(self.blocks.height if self.blocks is not None else 0,
+                              None if sender is None else sender.node, self.s.node_name,
+                              self.ctx.now_ns())
         if self._io and self._io[0].done.is_set():
             # Jobs the thread finished: take their completions now, one by one even while
             # its batch goes on, rather than when its IoDone reaches the head of a mailbox
@@ -953,6 +960,12 @@ class Validator(Actor):
             return focus_answer(ledger, blocks, q.key, self._finalizing.get(ledger.core.height))
         if kind == "tx":
             return self._tx_status(q.key)
+        if kind == "consensus":
+            return consensus_answer(
+                node=self.s.node_name, mode=self.mode, why=self.why,
+                view=None if self.core is None else self.core.view(),
+                names=[e.node for e in self.s.committee], peers=self.peers, height=blocks.height,
+                watch=self.progress, rule=self.s.stall, now_ns=self.ctx.now_ns())
         assert kind == "block", kind
         rec = blocks.record(q.height)
         return None if rec is None else {
