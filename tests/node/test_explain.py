@@ -38,7 +38,8 @@ def test_progress_watch_stamps_a_height_when_first_seen_and_peers_when_heard() -
     for i in range(PEERS_TRACKED_MAX + 10):
         w.observe(4, f"p{i}", "me", 300 * MS)
     assert len(w.heard_ns) == PEERS_TRACKED_MAX  # bounded: later strangers are not kept
-    assert w.heard_ns["b"] == 300 * MS and f"p{PEERS_TRACKED_MAX + 9}" not in w.heard_ns
+    w.observe(4, "b", "me", 400 * MS)  # a peer already tracked is still updated
+    assert w.heard_ns["b"] == 400 * MS and f"p{PEERS_TRACKED_MAX + 9}" not in w.heard_ns
 
 
 def test_consensus_answer_names_validators_and_peers() -> None:
