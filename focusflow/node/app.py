@@ -205,16 +205,19 @@ class RunningNode:
                 "loop": self.loop.status()}
 
     async def ready(self) -> tuple[bool, str]:
+        """Ready: the validator runs, enough peers for a quorum are connected, and the
+        chain is not stalled (``node.explain.StallRule``); else every reason why not."""
         if not self.system.node.is_alive(self.validator):
             return False, "validator actor not running"
         connected = len(self.transport.connected_peers())
         n = len(self.vsettings.committee)
         need = min(len(self.settings.peers), (2 * n) // 3)  # others needed for a quorum
-        if connected < need:
-            return False, f"{connected} peers connected, need {need}"
         stall = (await self.validator_status("consensus"))["stall"]
+        problems = [f"{connected} peers connected, need {need}"] if connected < need else []
         if stall["stalled"]:
-            return False, f"chain {stall['reason']}"
+            problems.append(f"chain {stall['reason']}")
+        if problems:
+            return False, "; ".join(problems)
         return True, f"ready ({connected} peers, {stall['reason']})"
 
     async def restart(self, path: str) -> str:
