@@ -250,6 +250,11 @@ def render_metrics(st: dict[str, Any]) -> str:
     metric("links_committed_total", "counter", "Cyberlinks in finalized blocks.",
            [("", v.get("links_committed", 0))])
     metric("consensus_round", "gauge", "Current DAG round.", [("", v.get("round", 0))])
+    stall = st.get("stall", {})
+    metric("chain_stalled", "gauge", "1 while no block came for the stall rule's time.",
+           [("", 1 if stall.get("stalled") else 0)])
+    metric("last_block_age_seconds", "gauge", "Time since this node saw its last block.",
+           [("", (stall.get("last_block_age_ms") or 0) / 1000)])
     for key in ("submitted", "admitted", "rejected", "forwarded", "misbehaviours", "commits",
                 "synced_blocks", "sync_refused"):
         metric(f"validator_{key}_total", "counter", f"Validator counter {key}.", [("", c.get(key, 0))])

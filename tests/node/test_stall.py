@@ -63,7 +63,8 @@ def stalled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             wait("blocks made", lambda: client.get(urls[0], "/status")["validator"]["finalized_height"] >= 3)
             wait("ready while moving", lambda: client.is_ready(urls[0]))
             before = {"status": client.get(urls[0], "/status"),
-                      "consensus": client.get(urls[0], "/v1/consensus")}
+                      "consensus": client.get(urls[0], "/v1/consensus"),
+                      "metrics": client.get(urls[0], "/metrics")}
         # node2 and node3 stopped (in order): no quorum is left
         yield {"urls": urls, "before": before}
 
@@ -72,6 +73,7 @@ def test_status_ready_and_consensus_report_the_stall(stalled: dict[str, Any]) ->
     url = stalled["urls"][0]
     before = stalled["before"]
     assert before["status"]["stall"]["stalled"] is False
+    assert "focusflow_chain_stalled 0\n" in before["metrics"]
     assert before["status"]["stall"]["after_ms"] == INTERVAL_MS * AFTER
     moving = before["consensus"]
     assert moving["consensus"]["round"] > 0 and moving["validator"] == 0
@@ -99,6 +101,9 @@ def test_status_ready_and_consensus_report_the_stall(stalled: dict[str, Any]) ->
     ages = {p["name"]: p["last_message_age_ms"] for p in c["peers"]}
     assert ages["node2"] > INTERVAL_MS and ages["node3"] > INTERVAL_MS  # silent since the stop
     assert ages["node1"] < ages["node2"]  # node1 is still up (and still talking)
+
+    metrics = client.get(url, "/metrics")
+    assert "focusflow_chain_stalled 1\n" in metrics and "focusflow_last_block_age_seconds " in metrics
 
     rc, text = cli(["status", "--url", url])
     assert rc == 0 and "chain: STALLED: stalled: block" in text, text
