@@ -77,8 +77,8 @@ def print_consensus(c: dict[str, Any]) -> None:
         print(f"  votes on our header   {_who(core['header_votes'])}")
         print(f"  round certificates    {_who(core['certificates'])}")
         bv = core["block_votes"]
-        print(f"  block {bv['height'] if bv else '-'} shares" + " " * max(1, 8 - len(
-            str(bv["height"] if bv else "-"))) + _who(bv))
+        print(f"  block {bv['height']} shares  {_who(bv)}" if bv else
+              "  block shares          none pending (no block built above the last finalized)")
         print(f"  last decided slot {core['last_decided_slot']}, built height "
               f"{core['built_height']}, pending txs {core['pending_txs']}")
     print("peers:")

@@ -215,7 +215,7 @@ class RunningNode:
         stall = (await self.validator_status("consensus"))["stall"]
         problems = [f"{connected} peers connected, need {need}"] if connected < need else []
         if stall["stalled"]:
-            problems.append(f"chain {stall['reason']}")
+            problems.append(f"chain stalled: {stall['reason']}")
         if problems:
             return False, "; ".join(problems)
         return True, f"ready ({connected} peers, {stall['reason']})"

@@ -54,8 +54,8 @@ class StallRule:
     def verdict(self, height: int, age_ms: float) -> dict[str, Any]:
         """The stall verdict for a last block at ``height`` seen ``age_ms`` ago."""
         stalled = age_ms > self.after_ms
-        what = f"block {height}" if height else "no block yet"
-        reason = (f"stalled: {what}, none for {age_ms / 1000:.1f} s "
+        what = f"block {height}" if height else "genesis"
+        reason = (f"no block for {age_ms / 1000:.1f} s after {what} "
                   f"(over {self.after_intervals} × {self.block_interval_ms} ms)" if stalled
                   else f"{what} {age_ms / 1000:.1f} s ago")
         return {"stalled": stalled, "last_block_height": height,
