@@ -53,6 +53,9 @@ from focusflow.wire import decode_message, encode_message
 PI_ROOT_UNCOMMITTED = bytes(32)
 """The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
 BLOCKS_PER_SYNC_MAX = 64
+SYNC_BYTES_MAX = 8 * 1024 * 1024
+"""Encoded block records per sync answer: half the wire's message limit, leaving room for
+the envelope (``BlockLog.records``)."""
 DEFERRED_BLOCKS_MAX = 256
 """Executed blocks whose state may wait for its worker thread (overlay size bound; the
 validator drains its queue well before: ``validator.IO_QUEUED_MAX``)."""
@@ -137,10 +140,28 @@ class BlockLog:
         assert isinstance(rec, BlockRecord)
         return rec
 
-    def records(self, start: int, count_max: int) -> list[BlockRecord]:
-        """Up to ``count_max`` blocks from ``start`` on."""
+    def records(self, start: int, count_max: int, *,
+                bytes_max: int = SYNC_BYTES_MAX) -> list[BlockRecord]:
+        """Up to ``count_max`` blocks from ``start`` on, at most ``bytes_max`` of encoded
+        records (always the first one).
+
+        Why a byte budget: a sync answer travels as one message, and under load 64 full
+        blocks exceeded the wire's 16 MiB limit; the encode then raised inside the serving
+        validator, which crashed and restarted (issue 21: finality samples lost, a
+        catching-up peer asking again and crashing the next one).
+        """
         count = min(count_max, BLOCKS_PER_SYNC_MAX)
-        out = [self.record(h) for h in range(max(1, start), min(self.height, start + count - 1) + 1)]
+        end = min(self.height, start + count - 1)
+        sizes = self._conn.execute("SELECT height, length(record) FROM block WHERE height "
+                                   "BETWEEN ? AND ? ORDER BY height", (max(1, start), end))
+        heights: list[int] = []
+        total = 0
+        for h, size in sizes:
+            total += int(size)
+            if heights and total > bytes_max:
+                break
+            heights.append(int(h))
+        out = [self.record(h) for h in heights]
         return [r for r in out if r is not None]
 
     def digests(self, start: int, end: int) -> list[tuple[int, str]]:
@@ -154,6 +175,40 @@ class BlockLog:
         if self._writer is not None:
             self._writer.close()
         self._conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class DurableChain:
+    """What a stopped node made durable: (height, hex) of every block digest and π root."""
+
+    digests: list[tuple[int, str]]
+    pi_roots: list[tuple[int, str]]
+
+
+def read_durable_chain(data: Path) -> DurableChain:
+    """Read a node's ``data/`` directory (its process stopped): block digests from
+    ``blocks.sqlite``, π roots from ``state.sqlite``. Read-only: nothing is created.
+
+    Raises:
+        ChainError: a file is missing or unreadable.
+    """
+    def rows(name: str, sql: str) -> list[tuple[int, str]]:
+        path = data / name
+        if not path.is_file():
+            raise ChainError(f"{path} does not exist")
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                return [(int(h), bytes(d).hex()) for h, d in conn.execute(sql)]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise ChainError(f"{path}: {exc}") from exc
+
+    return DurableChain(
+        rows("blocks.sqlite", "SELECT height, digest FROM block ORDER BY height"),
+        rows("state.sqlite", "SELECT height, pi_root FROM focus_block ORDER BY height"))
 
 
 def _writer_connection(path: Path) -> sqlite3.Connection:

@@ -30,6 +30,16 @@ from focusflow.net import NodeIdentity
 from focusflow.node import client
 from focusflow.node.config import init_home, peer_toml, write_genesis
 from focusflow.node.validator import CommitteeEntry
+from focusflow.topology.verdict import (
+    AGREE,
+    DISAGREE,
+    UNMEASURED,
+    Verdict,
+    compare,
+    durable_views,
+    get_retrying,
+    live_views,
+)
 
 VALIDATORS_MAX = 32
 READY_TIMEOUT_S = 60.0
@@ -246,20 +256,29 @@ class RunReport:
 
     validators: int
     duration_s: float
+    rate_txs: int = 0
+    links_per_tx: int = 0
     submitted_txs: int = 0
     accepted_txs: int = 0
-    rejected_txs: int = 0
-    shed_txs: int = 0
+    rejected_txs: int = 0  # refused at submission (the node's answer, or no answer)
+    shed_txs: int = 0  # admitted, then shed by a mempool (counted by the nodes)
     heights: list[int] = field(default_factory=list)
     links: list[int] = field(default_factory=list)
     finality_ms: list[float] = field(default_factory=list)
-    agreement: bool = False
-    agreement_heights: int = 0
-    pi_agreement: bool = False
-    pi_root: str = ""
+    finality_nodes: int = 0  # nodes whose samples are in ``finality_ms``
+    agreement: Verdict | None = None
+    pi_agreement: Verdict | None = None
+    unmeasured: dict[str, str] = field(default_factory=dict)  # node -> why its figures are missing
     pi: list[dict[str, Any]] = field(default_factory=list)  # each validator's status()["pi"]
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # each answering node's /status
     elapsed_s: float = 0.0
     top: list[dict[str, Any]] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        """``agree``, ``disagree`` or ``unmeasured`` over block digests and π roots."""
+        states = [v.status if v is not None else UNMEASURED
+                  for v in (self.agreement, self.pi_agreement)]
+        return DISAGREE if DISAGREE in states else UNMEASURED if UNMEASURED in states else AGREE
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary: validators, finalized_height, links_committed, finality_ms_p50,
@@ -267,22 +286,40 @@ class RunReport:
         f = np.array(self.finality_ms) if self.finality_ms else None
         links = min(self.links) if self.links else 0
         pi_ms = [p["ms_p50"] for p in self.pi if p.get("ms_p50") is not None]
+        blocks, pis = self.agreement, self.pi_agreement
+        unmeasured = dict(self.unmeasured)
+        for v in (blocks, pis):
+            unmeasured.update(v.unmeasured if v is not None else {})
+        window = self.duration_s or 1e-9
         return {
             "validators": self.validators,
             "finalized_height": min(self.heights) if self.heights else 0,
             "links_committed": links,
             "links_per_second": round(links / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "offered_links_per_second": float(self.rate_txs * self.links_per_tx),
+            "submitted_links_per_second": round(self.submitted_txs * self.links_per_tx
+                                                / window, 1),
+            "committed_links_per_second": round(links / self.elapsed_s, 1) if self.elapsed_s
+            else 0.0,
             "finality_ms_p50": round(float(np.percentile(f, 50)), 1) if f is not None else None,
             "finality_ms_p99": round(float(np.percentile(f, 99)), 1) if f is not None else None,
-            "agreement": self.agreement and self.pi_agreement,
-            "agreement_heights_checked": self.agreement_heights,
-            "pi_root_agreement": self.pi_agreement,
-            "pi_root": self.pi_root,
+            "finality_samples": len(self.finality_ms),
+            "finality_nodes": self.finality_nodes,
+            "agreement": self.verdict() == AGREE,
+            "agreement_verdict": self.verdict(),
+            "agreement_heights_checked": blocks.heights_checked if blocks else 0,
+            "divergence": blocks.to_json() if blocks and blocks.status == DISAGREE else None,
+            "pi_root_agreement": pis is not None and pis.agree,
+            "pi_root_verdict": pis.status if pis else UNMEASURED,
+            "pi_divergence": pis.to_json() if pis and pis.status == DISAGREE else None,
+            "pi_root": pis.last if pis else "",
+            "unmeasured_nodes": unmeasured,
             "pi_particles": max((int(p.get("particles", 0)) for p in self.pi), default=0),
             "pi_ms_p50": round(float(np.median(pi_ms)), 2) if pi_ms else None,
             "pi_ms_max": max((float(p["ms_max"]) for p in self.pi if p.get("ms_max") is not None),
                              default=None),
             "pi_ms_total": [round(float(p.get("ms_total", 0.0)), 1) for p in self.pi],
+            "offered_txs": int(self.rate_txs * self.duration_s),
             "submitted_txs": self.submitted_txs,
             "accepted_txs": self.accepted_txs,
             "rejected_txs": self.rejected_txs,
@@ -293,31 +330,39 @@ class RunReport:
         }
 
 
-def check_agreement(net: Devnet, indices: list[int]) -> tuple[bool, int]:
-    """Whether the listed validators hold the same block digest at every common height."""
-    heights = [net.status(i)["validator"]["finalized_height"] for i in indices]
-    common = min(heights)
-    if common == 0:
-        return True, 0
-    views = [client.get(net.nodes[i].url, f"/v1/blocks?arg=1:{common}") for i in indices]
-    return all(v == views[0] for v in views), common
+def check_agreement(net: Devnet, indices: list[int]) -> Verdict:
+    """Live verdict: do the listed (running) validators hold the same block digest at every
+    height up to the lowest tip among them (HTTP, paged, each page retried)."""
+    views, failures = live_views({net.nodes[i].name: net.nodes[i].url for i in indices}, "blocks")
+    return compare("block digest", views, failures)
 
 
-def check_pi_agreement(net: Devnet, indices: list[int], common: int) -> tuple[bool, str]:
-    """Whether the listed validators committed the same π root at every height up to
-    ``common``, and that root at ``common`` (hex)."""
-    if common == 0:
-        return True, ""
-    views = [client.get(net.nodes[i].url, f"/v1/pi_roots?arg=1:{common}") for i in indices]
-    same = all(v == views[0] for v in views) and len(views[0]) == common
-    return same, views[0][-1][1] if views[0] else ""
+def check_pi_agreement(net: Devnet, indices: list[int]) -> Verdict:
+    """Live verdict on the π roots, like :func:`check_agreement`."""
+    views, failures = live_views({net.nodes[i].name: net.nodes[i].url for i in indices},
+                                 "pi_roots")
+    return compare("π root", views, failures)
+
+
+def check_durable_agreement(net: Devnet, indices: list[int]) -> tuple[Verdict, Verdict]:
+    """(block digests, π roots) verdicts from what each listed validator made durable:
+    its home's SQLite files, read once its process stopped (issue 21: a slow or failed
+    HTTP answer under load is not evidence of a fork)."""
+    running = [net.nodes[i].name for i in set(indices) & set(net.alive())]
+    assert not running, f"stop {running} before reading their homes"
+    digests, pi_roots, failures = durable_views({net.nodes[i].name: net.nodes[i].home
+                                                 for i in indices})
+    return (compare("block digest", digests, failures), compare("π root", pi_roots, failures))
 
 
 def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Workload,
-                 progress: Any = None, drain_s_max: float = 10.0) -> RunReport:
+                 progress: Any = None, drain_s_max: float = 10.0, stop: bool = True) -> RunReport:
     """Feed ``rate_txs`` signed link txs per second for ``duration_s`` (round robin over the
-    running validators), then wait for the chain to settle and measure."""
-    report = RunReport(validators=len(net.nodes), duration_s=duration_s)
+    running validators), wait for the chain to settle and measure; with ``stop`` (the
+    default) then stop the validators and judge agreement from their homes, else judge it
+    live over HTTP."""
+    report = RunReport(validators=len(net.nodes), duration_s=duration_s, rate_txs=rate_txs,
+                       links_per_tx=workload.links_per_tx)
     tick_s = 0.1
     per_tick = max(1, int(rate_txs * tick_s))
     pool_txs, pool_tags = workload.txs(per_tick * 20)
@@ -361,18 +406,39 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
             break
     report.elapsed_s = max(1e-9, last_change - start)
     alive = net.alive()
+    _measure_live(net, alive, report)
+    if stop:
+        net.stop()
+        report.agreement, report.pi_agreement = check_durable_agreement(net, alive)
+    else:
+        report.agreement = check_agreement(net, alive)
+        report.pi_agreement = check_pi_agreement(net, alive)
+    return report
+
+
+def _measure_live(net: Devnet, alive: list[int], report: RunReport) -> None:
+    """Each running node's figures (height, links, shed, finality samples, π); a node that
+    does not answer is listed as unmeasured, its figures left out."""
     for i in alive:
-        v = net.status(i)["validator"]
+        n = net.nodes[i]
+        try:
+            st = net.status(i)
+            samples = get_retrying(n.url, "/v1/finality")
+        except client.NodeUnavailable as exc:
+            report.unmeasured[n.name] = f"figures: {exc}"
+            continue
+        v = st["validator"]
+        report.statuses.append(st)
         report.heights.append(int(v["finalized_height"]))
         report.links.append(int(v["links_committed"]))
         report.shed_txs += int(v["counters"]["rejected"])
-        report.finality_ms += [float(x) for x in client.get(net.nodes[i].url, "/v1/finality")]
+        report.finality_ms += [float(x) for x in samples]
+        report.finality_nodes += bool(samples)
         report.pi.append(dict(v.get("pi", {})))
-    report.agreement, report.agreement_heights = check_agreement(net, alive)
-    report.pi_agreement, report.pi_root = check_pi_agreement(net, alive, report.agreement_heights)
-    if alive:
-        report.top = client.get(net.nodes[alive[0]].url, "/v1/top?arg=5")
-    return report
+    for i in alive:
+        with contextlib.suppress(client.NodeUnavailable):
+            report.top = get_retrying(net.nodes[i].url, "/v1/top?arg=5")
+            break
 
 
 def _progress(net: Devnet, progress: Any, t_s: float) -> int:
