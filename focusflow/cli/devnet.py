@@ -84,6 +84,7 @@ def _run_rollnet(args: Any) -> int:
 def _run(args: Any) -> int:
     if args.rollups is not None or args.hubs is not None:
         return _run_rollnet(args)
+    from focusflow.actors.state.ids import cid_short
     from focusflow.topology.devnet import Devnet, Workload, run_workload
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-devnet-"))
@@ -103,7 +104,7 @@ def _run(args: Any) -> int:
                   f"finality p50 {p50}", file=sys.stderr)
             if p.get("top"):
                 print("           top by focus: " + ", ".join(
-                    f"{t['cid'][8:20]}… π={t['focus']:.3f}" for t in p["top"]), file=sys.stderr)
+                    f"{cid_short(t['cid'])} π={t['focus']:.3f}" for t in p["top"]), file=sys.stderr)
 
         report = run_workload(net, duration_s=args.duration, rate_txs=args.rate,
                               workload=workload, progress=show)
@@ -123,7 +124,7 @@ def summary_lines(summary: dict[str, Any], report: Any) -> list[str]:
     """The end-of-run text: top particles, load offered vs committed, the verdicts (a
     difference names the height and each node's value; an unread node says so)."""
     lines = ["top particles by focus:"]
-    lines += [f"  {t['cid'][:24]}…  π={t['focus']:.4f}  inbound={t['inbound_links']}"
+    lines += [f"  {t['cid']}  π={t['focus']:.4f}  inbound={t['inbound_links']}"
               for t in summary["top_particles"]]
     p50 = summary["finality_ms_p50"]
     finality = ("finality unmeasured (no samples)" if p50 is None else

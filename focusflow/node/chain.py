@@ -41,7 +41,7 @@ from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier,
 from focusflow.actors.consensus.types import BlockHeader, Committee
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
-from focusflow.actors.state.ids import CID_LEN
+from focusflow.actors.state.ids import CID_LEN, cid_to_text
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction
 from focusflow.actors.state.tx import Tx
@@ -508,13 +508,13 @@ class Ledger:
         return [(int(h), bytes(r).hex()) for h, r in rows]
 
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
-        """(cid hex, committed π, inbound links) of the ``count`` particles of highest π.
+        """(CID text, committed π, inbound links) of the ``count`` particles of highest π.
 
         The π committed with the last executed block (stake-weighted, the kernels'
         solve): no computation here.
         """
         top = self.focus.top(min(count, TOP_PARTICLES_MAX))
-        return [(cid.hex(), float(dequantize(np.array([q], np.uint64))[0]), inbound)
+        return [(cid_to_text(cid), float(dequantize(np.array([q], np.uint64))[0]), inbound)
                 for cid, q, inbound in top]
 
     def close(self) -> None:
@@ -604,7 +604,7 @@ def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes,
     if answer.get("retry"):
         return answer
     q = None if answer["value"] is None else KEYS.focus_in_slice(bytes.fromhex(answer["value"]), cid)
-    answer.update(cid=cid.hex(), shard=shard, pi_height=answer["height"] - 1, q=q,
+    answer.update(cid=cid_to_text(cid), shard=shard, pi_height=answer["height"] - 1, q=q,
                   focus=None if q is None else _focus_of(q))
     return answer
 
@@ -688,8 +688,8 @@ def verify_focus_answer(answer: dict[str, Any], committee: Committee, verifier: 
             raise ChainError(f"the proven π slice is malformed: {exc}") from exc
         q = KEYS.focus_in_slice(raw, cid)
     claimed = (answer.get("cid"), answer.get("q"), answer.get("pi_height"))
-    if claimed != (cid.hex(), q, header.height - 1):
+    if claimed != (cid_to_text(cid), q, header.height - 1):
         raise ChainError(f"the node claims (cid, q, π height) {claimed} but the proof gives "
-                         f"{(cid.hex(), q, header.height - 1)}")
+                         f"{(cid_to_text(cid), q, header.height - 1)}")
     return VerifiedFocus(cid, q, None if q is None else _focus_of(q), header.height - 1,
                          header.height)

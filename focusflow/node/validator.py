@@ -90,6 +90,7 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.actors.state.core import decode_block
+from focusflow.actors.state.ids import cid_from_text, cid_to_text
 from focusflow.actors.state.tx import Tx, TxKind, TxRejected, decode_tx, verify_signatures
 from focusflow.node.chain import (
     BLOCKS_PER_SYNC_MAX,
@@ -825,10 +826,9 @@ class Validator(Actor):
         if kind == "top":
             return [{"cid": c, "focus": f, "inbound_links": n}
                     for c, f, n in ledger.top_particles(int(arg or 10))]
-        if kind == "links":
-            cid = bytes.fromhex(arg)
-            return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
-                    for n, s, d in ledger.store.links_of(cid)]
+        if kind == "links":  # a particle in any form cid_from_text accepts
+            return [{"neuron": n.hex(), "from": cid_to_text(s), "to": cid_to_text(d)}
+                    for n, s, d in ledger.store.links_of(cid_from_text(arg))]
         if kind == "balance":
             addr = bytes.fromhex(arg)
             return {"address": arg, "balance": ledger.core.balance(addr),
@@ -837,7 +837,7 @@ class Validator(Actor):
             return state_answer(ledger, blocks, bytes.fromhex(arg),
                                 self._finalizing.get(ledger.core.height))
         if kind == "focus":
-            return focus_answer(ledger, blocks, bytes.fromhex(arg),
+            return focus_answer(ledger, blocks, cid_from_text(arg),
                                 self._finalizing.get(ledger.core.height))
         if kind == "state_roots":
             start, _, end = arg.partition(":")

@@ -84,7 +84,7 @@ class Devnet:
                  leader_timeout_ms: int = 1000, backend: str = "asyncio",
                  hosts: list[str] | None = None,
                  prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
-                 offload_io: bool = False) -> None:
+                 offload_io: bool = False, key_salt: bytes = b"", base_port: int = 0) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -93,7 +93,13 @@ class Devnet:
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
         self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
-        ports = free_ports(2 * validators)
+        # keys derive from the chain id (a devnet is reproducible); a testnet adds a secret
+        # salt so that its keys cannot be recomputed by anyone who knows the chain id
+        self.key_salt = key_salt
+        # base_port 0: ports the OS reports free now; else node i listens on base + 2i
+        # (p2p) and base + 2i + 1 (HTTP), stable across runs for an operator's firewall
+        ports = free_ports(2 * validators) if base_port == 0 else list(
+            range(base_port, base_port + 2 * validators))
         hosts = hosts or ["127.0.0.1"] * validators
         prefixes = prefixes or [()] * validators
         assert len(hosts) == len(prefixes) == validators
@@ -106,8 +112,8 @@ class Devnet:
         idents: list[NodeIdentity] = []
         vseeds: list[bytes] = []
         for i, n in enumerate(self.nodes):
-            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
-            vseed = blake3.blake3(f"devnet validator key {self.chain_id} {i}".encode()).digest()
+            seed = self._seed("node", i)
+            vseed = self._seed("validator", i)
             idents.append(NodeIdentity.create(n.home / "config", n.name, seed))
             vseeds.append(vseed)
             from focusflow.actors.consensus.crypto import Signer
@@ -123,7 +129,7 @@ class Devnet:
                 cert.write_bytes(idents[j].cert_path.read_bytes())
                 peers += peer_toml(m.name, f"{m.host}:{m.p2p_port}", idents[j].public_key,
                                    f"config/peers/{m.name}.pem")
-            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
+            seed = self._seed("node", i)
             init_home(n.home, name=n.name, chain_id=self.chain_id, role="validator",
                       p2p_listen=f"{n.host}:{n.p2p_port}",
                       http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
@@ -131,6 +137,10 @@ class Devnet:
                       leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi,
                       offload_io=self.offload_io)
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
+
+    def _seed(self, what: str, i: int) -> bytes:
+        return blake3.blake3(self.key_salt + f"devnet {what} key {self.chain_id} {i}".encode()
+                             ).digest()
 
     # ------------------------------------------------------------------ processes
     def start(self, i: int) -> None:
