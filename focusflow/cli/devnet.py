@@ -136,7 +136,8 @@ def summary_lines(summary: dict[str, Any], report: Any) -> list[str]:
                  f"{summary['submitted_links_per_second']:.0f}, committed "
                  f"{summary['committed_links_per_second']:.0f}; txs submitted "
                  f"{summary['submitted_txs']} (of {summary['offered_txs']} offered), refused "
-                 f"{summary['rejected_txs']}, shed {summary['shed_txs']}")
+                 f"{summary['refused_txs']}, unanswered {summary['unanswered_txs']}, shed "
+                 f"after admission {summary['shed_txs']}")
     for verdict in (report.agreement, report.pi_agreement):
         if verdict is not None:
             lines.append(verdict.describe())

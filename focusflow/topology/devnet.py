@@ -270,8 +270,9 @@ class RunReport:
     links_per_tx: int = 0
     submitted_txs: int = 0
     accepted_txs: int = 0
-    rejected_txs: int = 0  # refused at submission (the node's answer, or no answer)
-    shed_txs: int = 0  # admitted, then shed by a mempool (counted by the nodes)
+    rejected_txs: int = 0  # refused in a node's answer to the submission
+    unanswered_txs: int = 0  # submitted to a node that did not answer
+    node_rejects: int = 0  # every Reject the nodes counted: at submission or shed later
     heights: list[int] = field(default_factory=list)
     links: list[int] = field(default_factory=list)
     finality_ms: list[float] = field(default_factory=list)
@@ -332,8 +333,11 @@ class RunReport:
             "offered_txs": int(self.rate_txs * self.duration_s),
             "submitted_txs": self.submitted_txs,
             "accepted_txs": self.accepted_txs,
-            "rejected_txs": self.rejected_txs,
-            "shed_txs": self.shed_txs,
+            "rejected_txs": self.rejected_txs + self.unanswered_txs,
+            "refused_txs": self.rejected_txs,
+            "unanswered_txs": self.unanswered_txs,
+            "shed_txs": max(0, self.node_rejects - self.rejected_txs),
+            "node_rejects": self.node_rejects,
             "heights": self.heights,
             "duration_s": self.duration_s,
             "top_particles": self.top,
@@ -395,7 +399,7 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
                 report.accepted_txs += int(r.get("accepted", 0))
                 report.rejected_txs += int(r.get("rejected", 0))
             except client.NodeUnavailable:
-                report.rejected_txs += len(txs)
+                report.unanswered_txs += len(txs)
             report.submitted_txs += len(txs)
         now = time.monotonic()
         if now >= next_print:
@@ -441,7 +445,7 @@ def _measure_live(net: Devnet, alive: list[int], report: RunReport) -> None:
         report.statuses.append(st)
         report.heights.append(int(v["finalized_height"]))
         report.links.append(int(v["links_committed"]))
-        report.shed_txs += int(v["counters"]["rejected"])
+        report.node_rejects += int(v["counters"]["rejected"])
         report.finality_ms += [float(x) for x in samples]
         report.finality_nodes += bool(samples)
         report.pi.append(dict(v.get("pi", {})))
