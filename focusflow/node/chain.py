@@ -145,10 +145,11 @@ class BlockLog:
         """Up to ``count_max`` blocks from ``start`` on, at most ``bytes_max`` of encoded
         records (always the first one).
 
-        Why a byte budget: a sync answer travels as one message, and under load 64 full
-        blocks exceeded the wire's 16 MiB limit; the encode then raised inside the serving
-        validator, which crashed and restarted (issue 21: finality samples lost, a
-        catching-up peer asking again and crashing the next one).
+        Why a byte budget: a sync answer travels as one message, and 64 full blocks can
+        exceed the wire's 16 MiB limit; the encode would then raise inside the serving
+        validator, which crashes and restarts, and the catching-up peer asking again
+        crashes the next one (issue 21 saw exactly that with the mempool's certificate
+        answers, ``DagConfig.sync_bytes_max``).
         """
         count = min(count_max, BLOCKS_PER_SYNC_MAX)
         end = min(self.height, start + count - 1)

@@ -1,9 +1,10 @@
 """A block-sync answer stays under the wire's message limit (issue 21).
 
-Under ``devnet --rate 2000 --links-per-tx 50`` a catching-up validator asked for 64 blocks
-and the serving validator built an 18-23 MB ``Blocks`` answer: the encode raised inside
-its handler, the validator crashed and restarted (losing its finality samples), and the
-peer asking again crashed the next one.
+A catching-up validator asks for 64 blocks; full blocks make that answer larger than the
+wire's 16 MiB limit, and the encode would raise inside the serving validator's handler:
+it would crash and restart, and the peer asking again would crash the next one. Issue 21
+saw that failure with the mempool's certificate answers (tests/consensus/test_cores.py);
+this is the same bound for block sync.
 """
 
 from __future__ import annotations

@@ -83,6 +83,10 @@ def test_testnet_homes_make_blocks_and_errors_are_one_line(tmp_path: Path) -> No
         for form in (text, "B" + text[1:].upper(), cid_to_base58(raw), raw.hex()):
             code, out, err = _cli("query", "links", form, "--url", nodes[0]["http"], "--json")
             assert (code, out.strip()) == (0, "[]"), (form, err)
+        for form in (text, "B" + text[1:].upper(), cid_to_base58(raw)):  # HTTP too
+            assert client.get(nodes[0]["http"], f"/v1/links?arg={form}") == []
+        bad = client.get(nodes[0]["http"], f"/v1/links?arg={text[:-1]}7")  # pad bits set
+        assert "pad bits" in bad["error"]
         code, _, err = _cli("query", "links", text + "=", "--url", nodes[0]["http"])
         assert code != 0 and "padding" in err  # non-canonical text refused
         top = client.get(nodes[0]["http"], "/v1/top?arg=1")  # the display form is b… text
