@@ -94,6 +94,7 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.actors.state.core import decode_block
+from focusflow.actors.state.ids import cid_to_text
 from focusflow.actors.state.tx import Reject as TxReject
 from focusflow.actors.state.tx import (
     Tx,
@@ -941,8 +942,8 @@ class Validator(Actor):
         if kind == "top":
             return [{"cid": c, "focus": f, "inbound_links": n}
                     for c, f, n in ledger.top_particles(10 if q.count is None else q.count)]
-        if kind == "links":
-            return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
+        if kind == "links":  # q.key: a particle in any form cid_from_text accepts (node.query)
+            return [{"neuron": n.hex(), "from": cid_to_text(s), "to": cid_to_text(d)}
                     for n, s, d in ledger.store.links_of(q.key)]
         if kind == "balance":
             return {"address": q.key.hex(), "balance": ledger.core.balance(q.key),
