@@ -44,7 +44,7 @@ import numpy as np
 from blake3 import blake3
 
 from focusflow.wire._message import Address, MessageCodec, _by_type
-from focusflow.wire._schema import SCHEMA_DIR, load_generated, schema_file_of
+from focusflow.wire._schema import SCHEMA_DIR, generated_texts, load_generated, schema_file_of
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ _ID_FILE = b"focusflow.message.file.v1\0"
 _FIELD_NAME = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
 #: Generated file name → schema text, for every generated message of this process.
-_texts: dict[str, str] = {}
+_texts = generated_texts
 
 
 def derive_id(key: str, *, domain: bytes = _ID_STRUCT) -> int:
@@ -251,6 +251,7 @@ def generate_struct(cls: type, key: str | int) -> Any:
     Raises:
         TypeError: a field cannot be mapped (the message says which and what to use), or
             the key's id is already bound to a different schema in this process.
+        RuntimeError: a forked child whose parent has exited (see ``_schema``).
     """
     name, text, dirs = schema_text(cls, key)
     old = _texts.get(name)
@@ -258,7 +259,6 @@ def generate_struct(cls: type, key: str | int) -> Any:
         raise TypeError(f"{cls.__qualname__}: the id of {key!r} is already bound to "
                         "another shape")
     module = load_generated(name, text, dirs)
-    _texts[name] = text
     struct = getattr(module, _struct_name(cls))
     assert int(struct.schema.node.id) == _ids(key)[0]
     return struct

@@ -61,10 +61,21 @@ def schema_file_of(display_name: str) -> Path | None:
 
 _generated_dir: list[Path] = []
 _import_dirs: list[str] = [str(SCHEMA_DIR)]
+#: File name → text of every generated schema loaded in this process.
+generated_texts: dict[str, str] = {}
 
 
 def _private_dir() -> Path:
-    """This process's directory for generated schema files, removed at exit."""
+    """This process's directory for generated schema files, removed at its exit.
+
+    A forked child shares its parent's directory (pycapnp has the loaded files open by
+    path and directory handle, so a copy elsewhere would be a second, conflicting schema);
+    only the process that made it removes it.
+
+    Raises:
+        RuntimeError: the directory is gone (a forked child whose parent has exited),
+            so no new message type can be generated here (pycapnp would abort).
+    """
     if not _generated_dir:
         made = Path(tempfile.mkdtemp(prefix="focusflow-schemas-"))
         owner = os.getpid()
@@ -75,7 +86,12 @@ def _private_dir() -> Path:
 
         atexit.register(remove)
         _generated_dir.append(made)
-    return _generated_dir[0]
+    directory = _generated_dir[0]
+    if not directory.is_dir():
+        raise RuntimeError(
+            f"{directory} (generated message schemas) was removed by the process that made "
+            "it, which has exited; define @message classes at import time, before forking")
+    return directory
 
 
 def load_generated(name: str, text: str, import_dirs: list[str]) -> Any:
@@ -88,8 +104,8 @@ def load_generated(name: str, text: str, import_dirs: list[str]) -> Any:
     Raises:
         capnp.KjException: the text does not parse (a bug in the generator).
     """
-    path = _private_dir() / name
     with _lock:
+        path = _private_dir() / name
         for extra in import_dirs:
             if extra not in _import_dirs:
                 _import_dirs.append(extra)
@@ -98,4 +114,5 @@ def load_generated(name: str, text: str, import_dirs: list[str]) -> Any:
             path.write_text(text, encoding="utf-8")
             module = capnp.load(str(path), imports=[str(path.parent), *_import_dirs])
             _loaded[str(path)] = module
+            generated_texts[name] = text
         return module

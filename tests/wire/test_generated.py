@@ -224,3 +224,40 @@ def test_an_embedders_messages_cross_two_simulated_nodes() -> None:
         return result
 
     assert sim.run_until_complete(client(), node="b") == Sum(0, "a")
+
+
+def test_a_forked_child_generates_messages_and_a_gone_directory_is_a_clear_error() -> None:
+    """Chaos workers fork: a child defines new messages importing ones generated in the
+    parent; if the parent has exited and removed the files, the child gets a clear error
+    instead of pycapnp aborting the process."""
+    import multiprocessing
+
+    from focusflow.wire import _schema
+
+    ctx = multiprocessing.get_context("fork")
+    directory = _schema._private_dir()
+    for remove_first, code in ((False, 0), (True, 3)):
+        child = ctx.Process(target=_child_defines_a_message, args=(remove_first,))
+        child.start()
+        child.join(60)
+        assert child.exitcode == code
+        assert directory.is_dir()
+
+
+def _child_defines_a_message(remove_first: bool) -> None:
+    import os
+
+    from focusflow.wire import _schema
+
+    if remove_first:  # as if the parent had exited and removed it (not the real one:
+        # the parent test process still uses it)
+        _schema._generated_dir[0] = _schema._generated_dir[0] / "gone"
+    try:
+        @message(id=f"tests.InChild{remove_first}")
+        class InChild:
+            where: Point
+            label: str
+    except RuntimeError as exc:
+        os._exit(3 if "before forking" in str(exc) else 4)
+    msg = InChild(Point(1, 2), "x")
+    os._exit(0 if decode_message(*encode_message(msg)) == msg else 5)
