@@ -23,7 +23,8 @@ default) keeps old bytes readable; reordering or removing one does not.
     bool → Bool    int → Int64    float → Float64    str → Text    bytes → Data
     Int8 … Int64, UInt8 … UInt64, Float32, Float64 (``Annotated`` aliases) → that width
     numpy.ndarray with ``array_field(dtype)`` → Data (little-endian bytes)
-    another @message class → its struct     Address → ActorAddress (runtime.capnp)
+    another generated @message class, or a runtime.capnp one (Ping, ...) → its struct
+    Address → ActorAddress (runtime.capnp)
     X | None for Text, Data, a struct or Address → the same pointer, null for None
     tuple[T, ...] → List(T) for T any of the element kinds above except arrays
 
@@ -43,7 +44,7 @@ from typing import Annotated, Any
 import numpy as np
 from blake3 import blake3
 
-from focusflow.wire._message import Address, MessageCodec, _by_type
+from focusflow.wire._message import Address, MessageCodec, _by_id, _by_type
 from focusflow.wire._schema import SCHEMA_DIR, generated_texts, load_generated, schema_file_of
 
 
@@ -104,11 +105,14 @@ class _File:
         if generated is not None:
             return self._using(f'import "/{generated}".{_struct_path(node)}', node)
         path = schema_file_of(node.displayName.split(":", 1)[0])
-        if path is None:
-            raise TypeError(f"{where}: {codec.cls.__qualname__}'s schema file is unknown "
-                            "(load hand-written schemas with load_schema)")
-        if str(path.parent) not in self.dirs:
-            self.dirs.append(str(path.parent))
+        if path is None or path.parent != SCHEMA_DIR:
+            # pycapnp knows a file by how it was first loaded; importing a component's
+            # schema again by another path would be a second copy with the same ids
+            # (pycapnp aborts the process on that), so only the wire's own can be nested.
+            raise TypeError(
+                f"{where}: {codec.cls.__qualname__} is bound to a hand-written struct "
+                "outside focusflow/wire/schemas; nest its bytes instead (`bytes` + "
+                "to_bytes/from_bytes) or make it a generated @message")
         return self._using(f'import "/{path.name}".{_struct_path(node)}', node)
 
     def _using(self, target: str, node: Any) -> str:
@@ -258,6 +262,10 @@ def generate_struct(cls: type, key: str | int) -> Any:
     if old is not None and old != text:
         raise TypeError(f"{cls.__qualname__}: the id of {key!r} is already bound to "
                         "another shape")
+    bound = _by_id.get(_ids(key)[0])
+    if old is None and bound is not None:  # a hand-written struct's id: pycapnp would abort
+        raise TypeError(f"{cls.__qualname__}: struct id {_ids(key)[0]:#x} is already bound "
+                        f"to {bound.cls.__qualname__}")
     module = load_generated(name, text, dirs)
     struct = getattr(module, _struct_name(cls))
     assert int(struct.schema.node.id) == _ids(key)[0]

@@ -144,6 +144,9 @@ def test_an_explicit_capnp_id_is_used_as_is() -> None:
         label: str
 
     assert codec_for_type(Tagged).type_id == 0xE0F1A2B3C4D5E6F7
+    ping_id = codec_for_type(Ping).type_id
+    with pytest.raises(TypeError, match="already bound to Ping"):
+        message(id=ping_id)(type("Fake", (), {"__annotations__": {"a": "int"}}))
     with pytest.raises(TypeError, match="top bit"):
         message(id=0x1234)(type("Low", (), {"__annotations__": {"a": "int"}}))
 
@@ -191,6 +194,17 @@ def test_recursive_and_undecorated_nested_types_are_refused() -> None:
                             "__module__": __name__})
     with pytest.raises(TypeError, match="recursive"):
         message(cls)
+    plain = type("Plain", (), {"__annotations__": {"x": "int"}})
+    dataclass_cls = __import__("dataclasses").dataclass(plain)
+    with pytest.raises(TypeError, match="not a @message class"):
+        message(type("Outer", (), {"__annotations__": {"inner": dataclass_cls}}))
+
+
+def test_a_component_schema_message_cannot_be_nested_but_its_bytes_can() -> None:
+    from focusflow.node.messages import CoreTick
+
+    with pytest.raises(TypeError, match="nest its bytes"):
+        message(type("Wrap", (), {"__annotations__": {"tick": CoreTick}}))
 
 
 class Adder(Actor):
