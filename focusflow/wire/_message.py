@@ -349,6 +349,7 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
         dec_args.append(dec)
         which = proto.slot.type.which()
         flat_ok &= which in _PRIMITIVES or which in ("text", "data", "enum")
+        flat_ok &= not _strip_optional(hints[f.name])[1]  # the fast path has no null
         has_address |= "_addr(" in dec or _nested_has_address(hints[f.name])
     if len(enc_lines) == 1:
         enc_lines.append("    pass")

@@ -121,6 +121,19 @@ def test_flat_generated_messages_take_the_fast_path_and_round_trip(a: int, b: in
         assert decode_hop(frame)[3] == msg
 
 
+@message
+class Note:
+    seq: int
+    text: str | None = None
+    raw: bytes | None = None
+
+
+def test_optional_text_and_data_keep_none_apart_from_empty() -> None:
+    for msg in (Note(1), Note(2, "", b""), Note(3, "x", None)):
+        assert decode_message(*encode_message(msg)) == msg
+        assert decode_hop(encode_hop(0, 1, "n1", "/user/a", "n2", "/user/b", msg))[3] == msg
+
+
 def test_values_that_do_not_fit_are_wire_errors() -> None:
     with pytest.raises(WireError):
         encode_message(_reading(tiny=128))
