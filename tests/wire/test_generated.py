@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import numpy as np
@@ -70,7 +70,15 @@ class Reading:
     owner: Address
     peers: tuple[Address, ...]
     ping: Ping
+    mood: Literal["calm", "busy"]
+    moods: tuple[Literal["calm", "busy"], ...]
     samples: np.ndarray = array_field("<f4")
+
+
+@message
+class Light:
+    color: Literal["red", "amber", "green"]
+    history: tuple[Literal["on", "off"], ...] = ()
 
 
 @message
@@ -91,7 +99,7 @@ def _reading(**over: Any) -> Reading:
         ratio32=0.5, name="π ünïcode", blob=b"\x00\xff", where=Point(1, -2), maybe=None,
         note=None, raw=b"", points=(Point(3, 4), Point(5)), words=("a", "", "c"),
         numbers=(1, -2), flags=(True, False), owner=Address("n1", "/user/a"),
-        peers=(Address("n2", "/user/b"),), ping=Ping(7),
+        peers=(Address("n2", "/user/b"),), ping=Ping(7), mood="busy", moods=("calm", "busy"),
         samples=np.array([0.5, 1.5], dtype="<f4"))
     base.update(over)
     return Reading(**base)
@@ -132,6 +140,17 @@ def test_optional_text_and_data_keep_none_apart_from_empty() -> None:
     for msg in (Note(1), Note(2, "", b""), Note(3, "x", None)):
         assert decode_message(*encode_message(msg)) == msg
         assert decode_hop(encode_hop(0, 1, "n1", "/user/a", "n2", "/user/b", msg))[3] == msg
+
+
+def test_literal_fields_are_capnp_enums_travelling_as_str() -> None:
+    msg = Light("amber", ("on", "off", "on"))
+    assert decode_message(*encode_message(msg)) == msg
+    assert decode_hop(encode_hop(0, 1, "n1", "/user/a", "n2", "/user/b", Light("green")))[3] \
+        == Light("green")
+    text = next(iter(generated_schema(Light).values()))
+    assert "enum ColorEnum { red @0; amber @1; green @2; }" in text
+    with pytest.raises(WireError):
+        encode_message(Light("blue"))  # type: ignore[arg-type]
 
 
 def test_values_that_do_not_fit_are_wire_errors() -> None:
@@ -189,6 +208,8 @@ class _Color(enum.Enum):
     (tuple[int, int], r"tuple\[T, \.\.\.\]"),
     (tuple[tuple[int, ...], ...], r"tuple\[T, \.\.\.\]"),
     (_Color, "enums travel as str"),
+    (Literal["red", "green"] | None, "may be optional"),
+    (Literal["red", "dark_red"], "camelCase names"),
     (dict[str, int], "cannot be mapped"),
     (np.ndarray, "array_field"),
     (int | str, "only `X | None`"),
