@@ -105,7 +105,7 @@ def inspect_actor(run: Run, name: str) -> dict[str, Any]:
     state = _state_of(cell.actor)
     core = getattr(cell.actor, "core", None)
     out: dict[str, Any] = {"actor": name, "alive": True, "class": type(cell.actor).__name__,
-                           "incarnation": cell.uid, "mailbox": len(cell.mailbox),
+                           "incarnation": cell.incarnation, "mailbox": len(cell.mailbox),
                            "state": state}
     if core is not None and hasattr(core, "__dict__"):
         out["core"] = _state_of(core)

@@ -434,6 +434,9 @@ class Ledger:
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
+        #: Since the start (the recent ``focus_ms`` are bounded), for /metrics.
+        self.focus_count = 0
+        self.focus_ms_total = 0.0
         self.slices_ms: list[float] = []  # per block that wrote π slices into the state
         self.slices_written = 0  # slices written into the state since this ledger opened
         self.slice_bytes_written = 0
@@ -519,6 +522,8 @@ class Ledger:
             focus = self.focus.apply(result.height, result.deltas, _balances(result))
             if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
+                self.focus_count += 1
+                self.focus_ms_total += self.focus_ms[-1]
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
         pi_root = focus.root if focus is not None else PI_ROOT_UNCOMMITTED
         if defer:
