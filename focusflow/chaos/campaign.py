@@ -119,7 +119,10 @@ def execute(run: Run, *, max_events: int | None = None,
         end_ns = int(run.duration_ms * 1_000_000)
         limit = max_events if max_events is not None else sys.maxsize
         while sim.events < limit:
-            chunk = min(limit - sim.events, BUDGET_CHUNK if budget else limit)
+            chunk = limit - sim.events
+            if budget is not None:
+                chunk = min(chunk, BUDGET_CHUNK, max(1, (budget.events_max or chunk)
+                                                     - sim.events))
             if sim.run(until_ns=end_ns, max_events=chunk) < chunk:
                 finished = max_events is None  # else: replay stops at a step, not the end
                 break
