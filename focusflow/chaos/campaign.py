@@ -322,7 +322,7 @@ def run_campaign(seeds: Iterable[int], plan: FaultPlan, *, jobs: int = 1,
                     for r in failing[:shrink_max]]
             line.stage, line.done, line.total = "shrinking", 0, len(todo)
             for index, outcome in run_tasks(_shrink_work, todo, jobs=jobs, tick=line.update,
-                                            limits=limits.worker(limits.shrink_budget_s)):
+                                            limits=limits.worker(2 * limits.shrink_budget_s)):
                 shrunk.append(_shrink_result(todo[index][0], outcome))
                 line.done += 1
                 line.update(force=True)

@@ -36,9 +36,10 @@ class ProgressLine:
     def text(self) -> str:
         """The line as it would be shown now."""
         minutes = (time.monotonic() - self._started) / 60
-        rate = self.done / minutes if minutes > 0 else 0.0
-        line = (f"{self.label}: {self.stage} {self.done}/{self.total}, "
-                f"{self.failures} failing, {rate:.1f} seeds/min")
+        rate = self.done / minutes if minutes > 0 else 0.0  # seeds: the first stage
+        line = f"{self.label}: {self.stage} {self.done}/{self.total}, {self.failures} failing"
+        if self.stage == "seeds":
+            line += f", {rate:.1f} seeds/min"
         return f"{line}, {self.note}" if self.note else line
 
     def update(self, *, force: bool = False) -> None:

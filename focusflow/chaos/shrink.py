@@ -272,14 +272,17 @@ def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str, *,
         "candidates_stopped": candidates.stopped}
     order = [minimal, *sorted(tried, key=len), schedule]
     seen: list[list[Fault]] = []
+    candidates.deadline = time.monotonic() + budget_s  # verifying gets a budget of its own
     for option in order:
         if option in seen:
             continue
         seen.append(option)
         if len(seen) > VERIFY_MAX:
             break
-        verify = candidates.limits.budget()
-        verify = dataclasses.replace(verify, events_max=candidates.events_max)
+        try:
+            verify = candidates.budget()
+        except OutOfBudget:
+            break
         saved = run_one(_save_minimal, (seed, plan.with_faults(option).to_dict(), target,
                                         verify, out_dir),
                         limits=candidates.limits.worker(verify.wall_s))
@@ -288,12 +291,11 @@ def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str, *,
                           still_fails=True, verified=True, trace=saved.value["trace"],
                           plan=saved.value["plan"])
             break
-    else:
-        option = []
     if "trace" not in report:
         report.update(still_fails=False, verified=False, faults_after=len(schedule),
                       schedule=[f.to_dict() for f in schedule], trace=None, plan=None,
-                      error=f"no schedule reproduced {target} when rerun; the original "
-                            f"trace {trace_path} stays the evidence")
+                      error=f"no schedule reproduced {target} when rerun within the "
+                            f"budget ({len(seen)} tried); the original trace {trace_path} "
+                            f"stays the evidence")
     report["wall_seconds"] = round(time.perf_counter() - started, 3)
     return report

@@ -4,6 +4,7 @@ never overwritten, an unknown scenario is a one-line usage error."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -156,3 +157,30 @@ def test_an_unknown_scenario_is_a_one_line_usage_error(
     (line,) = captured.err.splitlines()
     assert line.startswith("focusflow chaos: unknown scenario 'nosuch'; known: ")
     assert "quorum" in line
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_the_progress_line_is_redrawn_on_a_terminal_and_throttled_elsewhere() -> None:
+    from focusflow.chaos.progress import ProgressLine
+
+    for tty in (True, False):
+        stream = _Stream(tty)
+        line = ProgressLine(20, stream=stream)
+        for _ in range(50):
+            line.done += 1
+            line.failures = 2
+            line.update(force=True)
+        line.close()
+        text = stream.getvalue()
+        if tty:
+            assert text.count("\r") > 50 and "chaos: seeds 50/20, 2 failing" in text
+        else:  # one line now, the next only after PLAIN_EVERY_S
+            assert text.count("\n") == 1 and text.startswith("chaos: seeds 1/20, 2 failing")
