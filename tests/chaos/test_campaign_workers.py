@@ -184,3 +184,22 @@ def test_the_progress_line_is_redrawn_on_a_terminal_and_throttled_elsewhere() ->
             assert text.count("\r") > 50 and "chaos: seeds 50/20, 2 failing" in text
         else:  # one line now, the next only after PLAIN_EVERY_S
             assert text.count("\n") == 1 and text.startswith("chaos: seeds 1/20, 2 failing")
+
+
+def test_a_run_stopped_by_its_budget_after_a_violation_is_saved_and_replays(
+        tmp_path: Path) -> None:
+    from focusflow.chaos.campaign import Budget, _work, run_seed
+    from focusflow.chaos.plan import load_plan
+    from focusflow.chaos.replay import replay_trace
+
+    (tmp_path / "split.toml").write_text(SPLIT_PLAN)
+    plan = load_plan(tmp_path / "split.toml")
+    full, _ = run_seed(2, plan)
+    step = full["violations"][0]["step"]
+    cut = (step + full["events"]) // 2
+    result = _work((2, plan.to_dict(), str(tmp_path), Budget(events_max=cut)))
+    assert [v["invariant"] for v in result["violations"]] == ["quorum.agreement",
+                                                               "run.budget"]
+    assert result["trace"] and result["events"] == cut
+    report = replay_trace(result["trace"])  # stops where the run was stopped
+    assert report["reproduced"] and report["stopped_at_step"] == cut
