@@ -91,6 +91,7 @@ def _die_with_parent() -> None:
 
 def _child(fn: Callable[[Any], Any], item: Any, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held by run_tasks
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)  # its own group: the parent kills it with everything it started
     _die_with_parent()
@@ -113,6 +114,17 @@ class _Running:
     peak_mb: float = 0.0
     killed: str | None = None
     message: tuple[str, Any, float] | None = None
+
+
+def _start(ctx: Any, fn: Callable[[Any], Any], index: int, item: Any) -> _Running:
+    reader, writer = ctx.Pipe(duplex=False)
+    # not daemonic: a shrink worker starts workers of its own
+    proc = ctx.Process(target=_child, args=(fn, item, writer))
+    try:
+        proc.start()
+    finally:
+        writer.close()
+    return _Running(index, proc, reader, time.monotonic())
 
 
 def _kill(proc: Any) -> None:
@@ -154,12 +166,14 @@ def run_tasks(fn: Callable[[Any], Any], items: Sequence[Any], *, jobs: int,
         while pending or running:
             while pending and len(running) < jobs:
                 index, item = pending.pop()
-                reader, writer = ctx.Pipe(duplex=False)
-                # not daemonic: a shrink worker starts workers of its own
-                proc = ctx.Process(target=_child, args=(fn, item, writer))
-                proc.start()
-                writer.close()
-                running[index] = _Running(index, proc, reader, time.monotonic())
+                # SIGINT is held while a worker forks and is registered: a Ctrl-C in
+                # between would leave a worker nobody kills (and the interpreter's exit
+                # would wait for it)
+                held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    running[index] = _start(ctx, fn, index, item)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             ready = wait([r.conn for r in running.values()]
                          + [r.process.sentinel for r in running.values()], timeout=POLL_S)
             now = time.monotonic()
