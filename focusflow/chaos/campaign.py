@@ -36,7 +36,7 @@ EXCEPTION_INVARIANT = "run.no_exception"
 BUDGET_INVARIANT = "run.budget"
 WORKER_DIED_INVARIANT = "run.worker_died"
 #: Steps run between two budget checks.
-BUDGET_CHUNK = 1_000
+BUDGET_CHUNK = 250
 __all__ = ["Budget", "Limits"]  # re-exported: callers of run_campaign / run_seed pass them
 
 
@@ -384,7 +384,8 @@ def _summary(results: list[dict[str, Any]], shrunk: list[dict[str, Any]], plan: 
         "sim_seconds_per_wall_second": round(virtual / wall, 3) if wall else 0,
         "sim_seconds_per_cpu_second": round(virtual / busy, 3) if busy else 0,
         "seeds_per_minute": round(60 * len(results) / wall, 2) if wall else 0,
-        "max_worker_rss_mb": max((r.get("max_rss_mb", 0.0) for r in [*results, *shrunk]),
+        "max_worker_rss_mb": max((r.get(k) or 0.0 for r in [*results, *shrunk]
+                                  for k in ("max_rss_mb", "candidates_max_rss_mb")),
                                  default=0.0),
         "traces": [r["trace"] for r in results if r.get("trace")],
         "shrunk": shrunk,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from focusflow.sim import Simulation
 
 #: A worker's resident memory cap (MiB); runs stop cleanly at ``RSS_SOFT`` of it.
-RSS_MB_DEFAULT = 1024.0
+RSS_MB_DEFAULT = 896.0
 RSS_SOFT = 0.85
 SEED_TIMEOUT_S_DEFAULT = 600.0
 SHRINK_BUDGET_S_DEFAULT = 120.0

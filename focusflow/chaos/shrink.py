@@ -30,6 +30,7 @@ EVENTS_FACTOR = 4
 EVENTS_SLACK = 10_000
 #: Schedules tried, smallest first, to verify the reported one still fails.
 VERIFY_MAX = 4
+STOP_REASONS_MAX = 5
 #: Fields that stretch a fault over time; shrinking tries to halve them.
 DURATION_FIELDS = ("for_ms", "heal_after_ms", "restart_after_ms")
 HALVINGS_MAX = 3
@@ -168,6 +169,15 @@ class _Candidates:
     deadline: float
     limits: Any
     stopped: int = 0
+    #: Why candidates were stopped (the first ``STOP_REASONS_MAX``).
+    reasons: list[str] = dataclasses.field(default_factory=list)
+    #: The largest resident memory of any candidate's worker (MiB).
+    max_rss_mb: float = 0.0
+
+    def stop(self, why: str) -> None:
+        self.stopped += 1
+        if len(self.reasons) < STOP_REASONS_MAX:
+            self.reasons.append(why)
 
     def budget(self) -> Any:
         from focusflow.chaos.campaign import Budget
@@ -184,23 +194,27 @@ class _Candidates:
         outcome = run_one(_candidate, (self.seed, self.plan.with_faults(faults).to_dict(),
                                        budget),
                           limits=self.limits.worker(budget.wall_s))
+        self.max_rss_mb = max(self.max_rss_mb, outcome.max_rss_mb)
         if outcome.value is None:
-            self.stopped += 1
+            self.stop(f"{len(faults)} faults: worker died: {outcome.died}")
             return False
-        names = set(outcome.value)
+        names = {n for n, _ in outcome.value}
         if "run.budget" in names:
-            self.stopped += 1
+            self.stop(f"{len(faults)} faults: " + next(d for n, d in outcome.value
+                                                        if n == "run.budget"))
         names.discard("run.budget")
         return bool(names) if self.invariant is None else self.invariant in names
 
 
-def _candidate(args: tuple[int, dict[str, Any], Any]) -> list[str]:
+def _candidate(args: tuple[int, dict[str, Any], Any]) -> list[tuple[str, str]]:
+    """Worker: run one candidate; return only (invariant, first line) per violation."""
     from focusflow.chaos.campaign import run_seed
     from focusflow.chaos.plan import plan_from_dict
 
     seed, plan_dict, budget = args
     result, _ = run_seed(seed, plan_from_dict(plan_dict), budget=budget)
-    return [v["invariant"] for v in result["violations"]]
+    return [(v["invariant"], (v["detail"] or "").split("\n", 1)[0][:200])
+            for v in result["violations"]]
 
 
 def _save_minimal(args: tuple[int, dict[str, Any], str | None, Any, str]) -> dict[str, Any]:
@@ -269,7 +283,7 @@ def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str, *,
     report: dict[str, Any] = {
         "seed": seed, "invariant": target, "faults_before": len(schedule), "runs": runs,
         "budget_s": budget_s, "budget_exhausted": exhausted,
-        "candidates_stopped": candidates.stopped}
+        "candidates_stopped": candidates.stopped, "stop_reasons": candidates.reasons}
     order = [minimal, *sorted(tried, key=len), schedule]
     seen: list[list[Fault]] = []
     candidates.deadline = time.monotonic() + budget_s  # verifying gets a budget of its own
@@ -286,6 +300,7 @@ def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str, *,
         saved = run_one(_save_minimal, (seed, plan.with_faults(option).to_dict(), target,
                                         verify, out_dir),
                         limits=candidates.limits.worker(verify.wall_s))
+        candidates.max_rss_mb = max(candidates.max_rss_mb, saved.max_rss_mb)
         if saved.value is not None and saved.value["fails"]:
             report.update(faults_after=len(option), schedule=[f.to_dict() for f in option],
                           still_fails=True, verified=True, trace=saved.value["trace"],
@@ -297,5 +312,6 @@ def shrink_failure(seed: int, plan: FaultPlan, trace_path: str, out_dir: str, *,
                       error=f"no schedule reproduced {target} when rerun within the "
                             f"budget ({len(seen)} tried); the original trace {trace_path} "
                             f"stays the evidence")
+    report["candidates_max_rss_mb"] = round(candidates.max_rss_mb, 1)
     report["wall_seconds"] = round(time.perf_counter() - started, 3)
     return report

@@ -194,6 +194,9 @@ def _print_human(s: dict[str, Any]) -> None:
               f"verified to fail); minimal plan {m['plan']}")
         for f in m["schedule"]:
             print(f"    {json.dumps(f, sort_keys=True)}")
+        if m.get("candidates_stopped"):
+            print(f"    {m['candidates_stopped']} candidate runs stopped, not counted as "
+                  f"failing (first: {m['stop_reasons'][0]})")
     if s["interrupted"]:
         print(f"  interrupted: {s['seeds_total'] - s['runs']} seeds not run; traces so far "
               f"in {s['traces'][0].rsplit('/', 1)[0] if s['traces'] else 'none'}")
