@@ -16,17 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from focusflow.cli.status import add_target_args, node_url
+from focusflow.cli.status import add_target_args, node_url, wants_json
 
 
 def _particle(text: str) -> bytes:
-    from focusflow.actors.state.ids import cid_from_text, cid_of
+    """``file:PATH`` (the CID of its bytes) or a particle id in any accepted form."""
+    from focusflow.actors.state.ids import IdentityError, cid_from_text, cid_of
 
     if text.startswith("file:"):
         return cid_of(Path(text[5:]).read_bytes())
     try:
-        return bytes.fromhex(text) if len(text) == 72 else cid_from_text(text)
-    except ValueError as exc:
+        return cid_from_text(text)
+    except IdentityError as exc:
         raise SystemExit(f"error: {text!r} is not a particle id ({exc})") from exc
 
 
@@ -48,7 +49,7 @@ def _run(args: Any) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     fate = reply.get("tx", {})
-    if args.output == "json":
+    if wants_json(args):
         print(json.dumps(reply))
     else:
         print(f"accepted {reply['accepted']} rejected {reply['rejected']} {reply['reason']}")

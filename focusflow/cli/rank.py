@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
                    "(default 1e-3)")
     p.add_argument("--stakes", metavar="FILE", help="TSV 'neuron stake' (integers)")
     p.add_argument("--top", type=int, default=0, metavar="K", help="also print the top K")
+    p.add_argument("--json", action="store_true", help="print the top K as one JSON list")
     p.add_argument("--damping", type=float, default=0.85)
     p.add_argument("--iterations-max", type=int, default=1000)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     with open(args.out, "w", encoding="utf-8") as fh:
         fh.write("".join(line + "\n" for line in lines))
     print(summary, file=sys.stderr)
-    for line in lines[: max(args.top, 0)]:
-        print(line)
+    from focusflow.actors.rank.cli import print_top
+
+    print_top(lines, args.top, as_json=args.json)
     return EXIT_OK

@@ -8,32 +8,66 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+
+def config_path(args: Any) -> Path:
+    """node.toml from --config, else <--home or the default home>/config/node.toml."""
+    from focusflow.node.config import default_home
+
+    if getattr(args, "config", None):
+        return Path(args.config)
+    return (Path(args.home) if getattr(args, "home", None) else default_home()) / "config" / "node.toml"
+
+
+def load_node_settings(args: Any) -> Any:
+    """The node's Settings from --config/--home; exits with one clear line when the home
+    or its config is missing or wrong."""
+    from focusflow.node.config import ConfigError, load_settings
+
+    path = config_path(args)
+    if not path.exists():
+        home = path.parent.parent
+        raise SystemExit(f"error: no node home at {home} (no {path.relative_to(home)}); "
+                         f"create one with: focusflow init --home {home}")
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        why = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+        raise SystemExit(f"error: {why}") from exc
 
 
 def node_url(args: Any) -> str:
     """The node's HTTP base URL from --url, or from the [http] listen of its config."""
     if getattr(args, "url", None):
         return str(args.url).rstrip("/")
-    from pathlib import Path
-
-    from focusflow.node.config import ConfigError, default_home, load_settings
-
-    path = Path(args.config) if args.config else (
-        Path(args.home) if args.home else default_home()) / "config" / "node.toml"
-    try:
-        host, port = load_settings(path).http_listen
-    except ConfigError as exc:
-        raise SystemExit(f"error: {path}: {exc}") from exc
+    host, port = load_node_settings(args).http_listen
     return f"http://{host}:{port}"
 
 
+def add_json_arg(p: argparse.ArgumentParser) -> None:
+    """``--json`` (one JSON document on stdout; text is the default), and ``--output
+    text|json``, its deprecated spelling, kept so existing scripts keep working."""
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--output", choices=("text", "json"), default="text", help=argparse.SUPPRESS)
+
+
+def wants_json(args: Any) -> bool:
+    """Whether ``--json`` (or the deprecated ``--output json``) was given."""
+    return bool(getattr(args, "json", False) or getattr(args, "output", "text") == "json")
+
+
 def add_target_args(p: argparse.ArgumentParser) -> None:
-    """--home / --config / --url / --output, shared by the read-only commands."""
+    """--home / --config / --url / --json, shared by the read-only commands."""
     p.add_argument("--home", help="node home (default $FOCUSFLOW_HOME or ~/.focusflow)")
     p.add_argument("--config", help="path of node.toml")
     p.add_argument("--url", help="HTTP base URL of the node (overrides --home/--config)")
-    p.add_argument("--output", choices=("text", "json"), default="text")
+    add_json_arg(p)
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0f} ms"
 
 
 def _red(text: str) -> str:
@@ -91,13 +125,12 @@ def print_consensus(c: dict[str, Any]) -> None:
 def _run(args: Any) -> int:
     from focusflow.node import client
 
-    as_json = args.output == "json" or args.json
     try:
         st = client.get(node_url(args), "/v1/consensus" if args.consensus else "/status")
     except client.NodeUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if as_json:
+    if wants_json(args):
         print(json.dumps(st))
         return 0
     if args.consensus:
@@ -108,7 +141,10 @@ def _run(args: Any) -> int:
     print(f"mode {v.get('mode')}  height {v.get('finalized_height')}  state height "
           f"{v.get('state_height')}  round {v.get('round')}  links {v.get('links_committed')}")
     print(stall_line(st.get("stall", {})))
-    print(f"finality p50 {v.get('finality_ms_p50')} ms  p99 {v.get('finality_ms_p99')} ms")
+    samples = v.get("finality_samples")
+    print(f"finality p50 {_ms(v.get('finality_ms_p50'))}  p99 {_ms(v.get('finality_ms_p99'))}"
+          + (" (no samples yet: none of the txs submitted here committed)" if not samples else
+             f" ({samples} samples)"))
     print(f"peers connected: {', '.join(st['peers_connected']) or '-'}")
     for name, p in sorted(st["peers"].items()):
         print(f"  {name:12} {'up' if p['connected'] else 'down':4} sent {p['frames_sent']} "
@@ -125,7 +161,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add ``focusflow status``."""
     p = subparsers.add_parser("status", help="show a running node: tree, height, peers")
     add_target_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--consensus", action="store_true",
                    help="the consensus view: round, leader, votes seen and missing, peers")
     p.set_defaults(func=_run)

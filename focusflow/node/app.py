@@ -52,12 +52,13 @@ class LoopMonitor:
 
     Why: everything of a node (actors, transport, HTTP) shares one event loop; a blocking
     call anywhere (an fsync, a π solve) delays all of it. The lateness of a 10 ms ticker is
-    the loop's stall as any task sees it (/status ``loop``, /metrics ``loop_stall_ms``).
+    the loop's stall as any task sees it (/status ``loop``, /metrics ``loop_stall_seconds``).
     """
 
     def __init__(self) -> None:
         self.samples: list[float] = []  # lateness per tick, ms (recent ones)
         self.max_ms = 0.0
+        self.total_ms = 0.0  # since the start: the summary's _sum
         self.ticks = 0
         self.over_50ms = 0
 
@@ -71,6 +72,7 @@ class LoopMonitor:
             late = max(0.0, (anyio.current_time() - t0 - period) * 1e3)
             self.ticks += 1
             self.max_ms = max(self.max_ms, late)
+            self.total_ms += late
             self.over_50ms += late > 50.0
             self.samples.append(late)
             if len(self.samples) > STALL_SAMPLES_MAX:
@@ -84,6 +86,7 @@ class LoopMonitor:
             return recent[min(len(recent) - 1, int(p * len(recent)))] if recent else None
 
         return {"tick_ms": STALL_TICK_MS, "ticks": self.ticks, "stall_ms_max": self.max_ms,
+                "stall_ms_total": self.total_ms,
                 "stall_ms_p50": q(0.5), "stall_ms_p99": q(0.99), "stalls_over_50ms": self.over_50ms}
 PAGE_PATH = Path(__file__).with_name("page.html")
 
@@ -233,7 +236,11 @@ class RunningNode:
 
 
 def render_metrics(st: dict[str, Any]) -> str:
-    """Prometheus text format; every series exists from the start (zero until counted)."""
+    """Prometheus text format; every series exists from the start (zero until counted).
+
+    Durations are in seconds, the base unit (``promtool check metrics``, tested); a
+    summary's ``_sum`` and ``_count`` run since the start, its quantiles are recent.
+    """
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
@@ -258,23 +265,24 @@ def render_metrics(st: dict[str, Any]) -> str:
     for key in ("submitted", "admitted", "rejected", "forwarded", "misbehaviours", "commits",
                 "synced_blocks", "sync_refused"):
         metric(f"validator_{key}_total", "counter", f"Validator counter {key}.", [("", c.get(key, 0))])
-    metric("finality_ms", "summary", "Submit-to-finality latency of txs admitted here.",
-           [('{quantile="0.5"}', v.get("finality_ms_p50") or 0),
-            ('{quantile="0.99"}', v.get("finality_ms_p99") or 0),
-            ("_count", v.get("finality_samples", 0))])
+    metric("finality_seconds", "summary", "Submit-to-finality latency of txs admitted here.",
+           [('{quantile="0.5"}', _seconds(v.get("finality_ms_p50"))),
+            ('{quantile="0.99"}', _seconds(v.get("finality_ms_p99"))),
+            ("_sum", _seconds(v.get("finality_ms_total"))), ("_count", v.get("finality_count", 0))])
     pi = v.get("pi", {})
     metric("pi_height", "gauge", "Height of the last block whose π was committed.",
            [("", pi.get("height", 0))])
     metric("pi_particles", "gauge", "Particles in the committed π.", [("", pi.get("particles", 0))])
-    metric("pi_ms", "summary", "π time per block that changed the graph (on the event loop).",
-           [('{quantile="0.5"}', pi.get("ms_p50") or 0), ('{quantile="0.99"}', pi.get("ms_p99") or 0),
-            ("_sum", pi.get("ms_total") or 0), ("_count", pi.get("samples", 0))])
+    metric("pi_seconds", "summary", "π time per block that changed the graph (on the event loop).",
+           [('{quantile="0.5"}', _seconds(pi.get("ms_p50"))),
+            ('{quantile="0.99"}', _seconds(pi.get("ms_p99"))),
+            ("_sum", _seconds(pi.get("ms_total"))), ("_count", pi.get("count", 0))])
     loop = st.get("loop", {})
-    metric("loop_stall_ms", "summary", "Lateness of a 10 ms ticker task (event-loop stall).",
-           [('{quantile="0.5"}', loop.get("stall_ms_p50") or 0),
-            ('{quantile="0.99"}', loop.get("stall_ms_p99") or 0),
-            ('{quantile="1"}', loop.get("stall_ms_max") or 0),
-            ("_count", loop.get("ticks", 0))])
+    metric("loop_stall_seconds", "summary", "Lateness of a 10 ms ticker task (event-loop stall).",
+           [('{quantile="0.5"}', _seconds(loop.get("stall_ms_p50"))),
+            ('{quantile="0.99"}', _seconds(loop.get("stall_ms_p99"))),
+            ('{quantile="1"}', _seconds(loop.get("stall_ms_max"))),
+            ("_sum", _seconds(loop.get("stall_ms_total"))), ("_count", loop.get("ticks", 0))])
     metric("peers_connected", "gauge", "Peers with a live TLS connection.",
            [("", len(st["peers_connected"]))])
     metric("transport_handshakes_refused_total", "counter", "TLS handshakes refused.",
@@ -296,6 +304,11 @@ def render_metrics(st: dict[str, Any]) -> str:
     metric("actor_restarts_total", "counter", "Abnormal exits per actor path.",
            [(f'{{path="{a["path"]}"}}', a["restarts"]) for a in st["actors"]])
     return "\n".join(lines) + "\n"
+
+
+def _seconds(ms: float | None) -> float:
+    """Milliseconds as kept in /status → seconds for /metrics (None: nothing yet, 0)."""
+    return (ms or 0.0) / 1e3
 
 
 async def run_node(settings: Settings, *, stop: anyio.Event | None = None,

@@ -48,19 +48,22 @@ from focusflow.actors.consensus.crypto import (
 from focusflow.actors.consensus.types import BlockHeader, Certificate, CertResponse, Committee
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
-from focusflow.actors.state.ids import CID_LEN
+from focusflow.actors.state.ids import CID_LEN, cid_to_text
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
-from focusflow.supervisor import Database, Statement, open_file_database
+from focusflow.supervisor import Database, DatabaseError, SqlError, Statement, open_file_database
 from focusflow.wire import WireError, decode_message, encode_message
 
 PI_ROOT_UNCOMMITTED = bytes(32)
 """The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
 BLOCKS_PER_SYNC_MAX = 64
+SYNC_BYTES_MAX = 8 * 1024 * 1024
+"""Encoded block records per sync answer: half the wire's message limit, leaving room for
+the envelope (``BlockLog.records``)."""
 DEFERRED_BLOCKS_MAX = 256
 """Executed blocks whose state may wait for its worker thread (overlay size bound; the
 validator drains its queue well before: ``validator.IO_QUEUED_MAX``)."""
@@ -165,10 +168,29 @@ class BlockLog:
             assert isinstance(rec, BlockRecord)
             yield int(height), bytes(stored), rec
 
-    def records(self, start: int, count_max: int) -> list[BlockRecord]:
-        """Up to ``count_max`` blocks from ``start`` on."""
+    def records(self, start: int, count_max: int, *,
+                bytes_max: int = SYNC_BYTES_MAX) -> list[BlockRecord]:
+        """Up to ``count_max`` blocks from ``start`` on, at most ``bytes_max`` of encoded
+        records (always the first one).
+
+        Why a byte budget: a sync answer travels as one message, and 64 full blocks can
+        exceed the wire's 16 MiB limit; the encode would then raise inside the serving
+        validator, which crashes and restarts, and the catching-up peer asking again
+        crashes the next one (issue 21 saw exactly that with the mempool's certificate
+        answers, ``DagConfig.sync_bytes_max``).
+        """
         count = min(count_max, BLOCKS_PER_SYNC_MAX)
-        out = [self.record(h) for h in range(max(1, start), min(self.height, start + count - 1) + 1)]
+        end = min(self.height, start + count - 1)
+        sizes = self.db.rows("SELECT height, length(record) FROM block WHERE height "
+                             "BETWEEN ? AND ? ORDER BY height", (max(1, start), end))
+        heights: list[int] = []
+        total = 0
+        for h, size in sizes:
+            total += int(size)
+            if heights and total > bytes_max:
+                break
+            heights.append(int(h))
+        out = [self.record(h) for h in heights]
         return [r for r in out if r is not None]
 
     def digests(self, start: int, end: int) -> list[tuple[int, str]]:
@@ -185,6 +207,39 @@ class BlockLog:
 def _script(sql: str) -> list[Statement]:
     """The statements of a schema script, each run once, for one commit."""
     return [(stmt, [()]) for stmt in sql.split(";") if stmt.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class DurableChain:
+    """What a stopped node made durable: (height, hex) of every block digest and π root."""
+
+    digests: list[tuple[int, str]]
+    pi_roots: list[tuple[int, str]]
+
+
+def read_durable_chain(data: Path) -> DurableChain:
+    """Read a node's ``data/`` directory (its process stopped): block digests from
+    ``blocks.sqlite``, π roots from ``state.sqlite``. Read-only: nothing is created.
+
+    Raises:
+        ChainError: a file is missing or unreadable.
+    """
+    def rows(name: str, sql: str) -> list[tuple[int, str]]:
+        path = data / name
+        if not path.is_file():
+            raise ChainError(f"{path} does not exist")
+        try:
+            db = open_file_database(path, read_only=True)
+            try:
+                return [(int(h), bytes(d).hex()) for h, d in db.rows(sql)]
+            finally:
+                db.close()
+        except (SqlError, DatabaseError) as exc:
+            raise ChainError(f"{path}: {exc}") from exc
+
+    return DurableChain(
+        rows("blocks.sqlite", "SELECT height, digest FROM block ORDER BY height"),
+        rows("state.sqlite", "SELECT height, pi_root FROM focus_block ORDER BY height"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +434,9 @@ class Ledger:
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
+        #: Since the start (the recent ``focus_ms`` are bounded), for /metrics.
+        self.focus_count = 0
+        self.focus_ms_total = 0.0
         self.slices_ms: list[float] = []  # per block that wrote π slices into the state
         self.slices_written = 0  # slices written into the state since this ledger opened
         self.slice_bytes_written = 0
@@ -464,6 +522,8 @@ class Ledger:
             focus = self.focus.apply(result.height, result.deltas, _balances(result))
             if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
+                self.focus_count += 1
+                self.focus_ms_total += self.focus_ms[-1]
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
         pi_root = focus.root if focus is not None else PI_ROOT_UNCOMMITTED
         if defer:
@@ -550,13 +610,13 @@ class Ledger:
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
-        """(cid hex, committed π, inbound links) of the ``count`` particles of highest π.
+        """(CID text, committed π, inbound links) of the ``count`` particles of highest π.
 
         The π committed with the last executed block (stake-weighted, the kernels'
         solve): no computation here.
         """
         top = self.focus.top(min(count, TOP_PARTICLES_MAX))
-        return [(cid.hex(), float(dequantize(np.array([q], np.uint64))[0]), inbound)
+        return [(cid_to_text(cid), float(dequantize(np.array([q], np.uint64))[0]), inbound)
                 for cid, q, inbound in top]
 
     def close(self) -> None:
@@ -653,7 +713,7 @@ def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes,
     if answer.get("retry"):
         return answer
     q = None if answer["value"] is None else KEYS.focus_in_slice(bytes.fromhex(answer["value"]), cid)
-    answer.update(cid=cid.hex(), shard=shard, pi_height=answer["height"] - 1, q=q,
+    answer.update(cid=cid_to_text(cid), shard=shard, pi_height=answer["height"] - 1, q=q,
                   focus=None if q is None else _focus_of(q))
     return answer
 
@@ -737,8 +797,8 @@ def verify_focus_answer(answer: dict[str, Any], committee: Committee, verifier: 
             raise ChainError(f"the proven π slice is malformed: {exc}") from exc
         q = KEYS.focus_in_slice(raw, cid)
     claimed = (answer.get("cid"), answer.get("q"), answer.get("pi_height"))
-    if claimed != (cid.hex(), q, header.height - 1):
+    if claimed != (cid_to_text(cid), q, header.height - 1):
         raise ChainError(f"the node claims (cid, q, π height) {claimed} but the proof gives "
-                         f"{(cid.hex(), q, header.height - 1)}")
+                         f"{(cid_to_text(cid), q, header.height - 1)}")
     return VerifiedFocus(cid, q, None if q is None else _focus_of(q), header.height - 1,
                          header.height)

@@ -262,6 +262,69 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
     return PeerSpec(raw["name"], host, port, pub, cert.read_bytes(), role)
 
 
+# ------------------------------------------------------------------------ one process a home
+LOCK_FILE = "node.lock"
+
+
+class HomeLock:
+    """An exclusive ``flock`` on ``<data_dir>/node.lock``, held while a node runs.
+
+    Why: two processes on one home would both append to its block log and sign with its
+    validator key (a double sign). The kernel drops the lock when the process dies, even
+    by SIGKILL, so a crash never leaves a stale lock behind. The file holds the owner's pid
+    for the error message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        import fcntl
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = settings.data_dir / LOCK_FILE
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            owner = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise ConfigError(f"home {settings.home} is in use by another focusflow node "
+                              f"(pid {owner}, lock {self.path}); stop it first") from exc
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Drop the lock (closing the file releases it)."""
+        os.close(self._fd)
+
+    def __enter__(self) -> HomeLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def check_listen_free(settings: Settings, config: Path) -> None:
+    """Fail early, naming the config key, when a listen address cannot be bound.
+
+    Raises:
+        ConfigError: ``p2p.listen`` or ``http.listen`` is in use (or not bindable here).
+    """
+    import socket
+
+    for key, (host, port) in (("p2p.listen", settings.p2p_listen),
+                              ("http.listen", settings.http_listen)):
+        if port == 0:
+            continue
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+                s.bind(infos[0][4])
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ConfigError(f"{key} = \"{host}:{port}\" in {config}: {why.lower()} "
+                              f"(another node running? pick a free port there)") from exc
+
+
 # ------------------------------------------------------------------------ keys & genesis
 def read_validator_seed(path: Path) -> bytes | None:
     """The validator's Ed25519 seed, or None when this node has no validator key.

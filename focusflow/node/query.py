@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN, is_cid
+from focusflow.actors.state.ids import ADDRESS_LEN, IdentityError, cid_from_text, is_cid
 from focusflow.limits import HEIGHT_MAX, QUERY_ARG_BYTES_MAX, QUERY_RANGE_MAX
 
 TX_ID_BYTES = 32
@@ -78,7 +78,12 @@ def _hex(text: str, what: str, *, size: int | None = None, size_max: int = 0) ->
 
 
 def _cid(text: str, what: str) -> bytes:
-    raw = _hex(text, what, size=CID_LEN)
+    """A particle id in any form ``cid_from_text`` accepts (CIDv1 text ``b``/``B``/``z``
+    or the binary CID in hex), canonical forms only."""
+    try:
+        raw = cid_from_text(text)
+    except IdentityError as exc:
+        raise QueryError(f"{what}: {exc}") from None
     if not is_cid(raw):
         raise QueryError(f"{what}: not a CIDv1 raw/BLAKE3-256 particle id")
     return raw

@@ -94,6 +94,7 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.actors.state.core import decode_block
+from focusflow.actors.state.ids import cid_to_text
 from focusflow.actors.state.tx import Reject as TxReject
 from focusflow.actors.state.tx import (
     Tx,
@@ -257,7 +258,10 @@ class Validator(Actor):
         self.pending_links: dict[int, int] = {}
         # tx digest -> [first submit ns, last submit ns, payload, focus, attempts]
         self.submitted: OrderedDict[bytes, list[Any]] = OrderedDict()
-        self.finality_ms: list[float] = []
+        self.finality_ms: list[float] = []  # recent ones, for the percentiles
+        #: Since the start, for the /metrics summary's _count and _sum.
+        self.finality_count = 0
+        self.finality_ms_total = 0.0
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
                                        "misbehaviours", "commits", "synced_blocks", "resubmitted",
                                        "sync_refused", "mode_changes", "rejoins", "io_drains"), 0)
@@ -680,6 +684,8 @@ class Validator(Actor):
             entry = self.submitted.pop(digest(DOMAIN_TX, tx), None)
             if entry is not None:
                 self.finality_ms.append((now - entry[0]) / 1e6)
+                self.finality_count += 1
+                self.finality_ms_total += self.finality_ms[-1]
         if len(self.finality_ms) > FINALITY_SAMPLES_MAX:
             del self.finality_ms[: len(self.finality_ms) - FINALITY_SAMPLES_MAX]
 
@@ -948,8 +954,8 @@ class Validator(Actor):
         if kind == "top":
             return [{"cid": c, "focus": f, "inbound_links": n}
                     for c, f, n in ledger.top_particles(10 if q.count is None else q.count)]
-        if kind == "links":
-            return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
+        if kind == "links":  # q.key: a particle in any form cid_from_text accepts (node.query)
+            return [{"neuron": n.hex(), "from": cid_to_text(s), "to": cid_to_text(d)}
                     for n, s, d in ledger.store.links_of(q.key)]
         if kind == "balance":
             return {"address": q.key.hex(), "balance": ledger.core.balance(q.key),
@@ -1013,8 +1019,9 @@ class Validator(Actor):
             "ms_p50": float(np.percentile(ms, 50)) if ms else None,
             "ms_p99": float(np.percentile(ms, 99)) if ms else None,
             "ms_max": max(ms) if ms else None,
-            "ms_total": float(sum(ms)),
+            "ms_total": ledger.focus_ms_total,
             "samples": len(ms),
+            "count": ledger.focus_count,
             "in_state": ledger.pi_in_state,
             "state_held_particles": ledger.slices.written,
             "slices_last": ledger.slices.last_slices,
@@ -1058,6 +1065,8 @@ class Validator(Actor):
             "finality_ms_p50": float(np.percentile(samples, 50)) if samples else None,
             "finality_ms_p99": float(np.percentile(samples, 99)) if samples else None,
             "finality_samples": len(samples),
+            "finality_count": self.finality_count,
+            "finality_ms_total": self.finality_ms_total,
             "round": core.dag.round if core is not None else 0,
             "built_height": core.blocks.height if core is not None else blocks.height,
             "consensus_mode": core.bft.mode.mode if core is not None else None,

@@ -326,8 +326,17 @@ class Simulation:
             self._schedule_node_down(name, watches, still_cut=cut)
 
     def disk(self, name: str) -> SimDisk:
-        """The simulated disk of a node (it survives crashes)."""
-        return self._slots[name].disk
+        """The simulated disk of a node, for tests and tools: what its actors stored
+        through ``ctx.storage`` (``keys``, ``read``), and the chaos switches. It survives
+        ``crash_node``, losing what was not synced.
+
+        Raises:
+            KeyError: no node of that name was added.
+        """
+        slot = self._slots.get(name)
+        if slot is None:
+            raise KeyError(f"no node {name!r} in this simulation (add_node first)")
+        return slot.disk
 
     def set_clock_skew(self, name: str, skew_ms: float) -> None:
         """Set a node's clock offset (kept across restarts). The offset may only grow:

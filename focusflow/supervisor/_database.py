@@ -228,14 +228,26 @@ def image_key(name: str) -> str:
     return IMAGE_KEY_PREFIX + name
 
 
-def open_file_database(path: str | Path, *, name: str | None = None) -> Database:
+def open_file_database(path: str | Path, *, name: str | None = None,
+                       read_only: bool = False) -> Database:
     """A database in the SQLite file ``path`` (created if missing), WAL, fsync on commit.
 
+    ``read_only``: open an existing file without changing it (tools that read a stopped
+    node's data, e.g. the devnet's verdict); commits then fail.
+
     Raises:
-        DatabaseError: the file is not a SQLite database.
+        DatabaseError: the file is not a SQLite database (or, read-only, is missing).
     """
     path = Path(path)
-    conn = _connect_file(path, writer=False)
+    if read_only:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{path}: cannot open read-only ({exc})") from exc
+    else:
+        conn = _connect_file(path, writer=False)
     return Database(conn, name or path.stem, path=path)
 
 

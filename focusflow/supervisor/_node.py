@@ -117,7 +117,7 @@ class _Cell:
     """Everything the core keeps about one actor incarnation."""
 
     __slots__ = (
-        "actor", "blocked", "children", "coro", "ctx", "current", "mailbox",
+        "actor", "blocked", "children", "coro", "ctx", "current", "incarnation", "mailbox",
         "mailbox_depth_max", "name", "overflow", "parent", "path", "phase", "ref", "resume",
         "scheduled", "shutdown_ms", "skip_on_stop", "started", "stash", "state", "step",
         "stop_reason", "stopped", "sysq", "timers", "uid", "watchers", "watching",
@@ -129,6 +129,8 @@ class _Cell:
         self.name = name
         self.path = path
         self.uid = uid
+        #: How many actors have started at this path on this node, this one included.
+        self.incarnation = 1
         self.ref = ActorRef(node.name, path, node)
         self.actor: Actor | None = None
         self.ctx: Context | None = None
@@ -219,6 +221,9 @@ class Node:
         self._cells: dict[str, _Cell] = {}
         self._top: dict[str, _Cell] = {}
         self._registry: dict[str, ActorRef] = {}
+        #: Incarnations started per named path (anonymous ``$uid`` paths are never
+        #: reused, so they are not kept: the table grows only with distinct names).
+        self._incarnations: dict[str, int] = {}
         self._pending: dict[int, _PendingAsk] = {}
         # Ask deadlines: one FIFO per timeout value (deadlines in a FIFO only grow), and
         # one runtime timer for the earliest; cheaper than a timer per ask.
@@ -253,16 +258,34 @@ class Node:
     def spawn(self, cls: type[Actor], *args: Any, name: str | None = None,
               mailbox_depth_max: int | None = None, overflow: str | None = None,
               shutdown_ms: int | None = None, **kwargs: Any) -> ActorRef:
-        """Start a top-level actor under ``/user`` (see ``Context.spawn``)."""
-        return self._spawn(None, cls, args, kwargs, name=name,
-                           mailbox_depth_max=mailbox_depth_max, overflow=overflow,
-                           shutdown_ms=shutdown_ms).ref
+        """Start a top-level actor under ``/user`` (see ``Context.spawn``); a ``name`` is
+        also registered (``whereis(name)``) for as long as the actor lives.
+
+        Raises:
+            ValueError: the name is invalid, or taken by a running actor or registration.
+        """
+        self._check_unregistered(name)
+        return self._registered(name, self._spawn(
+            None, cls, args, kwargs, name=name, mailbox_depth_max=mailbox_depth_max,
+            overflow=overflow, shutdown_ms=shutdown_ms).ref)
 
     def spawn_spec(self, spec: ChildSpec) -> ActorRef:
-        """Start a top-level actor from a child spec (e.g. a tree from ``tree_from_toml``)."""
-        return self._spawn(None, resolve_class(spec.start), spec.args, dict(spec.kwargs),
-                           name=spec.id, mailbox_depth_max=spec.mailbox_depth_max,
-                           overflow=spec.overflow, shutdown_ms=spec.shutdown_ms).ref
+        """Start a top-level actor from a child spec (e.g. a tree from ``tree_from_toml``),
+        registered under the spec's id like ``spawn(name=...)``."""
+        self._check_unregistered(spec.id)
+        return self._registered(spec.id, self._spawn(
+            None, resolve_class(spec.start), spec.args, dict(spec.kwargs), name=spec.id,
+            mailbox_depth_max=spec.mailbox_depth_max, overflow=spec.overflow,
+            shutdown_ms=spec.shutdown_ms).ref)
+
+    def _check_unregistered(self, name: str | None) -> None:
+        if name is not None and self.whereis(name) is not None:
+            raise ValueError(f"name {name!r} is already registered to {self.whereis(name)}")
+
+    def _registered(self, name: str | None, ref: ActorRef) -> ActorRef:
+        if name is not None and ref.path in self._cells:  # not if it failed at once
+            self._registry[name] = ref
+        return ref
 
     def register(self, name: str, ref: ActorRef) -> None:
         """Register ``ref`` under ``name``; unregistered automatically when it dies.
@@ -344,9 +367,10 @@ class Node:
         return cell is not None and cell.state != _DEAD
 
     def incarnation(self, ref: ActorRef) -> int:
-        """The live incarnation id at ``ref`` (0 if none)."""
+        """Which incarnation of the actor at ``ref`` is live: 1 for the first actor
+        started at that path on this node, 2 after its first restart, ... (0 if none)."""
         cell = self._cells.get(ref.path)
-        return 0 if cell is None else cell.uid
+        return 0 if cell is None else cell.incarnation
 
     def stopped(self, ref: ActorRef) -> Future[str]:
         """A future of the exit reason of the live local actor at ``ref`` ("noproc" now
@@ -424,6 +448,8 @@ class Node:
         depth = mailbox_depth_max or self.mailbox_depth_max
         cell = _Cell(self, parent, name, path, uid, depth, overflow or self.overflow,
                      SHUTDOWN_MS_DEFAULT if shutdown_ms is None else shutdown_ms)
+        if not name.startswith("$"):
+            cell.incarnation = self._incarnations[path] = self._incarnations.get(path, 0) + 1
         actor = cls.__new__(cls)
         cell.actor = actor
         cell.ctx = actor.ctx = Context(self, cell)
@@ -750,7 +776,7 @@ class Node:
             self._undeliverable(cell.path, d, "stopped")
         cell.started.try_set_exception(ActorStartError(f"{cell.path} stopped: {reason}"))
         for watcher in list(cell.watchers.values()):
-            self._send_system(cell, watcher, Down(cell.ref, reason, cell.uid))
+            self._send_system(cell, watcher, Down(cell.ref, reason, cell.incarnation))
             if watcher.node != self.name:
                 self.gate.watch_removed(watcher.node, cell.path, watcher.path)
         cell.watchers.clear()
@@ -758,7 +784,7 @@ class Node:
             self._unwatch(cell, watched)
         parent = cell.parent
         if parent is not None and parent.state != _DEAD:
-            self._send_system(cell, parent.ref, Exit(cell.ref, reason, cell.uid))
+            self._send_system(cell, parent.ref, Exit(cell.ref, reason, cell.incarnation))
         elif parent is None and not _normal(reason) and reason != "killed":
             self.log.error("top_level_actor_died", actor=cell.path, reason=reason)
         cell.stopped.set_result(reason)

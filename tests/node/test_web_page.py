@@ -32,7 +32,7 @@ import anyio
 import pytest
 import structlog
 
-from focusflow.actors.state.ids import cid_to_text
+from focusflow.actors.state.ids import cid_short
 from focusflow.node import client
 from focusflow.node.app import run_node
 from focusflow.node.config import load_settings
@@ -233,12 +233,6 @@ async def wait_for(url: str, what: str, ok: Any, *, timeout_s: float = 20.0) -> 
     raise AssertionError(what)  # pragma: no cover - fail_after raises first
 
 
-def short_cid(cid_hex: str) -> str:
-    """How the page shows a particle: its CIDv1 text, first 10 and last 6 characters."""
-    text = cid_to_text(bytes.fromhex(cid_hex))
-    return f"{text[:10]}\u2026{text[-6:]}"
-
-
 async def screenshot(chromium: str, url: str, profile: Path, out: Path) -> None:
     """A PNG of the page (``FOCUSFLOW_SCREENSHOT=path``: the docs' picture of it)."""
     argv = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--hide-scrollbars",
@@ -304,7 +298,7 @@ async def test_page_in_chromium_shows_tree_blocks_top_of_pi_and_polls_new_blocks
             assert [r[0] for r in tree] == ["/user/node", "\u00a0\u00a0/user/node/validator"]
             assert [r[1] for r in tree] == ["NodeSupervisor", "Validator"]
             rendered_top = body_rows(first, "top")
-            assert [r[0] for r in rendered_top] == [short_cid(t["cid"]) for t in top] and top
+            assert [r[0] for r in rendered_top] == [cid_short(t["cid"]) for t in top] and top
             assert first.classes["stall"] == "moving", first.texts["stall"]
             assert first.texts["stall"].startswith("chain moving: block ")
             assert re.fullmatch(r"height: \d+ \(last \d+ s\)", first.texts["label-height"])

@@ -68,6 +68,11 @@ class DagConfig:
     gc_depth_rounds: int = 60
     resend_ms: int = 400
     sync_certs_max: int = 1024
+    # Signed header bytes per CertResponse (always at least one certificate): full headers
+    # are ~2 MB (512 txs of 4 KiB), so 1024 of them would be far over the wire's 16 MiB
+    # message limit, and encoding such an answer crashed the answering validator (issue
+    # 21). The asker requests what is still missing from its next header or certificate.
+    sync_bytes_max: int = 8 * 1024 * 1024
     waiting_certs_max: int = 8192
     waiting_headers_max: int = 1024
     verify_peer_batches: bool = True
@@ -530,11 +535,15 @@ class DagCore:
         """Answer with the requested certificates and their ancestry, lowest round first."""
         found: dict[bytes, Certificate] = {}
         frontier = [d for d in req.digests if d in self.certs]
+        size = 0
         while frontier and len(found) < self.config.sync_certs_max:
             d = frontier.pop()
             if d in found or d not in self.certs:
                 continue
             c = self.certs[d]
+            size += len(c.signed.payload)
+            if found and size > self.config.sync_bytes_max:
+                break
             found[d] = c
             frontier.extend(p for p in c.signed.header.parents if p in self.certs and p not in found)
         if not found:
