@@ -6,7 +6,7 @@ Transactions travel as a Cap'n Proto ``SubmitTxs`` body; answers are JSON.
 from __future__ import annotations
 
 import json
-import time
+import time  # runtime-ok: the CLI's HTTP client (not actor code) waits on the wall clock
 import urllib.error
 import urllib.request
 from collections.abc import Sequence

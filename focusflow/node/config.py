@@ -280,7 +280,7 @@ class HomeLock:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = settings.data_dir / LOCK_FILE
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # runtime-ok: the process main's home lock, before any Runtime exists
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -308,7 +308,7 @@ def check_listen_free(settings: Settings, config: Path) -> None:
     Raises:
         ConfigError: ``p2p.listen`` or ``http.listen`` is in use (or not bindable here).
     """
-    import socket
+    import socket  # runtime-ok: the process main probes its listen ports before starting
 
     for key, (host, port) in (("p2p.listen", settings.p2p_listen),
                               ("http.listen", settings.http_listen)):

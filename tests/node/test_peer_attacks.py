@@ -30,7 +30,6 @@ def settings(tmp: Path) -> ValidatorSettings:
     committee = tuple(CommitteeEntry(f"v{i}", Signer(s).public_key, 1)
                       for i, s in enumerate(seeds))
     return ValidatorSettings(node_name="v0", role="validator", chain_id="attack",
-                             data_dir=str(tmp / "data"), last_signed_path=str(tmp / "ls.json"),
                              committee=committee, validator_seed=seeds[0])
 
 
