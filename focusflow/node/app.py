@@ -215,7 +215,10 @@ class RunningNode:
         connected = len(self.transport.connected_peers())
         n = len(self.vsettings.committee)
         need = min(len(self.settings.peers), (2 * n) // 3)  # others needed for a quorum
-        stall = (await self.validator_status("consensus"))["stall"]
+        try:
+            stall = (await self.validator_status("consensus"))["stall"]
+        except Exception as exc:  # busy or restarting: not ready, and say why
+            return False, f"validator not answering: {type(exc).__name__}: {exc}"
         problems = [f"{connected} peers connected, need {need}"] if connected < need else []
         if stall["stalled"]:
             problems.append(f"chain stalled: {stall['reason']}")

@@ -3,7 +3,13 @@ answer's names, the bounded history."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from focusflow.actors.consensus.harness import Harness, Scenario
+from focusflow.node.app import validator_settings
+from focusflow.node.config import ConfigError, init_home, load_settings
 from focusflow.node.explain import (
     PEERS_TRACKED_MAX,
     History,
@@ -80,3 +86,18 @@ def test_history_is_bounded_and_derives_links_per_second() -> None:
 
 def test_consensus_is_a_query_kind_without_argument() -> None:
     assert "consensus" in KINDS and parse_query("consensus", "").kind == "consensus"
+
+
+def test_the_stall_rule_is_read_from_node_toml(tmp_path: Path) -> None:
+    init_home(tmp_path, name="alpha")
+    path = tmp_path / "config" / "node.toml"
+    s = load_settings(path)
+    assert (s.block_interval_ms, s.stall_after_intervals) == (1000, 10)  # the documented defaults
+    assert validator_settings(s).stall == StallRule(1000, 10)
+    text = path.read_text()
+    path.write_text(text.replace("block_interval_ms = 1000", "block_interval_ms = 250")
+                    .replace("stall_after_intervals = 10", "stall_after_intervals = 3"))
+    assert validator_settings(load_settings(path)).stall.after_ms == 750
+    path.write_text(text.replace("stall_after_intervals = 10", "stall_after_intervals = 0"))
+    with pytest.raises(ConfigError, match=r"consensus\.stall_after_intervals"):
+        load_settings(path)
