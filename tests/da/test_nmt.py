@@ -196,7 +196,11 @@ def test_a_withheld_share_of_the_namespace_is_detected(
     tree, leaves = build(ns_list, hash_name)
     ns = bytes([data.draw(st.sampled_from(ns_list))])
     proof = tree.prove_namespace(ns)
-    if proof.is_empty():  # only the ignored parity namespace
+    if proof.is_empty() or ns == tree.hasher.max_namespace:
+        # The ignored parity (max) namespace has an inclusion proof (Celestia's rule, issue
+        # 16 finding 14) but no completeness: inner nodes leave it out of their max, so a
+        # parity leaf to the right cannot prove that none was withheld. Parity shares are
+        # checked by the erasure code, never queried as an application's namespace.
         return
     count = proof.end - proof.start
     drop_first = data.draw(st.booleans())
