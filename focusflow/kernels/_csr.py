@@ -89,7 +89,13 @@ def scatter_add(xp: Any, target: Array, index: Array, values: Array) -> None:
     if xp is np:
         np.add.at(target, index, values)
         return
-    if target.dtype.kind in "iu":  # CuPy's atomics lack int64: count through bincount
+    if target.dtype == xp.int64:  # CuPy's atomics lack int64: add as uint64, which wraps
+        import cupyx  # to the same two's-complement bits, so the sums stay exact
+
+        cupyx.scatter_add(target.view(xp.uint64), index,
+                          values.astype(xp.int64).view(xp.uint64))
+        return
+    if target.dtype.kind in "iu":  # other integer widths: count through bincount
         sums = xp.bincount(index, weights=values.astype(xp.float64), minlength=len(target))
         target += xp.rint(sums).astype(target.dtype)
         return

@@ -42,7 +42,7 @@ MASS = 1 << SCALE_BITS  # Σπ of the exact iteration: π_i / 2^60 is the float 
 DAMPING_BITS = 32
 RECIPROCAL_NUMERATOR = (1 << 127) - 1
 M32 = np.uint64(0xFFFFFFFF)
-CHUNK_LINKS = 1 << 16  # CPU: links per chunk of the per-link product (stays in cache)
+CHUNK_LINKS = 1 << 14  # CPU: links per chunk of the per-link product (stays in cache)
 
 
 # -- integer primitives (numpy or CuPy) ------------------------------------------------------
@@ -327,23 +327,24 @@ class ExactCpuSolver(ExactSolver):
         k = np.uint64(32)
         for a in range(0, len(c), CHUNK_LINKS):
             b = min(a + CHUNK_LINKS, len(c))
-            g = x[self._src[a:b]]  # x < 2^61: its high word < 2^29
+            # hi64(w·g) from four 32×32 products with the carries folded in early:
+            # t = hl + hi32(ll) and t2 = lh + lo32(t) cannot wrap (g < 2^61)
+            g = x[self._src[a:b]]
             gl = g & M32
-            g >>= k
+            g >>= k  # gh < 2^29
             wl, wh = self._wl[a:b], self._wh[a:b]
-            ll = wl * gl
-            ll >>= k
-            hl = wh * gl
+            t = wl * gl
+            t >>= k
+            gl *= wh  # hl
+            t += gl  # t = hl + hi32(ll)
             lh = wl * g
             g *= wh  # hh
-            ll += hl & M32
-            ll += lh & M32  # mid < 3·2^32
-            ll >>= k
-            hl >>= k
+            gl = np.bitwise_and(t, M32, out=gl)
+            lh += gl  # t2 = lh + lo32(t)
+            t >>= k
             lh >>= k
-            g += hl
+            g += t
             g += lh
-            g += ll
             c[a:b] = g
         y = np.zeros(n, dtype=np.uint64)
         if len(self._rows):
