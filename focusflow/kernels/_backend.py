@@ -48,6 +48,12 @@ KNOWN_GAPS: tuple[BackendGap, ...] = (
     BackendGap("webgpu", "float32 residual floor ~1.5e-7 (L1), as cuda", "float32"),
     BackendGap("bostrom", "CPU only (numpy); no GPU path", "it is a bit-exact compatibility"
                " reference, not a throughput path"),
+    BackendGap("cpu", "exact focus: an iteration costs ~3-6x a float64 one (target 1.5x)",
+               "numpy runs the per-link hi64 as 14 separate array passes; nothing fuses them"),
+    BackendGap("webgpu", "exact focus: one thread per row and the graph re-uploaded per solve",
+               "agreement first; the float kernels' degree bins are not ported yet"),
+    BackendGap("cpu", "exact focus (every backend): uniform teleport only; cyberlink stakes must be integers summing to"
+               " at most 2^38 - 1", "the integer out-weights must fit 62 bits (docs/kernels.md)"),
 )
 
 

@@ -325,27 +325,30 @@ class ExactCpuSolver(ExactSolver):
         """y_j = Σ hi64(W'_ij · x_i): per-link products into ``_c``, then row sums."""
         c, n = self._c, len(self._pi)
         k = np.uint64(32)
+        size = min(CHUNK_LINKS, len(c))
+        g, gl, t, lh = (np.empty(size, np.uint64) for _ in range(4))
         for a in range(0, len(c), CHUNK_LINKS):
             b = min(a + CHUNK_LINKS, len(c))
+            if b - a < size:
+                g, gl, t, lh = g[:b - a], gl[:b - a], t[:b - a], lh[:b - a]
             # hi64(w·g) from four 32×32 products with the carries folded in early:
             # t = hl + hi32(ll) and t2 = lh + lo32(t) cannot wrap (g < 2^61)
-            g = x[self._src[a:b]]
-            gl = g & M32
+            np.take(x, self._src[a:b], out=g)
+            np.bitwise_and(g, M32, out=gl)
             g >>= k  # gh < 2^29
             wl, wh = self._wl[a:b], self._wh[a:b]
-            t = wl * gl
+            np.multiply(wl, gl, out=t)
             t >>= k
             gl *= wh  # hl
             t += gl  # t = hl + hi32(ll)
-            lh = wl * g
+            np.multiply(wl, g, out=lh)
             g *= wh  # hh
-            gl = np.bitwise_and(t, M32, out=gl)
+            np.bitwise_and(t, M32, out=gl)
             lh += gl  # t2 = lh + lo32(t)
             t >>= k
             lh >>= k
             g += t
-            g += lh
-            c[a:b] = g
+            np.add(g, lh, out=c[a:b])
         y = np.zeros(n, dtype=np.uint64)
         if len(self._rows):
             y[self._rows] = np.add.reduceat(c, self._starts)
