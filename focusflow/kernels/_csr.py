@@ -90,10 +90,15 @@ def scatter_add(xp: Any, target: Array, index: Array, values: Array) -> None:
         np.add.at(target, index, values)
         return
     if target.dtype == xp.int64:  # CuPy's atomics lack int64: add as uint64, which wraps
-        import cupyx  # to the same two's-complement bits, so the sums stay exact
+        # to the same two's-complement bits, so the sums stay exact
+        t, v = target.view(xp.uint64), values.astype(xp.int64).view(xp.uint64)
+        at = getattr(xp.add, "at", None)
+        if at is not None:
+            at(t, index, v)
+            return
+        import cupyx  # lazy: older CuPy without ufunc.at
 
-        cupyx.scatter_add(target.view(xp.uint64), index,
-                          values.astype(xp.int64).view(xp.uint64))
+        cupyx.scatter_add(t, index, v)
         return
     if target.dtype.kind in "iu":  # other integer widths: count through bincount
         sums = xp.bincount(index, weights=values.astype(xp.float64), minlength=len(target))
