@@ -211,3 +211,41 @@ def test_cli_exact_refuses_fractional_weights_and_bostrom(tmp_path: Path) -> Non
     assert run_cli(str(edges), "--out", str(out), "--exact", "--backend", "cpu") == 2
     assert run_cli(str(edges), "--out", str(out), "--exact", "--semantics", "bostrom") == 2
     assert not out.exists()
+
+
+edge_op = st.tuples(st.sampled_from(["insert", "remove", "reweight"]), st.integers(0, 14),
+                    st.integers(0, 14), st.integers(0, 2**40))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(edge_op, min_size=1, max_size=80), batch=st.integers(1, 7))
+def test_edge_mode_histories_give_the_fresh_bits(ops, batch) -> None:
+    """Weighted-edge inserts (which add up), removals and reweights, in batches: the
+    store's integers and π bits equal a fresh build of the resulting edge weights."""
+    store = GraphStore(15, exact=True, compact_fraction=0.2)
+    final: dict[tuple[int, int], int] = {}
+    for start in range(0, len(ops), batch):
+        chunk = ops[start:start + batch]
+        kind = chunk[0][0]  # one kind per batch: a batch applies inserts, then the rest
+        part = [(s, d, w) for k, s, d, w in chunk if k == kind]
+        s, d, w = (np.array(c, dtype=np.int64) for c in zip(*part, strict=True))
+        if kind == "insert":
+            store.update_edges(insert=(s, d, w))
+            for a, b, v in part:
+                final[(a, b)] = final.get((a, b), 0) + v
+        elif kind == "remove":
+            store.update_edges(remove=(s, d))
+            for a, b, _ in part:
+                final.pop((a, b), None)
+        else:
+            store.update_edges(reweight=(s, d, w))
+            for a, b, v in part:  # the last value wins; absent edges stay absent
+                if (a, b) in final:
+                    final[(a, b)] = v
+        store.csr.invariants()
+    pairs = sorted(final)
+    fresh = GraphStore.from_edges([p[0] for p in pairs], [p[1] for p in pairs],
+                                  np.array([final[p] for p in pairs], dtype=np.int64),
+                                  n=15, exact=True)
+    np.testing.assert_array_equal(store.csr.out_w, fresh.csr.out_w)
+    assert ExactCpuSolver(store).solve().root == ExactCpuSolver(fresh).solve().root
