@@ -152,8 +152,9 @@ fn gather(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     sh[lid] = z;
     workgroupBarrier();
     reduce_shared(lid);
-    if (lid == 0u) {
-        partials[wid.y * P.grid_x + wid.x] = sh[0];
+    let wg = wid.y * P.grid_x + wid.x;
+    if (lid == 0u && wg < P.wg_count) {  // a 2-D grid may hold a few extra workgroups
+        partials[wg] = sh[0];
     }
 }
 
@@ -201,8 +202,9 @@ fn finish(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid:
     sh[lid] = r;
     workgroupBarrier();
     reduce_shared(lid);
-    if (lid == 0u) {
-        partials[wid.y * P.grid_x + wid.x] = sh[0];
+    let wg = wid.y * P.grid_x + wid.x;
+    if (lid == 0u && wg < P.wg_count) {  // a 2-D grid may hold a few extra workgroups
+        partials[wg] = sh[0];
     }
 }
 
