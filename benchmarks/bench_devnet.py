@@ -83,7 +83,7 @@ def devnet(n: int, duration_s: float, rate: int, links_per_tx: int, *,
         net.wait_ready()
         report = run_workload(net, duration_s=duration_s, rate_txs=rate,
                               workload=Workload(chain_id=net.chain_id, links_per_tx=links_per_tx))
-        statuses = [net.status(i) for i in net.alive()]
+        statuses = report.statuses
         pis = [st["validator"]["pi"] for st in statuses]
     finally:
         net.stop()

@@ -15,18 +15,22 @@ The decorated function receives a fresh ``Simulation(seed)`` as ``sim`` (and/or 
 then generates ``fault_count`` faults of the given kinds from the seed, runs the
 simulation for ``duration_ms``, checks the test's invariants and the chaos registry's
 (supervisor restart limits, cores' ``invariants()``, ...), and fails with the seed, the
-violation and the command that reruns exactly that seed. Each seed is its own pytest
-case (``test_counter_survives[seed=7]``). ``FOCUSFLOW_SEEDS=A-B`` widens the seeds for a
+violation and the command that reruns exactly that seed (by node id:
+``FOCUSFLOW_SEEDS=7 pytest 'tests/test_x.py::test_counter_survives[seed=7]'``). Each seed
+is its own pytest case (``test_counter_survives[seed=7]``). ``FOCUSFLOW_SEEDS=A-B`` widens the seeds for a
 campaign without editing the test. A function may also run the simulation itself and
 assert on the outcome: the decorator then only checks the invariants.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
+import shlex
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,4 +114,25 @@ def _run(fn: Callable[..., Any], seed: int, wants: set[str], args: tuple[Any, ..
         raise AssertionError(
             f"seed {seed}: invariant {name!r} violated at step {step} "
             f"(t={t_ns / 1e6:.3f} ms): {detail}\n  faults: {applied}\n"
-            f"  rerun exactly this seed: {SEEDS_ENV}={seed} pytest -k 'seed={seed}'")
+            f"  rerun exactly this seed: {rerun_command(fn, seed)}")
+
+
+def rerun_command(fn: Callable[..., Any], seed: int) -> str:
+    """The shell command that reruns ``fn``'s case for ``seed`` alone.
+
+    It names the case by its pytest node id (``path::test[seed=7]``): ``-k 'seed=7'``
+    is not a valid ``-k`` expression on pytest 8 (``=`` is not allowed there). The node id
+    is the running test's (``PYTEST_CURRENT_TEST``) when that is this case, else built from
+    the function's file, relative to the working directory when it is below it.
+    ``FOCUSFLOW_SEEDS`` makes the case exist when the seed is outside the test's own list.
+    """
+    case = f"[seed={seed}]"
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    if current.endswith(case) and current.split("::")[-1].startswith(fn.__name__ + "["):
+        node = current
+    else:
+        source = Path(inspect.getsourcefile(fn) or "test.py").resolve()
+        with contextlib.suppress(ValueError):  # outside the working directory: absolute
+            source = source.relative_to(Path.cwd())
+        node = f"{source}::{fn.__name__}{case}"
+    return f"{SEEDS_ENV}={seed} pytest {shlex.quote(node)}"

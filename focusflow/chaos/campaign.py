@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import multiprocessing
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from focusflow.chaos import points as _points
 from focusflow.chaos.faults import Fault
 from focusflow.chaos.invariants import InvariantSpec, check_end, install
+from focusflow.chaos.limits import Budget, Limits
 from focusflow.chaos.plan import FaultPlan
+from focusflow.chaos.progress import ProgressLine
 from focusflow.chaos.trace import RecordLog, write_trace
+from focusflow.chaos.workers import Outcome, run_tasks
 from focusflow.chaos.world import ChaosWorld
 from focusflow.sim import Simulation
 from focusflow.sim.scenarios import Scenario, discover
@@ -31,6 +33,11 @@ from focusflow.sim.scenarios import Scenario, discover
 JOBS_MAX = 256
 SEEDS_MAX = 10_000_000
 EXCEPTION_INVARIANT = "run.no_exception"
+BUDGET_INVARIANT = "run.budget"
+WORKER_DIED_INVARIANT = "run.worker_died"
+#: Steps run between two budget checks.
+BUDGET_CHUNK = 250
+__all__ = ["Budget", "Limits"]  # re-exported: callers of run_campaign / run_seed pass them
 
 
 class NotReproducible(AssertionError):
@@ -95,25 +102,37 @@ def build_run(seed: int, plan: FaultPlan, *, faults: Sequence[Fault] | None = No
 
 
 def execute(run: Run, *, max_events: int | None = None,
-            listener: Callable[[int, str, bytes], None] | None = None) -> bool:
+            listener: Callable[[int, str, bytes], None] | None = None,
+            budget: Budget | None = None) -> bool:
     """Run to the plan's end (or ``max_events`` steps); return whether it ran to the end.
 
     An exception escaping the simulator (a harness or runtime bug, not an actor crash,
-    which supervisors handle) is recorded as a violation of ``run.no_exception``.
+    which supervisors handle) is recorded as a violation of ``run.no_exception``; a run
+    that exceeds ``budget`` stops with a violation of ``run.budget``.
     """
     sim = run.sim
     sim.record_listener = listener
     previous = _points.activate(run.world.points)
     finished = False
+    started = time.perf_counter()
     try:
         end_ns = int(run.duration_ms * 1_000_000)
-        if max_events is None:
-            sim.run(until_ns=end_ns)
-            finished = True
-        else:
-            steps = max_events - sim.events
-            if steps > 0:
-                sim.run(until_ns=end_ns, max_events=steps)
+        limit = max_events if max_events is not None else sys.maxsize
+        while sim.events < limit:
+            chunk = limit - sim.events
+            if budget is not None:
+                chunk = min(chunk, BUDGET_CHUNK, max(1, (budget.events_max or chunk)
+                                                     - sim.events))
+            if sim.run(until_ns=end_ns, max_events=chunk) < chunk:
+                finished = max_events is None  # else: replay stops at a step, not the end
+                break
+            why = budget.exceeded(sim, started) if budget else None
+            if why:
+                sim.violations.append((BUDGET_INVARIANT, sim.events, sim.now_ns(),
+                                       f"stopped at step {sim.events}, "
+                                       f"t={sim.now_ns() / 1e6:.3f} ms: {why}"))
+                sim.invariant_results[BUDGET_INVARIANT] = False
+                break
         if finished:
             sim.check_invariants()
             check_end(run.world, run.end)
@@ -122,7 +141,7 @@ def execute(run: Run, *, max_events: int | None = None,
     except Exception as exc:
         run.exception = "".join(traceback.format_exception_only(exc)).strip()
         sim.violations.append((EXCEPTION_INVARIANT, sim.events, sim.now_ns(),
-                               traceback.format_exc(limit=8)))
+                               f"{run.exception}\n{traceback.format_exc(limit=8)}"))
         sim.invariant_results[EXCEPTION_INVARIANT] = False
     finally:
         _points.activate(previous)
@@ -153,11 +172,12 @@ def summarize(run: Run, wall_seconds: float) -> dict[str, Any]:
 
 
 def run_seed(seed: int, plan: FaultPlan, *, faults: Sequence[Fault] | None = None,
-             log: RecordLog | None = None) -> tuple[dict[str, Any], Run]:
+             log: RecordLog | None = None, budget: Budget | None = None,
+             ) -> tuple[dict[str, Any], Run]:
     """Build and run one seed; returns (result, run)."""
     started = time.perf_counter()
     run = build_run(seed, plan, faults=faults)
-    execute(run, listener=log)
+    execute(run, listener=log, budget=budget)
     return summarize(run, time.perf_counter() - started), run
 
 
@@ -168,15 +188,16 @@ def first_violation(result: dict[str, Any]) -> str | None:
 
 
 def save_failure(seed: int, plan: FaultPlan, result: dict[str, Any], schedule: Sequence[Fault],
-                 path: Path) -> Path:
-    """Rerun a failing seed with digests on, check it reproduces, write its trace file.
+                 path: Path, *, budget: Budget | None = None) -> Path:
+    """Rerun a failing seed with digests on, check it reproduces, write its trace file
+    (at ``path``, or a fresh name next to it: earlier evidence is never overwritten).
 
     Raises:
         NotReproducible: the rerun's trace hash differs (nondeterminism somewhere).
     """
     log = RecordLog()
     concrete = plan.with_faults(schedule)
-    rerun, _ = run_seed(seed, concrete, log=log)
+    rerun, _ = run_seed(seed, concrete, log=log, budget=budget)
     if rerun["trace_hash"] != result["trace_hash"]:
         raise NotReproducible(f"seed {seed}: rerun gave trace {rerun['trace_hash'][:16]}, "
                               f"first run {result['trace_hash'][:16]}")
@@ -200,100 +221,172 @@ def parse_seeds(text: str) -> range:
     return range(lo, hi + 1)
 
 
-def _work(args: tuple[int, dict[str, Any], str]) -> dict[str, Any]:
+def _work(args: tuple[int, dict[str, Any], str, Budget]) -> dict[str, Any]:
     from focusflow.chaos.plan import plan_from_dict
 
-    seed, plan_dict, out_dir = args
+    seed, plan_dict, out_dir, budget = args
     plan = plan_from_dict(plan_dict)
     try:
-        result, run = run_seed(seed, plan)
+        result, run = run_seed(seed, plan, budget=budget)
     except Exception as exc:  # building the scenario or its schedule failed
-        return _build_failure(seed, exc)
+        return failed_result(seed, EXCEPTION_INVARIANT, exception_detail(exc))
+    schedule = run.schedule
+    del run  # the rerun that saves the trace needs the memory, not this run
     result["trace"] = None
-    if not result["ok"]:
-        path = Path(out_dir) / f"seed-{seed}.trace.gz"
-        try:
-            result["trace"] = str(save_failure(seed, plan, result, run.schedule, path))
-        except NotReproducible as exc:
-            result["violations"].append({"invariant": "run.deterministic", "step": 0,
-                                         "t_ms": 0.0, "detail": str(exc)})
+    if result["ok"]:
+        return result
+    if all(v["invariant"] == BUDGET_INVARIANT for v in result["violations"]):
+        result["trace_note"] = ("no trace: the run was stopped by its budget; rerun the "
+                                "seed with a larger --max-rss-mb / --seed-timeout")
+        return result
+    # a budget stop is replayed to the same step, deterministically
+    stopped = any(v["invariant"] == BUDGET_INVARIANT for v in result["violations"])
+    rerun_budget = dataclasses.replace(budget, events_max=result["events"]) if stopped \
+        else budget
+    try:
+        result["trace"] = str(save_failure(seed, plan, result, schedule,
+                                           Path(out_dir) / f"seed-{seed}.trace.gz",
+                                           budget=rerun_budget))
+    except NotReproducible as exc:
+        result["violations"].append({"invariant": "run.deterministic", "step": 0,
+                                     "t_ms": 0.0, "detail": str(exc)})
     return result
 
 
-def _build_failure(seed: int, exc: Exception) -> dict[str, Any]:
-    detail = "".join(traceback.format_exception(exc, limit=8))
+def exception_detail(exc: BaseException) -> str:
+    """An exception as a violation's detail: its one-line message first, then where."""
+    first = "".join(traceback.format_exception_only(exc)).strip()
+    return f"{first}\n{''.join(traceback.format_exception(exc, limit=8))}"
+
+
+def failed_result(seed: int, invariant: str, detail: str) -> dict[str, Any]:
+    """The result of a seed that produced none of its own (it raised, its worker died)."""
     return {"seed": seed, "ok": False, "violations": [{
-        "invariant": EXCEPTION_INVARIANT, "step": 0, "t_ms": 0.0, "detail": detail}],
+        "invariant": invariant, "step": 0, "t_ms": 0.0, "detail": detail}],
         "faults_injected": 0, "faults_skipped": 0, "schedule": [], "fault_points_fired": {},
         "trace_hash": "", "events": 0, "records": 0, "virtual_seconds": 0.0,
         "wall_seconds": 0.0, "scenario": {}, "trace": None}
 
 
-def _shrink_work(args: tuple[int, dict[str, Any], str, str]) -> dict[str, Any]:
+def _shrink_work(args: tuple[int, dict[str, Any], str, str, Limits]) -> dict[str, Any]:
     from focusflow.chaos.plan import plan_from_dict
     from focusflow.chaos.shrink import shrink_failure
 
-    seed, plan_dict, trace_path, out_dir = args
-    return shrink_failure(seed, plan_from_dict(plan_dict), trace_path, out_dir)
+    seed, plan_dict, trace_path, out_dir, limits = args
+    return shrink_failure(seed, plan_from_dict(plan_dict), trace_path, out_dir,
+                          budget_s=limits.shrink_budget_s, limits=limits)
 
 
-def _imap(fn: Callable[[Any], dict[str, Any]], items: list[Any], jobs: int) -> Iterator[
-        dict[str, Any]]:
-    if jobs <= 1 or len(items) <= 1:
-        yield from map(fn, items)
-        return
-    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ctx.Pool(min(jobs, len(items))) as pool:
-        yield from pool.imap_unordered(fn, items, chunksize=1)
+def check_scenario(name: str) -> None:
+    """Raises ValueError (one line: the known names) when ``name`` is not a scenario."""
+    known = scenarios()
+    if name not in known:
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(sorted(known))}")
 
 
 def run_campaign(seeds: Iterable[int], plan: FaultPlan, *, jobs: int = 1,
                  out_dir: str | Path = "chaos-traces", shrink: bool = True,
-                 shrink_max: int = 3, progress: bool | None = None) -> dict[str, Any]:
-    """Run every seed (in ``jobs`` processes), save failing traces, shrink the first
-    ``shrink_max`` failures. Returns the campaign summary (JSON-ready)."""
-    from tqdm import tqdm
+                 shrink_max: int = 3, progress: bool | None = None,
+                 limits: Limits | None = None) -> dict[str, Any]:
+    """Run every seed (``jobs`` watched worker processes, one per seed), save failing
+    traces, shrink the first ``shrink_max`` failures. Returns the campaign summary
+    (JSON-ready); Ctrl-C stops it and returns what was found so far, with
+    ``interrupted`` true. A worker that dies (OOM killer, a signal, the RSS cap) makes
+    its seed fail with ``run.worker_died`` and the campaign goes on.
 
+    Raises:
+        ValueError: unknown scenario.
+    """
     assert 1 <= jobs <= JOBS_MAX, jobs
+    check_scenario(plan.scenario)
+    limits = limits if limits is not None else Limits()
     seed_list = list(seeds)
     started = time.perf_counter()
-    items = [(s, plan.to_dict(), str(out_dir)) for s in seed_list]
+    budget = limits.budget()
+    items = [(s, plan.to_dict(), str(out_dir), budget) for s in seed_list]
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(items), desc="chaos", unit="seed", disable=progress is False
-               or (progress is None and not sys.stderr.isatty()), file=sys.stderr)
-    failures = 0
-    for result in _imap(_work, items, jobs):
-        results.append(result)
-        failures += not result["ok"]
-        bar.update(1)
-        bar.set_postfix(failures=failures)
-    bar.close()
-    results.sort(key=lambda r: r["seed"])
-    campaign_wall = time.perf_counter() - started
     shrunk: list[dict[str, Any]] = []
-    failing = [r for r in results if not r["ok"] and r["trace"]]
-    if shrink and failing:
-        todo = [(r["seed"], plan.to_dict(), r["trace"], str(out_dir))
-                for r in failing[:shrink_max]]
-        shrunk = sorted(_imap(_shrink_work, todo, jobs), key=lambda s: s["seed"])
-        by_seed = {s["seed"]: s for s in shrunk}
-        for r in results:
-            if r["seed"] in by_seed:
-                r["shrunk"] = by_seed[r["seed"]]
+    line = ProgressLine(len(items), enabled=progress)
+    interrupted = False
+    try:
+        for index, outcome in run_tasks(_work, items, jobs=jobs, tick=line.update,
+                                        limits=limits.worker(limits.seed_timeout_s)):
+            results.append(_seed_result(seed_list[index], outcome))
+            line.done += 1
+            line.failures += not results[-1]["ok"]
+            line.update(force=True)
+        failing = sorted((r for r in results if not r["ok"] and r["trace"]),
+                         key=lambda r: r["seed"])
+        if shrink and failing:
+            todo = [(r["seed"], plan.to_dict(), r["trace"], str(out_dir), limits)
+                    for r in failing[:shrink_max]]
+            line.stage, line.done, line.total = "shrinking", 0, len(todo)
+            for index, outcome in run_tasks(_shrink_work, todo, jobs=jobs, tick=line.update,
+                                            limits=limits.worker(2 * limits.shrink_budget_s)):
+                shrunk.append(_shrink_result(todo[index][0], outcome))
+                line.done += 1
+                line.update(force=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        line.close()
+    return _summary(results, shrunk, plan, jobs, time.perf_counter() - started,
+                    interrupted=interrupted, seeds_total=len(seed_list), limits=limits)
+
+
+def _seed_result(seed: int, outcome: Outcome) -> dict[str, Any]:
+    if outcome.value is not None:
+        result: dict[str, Any] = outcome.value
+    elif outcome.died and outcome.died.startswith("raised "):
+        result = failed_result(seed, EXCEPTION_INVARIANT, outcome.died[len("raised "):])
+    else:
+        result = failed_result(seed, WORKER_DIED_INVARIANT,
+                               f"worker died: {outcome.died} while running seed {seed}")
+        result["wall_seconds"] = outcome.wall_seconds
+    result["max_rss_mb"] = outcome.max_rss_mb
+    return result
+
+
+def _shrink_result(seed: int, outcome: Outcome) -> dict[str, Any]:
+    if outcome.value is not None:
+        report: dict[str, Any] = outcome.value
+    else:
+        report = {"seed": seed, "error": f"shrinking worker died: {outcome.died} while "
+                                         f"shrinking seed {seed}",
+                  "wall_seconds": outcome.wall_seconds}
+    report["max_rss_mb"] = outcome.max_rss_mb
+    return report
+
+
+def _summary(results: list[dict[str, Any]], shrunk: list[dict[str, Any]], plan: FaultPlan,
+             jobs: int, wall: float, *, interrupted: bool, seeds_total: int,
+             limits: Limits) -> dict[str, Any]:
+    results.sort(key=lambda r: r["seed"])
+    shrunk.sort(key=lambda s: s["seed"])
+    by_seed = {s["seed"]: s for s in shrunk}
+    for r in results:
+        if r["seed"] in by_seed:
+            r["shrunk"] = by_seed[r["seed"]]
     virtual = sum(r["virtual_seconds"] for r in results)
     busy = sum(r["wall_seconds"] for r in results)
     return {
         "runs": len(results),
+        "seeds_total": seeds_total,
+        "interrupted": interrupted,
         "failures": sum(not r["ok"] for r in results),
         "faults_injected": sum(r["faults_injected"] for r in results),
         "scenario": plan.scenario,
         "plan": plan.to_dict(),
         "jobs": jobs,
-        "wall_seconds": round(campaign_wall, 3),
+        "limits": dataclasses.asdict(limits),
+        "wall_seconds": round(wall, 3),
         "virtual_seconds": round(virtual, 3),
-        "sim_seconds_per_wall_second": round(virtual / campaign_wall, 3) if campaign_wall else 0,
+        "sim_seconds_per_wall_second": round(virtual / wall, 3) if wall else 0,
         "sim_seconds_per_cpu_second": round(virtual / busy, 3) if busy else 0,
-        "seeds_per_minute": round(60 * len(results) / campaign_wall, 2) if campaign_wall else 0,
+        "seeds_per_minute": round(60 * len(results) / wall, 2) if wall else 0,
+        "max_worker_rss_mb": max((r.get(k) or 0.0 for r in [*results, *shrunk]
+                                  for k in ("max_rss_mb", "candidates_max_rss_mb")),
+                                 default=0.0),
         "traces": [r["trace"] for r in results if r.get("trace")],
         "shrunk": shrunk,
         "results": results,

@@ -367,7 +367,7 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 register_scenario("quorum", help="chaos demo: one-vote-per-height BFT-style agreement "
-                  "(--bug plants an off-by-one quorum)", add_arguments=_add_arguments,
+                  "(--option bug=quorum_off_by_one plants an off-by-one quorum)", add_arguments=_add_arguments,
                   finish=_finish, duration_ms=3_000.0)(build)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from focusflow.chaos.campaign import Run, build_run, execute, summarize
+from focusflow.chaos.campaign import BUDGET_INVARIANT, Run, build_run, execute, summarize
 from focusflow.chaos.faults import fault_from_dict
 from focusflow.chaos.plan import plan_from_dict
 from focusflow.chaos.trace import RecordLog, describe, load_trace
@@ -60,6 +60,8 @@ def replay_trace(path: str | Path, *, until_step: int | None = None,
         stop = min(steps) if steps else None
     if stop is not None and stop >= int(stored["events"]):
         stop = None  # at or past the recorded end: replay the whole run
+    if stop is None and any(v["invariant"] == BUDGET_INVARIANT for v in stored["violations"]):
+        stop = int(stored["events"])  # the run was stopped by its budget: so is the replay
     run = _build(doc)
     log = RecordLog()
     finished = execute(run, max_events=stop, listener=log)
@@ -105,7 +107,7 @@ def inspect_actor(run: Run, name: str) -> dict[str, Any]:
     state = _state_of(cell.actor)
     core = getattr(cell.actor, "core", None)
     out: dict[str, Any] = {"actor": name, "alive": True, "class": type(cell.actor).__name__,
-                           "incarnation": cell.uid, "mailbox": len(cell.mailbox),
+                           "incarnation": cell.incarnation, "mailbox": len(cell.mailbox),
                            "state": state}
     if core is not None and hasattr(core, "__dict__"):
         out["core"] = _state_of(core)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from focusflow.wire import KIND_NAMES, codec_for_id, decode_envelope
 
 TRACE_FORMAT = "focusflow.chaos.trace.v1"
 RECORDS_MAX = 20_000_000
+#: Versions of one evidence file name tried before giving up.
+RESERVE_MAX = 10_000
 _REC = struct.Struct("<cQI")
 _GLOBAL_KINDS = {"B": "boot node", "K": "crash node", "P": "partition", "H": "heal",
                  "S": "clock skew", "F": "fault", "f": "fault skipped",
@@ -95,11 +98,41 @@ def describe(node: str, event: bytes) -> str:
     return repr(event[:60])
 
 
+def reserve(path: str | Path, *companions: str) -> Path:
+    """Create ``path`` empty, or, if it exists, the first free ``STEM-2.EXT``, ``STEM-3``…;
+    return the path created. Evidence is never overwritten: rerunning a seed or a shrunk
+    plan writes new files next to the old ones.
+
+    The name's extension is everything after its first dot (``seed-9.min.trace.gz`` ->
+    ``seed-9-2.min.trace.gz``). ``companions`` are other extensions (``".min.toml"``) that
+    must be free under the same stem; they are created empty too. Creation is exclusive
+    (``O_EXCL``), so concurrent workers never pick the same name.
+    """
+    first = Path(path)
+    first.parent.mkdir(parents=True, exist_ok=True)
+    stem, dot, ext = first.name.partition(".")
+    for n in range(1, RESERVE_MAX + 1):
+        base = stem if n == 1 else f"{stem}-{n}"
+        names = [f"{base}{dot}{ext}", *(base + c for c in companions)]
+        made: list[Path] = []
+        try:
+            for name in names:
+                os.close(os.open(first.parent / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+                                 0o644))
+                made.append(first.parent / name)
+        except FileExistsError:
+            for m in made:
+                m.unlink()
+            continue
+        return made[0]
+    raise OSError(f"{first}: {RESERVE_MAX} versions exist already; clean up the directory")
+
+
 def write_trace(path: str | Path, *, seed: int, plan: dict[str, Any],
-                result: dict[str, Any], records: RecordLog) -> Path:
-    """Write a trace file; returns its path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+                result: dict[str, Any], records: RecordLog, reserved: bool = False) -> Path:
+    """Write a trace file at ``path`` or, if that exists, at a fresh name (``reserve``);
+    returns the path written. ``reserved``: the caller reserved ``path`` already."""
+    out = Path(path) if reserved else reserve(path)
     doc = {"format": TRACE_FORMAT, "seed": seed, "plan": plan, "result": result,
            "records": records.rows()}
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=6) as fh:

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from focusflow.cli.status import add_target_args, node_url
+from focusflow.cli.status import add_target_args, node_url, wants_json
 
 
 def _run(args: Any) -> int:
@@ -38,7 +38,7 @@ def _run(args: Any) -> int:
     if isinstance(data, dict) and "error" in data:
         print(f"error: {data['error']}", file=sys.stderr)
         return 1
-    if args.output == "json":
+    if wants_json(args):
         print(json.dumps(data))
         return 0
     if args.action == "restart":

@@ -84,6 +84,7 @@ def _run_rollnet(args: Any) -> int:
 def _run(args: Any) -> int:
     if args.rollups is not None or args.hubs is not None:
         return _run_rollnet(args)
+    from focusflow.actors.state.ids import cid_short
     from focusflow.topology.devnet import Devnet, Workload, run_workload
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-devnet-"))
@@ -103,29 +104,49 @@ def _run(args: Any) -> int:
                   f"finality p50 {p50}", file=sys.stderr)
             if p.get("top"):
                 print("           top by focus: " + ", ".join(
-                    f"{t['cid'][8:20]}… π={t['focus']:.3f}" for t in p["top"]), file=sys.stderr)
+                    f"{cid_short(t['cid'])} π={t['focus']:.3f}" for t in p["top"]), file=sys.stderr)
 
         report = run_workload(net, duration_s=args.duration, rate_txs=args.rate,
                               workload=workload, progress=show)
     finally:
         net.stop()
-        if not args.home and not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+    if not args.home and not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
     summary = report.summary()
-    print("top particles by focus:", file=sys.stderr)
-    for t in summary["top_particles"]:
-        print(f"  {t['cid'][:24]}…  π={t['focus']:.4f}  inbound={t['inbound_links']}",
-              file=sys.stderr)
-    print(f"finalized height {summary['finalized_height']}, links {summary['links_committed']} "
-          f"({summary['links_per_second']}/s), finality p50 {summary['finality_ms_p50']} ms, "
-          f"agreement {summary['agreement']}", file=sys.stderr)
-    print(f"pi_root {summary['pi_root'][:16]}… at height {summary['agreement_heights_checked']} "
-          f"(same on every validator: {summary['pi_root_agreement']}), "
-          f"{summary['pi_particles']} particles, π per block p50 {summary['pi_ms_p50']} ms",
-          file=sys.stderr)
+    for line in summary_lines(summary, report):
+        print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 0 if summary["agreement"] and summary["finalized_height"] > 0 else 1
+
+
+def summary_lines(summary: dict[str, Any], report: Any) -> list[str]:
+    """The end-of-run text: top particles, load offered vs committed, the verdicts (a
+    difference names the height and each node's value; an unread node says so)."""
+    lines = ["top particles by focus:"]
+    lines += [f"  {t['cid']}  π={t['focus']:.4f}  inbound={t['inbound_links']}"
+              for t in summary["top_particles"]]
+    p50 = summary["finality_ms_p50"]
+    finality = ("finality unmeasured (no samples)" if p50 is None else
+                f"finality p50 {p50} ms p99 {summary['finality_ms_p99']} ms "
+                f"({summary['finality_samples']} samples from {summary['finality_nodes']} nodes)")
+    lines.append(f"finalized height {summary['finalized_height']}, links "
+                 f"{summary['links_committed']}, {finality}")
+    lines.append(f"load: offered {summary['offered_links_per_second']:.0f} links/s, submitted "
+                 f"{summary['submitted_links_per_second']:.0f}, committed "
+                 f"{summary['committed_links_per_second']:.0f}; txs submitted "
+                 f"{summary['submitted_txs']} (of {summary['offered_txs']} offered), refused "
+                 f"{summary['refused_txs']}, unanswered {summary['unanswered_txs']}, shed "
+                 f"after admission {summary['shed_txs']}")
+    for verdict in (report.agreement, report.pi_agreement):
+        if verdict is not None:
+            lines.append(verdict.describe())
+    for name, why in sorted(summary["unmeasured_nodes"].items()):
+        lines.append(f"unmeasured: {name}: {why}")
+    lines.append(f"agreement {summary['agreement_verdict']}; pi_root "
+                 f"{summary['pi_root'][:16]}… at height {summary['agreement_heights_checked']}, "
+                 f"{summary['pi_particles']} particles, π per block p50 {summary['pi_ms_p50']} ms")
+    return lines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from focusflow.cli.status import add_json_arg, wants_json
+
 
 def _run(args: Any) -> int:
     from focusflow.node.config import ConfigError, default_home, init_home
@@ -26,7 +28,7 @@ def _run(args: Any) -> int:
     out = {"home": str(res.home), "config": str(res.config),
            "node_public_key": res.node_public_key.hex(),
            "validator_public_key": res.validator_public_key.hex()}
-    if args.output == "json":
+    if wants_json(args):
         print(json.dumps(out))
     else:
         for k, v in out.items():
@@ -46,5 +48,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--p2p-listen", default="127.0.0.1:26656")
     p.add_argument("--http-listen", default="127.0.0.1:26660")
     p.add_argument("--overwrite", action="store_true", help="replace an existing config and keys")
-    p.add_argument("--output", choices=("text", "json"), default="text")
+    add_json_arg(p)
     p.set_defaults(func=_run)

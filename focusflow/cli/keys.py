@@ -26,7 +26,9 @@ def _new(args: Any) -> int:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(seed + "\n")
-    print(address_to_text(neuron.address))
+    info = {"address": address_to_text(neuron.address), "public_key": neuron.public_key.hex(),
+            "key_file": str(out)}
+    print(json.dumps(info) if args.json else info["address"])
     return 0
 
 
@@ -47,7 +49,9 @@ def _cid(args: Any) -> int:
     from focusflow.actors.state.ids import cid_of, cid_to_text
 
     data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    print(cid_to_text(cid_of(data)))
+    raw = cid_of(data)
+    print(json.dumps({"cid": cid_to_text(raw), "hex": raw.hex()}) if args.json
+          else cid_to_text(raw))
     return 0
 
 
@@ -57,6 +61,7 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION")
     new = sub.add_parser("new", help="generate a neuron key; prints its address")
     new.add_argument("--out", required=True, help="key file to create (hex seed, mode 0600)")
+    new.add_argument("--json", action="store_true")
     new.set_defaults(func=_new)
     show = sub.add_parser("show", help="print a key file's address and public key")
     show.add_argument("key")
@@ -64,5 +69,6 @@ def register(subparsers: Any) -> None:
     show.set_defaults(func=_show)
     cid = sub.add_parser("cid", help="print the CIDv1 (raw, BLAKE3) of a file ('-' = stdin)")
     cid.add_argument("file")
+    cid.add_argument("--json", action="store_true")
     cid.set_defaults(func=_cid)
     parser.set_defaults(func=lambda _args: (parser.print_help(sys.stderr), 2)[1])

@@ -1,9 +1,13 @@
-"""``focusflow query``: read a node's chain and state (JSON on stdout).
+"""``focusflow query``: read a node's chain and state (text, or JSON with ``--json``).
 
-focusflow query status|blocks [A:B]|block H|links CIDHEX|balance ADDRHEX|top [N]|finality
+focusflow query status|blocks [A:B]|block H|links CID|balance ADDRHEX|top [N]|finality
 focusflow query state_roots|pi_roots [A:B]
 focusflow query proof KEYPATHHEX   # value + proof + the signed block (light clients)
 focusflow query focus CID [--genesis genesis.json]   # verified: value + height, or refused
+
+A particle (CID) is its CIDv1 text (``b…``, ``B…``, ``z…``) or its 72 hex digits; answers
+show it as ``b…`` text. Something that does not exist (``query block 99999``) prints
+``error: not found: …`` and exits 4.
 
 ``focus`` is checked here like a light client would, trusting only the genesis committee
 (``--genesis``, else the node home's ``config/genesis.json``): the quorum signatures on the
@@ -19,11 +23,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from focusflow.cli.status import add_target_args, node_url
+from focusflow.cli.status import add_target_args, node_url, wants_json
+from focusflow.node.query import KINDS
 
-KINDS = ("status", "blocks", "block", "links", "balance", "top", "finality", "proof",
-         "focus", "state_roots", "pi_roots")
 EXIT_REFUSED = 3
+EXIT_NOT_FOUND = 4
 RETRIES_MAX = 20
 
 
@@ -34,16 +38,35 @@ def _run(args: Any) -> int:
 
     if args.kind == "focus":
         return _focus(args)
+    arg = args.arg or ""
+    if args.kind == "links":
+        arg = _parse_cid(arg).hex()
     try:
-        data = client.get(node_url(args), f"/v1/{args.kind}?arg={quote(args.arg or '')}")
+        data = client.get(node_url(args), f"/v1/{args.kind}?arg={quote(arg)}")
     except client.NodeUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if isinstance(data, dict) and "error" in data:
         print(f"error: {data['error']}", file=sys.stderr)
         return 1
-    print(json.dumps(data, indent=None if args.output == "json" else 1))
+    if data is None:  # one thing asked for (a block) that does not exist
+        print(f"error: not found: {args.kind} {args.arg}".rstrip(), file=sys.stderr)
+        return EXIT_NOT_FOUND
+    print(json.dumps(data) if wants_json(args) else _text(data))
     return 0
+
+
+def _text(data: Any) -> str:
+    """A plain rendering: one row per line, ``key: value`` for objects."""
+    if isinstance(data, dict):
+        return "\n".join(f"{k}: {json.dumps(v) if isinstance(v, dict | list) else v}"
+                         for k, v in data.items())
+    if isinstance(data, list):
+        return "\n".join(
+            "  ".join(str(x) for x in row) if isinstance(row, list) else
+            "  ".join(f"{k}={v}" for k, v in row.items()) if isinstance(row, dict) else str(row)
+            for row in data) or "(none)"
+    return str(data)
 
 
 def _genesis_path(args: Any) -> Path:
@@ -61,16 +84,13 @@ def _genesis_path(args: Any) -> Path:
 
 
 def _parse_cid(text: str) -> bytes:
-    """A CID as 72 hex digits or its base32 text form ('b...')."""
-    from focusflow.actors.state.ids import CID_LEN, IdentityError, cid_from_text
+    """A particle id in any form ``cid_from_text`` accepts; exits 2 with why if not."""
+    from focusflow.actors.state.ids import IdentityError, cid_from_text
 
     try:
-        raw = bytes.fromhex(text) if len(text) == 2 * CID_LEN else cid_from_text(text)
-    except (IdentityError, ValueError) as exc:
-        raise SystemExit(f"error: {text!r} is not a CID: {exc}") from exc
-    if len(raw) != CID_LEN:
-        raise SystemExit(f"error: a CID is {CID_LEN} bytes, got {len(raw)}")
-    return raw
+        return cid_from_text(text)
+    except IdentityError as exc:
+        raise SystemExit(f"error: {text!r} is not a particle id: {exc}") from exc
 
 
 def _focus(args: Any) -> int:
@@ -79,6 +99,7 @@ def _focus(args: Any) -> int:
 
     from focusflow.actors.consensus.crypto import Ed25519Verifier
     from focusflow.actors.consensus.types import Committee, Validator
+    from focusflow.actors.state.ids import cid_to_text
     from focusflow.node import client
     from focusflow.node.chain import ChainError, verify_focus_answer
     from focusflow.node.config import ConfigError, read_genesis
@@ -108,15 +129,15 @@ def _focus(args: Any) -> int:
     except ChainError as exc:
         print(f"refused: the node's answer does not verify: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    out = {"cid": cid.hex(), "focus": got.focus, "q": got.q, "pi_height": got.pi_height,
+    out = {"cid": cid_to_text(cid), "focus": got.focus, "q": got.q, "pi_height": got.pi_height,
            "state_height": got.state_height, "verified": True}
-    if args.output == "json":
+    if wants_json(args):
         print(json.dumps(out))
     elif got.q is None:
-        print(f"{cid.hex()}: no committed focus as of block {got.pi_height} (proven absent "
+        print(f"{out['cid']}: no committed focus as of block {got.pi_height} (proven absent "
               f"against the signed state root of block {got.state_height})")
     else:
-        print(f"{cid.hex()}: focus {got.focus:.12g} (q {got.q} / 2^60) committed at block "
+        print(f"{out['cid']}: focus {got.focus:.12g} (q {got.q} / 2^60) committed at block "
               f"{got.pi_height}, verified against the signed state root of block "
               f"{got.state_height}")
     return 0

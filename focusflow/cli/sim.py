@@ -43,6 +43,11 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     name = args.scenario or default_scenario(options)
+    known = discover()
+    if name not in known:
+        print(f"error: unknown scenario {name!r} (known: {', '.join(sorted(known))}; "
+              f"see focusflow sim --list)", file=sys.stderr)
+        return 2
     summary = run_scenario(name, args.seed, duration_ms=args.duration_ms, options=options)
     if args.json:
         json.dump(summary, sys.stdout, sort_keys=True)

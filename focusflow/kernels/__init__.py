@@ -9,7 +9,9 @@ Pure compute: no actors, no I/O. The pieces:
   convergence guard that never passes off a capped run as converged);
 * :func:`bostrom_rank` — go-cyber ``x/rank`` reproduced bit for bit;
 * :class:`Commitment` / :func:`verify` — fixed-point π, BLAKE3 merkle root, and a
-  one-iteration residual check.
+  one-iteration residual check;
+* :class:`ExactSolver` (``Backend.exact_solver``) — the committed π in exact integer
+  arithmetic: the same bits on every backend and after any history of edits.
 
 CuPy and wgpu are imported only when their backend is asked for.
 """
@@ -31,6 +33,7 @@ from focusflow.kernels._commit import (
 )
 from focusflow.kernels._cpu import CpuSolver
 from focusflow.kernels._csr import EdgeDelta, InLinkCSR
+from focusflow.kernels._exact import ExactCpuSolver, ExactResult, ExactSolver
 from focusflow.kernels._graph import GraphStore
 from focusflow.kernels._reference import (
     reference_focus,
@@ -69,6 +72,9 @@ __all__ = [
     "ConvergenceError",
     "CpuSolver",
     "EdgeDelta",
+    "ExactCpuSolver",
+    "ExactResult",
+    "ExactSolver",
     "FocusParams",
     "FocusResult",
     "GraphStore",

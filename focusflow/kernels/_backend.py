@@ -13,6 +13,7 @@ from typing import Literal
 
 import structlog
 
+from focusflow.kernels._exact import ExactCpuSolver, ExactSolver
 from focusflow.kernels._graph import GraphStore
 from focusflow.kernels._result import BackendUnavailable, FocusParams
 from focusflow.kernels._solver import Solver
@@ -47,6 +48,12 @@ KNOWN_GAPS: tuple[BackendGap, ...] = (
     BackendGap("webgpu", "float32 residual floor ~1.5e-7 (L1), as cuda", "float32"),
     BackendGap("bostrom", "CPU only (numpy); no GPU path", "it is a bit-exact compatibility"
                " reference, not a throughput path"),
+    BackendGap("cpu", "exact focus: an iteration costs ~3-6x a float64 one (target 1.5x)",
+               "numpy runs the per-link hi64 as 14 separate array passes; nothing fuses them"),
+    BackendGap("webgpu", "exact focus: one thread per row and the graph re-uploaded per solve",
+               "agreement first; the float kernels' degree bins are not ported yet"),
+    BackendGap("cpu", "exact focus (every backend): uniform teleport only; cyberlink stakes must be integers summing to"
+               " at most 2^38 - 1", "the integer out-weights must fit 62 bits (docs/kernels.md)"),
 )
 
 
@@ -57,10 +64,19 @@ class Backend:
     name: str
     reason: str
     solver_cls: type[Solver]
+    exact_cls: type[ExactSolver] | None = None
 
     def solver(self, store: GraphStore, params: FocusParams | None = None) -> Solver:
         """A solver on this backend for ``store``."""
         return self.solver_cls(store, params)
+
+    def exact_solver(self, store: GraphStore, params: FocusParams | None = None) -> ExactSolver:
+        """The exact (integer) solver on this backend; ``store`` must be exact.
+
+        Raises ValueError for a float store or a non-uniform teleport.
+        """
+        assert self.exact_cls is not None
+        return self.exact_cls(store, params)
 
 
 def _cuda() -> Backend:
@@ -75,12 +91,15 @@ def _cuda() -> Backend:
     if count < 1:
         raise BackendUnavailable("cuda: CuPy found no CUDA device")
     from focusflow.kernels._cuda import CudaSolver
+    from focusflow.kernels._exact_cuda import ExactCudaSolver
 
-    return Backend("cuda", f"CuPy {cupy.__version__}, {count} device(s)", CudaSolver)
+    return Backend("cuda", f"CuPy {cupy.__version__}, {count} device(s)", CudaSolver,
+                   ExactCudaSolver)
 
 
 def _webgpu(*, allow_software: bool) -> Backend:
     try:
+        from focusflow.kernels._exact_webgpu import ExactWebGpuSolver
         from focusflow.kernels._webgpu import WebGpuSolver, adapter_info
     except Exception as exc:
         raise BackendUnavailable(f"webgpu: wgpu is not importable ({exc})") from exc
@@ -89,7 +108,8 @@ def _webgpu(*, allow_software: bool) -> Backend:
         raise BackendUnavailable("webgpu: no WebGPU adapter")
     if not allow_software and info.get("adapter_type", "").lower() == "cpu":
         raise BackendUnavailable(f"webgpu: only a software adapter ({info.get('device')})")
-    return Backend("webgpu", f"{info.get('device')} ({info.get('backend_type')})", WebGpuSolver)
+    return Backend("webgpu", f"{info.get('device')} ({info.get('backend_type')})", WebGpuSolver,
+                   ExactWebGpuSolver)
 
 
 def backend_for(name: str = "auto") -> Backend:
@@ -100,7 +120,7 @@ def backend_for(name: str = "auto") -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {name!r}")
     if name == "cpu":
-        return Backend("cpu", "asked for", CpuSolver)
+        return Backend("cpu", "asked for", CpuSolver, ExactCpuSolver)
     if name == "cuda":
         return _cuda()
     if name == "webgpu":
@@ -116,4 +136,4 @@ def backend_for(name: str = "auto") -> Backend:
         return chosen
     reason = "; ".join(reasons)
     log.info("backend chosen", backend="cpu", reason=f"no GPU backend: {reason}")
-    return Backend("cpu", f"no GPU backend: {reason}", CpuSolver)
+    return Backend("cpu", f"no GPU backend: {reason}", CpuSolver, ExactCpuSolver)

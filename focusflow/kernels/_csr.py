@@ -89,7 +89,18 @@ def scatter_add(xp: Any, target: Array, index: Array, values: Array) -> None:
     if xp is np:
         np.add.at(target, index, values)
         return
-    if target.dtype.kind in "iu":  # CuPy's atomics lack int64: count through bincount
+    if target.dtype == xp.int64:  # CuPy's atomics lack int64: add as uint64, which wraps
+        # to the same two's-complement bits, so the sums stay exact
+        t, v = target.view(xp.uint64), values.astype(xp.int64).view(xp.uint64)
+        at = getattr(xp.add, "at", None)
+        if at is not None:
+            at(t, index, v)
+            return
+        import cupyx  # lazy: older CuPy without ufunc.at
+
+        cupyx.scatter_add(t, index, v)
+        return
+    if target.dtype.kind in "iu":  # other integer widths: count through bincount
         sums = xp.bincount(index, weights=values.astype(xp.float64), minlength=len(target))
         target += xp.rint(sums).astype(target.dtype)
         return
@@ -130,7 +141,11 @@ class InLinkCSR:
         self.version = 0  # bumps when the base layout (indptr/indices) changes
         if count is None:
             count = xp.ones(len(src), dtype=xp.int64)
-        keys, w_sum, c_sum = aggregate(xp, pack_keys(xp, dst, src), w.astype(xp.float64), count)
+        # integer weights make an exact store (focusflow.kernels._exact): every edit is an
+        # integer add, so any history of edits leaves the same bits as a fresh build
+        self.exact = w.dtype.kind in "iu"
+        self.wdtype = xp.int64 if self.exact else xp.float64
+        keys, w_sum, c_sum = aggregate(xp, pack_keys(xp, dst, src), w.astype(self.wdtype), count)
         self._set_base(keys, w_sum, c_sum)
         self._clear_delta()
 
@@ -140,7 +155,7 @@ class InLinkCSR:
         assert len(keys) <= NNZ_MAX
         live = count > 0
         keys, w, count = keys[live], w[live], count[live]
-        w = xp.where(w < 0, 0.0, w)  # a negative residue is rounding noise
+        w = xp.where(w < 0, 0, w)  # a negative residue is rounding noise (float stores)
         self.keys = keys
         self.data = w
         self.count = count.astype(xp.int32)
@@ -149,7 +164,11 @@ class InLinkCSR:
         self.indptr = xp.zeros(self.n + 1, dtype=xp.int64)
         self.indptr[1:] = xp.cumsum(xp.bincount(dst, minlength=self.n))
         src = self.indices.astype(xp.int64)
-        self.out_w = xp.bincount(src, weights=w, minlength=self.n).astype(xp.float64)
+        if self.exact:
+            self.out_w = xp.zeros(self.n, dtype=xp.int64)
+            scatter_add(xp, self.out_w, src, w)
+        else:
+            self.out_w = xp.bincount(src, weights=w, minlength=self.n).astype(xp.float64)
         self.out_deg = xp.bincount(src, minlength=self.n).astype(xp.int64)
         self.tombstones = 0
         self.version += 1
@@ -157,7 +176,7 @@ class InLinkCSR:
     def _clear_delta(self) -> None:
         xp = self.xp
         self.d_keys = xp.zeros(0, dtype=xp.uint64)
-        self.d_data = xp.zeros(0, dtype=xp.float64)
+        self.d_data = xp.zeros(0, dtype=self.wdtype)
         self.d_count = xp.zeros(0, dtype=xp.int32)
 
     # -- views ----------------------------------------------------------------------
@@ -187,7 +206,7 @@ class InLinkCSR:
         """Current (W, link count) of the given edges; absent edges give (0, 0)."""
         xp = self.xp
         keys = pack_keys(xp, dst, src)
-        w = xp.zeros(len(keys), dtype=xp.float64)
+        w = xp.zeros(len(keys), dtype=self.wdtype)
         c = xp.zeros(len(keys), dtype=xp.int64)
         for seg_keys, seg_w, seg_c in ((self.keys, self.data, self.count),
                                        (self.d_keys, self.d_data, self.d_count)):
@@ -208,7 +227,7 @@ class InLinkCSR:
             return
         extra = n - self.n
         self.indptr = xp.concatenate([self.indptr, xp.full(extra, int(self.indptr[-1]), dtype=xp.int64)])
-        self.out_w = xp.concatenate([self.out_w, xp.zeros(extra, dtype=xp.float64)])
+        self.out_w = xp.concatenate([self.out_w, xp.zeros(extra, dtype=self.wdtype)])
         self.out_deg = xp.concatenate([self.out_deg, xp.zeros(extra, dtype=xp.int64)])
         self.n = n
 
@@ -224,7 +243,9 @@ class InLinkCSR:
             return False
         src = xp.asarray(delta.src, dtype=xp.int64)
         dst = xp.asarray(delta.dst, dtype=xp.int64)
-        dw = xp.asarray(delta.dw, dtype=xp.float64)
+        if self.exact and delta.dw.dtype.kind not in "iu":
+            raise TypeError("an exact (integer) store takes integer weight deltas")
+        dw = xp.asarray(delta.dw, dtype=self.wdtype)
         dc = xp.asarray(delta.dcount, dtype=xp.int64)
         keys = pack_keys(xp, dst, src)
         was = xp.zeros(len(keys), dtype=bool)
@@ -243,8 +264,12 @@ class InLinkCSR:
             new_c = old_c + dc[hit]
             assert bool(xp.all(new_c >= 0)), "delta removes links the edge does not have"
             new_w = old_w + dw[hit]
-            noise = xp.abs(new_w) <= SNAP_RELATIVE * (xp.abs(old_w) + xp.abs(dw[hit]))
-            new_w = xp.where((new_c == 0) | noise | (new_w < 0), 0.0, new_w)
+            if self.exact:  # integers: a link-less edge is 0 exactly, no noise to snap
+                assert bool(xp.all(new_w >= 0)), "delta drives an edge weight negative"
+                new_w = xp.where(new_c == 0, 0, new_w)
+            else:
+                noise = xp.abs(new_w) <= SNAP_RELATIVE * (xp.abs(old_w) + xp.abs(dw[hit]))
+                new_w = xp.where((new_c == 0) | noise | (new_w < 0), 0.0, new_w)
             seg_w[p] = new_w
             seg_c[p] = new_c.astype(xp.int32)
             was[hit] = old_c > 0
@@ -257,18 +282,23 @@ class InLinkCSR:
         if bool(xp.any(fresh)):
             assert bool(xp.all(dc[fresh] > 0)), "delta reweights or removes an absent edge"
             now[fresh] = True
-            self._insert_delta(keys[fresh], xp.maximum(dw[fresh], 0.0), dc[fresh])
+            self._insert_delta(keys[fresh], xp.maximum(dw[fresh], 0), dc[fresh])
         # out-weights and live out-degrees follow the same delta
         touched = xp.unique(src)
         scale = xp.abs(self.out_w[touched])
         scatter_add(xp, self.out_w, src, dw)
         scatter_add(xp, self.out_deg, src, now.astype(xp.int64) - was.astype(xp.int64))
+        if self.exact:  # exact sums: nothing to snap
+            return self._maybe_compact()
         moved = xp.zeros(self.n, dtype=xp.float64)
         scatter_add(xp, moved, src, xp.abs(dw))
         scale = scale + moved[touched]
         ow = self.out_w[touched]
         dead = (self.out_deg[touched] == 0) | (ow <= SNAP_RELATIVE * scale)
         self.out_w[touched] = xp.where(dead, 0.0, ow)
+        return self._maybe_compact()
+
+    def _maybe_compact(self) -> bool:
         if len(self.d_keys) + self.tombstones > self.compact_fraction * max(len(self.keys), 1):
             self.compact()
             return True
@@ -290,7 +320,7 @@ class InLinkCSR:
         pb = xp.arange(len(b), dtype=xp.int64) + xp.searchsorted(a, b)
         total = len(a) + len(b)
         keys = xp.empty(total, dtype=xp.uint64)
-        w = xp.empty(total, dtype=xp.float64)
+        w = xp.empty(total, dtype=self.wdtype)
         c = xp.empty(total, dtype=xp.int64)
         keys[pa], keys[pb] = a, b
         w[pa], w[pb] = self.data, self.d_data

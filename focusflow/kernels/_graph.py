@@ -21,6 +21,9 @@ import numpy as np
 from focusflow.kernels._csr import KEY_MASK, KEY_SHIFT, PARTICLES_MAX, EdgeDelta, InLinkCSR
 
 BATCH_LINKS_MAX = 1 << 28  # one batch; bigger ones are split by the caller
+SHARE_BITS = 24  # exact stores: a link carries floor(stake · 2^24 / links) (an integer)
+STAKE_TOTAL_MAX = (1 << (62 - SHARE_BITS)) - 1  # exact: Σ stake·2^24 < 2^62, so out-weights fit
+EDGE_WEIGHT_TOTAL_MAX = (1 << 62) - 1  # exact edge mode: Σ weights < 2^62
 
 
 def _i64(a: object) -> np.ndarray:
@@ -34,13 +37,18 @@ def _link_keys(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Neuron:
-    stake: float = 0.0
+    stake: float | int = 0.0
     links: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     @property
     def share(self) -> float:
         """What each of this neuron's links carries (0 without links: no division by 0)."""
         return self.stake / len(self.links) if len(self.links) else 0.0
+
+    @property
+    def share_exact(self) -> int:
+        """The exact stores' integer share: floor(stake · 2^SHARE_BITS / links)."""
+        return (int(self.stake) << SHARE_BITS) // len(self.links) if len(self.links) else 0
 
 
 class GraphStore:
@@ -51,11 +59,18 @@ class GraphStore:
     :class:`EdgeDelta` it applied, for solvers that keep their own copy on a device.
     """
 
-    def __init__(self, n: int = 0, *, compact_fraction: float = 0.1) -> None:
+    def __init__(self, n: int = 0, *, compact_fraction: float = 0.1, exact: bool = False) -> None:
         assert 0 <= n < PARTICLES_MAX
         empty = np.zeros(0, dtype=np.int64)
-        self.csr = InLinkCSR(np, n, empty, empty, np.zeros(0), compact_fraction=compact_fraction)
+        w0 = np.zeros(0, dtype=np.int64 if exact else np.float64)
+        self.csr = InLinkCSR(np, n, empty, empty, w0, compact_fraction=compact_fraction)
         self._neurons: dict[int, _Neuron] = {}
+        self._stake_total = 0  # exact stores: Σ stakes, bounded by STAKE_TOTAL_MAX
+
+    @property
+    def exact(self) -> bool:
+        """Integer weights (the exact focus definition, ``_exact.py``) rather than float64."""
+        return bool(self.csr.exact)
 
     @property
     def n(self) -> int:
@@ -70,20 +85,24 @@ class GraphStore:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_edges(
-        cls, src: object, dst: object, weight: object | None = None, *, n: int | None = None
+        cls, src: object, dst: object, weight: object | None = None, *, n: int | None = None,
+        exact: bool = False,
     ) -> GraphStore:
         """Weighted edges; duplicates sum their weights; weights must be finite and ≥ 0.
 
-        Raises ValueError on negative or non-finite weights, or indices out of range.
+        ``exact`` stores integer weights (they must be whole numbers summing below 2^62).
+        Raises ValueError on negative, non-finite or (exact) fractional weights, or indices
+        out of range.
         """
         s, d = _i64(src), _i64(dst)
         w = np.ones(len(s)) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
         if len(s) != len(d) or len(w) != len(s):
             raise ValueError("src, dst and weight must have the same length")
-        if len(w) and (not np.all(np.isfinite(w)) or np.any(w < 0)):
-            raise ValueError("edge weights must be finite and non-negative")
+        _check_weights(w)
+        if exact:
+            w = _exact_weights(weight, len(s))
         n_all = _count(n, s, d)
-        store = cls(0)
+        store = cls(0, exact=exact)
         store.csr = InLinkCSR(np, n_all, s, d, w)
         return store
 
@@ -96,13 +115,15 @@ class GraphStore:
         stakes: Mapping[int, float] | None = None,
         *,
         n: int | None = None,
+        exact: bool = False,
     ) -> GraphStore:
         """Cyberlinks (neuron, src, dst) and stakes (missing neuron ⇒ stake 0).
 
-        A repeated (neuron, src, dst) is one link. Raises ValueError on bad shapes,
-        negative stakes or indices out of range.
+        A repeated (neuron, src, dst) is one link. ``exact`` needs integer stakes (see
+        :meth:`update`). Raises ValueError on bad shapes, negative stakes or indices out
+        of range.
         """
-        store = cls(_count(n, _i64(src), _i64(dst)))
+        store = cls(_count(n, _i64(src), _i64(dst)), exact=exact)
         store.update(insert=(neurons, src, dst), stakes=stakes or {})
         return store
 
@@ -117,7 +138,9 @@ class GraphStore:
         """Apply one batch: insert links, remove links, set stakes. Returns the delta.
 
         Inserting a link that exists and removing one that does not are no-ops (links
-        are a set per neuron). Raises ValueError on negative or non-finite stakes.
+        are a set per neuron). Raises ValueError on negative or non-finite stakes; an
+        exact store also on fractional stakes and on a stake total above
+        STAKE_TOTAL_MAX (its integer out-weights must fit), before changing anything.
         """
         ins = _split_by_neuron(insert)
         rem = _split_by_neuron(remove)
@@ -125,6 +148,8 @@ class GraphStore:
         for u, s in stakes.items():
             if not np.isfinite(s) or s < 0:
                 raise ValueError(f"stake of neuron {u} must be finite and non-negative")
+        if self.exact:
+            stakes = self._exact_stakes(stakes)
         touched = set(ins) | set(rem) | set(stakes)
         n_new = self.n
         for keys in ins.values():
@@ -135,7 +160,7 @@ class GraphStore:
         parts_src, parts_dst, parts_dw, parts_dc = [], [], [], []
         for u in touched:
             nr = self._neurons.setdefault(u, _Neuron())
-            old_links, old_share = nr.links, nr.share
+            old_links, old_share = nr.links, nr.share_exact if self.exact else nr.share
             new_links = old_links
             if u in rem:
                 new_links = np.setdiff1d(new_links, rem[u], assume_unique=True)
@@ -143,8 +168,8 @@ class GraphStore:
                 new_links = np.union1d(new_links, ins[u])
             nr.links = new_links
             if u in stakes:
-                nr.stake = float(stakes[u])
-            new_share = nr.share
+                nr.stake = stakes[u] if self.exact else float(stakes[u])
+            new_share = nr.share_exact if self.exact else nr.share
             kept = np.intersect1d(old_links, new_links, assume_unique=True)
             gone = np.setdiff1d(old_links, new_links, assume_unique=True)
             added = np.setdiff1d(new_links, old_links, assume_unique=True)
@@ -154,11 +179,26 @@ class GraphStore:
                     continue
                 parts_src.append((keys >> np.uint64(KEY_SHIFT)).astype(np.int64))
                 parts_dst.append((keys & np.uint64(KEY_MASK)).astype(np.int64))
-                parts_dw.append(np.full(len(keys), dw))
+                parts_dw.append(np.full(len(keys), dw, dtype=self.csr.wdtype))
                 parts_dc.append(np.full(len(keys), dc, dtype=np.int64))
             if not len(nr.links) and nr.stake == 0.0:
                 del self._neurons[u]
         return self._apply(parts_src, parts_dst, parts_dw, parts_dc, n_new)
+
+    def _exact_stakes(self, stakes: dict[int, float]) -> dict[int, float]:
+        """Integer stakes with the new total checked, before any state changes."""
+        out: dict[int, float] = {}
+        total = self._stake_total
+        for u, s in stakes.items():
+            if s != int(s):
+                raise ValueError(f"an exact store needs integer stakes (neuron {u}: {s})")
+            old = self._neurons[u].stake if u in self._neurons else 0
+            total += int(s) - int(old)
+            out[u] = int(s)
+        if total > STAKE_TOTAL_MAX:
+            raise ValueError(f"exact store: total stake {total} exceeds {STAKE_TOTAL_MAX}")
+        self._stake_total = total
+        return out
 
     # -- weighted-edge batches ------------------------------------------------------------
     def update_edges(
@@ -178,6 +218,8 @@ class GraphStore:
         if insert is not None:
             s, d, w = _i64(insert[0]), _i64(insert[1]), np.asarray(insert[2], dtype=np.float64)
             _check_weights(w)
+            if self.exact:
+                w = _exact_weights(insert[2], len(s))
             n_new = max(n_new, _count(None, s, d))
             parts_src.append(s)
             parts_dst.append(d)
@@ -198,6 +240,8 @@ class GraphStore:
             else:
                 target = np.asarray(new_w, dtype=np.float64)[keep]
                 _check_weights(target)
+                if self.exact:
+                    target = _exact_weights(np.asarray(new_w)[keep], len(target))
                 target = _dedupe_values(_i64(pair[0])[keep], _i64(pair[1])[keep], target)[live]
                 dw, dc = target - cur_w, np.zeros(len(s), dtype=np.int64)
             parts_src.append(s)
@@ -215,11 +259,15 @@ class GraphStore:
                                      np.concatenate(pc))
             dst = (keys >> np.uint64(KEY_SHIFT)).astype(np.int64)
             src = (keys & np.uint64(KEY_MASK)).astype(np.int64)
-            live = (dw != 0.0) | (dc != 0)
+            live = (dw != 0) | (dc != 0)
             delta = EdgeDelta(src[live], dst[live], dw[live], dc[live], n_new)
+            if self.exact:
+                grown = int(self.csr.out_w.sum()) + int(dw[dw > 0].sum())
+                if grown > EDGE_WEIGHT_TOTAL_MAX:
+                    raise ValueError(f"exact store: total weight {grown} exceeds 2^62 - 1")
         else:
             z = np.zeros(0, dtype=np.int64)
-            delta = EdgeDelta(z, z, np.zeros(0), z, n_new)
+            delta = EdgeDelta(z, z, np.zeros(0, dtype=self.csr.wdtype), z, n_new)
         self.csr.apply(delta)
         return delta
 
@@ -234,6 +282,23 @@ def _count(n: int | None, s: np.ndarray, d: np.ndarray) -> int:
     if out >= PARTICLES_MAX:
         raise ValueError(f"at most {PARTICLES_MAX - 1} particles")
     return out
+
+
+def _exact_weights(weight: object, size: int) -> np.ndarray:
+    """Whole-number weights as int64 (exact stores); raises ValueError otherwise."""
+    if weight is None:
+        return np.ones(size, dtype=np.int64)
+    raw = np.asarray(weight).reshape(-1)
+    if raw.dtype.kind in "iu":
+        w = raw.astype(np.int64)
+    else:
+        f = raw.astype(np.float64)
+        if len(f) and (not np.all(f == np.floor(f)) or f.max() >= 2.0**62):
+            raise ValueError("an exact store needs whole-number edge weights below 2^62")
+        w = f.astype(np.int64)
+    if len(w) and (w.min() < 0 or int(w.sum()) > EDGE_WEIGHT_TOTAL_MAX):
+        raise ValueError("exact edge weights must be non-negative and sum below 2^62")
+    return w
 
 
 def _check_weights(w: np.ndarray) -> None:

@@ -15,6 +15,7 @@ Public surface::
 See ``docs/operations.md``.
 """
 
+from focusflow.net._accept import AcceptStats, serve_connections
 from focusflow.net._tls import (
     NodeIdentity,
     PeerAuthError,
@@ -30,6 +31,7 @@ from focusflow.net._tls import (
 from focusflow.net._transport import PeerSpec, PeerStats, Transport, TransportConfig
 
 __all__ = [
+    "AcceptStats",
     "NodeIdentity",
     "PeerAuthError",
     "PeerSpec",
@@ -43,5 +45,6 @@ __all__ = [
     "private_key_pem",
     "public_key_of_seed",
     "seed_of_private_key_pem",
+    "serve_connections",
     "tls_context",
 ]

@@ -28,6 +28,9 @@ NODE_PUBLIC_KEY_BYTES = 32
 NODE_NAME_BYTES_MAX = 64
 _NOT_BEFORE = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 _NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+#: OpenSSL's X509_V_FLAG_NO_CHECK_TIME (not named by Python's ``ssl``): skip the
+#: certificates' validity dates. A peer is its pinned key, not a CA's statement of time.
+_X509_V_FLAG_NO_CHECK_TIME = 0x200000
 
 
 class PeerAuthError(Exception):
@@ -149,7 +152,10 @@ def tls_context(identity: NodeIdentity, trusted_certs: list[bytes], *, server: b
     """A TLS 1.3-only context presenting our certificate and trusting only ``trusted_certs``.
 
     Both sides require a certificate (mutual TLS). Host names are not checked: peers are
-    pinned by key after the handshake (``pin_peer``), not by name or CA.
+    pinned by key after the handshake (``pin_peer``), not by name or CA. Validity dates
+    are not checked either: they protect nothing a pin does not, and checking them cut a
+    node whose clock was wrong (a 2019 clock against certificates valid from 2020) off
+    from every peer (issue 16, finding 13).
     """
     assert trusted_certs, "a node with no peers has nobody to trust"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
@@ -157,6 +163,7 @@ def tls_context(identity: NodeIdentity, trusted_certs: list[bytes], *, server: b
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.verify_flags |= _X509_V_FLAG_NO_CHECK_TIME
     ctx.load_cert_chain(str(identity.cert_path), str(identity.key_path))
     ctx.load_verify_locations(cadata="".join(c.decode() for c in trusted_certs))
     return ctx

@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import anyio
@@ -42,6 +43,7 @@ import anyio.abc
 import structlog
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from focusflow.net._accept import AcceptStats, serve_connections
 from focusflow.net._tls import NodeIdentity, PeerAuthError, pin_peer, tls_context
 from focusflow.wire import (
     FRAME_BYTES_MAX_DEFAULT,
@@ -79,11 +81,14 @@ class TransportConfig:
     backoff_ms_base: int = 100
     backoff_ms_max: int = 5_000
     watches_max: int = 65_536
+    #: Connections open at once on the p2p port (handshaking or not); more are closed.
+    connections_max: int = 256
 
     def __post_init__(self) -> None:
         assert 0 < self.ping_interval_ms < self.dead_after_ms, "pings must come before death"
         assert 0 < self.backoff_ms_base <= self.backoff_ms_max
         assert self.send_queue_frames_max > 0 and self.send_queue_bytes_max > 0
+        assert self.connections_max > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,9 @@ class PeerSpec:
     port: int
     public_key: bytes
     cert_pem: bytes
+    #: "full" or "light" for a peer outside the genesis committee (what it may send us,
+    #: see ``node_policy``); a committee member is a validator whatever this says.
+    role: str = "full"
 
 
 @dataclass
@@ -152,16 +160,21 @@ class Transport:
         self.listen_host = listen_host
         self.listen_port = listen_port
         self._deliver: Callable[[bytes], None] | None = None
+        self._on_peer_down: Callable[[str], None] | None = None
         self._random = random.Random(seed)
         self._log = structlog.get_logger("focusflow.net").bind(node=self.name)
         self.refused_handshakes = 0
         self.unknown_destination = 0
+        self.accept_stats = AcceptStats()
         self._tg: anyio.abc.TaskGroup | None = None
 
     # ---------------------------------------------------------------- wiring
-    def attach(self, deliver: Callable[[bytes], None]) -> None:
-        """Where inbound envelopes go (``system.node.receive_frame``)."""
+    def attach(self, deliver: Callable[[bytes], None],
+               on_peer_down: Callable[[str], None] | None = None) -> None:
+        """Where inbound envelopes go (``system.node.receive_frame``), and whom to tell
+        that a peer's connection dropped (``system.node.peer_down``: frees its watches)."""
         self._deliver = deliver
+        self._on_peer_down = on_peer_down
 
     def peer_stats(self) -> dict[str, PeerStats]:
         """Per-peer counters, by peer name."""
@@ -221,6 +234,8 @@ class Transport:
         for watcher_node, watcher_path, path in sorted(peer.watches):
             self._down_one(peer.spec.name, watcher_node, watcher_path, path, "noconnection")
         peer.watches.clear()
+        if self._on_peer_down is not None:
+            self._on_peer_down(peer.spec.name)
 
     # ---------------------------------------------------------------- running
     async def serve(self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
@@ -232,7 +247,9 @@ class Transport:
             self._tg = tg
             sock = listener.extra(anyio.abc.SocketAttribute.local_address)
             self.listen_port = int(sock[1])
-            tg.start_soon(listener.serve, self._accept, tg)
+            tg.start_soon(partial(serve_connections, listener, self._accept,
+                                  connections_max=self.config.connections_max,
+                                  stats=self.accept_stats, name="p2p", log=self._log))
             for name, peer in self._peers.items():
                 if self.name < name:
                     tg.start_soon(self._dial_loop, peer)

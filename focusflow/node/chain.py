@@ -29,30 +29,41 @@ genesis committee cover the header bytes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_TX, Verifier, digest, merkle_root
-from focusflow.actors.consensus.types import BlockHeader, Committee
+from focusflow.actors.consensus.crypto import (
+    DOMAIN_BLOCK,
+    DOMAIN_TX,
+    DOMAIN_VOTE,
+    Verifier,
+    digest,
+    merkle_root,
+)
+from focusflow.actors.consensus.types import BlockHeader, Certificate, CertResponse, Committee
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
-from focusflow.actors.state.ids import CID_LEN
+from focusflow.actors.state.ids import CID_LEN, cid_to_text
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
-from focusflow.supervisor import Database, Statement
-from focusflow.wire import decode_message, encode_message
+from focusflow.supervisor import Database, DatabaseError, SqlError, Statement, open_file_database
+from focusflow.wire import WireError, decode_message, encode_message
 
 PI_ROOT_UNCOMMITTED = bytes(32)
 """The header's π root when the chain runs with ``commit_pi = false`` (benchmark switch)."""
 BLOCKS_PER_SYNC_MAX = 64
+SYNC_BYTES_MAX = 8 * 1024 * 1024
+"""Encoded block records per sync answer: half the wire's message limit, leaving room for
+the envelope (``BlockLog.records``)."""
 DEFERRED_BLOCKS_MAX = 256
 """Executed blocks whose state may wait for its worker thread (overlay size bound; the
 validator drains its queue well before: ``validator.IO_QUEUED_MAX``)."""
@@ -66,12 +77,20 @@ CREATE TABLE IF NOT EXISTS focus_block (height INTEGER PRIMARY KEY, pi_root BLOB
                                         iterations INTEGER NOT NULL, residual REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS focus_head (id INTEGER PRIMARY KEY CHECK (id = 0),
                                        height INTEGER NOT NULL, q BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tx_receipt (tx_hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
+                                       reason TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS block (height INTEGER PRIMARY KEY, digest BLOB NOT NULL,
                                   links INTEGER NOT NULL, record BLOB NOT NULL);
 """
+
+
+_RECORD_TYPE_ID = encode_message(BlockRecord(0, b"", b"", (), (), ()))[0]
+LOG_SIGNED_CHECKED_MAX = 64
+"""Blocks at the tip of the log whose signatures a starting node checks (see
+:func:`verify_block_log`); below them the hash chain alone."""
 
 
 class ChainError(Exception):
@@ -123,15 +142,55 @@ class BlockLog:
         row = self.db.row("SELECT record FROM block WHERE height = ?", (height,))
         if row is None:
             return None
-        type_id, _ = encode_message(BlockRecord(0, b"", b"", (), (), ()))
-        rec = decode_message(type_id, bytes(row[0]))
+        rec = decode_message(_RECORD_TYPE_ID, bytes(row[0]))
         assert isinstance(rec, BlockRecord)
         return rec
 
-    def records(self, start: int, count_max: int) -> list[BlockRecord]:
-        """Up to ``count_max`` blocks from ``start`` on."""
+    def rows(self) -> Iterator[tuple[int, bytes, BlockRecord]]:
+        """(height, stored digest, record) of every block, in height order (read in
+        pages of ``BLOCKS_PER_SYNC_MAX`` rows, so a long log is never all in memory)."""
+        start = 1
+        while True:
+            page = self.db.rows("SELECT height, digest, record FROM block WHERE height >= ? "
+                                "ORDER BY height LIMIT ?", (start, BLOCKS_PER_SYNC_MAX))
+            if not page:
+                return
+            start = int(page[-1][0]) + 1
+            yield from self._decoded(page)
+
+    @staticmethod
+    def _decoded(page: list[Any]) -> Iterator[tuple[int, bytes, BlockRecord]]:
+        for height, stored, data in page:
+            try:
+                rec = decode_message(_RECORD_TYPE_ID, bytes(data))
+            except WireError as exc:
+                raise ChainError(f"block {height}: undecodable record ({exc})") from exc
+            assert isinstance(rec, BlockRecord)
+            yield int(height), bytes(stored), rec
+
+    def records(self, start: int, count_max: int, *,
+                bytes_max: int = SYNC_BYTES_MAX) -> list[BlockRecord]:
+        """Up to ``count_max`` blocks from ``start`` on, at most ``bytes_max`` of encoded
+        records (always the first one).
+
+        Why a byte budget: a sync answer travels as one message, and 64 full blocks can
+        exceed the wire's 16 MiB limit; the encode would then raise inside the serving
+        validator, which crashes and restarts, and the catching-up peer asking again
+        crashes the next one (issue 21 saw exactly that with the mempool's certificate
+        answers, ``DagConfig.sync_bytes_max``).
+        """
         count = min(count_max, BLOCKS_PER_SYNC_MAX)
-        out = [self.record(h) for h in range(max(1, start), min(self.height, start + count - 1) + 1)]
+        end = min(self.height, start + count - 1)
+        sizes = self.db.rows("SELECT height, length(record) FROM block WHERE height "
+                             "BETWEEN ? AND ? ORDER BY height", (max(1, start), end))
+        heights: list[int] = []
+        total = 0
+        for h, size in sizes:
+            total += int(size)
+            if heights and total > bytes_max:
+                break
+            heights.append(int(h))
+        out = [self.record(h) for h in heights]
         return [r for r in out if r is not None]
 
     def digests(self, start: int, end: int) -> list[tuple[int, str]]:
@@ -148,6 +207,39 @@ class BlockLog:
 def _script(sql: str) -> list[Statement]:
     """The statements of a schema script, each run once, for one commit."""
     return [(stmt, [()]) for stmt in sql.split(";") if stmt.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class DurableChain:
+    """What a stopped node made durable: (height, hex) of every block digest and π root."""
+
+    digests: list[tuple[int, str]]
+    pi_roots: list[tuple[int, str]]
+
+
+def read_durable_chain(data: Path) -> DurableChain:
+    """Read a node's ``data/`` directory (its process stopped): block digests from
+    ``blocks.sqlite``, π roots from ``state.sqlite``. Read-only: nothing is created.
+
+    Raises:
+        ChainError: a file is missing or unreadable.
+    """
+    def rows(name: str, sql: str) -> list[tuple[int, str]]:
+        path = data / name
+        if not path.is_file():
+            raise ChainError(f"{path} does not exist")
+        try:
+            db = open_file_database(path, read_only=True)
+            try:
+                return [(int(h), bytes(d).hex()) for h, d in db.rows(sql)]
+            finally:
+                db.close()
+        except (SqlError, DatabaseError) as exc:
+            raise ChainError(f"{path}: {exc}") from exc
+
+    return DurableChain(
+        rows("blocks.sqlite", "SELECT height, digest FROM block ORDER BY height"),
+        rows("state.sqlite", "SELECT height, pi_root FROM focus_block ORDER BY height"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +276,7 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     Raises:
         ChainError: anything does not verify (the serving peer's fault).
     """
-    if digest(DOMAIN_BLOCK, record.header) != record.digest:
-        raise ChainError(f"block {record.height}: digest does not match the header bytes")
-    try:
-        header = codec.decode_block_header(record.header)
-    except codec.DecodeError as exc:
-        raise ChainError(f"block {record.height}: bad header ({exc})") from exc
-    if header.height != record.height or (parent is not None and header.parent != parent):
-        raise ChainError(f"block {record.height}: does not extend our tip")
+    header = _chained_header(record, parent)
     if merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) != header.da_root:
         raise ChainError(f"block {record.height}: transactions do not match da_root")
     if len(record.signers) != len(record.signatures) or len(set(record.signers)) != len(record.signers):
@@ -205,6 +290,83 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     if committee.stake_of(good) < committee.quorum_stake:
         raise ChainError(f"block {record.height}: signatures below the quorum stake")
     return header
+
+
+def _chained_header(record: BlockRecord, parent: bytes | None) -> BlockHeader:
+    """The hash-chain part of :func:`verify_record`: the header bytes hash to the digest,
+    decode, and name ``parent`` and the record's height."""
+    if digest(DOMAIN_BLOCK, record.header) != record.digest:
+        raise ChainError(f"block {record.height}: digest does not match the header bytes")
+    try:
+        header = codec.decode_block_header(record.header)
+    except codec.DecodeError as exc:
+        raise ChainError(f"block {record.height}: bad header ({exc})") from exc
+    if header.height != record.height or (parent is not None and header.parent != parent):
+        raise ChainError(f"block {record.height}: does not extend our tip")
+    return header
+
+
+def verify_block_log(path: Path, committee: Committee, verifier: Verifier, *,
+                     signed_max: int = LOG_SIGNED_CHECKED_MAX) -> int:
+    """Check a node's block log before it serves it; return its height.
+
+    Every block: the stored digest is the record's, the header bytes hash to it and
+    name the previous block's digest (the hash chain, from genesis). The last
+    ``signed_max`` blocks: everything :func:`verify_record` checks (transactions against
+    ``da_root``, quorum signatures of the committee). Why that bound suffices for the
+    chain: the tip's quorum-signed header commits to its parent's digest, and so on down,
+    so an edit anywhere in the chain breaks a hash; what the bound leaves unchecked below
+    the suffix is an old block's *transactions* (a peer syncing from us checks them
+    against the header anyway). Cost: one BLAKE3 of a header per block, plus the
+    signatures of ``signed_max`` blocks.
+
+    Raises:
+        ChainError: "block H: reason" for the first block that fails (an edited or
+            corrupt log: the node must not serve it).
+    """
+    if not path.exists():
+        return 0
+    log = BlockLog(open_file_database(path))  # raises on a gap
+    try:
+        parent = bytes(32)
+        for height, stored_digest, record in log.rows():
+            if record.height != height or record.digest != stored_digest:
+                raise ChainError(f"block {height}: stored digest or height differs from its record")
+            if height > log.height - signed_max:
+                verify_record(record, parent=parent, committee=committee, verifier=verifier)
+            else:
+                _chained_header(record, parent)
+            parent = record.digest
+        return log.height
+    finally:
+        log.close()
+
+
+def certified_round(frame: bytes, committee: Committee, verifier: Verifier, *,
+                    above: int = 0) -> int:
+    """The highest round above ``above`` of a certificate in a consensus frame whose votes
+    carry the quorum stake (verified), or 0: what a validator without its double-sign
+    guard learns of how far the network got (see ``Validator``). A header of round r
+    exists only once r - 1 is certified, so nothing it signed before losing the guard is
+    above the network's certified round + 1. Never raises on a bad frame (0)."""
+    try:
+        _, payload = codec.decode_message(frame)
+    except codec.DecodeError:
+        return 0
+    certs = payload.certificates if isinstance(payload, CertResponse) else (
+        (payload,) if isinstance(payload, Certificate) else ())
+    best = 0
+    for cert in certs:
+        if cert.round <= max(above, best):
+            continue
+        voters = [v for v, _ in cert.votes]
+        if len(set(voters)) != len(voters) or not all(committee.is_member(v) for v in voters):
+            continue
+        good = [v for v, sig in cert.votes
+                if verifier.verify(committee.validators[v].public_key, DOMAIN_VOTE + cert.digest, sig)]
+        if committee.stake_of(good) >= committee.quorum_stake:
+            best = cert.round
+    return best
 
 
 class _FocusStore(SqliteStore):
@@ -272,6 +434,9 @@ class Ledger:
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
+        #: Since the start (the recent ``focus_ms`` are bounded), for /metrics.
+        self.focus_count = 0
+        self.focus_ms_total = 0.0
         self.slices_ms: list[float] = []  # per block that wrote π slices into the state
         self.slices_written = 0  # slices written into the state since this ledger opened
         self.slice_bytes_written = 0
@@ -327,7 +492,8 @@ class Ledger:
 
     def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
         """State and focus rows of one block in one transaction, then the core."""
-        self.store.commit_with(result, _focus_statements(result.height, focus, self.focus))
+        self.store.commit_with(result, _focus_statements(result.height, focus, self.focus)
+                               + _receipt_statements(result))
         self.core.block_committed(result)
 
     def execute(self, txs: Sequence[bytes], *, defer: bool = False) -> tuple[bytes, bytes]:
@@ -356,12 +522,15 @@ class Ledger:
             focus = self.focus.apply(result.height, result.deltas, _balances(result))
             if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
+                self.focus_count += 1
+                self.focus_ms_total += self.focus_ms[-1]
                 del self.focus_ms[: max(0, len(self.focus_ms) - FOCUS_SAMPLES_MAX)]
         pi_root = focus.root if focus is not None else PI_ROOT_UNCOMMITTED
         if defer:
             self.store.check_extends(result)
             plan = self.store.plan_commit(result)
-            statements = plan.statements + _focus_statements(result.height, focus, self.focus)
+            statements = (plan.statements + _focus_statements(result.height, focus, self.focus)
+                          + _receipt_statements(result))
             self.store.note_committed(result, plan)  # the plan is fixed: the head moves now
             self.deferred[result.height] = DeferredCommit(result.height, result.root, pi_root,
                                                           dict(result.writes), statements)
@@ -432,14 +601,22 @@ class Ledger:
                                "ORDER BY height", (start, end))
         return [(int(h), bytes(r).hex()) for h, r in rows]
 
+    def tx_outcome(self, tx_hash: bytes) -> tuple[int, str] | None:
+        """(height, reason) of the block that executed the tx (reason "" = applied; else
+        the state core's rejection, e.g. ``nonce_gap: ...``), or None: not executed (or
+        executed in a block whose transaction a worker thread still writes)."""
+        rows = self.store.rows("SELECT height, reason FROM tx_receipt WHERE tx_hash = ?",
+                               (tx_hash,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
     def top_particles(self, count: int) -> list[tuple[str, float, int]]:
-        """(cid hex, committed π, inbound links) of the ``count`` particles of highest π.
+        """(CID text, committed π, inbound links) of the ``count`` particles of highest π.
 
         The π committed with the last executed block (stake-weighted, the kernels'
         solve): no computation here.
         """
         top = self.focus.top(min(count, TOP_PARTICLES_MAX))
-        return [(cid.hex(), float(dequantize(np.array([q], np.uint64))[0]), inbound)
+        return [(cid_to_text(cid), float(dequantize(np.array([q], np.uint64))[0]), inbound)
                 for cid, q, inbound in top]
 
     def close(self) -> None:
@@ -455,6 +632,16 @@ def _balances(result: BlockResult) -> dict[bytes, int]:
         if key.startswith(KEYS.BALANCE):
             out[key[len(KEYS.BALANCE):]] = KEYS.read_u64(value)
     return out
+
+
+def _receipt_statements(result: BlockResult) -> list[Statement]:
+    """Each tx's outcome in the block (``/v1/tx``): its first execution wins (a replay of
+    the same bytes in a later block is refused by nonce and keeps the first row)."""
+    rows: list[tuple[object, ...]] = [
+        (r.tx_hash, result.height,
+         "" if r.ok else f"{r.reason.value if r.reason else 'rejected'}: {r.detail}"[:200])
+        for r in result.receipts]
+    return [("INSERT OR IGNORE INTO tx_receipt VALUES (?, ?, ?)", rows)] if rows else []
 
 
 def _focus_statements(height: int, focus: FocusBlock | None,
@@ -526,7 +713,7 @@ def focus_answer(ledger: Ledger, blocks: BlockLog, cid: bytes,
     if answer.get("retry"):
         return answer
     q = None if answer["value"] is None else KEYS.focus_in_slice(bytes.fromhex(answer["value"]), cid)
-    answer.update(cid=cid.hex(), shard=shard, pi_height=answer["height"] - 1, q=q,
+    answer.update(cid=cid_to_text(cid), shard=shard, pi_height=answer["height"] - 1, q=q,
                   focus=None if q is None else _focus_of(q))
     return answer
 
@@ -610,8 +797,8 @@ def verify_focus_answer(answer: dict[str, Any], committee: Committee, verifier: 
             raise ChainError(f"the proven π slice is malformed: {exc}") from exc
         q = KEYS.focus_in_slice(raw, cid)
     claimed = (answer.get("cid"), answer.get("q"), answer.get("pi_height"))
-    if claimed != (cid.hex(), q, header.height - 1):
+    if claimed != (cid_to_text(cid), q, header.height - 1):
         raise ChainError(f"the node claims (cid, q, π height) {claimed} but the proof gives "
-                         f"{(cid.hex(), q, header.height - 1)}")
+                         f"{(cid_to_text(cid), q, header.height - 1)}")
     return VerifiedFocus(cid, q, None if q is None else _focus_of(q), header.height - 1,
                          header.height)

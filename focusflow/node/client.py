@@ -6,11 +6,13 @@ Transactions travel as a Cap'n Proto ``SubmitTxs`` body; answers are JSON.
 from __future__ import annotations
 
 import json
+import time  # runtime-ok: the CLI's HTTP client (not actor code) waits on the wall clock
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from focusflow.limits import SUBMIT_TXS_MAX
 from focusflow.node.messages import SubmitTxs
 from focusflow.wire import encode_message
 
@@ -53,11 +55,18 @@ def is_ready(base: str, *, timeout_s: float = 2.0) -> bool:
 
 def submit(base: str, txs: Sequence[bytes], focus: Sequence[int], *,
            timeout_s: float = TIMEOUT_S_DEFAULT) -> dict[str, Any]:
-    """POST signed transactions to ``/v1/txs``; returns {accepted, rejected, reason}.
+    """POST signed transactions to ``/v1/txs``; returns {accepted, rejected, reason} (and
+    ``http_status`` when the node refused all of them).
 
     Raises:
         NodeUnavailable: connection failed or timed out.
     """
+    if len(txs) > SUBMIT_TXS_MAX:  # one request per SUBMIT_TXS_MAX txs, answers summed
+        parts = [submit(base, txs[i:i + SUBMIT_TXS_MAX], focus[i:i + SUBMIT_TXS_MAX],
+                        timeout_s=timeout_s) for i in range(0, len(txs), SUBMIT_TXS_MAX)]
+        return {"accepted": sum(p["accepted"] for p in parts),
+                "rejected": sum(p["rejected"] for p in parts),
+                "reason": next((p["reason"] for p in parts if p["rejected"]), parts[0]["reason"])}
     _, body = encode_message(SubmitTxs(tuple(txs), tuple(int(f) for f in focus)))
     req = urllib.request.Request(base + "/v1/txs", data=body, method="POST",
                                  headers={"Content-Type": "application/x-capnp"})
@@ -65,8 +74,15 @@ def submit(base: str, txs: Sequence[bytes], focus: Sequence[int], *,
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             data: dict[str, Any] = json.loads(resp.read())
             return data
-    except urllib.error.HTTPError as exc:
-        return {"accepted": 0, "rejected": len(txs), "reason": exc.read().decode(errors="replace")}
+    except urllib.error.HTTPError as exc:  # refused (4xx) or busy (503): the reason is JSON
+        text = exc.read().decode(errors="replace")
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = {"error": text.strip()}
+        reason = answer.get("reason") or answer.get("error", "") if isinstance(answer, dict) else text
+        return {"accepted": 0, "rejected": len(txs), "reason": str(reason),
+                "http_status": exc.code}
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise NodeUnavailable(f"{base}/v1/txs: {exc}") from exc
 
@@ -85,3 +101,19 @@ def post_json(base: str, path: str, *, timeout_s: float = TIMEOUT_S_DEFAULT) -> 
         return json.loads(exc.read() or b"{}")
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise NodeUnavailable(f"{base}{path}: {exc}") from exc
+
+
+def wait_for_tx(base: str, tx_id: bytes, *, timeout_s: float = TIMEOUT_S_DEFAULT,
+                poll_s: float = 0.2) -> dict[str, Any]:
+    """Poll ``/v1/tx?arg=<id>`` until the tx is committed or rejected at execution, or
+    ``timeout_s`` passed (then the last answer: "pending" or "unknown").
+
+    Raises:
+        NodeUnavailable: connection failed or timed out.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer: dict[str, Any] = get(base, f"/v1/tx?arg={tx_id.hex()}")
+        if answer.get("status") in ("committed", "rejected") or time.monotonic() >= deadline:
+            return answer
+        time.sleep(poll_s)

@@ -35,6 +35,8 @@ from focusflow.node.validator import CommitteeEntry
 
 CONFIG_VERSION = 1
 ROLES = ("validator", "full", "light")
+#: What a peer outside the genesis committee may be (``[[p2p.peers]] role``).
+PEER_ROLES = ("full", "light")
 LOG_FORMATS = ("auto", "console", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 HOME_ENV = "FOCUSFLOW_HOME"
@@ -124,6 +126,8 @@ class Settings:
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
     offload_io: bool = False
+    block_interval_ms: int = 1000  # expected time between blocks (the stall rule)
+    stall_after_intervals: int = 10  # stalled: no block for this many intervals
 
     @property
     def identity(self) -> NodeIdentity:
@@ -193,12 +197,15 @@ def load_settings(path: Path) -> Settings:
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
     offload_io = cons.get("offload_io", bool, False)
+    block_interval_ms = cons.get("block_interval_ms", int, 1000, minimum=1)
+    stall_after_intervals = cons.get("stall_after_intervals", int, 10, minimum=1)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
     tcfg = {k: tr.get(k, int, getattr(d, k), minimum=1) for k in (
         "frame_bytes_max", "send_queue_frames_max", "send_queue_bytes_max", "ping_interval_ms",
-        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max")}
+        "dead_after_ms", "handshake_timeout_ms", "backoff_ms_base", "backoff_ms_max",
+        "connections_max")}
     tr.done()
     if tcfg["ping_interval_ms"] >= tcfg["dead_after_ms"]:
         raise _bad("transport.ping_interval_ms", f"< transport.dead_after_ms "
@@ -219,7 +226,8 @@ def load_settings(path: Path) -> Settings:
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
-        offload_io=offload_io,
+        offload_io=offload_io, block_interval_ms=block_interval_ms,
+        stall_after_intervals=stall_after_intervals,
     )  # fmt: skip
 
 
@@ -230,7 +238,7 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
     for k in ("name", "address", "public_key", "cert"):
         if not isinstance(raw.get(k), str):
             raise _bad(f"{key}.{k}", "a string", raw.get(k))
-    extra = sorted(set(raw) - {"name", "address", "public_key", "cert"})
+    extra = sorted(set(raw) - {"name", "address", "public_key", "cert", "role"})
     if extra:
         raise _bad(f"{key}.{extra[0]}", "no such key (misspelt?)", raw[extra[0]])
     host, port = _address(f"{key}.address", raw["address"])
@@ -247,7 +255,74 @@ def _peer(i: int, raw: Any, home: Path) -> PeerSpec:
 
     if certificate_public_key(cert.read_bytes()) != pub:
         raise _bad(f"{key}.cert", f"a certificate of key {raw['public_key'][:16]}…", str(cert))
-    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes())
+    role = raw.get("role", "full")
+    if role not in PEER_ROLES:
+        raise _bad(f"{key}.role", " or ".join(PEER_ROLES) + " (validators come from the genesis)",
+                   role)
+    return PeerSpec(raw["name"], host, port, pub, cert.read_bytes(), role)
+
+
+# ------------------------------------------------------------------------ one process a home
+LOCK_FILE = "node.lock"
+
+
+class HomeLock:
+    """An exclusive ``flock`` on ``<data_dir>/node.lock``, held while a node runs.
+
+    Why: two processes on one home would both append to its block log and sign with its
+    validator key (a double sign). The kernel drops the lock when the process dies, even
+    by SIGKILL, so a crash never leaves a stale lock behind. The file holds the owner's pid
+    for the error message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        import fcntl
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = settings.data_dir / LOCK_FILE
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # runtime-ok: the process main's home lock, before any Runtime exists
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            owner = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise ConfigError(f"home {settings.home} is in use by another focusflow node "
+                              f"(pid {owner}, lock {self.path}); stop it first") from exc
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        """Drop the lock (closing the file releases it)."""
+        os.close(self._fd)
+
+    def __enter__(self) -> HomeLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def check_listen_free(settings: Settings, config: Path) -> None:
+    """Fail early, naming the config key, when a listen address cannot be bound.
+
+    Raises:
+        ConfigError: ``p2p.listen`` or ``http.listen`` is in use (or not bindable here).
+    """
+    import socket  # runtime-ok: the process main probes its listen ports before starting
+
+    for key, (host, port) in (("p2p.listen", settings.p2p_listen),
+                              ("http.listen", settings.http_listen)):
+        if port == 0:
+            continue
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+                s.bind(infos[0][4])
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            raise ConfigError(f"{key} = \"{host}:{port}\" in {config}: {why.lower()} "
+                              f"(another node running? pick a free port there)") from exc
 
 
 # ------------------------------------------------------------------------ keys & genesis
@@ -361,6 +436,11 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
         vpub = write_validator_key(cfg_dir / "validator_key.json", validator_seed)
         if write_genesis_file:
             write_genesis(cfg_dir / "genesis.json", chain_id, [CommitteeEntry(name, vpub, 1)])
+    guard = data_dir / "last_signed_state.json"
+    if role == "validator" and not any(data_dir.iterdir()):
+        # A new home has signed nothing: say so. Without this file a validator cannot
+        # tell a new home from wiped data and follows until it can bound its rounds.
+        guard.write_text('{"round": 0, "height": 0}')
     config = cfg_dir / "node.toml"
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,
@@ -416,7 +496,9 @@ data_dir = "data"
 # Address the authenticated transport (mutual TLS 1.3) listens on.
 listen = "{p2p_listen}"
 # Peers: only these may connect (pinned by key). Each: name, address, public_key (hex of
-# the peer's node key) and cert (path of the peer's node_cert.pem). Add one table per peer:
+# the peer's node key) and cert (path of the peer's node_cert.pem); a peer outside the
+# genesis committee may add role = "full" (default) or "light": what it may send here
+# (docs/operations.md, the door for remote messages). Add one table per peer:
 # [[p2p.peers]]
 # name = "node1"
 # address = "127.0.0.1:26756"
@@ -442,6 +524,11 @@ commit_pi = {"true" if commit_pi else "false"}
 # keeps serving consensus, clients and /status meanwhile. Node-local (not a chain rule);
 # false puts them back on the event loop (for measuring).
 offload_io = {"true" if offload_io else "false"}
+# The stall rule (node-local): the chain is "stalled" when no block came for
+# stall_after_intervals x block_interval_ms; /status and the web page show it in red and
+# /ready answers 503 meanwhile (docs/operations.md, "A node that explains itself").
+block_interval_ms = 1000
+stall_after_intervals = 10
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.
@@ -457,6 +544,9 @@ handshake_timeout_ms = {t.handshake_timeout_ms}
 # Reconnect backoff: starts at base, doubles up to max (with jitter).
 backoff_ms_base = {t.backoff_ms_base}
 backoff_ms_max = {t.backoff_ms_max}
+# Connections open at once on the p2p port (unauthenticated ones included); more are
+# closed at once, so idle connections cannot take every file descriptor.
+connections_max = {t.connections_max}
 
 [log]
 # debug | info | warning | error

@@ -25,7 +25,10 @@ Two modes:
   quorum signatures and the parent chain, re-executes it and checks the state root);
   once it reached a peer's tip and the height it signed last, it starts a core resumed on
   that chain (``ValidatorCore.resume_chain``) that never proposes or votes at or below
-  the watermark, and signs again.
+  the watermark, and signs again. Without a guard file at all (``focusflow init`` writes
+  a zero one; ``rm -rf data`` removes it) what it signed is unknown: it follows even on an
+  empty chain and rejoins only with a watermark above the highest quorum-certified round
+  it saw in its peers' frames (``chain.certified_round``).
 
 Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
@@ -91,16 +94,28 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.consensus.types import Validator as CommitteeMember
 from focusflow.actors.state.core import decode_block
-from focusflow.actors.state.tx import Tx, TxKind, TxRejected, decode_tx, verify_signatures
+from focusflow.actors.state.ids import cid_to_text
+from focusflow.actors.state.tx import Reject as TxReject
+from focusflow.actors.state.tx import (
+    Tx,
+    TxKind,
+    TxRejected,
+    decode_tx,
+    tx_hash_of,
+    verify_signatures,
+)
+from focusflow.limits import SUBMIT_TXS_MAX
 from focusflow.node.chain import (
     BLOCKS_PER_SYNC_MAX,
     BlockLog,
     ChainError,
     Ledger,
+    certified_round,
     focus_answer,
     state_answer,
     verify_record,
 )
+from focusflow.node.explain import ProgressWatch, StallRule, consensus_answer
 from focusflow.node.messages import (
     BlockRecord,
     Blocks,
@@ -114,10 +129,10 @@ from focusflow.node.messages import (
     SubmitTxs,
     SyncTick,
 )
+from focusflow.node.query import QueryArgs, QueryError, parse_query
 from focusflow.supervisor import Actor, Future, MailboxFull, Storage
 
 VALIDATOR_PATH = "/user/node/validator"
-SUBMIT_TXS_MAX = 4096
 FINALITY_SAMPLES_MAX = 65_536
 SUBMITTED_TRACKED_MAX = 262_144
 RESUBMIT_AFTER_MS = 4_000
@@ -157,6 +172,7 @@ class ValidatorSettings:
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
     last_signed_key: str = LAST_SIGNED_KEY  # the double-sign guard's key in ctx.storage
+    stall: StallRule = field(default_factory=StallRule)  # node-local: when /ready says stalled
 
 
 def decode_last_signed(raw: bytes | None) -> dict[str, int]:
@@ -242,7 +258,10 @@ class Validator(Actor):
         self.pending_links: dict[int, int] = {}
         # tx digest -> [first submit ns, last submit ns, payload, focus, attempts]
         self.submitted: OrderedDict[bytes, list[Any]] = OrderedDict()
-        self.finality_ms: list[float] = []
+        self.finality_ms: list[float] = []  # recent ones, for the percentiles
+        #: Since the start, for the /metrics summary's _count and _sum.
+        self.finality_count = 0
+        self.finality_ms_total = 0.0
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
                                        "misbehaviours", "commits", "synced_blocks", "resubmitted",
                                        "sync_refused", "mode_changes", "rejoins", "io_drains"), 0)
@@ -265,13 +284,18 @@ class Validator(Actor):
         self._finalizing: dict[int, BlockRecord] = {}  # finalized, log row being written
         self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
+        self.accepted_ids: OrderedDict[bytes, None] = OrderedDict()  # tx ids (/v1/tx pending)
+        self.guard_lost = False  # no double-sign guard file: signed history unknown
+        self.network_round = 0  # highest certified round seen from peers while guard_lost
+        self.progress = ProgressWatch()  # height first seen, peers last heard (node.explain)
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
         self.blocks = BlockLog(self.ctx.database("blocks"))
         self.ledger = Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
                              commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns)
-        self.last_signed = decode_last_signed(await self.ctx.storage.read(self.s.last_signed_key))
+        guard = await self.ctx.storage.read(self.s.last_signed_key)
+        self.last_signed = decode_last_signed(guard)
         me = self.index_of.get(self.s.node_name)
         fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
                  and self.ledger.core.height == 0)
@@ -283,11 +307,17 @@ class Validator(Actor):
             self.signer = Signer(self.s.validator_seed)
             assert self.signer.public_key == self.committee.validators[me].public_key, \
                 "validator key does not match the genesis entry of this node"
-        if self.signer is not None and fresh:
+        # No guard file (``focusflow init`` writes one): what we signed is unknown (data
+        # wiped). Follow, and sign only above the network's certified round (issue 16).
+        self.guard_lost = self.signer is not None and guard is None
+        if self.signer is not None and fresh and not self.guard_lost:
             self._start_core(resume=False)
         else:
             self.mode = "follower"
-            if self.signer is not None:
+            if self.guard_lost:
+                self.why = ("double-sign guard missing (data wiped?): following by block sync; "
+                            "signs again only above the network's certified round")
+            elif self.signer is not None:
                 self.why = (f"restarted: catching up by block sync, then signing above round "
                             f"{self.last_signed['round']}")
         self.ctx.log.info("validator_started", mode=self.mode, why=self.why, height=self.blocks.height,
@@ -350,6 +380,14 @@ class Validator(Actor):
         if (self.signer is None or self.core is not None or self._io or tip > blocks.height
                 or blocks.height < self.last_signed["height"] or ledger.core.height != blocks.height):
             return
+        if self.guard_lost:
+            if not self.network_round:
+                return  # no certificate seen yet: we cannot bound what we signed before
+            self.last_signed = {"round": max(self.last_signed["round"], self.network_round + 1),
+                                "height": max(self.last_signed["height"], blocks.height)}
+            write_last_signed(self.ctx.storage, self.s.last_signed_key, self.last_signed["round"],
+                              self.last_signed["height"])
+            self.guard_lost = False
         self._start_core(resume=True)
 
     async def on_stop(self) -> None:
@@ -361,6 +399,10 @@ class Validator(Actor):
 
     # ---------------------------------------------------------------- messages
     async def receive(self, msg: Any) -> Any:
+        sender = self.ctx.sender
+        self.progress.observe(self.blocks.height if self.blocks is not None else 0,
+                              None if sender is None else sender.node, self.s.node_name,
+                              self.ctx.now_ns())
         if self._io and self._io[0].done.is_set():
             # Jobs the thread finished: take their completions now, one by one even while
             # its batch goes on, rather than when its IoDone reaches the head of a mailbox
@@ -373,6 +415,9 @@ class Validator(Actor):
             index = None if sender is None else self.index_of.get(sender.node)
             if self.core is not None and index is not None:
                 self._handle(self.core.receive(msg.data, index, self.ctx.now_ns()))
+            elif self.guard_lost and index is not None:  # how far the network got (verified)
+                self.network_round = max(self.network_round, certified_round(
+                    msg.data, self.committee, self.verifier, above=self.network_round))
             return None
         if isinstance(msg, IoDone):
             self._io_finished()
@@ -392,31 +437,44 @@ class Validator(Actor):
             self._apply_synced(msg)
             return None
         if isinstance(msg, Query):
-            try:
-                answer = self.query(msg.kind, msg.arg)
-            except (ValueError, KeyError) as exc:  # the asker's fault: never crash on it
-                return QueryReply(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-            held = self._hold_until_durable(answer)
-            return None if held else QueryReply(json.dumps(answer))
+            return self._answer(msg)
         return None
 
+    def _answer(self, msg: Query) -> QueryReply | None:
+        """A ``Query`` from anywhere: a bad one gets an error reply (with the HTTP status
+        that names whose fault it is), never an exception in this actor."""
+        try:
+            answer = self.query(parse_query(msg.kind, msg.arg))
+        except QueryError as exc:  # the asker's fault
+            return QueryReply(json.dumps({"error": str(exc), "status": exc.status}))
+        except Exception as exc:  # a bug of ours on some input: report it, stay up
+            self.ctx.log.error("query_failed", kind=msg.kind[:64], arg=msg.arg[:64], error=repr(exc))
+            return QueryReply(json.dumps({"error": f"query failed: {type(exc).__name__}",
+                                          "status": 500}))
+        held = self._hold_until_durable(answer)
+        return None if held else QueryReply(json.dumps(answer))
+
     # ---------------------------------------------------------------- consensus glue
-    def _admit(self, payloads: Any) -> list[bool]:
-        """Batch admission for the mempool: decodable, our chain, valid signature."""
-        ok = [False] * len(payloads)
+    def _admit(self, payloads: Any) -> list[bool | str]:
+        """Batch admission for the mempool: decodable within the limits, our chain, valid
+        signature. A refusal carries the state core's reason (``Reject`` value + detail)."""
+        verdicts: list[bool | str] = [False] * len(payloads)
         txs: list[Tx] = []
         where: list[int] = []
         for i, raw in enumerate(payloads):
             try:
                 tx = decode_tx(bytes(raw))
-            except TxRejected:
+            except TxRejected as exc:
+                verdicts[i] = str(exc)
                 continue
-            if tx.chain_id == self.s.chain_id:
-                txs.append(tx)
-                where.append(i)
+            if tx.chain_id != self.s.chain_id:
+                verdicts[i] = f"{TxReject.WRONG_CHAIN.value}: chain id {tx.chain_id[:64]!r}"
+                continue
+            txs.append(tx)
+            where.append(i)
         for i, good in zip(where, verify_signatures(txs), strict=True):
-            ok[i] = bool(good)
-        return ok
+            verdicts[i] = True if good else f"{TxReject.BAD_SIGNATURE.value}: does not verify"
+        return verdicts
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
         """The core's state transition: apply the committed block durably, commit its π.
@@ -626,6 +684,8 @@ class Validator(Actor):
             entry = self.submitted.pop(digest(DOMAIN_TX, tx), None)
             if entry is not None:
                 self.finality_ms.append((now - entry[0]) / 1e6)
+                self.finality_count += 1
+                self.finality_ms_total += self.finality_ms[-1]
         if len(self.finality_ms) > FINALITY_SAMPLES_MAX:
             del self.finality_ms[: len(self.finality_ms) - FINALITY_SAMPLES_MAX]
 
@@ -637,10 +697,7 @@ class Validator(Actor):
         if self.core is None:
             if not self.peers:
                 return SubmitReply(0, len(msg.txs), "no validator to forward to")
-            self._sync_turn += 1
-            self._tell_peer(self.peers[self._sync_turn % len(self.peers)], msg)
-            self.counters["forwarded"] += len(msg.txs)
-            return SubmitReply(len(msg.txs), 0, "forwarded")
+            return self._forward(msg)
         now = self.ctx.now_ns()
         for tx, f in zip(msg.txs, msg.focus, strict=True):
             self.submitted[digest(DOMAIN_TX, tx)] = [now, now, tx, int(f), 1]
@@ -654,7 +711,47 @@ class Validator(Actor):
         self._handle(effects)
         accepted = len(txs) - len(rejects)
         self.counters["admitted"] += accepted
+        refused = {r.tx_digest for r in rejects}
+        self._note_accepted([tx for tx in msg.txs if digest(DOMAIN_TX, tx) not in refused])
         return SubmitReply(accepted, len(rejects), rejects[0].reason if rejects else "")
+
+    def _note_accepted(self, txs: list[bytes]) -> None:
+        """Remember accepted txs by id: ``/v1/tx`` says "pending" until a block executed
+        them (then its receipt says applied or why refused)."""
+        for tx in txs:
+            self.accepted_ids[tx_hash_of(tx)] = None
+        while len(self.accepted_ids) > SUBMITTED_TRACKED_MAX:
+            self.accepted_ids.popitem(last=False)
+
+    def _tx_status(self, tx_id: bytes) -> dict[str, Any]:
+        """A tx's fate as this node knows it: committed (applied or rejected at execution,
+        with the state core's reason) at a height, pending, or unknown."""
+        assert self.ledger is not None and self.blocks is not None
+        outcome = self.ledger.tx_outcome(tx_id)
+        if outcome is not None and outcome[0] <= self.blocks.height:
+            height, reason = outcome
+            return {"id": tx_id.hex(), "status": "rejected" if reason else "committed",
+                    "height": height, "reason": reason}
+        known = outcome is not None or tx_id in self.accepted_ids
+        return {"id": tx_id.hex(), "status": "pending" if known else "unknown",
+                "height": None, "reason": ""}
+
+    def _forward(self, msg: SubmitTxs) -> SubmitReply:
+        """A follower checks what it can at the door (limits, chain, signature) and
+        forwards the rest to a validator; a refusal names its reason, as a validator's."""
+        verdicts = self._admit(msg.txs)
+        keep = [i for i, v in enumerate(verdicts) if v is True]
+        refused = [v for v in verdicts if v is not True]
+        if keep:
+            self._note_accepted([msg.txs[i] for i in keep])
+            self._sync_turn += 1
+            self._tell_peer(self.peers[self._sync_turn % len(self.peers)],
+                            SubmitTxs(tuple(msg.txs[i] for i in keep),
+                                      tuple(msg.focus[i] for i in keep)))
+            self.counters["forwarded"] += len(keep)
+        self.counters["rejected"] += len(refused)
+        reason = f"invalid: {refused[0]}" if refused else "forwarded"
+        return SubmitReply(len(keep), len(refused), reason)
 
     # ---------------------------------------------------------------- block sync
     def _resubmit(self) -> None:
@@ -695,7 +792,8 @@ class Validator(Actor):
             self._resubmit()
             if self.peers and self._sync_ticks % TIP_PROBE_EVERY_TICKS == 0:
                 peer = self.peers[(self._sync_ticks // TIP_PROBE_EVERY_TICKS) % len(self.peers)]
-                self._tell_peer(peer, BlocksFrom(self.blocks.height + 1, 0))  # just the tip
+                # The block just past "behind": a peer's tip counts once a block proves it.
+                self._tell_peer(peer, BlocksFrom(self.blocks.height + BEHIND_BLOCKS_MAX + 1, 1))
             return
         if not self.peers:
             return
@@ -715,9 +813,8 @@ class Validator(Actor):
     def _apply_synced(self, msg: Blocks) -> None:
         blocks, ledger = self.blocks, self.ledger
         assert blocks is not None and ledger is not None
-        if self.ctx.sender is not None:
-            self.peer_tips[self.ctx.sender.node] = msg.tip
         if self.core is not None:
+            self._note_verified_tip(msg.records)
             self._check_behind()
             return
         height, parent = self._chain_tip()
@@ -738,6 +835,23 @@ class Validator(Actor):
             self._sync()
         else:
             self._maybe_rejoin(msg.tip)
+
+    def _note_verified_tip(self, records: tuple[BlockRecord, ...]) -> None:
+        """A peer's tip as far as a block it sent proves it (quorum-signed): the claimed
+        ``Blocks.tip`` alone never moves a validator out of consensus (issue 16: one
+        ``Blocks((), tip=10**12)`` per validator halted the chain)."""
+        sender = self.ctx.sender
+        if sender is None or not records:
+            return
+        last = records[-1]
+        try:
+            verify_record(last, parent=None, committee=self.committee, verifier=self.verifier)
+        except ChainError as exc:
+            self.counters["sync_refused"] += 1
+            self.ctx.log.warning("tip_block_refused", peer=sender.node, error=str(exc))
+            return
+        if last.height > self.peer_tips.get(sender.node, 0):
+            self.peer_tips[sender.node] = last.height
 
     def _chain_tip(self) -> tuple[int, bytes]:
         """(height, digest) of the last block finalized here: durable, or queued for the
@@ -822,46 +936,47 @@ class Validator(Actor):
         return ledger.last_links
 
     # ---------------------------------------------------------------- queries
-    def query(self, kind: str, arg: str) -> Any:
-        """Answer a read-only question as JSON-ready data."""
+    def query(self, q: QueryArgs) -> Any:
+        """Answer a checked read-only question (``node.query``) as JSON-ready data."""
         blocks, ledger = self.blocks, self.ledger
         assert blocks is not None and ledger is not None
+        kind = q.kind
         if kind == "status":
             return self.status()
         if kind == "blocks":
-            start, _, end = arg.partition(":")
-            return blocks.digests(int(start or 1), int(end or blocks.height))
+            return blocks.digests(*q.span(blocks.height))
         if kind == "pi_roots":
-            start, _, end = arg.partition(":")
-            return ledger.pi_roots(int(start or 1), int(end or ledger.core.height))
+            return ledger.pi_roots(*q.span(ledger.core.height))
+        if kind == "state_roots":
+            return ledger.state_roots(*q.span(ledger.core.height))
         if kind == "finality":
-            return self.finality_ms[-int(arg or FINALITY_SAMPLES_MAX):]
+            return self.finality_ms[-(q.count or FINALITY_SAMPLES_MAX):] if q.count != 0 else []
         if kind == "top":
             return [{"cid": c, "focus": f, "inbound_links": n}
-                    for c, f, n in ledger.top_particles(int(arg or 10))]
-        if kind == "links":
-            cid = bytes.fromhex(arg)
-            return [{"neuron": n.hex(), "from": s.hex(), "to": d.hex()}
-                    for n, s, d in ledger.store.links_of(cid)]
+                    for c, f, n in ledger.top_particles(10 if q.count is None else q.count)]
+        if kind == "links":  # q.key: a particle in any form cid_from_text accepts (node.query)
+            return [{"neuron": n.hex(), "from": cid_to_text(s), "to": cid_to_text(d)}
+                    for n, s, d in ledger.store.links_of(q.key)]
         if kind == "balance":
-            addr = bytes.fromhex(arg)
-            return {"address": arg, "balance": ledger.core.balance(addr),
-                    "next_nonce": ledger.core.next_nonce(addr)}
+            return {"address": q.key.hex(), "balance": ledger.core.balance(q.key),
+                    "next_nonce": ledger.core.next_nonce(q.key)}
         if kind == "proof":
-            return state_answer(ledger, blocks, bytes.fromhex(arg),
-                                self._finalizing.get(ledger.core.height))
+            return state_answer(ledger, blocks, q.key, self._finalizing.get(ledger.core.height))
         if kind == "focus":
-            return focus_answer(ledger, blocks, bytes.fromhex(arg),
-                                self._finalizing.get(ledger.core.height))
-        if kind == "state_roots":
-            start, _, end = arg.partition(":")
-            return ledger.state_roots(int(start or 1), int(end or ledger.core.height))
-        if kind == "block":
-            rec = blocks.record(int(arg))
-            return None if rec is None else {
-                "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
-                "signers": list(rec.signers), "header": rec.header.hex()}
-        raise ValueError(f"unknown query kind {kind!r}")
+            return focus_answer(ledger, blocks, q.key, self._finalizing.get(ledger.core.height))
+        if kind == "tx":
+            return self._tx_status(q.key)
+        if kind == "consensus":
+            return consensus_answer(
+                node=self.s.node_name, mode=self.mode, why=self.why,
+                view=None if self.core is None else self.core.view(),
+                names=[e.node for e in self.s.committee], peers=self.peers, height=blocks.height,
+                watch=self.progress, rule=self.s.stall, now_ns=self.ctx.now_ns())
+        assert kind == "block", kind
+        rec = blocks.record(q.height)
+        return None if rec is None else {
+            "height": rec.height, "digest": rec.digest.hex(), "txs": len(rec.txs),
+            "signers": list(rec.signers), "header": rec.header.hex()}
 
     def _hold_until_durable(self, answer: Any) -> bool:
         """Hold a proof answered against a block whose log row is still being written:
@@ -904,8 +1019,9 @@ class Validator(Actor):
             "ms_p50": float(np.percentile(ms, 50)) if ms else None,
             "ms_p99": float(np.percentile(ms, 99)) if ms else None,
             "ms_max": max(ms) if ms else None,
-            "ms_total": float(sum(ms)),
+            "ms_total": ledger.focus_ms_total,
             "samples": len(ms),
+            "count": ledger.focus_count,
             "in_state": ledger.pi_in_state,
             "state_held_particles": ledger.slices.written,
             "slices_last": ledger.slices.last_slices,
@@ -949,6 +1065,8 @@ class Validator(Actor):
             "finality_ms_p50": float(np.percentile(samples, 50)) if samples else None,
             "finality_ms_p99": float(np.percentile(samples, 99)) if samples else None,
             "finality_samples": len(samples),
+            "finality_count": self.finality_count,
+            "finality_ms_total": self.finality_ms_total,
             "round": core.dag.round if core is not None else 0,
             "built_height": core.blocks.height if core is not None else blocks.height,
             "consensus_mode": core.bft.mode.mode if core is not None else None,

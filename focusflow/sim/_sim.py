@@ -294,7 +294,7 @@ class Simulation:
                 if watcher_node != name and cut(watcher_node):
                     found.append((path, watcher_node, watcher_path))
                     if forget:
-                        del cell.watchers[key]
+                        node.drop_remote_watch(path, watcher_node, watcher_path)
         return found
 
     def _schedule_node_down(self, name: str, watches: list[tuple[str, str, str]],
@@ -308,9 +308,8 @@ class Simulation:
                 if target is None or (still_cut is not None and not still_cut(watcher_node)):
                     continue  # the watcher is gone, or the link came back in time
                 watched = self._alive_node(name)
-                cell = None if watched is None else watched._cells.get(path)
-                if cell is not None:  # the watch is consumed, as by a dropped connection
-                    cell.watchers.pop((watcher_node, watcher_path), None)
+                if watched is not None:  # the watch is consumed, as by a dropped connection
+                    watched.drop_remote_watch(path, watcher_node, watcher_path)
                 type_id, data = encode_message(Down(Address(name, path), "noconnection", 0))
                 target.receive_frame(encode_envelope_fields(
                     KIND_SYSTEM, 0, name, path, watcher_node, watcher_path, type_id, data))
@@ -327,8 +326,17 @@ class Simulation:
             self._schedule_node_down(name, watches, still_cut=cut)
 
     def disk(self, name: str) -> SimDisk:
-        """The simulated disk of a node (it survives crashes)."""
-        return self._slots[name].disk
+        """The simulated disk of a node, for tests and tools: what its actors stored
+        through ``ctx.storage`` (``keys``, ``read``), and the chaos switches. It survives
+        ``crash_node``, losing what was not synced.
+
+        Raises:
+            KeyError: no node of that name was added.
+        """
+        slot = self._slots.get(name)
+        if slot is None:
+            raise KeyError(f"no node {name!r} in this simulation (add_node first)")
+        return slot.disk
 
     def set_clock_skew(self, name: str, skew_ms: float) -> None:
         """Set a node's clock offset (kept across restarts). The offset may only grow:

@@ -24,6 +24,7 @@ from focusflow.supervisor._database import (
     DatabaseError,
     SqlError,
     Statement,
+    StorageError,
     open_file_database,
     open_image_database,
 )
@@ -38,6 +39,7 @@ from focusflow.supervisor._errors import (
     NotInActor,
 )
 from focusflow.supervisor._future import Future
+from focusflow.supervisor._gate import REMOTE_PATH_CHARS_MAX, ROLES, RemoteGate, RemotePolicy
 from focusflow.supervisor._live import (
     ActorSystem,
     FileStorage,
@@ -85,6 +87,8 @@ __all__ = [
     "ESCALATION_REASON",
     "MAILBOX_DEPTH_MAX_DEFAULT",
     "OVERFLOW_POLICIES",
+    "REMOTE_PATH_CHARS_MAX",
+    "ROLES",
     "SHUTDOWN_MS_DEFAULT",
     "Actor",
     "ActorCrashed",
@@ -111,11 +115,14 @@ __all__ = [
     "MemoryStorage",
     "Node",
     "NotInActor",
+    "RemoteGate",
+    "RemotePolicy",
     "RestartPlan",
     "Runtime",
     "SqlError",
     "Statement",
     "Storage",
+    "StorageError",
     "Supervisor",
     "SupervisorFlags",
     "TimerHandle",

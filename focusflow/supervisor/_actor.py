@@ -108,8 +108,9 @@ class Context:
 
     @property
     def incarnation(self) -> int:
-        """Node-unique id of this incarnation (changes on every restart)."""
-        return self._cell.uid
+        """Which incarnation of this actor this is: 1 for the first actor started at
+        this path on this node, 2 after its first restart, ... (also in ``Down``/``Exit``)."""
+        return self._cell.incarnation
 
     # -- messaging -------------------------------------------------------------------
     def tell(self, ref: ActorRef, msg: Any) -> Future[None]:

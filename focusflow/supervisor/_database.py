@@ -26,6 +26,7 @@ that touch ``sqlite3`` or ``os.fsync`` (``# runtime-ok`` marks them; a test enfo
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3  # runtime-ok: the Runtime's own database implementation
 import struct
 import threading  # runtime-ok: serialises commits from run_blocking worker threads
@@ -70,16 +71,58 @@ def check_database_name(name: str) -> str:
     return name
 
 
-def run_transaction(conn: sqlite3.Connection, statements: Iterable[Statement]) -> None:
+class StorageError(DatabaseError):
+    """A commit failed for a reason of the disk, not of the SQL (disk full, I/O error,
+    read-only or corrupt file): the message names the cause and the file, so an operator
+    reading "…/state.sqlite: disk full" knows what to do (issue 16, finding 11)."""
+
+
+_CAUSES = {
+    "SQLITE_FULL": "disk full (ENOSPC) or the database reached its size limit",
+    "SQLITE_IOERR": "I/O error from the disk",
+    "SQLITE_CORRUPT": "the database file is corrupt",
+    "SQLITE_NOTADB": "not a database file",
+    "SQLITE_READONLY": "the database or its folder is read-only",
+    "SQLITE_CANTOPEN": "cannot open the database file",
+    "SQLITE_BUSY": "another process holds the database",
+    "SQLITE_LOCKED": "the database is locked",
+}
+
+
+def storage_cause(exc: sqlite3.Error) -> str | None:
+    """The operator-facing cause of a failed SQLite call, or None for an error of the
+    SQL itself (a constraint, a syntax error: the caller's bug, raised as is)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    cause = _CAUSES.get(name) or _CAUSES.get("_".join(name.split("_")[:2]))  # IOERR_WRITE
+    if cause is None and "disk is full" in str(exc):
+        cause = _CAUSES["SQLITE_FULL"]
+    return cause
+
+
+def run_transaction(conn: sqlite3.Connection, statements: Iterable[Statement], *,
+                    label: str = "database") -> None:
     """Run ``statements`` as one immediate transaction: all of them, or (on any error,
-    the error re-raised) none. The one transaction helper of the code base."""
+    the error re-raised) none. The one transaction helper of the code base.
+
+    Raises:
+        StorageError: the disk failed the commit (its cause and ``label`` named).
+        sqlite3.Error: a statement failed for a reason of its own.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         for sql, rows in statements:
             conn.executemany(sql, rows)
         conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second
+        # ROLLBACK would raise "cannot rollback - no transaction is active" and hide the cause.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        cause = storage_cause(exc) if isinstance(exc, sqlite3.Error) else None
+        if cause is not None:
+            name = getattr(exc, "sqlite_errorname", "") or type(exc).__name__
+            raise StorageError(f"{label}: {cause} ({name}: {exc})") from exc
         raise
 
 
@@ -96,6 +139,7 @@ class Database:
         self._conn = conn
         self.name = name
         self.path = path
+        self._label = str(path) if path is not None else f"database {name!r} (image)"
         self._storage = storage
         self._owner = threading.get_ident()
         self._writer: sqlite3.Connection | None = None  # a worker thread's (file only)
@@ -124,6 +168,8 @@ class Database:
         Blocking; call it from the actor or from a ``ctx.run_blocking`` job.
 
         Raises:
+            StorageError: the disk failed the commit (disk full, I/O error...): its cause
+                and file named; nothing was written.
             sqlite3.Error: a statement failed (the transaction was rolled back).
             DatabaseError: the database is closed, or an earlier sync failed.
             OSError: the storage could not sync the image (the database is then failed:
@@ -135,9 +181,9 @@ class Database:
             if self._storage is None and threading.get_ident() != self._owner:
                 if self._writer is None:
                     self._writer = _connect_file(self.path, writer=True)  # type: ignore[arg-type]
-                run_transaction(self._writer, stmts)
+                run_transaction(self._writer, stmts, label=self._label)
             else:
-                run_transaction(self._conn, stmts)
+                run_transaction(self._conn, stmts, label=self._label)
                 if self._storage is not None:
                     self._sync_image()
             self.commits += 1
@@ -182,14 +228,26 @@ def image_key(name: str) -> str:
     return IMAGE_KEY_PREFIX + name
 
 
-def open_file_database(path: str | Path, *, name: str | None = None) -> Database:
+def open_file_database(path: str | Path, *, name: str | None = None,
+                       read_only: bool = False) -> Database:
     """A database in the SQLite file ``path`` (created if missing), WAL, fsync on commit.
 
+    ``read_only``: open an existing file without changing it (tools that read a stopped
+    node's data, e.g. the devnet's verdict); commits then fail.
+
     Raises:
-        DatabaseError: the file is not a SQLite database.
+        DatabaseError: the file is not a SQLite database (or, read-only, is missing).
     """
     path = Path(path)
-    conn = _connect_file(path, writer=False)
+    if read_only:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{path}: cannot open read-only ({exc})") from exc
+    else:
+        conn = _connect_file(path, writer=False)
     return Database(conn, name or path.stem, path=path)
 
 

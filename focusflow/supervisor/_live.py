@@ -465,6 +465,10 @@ class ActorSystem:
         """Wait for an actor's ``on_start`` (raises ActorStartError if it failed)."""
         await _await_future(self.node._wait_started(ref))
 
+    async def wait_stopped(self, ref: ActorRef) -> str:
+        """Wait until a local actor has terminated; its exit reason ("noproc": none)."""
+        return await _await_future(self.node.stopped(ref))
+
     async def shutdown(self) -> None:
         """Stop all top-level actors in reverse start order."""
         await _await_future(self.node.stop_all())
@@ -514,8 +518,11 @@ class LoopbackNetwork:
         return system
 
     def detach(self, name: str) -> None:
-        """Disconnect a system (frames to it are dropped from now on)."""
+        """Disconnect a system (frames to it are dropped from now on); the others forget
+        the watches it held on their actors, as a transport does when a peer drops."""
         self._systems.pop(name, None)
+        for system in self._systems.values():
+            system.node.peer_down(name)
 
     def _transport_for(self, sender: str) -> Callable[[str, bytes], None]:
         def send(node: str, frame: bytes) -> None:

@@ -28,6 +28,7 @@ from focusflow.supervisor._errors import (
     MailboxFull,
 )
 from focusflow.supervisor._future import Future
+from focusflow.supervisor._gate import NODE_PATH, REMOTE_PATH_CHARS_MAX, RemoteGate, RemotePolicy
 from focusflow.supervisor._runtime import Runtime, TimerHandle
 from focusflow.supervisor._strategy import ChildSpec, resolve_class
 from focusflow.wire import (
@@ -74,6 +75,9 @@ _current: contextvars.ContextVar[_Cell | None] = contextvars.ContextVar(
 _REC = struct.Struct("<cQI")
 _TO_ACTORS = frozenset((KIND_TELL, KIND_ASK))
 _ANSWERS = frozenset((KIND_REPLY, KIND_ERROR))
+#: Runtime signals: from another node only as system envelopes, and only where justified
+#: (``_remote_system_refusal``); never as an ordinary tell or ask an actor would handle.
+_SIGNALS = frozenset((Down, Exit, Stop, Watch, Unwatch))
 
 
 class DeadLetter:
@@ -113,7 +117,7 @@ class _Cell:
     """Everything the core keeps about one actor incarnation."""
 
     __slots__ = (
-        "actor", "blocked", "children", "coro", "ctx", "current", "mailbox",
+        "actor", "blocked", "children", "coro", "ctx", "current", "incarnation", "mailbox",
         "mailbox_depth_max", "name", "overflow", "parent", "path", "phase", "ref", "resume",
         "scheduled", "shutdown_ms", "skip_on_stop", "started", "stash", "state", "step",
         "stop_reason", "stopped", "sysq", "timers", "uid", "watchers", "watching",
@@ -125,6 +129,8 @@ class _Cell:
         self.name = name
         self.path = path
         self.uid = uid
+        #: How many actors have started at this path on this node, this one included.
+        self.incarnation = 1
         self.ref = ActorRef(node.name, path, node)
         self.actor: Actor | None = None
         self.ctx: Context | None = None
@@ -215,6 +221,9 @@ class Node:
         self._cells: dict[str, _Cell] = {}
         self._top: dict[str, _Cell] = {}
         self._registry: dict[str, ActorRef] = {}
+        #: Incarnations started per named path (anonymous ``$uid`` paths are never
+        #: reused, so they are not kept: the table grows only with distinct names).
+        self._incarnations: dict[str, int] = {}
         self._pending: dict[int, _PendingAsk] = {}
         # Ask deadlines: one FIFO per timeout value (deadlines in a FIFO only grow), and
         # one runtime timer for the earliest; cheaper than a timer per ask.
@@ -227,7 +236,9 @@ class Node:
         self._dead_letter_listeners: list[Callable[[DeadLetter], None]] = []
         self.stats: dict[str, int] = dict.fromkeys(
             ("delivered", "dead_letters", "rejected", "malformed", "crashes", "restarts",
-             "spawned", "asks", "ask_timeouts", "remote_sent"), 0)
+             "spawned", "asks", "ask_timeouts", "remote_sent", "refused"), 0)
+        #: The door for envelopes from other nodes (see ``_gate``).
+        self.gate = RemoteGate(self.name, self.log)
         self._factory = self.ref
         self._ref_cache: dict[tuple[str, str, str, str], ActorRef] = {}
         self.alive = True
@@ -247,16 +258,34 @@ class Node:
     def spawn(self, cls: type[Actor], *args: Any, name: str | None = None,
               mailbox_depth_max: int | None = None, overflow: str | None = None,
               shutdown_ms: int | None = None, **kwargs: Any) -> ActorRef:
-        """Start a top-level actor under ``/user`` (see ``Context.spawn``)."""
-        return self._spawn(None, cls, args, kwargs, name=name,
-                           mailbox_depth_max=mailbox_depth_max, overflow=overflow,
-                           shutdown_ms=shutdown_ms).ref
+        """Start a top-level actor under ``/user`` (see ``Context.spawn``); a ``name`` is
+        also registered (``whereis(name)``) for as long as the actor lives.
+
+        Raises:
+            ValueError: the name is invalid, or taken by a running actor or registration.
+        """
+        self._check_unregistered(name)
+        return self._registered(name, self._spawn(
+            None, cls, args, kwargs, name=name, mailbox_depth_max=mailbox_depth_max,
+            overflow=overflow, shutdown_ms=shutdown_ms).ref)
 
     def spawn_spec(self, spec: ChildSpec) -> ActorRef:
-        """Start a top-level actor from a child spec (e.g. a tree from ``tree_from_toml``)."""
-        return self._spawn(None, resolve_class(spec.start), spec.args, dict(spec.kwargs),
-                           name=spec.id, mailbox_depth_max=spec.mailbox_depth_max,
-                           overflow=spec.overflow, shutdown_ms=spec.shutdown_ms).ref
+        """Start a top-level actor from a child spec (e.g. a tree from ``tree_from_toml``),
+        registered under the spec's id like ``spawn(name=...)``."""
+        self._check_unregistered(spec.id)
+        return self._registered(spec.id, self._spawn(
+            None, resolve_class(spec.start), spec.args, dict(spec.kwargs), name=spec.id,
+            mailbox_depth_max=spec.mailbox_depth_max, overflow=spec.overflow,
+            shutdown_ms=spec.shutdown_ms).ref)
+
+    def _check_unregistered(self, name: str | None) -> None:
+        if name is not None and self.whereis(name) is not None:
+            raise ValueError(f"name {name!r} is already registered to {self.whereis(name)}")
+
+    def _registered(self, name: str | None, ref: ActorRef) -> ActorRef:
+        if name is not None and ref.path in self._cells:  # not if it failed at once
+            self._registry[name] = ref
+        return ref
 
     def register(self, name: str, ref: ActorRef) -> None:
         """Register ``ref`` under ``name``; unregistered automatically when it dies.
@@ -283,6 +312,26 @@ class Node:
         if ref is None or ref.path not in self._cells:
             return None
         return ref
+
+    def set_remote_policy(self, policy: RemotePolicy | None) -> None:
+        """Which node may send which message to which actor here (see ``_gate``)."""
+        self.gate.set_policy(policy)
+
+    def peer_down(self, node: str) -> None:
+        """The connection to ``node`` dropped: forget every watch it held here (Erlang
+        drops a node's monitors on nodedown), so its table cannot outlive it."""
+        for path, watcher_path in self.gate.watches.pop(node, ()):
+            cell = self._cells.get(path)
+            if cell is not None:
+                cell.watchers.pop((node, watcher_path), None)
+
+    def drop_remote_watch(self, path: str, node: str, watcher_path: str) -> None:
+        """Forget one watch a remote actor held on the local actor at ``path`` (its link
+        failed: the watcher gets ``Down(noconnection)`` from its own side)."""
+        cell = self._cells.get(path)
+        if cell is not None:
+            cell.watchers.pop((node, watcher_path), None)
+        self.gate.watch_removed(node, path, watcher_path)
 
     def dead_letters(self) -> list[DeadLetter]:
         """The most recent dead letters (bounded by ``dead_letters_max``)."""
@@ -318,9 +367,16 @@ class Node:
         return cell is not None and cell.state != _DEAD
 
     def incarnation(self, ref: ActorRef) -> int:
-        """The live incarnation id at ``ref`` (0 if none)."""
+        """Which incarnation of the actor at ``ref`` is live: 1 for the first actor
+        started at that path on this node, 2 after its first restart, ... (0 if none)."""
         cell = self._cells.get(ref.path)
-        return 0 if cell is None else cell.uid
+        return 0 if cell is None else cell.incarnation
+
+    def stopped(self, ref: ActorRef) -> Future[str]:
+        """A future of the exit reason of the live local actor at ``ref`` ("noproc" now
+        if there is none): how a process notices its top supervisor gave up."""
+        cell = self._cells.get(ref.path) if ref.node == self.name else None
+        return Future.completed("noproc") if cell is None else cell.stopped
 
     def mailbox_depth(self, ref: ActorRef) -> int:
         """Messages waiting in a local actor's mailbox."""
@@ -392,6 +448,8 @@ class Node:
         depth = mailbox_depth_max or self.mailbox_depth_max
         cell = _Cell(self, parent, name, path, uid, depth, overflow or self.overflow,
                      SHUTDOWN_MS_DEFAULT if shutdown_ms is None else shutdown_ms)
+        if not name.startswith("$"):
+            cell.incarnation = self._incarnations[path] = self._incarnations.get(path, 0) + 1
         actor = cls.__new__(cls)
         cell.actor = actor
         cell.ctx = actor.ctx = Context(self, cell)
@@ -718,13 +776,15 @@ class Node:
             self._undeliverable(cell.path, d, "stopped")
         cell.started.try_set_exception(ActorStartError(f"{cell.path} stopped: {reason}"))
         for watcher in list(cell.watchers.values()):
-            self._send_system(cell, watcher, Down(cell.ref, reason, cell.uid))
+            self._send_system(cell, watcher, Down(cell.ref, reason, cell.incarnation))
+            if watcher.node != self.name:
+                self.gate.watch_removed(watcher.node, cell.path, watcher.path)
         cell.watchers.clear()
         for watched in list(cell.watching.values()):
             self._unwatch(cell, watched)
         parent = cell.parent
         if parent is not None and parent.state != _DEAD:
-            self._send_system(cell, parent.ref, Exit(cell.ref, reason, cell.uid))
+            self._send_system(cell, parent.ref, Exit(cell.ref, reason, cell.incarnation))
         elif parent is None and not _normal(reason) and reason != "killed":
             self.log.error("top_level_actor_died", actor=cell.path, reason=reason)
         cell.stopped.set_result(reason)
@@ -948,6 +1008,7 @@ class Node:
         texts: tuple[str, str, str, str] | None = None  # the route of the frames below
         sender: ActorRef | None = None
         target: _Cell | None = None
+        open_door = self.gate.policy is None  # no policy: any class may reach any actor
         for frame in frames:
             if not self.alive:
                 return
@@ -958,7 +1019,7 @@ class Node:
                 continue
             if out[2] is not texts:  # a new route: who sends, and to which actor
                 texts = out[2]
-                if texts[2] != self.name:
+                if texts[2] != self.name or not self._remote_route_ok(texts):
                     texts = None
                     receive(frame, False, False, None, None, out)  # refused there
                     continue
@@ -967,7 +1028,9 @@ class Node:
                 target = self._cells.get(texts[3])
             # The common case as in _receive_frame: a tell to a running actor with room.
             if out[0] == KIND_TELL and target is not None and target.state == _RUNNING and (
-                    len(target.mailbox) < target.mailbox_depth_max):
+                    len(target.mailbox) < target.mailbox_depth_max) and (
+                    out[3].__class__ not in _SIGNALS) and (
+                    open_door or self.gate.allows(texts[0], texts[3], out[3].__class__)):
                 target.mailbox.append((KIND_TELL, out[3], sender, out[1], _H_RECEIVE))
                 self.stats["delivered"] += 1
                 if target.coro is None and not target.scheduled:
@@ -1006,6 +1069,8 @@ class Node:
             self._dead_letter(DeadLetter("?", "?", "?", f"malformed: {exc.reason}"))
             if local:
                 raise
+            return _DONE_NONE
+        if not local and not self._remote_admitted(kind, corr, route_texts, msg):
             return _DONE_NONE
         if kind in _TO_ACTORS:
             # The common case inline (a running actor with room); everything else in _admit.
@@ -1051,6 +1116,70 @@ class Node:
                 self.runtime.schedule(cell.step)
             return _DONE_NONE
         return self._admit(path, _delivery(kind, msg, sender, corr), local=local, wait=wait)
+
+    # ==================================================================== the door
+    def _remote_route_ok(self, texts: tuple[str, str, str, str]) -> bool:
+        """A route from another node: a sender node that is not us, paths of bounded size."""
+        return bool(texts[0]) and texts[0] != self.name and (
+            len(texts[1]) <= REMOTE_PATH_CHARS_MAX and len(texts[3]) <= REMOTE_PATH_CHARS_MAX)
+
+    def _remote_admitted(self, kind: int, corr: int, texts: tuple[str, str, str, str],
+                         msg: Any) -> bool:
+        """Whether an envelope from another node may act here (see ``_gate``); a refused
+        one is counted and logged, and a refused ask answered ``Unauthorized``."""
+        node, sender_path, _, path = texts
+        if not self._remote_route_ok(texts):
+            self._refuse(node or "?", "bad_route", sender_path_chars=len(sender_path),
+                         path_chars=len(path))
+            return False
+        if kind in _TO_ACTORS:
+            if msg.__class__ in _SIGNALS:
+                self._refuse(node, "signal_as_message", actor=path, message=type(msg).__name__)
+                return False
+            if (path == NODE_PATH and type(msg) is Ping) or self.gate.allows(
+                    node, path, msg.__class__):
+                return True
+            self._refuse(node, "not_authorized", actor=path, message=type(msg).__name__)
+            if kind == KIND_ASK:
+                d = _delivery(kind, msg, self._sender_ref(texts), corr)
+                self._reply_error(path, d, "Unauthorized",
+                                  f"{node} may not send {type(msg).__name__} to {path}")
+            return False
+        if kind in _ANSWERS:
+            pending = self._pending.get(corr)
+            if pending is not None and pending.receiver.node != node:
+                self._refuse(node, "answer_not_asked", corr=corr)
+                return False
+            return True
+        reason = self._remote_system_refusal(node, path, msg)
+        if reason is not None:
+            self._refuse(node, reason, actor=path, message=type(msg).__name__)
+            return False
+        return True
+
+    def _remote_system_refusal(self, node: str, path: str, msg: Any) -> str | None:
+        """Why a system message from ``node`` is not justified here (None: it is)."""
+        kind = type(msg)
+        if kind is Exit:
+            return "exit_from_remote"  # a parent lives on its child's node: no remote link
+        if kind is Stop:
+            return "stop_from_remote"  # stopping is a local, supervised decision
+        if kind is Down:
+            return None if msg.actor.node == node else "down_for_other_node"
+        if kind is Watch or kind is Unwatch:
+            watcher = msg.watcher
+            if watcher.node != node:
+                return "watch_for_other_node"
+            if len(watcher.path) > REMOTE_PATH_CHARS_MAX:
+                return "bad_route"
+            cell = self._cells.get(path)
+            if kind is Watch and (cell is None or (node, watcher.path) not in cell.watchers):
+                return self.gate.may_watch(node, path)
+        return None
+
+    def _refuse(self, node: str, reason: str, **details: Any) -> None:
+        self.stats["refused"] += 1
+        self.gate.refuse(node, reason, **details)
 
     def _sender_ref(self, route: tuple[str, str, str, str]) -> ActorRef:
         """Refs are immutable, so the senders of recent routes are reused (bounded; keyed
@@ -1148,9 +1277,13 @@ class Node:
                 self._send_system(None, watcher, Down(self.ref(self.name, path), "noproc", 0))
             else:
                 cell.watchers[(watcher.node, watcher.path)] = watcher
+                if watcher.node != self.name:
+                    self.gate.watch_added(watcher.node, path, watcher.path)
         elif type(msg) is Unwatch:
             if cell is not None:
                 cell.watchers.pop((msg.watcher.node, msg.watcher.path), None)
+            if msg.watcher.node != self.name:
+                self.gate.watch_removed(msg.watcher.node, path, msg.watcher.path)
         else:
             self._dead_letter(DeadLetter(path, str(sender), type(msg).__name__, "bad_system"))
 

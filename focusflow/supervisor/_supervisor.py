@@ -74,7 +74,7 @@ class Supervisor(Actor):
         cell = self._node._spawn(self.ctx._cell, cls, spec.args, dict(spec.kwargs),
                                  name=spec.id, mailbox_depth_max=spec.mailbox_depth_max,
                                  overflow=spec.overflow, shutdown_ms=spec.shutdown_ms)
-        self._running[spec.id] = (cell.ref, cell.uid)
+        self._running[spec.id] = (cell.ref, cell.incarnation)
         try:
             await cell.started
         except ActorStartError:
@@ -83,14 +83,14 @@ class Supervisor(Actor):
             raise
         return cell.ref
 
-    def _child_id(self, uid: int) -> str | None:
-        for child_id, (_, child_uid) in self._running.items():
-            if child_uid == uid:
+    def _child_id(self, exit: Exit) -> str | None:
+        for child_id, (ref, incarnation) in self._running.items():
+            if ref.path == exit.actor.path and incarnation == exit.incarnation:
                 return child_id
         return None
 
     async def on_child_exit(self, exit: Exit) -> None:
-        child_id = self._child_id(exit.incarnation)
+        child_id = self._child_id(exit)
         if child_id is None:
             return  # a child we stopped on purpose, or an earlier incarnation
         del self._running[child_id]

@@ -30,6 +30,16 @@ from focusflow.net import NodeIdentity
 from focusflow.node import client
 from focusflow.node.config import init_home, peer_toml, write_genesis
 from focusflow.node.validator import CommitteeEntry
+from focusflow.topology.verdict import (
+    AGREE,
+    DISAGREE,
+    UNMEASURED,
+    Verdict,
+    compare,
+    durable_views,
+    get_retrying,
+    live_views,
+)
 
 VALIDATORS_MAX = 32
 READY_TIMEOUT_S = 60.0
@@ -74,7 +84,7 @@ class Devnet:
                  leader_timeout_ms: int = 1000, backend: str = "asyncio",
                  hosts: list[str] | None = None,
                  prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
-                 offload_io: bool = False) -> None:
+                 offload_io: bool = False, key_salt: bytes = b"", base_port: int = 0) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -83,7 +93,13 @@ class Devnet:
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
         self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
-        ports = free_ports(2 * validators)
+        # keys derive from the chain id (a devnet is reproducible); a testnet adds a secret
+        # salt so that its keys cannot be recomputed by anyone who knows the chain id
+        self.key_salt = key_salt
+        # base_port 0: ports the OS reports free now; else node i listens on base + 2i
+        # (p2p) and base + 2i + 1 (HTTP), stable across runs for an operator's firewall
+        ports = free_ports(2 * validators) if base_port == 0 else list(
+            range(base_port, base_port + 2 * validators))
         hosts = hosts or ["127.0.0.1"] * validators
         prefixes = prefixes or [()] * validators
         assert len(hosts) == len(prefixes) == validators
@@ -96,8 +112,8 @@ class Devnet:
         idents: list[NodeIdentity] = []
         vseeds: list[bytes] = []
         for i, n in enumerate(self.nodes):
-            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
-            vseed = blake3.blake3(f"devnet validator key {self.chain_id} {i}".encode()).digest()
+            seed = self._seed("node", i)
+            vseed = self._seed("validator", i)
             idents.append(NodeIdentity.create(n.home / "config", n.name, seed))
             vseeds.append(vseed)
             from focusflow.actors.consensus.crypto import Signer
@@ -113,7 +129,7 @@ class Devnet:
                 cert.write_bytes(idents[j].cert_path.read_bytes())
                 peers += peer_toml(m.name, f"{m.host}:{m.p2p_port}", idents[j].public_key,
                                    f"config/peers/{m.name}.pem")
-            seed = blake3.blake3(f"devnet node key {self.chain_id} {i}".encode()).digest()
+            seed = self._seed("node", i)
             init_home(n.home, name=n.name, chain_id=self.chain_id, role="validator",
                       p2p_listen=f"{n.host}:{n.p2p_port}",
                       http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
@@ -121,6 +137,10 @@ class Devnet:
                       leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi,
                       offload_io=self.offload_io)
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
+
+    def _seed(self, what: str, i: int) -> bytes:
+        return blake3.blake3(self.key_salt + f"devnet {what} key {self.chain_id} {i}".encode()
+                             ).digest()
 
     # ------------------------------------------------------------------ processes
     def start(self, i: int) -> None:
@@ -210,7 +230,7 @@ class Workload:
 
     def __init__(self, *, chain_id: str, seed: int = 1, particles: int = 2000,
                  links_per_tx: int = LINKS_PER_TX_DEFAULT) -> None:
-        assert 1 <= links_per_tx <= 50, "a tx must fit the consensus tx_bytes_max (4 KiB)"
+        assert 1 <= links_per_tx <= 50, "a tx must fit TX_BYTES_MAX (4 KiB, focusflow.limits)"
         self.chain_id = chain_id
         self.links_per_tx = links_per_tx
         self.rng = np.random.default_rng(seed)
@@ -246,20 +266,30 @@ class RunReport:
 
     validators: int
     duration_s: float
+    rate_txs: int = 0
+    links_per_tx: int = 0
     submitted_txs: int = 0
     accepted_txs: int = 0
-    rejected_txs: int = 0
-    shed_txs: int = 0
+    rejected_txs: int = 0  # refused in a node's answer to the submission
+    unanswered_txs: int = 0  # submitted to a node that did not answer
+    node_rejects: int = 0  # every Reject the nodes counted: at submission or shed later
     heights: list[int] = field(default_factory=list)
     links: list[int] = field(default_factory=list)
     finality_ms: list[float] = field(default_factory=list)
-    agreement: bool = False
-    agreement_heights: int = 0
-    pi_agreement: bool = False
-    pi_root: str = ""
+    finality_nodes: int = 0  # nodes whose samples are in ``finality_ms``
+    agreement: Verdict | None = None
+    pi_agreement: Verdict | None = None
+    unmeasured: dict[str, str] = field(default_factory=dict)  # node -> why its figures are missing
     pi: list[dict[str, Any]] = field(default_factory=list)  # each validator's status()["pi"]
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # each answering node's /status
     elapsed_s: float = 0.0
     top: list[dict[str, Any]] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        """``agree``, ``disagree`` or ``unmeasured`` over block digests and π roots."""
+        states = [v.status if v is not None else UNMEASURED
+                  for v in (self.agreement, self.pi_agreement)]
+        return DISAGREE if DISAGREE in states else UNMEASURED if UNMEASURED in states else AGREE
 
     def summary(self) -> dict[str, Any]:
         """The JSON summary: validators, finalized_height, links_committed, finality_ms_p50,
@@ -267,57 +297,86 @@ class RunReport:
         f = np.array(self.finality_ms) if self.finality_ms else None
         links = min(self.links) if self.links else 0
         pi_ms = [p["ms_p50"] for p in self.pi if p.get("ms_p50") is not None]
+        blocks, pis = self.agreement, self.pi_agreement
+        unmeasured = dict(self.unmeasured)
+        for v in (blocks, pis):
+            unmeasured.update(v.unmeasured if v is not None else {})
+        window = self.duration_s or 1e-9
         return {
             "validators": self.validators,
             "finalized_height": min(self.heights) if self.heights else 0,
             "links_committed": links,
             "links_per_second": round(links / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "offered_links_per_second": float(self.rate_txs * self.links_per_tx),
+            "submitted_links_per_second": round(self.submitted_txs * self.links_per_tx
+                                                / window, 1),
+            "committed_links_per_second": round(links / self.elapsed_s, 1) if self.elapsed_s
+            else 0.0,
             "finality_ms_p50": round(float(np.percentile(f, 50)), 1) if f is not None else None,
             "finality_ms_p99": round(float(np.percentile(f, 99)), 1) if f is not None else None,
-            "agreement": self.agreement and self.pi_agreement,
-            "agreement_heights_checked": self.agreement_heights,
-            "pi_root_agreement": self.pi_agreement,
-            "pi_root": self.pi_root,
+            "finality_samples": len(self.finality_ms),
+            "finality_nodes": self.finality_nodes,
+            "agreement": self.verdict() == AGREE,
+            "agreement_verdict": self.verdict(),
+            "agreement_heights_checked": blocks.heights_checked if blocks else 0,
+            "divergence": blocks.to_json() if blocks and blocks.status == DISAGREE else None,
+            "pi_root_agreement": pis is not None and pis.agree,
+            "pi_root_verdict": pis.status if pis else UNMEASURED,
+            "pi_divergence": pis.to_json() if pis and pis.status == DISAGREE else None,
+            "pi_root": pis.last if pis else "",
+            "unmeasured_nodes": unmeasured,
             "pi_particles": max((int(p.get("particles", 0)) for p in self.pi), default=0),
             "pi_ms_p50": round(float(np.median(pi_ms)), 2) if pi_ms else None,
             "pi_ms_max": max((float(p["ms_max"]) for p in self.pi if p.get("ms_max") is not None),
                              default=None),
             "pi_ms_total": [round(float(p.get("ms_total", 0.0)), 1) for p in self.pi],
+            "offered_txs": int(self.rate_txs * self.duration_s),
             "submitted_txs": self.submitted_txs,
             "accepted_txs": self.accepted_txs,
-            "rejected_txs": self.rejected_txs,
-            "shed_txs": self.shed_txs,
+            "rejected_txs": self.rejected_txs + self.unanswered_txs,
+            "refused_txs": self.rejected_txs,
+            "unanswered_txs": self.unanswered_txs,
+            "shed_txs": max(0, self.node_rejects - self.rejected_txs),
+            "node_rejects": self.node_rejects,
             "heights": self.heights,
             "duration_s": self.duration_s,
             "top_particles": self.top,
         }
 
 
-def check_agreement(net: Devnet, indices: list[int]) -> tuple[bool, int]:
-    """Whether the listed validators hold the same block digest at every common height."""
-    heights = [net.status(i)["validator"]["finalized_height"] for i in indices]
-    common = min(heights)
-    if common == 0:
-        return True, 0
-    views = [client.get(net.nodes[i].url, f"/v1/blocks?arg=1:{common}") for i in indices]
-    return all(v == views[0] for v in views), common
+def check_agreement(net: Devnet, indices: list[int]) -> Verdict:
+    """Live verdict: do the listed (running) validators hold the same block digest at every
+    height up to the lowest tip among them (HTTP, paged, each page retried)."""
+    views, failures = live_views({net.nodes[i].name: net.nodes[i].url for i in indices}, "blocks")
+    return compare("block digest", views, failures)
 
 
-def check_pi_agreement(net: Devnet, indices: list[int], common: int) -> tuple[bool, str]:
-    """Whether the listed validators committed the same π root at every height up to
-    ``common``, and that root at ``common`` (hex)."""
-    if common == 0:
-        return True, ""
-    views = [client.get(net.nodes[i].url, f"/v1/pi_roots?arg=1:{common}") for i in indices]
-    same = all(v == views[0] for v in views) and len(views[0]) == common
-    return same, views[0][-1][1] if views[0] else ""
+def check_pi_agreement(net: Devnet, indices: list[int]) -> Verdict:
+    """Live verdict on the π roots, like :func:`check_agreement`."""
+    views, failures = live_views({net.nodes[i].name: net.nodes[i].url for i in indices},
+                                 "pi_roots")
+    return compare("π root", views, failures)
+
+
+def check_durable_agreement(net: Devnet, indices: list[int]) -> tuple[Verdict, Verdict]:
+    """(block digests, π roots) verdicts from what each listed validator made durable:
+    its home's SQLite files, read once its process stopped (issue 21: a slow or failed
+    HTTP answer under load is not evidence of a fork)."""
+    running = [net.nodes[i].name for i in set(indices) & set(net.alive())]
+    assert not running, f"stop {running} before reading their homes"
+    digests, pi_roots, failures = durable_views({net.nodes[i].name: net.nodes[i].home
+                                                 for i in indices})
+    return (compare("block digest", digests, failures), compare("π root", pi_roots, failures))
 
 
 def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Workload,
-                 progress: Any = None, drain_s_max: float = 10.0) -> RunReport:
+                 progress: Any = None, drain_s_max: float = 10.0, stop: bool = True) -> RunReport:
     """Feed ``rate_txs`` signed link txs per second for ``duration_s`` (round robin over the
-    running validators), then wait for the chain to settle and measure."""
-    report = RunReport(validators=len(net.nodes), duration_s=duration_s)
+    running validators), wait for the chain to settle and measure; with ``stop`` (the
+    default) then stop the validators and judge agreement from their homes, else judge it
+    live over HTTP."""
+    report = RunReport(validators=len(net.nodes), duration_s=duration_s, rate_txs=rate_txs,
+                       links_per_tx=workload.links_per_tx)
     tick_s = 0.1
     per_tick = max(1, int(rate_txs * tick_s))
     pool_txs, pool_tags = workload.txs(per_tick * 20)
@@ -340,7 +399,7 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
                 report.accepted_txs += int(r.get("accepted", 0))
                 report.rejected_txs += int(r.get("rejected", 0))
             except client.NodeUnavailable:
-                report.rejected_txs += len(txs)
+                report.unanswered_txs += len(txs)
             report.submitted_txs += len(txs)
         now = time.monotonic()
         if now >= next_print:
@@ -361,18 +420,39 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
             break
     report.elapsed_s = max(1e-9, last_change - start)
     alive = net.alive()
+    _measure_live(net, alive, report)
+    if stop:
+        net.stop()
+        report.agreement, report.pi_agreement = check_durable_agreement(net, alive)
+    else:
+        report.agreement = check_agreement(net, alive)
+        report.pi_agreement = check_pi_agreement(net, alive)
+    return report
+
+
+def _measure_live(net: Devnet, alive: list[int], report: RunReport) -> None:
+    """Each running node's figures (height, links, shed, finality samples, π); a node that
+    does not answer is listed as unmeasured, its figures left out."""
     for i in alive:
-        v = net.status(i)["validator"]
+        n = net.nodes[i]
+        try:
+            st = net.status(i)
+            samples = get_retrying(n.url, "/v1/finality")
+        except client.NodeUnavailable as exc:
+            report.unmeasured[n.name] = f"figures: {exc}"
+            continue
+        v = st["validator"]
+        report.statuses.append(st)
         report.heights.append(int(v["finalized_height"]))
         report.links.append(int(v["links_committed"]))
-        report.shed_txs += int(v["counters"]["rejected"])
-        report.finality_ms += [float(x) for x in client.get(net.nodes[i].url, "/v1/finality")]
+        report.node_rejects += int(v["counters"]["rejected"])
+        report.finality_ms += [float(x) for x in samples]
+        report.finality_nodes += bool(samples)
         report.pi.append(dict(v.get("pi", {})))
-    report.agreement, report.agreement_heights = check_agreement(net, alive)
-    report.pi_agreement, report.pi_root = check_pi_agreement(net, alive, report.agreement_heights)
-    if alive:
-        report.top = client.get(net.nodes[alive[0]].url, "/v1/top?arg=5")
-    return report
+    for i in alive:
+        with contextlib.suppress(client.NodeUnavailable):
+            report.top = get_retrying(net.nodes[i].url, "/v1/top?arg=5")
+            break
 
 
 def _progress(net: Devnet, progress: Any, t_s: float) -> int:

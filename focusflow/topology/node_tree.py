@@ -13,9 +13,17 @@ died abnormally and why (what ``focusflow actors list`` shows).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from focusflow.supervisor import ChildSpec, Exit, Supervisor, SupervisorFlags, is_normal_exit
+from focusflow.supervisor import (
+    ChildSpec,
+    Exit,
+    RemotePolicy,
+    Supervisor,
+    SupervisorFlags,
+    is_normal_exit,
+)
 
 NODE_RESTARTS_MAX = 3
 NODE_RESTART_PERIOD_MS = 10_000
@@ -46,3 +54,33 @@ def node_tree(validator_settings: Any) -> ChildSpec:
     children = (ChildSpec(id="validator", start=Validator, args=(validator_settings,),
                           shutdown_ms=5_000, mailbox_depth_max=65_536),)
     return ChildSpec(id="node", start=NodeSupervisor, args=(flags, children), shutdown_ms=None)
+
+
+def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:
+    """What a remote node may send to this node's actors, by its role (rule 8).
+
+    Roles: a node of the genesis committee is a ``validator``; any other pinned peer is
+    what its ``[[p2p.peers]] role`` says (``full`` by default, or ``light``). Only the validator actor takes remote messages, and only these (the
+    table is the same on every node of a network, and ``docs/operations.md`` shows it):
+
+    ============  ===========================================================
+    role          messages to ``/user/node/validator``
+    ============  ===========================================================
+    validator     ConsensusFrame, BlocksFrom, Blocks, SubmitTxs (forwarded)
+    full          BlocksFrom, SubmitTxs (forwarded by a full node)
+    light         BlocksFrom
+    ============  ===========================================================
+
+    ``Query`` is not remote at all (clients query over HTTP); the node supervisor takes
+    nothing remote (a ``Stop``/``Exit`` from a peer is refused by the gate anyway).
+    """
+    from focusflow.node.messages import Blocks, BlocksFrom, ConsensusFrame, SubmitTxs
+    from focusflow.node.validator import VALIDATOR_PATH
+
+    validators = {e.node for e in committee}
+    roles = {p.name: getattr(p, "role", "full") for p in peers} | {
+        n: "validator" for n in validators}
+    table = {"validator": frozenset({ConsensusFrame, BlocksFrom, Blocks, SubmitTxs}),
+             "full": frozenset({BlocksFrom, SubmitTxs}),
+             "light": frozenset({BlocksFrom})}
+    return RemotePolicy(roles=roles, actors={VALIDATOR_PATH: table})

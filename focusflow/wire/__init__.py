@@ -2,15 +2,17 @@
 
 Public surface::
 
-    from focusflow.wire import message, array_field, load_schema, WireError
+    from focusflow.wire import message, array_field, UInt32, WireError
 
-    schema = load_schema(Path(__file__).with_name("mine.capnp"))
-
-    @message(schema.EdgeBatch)
+    @message                       # struct generated from the hints (embedders)
     class EdgeBatch:
         src: np.ndarray = array_field("<u4")
         dst: np.ndarray = array_field("<u4")
+        weight: UInt32 = 0
         note: str = ""
+
+    @message(load_schema(path).Vote)   # or bound to a hand-written struct (protocol)
+    class Vote: ...
 
     type_id, data = encode_message(EdgeBatch(...))
     obj = decode_message(type_id, data)
@@ -41,6 +43,20 @@ from focusflow.wire._codec import (
 )
 from focusflow.wire._errors import MalformedFrame, WireError
 from focusflow.wire._framing import FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encode_frame
+from focusflow.wire._generate import (
+    Float32,
+    Float64,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+    WireType,
+    generated_schema,
+)
 from focusflow.wire._hop import (
     HopRoute,
     decode_hop,
@@ -77,11 +93,22 @@ __all__ = [
     "Address",
     "Envelope",
     "EnvelopeFields",
+    "Float32",
+    "Float64",
     "FrameDecoder",
     "HopRoute",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
     "MalformedFrame",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
     "WireError",
     "WireLimits",
+    "WireType",
     "array_field",
     "bind_address_factory",
     "codec_for_id",
@@ -99,6 +126,7 @@ __all__ = [
     "encode_hop_on",
     "encode_message",
     "from_bytes",
+    "generated_schema",
     "hop_route",
     "hop_template",
     "load_schema",

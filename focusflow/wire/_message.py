@@ -1,6 +1,8 @@
 """Python message types bound to Cap'n Proto structs.
 
-A message is a frozen dataclass decorated with ``@message(schema.Struct)``. The decorator
+A message is a frozen dataclass decorated with ``@message(schema.Struct)`` (a hand-written
+struct: the protocol's wire types) or plain ``@message`` (the struct is generated from the
+type hints, see ``_generate``: what embedders use). The decorator
 registers the class under the struct's 64-bit schema id (the key that travels in every
 envelope) and generates, once per type, straight-line encode and decode functions: no
 per-message reflection, and ``new_message()`` plus attribute stores, which pycapnp runs
@@ -347,6 +349,7 @@ def _build_codec(cls: type, struct: Any) -> MessageCodec:
         dec_args.append(dec)
         which = proto.slot.type.which()
         flat_ok &= which in _PRIMITIVES or which in ("text", "data", "enum")
+        flat_ok &= not _strip_optional(hints[f.name])[1]  # the fast path has no null
         has_address |= "_addr(" in dec or _nested_has_address(hints[f.name])
     if len(enc_lines) == 1:
         enc_lines.append("    pass")
@@ -455,23 +458,45 @@ def _register(codec: MessageCodec) -> None:
 _SNAKE_OK = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+@typing.overload
+def message(struct: type[T], /) -> type[T]: ...
+
+
+@typing.overload
+def message(struct: Any = None, /, *, id: str | int | None = None) -> Callable[[type[T]], type[T]]: ...
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, array_field))
-def message(struct: Any) -> Callable[[type[T]], type[T]]:
-    """Class decorator: make ``cls`` a frozen dataclass bound to Cap'n Proto ``struct``.
+def message(struct: Any = None, /, *, id: str | int | None = None) -> Any:
+    """Class decorator: make ``cls`` a frozen dataclass bound to a Cap'n Proto struct.
+
+    ``@message(schema.Struct)`` binds a hand-written struct (the protocol's wire types).
+    ``@message`` or ``@message(id="app.Ping")`` generates the struct from the type hints
+    (``focusflow.wire._generate``: the mapping, and the struct id: ``id`` itself if an
+    int, e.g. from ``capnp id``, else derived from the key ``id`` or, by default, the
+    class's ``"module.qualname"``).
 
     Raises:
         TypeError: a field has no counterpart in the struct, an unsupported type, or the
             struct id is already bound to another class (a local bug, found at import).
     """
 
-    def wrap(cls: type[T]) -> type[T]:
+    def wrap(cls: type[T], bound: Any = struct) -> type[T]:
         if "__dataclass_fields__" not in cls.__dict__:
             cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             assert _SNAKE_OK.match(f.name), f"{cls.__qualname__}.{f.name}: use snake_case"
-        codec = _build_codec(cls, struct)
+        if bound is None:
+            from focusflow.wire._generate import generate_struct
+
+            bound = generate_struct(cls, id or f"{cls.__module__}.{cls.__qualname__}")
+        codec = _build_codec(cls, bound)
         _fast_init(codec)
         _register(codec)
         return cls
 
+    if isinstance(struct, type):  # bare ``@message``
+        assert id is None
+        return wrap(struct, None)
+    assert id is None or struct is None, "id= names a generated struct, not a given one"
     return wrap

@@ -42,3 +42,33 @@ def test_shorten_halves_durations_while_it_still_fails() -> None:
     # fails while the partition lasts at least 150 ms: 800 -> 400 -> 200, not 100
     simpler, runs = shorten([fault], lambda fs: (fs[0].heal_after_ms or 0) >= 150)
     assert simpler[0].heal_after_ms == 200.0 and runs == 3
+
+
+def test_shrink_stops_at_its_budget_with_the_smallest_failing_schedule() -> None:
+    from focusflow.chaos.plan import FaultPlan
+    from focusflow.chaos.shrink import OutOfBudget, shrink
+
+    calls: list[int] = []
+
+    def fails(sub: list[Fault]) -> bool:
+        if len(calls) == 5:
+            raise OutOfBudget
+        calls.append(len(sub))
+        return len(sub) >= 3
+
+    best, runs = shrink(1, FaultPlan(), _faults(40), invariant=None, fails=fails)
+    assert runs == 6  # five decided, the sixth found the budget spent
+    failing = [n for n in calls if n >= 3]
+    assert failing and len(best) == min(failing) < 40
+
+
+def test_a_run_past_its_step_budget_stops_with_a_budget_violation() -> None:
+    from focusflow.chaos.campaign import Budget, run_seed
+    from focusflow.chaos.plan import FaultPlan
+
+    result, _ = run_seed(1, FaultPlan(duration_ms=2_000), budget=Budget(events_max=1_500))
+    (v,) = result["violations"]
+    assert v["invariant"] == "run.budget" and v["step"] == result["events"] == 1_500
+    assert "1500 steps, the budget is 1500" in v["detail"]
+    free, _ = run_seed(1, FaultPlan(duration_ms=2_000))
+    assert free["ok"] and free["events"] > 1_500

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -70,3 +73,39 @@ def test_the_pytest_plugin_parametrizes_by_sim_seeds(tmp_path: Path) -> None:
                           "-p", "no:cacheprovider"], capture_output=True, text=True,
                          timeout=120, check=False, cwd=tmp_path)
     assert "3 passed" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_printed_rerun_command_runs_exactly_that_seed(tmp_path: Path) -> None:
+    """The hint a failing seed prints is a command current pytest accepts and that reruns
+    that one case (``-k 'seed=5'`` is rejected by pytest 8)."""
+    test = tmp_path / "test_user.py"
+    test.write_text(textwrap.dedent("""
+        from focusflow.testing import sim_test
+        from tests.chaos.test_testing import _boot
+
+        @sim_test(seeds=[3, 5], duration_ms=200)
+        def test_breaks_on_five(sim):
+            seen = []
+            sim.add_node("a", boot=_boot(seen))
+            sim.add_invariant("never_three", lambda: sim.seed != 5 or len(seen) < 3)
+    """))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.pop("FOCUSFLOW_SEEDS", None)
+
+    def pytest_run(*args: str, extra: dict[str, str] | None = None) -> str:
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-p", "no:randomly", "-p", "no:xdist", *args],
+                             capture_output=True, text=True, timeout=120, check=False,
+                             cwd=tmp_path, env={**env, **(extra or {})})
+        return out.stdout + out.stderr
+
+    first = pytest_run("test_user.py")
+    assert "1 failed, 1 passed" in first, first
+    hint = re.search(r"rerun exactly this seed: FOCUSFLOW_SEEDS=(\d+) pytest (\S+)", first)
+    assert hint, first
+    assert hint.group(1) == "5"
+    (node,) = shlex.split(hint.group(2))
+    assert node == "test_user.py::test_breaks_on_five[seed=5]"
+    again = pytest_run(node, extra={"FOCUSFLOW_SEEDS": hint.group(1)})
+    assert "1 failed" in again and "passed" not in again, again
+    assert "seed 5: invariant 'never_three'" in again

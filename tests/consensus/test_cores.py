@@ -20,6 +20,7 @@ from focusflow.actors.consensus.types import (
     BlockSig,
     Broadcast,
     CertRequest,
+    ClientTx,
     Commit,
     Committee,
     Finalize,
@@ -357,3 +358,32 @@ def test_a_conflicting_block_share_is_evidence() -> None:
     with pytest.raises(PeerFault) as info:
         a.on_block_sig(1, share)
     assert info.value.kind == "conflicting-block"
+
+
+def test_a_cert_response_stays_within_its_byte_budget_and_sync_still_completes() -> None:
+    """Issue 21: under `devnet --rate 2000 --links-per-tx 50` a lagging validator asked for
+    missing certificates and two peers each built an 18.9 MB answer, over the wire's
+    16 MiB limit: the encode raised inside both answering validators, which crashed."""
+    budget = 40_000
+    dags = _dags(4, config=DagConfig(sync_bytes_max=budget))
+    answers: list[int] = []
+    original = [d.on_cert_request for d in dags]
+    for d, handler in zip(dags, original, strict=True):
+        def counted(sender: int, req: CertRequest, handler=handler) -> list[object]:
+            out = handler(sender, req)
+            answers.extend(len(e.data) for e in out)  # type: ignore[attr-defined]
+            return out
+        d.on_cert_request = counted  # type: ignore[method-assign]
+    tx = bytes(range(256)) * 8  # 2 KiB
+    for r in range(1, 6):  # validator 3 misses rounds 1..5 of 10-tx (~20 KB) headers
+        for i, d in enumerate(dags[:3]):
+            d.submit([ClientTx(tx + bytes([r, i, k]), 100, 0) for k in range(10)])
+        _pump(dags, [(i, e) for i, d in enumerate(dags[:3]) for e in d.propose(r, SKIP, 0)],
+              drop={3})
+    assert not dags[3].by_round
+    for r in range(6, 12):  # then it hears again, and syncs what it missed piece by piece
+        _pump(dags, [(i, e) for i, d in enumerate(dags[:3]) for e in d.propose(r, SKIP, 0)])
+    assert answers and max(answers) <= budget + 2_000, answers  # one cert may go over alone
+    assert len(answers) > 1  # the budget split the sync into several answers
+    assert all(len(dags[3].by_round[r]) >= 3 for r in range(1, 11)), \
+        {r: len(dags[3].by_round.get(r, {})) for r in range(1, 12)}

@@ -28,3 +28,15 @@ def test_sim_example_is_deterministic() -> None:
                            cwd=ROOT, capture_output=True, text=True, timeout=120,
                            check=True).stdout for _ in range(2)}
     assert len(runs) == 1
+
+
+def test_the_readme_embedding_example_runs() -> None:
+    """README's "Embedding actors" block, run as written (messages with no .capnp file,
+    ``whereis`` finding an actor spawned by name)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Embedding actors in your program", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Greeting(text='hello world hello world')"

@@ -138,8 +138,8 @@ def test_validators_in_namespaces_survive_cut_links_and_heal(fabric: Fabric, tmp
         while (h3 := height(net, 3)) < target:
             assert time.monotonic() < deadline, f"node3 stuck at {h3} < {target} after healing"
             time.sleep(0.3)
-        ok, checked = check_agreement(net, list(range(N)))
-        assert ok and checked >= target
+        verdict = check_agreement(net, list(range(N)))
+        assert verdict.agree and verdict.heights_checked >= target, verdict.describe()
         st = net.status(3)
         # the cut was seen (keep-alives stopped) and the link re-established after healing
         assert all(st["peers"][f"node{i}"]["disconnects"] >= 1 for i in range(3)), st["peers"]
@@ -160,8 +160,8 @@ def test_validators_in_namespaces_survive_cut_links_and_heal(fabric: Fabric, tmp
         while min(height(net, i) for i in range(N)) <= max(stalled):
             assert time.monotonic() < deadline, "no progress after healing the 2|2 split"
             time.sleep(0.3)
-        ok, _ = check_agreement(net, list(range(N)))
-        assert ok
+        verdict = check_agreement(net, list(range(N)))
+        assert verdict.agree, verdict.describe()
     finally:
         codes = [net.terminate(i) for i in range(N)]
     assert codes == [0] * N, codes

@@ -92,7 +92,7 @@ async def live_node(ident: NodeIdentity, peers: list[PeerSpec],
     """An ActorSystem with its transport serving; both stop on leaving the block."""
     transport = Transport(ident, peers, config=config, seed=1)
     async with ActorSystem(ident.name, transport=transport.send) as system:
-        transport.attach(system.node.receive_frame)
+        transport.attach(system.node.receive_frame, system.node.peer_down)
         async with anyio.create_task_group() as tg:
             await tg.start(transport.serve)
             yield system, transport

@@ -101,8 +101,8 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(
         wait_until(lambda: min(net.status(i)["validator"]["finalized_height"]
                                for i in (0, 1, 2, victim)) >= target, 20,
                    f"every validator to report height {target}")
-        ok, checked = check_agreement(net, [0, 1, 2, victim])
-        assert ok and checked >= target
+        verdict = check_agreement(net, [0, 1, 2, victim])
+        assert verdict.agree and verdict.heights_checked >= target, verdict.describe()
         wait_until(lambda: net.status(victim)["validator"]["mode"] == "consensus", 30,
                    f"node{victim} to rejoin consensus")
         rejoined_at = net.status(victim)["validator"]["finalized_height"]
@@ -127,10 +127,13 @@ def test_validator_killed_with_sigkill_restarts_catches_up_and_loses_nothing(
         assert st["validator"]["last_signed"]["round"] > signed_before["round"]
         assert all(net.status(i)["validator"]["counters"]["misbehaviours"] == 0 for i in range(3)), \
             "a peer saw an equivocation, a double vote or a conflicting block share"
-        ok, checked = check_agreement(net, [0, 1, 2, victim])
-        assert ok
-        same_pi, pi_root = check_pi_agreement(net, [0, 1, 2, victim], checked)
-        assert same_pi and pi_root not in ("", PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
+        verdict = check_agreement(net, [0, 1, 2, victim])
+        assert verdict.agree, verdict.describe()
+        checked = verdict.heights_checked
+        pi_verdict = check_pi_agreement(net, [0, 1, 2, victim])
+        assert pi_verdict.agree and pi_verdict.heights_checked >= checked, pi_verdict.describe()
+        pi_root = dict(client.get(net.nodes[0].url, f"/v1/pi_roots?arg={checked}:{checked}"))[checked]
+        assert pi_root not in ("", PI_ROOT_UNCOMMITTED.hex(), EMPTY_ROOT.hex())
         assert st["validator"]["counters"]["synced_blocks"] > 0
         assert st["validator"]["links_committed"] >= before["links_committed"]
         state_views = [client.get(net.nodes[i].url, f"/v1/state_roots?arg=1:{checked}")

@@ -51,8 +51,8 @@ def test_every_admitted_transaction_of_a_burst_is_committed_once(tmp_path: Path)
             assert time.monotonic() < deadline, f"links {links} < {expected} (shed {shed})"
             time.sleep(0.5)
         assert max(links) == expected  # each exactly once (distinct neurons, nonce 0)
-        ok, _ = check_agreement(net, [0, 1, 2, 3])
-        assert ok
+        verdict = check_agreement(net, [0, 1, 2, 3])
+        assert verdict.agree, verdict.describe()
         light_client_checks(net, sample)
     finally:
         net.stop()

@@ -45,6 +45,9 @@ def _world(seed: int) -> Simulation:
             node.spawn_spec(node_tree(settings))
 
         sim.add_node(name, boot=boot)
+        # what ``focusflow init`` does for a new home: "signed nothing yet" (without it a
+        # validator cannot tell a new disk from wiped data and follows; issue 16 finding 10)
+        write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
     return sim
 
 

@@ -32,6 +32,7 @@ import anyio
 import pytest
 import structlog
 
+from focusflow.actors.state.ids import cid_short
 from focusflow.node import client
 from focusflow.node.app import run_node
 from focusflow.node.config import load_settings
@@ -50,6 +51,8 @@ CDP_CALL_TIMEOUT_S = 10.0
 LIVE_TIMEOUT_S = 15.0  # blocks come every ~0.1-1 s with two validators
 TXS = 12
 LINKS_PER_TX = 5
+SCREENSHOT_ENV = "FOCUSFLOW_SCREENSHOT"  # a path: save a PNG of the page there
+SCREENSHOT_HISTORY_S = 12.0
 
 
 @pytest.fixture
@@ -59,18 +62,21 @@ def anyio_backend() -> str:
 
 
 class Tables(HTMLParser):
-    """Cell texts of every ``<table id=…>`` and the text of elements with an id."""
+    """Cell texts of every ``<table id=…>``, the text and class of elements with an id."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
         self.texts: dict[str, str] = {}
+        self.classes: dict[str, str] = {}  # id -> class attribute
         self._table: str | None = None
         self._cell: list[str] | None = None
         self._ids: list[tuple[str, str]] = []  # open (tag, id) whose text we collect
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         ident = dict(attrs).get("id")
+        if ident:
+            self.classes[ident] = dict(attrs).get("class") or ""
         if tag == "table" and ident:
             self._table = ident
             self.tables[ident] = []
@@ -227,6 +233,16 @@ async def wait_for(url: str, what: str, ok: Any, *, timeout_s: float = 20.0) -> 
     raise AssertionError(what)  # pragma: no cover - fail_after raises first
 
 
+async def screenshot(chromium: str, url: str, profile: Path, out: Path) -> None:
+    """A PNG of the page (``FOCUSFLOW_SCREENSHOT=path``: the docs' picture of it)."""
+    argv = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--hide-scrollbars",
+            "--window-size=960,1000", f"--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}",
+            f"--screenshot={out.resolve()}", url + "/"]
+    with anyio.fail_after(CHROMIUM_TIMEOUT_S):
+        done = await anyio.run_process(argv, check=False)
+    assert done.returncode == 0 and out.stat().st_size > 0, done.stderr.decode(errors="replace")[-2000:]
+
+
 def summary_height(page: Tables) -> int:
     found = re.search(r"height (\d+)", page.texts.get("summary", ""))
     assert found is not None, page.texts.get("summary")
@@ -282,7 +298,11 @@ async def test_page_in_chromium_shows_tree_blocks_top_of_pi_and_polls_new_blocks
             assert [r[0] for r in tree] == ["/user/node", "\u00a0\u00a0/user/node/validator"]
             assert [r[1] for r in tree] == ["NodeSupervisor", "Validator"]
             rendered_top = body_rows(first, "top")
-            assert [r[0] for r in rendered_top] == [t["cid"][:20] for t in top] and top
+            assert [r[0] for r in rendered_top] == [cid_short(t["cid"]) for t in top] and top
+            assert first.classes["stall"] == "moving", first.texts["stall"]
+            assert first.texts["stall"].startswith("chain moving: block ")
+            assert re.fullmatch(r"height: \d+ \(last \d+ s\)", first.texts["label-height"])
+            assert "round" in first.texts["consensus"] and body_rows(first, "votes")
             for row, t in zip(rendered_top, top, strict=True):
                 assert float(row[1]) == pytest.approx(t["focus"], rel=1e-3)
                 assert int(row[2]) == t["inbound_links"]
@@ -295,6 +315,13 @@ async def test_page_in_chromium_shows_tree_blocks_top_of_pi_and_polls_new_blocks
             later.feed(html)
             assert same_document, "the page was reloaded instead of updating itself"
             assert await check_blocks(later, url) > shown
+            shot = os.environ.get(SCREENSHOT_ENV)
+            if shot:  # docs/img/node-page.png: charts need some history (and links) first
+                for _ in range(int(SCREENSHOT_HISTORY_S)):
+                    more, more_tags = work.txs(4)
+                    await anyio.to_thread.run_sync(partial(client.submit, url, more, more_tags))
+                    await anyio.sleep(1.0)
+                await screenshot(chromium, url, tmp_path / "profile3", Path(shot))
             stop.set()
     finally:
         structlog.reset_defaults()

@@ -247,3 +247,15 @@ def test_blocking_work_runs_inline_in_the_simulator() -> None:
     n = sim.add_node("n")
     answer = sim.run_until_complete(n.ask(n.spawn(Hasher), Req(0, "xy")))
     assert answer.n == 2000 and sim.virtual_seconds == 0
+
+
+def test_a_watch_consumed_by_a_partition_frees_its_place_in_the_peers_table() -> None:
+    """The watched node's door counts remote watches per peer (bounded): one dropped by
+    node-down detection must leave that count too, or partitions fill it up."""
+    sim, a, b, w = _watch_setup()
+    assert a.gate.watches == {"b": {("/user/echo", w.path)}}
+    sim.network.partition(["a"], ["b"])
+    sim.run(for_ms=1_100)
+    sim.network.heal()
+    assert sim.run_until_complete(b.ask(w, Req(1))) == Resp(1, "noconnection")
+    assert a.gate.watches == {} and not a._cells["/user/echo"].watchers

@@ -13,6 +13,7 @@ from focusflow.actors.state import Reject, SqliteStore, StateCore, TxKind, cid_o
 from focusflow.actors.state import tx as txmod
 from focusflow.actors.state.ids import Neuron
 from focusflow.actors.state.tx import decode_tx, encode_body, schema, sign_body, verify_signatures
+from focusflow.limits import TX_BYTES_MAX
 
 from .conftest import CHAIN
 
@@ -99,7 +100,7 @@ def test_each_rejection_reason_is_reported_and_changes_nothing(
         "expired": [_link(alice, 1, [(C, D)], expiry_height=1)],
         "garbage": [b"\x00" * 8 + b"not capnp at all"],
         "truncated": [good[:-16]],
-        "oversized": [b"\x00" * (txmod.tx_bytes_max + 8)],
+        "oversized": [b"\x00" * (TX_BYTES_MAX + 8)],
         "duplicate_link": [_link(alice, 1, [(A, B)])],
         "duplicate_in_batch": [_link(alice, 1, [(C, D), (C, D)])],
         "unknown_unlink": [
@@ -161,9 +162,10 @@ def test_signature_covers_body_bytes_not_a_reencoding() -> None:
 
 
 def test_decode_refuses_pointer_amplification() -> None:
-    """Three pointers aimed at one 64 KiB blob: reading them all exceeds the traversal
-    limit (about the message size), so the tx is MALFORMED instead of amplifying work."""
-    n_bytes = 64 * 1024
+    """Three pointers aimed at one blob (within TX_BYTES_MAX): reading them all exceeds the
+    traversal limit (about the message size), so the tx is MALFORMED instead of amplifying
+    work."""
+    n_bytes = TX_BYTES_MAX // 4
     words = [
         3 << 48,  # root: struct right after, 0 data words, 3 pointers
         *(1 | (off << 2) | (2 << 32) | (n_bytes << 35) for off in (2, 1, 0)),  # byte lists

@@ -11,6 +11,7 @@ import pytest
 from focusflow.sim import Simulation
 from focusflow.supervisor import (
     ESCALATION_REASON,
+    Actor,
     ActorCrashed,
     ActorNotFound,
     ActorRef,
@@ -396,3 +397,68 @@ def test_supervisor_tree_from_toml() -> None:
     assert ask(sim, n1, n1.ref("n1", "/user/root/inner/b"), Req(0)).text == "b"
     with pytest.raises(ValueError):
         tree_from_toml("[supervisor]\nbogus = 1\n")
+
+
+def test_spawn_with_a_name_registers_it_until_the_actor_dies() -> None:
+    sim = Simulation(11)
+    n1 = sim.add_node("n1")
+    echo = n1.spawn(Echo, name="echo")
+    assert n1.whereis("echo") == echo
+    anonymous = n1.spawn(Echo)
+    assert n1.whereis(anonymous.path.rsplit("/", 1)[1]) is None  # only names are registered
+    with pytest.raises(ValueError, match="already"):
+        n1.spawn(Echo, name="echo")
+    n1.stop(echo)
+    sim.run(for_ms=10)
+    assert n1.whereis("echo") is None
+    n1.register("taken", n1.spawn(Echo))
+    with pytest.raises(ValueError, match="already registered"):
+        n1.spawn(Echo, name="taken")  # a name registered to another live actor
+    assert n1.whereis("taken") is not None and n1.paths().count("/user/taken") == 0
+
+
+def test_incarnations_are_counted_per_actor_and_down_carries_them() -> None:
+    sim = Simulation(12)
+    n1 = sim.add_node("n1")
+    sup = n1.spawn(Supervisor, SupervisorFlags(strategy="one_for_one", intensity=5),
+                   [ChildSpec("a", Recorder, ("a",)), ChildSpec("b", Recorder, ("b",))],
+                   name="sup")
+    sim.run(for_ms=10)
+    a, b = n1.ref("n1", "/user/sup/a"), n1.ref("n1", "/user/sup/b")
+    assert (n1.incarnation(sup), n1.incarnation(a), n1.incarnation(b)) == (1, 1, 1)
+    watcher = n1.spawn(Watcher)
+    sim.run_until_complete(watcher.ask(Req(0, "n1|/user/sup/a")))
+    for expected in (2, 3):
+        n1.tell(a, Req(-1))  # crashes; the supervisor restarts it at the same path
+        sim.run(for_ms=50)
+        assert n1.incarnation(a) == expected and n1.incarnation(b) == 1
+    assert sim.run_until_complete(a.ask(Req(5))) == Resp(3, "a")  # ctx.incarnation
+    watching = n1.actor_of(watcher)
+    assert isinstance(watching, Watcher)
+    assert [d.incarnation for d in watching.downs] == [1]  # the watched incarnation ended
+    assert n1.incarnation(n1.spawn(Echo)) == 1
+    assert n1.incarnation(n1.ref("n1", "/user/nobody")) == 0
+
+
+class _Saver(Actor):
+    async def receive(self, msg: Any) -> Any:
+        await self.ctx.storage.write(f"k/{msg.n}", msg.text.encode())
+        if msg.n % 2 == 0:
+            await self.ctx.storage.sync()
+        return None
+
+
+def test_a_simulated_nodes_disk_is_public_and_survives_a_crash() -> None:
+    sim = Simulation(13)
+    n1 = sim.add_node("n1")
+    saver = n1.spawn(_Saver)
+    sim.run_until_complete(saver.ask(Req(1, "unsynced")))
+    sim.run_until_complete(saver.ask(Req(2, "synced")))  # the sync covers k/1 too
+    sim.run_until_complete(saver.ask(Req(3, "lost")))
+    disk = sim.disk("n1")
+    assert disk.keys("k/") == ["k/1", "k/2", "k/3"]
+    sim.crash_node("n1")
+    assert sim.disk("n1") is disk and disk.keys("k/") == ["k/1", "k/2"]
+    assert disk.read("k/2").result() == b"synced"
+    with pytest.raises(KeyError, match="no node 'n9'"):
+        sim.disk("n9")

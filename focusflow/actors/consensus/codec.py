@@ -30,13 +30,13 @@ from focusflow.actors.consensus.types import (
     SignedHeader,
     Vote,
 )
+from focusflow.limits import TX_BYTES_MAX
 from focusflow.wire import load_schema
 
 schema: Any = load_schema(Path(__file__).with_name("consensus.capnp"))
 
 message_bytes_max = 16 << 20  # one hop; larger frames are refused before parsing
 batch_txs_max = 65_536
-tx_bytes_max = 4096
 parents_max = 1024
 batches_max = 64
 request_digests_max = 4096
@@ -79,8 +79,8 @@ def _read_batch(b: Any) -> Batch:
         raise DecodeError("batch columns disagree or exceed batch_txs_max")
     if n and (offsets[0] != 0 or int(offsets[-1]) != len(blob) or np.any(np.diff(offsets.astype(np.int64)) < 0)):
         raise DecodeError("batch offsets are not a monotone cover of the payload bytes")
-    if n and int(np.max(np.diff(offsets.astype(np.int64)))) > tx_bytes_max:
-        raise DecodeError("transaction over tx_bytes_max")
+    if n and int(np.max(np.diff(offsets.astype(np.int64)))) > TX_BYTES_MAX:
+        raise DecodeError(f"transaction over TX_BYTES_MAX ({TX_BYTES_MAX} bytes)")
     payloads = tuple(blob[int(offsets[i]) : int(offsets[i + 1])] for i in range(n))
     return Batch(payloads=payloads, focus=tuple(int(x) for x in focus))
 

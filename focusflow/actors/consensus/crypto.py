@@ -88,8 +88,11 @@ class Ed25519Verifier:
 class CachingVerifier:
     """Ed25519 verification remembering valid triples (bounded LRU, ``entries_max``).
 
-    Only successes are cached, keyed by a BLAKE3 of the triple, so a forged signature is
-    always checked in full.
+    Only successes are cached, so a forged signature is always checked in full. The key
+    is the BLAKE3 of the triple *as a structure* (each part length-prefixed, after the
+    sizes are checked): a plain concatenation ``pk || sig || msg`` let an invalid triple
+    whose bytes concatenate to a cached valid one (a signature shifted into the message)
+    hit the cache (issue 16, finding 7).
     """
 
     def __init__(self, *, entries_max: int = 1 << 20) -> None:
@@ -103,7 +106,9 @@ class CachingVerifier:
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is valid for ``message`` under ``public_key``."""
         self.checks += 1
-        key = blake3.blake3(public_key + signature + message).digest()
+        if len(signature) != SIGNATURE_BYTES or len(public_key) != 32:
+            return False  # before the lookup: the key below assumes these sizes
+        key = _triple_key(public_key, message, signature)
         if key in self._valid:
             self.hits += 1
             return True
@@ -113,3 +118,15 @@ class CachingVerifier:
             if len(self._valid) > self.entries_max:
                 self._valid.popitem(last=False)
         return ok
+
+
+_CACHE_DOMAIN = b"focusflow/consensus/verified-triple/v1\x00"
+
+
+def _triple_key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
+    """An injective encoding of (pk, msg, sig), hashed: every part length-prefixed."""
+    h = blake3.blake3(_CACHE_DOMAIN)
+    for part in (public_key, signature, message):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()

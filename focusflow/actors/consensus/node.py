@@ -42,6 +42,7 @@ from focusflow.actors.consensus.types import (
     SignedHeader,
     Vote,
 )
+from focusflow.actors.consensus.view import ConsensusView, consensus_view
 from focusflow.actors.mempool.core import AdmitBatch, DagConfig, DagCore
 
 _WAIT = None
@@ -332,6 +333,11 @@ class ValidatorCore:
         return max(min(times), now_ns + 1) if times else None
 
     # ------------------------------------------------------------------ checks
+
+    def view(self) -> ConsensusView:
+        """A read-only snapshot for operators (``consensus.view``): round, leader, the
+        votes seen and missing, what is built and finalized."""
+        return consensus_view(self)
 
     @property
     def finalized_height(self) -> int:

@@ -7,7 +7,9 @@ node over children ``l, r`` is ``min(l.min, r.min) || max' || H(0x01 || l || r)`
 namespace (all 0xFF, the parity namespace) it is left out of the parent's range, so parity
 shares never widen a row's namespace range. The tree shape is RFC 6962's (split at the
 largest power of two strictly below ``n``). With ``hash="sha256"`` roots and proofs are byte
-for byte those of ``github.com/celestiaorg/nmt`` (tests check the published examples).
+for byte those of ``github.com/celestiaorg/nmt`` (tests check the published examples and
+Celestia's namespace-proof rule: which of empty, absence or inclusion proof a query gets
+follows the leaves' namespace range, not the root's).
 
 With ``hash="blake3"`` the digest is BLAKE3 in derive-key mode under a focusflow context
 string, on top of the same 0x00/0x01 prefixes, so NMT digests can never collide with any
@@ -310,23 +312,28 @@ class NamespacedMerkleTree:
         )
 
     def prove_namespace(self, namespace: bytes) -> NmtProof:
-        """Inclusion proof of all leaves of ``namespace``, an absence proof, or the empty proof."""
+        """Inclusion proof of all leaves of ``namespace``, an absence proof, or the empty proof.
+
+        Celestia's rule (``ProveNamespace`` in celestiaorg/nmt): the empty proof only for a
+        namespace outside the namespaces of the *leaves* (below the first, above the last).
+        Not the root's range: with ``ignore_max_namespace`` the root's max leaves out the
+        parity namespace, and a namespace between the root's max and the parity leaves gets
+        an absence proof (the first parity leaf), the parity namespace itself an inclusion
+        proof. (Using the root's range gave the empty proof there: issue 16, finding 14.)
+        """
         if len(namespace) != self.namespace_size:
             raise NmtError(f"namespace must be {self.namespace_size} bytes")
-        root = self.root()
         h = self.hasher
         if (
             not self._namespaces
-            or namespace < h.min_namespace(root)
-            or namespace > h.max_namespace_of(root)
+            or namespace < self._namespaces[0]
+            or namespace > self._namespaces[-1]
         ):
             return NmtProof(0, 0, (), b"", h.ignore_max_namespace)
         start, end = self.namespace_range(namespace)
         if end > start:
             return self.prove_range(start, end)
-        assert start < len(self._namespaces), (
-            "namespace below the root max must have a successor leaf"
-        )
+        assert 0 < start < len(self._namespaces), "an absent namespace inside the leaves' range"
         absence = self.prove_range(start, start + 1)
         return NmtProof(
             start, start + 1, absence.nodes, self._leaf_hashes[start], h.ignore_max_namespace

@@ -46,8 +46,15 @@ from focusflow.actors.consensus.types import (
 )
 from focusflow.actors.mempool.qos import FocusQos, QosConfig, sort_by_focus
 
-AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool]]
-"""Batch admission check (signatures, format) over opaque transaction bytes."""
+AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
+"""Batch admission check (signatures, format) over opaque transaction bytes: per tx
+``True`` (admitted), or ``False`` / a reason (refused; the reason, e.g. the state core's
+``"oversized: ..."``, goes back to the client in the ``Reject``)."""
+
+
+def admitted(verdict: bool | str) -> bool:
+    """Whether an ``AdmitBatch`` verdict admits the tx (a reason string refuses it)."""
+    return not isinstance(verdict, str) and bool(verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +68,11 @@ class DagConfig:
     gc_depth_rounds: int = 60
     resend_ms: int = 400
     sync_certs_max: int = 1024
+    # Signed header bytes per CertResponse (always at least one certificate): full headers
+    # are ~2 MB (512 txs of 4 KiB), so 1024 of them would be far over the wire's 16 MiB
+    # message limit, and encoding such an answer crashed the answering validator (issue
+    # 21). The asker requests what is still missing from its next header or certificate.
+    sync_bytes_max: int = 8 * 1024 * 1024
     waiting_certs_max: int = 8192
     waiting_headers_max: int = 1024
     verify_peer_batches: bool = True
@@ -131,13 +143,14 @@ class DagCore:
         if not txs:
             return []
         effects: list[Effect] = []
-        ok = list(self.admit_batch([t.payload for t in txs]))
-        assert len(ok) == len(txs), "admission check must answer every transaction"
-        valid = [t for t, good in zip(txs, ok, strict=True) if good]
-        for t, good in zip(txs, ok, strict=True):
-            if not good:
+        verdicts = list(self.admit_batch([t.payload for t in txs]))
+        assert len(verdicts) == len(txs), "admission check must answer every transaction"
+        valid = [t for t, v in zip(txs, verdicts, strict=True) if admitted(v)]
+        for t, v in zip(txs, verdicts, strict=True):
+            if not admitted(v):
                 self.stats["txs_invalid"] += 1
-                effects.append(self._reject(t, "invalid: admission check failed"))
+                why = v if isinstance(v, str) and v else "admission check failed"
+                effects.append(self._reject(t, f"invalid: {why}"))
         focus = np.fromiter((t.focus for t in valid), dtype=np.uint32, count=len(valid))
         keep = self.qos.admit(focus)
         for t, k in zip(valid, keep, strict=True):
@@ -391,7 +404,7 @@ class DagCore:
         self._check_parents(sender, sh)
         if self.config.verify_peer_batches and prior is None:
             for b in h.batches:
-                require(all(self.admit_batch(b.payloads)), sender, "bad-tx", "inadmissible tx", sh.payload)
+                require(all(admitted(v) for v in self.admit_batch(b.payloads)), sender, "bad-tx", "inadmissible tx", sh.payload)
         self.voted[(h.round, h.author)] = sh
         vote = Vote(sh.digest, h.round, h.author, self.me, self._vote_signature(sh.digest), self.signer.public_key)
         if h.author == self.me:
@@ -522,11 +535,15 @@ class DagCore:
         """Answer with the requested certificates and their ancestry, lowest round first."""
         found: dict[bytes, Certificate] = {}
         frontier = [d for d in req.digests if d in self.certs]
+        size = 0
         while frontier and len(found) < self.config.sync_certs_max:
             d = frontier.pop()
             if d in found or d not in self.certs:
                 continue
             c = self.certs[d]
+            size += len(c.signed.payload)
+            if found and size > self.config.sync_bytes_max:
+                break
             found[d] = c
             frontier.extend(p for p in c.signed.header.parents if p in self.certs and p not in found)
         if not found:

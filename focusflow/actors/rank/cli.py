@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +51,16 @@ def run_sharded(args: argparse.Namespace, graph: GraphStore, params: FocusParams
           f"{graph.n} particles, {outcome.iterations} rounds, {outcome.epochs} epoch(s), "
           f"residual {outcome.residual:.2e}, root {outcome.root.hex()[:16]}…, "
           f"{run.sim.virtual_seconds:.3f} virtual s", file=sys.stderr)
-    for line in lines[: max(args.top, 0)]:
-        print(line)
+    print_top(lines, args.top, as_json=bool(getattr(args, "json", False)))
     return EXIT_OK
+
+
+def print_top(lines: list[str], top: int, *, as_json: bool) -> None:
+    """The first ``top`` "particle<TAB>value" lines on stdout, as such or as one JSON
+    list of {particle, value} (``focusflow rank --top K [--json]``)."""
+    rows = [line.split("\t") for line in lines[: max(top, 0)]]
+    if as_json:
+        print(json.dumps([{"particle": name, "value": float(v)} for name, v in rows]))
+        return
+    for name, v in rows:
+        print(f"{name}\t{v}")

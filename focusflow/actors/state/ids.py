@@ -56,7 +56,8 @@ def is_cid(raw: bytes) -> bool:
 
 
 def cid_to_text(raw: bytes) -> str:
-    """Multibase base32 lower-case text ('b' + RFC 4648 without padding)."""
+    """Multibase base32 lower-case text ('b' + RFC 4648 without padding): the one display
+    form of a particle."""
     if not is_cid(raw):
         raise IdentityError("not a CIDv1 raw/BLAKE3-256 binary CID")
     text = "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
@@ -65,23 +66,83 @@ def cid_to_text(raw: bytes) -> str:
 
 
 def cid_from_text(text: str) -> bytes:
-    """Parse the textual form back to the 36-byte binary CID.
+    """Parse a particle id as a user may paste it: multibase CIDv1 text (``b`` base32
+    lower-case, ``B`` base32 upper-case, ``z`` base58btc) or the binary CID in hex (72
+    digits). Only canonical texts are accepted (no ``=`` padding, zero pad bits, no
+    leading-zero tricks), so that one particle has exactly one text per form.
 
     Raises:
-        IdentityError: wrong multibase prefix, bad base32, or a codec/hash other than
-            raw/BLAKE3-256 (we refuse rather than silently accept foreign CIDs).
+        IdentityError: none of those forms, a non-canonical text, or a CID other than
+            v1/raw/BLAKE3-256 (we refuse rather than silently accept foreign CIDs).
     """
-    if not text.startswith("b") or text != text.lower():
-        raise IdentityError("particle text must be base32 lower-case multibase ('b...')")
-    body = text[1:].upper()
-    body += "=" * (-len(body) % 8)
-    try:
-        raw = base64.b32decode(body)
-    except ValueError as exc:
-        raise IdentityError(f"bad base32 in CID: {exc}") from exc
+    if not isinstance(text, str) or not text:
+        raise IdentityError("empty particle id")
+    if len(text) == 2 * CID_LEN and all(c in _HEX for c in text):
+        raw = bytes.fromhex(text)
+    elif text[0] in "bB":
+        raw = _base32_canonical(text)
+    elif text[0] == "z":
+        raw = _base58_canonical(text[1:])
+    else:
+        hint = " (the 32-byte digest alone is not a particle id)" if (
+            len(text) == 2 * DIGEST_LEN and all(c in _HEX for c in text)) else ""
+        raise IdentityError(f"not a particle id: expected CIDv1 text ('b…', 'B…' or 'z…') "
+                            f"or {2 * CID_LEN} hex digits{hint}")
     if not is_cid(raw):
         raise IdentityError("CID is not v1/raw/BLAKE3-256")
     return raw
+
+
+def cid_short(text: str) -> str:
+    """The short display of a particle's text (logs, tables): its first 10 characters and
+    last 6, which is where two particles' texts differ (the first 7 are the fixed prefix)."""
+    return f"{text[:10]}…{text[-6:]}" if len(text) > 17 else text
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def _base32_canonical(text: str) -> bytes:
+    """RFC 4648 base32 without padding, all lower case after 'b' or all upper after 'B'."""
+    body = text[1:]
+    want = body.lower() if text[0] == "b" else body.upper()
+    if body != want:
+        raise IdentityError(f"multibase {text[0]!r} text must be all "
+                            f"{'lower' if text[0] == 'b' else 'upper'} case")
+    if "=" in body:
+        raise IdentityError("base32 padding ('=') is not canonical in a CID")
+    up = body.upper()
+    if any(c not in _B32 for c in up) or len(up) % 8 in (1, 3, 6):
+        raise IdentityError("bad base32 in CID")
+    raw = base64.b32decode(up + "=" * (-len(up) % 8))
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != up:
+        raise IdentityError("base32 CID has non-zero pad bits (not canonical)")
+    return raw
+
+
+def _base58_canonical(body: str) -> bytes:
+    """base58btc (Bitcoin alphabet): each leading '1' is one zero byte."""
+    if not body or any(c not in _B58 for c in body):
+        raise IdentityError("bad base58btc in CID")
+    n = 0
+    for c in body:
+        n = n * 58 + _B58.index(c)
+    zeros = len(body) - len(body.lstrip("1"))
+    return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")
+
+
+def cid_to_base58(raw: bytes) -> str:
+    """The ``z`` (base58btc) multibase text of a binary CID (what some IPFS tools print)."""
+    if not is_cid(raw):
+        raise IdentityError("not a CIDv1 raw/BLAKE3-256 binary CID")
+    n = int.from_bytes(raw, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = _B58[r] + out
+    return "z" + "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
 
 
 # ----------------------------------------------------------------------------- bech32

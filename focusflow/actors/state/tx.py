@@ -35,6 +35,7 @@ from focusflow.actors.state.ids import (
     Neuron,
     address_of,
 )
+from focusflow.limits import LINKS_PER_TX_MAX, TX_BYTES_MAX
 from focusflow.wire import load_schema
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "wire" / "schemas" / "state.capnp"
@@ -43,8 +44,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "wire" / "schemas" / "state.
 # Loaded through the wire's cache: pycapnp aborts on a second load of the same file id.
 schema: Any = load_schema(SCHEMA_PATH)
 
-tx_bytes_max = 2 * 1024 * 1024  # one signed tx on the wire
-links_per_tx_max = 20_000  # 20k x 72 bytes = 1.44 MB of CIDs
 chain_id_bytes_max = 64
 nesting_limit_max = 8
 _TX_HASH_CONTEXT = "focusflow 2026 tx hash v1"
@@ -127,8 +126,8 @@ def decode_tx(raw: bytes) -> Tx:
         TxRejected: MALFORMED, OVERSIZED, ADDRESS_MISMATCH, INVALID_CID, EMPTY_BATCH,
             SELF_LINK (the sender's fault; the tx carries its own evidence).
     """
-    if len(raw) > tx_bytes_max:
-        raise TxRejected(Reject.OVERSIZED, f"{len(raw)} bytes > tx_bytes_max {tx_bytes_max}")
+    if len(raw) > TX_BYTES_MAX:
+        raise TxRejected(Reject.OVERSIZED, f"{len(raw)} bytes > TX_BYTES_MAX {TX_BYTES_MAX}")
     limit_words = len(raw) // 8 + 64
     try:
         with schema.SignedTx.from_bytes(
@@ -177,8 +176,8 @@ def _read_body(msg: Any) -> dict[str, Any]:
             raise TxRejected(Reject.MALFORMED, "froms and tos differ in length")
         if froms.shape[0] == 0:
             raise TxRejected(Reject.EMPTY_BATCH, "no links in the batch")
-        if froms.shape[0] > links_per_tx_max:
-            raise TxRejected(Reject.OVERSIZED, f"{froms.shape[0]} links > {links_per_tx_max}")
+        if froms.shape[0] > LINKS_PER_TX_MAX:
+            raise TxRejected(Reject.OVERSIZED, f"{froms.shape[0]} links > {LINKS_PER_TX_MAX}")
         if bool((froms == tos).all(axis=1).any()):
             raise TxRejected(Reject.SELF_LINK, "a link from a particle to itself")
         out.update(kind=TxKind(which), froms=froms, tos=tos)
