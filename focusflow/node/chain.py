@@ -29,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 import threading  # runtime-ok: serialises the writer connection for ctx.run_blocking jobs
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,8 @@ class Ledger:
     """
 
     def __init__(self, path: Path, *, chain_id: str, commit_pi: bool = True,
-                 pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None) -> None:
+                 pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None,
+                 genesis_balances: Mapping[bytes, int] | None = None) -> None:
         store = _FocusStore.open(path, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
@@ -295,7 +296,7 @@ class Ledger:
         if self.core.height < 0:
             self.focus = FocusState()
             self.slices = self._new_slices()
-            self._commit(self.core.genesis(balances={}), None)
+            self._commit(self.core.genesis(balances=dict(genesis_balances or {})), None)
         else:
             self.focus = self._restore_focus() if commit_pi else FocusState()
             self.slices = self._restore_slices() if self.pi_in_state else self._new_slices()

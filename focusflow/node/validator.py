@@ -155,6 +155,8 @@ class ValidatorSettings:
     sync_interval_ms: int = 300
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
+    #: Block 0's ``/token`` balances (address, amount): a chain rule, like the committee.
+    genesis_balances: tuple[tuple[bytes, int], ...] = ()
 
 
 def read_last_signed(path: Path) -> dict[str, int]:
@@ -256,7 +258,8 @@ class Validator(Actor):
         data.mkdir(parents=True, exist_ok=True)
         self.blocks = BlockLog(data / "blocks.sqlite")
         self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id,
-                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns)
+                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
+                             genesis_balances=dict(self.s.genesis_balances))
         self.last_signed = read_last_signed(Path(self.s.last_signed_path))
         me = self.index_of.get(self.s.node_name)
         fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
@@ -294,7 +297,7 @@ class Validator(Actor):
         me = self.index_of[self.s.node_name]
         core = ValidatorCore(committee=self.committee, me=me, signer=signer, verifier=self.verifier,
                              admit_batch=self._admit, execute=self._execute, rng=self.ctx.random,
-                             config=self.s.consensus)
+                             config=self.s.consensus, genesis_state_root=ledger.root_at(0) or bytes(32))
         if resume:
             assert blocks.height >= self.last_signed["height"] and ledger.core.height == blocks.height
             anchor_round, recent = self._recent_chain(core.config.dag.gc_depth_rounds)

@@ -73,6 +73,7 @@ class ValidatorCore:
         execute: StateTransition,
         rng: Rng,
         config: NodeConfig | None = None,
+        genesis_state_root: bytes = bytes(32),
     ) -> None:
         self.config = config or NodeConfig()
         assert self.config.dag.gc_depth_rounds == self.config.bft.gc_depth_rounds, "one GC depth"
@@ -84,7 +85,8 @@ class ValidatorCore:
         self.bft = BftCore(committee=committee, config=self.config.bft)
         self.snow = AvalancheCore(committee=committee, me=me, rng=rng, config=self.config.avalanche)
         self.blocks = BlockCore(
-            committee=committee, me=me, signer=signer, verifier=verifier, execute=execute, config=self.config.blocks
+            committee=committee, me=me, signer=signer, verifier=verifier, execute=execute, config=self.config.blocks,
+            genesis_state_root=genesis_state_root,
         )
         self.failed: BaseException | None = None
         self.started = False
