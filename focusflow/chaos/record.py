@@ -40,7 +40,7 @@ import blake3
 import numpy as np
 
 from focusflow.sim import SimDisk
-from focusflow.supervisor import ActorSystem, Future, Node
+from focusflow.supervisor import ActorSystem, Database, Future, Node, open_image_database
 
 T = TypeVar("T")
 RECORDING_FORMAT = "focusflow.chaos.recording.v1"
@@ -313,6 +313,10 @@ class ReplayRuntime:
 
     def storage(self) -> SimDisk:
         return self._storage
+
+    def database(self, name: str) -> Database:
+        """An image database on the replay's simulated disk (it starts empty)."""
+        return open_image_database(self._storage, name)
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
         return fut

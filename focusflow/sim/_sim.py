@@ -26,6 +26,7 @@ import numpy as np
 from focusflow.sim._disk import SimDisk
 from focusflow.sim._network import LinkConfig, SimNetwork
 from focusflow.supervisor._actor import Actor
+from focusflow.supervisor._database import Database, open_image_database
 from focusflow.supervisor._future import Future
 from focusflow.supervisor._node import Node
 from focusflow.wire import KIND_SYSTEM, Address, encode_envelope_fields, encode_message
@@ -125,6 +126,11 @@ class SimRuntime:
 
     def storage(self) -> SimDisk:
         return self._disk
+
+    def database(self, name: str) -> Database:
+        """The same SQLite code on an in-memory connection whose committed image is on
+        this node's disk (synced at each commit; a crash keeps exactly the committed)."""
+        return open_image_database(self._disk, name)
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
         return fut  # awaitable only from code the simulator drives (actors, scripts)

@@ -19,6 +19,13 @@ The same actors run under the simulator (``focusflow.sim.Simulation``).
 """
 
 from focusflow.supervisor._actor import ASK_TIMEOUT_MS_DEFAULT, Actor, ActorRef, Context
+from focusflow.supervisor._database import (
+    Database,
+    DatabaseError,
+    Statement,
+    open_file_database,
+    open_image_database,
+)
 from focusflow.supervisor._errors import (
     ActorCrashed,
     ActorError,
@@ -89,6 +96,8 @@ __all__ = [
     "AskTimeout",
     "ChildSpec",
     "Context",
+    "Database",
+    "DatabaseError",
     "DeadLetter",
     "DeferredReply",
     "Down",
@@ -103,6 +112,7 @@ __all__ = [
     "NotInActor",
     "RestartPlan",
     "Runtime",
+    "Statement",
     "Storage",
     "Supervisor",
     "SupervisorFlags",
@@ -111,6 +121,8 @@ __all__ = [
     "backoff_ms",
     "delete_child",
     "is_normal_exit",
+    "open_file_database",
+    "open_image_database",
     "plan_restart",
     "resolve_class",
     "restart_child",

@@ -17,6 +17,7 @@ from focusflow.wire import Address, HopRoute
 from focusflow.wire.system import Exit
 
 if TYPE_CHECKING:
+    from focusflow.supervisor._database import Database
     from focusflow.supervisor._node import DeferredReply, Node, _Cell
     from focusflow.supervisor._runtime import Storage, TimerHandle
 
@@ -223,6 +224,16 @@ class Context:
     def storage(self) -> Storage:
         """The node's storage hook (simulated disk in the simulator)."""
         return self._node.runtime.storage()
+
+    def database(self, name: str) -> Database:
+        """Open the node's SQLite database ``name``: reads and atomic, durable commits,
+        the same code in both runtimes (``docs/runtime.md``, *Storage*). Each call opens
+        a new handle on the committed data; close it in ``on_stop``.
+
+        Raises:
+            DatabaseError: a bad name, or a stored image that is torn or corrupt.
+        """
+        return self._node.runtime.database(name)
 
     def run_io(self, fn: Any) -> Future[Any]:
         """Await real I/O ``fn()`` (an async callable) run outside the scheduler (live only)."""

@@ -10,7 +10,7 @@ separate tasks through ``ctx.run_io`` and completes runtime futures.
 from __future__ import annotations
 
 import heapq
-import os
+import os  # runtime-ok: FileStorage fsyncs (the Runtime's own storage)
 import random  # runtime-ok: the live Runtime is the source of randomness (seeded per node)
 import time
 from collections import deque
@@ -27,6 +27,12 @@ import sniffio
 import structlog
 
 from focusflow.supervisor._actor import Actor, ActorRef
+from focusflow.supervisor._database import (
+    Database,
+    check_database_name,
+    open_file_database,
+    open_image_database,
+)
 from focusflow.supervisor._future import Future
 from focusflow.supervisor._node import (
     DEAD_LETTERS_MAX_DEFAULT,
@@ -84,7 +90,9 @@ class FileStorage:
     """``Storage`` on a directory: one file per key, ``sync`` fsyncs (durable writes).
 
     Simple and crash-safe per key (write to a temporary file, fsync, rename); a
-    component with heavier needs (SQLite) uses ``ctx.run_io`` with its own driver.
+    component with heavier needs (SQL, transactions) uses ``ctx.database(name)``, whose
+    files (``<name>.sqlite`` and SQLite's ``-wal``/``-shm``) live in the same directory
+    and are not keys.
     """
 
     def __init__(self, directory: str | Path) -> None:
@@ -128,7 +136,12 @@ class FileStorage:
 
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(p.name for p in self._dir.iterdir()
-                      if not p.name.startswith(".") and p.name.startswith(prefix))
+                      if not p.name.startswith(".") and p.name.startswith(prefix)
+                      and not _is_database_file(p.name))
+
+
+def _is_database_file(name: str) -> bool:
+    return name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal"))
 
 
 class LiveRuntime:
@@ -140,9 +153,12 @@ class LiveRuntime:
     messages_per_step = 64
 
     def __init__(self, node_name: str, *, seed: int | None = None,
-                 storage: Any = None,
+                 storage: Any = None, database_dir: str | Path | None = None,
                  transport: Callable[[str, bytes], None] | None = None) -> None:
         self.node_name = node_name
+        #: Where ``database(name)`` keeps ``<name>.sqlite``; None: images in ``storage``
+        #: (memory unless a FileStorage was given: not durable across processes).
+        self.database_dir = None if database_dir is None else Path(database_dir)
         self._ready: deque[Callable[[], None]] = deque()
         self._timers: list[tuple[int, int, _LiveTimer]] = []
         self._seq = 0
@@ -211,6 +227,13 @@ class LiveRuntime:
 
     def storage(self) -> Any:
         return self._storage
+
+    def database(self, name: str) -> Database:
+        check_database_name(name)
+        if self.database_dir is None:
+            return open_image_database(self._storage, name)
+        self.database_dir.mkdir(parents=True, exist_ok=True)
+        return open_file_database(self.database_dir / f"{name}.sqlite", name=name)
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
         return self.wait_for(fut)
@@ -386,7 +409,8 @@ class ActorSystem:
                  storage_dir: str | Path | None = None,
                  transport: Callable[[str, bytes], None] | None = None) -> None:
         storage = FileStorage(storage_dir) if storage_dir is not None else None
-        self.runtime = LiveRuntime(name, seed=seed, storage=storage, transport=transport)
+        self.runtime = LiveRuntime(name, seed=seed, storage=storage, database_dir=storage_dir,
+                                   transport=transport)
         self.node = Node(self.runtime, encode_local=encode_local,
                          mailbox_depth_max=mailbox_depth_max, overflow=overflow,
                          dead_letters_max=dead_letters_max)

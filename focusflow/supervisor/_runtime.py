@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import random  # runtime-ok: the Runtime interface declares the random source
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from focusflow.supervisor._future import Future
+
+if TYPE_CHECKING:
+    from focusflow.supervisor._database import Database
 
 T = TypeVar("T")
 
@@ -85,6 +88,11 @@ class Runtime(Protocol):
 
     def storage(self) -> Storage:
         """The node's storage."""
+
+    def database(self, name: str) -> Database:
+        """Open the node's SQLite database ``name`` (created empty if new): a file
+        ``<name>.sqlite`` in the node's data directory live, an image on the node's
+        simulated disk in the simulator (``focusflow.supervisor._database``)."""
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
         """Let code outside actors (an embedding program) await a runtime future."""
