@@ -20,6 +20,7 @@ from focusflow.actors.consensus.types import (
     BlockSig,
     Broadcast,
     CertRequest,
+    ClientTx,
     Commit,
     Committee,
     Finalize,
@@ -357,3 +358,21 @@ def test_a_conflicting_block_share_is_evidence() -> None:
     with pytest.raises(PeerFault) as info:
         a.on_block_sig(1, share)
     assert info.value.kind == "conflicting-block"
+
+
+def test_our_header_certified_by_peers_while_we_were_cut_off_hands_its_batch_to_the_dag() -> None:
+    """Chaos (network scenario, seed 3, ``isolate v3``): peers assembled our header's
+    certificate from their votes to all, we fetched it as a missing parent; the batch
+    it carries must leave ``own_txs`` then (it is in the DAG), as when we certify it."""
+    dags = _dags(4)
+    dags[3].submit([ClientTx(b"tx-of-v3", 7, 0)])
+    sent = [(3, e) for e in dags[3].propose(1, SKIP, 0)]
+    _pump(dags, [(i, e) for i, d in enumerate(dags[:3]) for e in d.propose(1, SKIP, 0)] + sent,
+          drop={3})  # v3's header went out; nothing reaches v3
+    own = dags[3].own
+    assert own is not None and dags[3].own_txs and own.digest not in dags[3].certs
+    assert all(own.digest in d.certs for d in dags[:3])  # certified by the others' votes
+    _pump(dags, [(i, e) for i, d in enumerate(dags[:3]) for e in d.propose(2, SKIP, 0)])
+    assert own.digest in dags[3].certs  # fetched as a parent of round 2
+    assert not dags[3].own_txs and dags[3].own_unlinked[1][0] == own.digest
+    dags[3].invariants()
