@@ -68,6 +68,7 @@ _schema = load_schema(Path(__file__).with_name("chain.capnp"))
 SUBMIT_EVERY_MS = 50.0
 CHAIN_ID = "focusflow-sim"
 PROBLEMS_MAX = 20
+SHM = "/dev/shm"
 
 
 @message(_schema.ChainClientTick)
@@ -295,8 +296,12 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
         extra_tx=_adversary_tx(state, sim, rogue, random.Random(seed ^ 0xE7)),
     )  # fmt: skip
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
-    # Durable files of every node: one directory per simulation, removed with it.
-    disk = tempfile.TemporaryDirectory(prefix="focusflow-sim-network-")
+    # Durable files of every node: one directory per simulation, removed with it; in
+    # memory (tmpfs) where the host has one, since the live code fsyncs every commit.
+    # Interim, until the validator's block log, ledger and guard go through the Runtime's
+    # database service (then the simulated disk holds them and crash_node tears them).
+    disk = tempfile.TemporaryDirectory(prefix="focusflow-sim-network-",
+                                       dir=SHM if Path(SHM).is_dir() else None)
     sim.network_disk = disk  # type: ignore[attr-defined]
     root = Path(disk.name)
 
