@@ -29,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 import threading  # runtime-ok: serialises the writer connection for ctx.run_blocking jobs
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from focusflow.actors.state.core import BlockResult, StateCore, decode_block, fo
 from focusflow.actors.state.ids import CID_LEN
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction
-from focusflow.actors.state.tx import Tx
+from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
@@ -348,7 +348,8 @@ class Ledger:
         self.store.commit_with(result, _focus_statements(result.height, focus, self.focus))
         self.core.block_committed(result)
 
-    def execute(self, txs: Sequence[bytes], *, defer: bool = False) -> tuple[bytes, bytes]:
+    def execute(self, txs: Sequence[bytes], *, defer: bool = False,
+                verified: Container[bytes] = frozenset()) -> tuple[bytes, bytes]:
         """Apply the next block's ordered transactions durably; return (state root, π root).
 
         ``last_links`` is then the number of links the accepted transactions added and
@@ -356,10 +357,17 @@ class Ledger:
         transaction runs now (roots, π, the core's memory); the transaction is left in
         ``deferred`` for :meth:`flush` (a worker thread) and :meth:`flushed`, in height
         order. Without ``defer`` nothing may be deferred still (a bug otherwise).
+        ``verified``: hashes of txs whose signature this node already checked (at mempool
+        admission); the hash covers the exact signed bytes, so only the others are
+        verified here.
         """
         assert defer or not self.deferred, "a synchronous block behind deferred ones"
         assert len(self.deferred) < DEFERRED_BLOCKS_MAX, "deferred blocks are not flushed"
-        decoded = {t.tx_hash: t for t in decode_block(txs) if isinstance(t, Tx)}
+        decodable = [t for t in decode_block(txs) if isinstance(t, Tx)]
+        decoded = {t.tx_hash: t for t in decodable}
+        unknown = [t for t in decodable if t.tx_hash not in verified]
+        verdicts = iter(verify_signatures(unknown))
+        signatures_ok = [True if t.tx_hash in verified else next(verdicts) for t in decodable]
         slices = []
         if self.pi_in_state:  # block h's π (the focus head) goes into the state of h + 1
             t0 = self.clock_ns() if self.clock_ns is not None else 0
@@ -367,7 +375,8 @@ class Ledger:
             if self.clock_ns is not None and slices:
                 self.slices_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
-        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices)
+        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices,
+                                         signatures_ok=signatures_ok)
         focus = None
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0

@@ -129,6 +129,7 @@ REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup wi
 IO_SAMPLES_MAX = 4096
 IO_DRAIN_WAIT_S = 30.0
 IO_QUEUED_MAX = 32  # jobs; beyond it (a burst of commits) the queue is drained on the loop
+SIG_VERIFIED_MAX = 65_536  # tx hashes whose signature admission checked (execution skips them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,9 @@ class Validator(Actor):
         self._finalizing: dict[int, BlockRecord] = {}  # finalized, log row being written
         self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
+        # Txs whose signature _admit verified, oldest first: executing their block does not
+        # verify them again (the hash covers the exact signed bytes).
+        self.sig_verified: OrderedDict[bytes, None] = OrderedDict()
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -403,8 +407,12 @@ class Validator(Actor):
             if tx.chain_id == self.s.chain_id:
                 txs.append(tx)
                 where.append(i)
-        for i, good in zip(where, verify_signatures(txs), strict=True):
+        for i, tx, good in zip(where, txs, verify_signatures(txs), strict=True):
             ok[i] = bool(good)
+            if good:
+                self.sig_verified[tx.tx_hash] = None
+        while len(self.sig_verified) > SIG_VERIFIED_MAX:
+            self.sig_verified.popitem(last=False)
         return ok
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
@@ -417,7 +425,7 @@ class Validator(Actor):
         ledger = self.ledger
         assert ledger is not None
         assert parent_root == ledger.core.root, "execution out of order"
-        roots = ledger.execute(list(txs), defer=self.s.offload_io)
+        roots = ledger.execute(list(txs), defer=self.s.offload_io, verified=self.sig_verified)
         height = ledger.core.height
         self.pending_links[height] = ledger.last_links
         if self.s.offload_io:
