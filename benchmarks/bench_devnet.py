@@ -61,6 +61,7 @@ from focusflow.actors.state.core import LinkDeltas
 from focusflow.kernels import CpuSolver, FocusParams, GraphStore
 from focusflow.node.chain import Ledger
 from focusflow.node.focus import FocusState
+from focusflow.supervisor import open_file_database
 from focusflow.topology.devnet import Devnet, Workload, run_workload
 
 
@@ -133,8 +134,8 @@ def pi_state_cost(blocks: int, *, txs_per_block: int = 28, particles: int = 2000
                     links_per_tx=links_per_tx)
     chain = [work.txs(txs_per_block)[0] for _ in range(blocks)]
     root = Path(tempfile.mkdtemp(prefix="bench-pi-state-"))
-    on = Ledger(root / "on.sqlite", chain_id=work.chain_id)
-    off = Ledger(root / "off.sqlite", chain_id=work.chain_id, pi_in_state=False)
+    on = Ledger(open_file_database(root / "on.sqlite"), chain_id=work.chain_id)
+    off = Ledger(open_file_database(root / "off.sqlite"), chain_id=work.chain_id, pi_in_state=False)
     t_on: list[float] = []
     t_off: list[float] = []
     slices: list[float] = []

@@ -71,7 +71,7 @@ def build_state(
     t = dict.fromkeys(("generate_s", "key_hash_s", "tree_build_s", "sqlite_load_s"), 0.0)
     rng = np.random.default_rng(seed)
     store = SqliteStore.open(db, chain_id=CHAIN)
-    c = store._conn
+    c = store.db._conn  # a bulk load below the Database API (one huge transaction)
     c.execute("DROP INDEX link_by_dst")  # rebuilt after the load: one sort, not 10^7 seeks
     c.execute("DROP INDEX leaf_by_height")
     c.execute("BEGIN IMMEDIATE")

@@ -1,7 +1,7 @@
 """Scenario "state": the state actor (``focusflow.actors.state``) under chaos.
 
-Node ``s0`` runs the real ``StateActor`` (simulator storage mode: its SQLite image is
-written and synced to the node's disk before a block is acknowledged) under a
+Node ``s0`` runs the real ``StateActor`` (its ``ctx.database``: in the simulator a SQLite
+image committed and synced to the node's disk before a block is acknowledged) under a
 supervisor; node ``c0`` runs a ``Feeder`` that asks it to apply a fixed chain of signed
 blocks of cyberlinks, one after the other, retrying on timeouts and following the head
 the actor reports after restarts.
@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from focusflow.actors.state import (
-    ImageDisk,
     Neuron,
     SqliteStore,
     StateCore,
@@ -77,7 +76,7 @@ def _genesis() -> dict[bytes, int]:
 def reference_chain(blocks: int) -> tuple[dict[int, tuple[bytes, ...]], dict[int, bytes]]:
     """Txs and the expected state root per height, from the core driven directly."""
     assert 1 <= blocks <= BLOCKS_MAX
-    store = SqliteStore.open_simulated(ImageDisk(), chain_id=CHAIN)
+    store = SqliteStore.open_simulated(chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=-1)
     commit(store, core, core.genesis(balances=_genesis()))
     txs: dict[int, tuple[bytes, ...]] = {}

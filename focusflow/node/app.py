@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
+import anyio  # runtime-ok: the process main (event loop, signals, HTTP server)
 import structlog
 
 from focusflow.actors.bft.core import BftConfig
@@ -81,8 +81,7 @@ def validator_settings(s: Settings) -> ValidatorSettings:
     seed = read_validator_seed(s.validator_key) if s.role == "validator" else None
     consensus = NodeConfig(bft=BftConfig(leader_timeout_ms=s.leader_timeout_ms))
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
-                             data_dir=str(s.data_dir), last_signed_path=str(s.last_signed),
-                             committee=committee, validator_seed=seed, consensus=consensus,
+                             last_signed_key=s.last_signed.name, committee=committee, validator_seed=seed, consensus=consensus,
                              sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,
                              offload_io=s.offload_io)
 
@@ -238,7 +237,8 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
     transport = Transport(settings.identity, list(settings.peers),
                           listen_host=settings.p2p_listen[0], listen_port=settings.p2p_listen[1],
                           config=settings.transport)
-    async with ActorSystem(settings.name, transport=transport.send) as system:
+    async with ActorSystem(settings.name, storage_dir=settings.data_dir,
+                           transport=transport.send) as system:
         transport.attach(system.node.receive_frame)
         async with anyio.create_task_group() as net_tg:
             await net_tg.start(transport.serve)

@@ -1,8 +1,9 @@
 """A node's durable chain: the finalized block log and the state it executes into.
 
-Two SQLite files under ``data/``: ``blocks.sqlite`` (one row per finalized block: the
+Two Runtime databases (``ctx.database``: SQLite files under ``data/`` live, images on the
+node's simulated disk in the simulator): ``blocks`` (``blocks.sqlite`` (one row per finalized block: the
 encoded ``BlockRecord`` with the notarising signatures, so any node can serve and verify
-it) and ``state.sqlite`` (the state core's authenticated store, ``focusflow.actors.state``,
+it) and ``state`` (``state.sqlite``: the state core's authenticated store, ``focusflow.actors.state``,
 plus the focus tables: particle numbering, each block's π root, the last committed π,
 written in the same transaction as the block's state; see ``node.focus``). Block h + 1
 writes π of block h into the state's ``/graph/pi`` slices, so state roots bind π and
@@ -15,8 +16,9 @@ the event loop but lets a worker thread run its SQLite transaction (``Ledger.exe
 defer=True)`` then :meth:`Ledger.flush_job` off the loop, :meth:`Ledger.flushed` back on it;
 ``BlockLog.write`` / ``BlockLog.note_appended`` likewise). Until a deferred block is
 flushed its writes stay in an in-memory overlay in front of the store, so executing the
-next block reads what it would have read from SQLite. The writer threads use connections
-of their own; the loop's connections only read (WAL: they see committed rows).
+next block reads what it would have read from SQLite. A commit from a worker thread runs
+on a connection of the database's own for it (``focusflow.supervisor.Database``); the
+loop's connection only reads meanwhile (WAL: it sees committed rows).
 
 Verification of a synced block (``verify_record``) is what a light client does too: the
 header bytes hash to the digest, the parent chains to the previous block, the
@@ -26,12 +28,9 @@ genesis committee cover the header bytes.
 
 from __future__ import annotations
 
-import sqlite3
-import threading  # runtime-ok: serialises the writer connection for ctx.run_blocking jobs
 from collections import OrderedDict
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,11 +42,12 @@ from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN
 from focusflow.actors.state.smt import Proof, verify_proof
-from focusflow.actors.state.store import CommitPlan, SqliteStore, run_transaction
+from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
+from focusflow.supervisor import Database, Statement
 from focusflow.wire import decode_message, encode_message
 
 PI_ROOT_UNCOMMITTED = bytes(32)
@@ -56,7 +56,6 @@ BLOCKS_PER_SYNC_MAX = 64
 DEFERRED_BLOCKS_MAX = 256
 """Executed blocks whose state may wait for its worker thread (overlay size bound; the
 validator drains its queue well before: ``validator.IO_QUEUED_MAX``)."""
-BUSY_TIMEOUT_MS = 10_000
 TOP_PARTICLES_MAX = 100
 FOCUS_SAMPLES_MAX = 4096
 
@@ -80,45 +79,37 @@ class ChainError(Exception):
 
 
 class BlockLog:
-    """Finalized blocks, durable, in height order without gaps."""
+    """Finalized blocks, durable, in height order without gaps, in the database ``db``
+    (the validator's ``ctx.database("blocks")``)."""
 
-    def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        row = self._conn.execute("SELECT COALESCE(MAX(height), 0), COUNT(*), "
-                                 "COALESCE(SUM(links), 0) FROM block").fetchone()
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.commit(_script(_SCHEMA))
+        row = db.row("SELECT COALESCE(MAX(height), 0), COUNT(*), COALESCE(SUM(links), 0) "
+                     "FROM block")
         self.height, count, self.links = int(row[0]), int(row[1]), int(row[2])
         if count != self.height:
-            raise ChainError(f"{path}: {count} blocks but tip {self.height} (gap)")
+            raise ChainError(f"block log {db.name!r}: {count} blocks but tip {self.height} (gap)")
         last = self.record(self.height) if self.height else None
         self.tip_digest = last.digest if last is not None else bytes(32)
-        self._path = path
-        self._writer: sqlite3.Connection | None = None  # opened on first deferred write
 
     def append(self, record: BlockRecord, links: int) -> None:
         """Make ``record`` durable; it must be the next height."""
         assert record.height == self.height + 1, (record.height, self.height)
-        assert links >= 0
-        _, data = encode_message(record)
-        self._conn.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
-                           (record.height, record.digest, links, data))
+        self.write(record, links)
         self.note_appended(record, links)
 
     def write(self, record: BlockRecord, links: int) -> None:
-        """Make ``record`` durable on the writer connection (a worker thread calls this;
-        one at a time, in height order); :meth:`note_appended` then publishes it.
+        """Make ``record`` durable (one commit). A worker thread may call this (one at a
+        time, in height order); :meth:`note_appended` then publishes it on the actor.
 
-        Why a connection of its own: the loop's connection keeps serving reads meanwhile,
-        and a reader never sees a row before its commit (with fsync) returned.
+        Why that split: the actor keeps serving reads meanwhile, and a reader never sees
+        a row before its commit (with fsync) returned.
         """
         assert links >= 0
-        if self._writer is None:
-            self._writer = _writer_connection(self._path)
         _, data = encode_message(record)
-        self._writer.execute("INSERT INTO block VALUES (?, ?, ?, ?)",
-                             (record.height, record.digest, links, data))
+        self.db.commit([("INSERT INTO block VALUES (?, ?, ?, ?)",
+                         [(record.height, record.digest, links, data)])])
 
     def note_appended(self, record: BlockRecord, links: int) -> None:
         """The next block is durable: advance the tip (the loop's view)."""
@@ -129,7 +120,7 @@ class BlockLog:
 
     def record(self, height: int) -> BlockRecord | None:
         """The block at ``height``, or None."""
-        row = self._conn.execute("SELECT record FROM block WHERE height = ?", (height,)).fetchone()
+        row = self.db.row("SELECT record FROM block WHERE height = ?", (height,))
         if row is None:
             return None
         type_id, _ = encode_message(BlockRecord(0, b"", b"", (), (), ()))
@@ -145,23 +136,18 @@ class BlockLog:
 
     def digests(self, start: int, end: int) -> list[tuple[int, str]]:
         """(height, digest hex) for ``start..end`` (agreement checks)."""
-        rows = self._conn.execute("SELECT height, digest FROM block WHERE height BETWEEN ? AND ? "
-                                  "ORDER BY height", (start, end))
+        rows = self.db.rows("SELECT height, digest FROM block WHERE height BETWEEN ? AND ? "
+                            "ORDER BY height", (start, end))
         return [(int(h), bytes(d).hex()) for h, d in rows]
 
     def close(self) -> None:
         """Close the database."""
-        if self._writer is not None:
-            self._writer.close()
-        self._conn.close()
+        self.db.close()
 
 
-def _writer_connection(path: Path) -> sqlite3.Connection:
-    """A second connection for a worker thread's commits (WAL, fsync on commit)."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA synchronous=FULL")
-    return conn
+def _script(sql: str) -> list[Statement]:
+    """The statements of a schema script, each run once, for one commit."""
+    return [(stmt, [()]) for stmt in sql.split(";") if stmt.strip()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +158,7 @@ class DeferredCommit:
     root: bytes
     pi_root: bytes
     writes: dict[bytes, bytes | None]
-    statements: list[tuple[str, list[tuple[object, ...]]]]
+    statements: list[Statement]
 
 
 class _OverlayReader:
@@ -231,10 +217,10 @@ class _FocusStore(SqliteStore):
 
     def create_focus_tables(self) -> None:
         """Create the focus tables if this file lacks them (a fresh or older state)."""
-        self._conn.executescript(_FOCUS_SCHEMA)
+        self.db.commit(_script(_FOCUS_SCHEMA))
 
     def commit_with(self, result: BlockResult,
-                    extra: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+                    extra: list[Statement]) -> None:
         """``commit_block`` plus ``extra`` statements in the same transaction.
 
         Raises:
@@ -247,7 +233,7 @@ class _FocusStore(SqliteStore):
 
     def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """Rows of a read-only query."""
-        return self._conn.execute(sql, args).fetchall()
+        return self.db.rows(sql, args)
 
 
 class Ledger:
@@ -271,20 +257,17 @@ class Ledger:
     (the behaviour before π went into the state): a benchmark switch too, not in config.
     """
 
-    def __init__(self, path: Path, *, chain_id: str, commit_pi: bool = True,
+    def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
                  pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None,
                  genesis_balances: Mapping[bytes, int] | None = None) -> None:
-        store = _FocusStore.open(path, chain_id=chain_id)
+        store = _FocusStore.on(db, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
         self.store = store
         self.commit_pi = commit_pi
         self.pi_in_state = commit_pi and pi_in_state
         self.clock_ns = clock_ns
-        self.path = path
         self.deferred: OrderedDict[int, DeferredCommit] = OrderedDict()
-        self._writer: sqlite3.Connection | None = None  # opened on first deferred flush
-        self._write_lock = threading.Lock()
         self.core = StateCore(chain_id=chain_id, reader=_OverlayReader(self.store, self.deferred),
                               tree=self.store.load_tree(), height=self.store.height)
         self.last_links = 0
@@ -410,15 +393,12 @@ class Ledger:
         return self.core.height - len(self.deferred)
 
     def _flush(self, pending: DeferredCommit) -> None:
-        """Run a deferred block's transaction (fsync) on the writer connection.
+        """Run a deferred block's transaction (durable when it returns).
 
         A worker thread calls this, one block at a time and oldest first; it reads only
         the (immutable) ``DeferredCommit``, never the ``deferred`` map the loop mutates.
         """
-        with self._write_lock:
-            if self._writer is None:
-                self._writer = _writer_connection(self.path)
-            run_transaction(self._writer, pending.statements)
+        self.store.db.commit(pending.statements)
 
     def flush_job(self, height: int) -> Callable[[], None]:
         """The blocking call that makes deferred block ``height`` durable (for a worker)."""
@@ -475,9 +455,6 @@ class Ledger:
     def close(self) -> None:
         """Close the store (deferred blocks must have been flushed)."""
         assert not self.deferred, "closing with deferred blocks"
-        with self._write_lock:
-            if self._writer is not None:
-                self._writer.close()
         self.store.close()
 
 
@@ -491,7 +468,7 @@ def _balances(result: BlockResult) -> dict[bytes, int]:
 
 
 def _focus_statements(height: int, focus: FocusBlock | None,
-                      state: FocusState) -> list[tuple[str, list[tuple[object, ...]]]]:
+                      state: FocusState) -> list[Statement]:
     """The focus rows of one block: new particle ids, the block's π root, the head's π."""
     if focus is None and height > 0:  # π not committed (benchmark switch): the head stays
         return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)",

@@ -177,6 +177,9 @@ def load_settings(path: Path) -> Settings:
     store = _Table(data, "store")
     data_dir = rel(store.get("data_dir", str, "data"))
     store.done()
+    if paths["last_signed_state"].parent != data_dir:  # it is a key of the node's storage
+        raise _bad("keys.last_signed_state", f"a file directly in store.data_dir ({data_dir})",
+                   str(paths["last_signed_state"]))
     p2p = _Table(data, "p2p")
     p2p_listen = _address("p2p.listen", p2p.get("listen", str))
     peers = tuple(_peer(i, p, home) for i, p in enumerate(p2p.get("peers", list, [])))

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import anyio
-import anyio.abc
+import anyio  # runtime-ok: the HTTP API server of the process main, outside actors
+import anyio.abc  # runtime-ok: as above
 import structlog
 
 from focusflow.node.messages import Query, QueryReply, SubmitReply, SubmitTxs, schema

@@ -7,7 +7,10 @@ notarising signatures of finalized blocks: consensus bytes from peer validator a
 (``ConsensusFrame``, sender = the node the transport authenticated), client transactions
 (``SubmitTxs``), and the core's timers go in; the core's effects come out as tells to
 the peers' validator actors, durable blocks (``chain.BlockLog``) and state
-(``chain.Ledger``). Protocol logic stays in the core.
+(``chain.Ledger``). Protocol logic stays in the core. All storage is the Runtime's: the
+databases ``ctx.database("blocks")`` and ``ctx.database("state")`` and the guard in
+``ctx.storage`` (files in the node's data directory live, the node's simulated disk in the
+simulator, which can crash them).
 
 Two modes:
 
@@ -15,9 +18,9 @@ Two modes:
   votes, signs).
 * **follower** — full nodes, and a validator that restarted (or fell too far behind) until
   it caught up. The core keeps its DAG and vote record in memory only; what survives a
-  crash is ``last_signed_state.json``: the highest round the core signed a header or vote
-  for (``dag.watermark()``) and the highest block height it signed, written with fsync
-  before any effect of a step leaves. A restarted validator follows the chain by block
+  crash is ``last_signed_state.json`` (a key of ``ctx.storage``): the highest round the
+  core signed a header or vote for (``dag.watermark()``) and the highest block height it
+  signed, written and synced (fsync) before any effect of a step leaves. A restarted validator follows the chain by block
   sync (fetches finalized blocks from peers, verifies each against the committee's
   quorum signatures and the parent chain, re-executes it and checks the state root);
   once it reached a peer's tip and the height it signed last, it starts a core resumed on
@@ -62,12 +65,10 @@ keeps every commit on the loop.
 from __future__ import annotations
 
 import json
-import os
 import threading  # runtime-ok: flags shared with the job ctx.run_blocking runs (the thread is the Runtime's)
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ from focusflow.node.messages import (
     SubmitTxs,
     SyncTick,
 )
-from focusflow.supervisor import Actor, Future, MailboxFull
+from focusflow.supervisor import Actor, Future, MailboxFull, Storage
 
 VALIDATOR_PATH = "/user/node/validator"
 SUBMIT_TXS_MAX = 4096
@@ -130,6 +131,8 @@ IO_SAMPLES_MAX = 4096
 IO_DRAIN_WAIT_S = 30.0
 IO_QUEUED_MAX = 32  # jobs; beyond it (a burst of commits) the queue is drained on the loop
 SIG_VERIFIED_MAX = 65_536  # tx hashes whose signature admission checked (execution skips them)
+LAST_SIGNED_KEY = "last_signed_state.json"
+LAST_SIGNED_BYTES_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,34 +151,47 @@ class ValidatorSettings:
     node_name: str
     role: str
     chain_id: str
-    data_dir: str
-    last_signed_path: str
     committee: tuple[CommitteeEntry, ...]
     validator_seed: bytes | None = None
     consensus: NodeConfig = field(default_factory=NodeConfig)
     sync_interval_ms: int = 300
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
+    last_signed_key: str = LAST_SIGNED_KEY  # the double-sign guard's key in ctx.storage
     #: Block 0's ``/token`` balances (address, amount): a chain rule, like the committee.
     genesis_balances: tuple[tuple[bytes, int], ...] = ()
 
 
-def read_last_signed(path: Path) -> dict[str, int]:
-    """The double-sign guard: the highest round and height this validator signed."""
-    if not path.exists():
+def decode_last_signed(raw: bytes | None) -> dict[str, int]:
+    """The double-sign guard: the highest round and height this validator signed.
+
+    Raises:
+        ValueError: the stored guard is unreadable (refuse to start rather than risk
+            signing twice: an operator must look).
+    """
+    if raw is None:
         return {"round": 0, "height": 0}
-    data = json.loads(path.read_text())
+    if len(raw) > LAST_SIGNED_BYTES_MAX:
+        raise ValueError(f"double-sign guard larger than {LAST_SIGNED_BYTES_MAX} bytes")
+    data = json.loads(raw)
     return {"round": int(data.get("round", 0)), "height": int(data.get("height", 0))}
 
 
-def write_last_signed(path: Path, round_: int, height: int) -> None:
-    """Durably record what we are about to sign (write, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump({"round": round_, "height": height}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+def write_last_signed(storage: Storage, key: str, round_: int, height: int) -> None:
+    """Durably record what we are about to sign: written and synced before this returns.
+
+    Raises:
+        OSError: the storage could not make it durable (the caller must not let the
+            signed effects leave: the actor crashes instead).
+    """
+    data = json.dumps({"round": round_, "height": height}).encode()
+    written = storage.write(key, data)
+    synced = storage.sync()
+    # The Runtime's storage completes at once (a file write and fsync live, the
+    # simulated disk in the simulator); a failure is in the future and raised here.
+    assert written.done() and synced.done(), "the guard's write must be durable now"
+    written.result()
+    synced.result()
 
 
 class _IoJob:
@@ -258,13 +274,11 @@ class Validator(Actor):
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
-        data = Path(self.s.data_dir)
-        data.mkdir(parents=True, exist_ok=True)
-        self.blocks = BlockLog(data / "blocks.sqlite")
-        self.ledger = Ledger(data / "state.sqlite", chain_id=self.s.chain_id,
+        self.blocks = BlockLog(self.ctx.database("blocks"))
+        self.ledger = Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
                              commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
                              genesis_balances=dict(self.s.genesis_balances))
-        self.last_signed = read_last_signed(Path(self.s.last_signed_path))
+        self.last_signed = decode_last_signed(await self.ctx.storage.read(self.s.last_signed_key))
         me = self.index_of.get(self.s.node_name)
         fresh = (self.last_signed == {"round": 0, "height": 0} and self.blocks.height == 0
                  and self.ledger.core.height == 0)
@@ -583,7 +597,7 @@ class Validator(Actor):
         height = max(core.blocks.height, self.last_signed["height"])
         if round_ > self.last_signed["round"] or height > self.last_signed["height"]:
             self.last_signed = {"round": round_, "height": height}
-            write_last_signed(Path(self.s.last_signed_path), round_, height)
+            write_last_signed(self.ctx.storage, self.s.last_signed_key, round_, height)
 
     def _tell_peer(self, node: str, msg: Any) -> None:
         self.ctx.ref_for(node, VALIDATOR_PATH).tell_nowait(msg)

@@ -37,6 +37,9 @@ import blake3
 
 from focusflow.supervisor._runtime import Storage
 
+#: What a failed statement raises (``sqlite3.Error``): actor code catches this name.
+SqlError = sqlite3.Error
+
 #: One statement of a transaction: SQL and the rows it runs on (``[()]`` = once).
 Statement = tuple[str, Sequence[Sequence[Any]]]
 
@@ -139,13 +142,18 @@ class Database:
                     self._sync_image()
             self.commits += 1
 
+    def image(self) -> bytes:
+        """The committed database as the bytes an image database stores (with its length
+        and digest); what :func:`open_image_database` reads back."""
+        self._check_open()
+        image = bytes(self._conn.serialize())
+        return _IMAGE_HEADER.pack(_IMAGE_MAGIC, len(image), blake3.blake3(image).digest()) + image
+
     def _sync_image(self) -> None:
         storage = self._storage
         assert storage is not None
-        image = bytes(self._conn.serialize())
-        header = _IMAGE_HEADER.pack(_IMAGE_MAGIC, len(image), blake3.blake3(image).digest())
         try:
-            storage.write(image_key(self.name), header + image).result()
+            storage.write(image_key(self.name), self.image()).result()
             synced = storage.sync()
             assert synced.done(), "a storage sync completes at once"
             synced.result()

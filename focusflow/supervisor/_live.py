@@ -98,7 +98,6 @@ class FileStorage:
     def __init__(self, directory: str | Path) -> None:
         self._dir = Path(directory)
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._dirty: set[str] = set()
 
     def _path(self, key: str) -> Path:
         if not key or len(key) > STORAGE_KEY_BYTES_MAX or "/" in key or key.startswith("."):
@@ -110,10 +109,15 @@ class FileStorage:
         return Future.completed(path.read_bytes() if path.exists() else None)
 
     def write(self, key: str, data: bytes) -> Future[None]:
+        """Write a temporary file, fsync it, rename it over the key: after a crash the
+        key holds the old bytes or the new ones, never a torn mix. Durable (the rename
+        itself) after ``sync``."""
         tmp = self._path(key).with_name(f".{key}.tmp")
-        tmp.write_bytes(bytes(data))
+        with tmp.open("wb") as fh:
+            fh.write(bytes(data))
+            fh.flush()
+            os.fsync(fh.fileno())
         tmp.replace(self._path(key))
-        self._dirty.add(key)
         return Future.completed(None)
 
     def delete(self, key: str) -> Future[None]:
@@ -121,17 +125,12 @@ class FileStorage:
         return Future.completed(None)
 
     def sync(self) -> Future[None]:
-        for key in sorted(self._dirty):
-            path = self._path(key)
-            if path.exists():
-                with path.open("rb") as fh:
-                    os.fsync(fh.fileno())
+        """Fsync the directory: every earlier write's rename (and delete) is durable."""
         fd = os.open(self._dir, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self._dirty.clear()
         return Future.completed(None)
 
     def keys(self, prefix: str = "") -> list[str]:

@@ -1,7 +1,7 @@
 """The rollup network on the local devnet: every node of the rollups topology its own
 OS process on loopback, and the driver that runs, breaks and measures it.
 
-:class:`Rollnet` lays out one home per node of :func:`~focusflow.actors.rollup.scenario.topology`
+:class:`Rollnet` lays out one home per node of :func:`~focusflow.actors.rollup.topology.topology`
 (``da``, ``watcher``, ``hub0..H-1``, ``rollup0..R-1``, ``relayer``, ``client``): its own
 Ed25519 node key and TLS certificate, the certificates and keys of the peers it talks to
 (pinned), and ``rollnet.json``; then starts ``python -m focusflow.topology.rollnet_node``
@@ -49,7 +49,7 @@ from focusflow.actors.rollup.claims import Replayer
 from focusflow.actors.rollup.graph import union_focus
 from focusflow.actors.rollup.messages import HubEvent, HubState, SupplyRank
 from focusflow.actors.rollup.probe import RollupProbe
-from focusflow.actors.rollup.scenario import EPS, hub_of, pi_bound, topology
+from focusflow.actors.rollup.topology import EPS, hub_of, pi_bound, topology
 from focusflow.kernels import FocusParams
 from focusflow.kernels._commit import dequantize
 from focusflow.net import NodeIdentity

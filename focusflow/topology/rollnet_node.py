@@ -5,7 +5,7 @@ builds the production stack exactly as ``focusflow/node/app.py::run_node`` does 
 ``Transport`` (mutual TLS 1.3 pinned to each peer's Ed25519 key, Cap'n Proto frames on
 every hop) feeding an ``ActorSystem(name, transport=transport.send)`` — and spawns one
 one_for_one supervisor with this node's children from the rollups topology
-(:func:`focusflow.actors.rollup.scenario.topology`), the same trees the simulator and the
+(:func:`focusflow.actors.rollup.topology.topology`), the same trees the simulator and the
 one-process live runner build. Hubs keep their durable event log in ``<home>/data``
 (``FileStorage``: fsync before acting), so a kill -9'd hub replays it on restart; so do
 sequencers (their batch and claim log) and the DA grid (its squares); a restarted watcher
@@ -55,7 +55,7 @@ from focusflow.actors.ibc.relayer import RelayerActor
 from focusflow.actors.rollup.actor import ChallengerActor, DaGridActor, LinkClient, SequencerActor
 from focusflow.actors.rollup.messages import ClientControl
 from focusflow.actors.rollup.probe import RollupProbe
-from focusflow.actors.rollup.scenario import SUP, topology
+from focusflow.actors.rollup.topology import SUP, topology
 from focusflow.net import NodeIdentity, PeerSpec, Transport, TransportConfig
 from focusflow.supervisor import ActorSystem, Supervisor, SupervisorFlags
 from focusflow.wire import to_bytes

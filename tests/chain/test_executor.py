@@ -83,7 +83,7 @@ def test_state_root_equals_the_state_stores_own_commit_path(pi_in_state: bool) -
     for txs in blocks:
         roots.append(ex.execute(ex.root if ex.height else GENESIS_PARENT, txs)[0])
         qs.append((list(ex.focus.cids), ex.focus.commitment.q.copy()))
-    store = SqliteStore.open_image(None, chain_id=CHAIN)
+    store = SqliteStore.open_simulated(chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height, fee_min=1)
     commit(store, core, core.genesis(balances=wl.genesis_balances()))
     assert core.root == ex.genesis_root

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from focusflow.actors.state.actor import STORAGE_KEY, StateActor
 from focusflow.chaos.campaign import run_campaign, run_seed
 from focusflow.chaos.faults import fault_from_dict
 from focusflow.chaos.plan import FaultPlan
+from focusflow.supervisor import Database
+from focusflow.supervisor._database import image_key
 
 KINDS = ("crash_node", "kill_actor", "fsync_fail", "disk_full", "partition")
 CRASHES = [fault_from_dict({"kind": "crash_node", "at_ms": t, "node": "s0",
@@ -24,20 +25,16 @@ def test_acknowledged_blocks_survive_generated_faults(tmp_path: object) -> None:
 
 
 def test_the_invariant_catches_an_ack_before_sync(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plant a durability bug (acknowledge without syncing the image): crashes lose
-    acknowledged blocks, and the invariant says so."""
+    """Plant a durability bug (a commit returns before its image is synced): crashes
+    lose acknowledged blocks, and the invariant says so."""
 
-    async def persist_without_sync(self: StateActor, result: object) -> None:
-        core, store = self.core, self.store
-        assert core is not None and store is not None
-        store.commit_block(result)  # type: ignore[arg-type]
-        await self.ctx.storage.write(STORAGE_KEY, store.image())
-        core.block_committed(result)  # type: ignore[arg-type]
+    def write_without_sync(self: Database) -> None:
+        self._storage.write(image_key(self.name), self.image())  # type: ignore[union-attr]
 
     plan = FaultPlan(scenario="state", duration_ms=1_000).with_faults(CRASHES)
     good, _ = run_seed(1, plan)
     assert good["ok"], good["violations"]
-    monkeypatch.setattr(StateActor, "_persist", persist_without_sync)
+    monkeypatch.setattr(Database, "_sync_image", write_without_sync)
     bad, _ = run_seed(1, plan)
     names = {v["invariant"] for v in bad["violations"]}
     assert "state.acknowledged_blocks_durable" in names, bad["violations"]

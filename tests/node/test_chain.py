@@ -18,6 +18,7 @@ from focusflow.actors.consensus.crypto import (
 from focusflow.actors.consensus.types import BlockHeader, Committee, Validator
 from focusflow.node.chain import BlockLog, ChainError, verify_record
 from focusflow.node.messages import BlockRecord
+from focusflow.supervisor import open_file_database
 
 SIGNERS = [Signer(bytes([i + 1]) * 32) for i in range(4)]
 COMMITTEE = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(SIGNERS)))
@@ -58,13 +59,13 @@ def test_tampered_or_underwritten_blocks_are_refused(tamper: str) -> None:
 
 
 def test_block_log_is_durable_and_gapless_across_reopen(tmp_path: Path) -> None:
-    log = BlockLog(tmp_path / "blocks.sqlite")
+    log = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     r1 = make_record(1, bytes(32), (b"a",), [0, 1, 2])
     r2 = make_record(2, r1.digest, (b"b",), [1, 2, 3])
     log.append(r1, 5)
     log.append(r2, 7)
     log.close()
-    again = BlockLog(tmp_path / "blocks.sqlite")
+    again = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     assert again.height == 2 and again.links == 12 and again.tip_digest == r2.digest
     assert again.record(2) == r2
     assert [h for h, _ in again.digests(1, 2)] == [1, 2]

@@ -61,6 +61,8 @@ def test_home_comes_from_focusflow_home(tmp_path: Path, monkeypatch: pytest.Monk
     (("actors_write = false", "actors_writ = false"), "http.actors_writ", "False"),
     (("dead_after_ms = 3000", "dead_after_ms = 100"), "transport.ping_interval_ms", "500"),
     (("commit_pi = true", 'commit_pi = "yes"'), "consensus.commit_pi", "'yes'"),
+    (('last_signed_state = "data/last_signed_state.json"',
+      'last_signed_state = "elsewhere/guard.json"'), "keys.last_signed_state", "guard.json"),
 ])
 def test_config_errors_name_the_key_the_expected_and_the_found_value(
         tmp_path: Path, edit: tuple[str, str], key: str, found: str) -> None:

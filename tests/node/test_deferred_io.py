@@ -34,7 +34,7 @@ from focusflow.node.validator import (
     ValidatorSettings,
     _IoJob,
 )
-from focusflow.supervisor import Future
+from focusflow.supervisor import Future, open_file_database
 from focusflow.topology.devnet import Workload
 from tests.node.test_chain import make_record
 
@@ -60,8 +60,8 @@ def chain_of_blocks() -> list[list[bytes]]:
 
 def test_deferred_execution_is_bit_identical_and_survives_a_crash(tmp_path: Path) -> None:
     blocks = chain_of_blocks()
-    sync = Ledger(tmp_path / "sync.sqlite", chain_id=CHAIN)
-    lazy = Ledger(tmp_path / "lazy.sqlite", chain_id=CHAIN)
+    sync = Ledger(open_file_database(tmp_path / "sync.sqlite"), chain_id=CHAIN)
+    lazy = Ledger(open_file_database(tmp_path / "lazy.sqlite"), chain_id=CHAIN)
     for h, txs in enumerate(blocks, start=1):
         want = sync.execute(txs)
         got = lazy.execute(txs, defer=True)
@@ -83,7 +83,7 @@ def test_deferred_execution_is_bit_identical_and_survives_a_crash(tmp_path: Path
         src = tmp_path / f"lazy.sqlite{suffix}"
         if src.exists():
             shutil.copyfile(src, tmp_path / f"crashed.sqlite{suffix}")
-    crashed = Ledger(tmp_path / "crashed.sqlite", chain_id=CHAIN)
+    crashed = Ledger(open_file_database(tmp_path / "crashed.sqlite"), chain_id=CHAIN)
     assert crashed.core.height == durable and crashed.core.root == sync.root_at(durable)
     for txs in blocks[durable:]:  # block sync re-executes what was lost
         h = crashed.core.height + 1
@@ -93,8 +93,8 @@ def test_deferred_execution_is_bit_identical_and_survives_a_crash(tmp_path: Path
     assert not lazy.deferred and lazy.durable_height == BLOCKS
     sync.close()
     lazy.close()
-    a = Ledger(tmp_path / "sync.sqlite", chain_id=CHAIN)
-    b = Ledger(tmp_path / "lazy.sqlite", chain_id=CHAIN)
+    a = Ledger(open_file_database(tmp_path / "sync.sqlite"), chain_id=CHAIN)
+    b = Ledger(open_file_database(tmp_path / "lazy.sqlite"), chain_id=CHAIN)
     assert (a.core.height, a.core.root) == (b.core.height, b.core.root)
     assert a.pi_roots(1, BLOCKS) == b.pi_roots(1, BLOCKS)
     assert a.state_roots(1, BLOCKS) == b.state_roots(1, BLOCKS)
@@ -104,7 +104,7 @@ def test_deferred_execution_is_bit_identical_and_survives_a_crash(tmp_path: Path
 
 
 def test_block_log_written_from_a_thread_is_read_back_in_order(tmp_path: Path) -> None:
-    log = BlockLog(tmp_path / "blocks.sqlite")
+    log = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     r1 = make_record(1, bytes(32), (b"a",), [0, 1, 2])
     r2 = make_record(2, r1.digest, (b"b",), [1, 2, 3])
     for rec, links in ((r1, 2), (r2, 3)):
@@ -115,7 +115,7 @@ def test_block_log_written_from_a_thread_is_read_back_in_order(tmp_path: Path) -
         log.note_appended(rec, links)
     assert log.record(2) == r2 and log.height == 2 and log.links == 5
     log.close()
-    again = BlockLog(tmp_path / "blocks.sqlite")
+    again = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     assert again.height == 2 and again.tip_digest == r2.digest
     again.close()
 
@@ -181,8 +181,7 @@ class _FakeCtx:
 
 
 def _validator() -> tuple[Validator, _FakeCtx]:
-    settings = ValidatorSettings(node_name="n0", role="validator", chain_id=CHAIN, data_dir="",
-                                 last_signed_path="",
+    settings = ValidatorSettings(node_name="n0", role="validator", chain_id=CHAIN,
                                  committee=(CommitteeEntry("n0", bytes(32), 1),))
     v = Validator(settings)
     ctx = _FakeCtx()

@@ -22,6 +22,7 @@ from focusflow.actors.state.tx import TxKind, make_tx
 from focusflow.kernels import dequantize, reference_focus, weights_from_cyberlinks
 from focusflow.node.chain import PI_ROOT_UNCOMMITTED, ChainError, Ledger
 from focusflow.node.focus import EMPTY_ROOT, STAKE_FLOOR, FocusState
+from focusflow.supervisor import open_file_database
 
 CIDS = [cid_of(f"particle {i}".encode()) for i in range(40)]
 ADDRS = [bytes([7, i]) + bytes(18) for i in range(12)]
@@ -156,16 +157,16 @@ def test_ledger_reopened_without_close_goes_on_committing_the_same_roots(tmp_pat
     """A reopen without close is what SIGKILL leaves: the last commit and nothing else."""
     rng = np.random.default_rng(5)
     blocks = [link_txs(h, rng) for h in range(1, 25)]
-    steady = Ledger(tmp_path / "a.sqlite", chain_id=CHAIN)
+    steady = Ledger(open_file_database(tmp_path / "a.sqlite"), chain_id=CHAIN)
     want = [steady.execute(txs) for txs in blocks]
     assert len({pi for _, pi in want}) == len(want)
     path = tmp_path / "b.sqlite"
-    ledger = Ledger(path, chain_id=CHAIN)
+    ledger = Ledger(open_file_database(path), chain_id=CHAIN)
     abandoned = []
     for h, txs in enumerate(blocks, start=1):
         if h % 4 == 0:
             abandoned.append(ledger)  # never closed: its connections just stop being used
-            ledger = Ledger(path, chain_id=CHAIN)
+            ledger = Ledger(open_file_database(path), chain_id=CHAIN)
             assert ledger.core.height == h - 1 and ledger.focus.root == want[h - 2][1]
         assert ledger.execute(txs) == want[h - 1], f"block {h}"
     assert ledger.pi_roots(1, 24) == steady.pi_roots(1, 24)
@@ -191,13 +192,13 @@ def test_a_link_made_and_unmade_in_one_block_nets_out_like_the_state_core() -> N
 
 def test_a_ledger_with_pi_switched_off_commits_zeros_and_reopens(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
-    ledger = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, commit_pi=False)
+    ledger = Ledger(open_file_database(tmp_path / "off.sqlite"), chain_id=CHAIN, commit_pi=False)
     roots = [ledger.execute(link_txs(h, rng)) for h in (1, 2)]
     assert all(pi == PI_ROOT_UNCOMMITTED for _, pi in roots) and ledger.top_particles(3) == []
-    again = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, commit_pi=False)
+    again = Ledger(open_file_database(tmp_path / "off.sqlite"), chain_id=CHAIN, commit_pi=False)
     assert again.core.height == 2 and again.pi_root_at(2) == PI_ROOT_UNCOMMITTED
     with pytest.raises(ChainError, match="not written with π"):  # π needs its history
-        Ledger(tmp_path / "off.sqlite", chain_id=CHAIN)
+        Ledger(open_file_database(tmp_path / "off.sqlite"), chain_id=CHAIN)
     for led in (ledger, again):
         led.close()
 
@@ -210,7 +211,7 @@ def test_the_state_holds_the_previous_blocks_pi_and_rewrites_only_changed_slices
     rng = np.random.default_rng(3)
     blocks = [link_txs(h, rng) if h % 4 else [] for h in range(1, 17)]  # 4, 8, ...: empty
     blocks[8] = []  # two empty blocks in a row (8, 9): the second has nothing to write
-    steady = Ledger(tmp_path / "a.sqlite", chain_id=CHAIN)
+    steady = Ledger(open_file_database(tmp_path / "a.sqlite"), chain_id=CHAIN)
     in_state = np.zeros(0, np.uint64)  # what the state holds: π of block h - 2
     want, slices = [], []
     for h, txs in enumerate(blocks, start=1):
@@ -225,16 +226,16 @@ def test_the_state_holds_the_previous_blocks_pi_and_rewrites_only_changed_slices
         slices.append(len(changed))
     assert slices[0] == 0 and slices[8] == 0 and want[8][0] == want[7][0]  # block 9: nothing
     assert max(slices) > steady.core.focus_shards // 2 and steady.slices_written == sum(slices)
-    off = Ledger(tmp_path / "off.sqlite", chain_id=CHAIN, pi_in_state=False)
+    off = Ledger(open_file_database(tmp_path / "off.sqlite"), chain_id=CHAIN, pi_in_state=False)
     roots_off = [off.execute(txs) for txs in blocks]
     assert roots_off[0] == want[0] and all(  # π roots equal, state roots bind π
         a[0] != b[0] and a[1] == b[1] for a, b in zip(roots_off[1:], want[1:], strict=True))
     path, opened = tmp_path / "b.sqlite", []
-    ledger = Ledger(path, chain_id=CHAIN)
+    ledger = Ledger(open_file_database(path), chain_id=CHAIN)
     for h, txs in enumerate(blocks, start=1):
         if h in (3, 5, 9, 10, 11):
             opened.append(ledger)  # never closed: what SIGKILL leaves
-            ledger = Ledger(path, chain_id=CHAIN)
+            ledger = Ledger(open_file_database(path), chain_id=CHAIN)
             ledger.slices.invariants()
         assert ledger.execute(txs) == want[h - 1], f"block {h}"
     assert ledger.state_roots(1, 16) == steady.state_roots(1, 16)

@@ -34,6 +34,7 @@ from focusflow.node.chain import (
 )
 from focusflow.node.config import CommitteeEntry, write_genesis
 from focusflow.node.messages import BlockRecord
+from focusflow.supervisor import open_file_database
 from tests.node.test_focus import CHAIN, CIDS, link_txs
 
 SIGNERS = [Signer(bytes([i + 1]) * 32) for i in range(4)]
@@ -44,8 +45,8 @@ def signed_chain(tmp_path: Path, heights: int) -> tuple[Ledger, BlockLog, list[n
     """A ledger and a block log of ``heights`` blocks signed by 3 of 4 validators; the
     committed π (fixed point, particle order) of every block."""
     rng = np.random.default_rng(21)
-    ledger = Ledger(tmp_path / "state.sqlite", chain_id=CHAIN)
-    blocks = BlockLog(tmp_path / "blocks.sqlite")
+    ledger = Ledger(open_file_database(tmp_path / "state.sqlite"), chain_id=CHAIN)
+    blocks = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     pis = [ledger.focus.q.copy()]
     for h in range(1, heights + 1):
         txs = link_txs(h, rng)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from focusflow.actors.state import (
-    ImageDisk,
     Proof,
     Reject,
     SqliteStore,
@@ -55,7 +54,7 @@ def _tamper_signature(raw: bytes) -> bytes:
 
 def _reference_chain(n_blocks: int) -> tuple[dict[int, list[bytes]], dict[int, bytes]]:
     """Txs and expected root per height, from the core driven directly."""
-    store = SqliteStore.open_simulated(ImageDisk(), chain_id=CHAIN)
+    store = SqliteStore.open_simulated(chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=-1)
     commit(store, core, core.genesis(balances=genesis_balances()))
     txs, roots = {}, {0: core.root}
@@ -185,12 +184,11 @@ def test_simulated_node_crashes_keep_every_acknowledged_block_and_nothing_else(s
 @pytest.mark.anyio
 async def test_live_actor_on_a_sqlite_file_survives_a_restart(tmp_path: Path) -> None:
     txs, roots = _reference_chain(3)
-    db = str(tmp_path / "live.db")
-    async with ActorSystem("live") as system:
+    db = str(tmp_path / "state.sqlite")
+    async with ActorSystem("live", storage_dir=tmp_path) as system:
         ref = system.spawn(
             StateActor,
             chain_id=CHAIN,
-            db_path=db,
             genesis_balances=genesis_balances(),
             name="state",
         )
@@ -216,8 +214,8 @@ async def test_live_actor_on_a_sqlite_file_survives_a_restart(tmp_path: Path) ->
             Reject.BAD_SIGNATURE,
             Reject.WRONG_CHAIN,
         ]
-    async with ActorSystem("live") as system:
-        ref = system.spawn(StateActor, chain_id=CHAIN, db_path=db, name="state")
+    async with ActorSystem("live", storage_dir=tmp_path) as system:
+        ref = system.spawn(StateActor, chain_id=CHAIN, name="state")
         head = await ref.ask(GetHead())
         assert head == Head(3, roots[3])
     store = SqliteStore.open(db, chain_id=CHAIN)

@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focusflow.actors.state import (
-    ImageDisk,
     SqliteStore,
     StateCore,
     TxKind,
@@ -35,8 +34,7 @@ tx_strategy = st.tuples(
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(tx_strategy, max_size=5), min_size=1, max_size=5))
 def test_random_blocks_match_model_and_root_matches_full_recompute(blocks: list) -> None:
-    disk = ImageDisk()
-    store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+    store = SqliteStore.open_simulated(chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=-1, fee_min=1)
     commit(store, core, core.genesis(balances={p.address: 1000 for p in PEOPLE}))
     bal = {p.address: 1000 for p in PEOPLE}

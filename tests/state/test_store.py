@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -13,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from focusflow.actors.state import (
-    ImageDisk,
-    SimulatedCrash,
     SqliteStore,
     StateCore,
     StoreError,
@@ -25,6 +24,8 @@ from focusflow.actors.state import (
     verify_proof,
 )
 from focusflow.actors.state import keys as K
+from focusflow.sim import SimDisk
+from focusflow.supervisor import open_file_database
 
 from .workload import CHAIN, block_txs, genesis_balances, people
 
@@ -43,8 +44,7 @@ def _grow(store: SqliteStore, core: StateCore, n_blocks: int) -> dict[int, bytes
 
 def _reference_roots(n_blocks: int) -> dict[int, bytes]:
     """The same workload on a throwaway in-memory store: the expected root per height."""
-    disk = ImageDisk()
-    store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+    store = SqliteStore.open_simulated(chain_id=CHAIN)
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height)
     return _grow(store, core, n_blocks)
 
@@ -92,7 +92,7 @@ def test_non_sqlite_and_corrupt_files_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store, core = open_state(path, chain_id=CHAIN)
     _grow(store, core, 8)
-    store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.db.rows("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     data = bytearray(path.read_bytes())
     page = 4096
@@ -203,12 +203,11 @@ def test_other_chain_is_refused(tmp_path: Path) -> None:
 def test_snapshot_round_trip_verifies_against_the_root(tmp_path: Path) -> None:
     store, core = open_state(tmp_path / "a.db", chain_id=CHAIN)
     roots = _grow(store, core, 5)
-    snap = tmp_path / "state.snap"
-    assert store.export_snapshot(snap, height=5) == 5
+    snap = store.export_snapshot(height=5)
     with pytest.raises(StoreError, match="only the head"):
-        store.export_snapshot(tmp_path / "old.snap", height=3)
+        store.export_snapshot(height=3)
     imported = SqliteStore.import_snapshot(
-        snap, tmp_path / "b.db", chain_id=CHAIN, trusted_root=roots[5]
+        snap, open_file_database(tmp_path / "b.db"), chain_id=CHAIN, trusted_root=roots[5]
     )
     assert imported.height == 5 and imported.root == roots[5]
     assert imported.load_tree().root() == roots[5] and imported.verify_full()
@@ -227,24 +226,26 @@ def test_snapshot_round_trip_verifies_against_the_root(tmp_path: Path) -> None:
 def test_tampered_or_untrusted_snapshot_is_refused(tmp_path: Path) -> None:
     store, core = open_state(tmp_path / "a.db", chain_id=CHAIN)
     _grow(store, core, 3)
-    snap = tmp_path / "s.snap"
-    store.export_snapshot(snap)
-    data = bytearray(snap.read_bytes())
+    snap = store.export_snapshot()
+    data = bytearray(snap)
     data[len(data) // 2] ^= 1
-    bad = tmp_path / "bad.snap"
-    bad.write_bytes(bytes(data))
     with pytest.raises(StoreError, match="checksum"):
-        SqliteStore.import_snapshot(bad, tmp_path / "b.db", chain_id=CHAIN)
+        SqliteStore.import_snapshot(bytes(data), open_file_database(tmp_path / "b.db"),
+                                    chain_id=CHAIN)
     with pytest.raises(StoreError, match="trusted root"):
-        SqliteStore.import_snapshot(snap, tmp_path / "c.db", chain_id=CHAIN, trusted_root=bytes(32))
+        SqliteStore.import_snapshot(snap, open_file_database(tmp_path / "c.db"), chain_id=CHAIN,
+                                    trusted_root=bytes(32))
+    with pytest.raises(StoreError, match="not empty"):
+        SqliteStore.import_snapshot(snap, store.db, chain_id=CHAIN)
 
 
 def test_simulated_crash_drops_unsynced_block_and_keeps_every_synced_one() -> None:
     expected = _reference_roots(12)
-    disk = ImageDisk()
+    disk = SimDisk()
     crash_at = {4, 5, 9}
     acked: dict[int, bytes] = {}
     store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
+    dropped = 0
     core = StateCore(chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height)
     attempts = 0
     while core.height < 12:
@@ -258,19 +259,22 @@ def test_simulated_crash_drops_unsynced_block_and_keeps_every_synced_one() -> No
         )
         if h in crash_at:
             crash_at.discard(h)
-            disk.fail_next_sync = True
+            disk.fsync_fails = True
         try:
             commit(store, core, result)
             acked[h] = core.root
-        except SimulatedCrash:
-            # node restarts from what the disk made durable
+        except OSError:
+            # the node crashes, and restarts from what the disk made durable
+            dropped += 1
+            disk.fsync_fails = False
+            disk.crash(random.Random(h))
             store = SqliteStore.open_simulated(disk, chain_id=CHAIN)
             core = StateCore(
                 chain_id=CHAIN, reader=store, tree=store.load_tree(), height=store.height
             )
             assert core.height == h - 1 and core.root == acked[h - 1]
             assert set(store.block_roots()) == set(range(h))
-    assert disk.dropped == 3
+    assert dropped == 3
     assert acked == expected and store.block_roots() == expected and store.verify_full()
 
 

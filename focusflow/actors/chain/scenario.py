@@ -11,9 +11,9 @@ a subclass of that validator whose consensus traffic the simulation's adversary 
 The client node submits signed cyberlinks in the state's tx format (:mod:`.workload`) to
 each neuron's validator; the chain's genesis funds the workload's neurons.
 
-Each validator node keeps its durable files (``data/``, ``last_signed_state.json``) in a
-directory of its own under one temporary directory per simulation, which survives a
-simulated crash as a disk survives ``kill -9``.
+Each validator node's block log, ledger (``ctx.database``) and double-sign guard
+(``ctx.storage``) live on its simulated disk, the Runtime's storage: ``crash_node`` keeps
+what was synced and loses the rest, as ``kill -9`` does to a live node's files.
 
 Summary: ``finalized_height`` (lowest honest log tip), ``txs_committed``/``txs_per_second``,
 ``links_committed``/``links_per_second`` (links the finalized blocks added to the graph),
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import random  # runtime-ok: seeded from the run's seed, outside actor code
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,6 @@ _schema = load_schema(Path(__file__).with_name("chain.capnp"))
 SUBMIT_EVERY_MS = 50.0
 CHAIN_ID = "focusflow-sim"
 PROBLEMS_MAX = 20
-SHM = "/dev/shm"
 
 
 @message(_schema.ChainClientTick)
@@ -296,28 +294,16 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
         extra_tx=_adversary_tx(state, sim, rogue, random.Random(seed ^ 0xE7)),
     )  # fmt: skip
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
-    # Durable files of every node: one directory per simulation, removed with it; in
-    # memory (tmpfs) where the host has one, since the live code fsyncs every commit.
-    # Interim, until the validator's block log, ledger and guard go through the Runtime's
-    # database service (then the simulated disk holds them and crash_node tears them).
-    disk = tempfile.TemporaryDirectory(prefix="focusflow-sim-network-",
-                                       dir=SHM if Path(SHM).is_dir() else None)
-    sim.network_disk = disk  # type: ignore[attr-defined]
-    root = Path(disk.name)
 
     def boot_validator(index: int) -> Callable[[Node], None]:
-        home = root / names[index]
         settings = ValidatorSettings(
-            node_name=names[index], role="validator", chain_id=CHAIN_ID,
-            data_dir=str(home / "data"), last_signed_path=str(home / "last_signed_state.json"),
-            committee=entries, validator_seed=seeds[index], consensus=_node_config(latency),
-            genesis_balances=genesis,
+            node_name=names[index], role="validator", chain_id=CHAIN_ID, committee=entries,
+            validator_seed=seeds[index], consensus=_node_config(latency), genesis_balances=genesis,
         )  # fmt: skip
         spec = (node_tree(settings, validator=ByzantineValidator, validator_kwargs={"adversary": adversary})
                 if index in byzantine else node_tree(settings))
 
         def boot(node: Node) -> None:
-            home.mkdir(parents=True, exist_ok=True)
             node.spawn_spec(spec)
 
         return boot

@@ -1,6 +1,6 @@
 """The rollups hierarchy under the *live* runtime: wall-clock figures in one process.
 
-The same supervisor trees as the ``rollups`` sim scenario (:func:`scenario.topology`),
+The same supervisor trees as the ``rollups`` sim scenario (:func:`topology.topology`),
 each node an ``ActorSystem`` on a ``LoopbackNetwork`` (frames still Cap'n Proto encoded,
 every hop), on asyncio or trio. Everything runs on one event loop, so the sequencers'
 ranking, the DA squares, the challenger's re-execution and the hubs' merges all compete
@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-import anyio
+import anyio  # runtime-ok: the in-process live driver (an embedding program), not actor code
 
 from focusflow.actors.hub.actor import HubActor
 from focusflow.actors.rollup.messages import ClientControl
 from focusflow.actors.rollup.probe import RollupProbe
-from focusflow.actors.rollup.scenario import SUP, topology
+from focusflow.actors.rollup.topology import SUP, topology
 from focusflow.supervisor import ActorSystem, LoopbackNetwork, Supervisor, SupervisorFlags
 
 __all__ = ["run_live"]

@@ -30,57 +30,46 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import blake3
 import numpy as np
 
-from focusflow.actors.da.share import graph_namespace
 from focusflow.actors.hub.actor import HubActor
-from focusflow.actors.ibc.relayer import RelayerActor, RelayFaults
+from focusflow.actors.ibc.relayer import RelayerActor
 from focusflow.actors.rollup.actor import (
     TICK_RETIRE,
-    ChallengerActor,
     DaGridActor,
-    LinkClient,
     SequencerActor,
 )
-from focusflow.actors.rollup.bucket import bucket_of
 from focusflow.actors.rollup.claims import Replayer
 from focusflow.actors.rollup.graph import union_focus
 from focusflow.actors.rollup.messages import ClientControl, RollupTick
 from focusflow.actors.rollup.probe import RollupProbe
+from focusflow.actors.rollup.topology import (
+    DAMPING,
+    EPS,
+    HUBS_DEFAULT,
+    ROLLUPS_DEFAULT,
+    SUP,
+    bucket_key,
+    hub_of,
+    option,
+    pi_bound,
+    public_key,
+    rollup_name,
+    seed_of,
+    topology,
+)
 from focusflow.kernels import FocusParams
 from focusflow.kernels._commit import dequantize
 from focusflow.sim import Simulation
 from focusflow.sim.scenarios import register_scenario
 from focusflow.supervisor import ChildSpec, Node, Supervisor, SupervisorFlags
 
-ROLLUPS_DEFAULT = 4
-HUBS_DEFAULT = 1
+__all__ = ["DAMPING", "EPS", "HUBS_DEFAULT", "ROLLUPS_DEFAULT", "SUP", "World", "add_arguments",
+           "bucket_key", "build", "build_world", "finish", "hub_of", "pi_bound", "public_key",
+           "rollup_name", "seed_of", "topology"]
+
 DURATION_MS = 12_000.0
-EPS = 1e-9
-DAMPING = 0.85
-SUP = "/user/sup"
 CHECK_EVERY_MS = 1_000.0
-
-
-def seed_of(name: str) -> bytes:
-    """Deterministic 32-byte key seed of a chain (simulator only)."""
-    return blake3.blake3(name.encode(), derive_key_context="focusflow 2026 sim key v1").digest()
-
-
-def public_key(name: str) -> bytes:
-    """Public key of a chain's seed."""
-    from nacl.signing import SigningKey
-
-    return bytes(SigningKey(seed_of(name)).verify_key)
-
-
-def bucket_key(i: int) -> bytes:
-    """Even buckets are named by an explicit id, odd ones by their particles' namespace."""
-    name = f"bucket-{i}"
-    if i % 2 == 0:
-        return bucket_of(bucket_id=name.encode()).key
-    return bucket_of(particle_ns=graph_namespace(name)).key
 
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
@@ -119,21 +108,16 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--rollup-drain-ms", type=float, default=4_000.0)
 
 
-def _opt(options: Mapping[str, Any], key: str, default: Any) -> Any:
-    value = options.get(key)
-    return default if value is None else value
-
-
 class World:
     """What the scenario built, and the checks over it."""
 
     def __init__(self, sim: Simulation, options: Mapping[str, Any]) -> None:
         self.sim = sim
-        self.rollups = max(1, int(_opt(options, "rollups", ROLLUPS_DEFAULT)))
-        self.hubs = max(1, int(_opt(options, "hubs", HUBS_DEFAULT)))
-        self.liar = int(_opt(options, "rollup_liar", -1))
-        self.duration_ms = float(_opt(options, "duration_ms", DURATION_MS))
-        self.drain_ms = float(_opt(options, "rollup_drain_ms", 4_000.0))
+        self.rollups = max(1, int(option(options, "rollups", ROLLUPS_DEFAULT)))
+        self.hubs = max(1, int(option(options, "hubs", HUBS_DEFAULT)))
+        self.liar = int(option(options, "rollup_liar", -1))
+        self.duration_ms = float(option(options, "duration_ms", DURATION_MS))
+        self.drain_ms = float(option(options, "rollup_drain_ms", 4_000.0))
         self.probe = RollupProbe()
         self.params = FocusParams(eps=EPS)
         self.replayers: dict[bytes, Replayer] = {}
@@ -293,82 +277,11 @@ def _committed(s: SequencerActor) -> tuple[Any, ...]:
             c.graph.links, c.retiring, ch.next_send)
 
 
-def pi_bound(n: int) -> float:
-    """|merged π − from-scratch π|₁ allowed over n particles: each bucket's solve stops
-    at ε (so its error is ≤ d·ε/(1−d), doubled for the reference and the merge) plus the
-    2^-60 fixed point of the committed vector, rounded up per particle."""
-    assert n >= 0
-    return 4 * DAMPING * EPS / (1 - DAMPING) + n * 2.0**-58
-
-
 def _boot_supervised(children: list[ChildSpec]) -> Any:
     def boot(node: Node) -> None:
         node.spawn(Supervisor, SupervisorFlags(intensity=5, period_ms=1_000), children,
                    name="sup")
     return boot
-
-
-def topology(options: Mapping[str, Any], probe: RollupProbe | None
-             ) -> dict[str, list[ChildSpec]]:
-    """node name → the children of its one_for_one supervisor (sim and live alike)."""
-    R = max(1, int(_opt(options, "rollups", ROLLUPS_DEFAULT)))
-    H = max(1, int(_opt(options, "hubs", HUBS_DEFAULT)))
-    liar = int(_opt(options, "rollup_liar", -1))
-    window = float(_opt(options, "rollup_window_ms", 1_000.0))
-    merge = float(_opt(options, "rollup_merge_ms", 1_000.0))
-    settle = float(_opt(options, "rollup_settle_ms", 500.0))
-    da = ("da", f"{SUP}/da")
-    watcher = ("watcher", f"{SUP}/watcher")
-    regions = [f"hub{j}" for j in range(1, H)]
-    windows = tuple(regions) if regions else ("hub0",)  # the hubs that run challenge windows
-    out: dict[str, list[ChildSpec]] = {
-        "da": [ChildSpec("da", DaGridActor)],
-        "watcher": [ChildSpec("watcher", ChallengerActor, ("watcher", da),
-                              {"eps": EPS, "hubs": windows})]}
-    for j in range(H):
-        name = f"hub{j}"
-        if j == 0:
-            mine = {rollup_name(i): public_key(rollup_name(i)) for i in range(R) if H == 1}
-            kw: dict[str, Any] = {"regions": {r: public_key(r) for r in regions},
-                                  "upstream": None}
-        else:
-            mine = {rollup_name(i): public_key(rollup_name(i)) for i in range(R)
-                    if hub_of(i, H) == name}
-            kw = {"regions": {}, "upstream": ("hub0", public_key("hub0"))}
-        kw |= {"rollups": mine, "da": da, "watchers": [watcher], "merge_ms": merge,
-               "window_ms": window, "eps": EPS, "probe": probe}
-        out[name] = [ChildSpec("hub", HubActor, (name, seed_of(name)), kw)]
-    for i in range(R):
-        name, hub = rollup_name(i), hub_of(i, H)
-        kw = {"chain": name, "hub_chain": hub, "hub_key": public_key(hub), "da": da,
-              "settle_ms": settle, "eps": EPS, "probe": probe,
-              "lie": 0.05 if i == liar else 0.0, "lie_from": 2}
-        out[name] = [ChildSpec("seq", SequencerActor, (bucket_key(i), seed_of(name)), kw)]
-    faults = (RelayFaults(drop=0.2, duplicate=0.2, reorder=True, delay_ms_max=200.0)
-              if options.get("relayer_faults") else RelayFaults())
-    relayers = [ChildSpec(f"r-{rollup_name(i)}", RelayerActor,
-                          ((rollup_name(i), f"{SUP}/seq"), "hub", (hub_of(i, H), f"{SUP}/hub"),
-                           rollup_name(i)), {"faults": faults})
-                for i in range(R)]
-    relayers += [ChildSpec(f"r-{r}", RelayerActor, ((r, f"{SUP}/hub"), "up",
-                                                    ("hub0", f"{SUP}/hub"), r),
-                           {"faults": faults}) for r in regions]
-    out["relayer"] = relayers
-    names = [f"bucket-{i}" for i in range(R)]
-    seqs = {f"bucket-{i}": (rollup_name(i), f"{SUP}/seq") for i in range(R)}
-    out["client"] = [ChildSpec("client", LinkClient, (names, seqs),
-                               {"links_per_tick": int(_opt(options, "rollup_links", 40))})]
-    return out
-
-
-def rollup_name(i: int) -> str:
-    """Node (and chain) name of rollup i."""
-    return f"rollup{i}"
-
-
-def hub_of(i: int, hubs: int) -> str:
-    """The hub rollup i settles with: the global hub, or a regional one round robin."""
-    return "hub0" if hubs == 1 else f"hub{1 + i % (hubs - 1)}"
 
 
 def build_world(sim: Simulation, options: Mapping[str, Any]) -> World:
@@ -401,7 +314,7 @@ def _crash(w: World, name: str) -> None:
 def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
     sim, R = w.sim, w.rollups
     end = w.duration_ms
-    drain = float(_opt(options, "rollup_drain_ms", 4_000.0))
+    drain = float(option(options, "rollup_drain_ms", 4_000.0))
     churn = bool(options.get("rollup_churn")) and R >= 2
     client = f"{SUP}/client"
     for i, name in enumerate(names):
@@ -415,13 +328,13 @@ def _schedule(w: World, options: Mapping[str, Any], names: list[str]) -> None:
         sim.call_later(t + 100.0, lambda: _control(w, w.rollup(0), f"{SUP}/seq",
                                                    RollupTick(TICK_RETIRE)))
         w.retired_buckets.add(bucket_key(0))
-    down = float(_opt(options, "hub_down_ms", 300.0))
+    down = float(option(options, "hub_down_ms", 300.0))
     crashes = {"hub_crash_ms": [f"hub{j}" for j in range(w.hubs)],
                "seq_crash_ms": [w.rollup(i) for i in range(R)],
                "da_crash_ms": ["da"], "watcher_crash_ms": ["watcher"]}
-    da_down = float(_opt(options, "da_down_ms", 0.0)) or down
+    da_down = float(option(options, "da_down_ms", 0.0)) or down
     for opt, nodes in crashes.items():
-        crash = float(_opt(options, opt, 0.0))
+        crash = float(option(options, opt, 0.0))
         if crash <= 0:
             continue
         gone = da_down if opt == "da_crash_ms" else down

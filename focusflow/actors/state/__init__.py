@@ -25,8 +25,6 @@ from focusflow.actors.state.ids import (
 )
 from focusflow.actors.state.smt import Proof, SparseMerkleTree, verify_proof
 from focusflow.actors.state.store import (
-    ImageDisk,
-    SimulatedCrash,
     SqliteStore,
     StoreError,
     commit,
@@ -37,13 +35,11 @@ from focusflow.actors.state.tx import Reject, TxKind, decode_tx, make_tx, verify
 __all__ = [
     "BlockResult",
     "FocusSlice",
-    "ImageDisk",
     "LinkDeltas",
     "Neuron",
     "Proof",
     "Receipt",
     "Reject",
-    "SimulatedCrash",
     "SparseMerkleTree",
     "SqliteStore",
     "StateCore",

@@ -5,17 +5,13 @@ prepare the block, makes the block durable, folds it into memory, replies
 ``BlockApplied`` (root, per-tx status, link deltas as flat arrays) and tells the same
 message to every subscriber (the rank workers). Queries answer from committed state only.
 
-Two storage modes, chosen by ``db_path``:
-
-* ``db_path=None`` — the database is an in-memory SQLite whose image is written to the
-  runtime's storage hook (``ctx.storage``) and synced before the block is acknowledged.
-  This is the simulator mode (deterministic; a simulated crash drops an unsynced image,
-  so the node restarts at the last acknowledged block) and also works live for small
-  states. Signatures are verified inline.
-* ``db_path=<file>`` — live only: the SQLite file, written through aiosqlite inside
-  ``ctx.run_io`` (same rows as the sync store, see :meth:`.store.SqliteStore.plan_commit`), with
-  signature batches and block preparation run in worker threads so the event loop never
-  stalls (PyNaCl releases the GIL).
+Storage is the Runtime's database ``ctx.database(database)`` (default ``"state"``): a
+WAL file in the node's data directory live, an image on the node's simulated disk in the
+simulator, the same code in both (``docs/runtime.md``, *Storage*). A block is committed
+(durable) before it is acknowledged, so a crash restarts the node at the last
+acknowledged block. Signature batches, block preparation and the commit run through
+``ctx.run_blocking`` (worker threads live, so the event loop never stalls — PyNaCl
+releases the GIL; inline and deterministic in the simulator).
 """
 
 from __future__ import annotations
@@ -33,12 +29,12 @@ from focusflow.actors.state.core import (
 )
 from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
 from focusflow.actors.state.smt import EMPTY
-from focusflow.actors.state.store import CommitPlan, SqliteStore, tree_checkpoint_blocks_default
+from focusflow.actors.state.store import SqliteStore, tree_checkpoint_blocks_default
 from focusflow.actors.state.tx import Reject, Tx, schema, verify_signatures
-from focusflow.supervisor import Actor, ActorRef, MailboxFull
+from focusflow.supervisor import Actor, ActorRef, DatabaseError, MailboxFull
 from focusflow.wire import array_field, message
 
-STORAGE_KEY = "state/sqlite"
+DATABASE_DEFAULT = "state"
 subscribers_max = 64
 verify_chunks_max = 8
 REJECT_CODE = {reason: i + 1 for i, reason in enumerate(Reject)}
@@ -174,7 +170,7 @@ class StateActor(Actor):
         self,
         *,
         chain_id: str,
-        db_path: str | None = None,
+        database: str = DATABASE_DEFAULT,
         genesis_balances: dict[bytes, int] | None = None,
         fee_min: int = 0,
         focus_shards: int = 16,
@@ -184,31 +180,25 @@ class StateActor(Actor):
     ) -> None:
         assert 1 <= verify_chunks <= verify_chunks_max and sync_latency_ms >= 0
         self.chain_id = chain_id
-        self.db_path = db_path
+        self.database = database
         self.genesis_balances = dict(genesis_balances or {})
         self.fee_min = fee_min
         self.focus_shards = focus_shards
         self.verify_chunks = verify_chunks
-        # Storage mode only: (virtual) time between writing the image and its sync, the
-        # window in which a simulated crash drops the unsynced block.
+        # Time between preparing a block and committing it: the window in which a crash
+        # loses the block (never acknowledged); chaos widens it to test exactly that.
         self.sync_latency_ms = sync_latency_ms
         assert tree_checkpoint_blocks >= 1
         self.tree_checkpoint_blocks = tree_checkpoint_blocks
         self.subscribers: list[ActorRef] = []
         self.store: SqliteStore | None = None
         self.core: StateCore | None = None
-        self._adb: Any = None
 
     # ----------------------------------------------------------------- lifecycle
 
     async def on_start(self) -> None:
-        if self.db_path is None:
-            image = await self.ctx.storage.read(STORAGE_KEY)
-            self.store = SqliteStore.open_image(image, chain_id=self.chain_id)
-        else:
-            self.store = await self.ctx.run_io(lambda: _open_file(self.db_path, self.chain_id))
-        store = self.store
-        assert store is not None
+        db = self.ctx.database(self.database)
+        self.store = store = SqliteStore.on(db, chain_id=self.chain_id)
         store.tree_checkpoint_blocks = self.tree_checkpoint_blocks
         self.core = StateCore(
             chain_id=self.chain_id, reader=store, tree=store.load_tree(), height=store.height,
@@ -219,14 +209,13 @@ class StateActor(Actor):
         self.ctx.log.info("state_started", height=self.core.height, root=self.core.root.hex())
 
     async def on_stop(self) -> None:
-        if self.db_path is not None and self.store is not None:
-            store = self.store  # clean stop: write pending tree nodes, no replay on restart
-            await self.ctx.run_io(lambda: _in_thread(store.checkpoint))
-        if self._adb is not None:
-            adb, self._adb = self._adb, None
-            await self.ctx.run_io(adb.close)
         if self.store is not None:
-            self.store.close()
+            store = self.store  # clean stop: write pending tree nodes, no replay on restart
+            try:
+                await self.ctx.run_blocking(store.checkpoint)
+            except (DatabaseError, OSError) as exc:  # a failed disk: restart replays instead
+                self.ctx.log.warning("state_checkpoint_failed", error=str(exc))
+            store.close()
 
     # ----------------------------------------------------------------- messages
 
@@ -282,10 +271,7 @@ class StateActor(Actor):
                 focus.append(FocusSlice(f.shard, cids.reshape(-1, CID_LEN), values))
             else:
                 self.ctx.log.warning("focus_slice_malformed", shard=f.shard, height=msg.height)
-        if self.db_path is None:
-            result = core.prepare_block(msg.height, list(msg.txs), focus=focus)
-        else:
-            result = await self.ctx.run_io(lambda: self._prepare_off_loop(msg, focus))
+        result = await self._prepare(msg, focus)
         await self._persist(result)
         reply = block_applied(result)
         for sub in self.subscribers:
@@ -295,92 +281,25 @@ class StateActor(Actor):
                 self.ctx.log.warning("subscriber_full", subscriber=str(sub), height=result.height)
         return reply
 
-    async def _prepare_off_loop(self, msg: ApplyBlock, focus: list[FocusSlice]) -> BlockResult:
-        """Live only (runs inside run_io, outside the actor scheduler, where threads are
-        allowed): signatures in parallel worker threads, then prepare in another."""
-        import anyio
-
+    async def _prepare(self, msg: ApplyBlock, focus: list[FocusSlice]) -> BlockResult:
+        """Signatures in ``verify_chunks`` parallel jobs, then the block in another (worker
+        threads live; inline in the simulator: the same result, deterministically)."""
         core = self.core
         assert core is not None
         txs = [t for t in decode_block(list(msg.txs)) if isinstance(t, Tx)]
         step = max(1, -(-len(txs) // self.verify_chunks))
-        chunks = [txs[i : i + step] for i in range(0, len(txs), step)]
-        results: list[list[bool]] = [[] for _ in chunks]
-
-        async def verify(i: int) -> None:
-            results[i] = await anyio.to_thread.run_sync(verify_signatures, chunks[i])
-
-        async with anyio.create_task_group() as tg:
-            for i in range(len(chunks)):
-                tg.start_soon(verify, i)
-        sig_ok = [ok for part in results for ok in part]
-        return await anyio.to_thread.run_sync(
-            lambda: core.prepare_block(msg.height, list(msg.txs), signatures_ok=sig_ok, focus=focus)
-        )
+        jobs = [self.ctx.run_blocking(verify_signatures, txs[i : i + step])
+                for i in range(0, len(txs), step)]  # all started before the first await
+        sig_ok = [ok for job in jobs for ok in await job]
+        return await self.ctx.run_blocking(
+            lambda: core.prepare_block(msg.height, list(msg.txs), signatures_ok=sig_ok, focus=focus))
 
     async def _persist(self, result: BlockResult) -> None:
-        """Durable first (storage synced / SQLite committed), then memory."""
+        """Durable first (the database commit returned), then memory."""
         core, store = self.core, self.store
         assert core is not None and store is not None
-        if self.db_path is None:
-            store.commit_block(result)
-            await self.ctx.storage.write(STORAGE_KEY, store.image())
-            if self.sync_latency_ms:
-                await self.ctx.sleep(self.sync_latency_ms)
-            await self.ctx.storage.sync()
-        else:
-            store.check_extends(result)
-            await self.ctx.run_io(lambda: self._commit_file(result))
+        store.check_extends(result)
+        if self.sync_latency_ms:
+            await self.ctx.sleep(self.sync_latency_ms)
+        await self.ctx.run_blocking(store.commit_block, result)
         core.block_committed(result)
-
-    async def _commit_file(self, result: BlockResult) -> None:
-        """Live only (inside run_io). On asyncio through aiosqlite; aiosqlite is asyncio-only,
-        so on trio the same statements run on the store's connection in a worker thread."""
-        import anyio
-        import sniffio
-
-        store = self.store
-        assert store is not None
-        if sniffio.current_async_library() == "asyncio":
-            if self._adb is None:
-                self._adb = await _open_aiosqlite(self.db_path)
-            plan = store.plan_commit(result)
-            await _commit_aiosqlite(self._adb, plan)
-            store.note_committed(result, plan)
-        else:
-            await anyio.to_thread.run_sync(store.commit_block, result)
-
-
-async def _in_thread(fn: Any) -> Any:
-    import anyio
-
-    return await anyio.to_thread.run_sync(fn)
-
-
-async def _open_file(path: str | None, chain_id: str) -> SqliteStore:
-    import anyio
-
-    assert path is not None
-    return await anyio.to_thread.run_sync(lambda: SqliteStore.open(path, chain_id=chain_id))
-
-
-async def _open_aiosqlite(path: str | None) -> Any:
-    import aiosqlite
-
-    assert path is not None
-    adb = await aiosqlite.connect(path, isolation_level=None)
-    await adb.execute("PRAGMA journal_mode=WAL")
-    await adb.execute("PRAGMA synchronous=FULL")
-    return adb
-
-
-async def _commit_aiosqlite(adb: Any, plan: CommitPlan) -> None:
-    """One transaction with exactly the rows the sync store would write."""
-    await adb.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, rows in plan.statements:
-            await adb.executemany(sql, rows)
-        await adb.execute("COMMIT")
-    except BaseException:
-        await adb.execute("ROLLBACK")
-        raise

@@ -14,20 +14,20 @@ committed root, and a half-written block never exists. Tree nodes are written on
 checkpoints (every ``tree_checkpoint_blocks``); the blocks after the checkpoint are
 replayed from the leaves on load and must reproduce the committed root.
 
-Simulation: :meth:`SqliteStore.open_simulated` runs the same code on an in-memory database
-whose durable image lives in an :class:`ImageDisk` (or, in the actor, the runtime's
-storage hook). After each commit the image is synced; a fault may crash the node before
-that sync (the block is lost, never acknowledged) and it reopens from the last durable
-image.
+The SQLite handle is the Runtime's (``focusflow.supervisor.Database``: an actor opens it
+with ``ctx.database(name)``), so the same code runs on a WAL file live and, in the
+simulator, on an in-memory database whose committed image is synced to the node's disk
+at each commit (:meth:`SqliteStore.open_simulated` builds one outside an actor). A
+simulated crash keeps exactly the committed blocks; a failed sync (``OSError``) kills
+the store and the node reopens from the last durable image.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import struct
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import blake3
@@ -45,6 +45,16 @@ from focusflow.actors.state.smt import (
     tree_key,
     value_hash,
 )
+from focusflow.supervisor import (
+    Database,
+    DatabaseError,
+    MemoryStorage,
+    SqlError,
+    Statement,
+    Storage,
+    open_file_database,
+    open_image_database,
+)
 
 APPLICATION_ID = 0x46465354  # "FFST"
 SCHEMA_VERSION = 2
@@ -52,7 +62,6 @@ _MAGIC = b"focusflow-state"
 SNAPSHOT_MAGIC = b"FFSNAP01"
 value_bytes_max = 16 * 1024 * 1024
 links_query_max = 10_000
-cache_kib_default = 256 * 1024  # SQLite page cache: the node table is hot on every block
 tree_checkpoint_blocks_default = 32  # write tree nodes every N blocks (1 = every block)
 tree_pending_max = 2_000_000  # ...or as soon as this many node changes are pending
 
@@ -77,48 +86,22 @@ class StoreError(Exception):
     """The database cannot be used: foreign, corrupt, wrong chain, or a broken snapshot."""
 
 
-class SimulatedCrash(Exception):
-    """Raised by a :class:`ImageDisk` fault: the node died before the image was synced."""
-
-
-@dataclass
-class ImageDisk:
-    """Durable bytes of a simulated node's database; what survives a simulated crash.
-
-    ``fail_next_sync`` (set by a fault plan, or ``should_crash`` called per sync) makes the
-    next sync drop the write and raise :class:`SimulatedCrash`.
-    """
-
-    durable: bytes | None = None
-    fail_next_sync: bool = False
-    should_crash: Callable[[], bool] | None = None
-    syncs: int = 0
-    dropped: int = 0
-    history: list[int] = field(default_factory=list)
-
-    def sync(self, image: bytes, height: int) -> None:
-        if self.fail_next_sync or (self.should_crash is not None and self.should_crash()):
-            self.fail_next_sync = False
-            self.dropped += 1
-            raise SimulatedCrash(f"crash before block {height} was durable")
-        self.durable = image
-        self.syncs += 1
-        self.history.append(height)
-
-
 def _path_blob(path: int) -> bytes:
     return path.to_bytes((path.bit_length() + 7) // 8, "big")
 
 
 class SqliteStore:
-    """One node's state database. Build with :meth:`open`, :meth:`open_simulated` or
-    :meth:`import_snapshot`; never directly."""
+    """One node's state database on a Runtime :class:`~focusflow.supervisor.Database`.
 
-    def __init__(self, conn: sqlite3.Connection, label: str, disk: ImageDisk | None) -> None:
-        self._conn = conn
+    Build with :meth:`on` (an actor: ``SqliteStore.on(ctx.database("state"), ...)``),
+    :meth:`open` (a file, for tools and tests), :meth:`open_simulated` (an image on a
+    ``Storage``) or :meth:`import_snapshot`; never directly.
+    """
+
+    def __init__(self, db: Database, label: str) -> None:
+        self.db = db
         self.label = label
-        self._disk = disk
-        row = conn.execute("SELECT magic, chain_id, height, root, tree_height FROM head").fetchone()
+        row = db.row("SELECT magic, chain_id, height, root, tree_height FROM head")
         if row is None or bytes(row[0]) != _MAGIC:
             raise StoreError(f"{label}: state header missing or wrong magic")
         self.chain_id: str = row[1]
@@ -134,89 +117,83 @@ class SqliteStore:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, chain_id: str) -> SqliteStore:
-        """Open or create the state database at ``path`` for chain ``chain_id``.
+    def on(cls, db: Database, *, chain_id: str) -> SqliteStore:
+        """The state store in ``db`` for chain ``chain_id`` (created if ``db`` is empty).
 
         Raises:
-            StoreError: not a SQLite file, another application's database, an unknown
-                schema version, a failed integrity check, or another chain's state.
+            StoreError: another application's database, an unknown schema version, a
+                failed integrity check, or another chain's state.
         """
-        label = str(path)
-        fresh = not Path(path).exists() or Path(path).stat().st_size == 0
-        conn = sqlite3.connect(label, isolation_level=None, check_same_thread=False)
+        label = str(db.path) if db.path is not None else f"state image {db.name!r}"
         try:
-            if fresh:
-                _create(conn, chain_id)
+            if _is_empty(db):
+                db.commit(_create_statements(chain_id))
             else:
-                _check_header(conn, label)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA cache_size = -{cache_kib_default}")
-            store = cls(conn, label, None)
-        except BaseException:
-            conn.close()
-            raise
+                _check_header(db, label)
+            store = cls(db, label)
+        except (SqlError, DatabaseError) as exc:
+            raise StoreError(f"{label}: not a SQLite database or corrupt ({exc})") from exc
         if store.chain_id != chain_id:
-            conn.close()
             raise StoreError(f"{label}: holds chain {store.chain_id!r}, not {chain_id!r}")
         return store
 
     @classmethod
-    def open_image(cls, image: bytes | None, *, chain_id: str) -> SqliteStore:
-        """The same store on an in-memory database restored from ``image`` (None: new).
+    def open(cls, path: str | os.PathLike[str], *, chain_id: str) -> SqliteStore:
+        """Open or create the state database file at ``path`` (tools, tests; an actor
+        uses :meth:`on` with ``ctx.database``).
 
-        Used where durability goes through the runtime's storage hook (the simulator):
-        after each commit the caller persists :meth:`image` and syncs it.
+        Raises:
+            StoreError: see :meth:`on`; also a file that is not a SQLite database.
         """
-        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        if image is None:
-            _create(conn, chain_id)
-        else:
-            try:
-                conn.deserialize(image)
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(f"state image is not a SQLite database ({exc})") from exc
-            _check_header(conn, "state image")
-        store = cls(conn, "state image", None)
-        if store.chain_id != chain_id:
-            raise StoreError(f"state image holds chain {store.chain_id!r}, not {chain_id!r}")
-        return store
+        try:
+            db = open_file_database(Path(path))
+        except DatabaseError as exc:
+            raise StoreError(f"{path}: not a SQLite database or corrupt ({exc})") from exc
+        try:
+            return cls.on(db, chain_id=chain_id)
+        except BaseException:
+            db.close()
+            raise
 
     @classmethod
-    def open_simulated(cls, disk: ImageDisk, *, chain_id: str) -> SqliteStore:
-        """:meth:`open_image` from ``disk.durable``, syncing to ``disk`` after each commit."""
-        store = cls.open_image(disk.durable, chain_id=chain_id)
-        store._disk = disk
-        return store
+    def open_simulated(cls, storage: Storage | None = None, *, chain_id: str,
+                       name: str = "state") -> SqliteStore:
+        """The same store on an image database in ``storage`` (a ``SimDisk``; default:
+        memory): each commit syncs the image, a crash keeps exactly the committed blocks.
 
-    def image(self) -> bytes:
-        """The whole database as bytes (in-memory stores; what a simulated disk keeps)."""
-        return bytes(self._conn.serialize())
+        Raises:
+            StoreError: the stored image is torn or corrupt, or see :meth:`on`.
+        """
+        try:
+            db = open_image_database(storage if storage is not None else MemoryStorage(), name)
+        except DatabaseError as exc:
+            raise StoreError(str(exc)) from exc
+        return cls.on(db, chain_id=chain_id)
 
     def close(self) -> None:
-        self._conn.close()
+        self.db.close()
         self._dead = True
 
     # ------------------------------------------------------------------ reading
 
     def get(self, keypath: bytes) -> bytes | None:
-        row = self._conn.execute("SELECT value FROM leaf WHERE key = ?", (keypath,)).fetchone()
+        row = self.db.row("SELECT value FROM leaf WHERE key = ?", (keypath,))
         return None if row is None else bytes(row[0])
 
     def load_tree(self) -> SparseMerkleTree:
         """The tree nodes in memory, checked against the committed root."""
         nodes = {
             int.from_bytes(p, "big"): bytes(e)
-            for p, e in self._conn.execute("SELECT path, entry FROM node")
+            for p, e in self.db.rows("SELECT path, entry FROM node")
         }
         tree = SparseMerkleTree(nodes)
         changes: dict[bytes, bytes | None] = {
             tree_key(bytes(k)): value_hash(bytes(v))
-            for k, v in self._conn.execute(
+            for k, v in self.db.rows(
                 "SELECT key, value FROM leaf WHERE height > ?", (self.tree_height,)
             )
         }
-        for (k,) in self._conn.execute(
+        for (k,) in self.db.rows(
             "SELECT key FROM gone WHERE height > ?", (self.tree_height,)
         ):
             changes[tree_key(bytes(k))] = None
@@ -228,10 +205,10 @@ class SqliteStore:
         return tree
 
     def block_roots(self) -> dict[int, bytes]:
-        return {h: bytes(r) for h, r in self._conn.execute("SELECT height, root FROM block")}
+        return {h: bytes(r) for h, r in self.db.rows("SELECT height, root FROM block")}
 
     def leaves(self) -> Iterator[tuple[bytes, bytes]]:
-        for k, v in self._conn.execute("SELECT key, value FROM leaf ORDER BY key"):
+        for k, v in self.db.rows("SELECT key, value FROM leaf ORDER BY key"):
             yield bytes(k), bytes(v)
 
     def verify_full(self) -> bool:
@@ -250,7 +227,7 @@ class SqliteStore:
         ``links_query_max``."""
         assert is_cid(cid)
         col = "src" if outgoing else "dst"
-        rows = self._conn.execute(
+        rows = self.db.rows(
             f"SELECT neuron, src, dst FROM link_index WHERE {col} = ? LIMIT ?",
             (cid, links_query_max),
         )
@@ -263,17 +240,12 @@ class SqliteStore:
 
         Raises:
             StoreError: the block does not extend the committed head (a local bug).
-            SimulatedCrash: the simulated disk crashed before the sync; the store is dead.
+            OSError: the storage could not make it durable (a failed fsync, a full disk);
+                the store is dead, reopen it from what is durable.
         """
         self.check_extends(result)
         plan = self.plan_commit(result)
         self._execute(plan)
-        if self._disk is not None:
-            try:
-                self._disk.sync(self.image(), result.height)
-            except SimulatedCrash:
-                self._dead = True
-                raise
         self.note_committed(result, plan)
 
     def plan_commit(self, result: BlockResult, *, checkpoint: bool | None = None) -> CommitPlan:
@@ -305,7 +277,11 @@ class SqliteStore:
         return n
 
     def _execute(self, plan: CommitPlan) -> None:
-        run_transaction(self._conn, plan.statements)
+        try:
+            self.db.commit(plan.statements)
+        except OSError:
+            self._dead = True
+            raise
 
     def check_extends(self, result: BlockResult) -> None:
         """Raise StoreError unless ``result`` extends the committed head."""
@@ -315,7 +291,8 @@ class SqliteStore:
             raise StoreError(f"block {result.height} does not extend head {self.height}")
 
     def note_committed(self, result: BlockResult, plan: CommitPlan) -> None:
-        """Advance the head once ``plan`` is committed (here or on an aiosqlite connection)."""
+        """Advance the head once ``plan`` is committed (here, or by a ``run_blocking`` job
+        that called ``db.commit(plan.statements)``)."""
         assert result.height == self.height + 1
         self.height, self.root = result.height, result.root
         if plan.checkpoint:
@@ -326,124 +303,86 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ snapshots
 
-    def export_snapshot(self, out: str | os.PathLike[str], *, height: int | None = None) -> int:
-        """Write every (key path, value) of the committed head to ``out``; return its height.
+    def export_snapshot(self, *, height: int | None = None) -> bytes:
+        """Every (key path, value) of the committed head, checksummed (the caller writes
+        the bytes where it wants them: actor code does no file I/O).
 
         Raises:
             StoreError: ``height`` is not the committed head (history is not retained).
         """
         if height is not None and height != self.height:
             raise StoreError(f"snapshot at {height}: only the head {self.height} is kept")
-        hasher = blake3.blake3()
-        with open(out, "wb") as f:
-
-            def put(chunk: bytes) -> None:
-                hasher.update(chunk)
-                f.write(chunk)
-
-            cid = self.chain_id.encode()
-            count = self._conn.execute("SELECT COUNT(*) FROM leaf").fetchone()[0]
-            put(SNAPSHOT_MAGIC + struct.pack("<H", len(cid)) + cid)
-            put(struct.pack("<qQ", self.height, count) + self.root)
-            for k, v in self.leaves():
-                put(struct.pack("<HI", len(k), len(v)) + k + v)
-            f.write(hasher.digest())
-            f.flush()
-            os.fsync(f.fileno())
-        return self.height
+        cid = self.chain_id.encode()
+        count = self.db.row("SELECT COUNT(*) FROM leaf")[0]
+        parts = [SNAPSHOT_MAGIC + struct.pack("<H", len(cid)) + cid,
+                 struct.pack("<qQ", self.height, count) + self.root]
+        parts += [struct.pack("<HI", len(k), len(v)) + k + v for k, v in self.leaves()]
+        body = b"".join(parts)
+        return body + blake3.blake3(body).digest()
 
     @classmethod
     def import_snapshot(
         cls,
-        snapshot: str | os.PathLike[str],
-        db_path: str | os.PathLike[str],
+        snapshot: bytes,
+        db: Database,
         *,
         chain_id: str,
         trusted_root: bytes | None = None,
     ) -> SqliteStore:
-        """Create a new store at ``db_path`` from a snapshot, verified against the root.
+        """A new store in the empty database ``db`` from a snapshot, verified against
+        the root.
 
         The root is recomputed from the values (never taken from the file on trust) and
         must equal the snapshot's header root and, when given, ``trusted_root`` (e.g. from
         a block header the node already trusts).
 
         Raises:
-            StoreError: checksum, format, chain, or root mismatch; ``db_path`` exists.
+            StoreError: checksum, format, chain, or root mismatch; ``db`` is not empty.
         """
-        if Path(db_path).exists():
-            raise StoreError(f"{db_path} exists; import needs a fresh path")
-        height, root, leaves = _read_snapshot(Path(snapshot), chain_id)
+        if not _is_empty(db):
+            raise StoreError(f"database {db.name!r} is not empty; import needs a fresh one")
+        height, root, leaves = _read_snapshot(snapshot, chain_id)
         computed, nodes = build_nodes((tree_key(k), value_hash(v)) for k, v in leaves)
         if computed != root:
             raise StoreError("snapshot values do not hash to its header root")
         if trusted_root is not None and computed != trusted_root:
             raise StoreError("snapshot root differs from the trusted root")
-        conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
-        try:
-            _create(conn, chain_id)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(f"PRAGMA cache_size = -{cache_kib_default}")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO leaf VALUES (?, ?, ?)", ((k, v, height) for k, v in leaves)
-            )
-            conn.executemany(
-                "INSERT INTO node VALUES (?, ?)", ((_path_blob(p), e) for p, e in nodes.items())
-            )
-            conn.executemany(
-                "INSERT INTO link_index VALUES (?, ?, ?)",
-                (_index_row(k) for k, _ in leaves if k.startswith(K.LINK)),
-            )
-            conn.execute("INSERT INTO block VALUES (?, ?, 0, 0)", (height, root))
-            conn.execute(
-                "UPDATE head SET height = ?, root = ?, tree_height = ?", (height, root, height)
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, str(db_path), None)
+        db.commit([
+            *_create_statements(chain_id),
+            ("INSERT INTO leaf VALUES (?, ?, ?)", [(k, v, height) for k, v in leaves]),
+            ("INSERT INTO node VALUES (?, ?)", [(_path_blob(p), e) for p, e in nodes.items()]),
+            ("INSERT INTO link_index VALUES (?, ?, ?)",
+             [_index_row(k) for k, _ in leaves if k.startswith(K.LINK)]),
+            ("INSERT INTO block VALUES (?, ?, 0, 0)", [(height, root)]),
+            ("UPDATE head SET height = ?, root = ?, tree_height = ?", [(height, root, height)]),
+        ])
+        return cls(db, str(db.path) if db.path is not None else db.name)
 
 
 @dataclass(frozen=True, slots=True)
 class CommitPlan:
     """The statements of one transaction and whether it writes the tree nodes."""
 
-    statements: list[tuple[str, list[tuple[object, ...]]]]
+    statements: list[Statement]
     checkpoint: bool
-
-
-def run_transaction(conn: sqlite3.Connection,
-                    statements: list[tuple[str, list[tuple[object, ...]]]]) -> None:
-    """Run ``statements`` as one immediate transaction: all of them, or (on any error,
-    the error re-raised) none."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, rows in statements:
-            conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def block_statements(
     result: BlockResult, nodes: Overlay | None
-) -> list[tuple[str, list[tuple[object, ...]]]]:
+) -> list[Statement]:
     """Every SQL write of a block as (statement, rows), for one transaction.
 
     Leaves carry the block height and deletions leave a ``gone`` row, so tree nodes can be
     written only at checkpoints (``nodes`` = all node changes since the last one) and the
-    blocks after it replayed on load. Shared by the sync store and the live shell's
-    aiosqlite connection. Rows are sorted: each B-tree is walked once, in order.
+    blocks after it replayed on load. Shared by the store and the node's deferred commits
+    (``node.chain``). Rows are sorted: each B-tree is walked once, in order.
     """
     w, h = result.writes, result.height
     n_ok = sum(r.ok for r in result.receipts)
     links = [k for k in w if k.startswith(K.LINK)]
     upserts = sorted((k, v, h) for k, v in w.items() if v is not None)
     deleted = sorted(k for k, v in w.items() if v is None)
-    stmts: list[tuple[str, list[tuple[object, ...]]]] = [
+    stmts: list[Statement] = [
         ("DELETE FROM leaf WHERE key = ?", [(k,) for k in deleted]),
         ("INSERT OR REPLACE INTO leaf (key, value, height) VALUES (?, ?, ?)", list(upserts)),
         ("DELETE FROM gone WHERE key = ?", [(k,) for k, _, _ in upserts]),
@@ -469,7 +408,7 @@ def block_statements(
     return stmts
 
 
-def _node_statements(nodes: Overlay) -> list[tuple[str, list[tuple[object, ...]]]]:
+def _node_statements(nodes: Overlay) -> list[Statement]:
     return [
         (
             "DELETE FROM node WHERE path = ?",
@@ -487,22 +426,28 @@ def _index_row(link_keypath: bytes) -> tuple[bytes, bytes, bytes]:
     return src, dst, neuron
 
 
-def _create(conn: sqlite3.Connection, chain_id: str) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    for stmt in _SCHEMA.strip().split(";"):
-        if stmt.strip():
-            conn.execute(stmt)
-    conn.execute("INSERT INTO head VALUES (0, ?, ?, -1, ?, -1)", (_MAGIC, chain_id, EMPTY))
-    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    conn.execute("COMMIT")
+def _is_empty(db: Database) -> bool:
+    """A new database: no tables and no application id."""
+    tables = db.row("SELECT COUNT(*) FROM sqlite_master")[0]
+    return tables == 0 and db.row("PRAGMA application_id")[0] == 0
 
 
-def _check_header(conn: sqlite3.Connection, label: str) -> None:
+def _create_statements(chain_id: str) -> list[Statement]:
+    """The schema, the empty head and the file's marks, for one transaction."""
+    stmts: list[Statement] = [(stmt, [()]) for stmt in _SCHEMA.strip().split(";") if stmt.strip()]
+    return [
+        *stmts,
+        ("INSERT INTO head VALUES (0, ?, ?, -1, ?, -1)", [(_MAGIC, chain_id, EMPTY)]),
+        (f"PRAGMA application_id = {APPLICATION_ID}", [()]),
+        (f"PRAGMA user_version = {SCHEMA_VERSION}", [()]),
+    ]
+
+
+def _check_header(db: Database, label: str) -> None:
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
+        app_id = db.row("PRAGMA application_id")[0]
+        version = db.row("PRAGMA user_version")[0]
+    except SqlError as exc:
         raise StoreError(f"{label}: not a SQLite database or corrupt ({exc})") from exc
     if app_id != APPLICATION_ID:
         raise StoreError(
@@ -511,16 +456,15 @@ def _check_header(conn: sqlite3.Connection, label: str) -> None:
     if version != SCHEMA_VERSION:
         raise StoreError(f"{label}: schema version {version}, this build reads {SCHEMA_VERSION}")
     try:
-        check = [r[0] for r in conn.execute("PRAGMA quick_check")]
-    except sqlite3.DatabaseError as exc:
+        check = [r[0] for r in db.rows("PRAGMA quick_check")]
+    except SqlError as exc:
         raise StoreError(f"{label}: corrupt database ({exc})") from exc
     if check != ["ok"]:
         detail = "; ".join(check[:3]).replace("\n", "; ")
         raise StoreError(f"{label}: corrupt database: {detail[:300]}")
 
 
-def _read_snapshot(path: Path, chain_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    data = path.read_bytes()
+def _read_snapshot(data: bytes, chain_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     if len(data) < len(SNAPSHOT_MAGIC) + 2 + 16 + 32 + 32:
         raise StoreError("snapshot truncated")
     body, digest = data[:-32], data[-32:]

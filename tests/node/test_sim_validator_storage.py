@@ -1,0 +1,105 @@
+"""The node's validator actor under the simulator: its block log, state and double-sign
+guard live on the node's simulated disk (the Runtime's storage), so ``crash_node`` is a
+``kill -9`` of the production code path and the restarted validator reopens them."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from focusflow.actors.consensus.crypto import Signer
+from focusflow.node.messages import Query, QueryReply
+from focusflow.node.validator import (
+    LAST_SIGNED_KEY,
+    VALIDATOR_PATH,
+    CommitteeEntry,
+    ValidatorSettings,
+    decode_last_signed,
+    write_last_signed,
+)
+from focusflow.sim import LinkConfig, SimDisk, Simulation
+from focusflow.supervisor import Node, open_image_database
+from focusflow.topology.node_tree import node_tree
+
+CHAIN = "sim-storage"
+NAMES = ("v0", "v1", "v2", "v3")
+
+
+def _seed(i: int) -> bytes:
+    return bytes([0x40 + i]) * 32
+
+
+def _world(seed: int) -> Simulation:
+    committee = tuple(CommitteeEntry(n, Signer(_seed(i)).public_key, 1)
+                      for i, n in enumerate(NAMES))
+    sim = Simulation(seed, link=LinkConfig(latency_ms=50.0))
+    for i, name in enumerate(NAMES):
+        settings = ValidatorSettings(node_name=name, role="validator", chain_id=CHAIN,
+                                     committee=committee, validator_seed=_seed(i),
+                                     sync_interval_ms=100)
+
+        def boot(node: Node, settings: ValidatorSettings = settings) -> None:
+            node.spawn_spec(node_tree(settings))
+
+        sim.add_node(name, boot=boot)
+    return sim
+
+
+def _status(sim: Simulation, name: str) -> dict[str, Any]:
+    node = sim.node(name)
+    reply = sim.run_until_complete(node.ask(node.ref(name, VALIDATOR_PATH), Query("status")))
+    assert isinstance(reply, QueryReply)
+    return json.loads(reply.json)  # type: ignore[no-any-return]
+
+
+def test_a_crashed_simulated_validator_reopens_its_log_state_and_guard_from_disk() -> None:
+    sim = _world(5)
+    sim.run(for_ms=2_500)
+    before = _status(sim, "v2")
+    assert before["mode"] == "consensus" and before["finalized_height"] >= 3, before
+    assert before["last_signed"]["round"] > 0
+    disk = sim.disk("v2")
+    assert {"db/blocks", "db/state", "last_signed_state.json"} <= set(disk.keys())
+
+    sim.crash_node("v2")
+    # What the disk holds after the crash is what the validator had made durable.
+    durable = open_image_database(disk, "blocks").row("SELECT MAX(height) FROM block")[0]
+    guard = json.loads(disk.read("last_signed_state.json").result() or b"{}")
+    assert durable >= before["finalized_height"] and guard["round"] >= before["last_signed"]["round"]
+
+    sim.run(for_ms=100)
+    sim.restart_node("v2")
+    sim.run(for_ms=50)
+    restarted = _status(sim, "v2")
+    assert restarted["finalized_height"] == durable  # reopened from the simulated disk
+    assert restarted["last_signed"] == guard  # the guard came back: no signing below it
+    assert restarted["mode"] == "follower"
+
+    sim.run(for_ms=4_000)
+    after = _status(sim, "v2")
+    tips = [_status(sim, n)["finalized_height"] for n in NAMES if n != "v2"]
+    assert after["finalized_height"] > durable and after["state_height"] >= durable
+    assert after["finalized_height"] >= min(tips) - 3, (after, tips)
+    assert after["counters"]["sync_refused"] == 0
+    agreed = {_status(sim, n)["tip_digest"] for n in NAMES
+              if _status(sim, n)["finalized_height"] == after["finalized_height"]}
+    assert len(agreed) == 1
+
+
+def test_the_guard_is_durable_when_written_or_the_write_raises() -> None:
+    disk = SimDisk()
+    assert decode_last_signed(disk.read(LAST_SIGNED_KEY).result()) == {"round": 0, "height": 0}
+    write_last_signed(disk, LAST_SIGNED_KEY, 7, 3)
+    disk.crash(random.Random(1))
+    assert decode_last_signed(disk.read(LAST_SIGNED_KEY).result()) == {"round": 7, "height": 3}
+    disk.fsync_fails = True  # the caller crashes instead of letting signed effects leave
+    with pytest.raises(OSError, match="fsync"):
+        write_last_signed(disk, LAST_SIGNED_KEY, 9, 4)
+    disk.fsync_fails = False
+    disk.crash(random.Random(1))
+    assert decode_last_signed(disk.read(LAST_SIGNED_KEY).result()) == {"round": 7, "height": 3}
+    with pytest.raises(ValueError):  # a damaged guard stops the start: never sign blindly
+        decode_last_signed(b"{not json")
