@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from focusflow.chaos.world import ChaosWorld
+from focusflow.sim._sim import failure_detail
 from focusflow.supervisor import Supervisor
 from focusflow.supervisor._node import _STOPPING
 
@@ -85,7 +86,7 @@ def check_end(world: ChaosWorld, specs: list[InvariantSpec]) -> None:
         try:
             held, detail = spec.check(world) is not False, ""
         except AssertionError as exc:
-            held, detail = False, str(exc)
+            held, detail = False, failure_detail(exc)
         if not held:
             if sim.invariant_results.get(spec.name, True):
                 sim.violations.append((spec.name, sim.events, sim.now_ns(), detail))
@@ -140,12 +141,20 @@ def _restart_intensity(world: ChaosWorld) -> bool:
 
 @register_invariant("cores.invariants", component="cores")
 def _core_invariants(world: ChaosWorld) -> bool:
-    """Every live actor's sans-IO core (``actor.core``) passes its own ``invariants()``."""
-    for _node, actor, _running in _live_actors(world):
+    """Every live actor's sans-IO core (``actor.core``) passes its own ``invariants()``.
+
+    A failure names the node, the actor (path and class), the core's class and what failed.
+    """
+    for node, actor, _running in _live_actors(world):
         core = getattr(actor, "core", None)
         check = getattr(core, "invariants", None)
         if callable(check):
-            check()
+            try:
+                check()
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"node {node.name}, actor {actor.ctx.self_ref.path} ({type(actor).__name__}), "
+                    f"core {type(core).__name__}: {failure_detail(exc)}") from exc
     return True
 
 

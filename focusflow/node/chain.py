@@ -29,7 +29,7 @@ genesis committee cover the header bytes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from focusflow.actors.state.core import BlockResult, StateCore, decode_block, fo
 from focusflow.actors.state.ids import CID_LEN, cid_to_text
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
-from focusflow.actors.state.tx import Tx
+from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import dequantize
 from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
 from focusflow.node.messages import BlockRecord
@@ -420,7 +420,8 @@ class Ledger:
     """
 
     def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
-                 pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None) -> None:
+                 pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None,
+                 genesis_balances: Mapping[bytes, int] | None = None) -> None:
         store = _FocusStore.on(db, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
@@ -443,7 +444,7 @@ class Ledger:
         if self.core.height < 0:
             self.focus = FocusState()
             self.slices = self._new_slices()
-            self._commit(self.core.genesis(balances={}), None)
+            self._commit(self.core.genesis(balances=dict(genesis_balances or {})), None)
         else:
             self.focus = self._restore_focus() if commit_pi else FocusState()
             self.slices = self._restore_slices() if self.pi_in_state else self._new_slices()
@@ -496,7 +497,8 @@ class Ledger:
                                + _receipt_statements(result))
         self.core.block_committed(result)
 
-    def execute(self, txs: Sequence[bytes], *, defer: bool = False) -> tuple[bytes, bytes]:
+    def execute(self, txs: Sequence[bytes], *, defer: bool = False,
+                verified: Container[bytes] = frozenset()) -> tuple[bytes, bytes]:
         """Apply the next block's ordered transactions durably; return (state root, π root).
 
         ``last_links`` is then the number of links the accepted transactions added and
@@ -504,10 +506,17 @@ class Ledger:
         transaction runs now (roots, π, the core's memory); the transaction is left in
         ``deferred`` for :meth:`flush` (a worker thread) and :meth:`flushed`, in height
         order. Without ``defer`` nothing may be deferred still (a bug otherwise).
+        ``verified``: hashes of txs whose signature this node already checked (at mempool
+        admission); the hash covers the exact signed bytes, so only the others are
+        verified here.
         """
         assert defer or not self.deferred, "a synchronous block behind deferred ones"
         assert len(self.deferred) < DEFERRED_BLOCKS_MAX, "deferred blocks are not flushed"
-        decoded = {t.tx_hash: t for t in decode_block(txs) if isinstance(t, Tx)}
+        decodable = [t for t in decode_block(txs) if isinstance(t, Tx)]
+        decoded = {t.tx_hash: t for t in decodable}
+        unknown = [t for t in decodable if t.tx_hash not in verified]
+        verdicts = iter(verify_signatures(unknown))
+        signatures_ok = [True if t.tx_hash in verified else next(verdicts) for t in decodable]
         slices = []
         if self.pi_in_state:  # block h's π (the focus head) goes into the state of h + 1
             t0 = self.clock_ns() if self.clock_ns is not None else 0
@@ -515,7 +524,8 @@ class Ledger:
             if self.clock_ns is not None and slices:
                 self.slices_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
-        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices)
+        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices,
+                                         signatures_ok=signatures_ok)
         focus = None
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0

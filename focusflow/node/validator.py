@@ -145,6 +145,7 @@ REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup wi
 IO_SAMPLES_MAX = 4096
 IO_DRAIN_WAIT_S = 30.0
 IO_QUEUED_MAX = 32  # jobs; beyond it (a burst of commits) the queue is drained on the loop
+SIG_VERIFIED_MAX = 65_536  # tx hashes whose signature admission checked (execution skips them)
 LAST_SIGNED_KEY = "last_signed_state.json"
 LAST_SIGNED_BYTES_MAX = 4096
 
@@ -173,6 +174,8 @@ class ValidatorSettings:
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
     last_signed_key: str = LAST_SIGNED_KEY  # the double-sign guard's key in ctx.storage
     stall: StallRule = field(default_factory=StallRule)  # node-local: when /ready says stalled
+    #: Block 0's ``/token`` balances (address, amount): a chain rule, like the committee.
+    genesis_balances: tuple[tuple[bytes, int], ...] = ()
 
 
 def decode_last_signed(raw: bytes | None) -> dict[str, int]:
@@ -288,12 +291,16 @@ class Validator(Actor):
         self.guard_lost = False  # no double-sign guard file: signed history unknown
         self.network_round = 0  # highest certified round seen from peers while guard_lost
         self.progress = ProgressWatch()  # height first seen, peers last heard (node.explain)
+        # Txs whose signature _admit verified, oldest first: executing their block does not
+        # verify them again (the hash covers the exact signed bytes).
+        self.sig_verified: OrderedDict[bytes, None] = OrderedDict()
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
         self.blocks = BlockLog(self.ctx.database("blocks"))
         self.ledger = Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
-                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns)
+                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
+                             genesis_balances=dict(self.s.genesis_balances))
         guard = await self.ctx.storage.read(self.s.last_signed_key)
         self.last_signed = decode_last_signed(guard)
         me = self.index_of.get(self.s.node_name)
@@ -338,7 +345,7 @@ class Validator(Actor):
         me = self.index_of[self.s.node_name]
         core = ValidatorCore(committee=self.committee, me=me, signer=signer, verifier=self.verifier,
                              admit_batch=self._admit, execute=self._execute, rng=self.ctx.random,
-                             config=self.s.consensus)
+                             config=self.s.consensus, genesis_state_root=ledger.root_at(0) or bytes(32))
         if resume:
             assert blocks.height >= self.last_signed["height"] and ledger.core.height == blocks.height
             anchor_round, recent = self._recent_chain(core.config.dag.gc_depth_rounds)
@@ -472,8 +479,12 @@ class Validator(Actor):
                 continue
             txs.append(tx)
             where.append(i)
-        for i, good in zip(where, verify_signatures(txs), strict=True):
+        for i, tx, good in zip(where, txs, verify_signatures(txs), strict=True):
             verdicts[i] = True if good else f"{TxReject.BAD_SIGNATURE.value}: does not verify"
+            if good:
+                self.sig_verified[tx.tx_hash] = None
+        while len(self.sig_verified) > SIG_VERIFIED_MAX:
+            self.sig_verified.popitem(last=False)
         return verdicts
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
@@ -486,7 +497,7 @@ class Validator(Actor):
         ledger = self.ledger
         assert ledger is not None
         assert parent_root == ledger.core.root, "execution out of order"
-        roots = ledger.execute(list(txs), defer=self.s.offload_io)
+        roots = ledger.execute(list(txs), defer=self.s.offload_io, verified=self.sig_verified)
         height = ledger.core.height
         self.pending_links[height] = ledger.last_links
         if self.s.offload_io:

@@ -14,8 +14,10 @@ import heapq
 import random
 import struct
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import blake3
@@ -183,6 +185,21 @@ class _Script(Actor):
             self._result.try_set_result(value)
         self.ctx.stop()
 
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What an invariant's failed assertion says: its message, else (a bare ``assert``)
+    the exception type and the failing line, so a violation never prints an empty detail.
+    """
+    message = str(exc)
+    name = type(exc).__name__
+    if message:
+        return message if name == "AssertionError" else f"{name}: {message}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return name
+    last = frames[-1]
+    return f"{name} at {Path(last.filename).name}:{last.lineno}: {(last.line or '').strip()}"
 
 class Simulation:
     """A seeded, single-process world of simulated nodes. See ``docs/sim.md``."""
@@ -489,7 +506,7 @@ class Simulation:
                 held = check() is not False
                 detail = ""
             except AssertionError as exc:
-                held, detail = False, str(exc)
+                held, detail = False, failure_detail(exc)
             if not held:
                 ok = False
                 if self.invariant_results[name]:

@@ -13,10 +13,12 @@ died abnormally and why (what ``focusflow actors list`` shows).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from focusflow.supervisor import (
+    Actor,
     ChildSpec,
     Exit,
     RemotePolicy,
@@ -44,16 +46,32 @@ class NodeSupervisor(Supervisor):
         await super().on_child_exit(exit)
 
 
-def node_tree(validator_settings: Any) -> ChildSpec:
-    """The child spec of a node's root supervisor (start it with ``spawn_spec``)."""
+def node_tree(validator_settings: Any, *, validator: type[Actor] | None = None,
+              validator_kwargs: Mapping[str, Any] | None = None) -> ChildSpec:
+    """The child spec of a node's root supervisor (start it with ``spawn_spec``).
+
+    ``focusflow node`` and every simulated validator node (``focusflow sim --scenario
+    network``, its chaos world) start this same tree. ``validator``/``validator_kwargs``
+    exist for one caller: a simulation's *Byzantine* node, which runs a subclass of the
+    production validator whose traffic an adversary rewrites; honest nodes never pass them.
+    """
     from focusflow.node.validator import Validator
 
     flags = SupervisorFlags("one_for_one", intensity=NODE_RESTARTS_MAX,
                             period_ms=NODE_RESTART_PERIOD_MS, backoff_ms_base=100,
                             backoff_ms_max=2_000)
-    children = (ChildSpec(id="validator", start=Validator, args=(validator_settings,),
-                          shutdown_ms=5_000, mailbox_depth_max=65_536),)
+    children = (ChildSpec(id="validator", start=validator or Validator, args=(validator_settings,),
+                          kwargs=dict(validator_kwargs or {}), shutdown_ms=5_000,
+                          mailbox_depth_max=65_536),)
     return ChildSpec(id="node", start=NodeSupervisor, args=(flags, children), shutdown_ms=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRole:
+    """A pinned peer outside the committee and its role (``[[p2p.peers]] role``)."""
+
+    name: str
+    role: str = "full"
 
 
 def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:

@@ -73,3 +73,42 @@ def test_declared_durable_writes_must_survive_crashes() -> None:
     check_end(world, end)
     (violation,) = sim.violations
     assert violation[0] == "sim.no_lost_durable_writes" and "claimed" in violation[3]
+
+
+def test_a_core_violation_names_the_node_the_component_and_what_failed() -> None:
+    """A bare ``assert`` in a core's invariants used to print an empty detail."""
+    from typing import Any
+
+    from focusflow.supervisor import Actor
+
+    class _Core:
+        broken = False
+
+        def invariants(self) -> None:
+            if self.broken:  # what a bare ``assert`` outside pytest's rewriting raises
+                raise AssertionError
+
+    class _Holder(Actor):
+        def __init__(self) -> None:
+            self.core = _Core()
+
+        async def receive(self, msg: Any) -> Any:
+            return None
+
+    sim = Simulation(1)
+    holder: list[_Holder] = []
+
+    def boot(node: Any) -> None:
+        node.spawn(_Holder, name="holder")
+
+    sim.add_node("n0", boot=boot)
+    install(ChaosWorld(sim))
+    sim.run(until_ns=1_000_000)
+    assert sim.check_invariants()
+    holder.append(sim.node("n0")._cells["/user/holder"].actor)
+    holder[0].core.broken = True
+    assert not sim.check_invariants()
+    name, _step, _t, detail = sim.violations[0]
+    assert name == "cores.invariants"
+    assert detail.startswith("node n0, actor /user/holder (_Holder), core _Core: AssertionError at ")
+    assert "test_invariants.py:" in detail and detail.endswith(": raise AssertionError"), detail

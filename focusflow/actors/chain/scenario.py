@@ -1,34 +1,34 @@
 """``focusflow sim --validators N --byzantine F --latency MS``: the whole network, real blocks.
 
-Registers the scenario ``network`` with the runtime's registry. It runs the consensus
-validators exactly as the ``consensus`` scenario does (same options, same Byzantine
-behaviours, same one-way latency with 10% jitter), but each validator executes its blocks
-with a :class:`~focusflow.actors.chain.executor.BlockExecutor` instead of the toy hash
-chain, and the client node submits signed cyberlinks in the state's tx format
-(:mod:`.workload`). It claims ``--validators`` runs by default (priority above
-``consensus``; ``--scenario consensus`` still runs the toy transition).
+Registers the scenario ``network`` with the runtime's registry (``focusflow chaos
+--scenario network`` runs it too). Every validator node starts **the tree ``focusflow
+node`` starts** (``topology.node_tree``: the node supervisor and the production
+``node.validator.Validator`` with its block log, state ledger, double-sign guard, block
+sync and follower/resume logic), so a simulated seed, a chaos campaign and a replay test
+the code operators run: a crashed and restarted validator follows the chain by block sync
+and signs again exactly as a live one does. Byzantine validators (``--byzantine F``) run
+a subclass of that validator whose consensus traffic the simulation's adversary rewrites.
+The client node submits signed cyberlinks in the state's tx format (:mod:`.workload`) to
+each neuron's validator; the chain's genesis funds the workload's neurons.
 
-Summary: everything the ``consensus`` scenario reports (``finalized_height``,
-``links_committed``, ``finality_ms_p50/p99``, ``links_per_second``,
-``commits_fast/fallback``, invariants ``agreement`` and ``validity``) — with
-``links_committed``/``links_per_second`` counting the links that finalized blocks applied
-to the graph (a tx carries 1..4 links; rejected txs add none), and the consensus
-scenario's per-tx figures kept as ``txs_committed``/``txs_per_second`` — plus a ``chain`` object (height, roots, particles, links, π
-iterations, rejections by reason, DA samples, H/CYB supply) and the invariants
+Each validator node's block log, ledger (``ctx.database``) and double-sign guard
+(``ctx.storage``) live on its simulated disk, the Runtime's storage: ``crash_node`` keeps
+what was synced and loses the rest, as ``kill -9`` does to a live node's files.
 
-* ``state_roots_agree``: honest validators computed the same state root and π root at
-  every height any two of them executed (checked at execution, not only at finality:
-  divergence would stall finality rather than break agreement);
-* ``pi_verified``: every executed block's π commitment passed the kernels' residual
-  verifier, and every finalized header's π root is the executor's commitment;
-* ``data_available``: a DA sampler core sampled every finalized block's square (16 cells,
-  served by an honest validator that holds it) against the header's data root;
-* ``supply_conserved``: after every block the economics ledger's supply moved only
-  through journaled mints and burns, and the core reported no violation.
+Summary: ``finalized_height`` (lowest honest log tip), ``txs_committed``/``txs_per_second``,
+``links_committed``/``links_per_second`` (links the finalized blocks added to the graph),
+``finality_ms_p50/p99`` (client submission to the block in the log of the validator it
+was sent to) and a ``chain`` object (height, state and π roots, particles, roots compared,
+rejoins, synced blocks, problems). Invariants, checked after every step by reading the
+honest validators' block logs and ledgers (a one-process simulation's shortcut):
 
-Shared-memory shortcuts of a one-process simulation (as in the ``consensus`` scenario):
-the invariant checker and the client read validators' outcomes directly; signature checks
-and DA squares are memoised across validators (pure functions).
+* ``agreement``: honest validators' logs hold the same block at every height;
+* ``validity``: every finalized tx was submitted by a client (or a Byzantine validator
+  slipped it in), and none is finalized at two heights;
+* ``state_roots_agree``: honest validators executed every finalized block to the same
+  state root and π root;
+* ``pi_verified``: every finalized header carries the state and π roots its validator's
+  ledger committed for that height.
 """
 
 from __future__ import annotations
@@ -43,46 +43,36 @@ import numpy as np
 
 from focusflow.actors.avalanche.core import AvalancheConfig
 from focusflow.actors.bft.core import BftConfig
-from focusflow.actors.chain.executor import (
-    BlockExecutor,
-    BlockOutcome,
-    ChainConfig,
-    SignatureCache,
-    SquareCache,
-    admit_txs,
-)
 from focusflow.actors.chain.workload import LinkWorkload, WorkloadConfig
+from focusflow.actors.consensus import codec
 from focusflow.actors.consensus import scenario as consensus_scenario
-from focusflow.actors.consensus.actor import VALIDATOR_PATH, SubmitTxs, ValidatorActor
 from focusflow.actors.consensus.adversary import Adversary
-from focusflow.actors.consensus.blocks import DaRootOf
-from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
+from focusflow.actors.consensus.crypto import DOMAIN_TX, Signer, digest
 from focusflow.actors.consensus.node import NodeConfig
-from focusflow.actors.consensus.types import ClientTx, Committee, Effect, Finalize, Validator
-from focusflow.actors.da.actor import DaSamplerActor, ShareServerActor
-from focusflow.actors.da.actor import Verdict as DaVerdict
-from focusflow.actors.da.codec import DaHeader
-from focusflow.actors.da.core import DaSamplerCore, RequestSample, SamplerConfig, Verdict
-from focusflow.actors.da.pinning import ShareStore
+from focusflow.actors.consensus.types import ClientTx, Committee, Validator
 from focusflow.actors.mempool.core import DagConfig
 from focusflow.actors.state.ids import Neuron, cid_of
-from focusflow.actors.state.tx import TxKind, make_tx, tx_hash_of
+from focusflow.actors.state.tx import TxKind, TxRejected, decode_tx, make_tx, tx_hash_of
+from focusflow.node.messages import ConsensusFrame, SubmitTxs
+from focusflow.node.validator import (
+    LAST_SIGNED_KEY,
+    VALIDATOR_PATH,
+    CommitteeEntry,
+    ValidatorSettings,
+    write_last_signed,
+)
+from focusflow.node.validator import Validator as ValidatorActor
 from focusflow.sim._sim import Simulation
 from focusflow.sim.scenarios import register_scenario
 from focusflow.supervisor import Actor, Node
+from focusflow.topology.node_tree import PeerRole, node_policy, node_tree
 from focusflow.wire import load_schema, message
 
 _schema = load_schema(Path(__file__).with_name("chain.capnp"))
 
 SUBMIT_EVERY_MS = 50.0
-DA_SAMPLES = 16
-SAMPLE_STEPS_MAX = 4 * DA_SAMPLES * 3  # requests a synchronous sampling may take
-DA_EPOCH_BLOCKS = 16  # blocks per pinning epoch of the validators' share stores
-LIGHT_NODE = "light"
-SAMPLER_PATH = "/user/sampler"
-SHARES_PATH = "/user/shares"
-ROOTS_KEPT_MAX = 4096  # heights whose honest roots are remembered for comparison
-LIGHT_SETTLE_MS = 1_000  # a finalized block older than this must have a light verdict
+CHAIN_ID = "focusflow-sim"
+PROBLEMS_MAX = 20
 
 
 @message(_schema.ChainClientTick)
@@ -90,156 +80,126 @@ class _ClientTick:
     unused: bool = False
 
 
-class ChainValidatorActor(ValidatorActor):
-    """A consensus validator whose block core commits the executor's data root.
+class ByzantineValidator(ValidatorActor):
+    """The production validator with an adversary rewriting its consensus traffic.
 
-    On each finalized block it hands the block's extended square to the share server of
-    its node (``shares``: the server's store, a local hand-off inside one node) and, when
-    ``announce`` is set, tells the light node's DA sampler the header (height, data root,
-    width): the sampler then fetches cells over the network and verifies them.
+    Simulation machinery only (``--byzantine F``): it signs with the validator's real key,
+    so equivocations, double votes and bad signatures reach the honest validators exactly
+    as a compromised node's would.
     """
 
-    def __init__(self, *, da_root_of: DaRootOf, executor: BlockExecutor, shares: ShareStore | None = None,
-                 announce: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.core.blocks.da_root_of = da_root_of
-        self.executor = executor
-        self.shares = shares
-        self.announce = announce
-
-    def _apply(self, effects: list[Effect]) -> None:
-        super()._apply(effects)
-        for e in effects:
-            if isinstance(e, Finalize):
-                self._publish(e)
-        self.executor.invariants()
-
-    def _publish(self, e: Finalize) -> None:
-        h = e.header.height
-        square = self.executor.square(h)
-        if square is None:
-            return  # not kept (cannot happen while finality lags less than squares_kept_max)
-        if self.shares is not None:
-            epoch = h // DA_EPOCH_BLOCKS
-            self.shares.add_block(h, epoch, square.eds)
-            self.shares.prune(epoch)
-        if self.announce:
-            sampler = self.ctx.ref_for(LIGHT_NODE, SAMPLER_PATH)
-            self.ctx.tell_nowait(sampler, DaHeader(h, e.header.da_root, square.width))
-
-
-class _ShareServer(ShareServerActor):
-    """The DA share server of a validator node, serving the store its validator fills."""
-
-    def __init__(self, *, store: ShareStore) -> None:
-        super().__init__()
-        self.store = store
-
-
-class _WithholdingStore(ShareStore):
-    """A Byzantine validator's share store with ``--da-withhold``: it refuses every cell."""
-
-    def sample(self, height: int, row: int, col: int) -> None:
-        return None
-
-
-class _DaCollector(Actor):
-    """The light node's verdict subscriber: records each verdict for the invariant."""
-
-    def __init__(self, *, state: NetworkState) -> None:
-        self.state = state
+    def __init__(self, settings: ValidatorSettings, *, adversary: Adversary) -> None:
+        super().__init__(settings)
+        self.adversary = adversary
+        self.me = self.index_of[settings.node_name]
 
     async def receive(self, msg: Any) -> Any:
-        if isinstance(msg, DaVerdict) and msg.decided:
-            self.state.light_verdict(msg.height, msg.available, msg.samples_verified, msg.reason)
-        return None
+        if isinstance(msg, ConsensusFrame) and self.core is not None:
+            self.adversary.incoming(self.me, self.core, msg.data)
+        return await super().receive(msg)
+
+    def _handle(self, effects: list[Any]) -> None:
+        if self.core is not None:
+            effects = self.adversary.outgoing(self.me, self.core, effects)
+        super()._handle(effects)
 
 
-class NetworkState(consensus_scenario._State):
-    """The consensus scenario's checks plus execution, π, DA and supply invariants."""
+class NetworkState:
+    """What the invariants and the summary read: the honest validators' durable chains.
 
-    def __init__(self, honest: set[int], executors: list[BlockExecutor], workload: LinkWorkload,
-                 rng: random.Random) -> None:
-        super().__init__(honest)
-        self.executors = executors
+    ``observe`` runs after every simulator step (as the first invariant) and reads only the
+    blocks each honest validator appended since it last looked, so a block is checked once
+    per validator, whether it finalized it in consensus or fetched it by block sync.
+    """
+
+    def __init__(self, sim: Simulation, names: tuple[str, ...], honest: list[int],
+                 workload: LinkWorkload) -> None:
+        self.sim = sim
+        self.names = names
+        self.honest = honest
         self.workload = workload
-        self.rng = rng
-        self.roots: dict[int, tuple[bytes, bytes]] = {}
+        self.submitted: dict[bytes, tuple[int, int]] = {}  # tx digest -> (validator, ns)
+        self.final: dict[int, bytes] = {}  # height -> digest (first honest log)
+        self.roots: dict[int, tuple[bytes, bytes]] = {}  # height -> (state root, π root)
+        self.tx_height: dict[bytes, int] = {}
+        self.seen = dict.fromkeys(honest, 0)
+        self.finality_ms: list[float] = []
         self.roots_compared = 0
-        self.state_roots_agree = True
-        self.pi_verified = True
-        self.supply_conserved = True
-        self.data_available = True
-        self.sampler = DaSamplerCore(SamplerConfig(samples=DA_SAMPLES))
-        self.sampled: dict[int, Verdict] = {}
-        self.links_applied = 0
+        self.agreement = self.validity = self.state_roots_agree = self.pi_verified = True
         self.problems: list[str] = []
-        self.finalized_ns: dict[int, int] = {}  # height -> first honest finalization
-        self.light: dict[int, tuple[bool, int]] = {}  # height -> (available, samples verified)
 
-    def light_verdict(self, height: int, available: bool, verified: int, reason: str) -> None:
-        """The light node's sampler decided ``height`` (over the simulated network)."""
-        self.light[height] = (available, verified)
-        if not available:
-            self._problem("data_available", f"light node: height {height} unavailable: {reason}")
+    def validator(self, i: int) -> ValidatorActor | None:
+        """Validator ``i``'s running actor (None while its node is down or it restarts)."""
+        name = self.names[i]
+        if not self.sim.is_up(name):
+            return None
+        cell = self.sim.node(name)._cells.get(VALIDATOR_PATH)
+        actor = None if cell is None else cell.actor
+        if not isinstance(actor, ValidatorActor) or actor.blocks is None or actor.ledger is None:
+            return None
+        return actor
 
-    def executed(self, i: int, outcome: BlockOutcome) -> None:
-        """Validator ``i`` executed a block: compare its roots with the other honest ones."""
-        if i not in self.honest:
-            return
-        roots = (outcome.state_root, outcome.pi_root)
-        first = self.roots.setdefault(outcome.height, roots)
-        while len(self.roots) > ROOTS_KEPT_MAX:  # heights arrive in order: drop the oldest
-            del self.roots[next(iter(self.roots))]
-        if first is not roots:
+    def observe(self) -> bool:
+        """Check the blocks honest validators appended since the last step."""
+        now = self.sim.now_ns()
+        for i in self.honest:
+            v = self.validator(i)
+            if v is None or v.blocks is None or v.ledger is None or v.blocks.height <= self.seen[i]:
+                continue
+            start, top = self.seen[i] + 1, v.blocks.height
+            state_roots = dict(v.ledger.state_roots(start, top))
+            pi_roots = dict(v.ledger.pi_roots(start, top))
+            for rec in v.blocks.records(start, top - start + 1):
+                roots = (bytes.fromhex(state_roots.get(rec.height, "")),
+                         bytes.fromhex(pi_roots.get(rec.height, "")))
+                self._block(i, v, rec.height, rec.digest, rec.header, rec.txs, roots, now)
+                self.seen[i] = rec.height
+        return self.agreement
+
+    def _block(self, i: int, v: ValidatorActor, h: int, block_digest: bytes, header_bytes: bytes,
+               txs: tuple[bytes, ...], roots: tuple[bytes, bytes], now_ns: int) -> None:
+        who = f"{self.names[i]} ({type(v).__name__} {VALIDATOR_PATH})"
+        first = self.final.setdefault(h, block_digest)
+        if first != block_digest:
+            self._problem("agreement", f"{who} logged block {block_digest.hex()[:16]} at height "
+                                       f"{h}, another honest validator {first.hex()[:16]}")
+        header = codec.decode_block_header(header_bytes)
+        if (header.state_root, header.pi_root) != roots:
+            self._problem("pi_verified", f"{who} header {h} roots are not its ledger's")
+        known = self.roots.setdefault(h, roots)
+        if known is not roots:
             self.roots_compared += 1
-            if first != roots:
-                self._problem("state_roots_agree", f"v{i} height {outcome.height} roots differ")
-        if outcome.pi_verified is False or not outcome.pi_converged:
-            self._problem("pi_verified", f"v{i} height {outcome.height} π rejected by the verifier")
-        if not outcome.supply_ok or outcome.econ_violations:
-            self._problem("supply_conserved", f"v{i} height {outcome.height}: {outcome.econ_violations}")
+            if known != roots:
+                self._problem("state_roots_agree", f"{who} height {h}: state/π roots differ")
+        for tx in txs:
+            d = digest(DOMAIN_TX, tx)
+            origin = self.submitted.get(d)
+            if origin is None:
+                self._problem("validity", f"{who} height {h}: tx {d.hex()[:16]} never submitted")
+                continue
+            if self.tx_height.setdefault(d, h) != h:
+                self._problem("validity", f"{who} tx {d.hex()[:16]} finalized at heights "
+                                          f"{self.tx_height[d]} and {h}")
+            elif origin[0] == i and first is block_digest:
+                self.finality_ms.append((now_ns - origin[1]) / 1e6)
+        if first is block_digest:  # the first honest log with this block: feed the workload
+            applied = []
+            for tx in txs:
+                try:
+                    decoded = decode_tx(tx)
+                except TxRejected:
+                    continue
+                if v.ledger is not None and v.ledger.core.next_nonce(decoded.neuron) > decoded.nonce:
+                    applied.append(tx_hash_of(tx))
+            self.workload.on_finalized(applied, (tx_hash_of(t) for t in txs))
 
-    def sink(self, i: int, now_ns: int, e: Effect) -> None:
-        super().sink(i, now_ns, e)
-        if i not in self.honest or not isinstance(e, Finalize):
-            return
-        h = e.header.height
-        outcome = self.executors[i].outcome(h)
-        if outcome is None:
-            self._problem("state_roots_agree", f"v{i} finalized {h} without an execution record")
-            return
-        if (e.header.state_root, e.header.pi_root) != (outcome.state_root, outcome.pi_root):
-            self._problem("pi_verified", f"v{i} header {h} roots are not the executor's")
-        if h not in self.sampled:
-            self.finalized_ns[h] = now_ns
-            self.links_applied += outcome.links_added
-            self.workload.on_finalized(outcome.applied_hashes, (tx_hash_of(t) for t in e.txs))
-            self._sample(h, e.header.da_root, outcome.width, now_ns)
-
-    def _sample(self, h: int, da_root: bytes, width: int, now_ns: int) -> None:
-        """Core-level DA sampling of one finalized block against its header's data root."""
-        holders = [j for j in sorted(self.honest) if self.executors[j].square(h) is not None]
-        server = self.executors[holders[self.rng.randrange(len(holders))]] if holders else None
-        queue: list[Any] = list(self.sampler.on_header(h, da_root, width, self.rng.randbytes(32), now_ns))
-        for _ in range(SAMPLE_STEPS_MAX):
-            if not queue:
-                break
-            eff = queue.pop(0)
-            if isinstance(eff, RequestSample):
-                square = server.square(h) if server is not None else None
-                sample = square.eds.sample(eff.row, eff.col) if square is not None else None
-                queue.extend(self.sampler.on_sample(h, eff.row, eff.col, sample, now_ns))
-            elif isinstance(eff, Verdict):
-                self.sampled[h] = eff
-                if not eff.available:
-                    self._problem("data_available", f"height {h}: {eff.reason}")
-        if h not in self.sampled:
-            self._problem("data_available", f"height {h}: sampling did not finish")
+    def detail(self, invariant: str) -> str:
+        """The first problem recorded for ``invariant`` (what the violation prints)."""
+        return next((p for p in self.problems if p.startswith(invariant + ":")), "")
 
     def _problem(self, invariant: str, detail: str) -> None:
         setattr(self, invariant, False)
-        if len(self.problems) < 20:
+        if len(self.problems) < PROBLEMS_MAX:
             self.problems.append(f"{invariant}: {detail}")
 
 
@@ -262,26 +222,25 @@ class _Client(Actor):
             count = int(self.carry)
             self.carry -= count
             now = self.ctx.now_ns()
-            by_node: dict[int, list[ClientTx]] = {}
+            by_node: dict[int, list[tuple[bytes, int]]] = {}
             for sub in self.state.workload.make(count, now, self.ctx.random):
                 i = self.honest[sub.neuron % len(self.honest)]
                 self.state.submitted.setdefault(digest(DOMAIN_TX, sub.payload), (i, now))
-                by_node.setdefault(i, []).append(ClientTx(sub.payload, sub.focus, sub.neuron))
+                by_node.setdefault(i, []).append((sub.payload, sub.focus))
             for i, txs in sorted(by_node.items()):
-                self.ctx.tell_nowait(self.ctx.ref_for(self.names[i], VALIDATOR_PATH), SubmitTxs.of(txs, 0))
+                self.ctx.tell_nowait(self.ctx.ref_for(self.names[i], VALIDATOR_PATH),
+                                     SubmitTxs(tuple(t for t, _ in txs), tuple(f for _, f in txs)))
             self.ctx.start_timer("submit", SUBMIT_EVERY_MS, _ClientTick())
         return None
 
 
 def _add_arguments(group: argparse._ArgumentGroup) -> None:
-    """Only the network's own options: --validators/--byzantine/--latency/--tx-rate are the
-    consensus scenario's (one definition, read by both)."""
+    """Only the network's own options: --validators/--byzantine/--latency/--tx-rate/
+    --crash-restart are the consensus scenario's (one definition, read by both)."""
     group.add_argument("--neurons", type=int, default=None,
                        help="network: funded neurons sending links (default 256)")
     group.add_argument("--invalid-share", type=float, default=None,
                        help="network: share of deliberately stale (replayed-nonce) txs (default 0.02)")
-    group.add_argument("--da-withhold", action="store_true", default=None,
-                       help="network: Byzantine validators' share servers refuse every DA sample")
 
 
 def _node_config(latency: float) -> NodeConfig:
@@ -296,13 +255,13 @@ def _node_config(latency: float) -> NodeConfig:
     )
 
 
-def _adversary_tx(state: NetworkState, sim: Simulation, neuron: Neuron, chain_id: str,
+def _adversary_tx(state: NetworkState, sim: Simulation, neuron: Neuron,
                   rng: random.Random) -> Callable[[int], ClientTx]:
     """Txs a Byzantine validator slips into its equivocating headers: all reuse nonce 0."""
 
     def extra_tx(i: int) -> ClientTx:
         src, dst = cid_of(rng.randbytes(8)), cid_of(rng.randbytes(8))
-        payload = make_tx(neuron, chain_id=chain_id, nonce=0, kind=TxKind.LINK, fee=1_000,
+        payload = make_tx(neuron, chain_id=CHAIN_ID, nonce=0, kind=TxKind.LINK, fee=1_000,
                           links=[(src, dst)])
         state.submitted.setdefault(digest(DOMAIN_TX, payload), (i, sim.now_ns()))
         return ClientTx(payload, 1_000_000, 0)
@@ -317,162 +276,132 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     seed = int(options.get("seed") or 0)
     if not 4 <= n <= consensus_scenario.VALIDATORS_MAX or not 0 <= 3 * f < n:
         raise ValueError(f"need 4 <= validators <= {consensus_scenario.VALIDATORS_MAX} and 3*byzantine < validators")
-    if options.get("crash_restart"):
-        raise ValueError("network: --crash-restart is not supported yet (a restarted validator would need "
-                         "its executed state back: no state sync); use --scenario consensus")
     rng = random.Random(seed)
-    signers = [Signer(rng.randbytes(32)) for _ in range(n)]
-    committee = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(signers)))
+    seeds = [rng.randbytes(32) for _ in range(n)]
+    signers = [Signer(s) for s in seeds]
     names = tuple(f"v{i}" for i in range(n))
     byzantine = {i: consensus_scenario.BYZANTINE_BEHAVIOURS for i in range(n - f, n)}
     honest = [i for i in range(n) if i not in byzantine]
-    chain = ChainConfig()
     wl = WorkloadConfig(
-        chain_id=chain.chain_id,
+        chain_id=CHAIN_ID,
         neurons=int(options.get("neurons") or 256),
         invalid_share=0.02 if options.get("invalid_share") is None else float(options["invalid_share"]),
     )
     workload = LinkWorkload(wl, seed=seed)
     rogue = Neuron.from_seed(random.Random(seed ^ 0xBAD).randbytes(32))
-    genesis = {**workload.genesis_balances(), rogue.address: wl.balance}
-    signatures, squares = SignatureCache(), SquareCache()
-    executors = [BlockExecutor(genesis_balances=genesis, config=chain, signatures=signatures, squares=squares)
-                 for _ in range(n)]
-    state = NetworkState(set(honest), executors, workload, random.Random(seed ^ 0xDA))
+    genesis = tuple(sorted({**workload.genesis_balances(), rogue.address: wl.balance}.items()))
+    state = NetworkState(sim, names, honest, workload)
     sim.scenario_state = state  # type: ignore[attr-defined]
-    verifier = CachingVerifier()
+    entries = tuple(CommitteeEntry(names[i], signers[i].public_key, 1) for i in range(n))
+    committee = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(signers)))
     adversary = Adversary(
         committee=committee, signers={i: signers[i] for i in byzantine}, behaviours=byzantine,
         rng=random.Random(seed ^ 0xAD),
-        extra_tx=_adversary_tx(state, sim, rogue, chain.chain_id, random.Random(seed ^ 0xE7)),
+        extra_tx=_adversary_tx(state, sim, rogue, random.Random(seed ^ 0xE7)),
     )  # fmt: skip
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
-    config = _node_config(latency)
-    admit = admit_txs(signatures)
-    withhold = bool(options.get("da_withhold"))
-
-    def execute_for(i: int) -> Callable[[bytes, Any], tuple[bytes, bytes]]:
-        ex = executors[i]
-
-        def execute(parent: bytes, txs: Any) -> tuple[bytes, bytes]:
-            roots = ex.execute(parent, txs)
-            outcome = ex.outcome(ex.height)
-            assert outcome is not None
-            state.executed(i, outcome)
-            return roots
-
-        return execute
 
     def boot_validator(index: int) -> Callable[[Node], None]:
+        settings = ValidatorSettings(
+            node_name=names[index], role="validator", chain_id=CHAIN_ID, committee=entries,
+            validator_seed=seeds[index], consensus=_node_config(latency), genesis_balances=genesis,
+        )  # fmt: skip
+        spec = (node_tree(settings, validator=ByzantineValidator, validator_kwargs={"adversary": adversary})
+                if index in byzantine else node_tree(settings))
+
         def boot(node: Node) -> None:
-            store = _WithholdingStore() if index in byzantine and withhold else ShareStore()
-            node.spawn(_ShareServer, name="shares", store=store)
-            node.spawn(
-                ChainValidatorActor, name="validator", mailbox_depth_max=1 << 16, index=index,
-                names=names, committee=committee, signer=signers[index], verifier=verifier,
-                admit_batch=admit, execute=execute_for(index), da_root_of=executors[index].da_root_of,
-                executor=executors[index], shares=store, announce=index not in byzantine,
-                sink=state.sink, config=config, adversary=adversary if index in byzantine else None,
-            )  # fmt: skip
+            # the same door as ``focusflow node`` (node.app): the simulated clients submit
+            # over the node-to-node path, so they are a full node's peer here
+            node.set_remote_policy(node_policy(entries, [PeerRole("clients", "full")]))
+            node.spawn_spec(spec)
 
         return boot
 
     for i, name in enumerate(names):
         sim.add_node(name, boot=boot_validator(i))
-
-    def boot_light(node: Node) -> None:
-        collector = node.spawn(_DaCollector, name="da-verdicts", state=state)
-        peers = tuple(node.ref(name, SHARES_PATH) for name in names)
-        node.spawn(DaSamplerActor, name="sampler", peers=peers,
-                   # A cell is unavailable only when every validator's server refused it: the
-                   # sampler retries at the next server, and with the default retries_max (2) f >= 3
-                   # consecutive withholding servers fail an available block (docs/chain.md).
-                   config=SamplerConfig(samples=DA_SAMPLES, timeout_ms=int(max(500, 10 * latency)),
-                                        retries_max=len(names) - 1),
-                   subscriber=collector)
-
-    sim.add_node(LIGHT_NODE, boot=boot_light)
+        # what ``focusflow init`` writes into a new home: "signed nothing yet" (without it a
+        # validator cannot tell a new disk from wiped data and only follows; issue 16)
+        write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
 
     def boot_client(node: Node) -> None:
         rate = float(options.get("tx_rate") or 200.0)
         node.spawn(_Client, name="client", names=names, honest=honest, rate=rate, state=state)
 
     sim.add_node("clients", boot=boot_client)
-    for name in ("agreement", "validity", "state_roots_agree", "pi_verified", "data_available",
-                 "supply_conserved"):
+    if options.get("crash_restart"):  # the consensus scenario's option: crash v0, restart it
+        sim.call_later(1_000, lambda: sim.crash_node(names[0]))
+
+        def restart() -> None:
+            sim.restart_node(names[0])
+
+        sim.call_later(1_400, restart)
+    sim.add_invariant("agreement", lambda: _check(state, "agreement", state.observe()))
+    for name in ("validity", "state_roots_agree", "pi_verified"):
         sim.add_invariant(name, _reader(state, name))
 
 
+def _check(state: NetworkState, name: str, held: bool) -> bool:
+    assert held, state.detail(name)
+    return True
+
+
 def _reader(state: NetworkState, name: str) -> Callable[[], bool]:
-    return lambda: bool(getattr(state, name))
+    return lambda: _check(state, name, bool(getattr(state, name)))
 
 
 def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     state: NetworkState = sim.scenario_state  # type: ignore[attr-defined]
-    out = dict(consensus_scenario._finish(sim, options))
+    state.observe()
     seconds = sim.virtual_seconds or 1.0
-    top = out["finalized_height"]
-    auditor = min(state.honest)
-    ex = state.executors[auditor]
-    outcomes = [ex.outcome(h) for h in range(1, ex.height + 1)]
-    done = [o for o in outcomes if o is not None and o.height <= top]
-    last = done[-1] if done else None
-    out["txs_committed"], out["txs_per_second"] = out["links_committed"], out["links_per_second"]
-    out["links_committed"] = state.links_applied
-    out["links_per_second"] = round(state.links_applied / seconds, 1)
-    out["chain"] = {
-        "height": top,
-        "state_root": last.state_root.hex() if last else None,
-        "pi_root": last.pi_root.hex() if last else None,
-        "particles": last.particles if last else 0,
-        "links_applied": state.links_applied,
-        "txs_applied": sum(o.applied for o in done),
-        "rejected": _sum_rejections(done),
-        "pi_iterations_mean": round(float(np.mean([o.pi_iterations for o in done])), 2) if done else None,
-        "pi_residual_max": max((o.pi_residual for o in done), default=0.0),
-        "roots_compared": state.roots_compared,
-        "da_blocks_sampled": len(state.sampled),
-        "da_samples_verified": sum(v.samples_verified for v in state.sampled.values()),
-        **_light_coverage(state, sim.now_ns()),
-        "gas_h": sum(o.gas_h for o in done),
-        "burned_cyb": sum(o.burned_cyb for o in done),
-        "focus_rewards_h": sum(o.focus_h for o in done),
-        **{k: v for k, v in ex.statistics().items() if k in ("h_supply", "cyb_supply")},
-        "signature_cache_hits": ex.signatures.hits if ex.signatures is not None else 0,
-        "problems": list(state.problems),
-    }
-    out["workload"] = state.workload.statistics()
-    return out
+    lat = state.finality_ms
 
+    def pct(q: float) -> float | None:
+        return round(float(np.percentile(lat, q)), 1) if lat else None
 
-def _light_coverage(state: NetworkState, end_ns: int) -> dict[str, int]:
-    """How many finalized blocks the light node decided, among those finalized long enough
-    before the end for its sampling to finish (a timeout's worth of virtual time)."""
-    settled = [h for h, t in state.finalized_ns.items() if end_ns - t >= LIGHT_SETTLE_MS * 1_000_000]
+    live = [v for i in state.honest if (v := state.validator(i)) is not None]
+    auditor = max(live, key=lambda v: v.blocks.height if v.blocks else 0, default=None)
+    ledger = auditor.ledger if auditor is not None else None
+    blocks = auditor.blocks if auditor is not None else None
+    top = min((state.seen[i] for i in state.honest), default=0)
+    links = blocks.links if blocks is not None else 0
+    txs = len(state.tx_height)
     return {
-        "da_light_verdicts": len(state.light),
-        "da_light_available": sum(ok for ok, _ in state.light.values()),
-        "da_light_samples_verified": sum(n for _, n in state.light.values()),
-        "da_light_settled_blocks": len(settled),
-        "da_light_settled_decided": sum(h in state.light for h in settled),
+        "validators": int(options.get("validators") or 4),
+        "byzantine": int(options.get("byzantine") or 0),
+        "latency_ms": float(options.get("latency") or 50.0),
+        "finalized_height": top,
+        "finality_ms_p50": pct(50),
+        "finality_ms_p99": pct(99),
+        "txs_committed": txs,
+        "txs_per_second": round(txs / seconds, 1),
+        "links_committed": links,
+        "links_per_second": round(links / seconds, 1),
+        "chain": {
+            "height": blocks.height if blocks is not None else 0,
+            "state_root": ledger.core.root.hex() if ledger is not None else None,
+            "pi_root": (ledger.pi_root_at(ledger.core.height) or b"").hex() if ledger is not None else None,
+            "particles": ledger.focus.n if ledger is not None else 0,
+            "links_applied": links,
+            "roots_compared": state.roots_compared,
+            "rejoins": sum(v.counters["rejoins"] for v in live),
+            "synced_blocks": sum(v.counters["synced_blocks"] for v in live),
+            "modes": {state.names[i]: v.mode for i in state.honest
+                      if (v := state.validator(i)) is not None},
+            "problems": list(state.problems),
+        },
+        "workload": state.workload.statistics(),
     }
-
-
-def _sum_rejections(outcomes: list[BlockOutcome]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for o in outcomes:
-        for reason, count in o.rejected.items():
-            total[reason] = total.get(reason, 0) + count
-    return dict(sorted(total.items()))
 
 
 register_scenario(
     "network",
-    help="the whole network: consensus validators executing real blocks (state SMT root, "
-         "kernels π root, DA data root, economics gas) (--validators N --byzantine F --latency MS)",
+    help="the whole network: each validator node the production tree of `focusflow node` "
+         "(block log, state ledger with π, double-sign guard, block sync) "
+         "(--validators N --byzantine F --latency MS)",
     add_arguments=_add_arguments,
     finish=_finish,
     duration_ms=10_000.0,
     priority=0,  # above "consensus" (-1): claims --validators runs; "demo" stays the plain default
     select=lambda o: o.get("validators") is not None,
 )(_build)
+

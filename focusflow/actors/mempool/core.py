@@ -513,6 +513,13 @@ class DagCore:
         slot[cert.author] = cert
         self.certs[cert.digest] = cert
         self.peer_votes.pop(cert.digest, None)
+        own = self.own
+        if own is not None and cert.digest == own.digest and self.own_txs:
+            # Our header certified by peers' votes to all while we were cut off (we got
+            # the certificate as a missing parent): its batch is in the DAG now, exactly
+            # as when we certify it ourselves (``_maybe_certify``).
+            self.own_unlinked[own.header.round] = (own.digest, self.own_txs)
+            self.own_txs = []
         effects: list[Effect] = []
         for d, (sender, c) in list(self.waiting.items()):
             if d in self.waiting and not self._missing(c.signed):
