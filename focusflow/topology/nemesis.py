@@ -21,8 +21,8 @@ After the heal the nemesis asserts, as an :class:`Outcome`:
   height by height (:func:`focusflow.topology.verdict.compare`);
 * **progress**: within ``progress_s`` (10 s) of the heal, the finalized height grows past
   the highest one any node reported at the heal (itself at least the pre-fault tip);
-* **recovery**: within ``settle_s`` every validator is back in consensus mode, so that the
-  next nemesis starts within tolerance again.
+* **recovery**: within ``settle_s`` every validator is back in consensus mode, at the tip
+  of the heal or above, so that the next nemesis starts within tolerance again.
 
 A failed expectation is recorded as a problem with each node's view (mode, round, heights)
 so that a stall can be diagnosed from the outcome alone. The faults are made by the harness
@@ -245,10 +245,11 @@ class Nemesis:
         if out.progress_s is None:
             out.liveness.append(f"no block above {out.tip_at_heal} within "
                                 f"{self.progress_s:.0f} s of the heal")
-        settled = self._settle(self.everyone)
+        settled = self._settle(self.everyone, out.tip_at_heal)
         out.settle_s = None if settled is None else round(time.monotonic() - healed, 2)
         if settled is None:
-            out.liveness.append(f"not every validator back in consensus within "
+            out.liveness.append(f"not every validator back in consensus at height "
+                                f"{out.tip_at_heal} or above within "
                                 f"{self.settle_s:.0f} s of the heal")
         after = self._views(out, self.everyone, "after the heal")
         for name, rows in before.items():
@@ -307,13 +308,8 @@ class Nemesis:
             out.liveness.append(f"restart failed: {exc}")
 
     def _height(self, i: int) -> int | None:
-        try:
-            data = client.get(self.net.nodes[i].url, "/status", timeout_s=PROBE_TIMEOUT_S)
-        except client.NodeUnavailable:
-            return None
-        view = data.get("validator", {}) if isinstance(data, dict) else {}
-        height = view.get("finalized_height") if isinstance(view, dict) else None
-        return int(height) if isinstance(height, int) else None
+        height = self._view(i).get("finalized_height")
+        return height if isinstance(height, int) else None
 
     def _tip(self, indices: list[int]) -> int:
         return max((h for i in indices if (h := self._height(i)) is not None), default=0)
@@ -327,22 +323,26 @@ class Nemesis:
             time.sleep(POLL_S)
         return None
 
-    def _settle(self, indices: list[int]) -> float | None:
-        """Seconds until every listed validator answers in consensus mode; None: not in time."""
+    def _settle(self, indices: list[int], height: int = 0) -> float | None:
+        """Seconds until every listed validator answers in consensus mode at ``height`` or
+        above (a cut-off validator stays in consensus mode while it catches up by DAG
+        sync); None: not in time."""
         start = time.monotonic()
         while time.monotonic() - start < self.settle_s:
-            modes = [self._mode(i) for i in indices]
-            if all(m == "consensus" for m in modes):
+            views = [self._view(i) for i in indices]
+            if all(v.get("mode") == "consensus" and int(v.get("finalized_height", -1)) >= height
+                   for v in views):
                 return round(time.monotonic() - start, 2)
             time.sleep(POLL_S)
         return None
 
-    def _mode(self, i: int) -> str | None:
+    def _view(self, i: int) -> dict[str, Any]:
+        """The validator part of node ``i``'s /status ({} when it does not answer)."""
         with contextlib.suppress(client.NodeUnavailable):
             data = client.get(self.net.nodes[i].url, "/status", timeout_s=PROBE_TIMEOUT_S)
             view = data.get("validator", {}) if isinstance(data, dict) else {}
-            return str(view.get("mode")) if isinstance(view, dict) else None
-        return None
+            return view if isinstance(view, dict) else {}
+        return {}
 
     def _statuses(self) -> dict[str, dict[str, Any]]:
         """Each node's mode, round and heights now (the diagnosis of a failed outcome)."""
