@@ -168,6 +168,18 @@ class Devnet:
         n.proc.send_signal(signal.SIGKILL)
         n.proc.wait()
 
+    def pause(self, i: int) -> None:
+        """SIGSTOP validator ``i`` (a process frozen mid-step: its sockets stay open)."""
+        n = self.nodes[i]
+        assert n.proc is not None and n.proc.poll() is None, f"{n.name} is not running"
+        n.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        """SIGCONT validator ``i`` after :meth:`pause`."""
+        n = self.nodes[i]
+        assert n.proc is not None
+        n.proc.send_signal(signal.SIGCONT)
+
     def terminate(self, i: int, *, timeout_s: float = 15.0) -> int | None:
         """SIGTERM validator ``i`` and wait for its ordered stop; its exit code."""
         n = self.nodes[i]

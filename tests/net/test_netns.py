@@ -9,8 +9,6 @@ when it cannot (not root, no iproute2, or no permission to create namespaces).
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,86 +17,17 @@ import pytest
 
 from focusflow.node import client
 from focusflow.topology.devnet import Devnet, Workload, check_agreement
-from tests.support import require_tool
+from focusflow.topology.netns import Fabric
+from tests.support import netns_fabric
 
 pytestmark = pytest.mark.timeout(150)
 N = 4
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True, timeout=10)
-
-
-class Fabric:
-    """Namespaces n0..n3 and sw (a bridge); the test process joins the bridge too."""
-
-    def __init__(self) -> None:
-        self.tag = f"ff{os.getpid() % 10000}"
-        self.subnet = f"10.77.{os.getpid() % 250}"
-        self.sw = f"{self.tag}sw"
-        self.made: list[str] = []
-
-    def ns(self, i: int) -> str:
-        return f"{self.tag}n{i}"
-
-    def host(self, i: int) -> str:
-        return f"{self.subnet}.{i + 1}"
-
-    def up(self) -> None:
-        t, sw = self.tag, self.sw
-        sh("ip", "netns", "add", sw)
-        self.made.append(sw)
-        sh("ip", "netns", "exec", sw, "ip", "link", "add", "br0", "type", "bridge")
-        sh("ip", "netns", "exec", sw, "ip", "link", "set", "br0", "up")
-        for i in range(N):
-            ns = self.ns(i)
-            sh("ip", "netns", "add", ns)
-            self.made.append(ns)
-            sh("ip", "link", "add", f"{t}a{i}", "type", "veth", "peer", "name", f"{t}b{i}")
-            sh("ip", "link", "set", f"{t}a{i}", "netns", ns)
-            sh("ip", "link", "set", f"{t}b{i}", "netns", sw)
-            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{self.host(i)}/24", "dev", f"{t}a{i}")
-            sh("ip", "netns", "exec", ns, "ip", "link", "set", f"{t}a{i}", "up")
-            sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-            sh("ip", "netns", "exec", sw, "ip", "link", "set", f"{t}b{i}", "master", "br0")
-            sh("ip", "netns", "exec", sw, "ip", "link", "set", f"{t}b{i}", "up")
-        sh("ip", "link", "add", f"{t}r", "type", "veth", "peer", "name", f"{t}rb")
-        self.made.append(f"link:{t}r")
-        sh("ip", "link", "set", f"{t}rb", "netns", sw)
-        sh("ip", "netns", "exec", sw, "ip", "link", "set", f"{t}rb", "master", "br0")
-        sh("ip", "netns", "exec", sw, "ip", "link", "set", f"{t}rb", "up")
-        sh("ip", "addr", "add", f"{self.subnet}.254/24", "dev", f"{t}r")
-        sh("ip", "link", "set", f"{t}r", "up")
-
-    def cut(self, i: int, *, up: bool = False) -> None:
-        """Cut (or heal) validator i's cable at the bridge."""
-        sh("ip", "netns", "exec", self.sw, "ip", "link", "set", f"{self.tag}b{i}",
-           "up" if up else "down")
-
-    def down(self) -> None:
-        for name in reversed(self.made):
-            if name.startswith("link:"):
-                subprocess.run(["ip", "link", "del", name[5:]], capture_output=True, check=False)
-            else:
-                subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-
-
 @pytest.fixture
 def fabric() -> Iterator[Fabric]:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    require_tool("ip")
-    probe = subprocess.run(["ip", "netns", "add", f"ffprobe{os.getpid()}"], capture_output=True,
-                           check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"cannot create network namespaces: {probe.stderr.decode().strip()}")
-    subprocess.run(["ip", "netns", "del", f"ffprobe{os.getpid()}"], capture_output=True, check=False)
-    fab = Fabric()
-    try:
-        fab.up()
+    with netns_fabric(N) as fab:
         yield fab
-    finally:
-        fab.down()
 
 
 def feed(net: Devnet, work: Workload, seconds: float, targets: list[int]) -> None:
