@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from focusflow.actors.consensus.crypto import Signer
+from focusflow.actors.mempool.budget import QUEUE_DELAY_MS_DEFAULT
 from focusflow.net import (
     NodeIdentity,
     PeerSpec,
@@ -126,6 +127,7 @@ class Settings:
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
     offload_io: bool = False
+    queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT  # the mempool's latency budget (mempool.budget); 0: none
 
     @property
     def identity(self) -> NodeIdentity:
@@ -195,6 +197,7 @@ def load_settings(path: Path) -> Settings:
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
     offload_io = cons.get("offload_io", bool, False)
+    queue_delay_ms = cons.get("queue_delay_ms", int, QUEUE_DELAY_MS_DEFAULT, minimum=0)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -222,7 +225,7 @@ def load_settings(path: Path) -> Settings:
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
-        offload_io=offload_io,
+        offload_io=offload_io, queue_delay_ms=queue_delay_ms,
     )  # fmt: skip
 
 
@@ -400,7 +403,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               overwrite: bool = False, node_seed: bytes | None = None,
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
               peers_toml: str = "", leader_timeout_ms: int = 1000,
-              commit_pi: bool = True, offload_io: bool = False) -> InitResult:
+              commit_pi: bool = True, offload_io: bool = False,
+              queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -440,7 +444,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,
                                     peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms,
-                                    commit_pi=commit_pi, offload_io=offload_io))
+                                    commit_pi=commit_pi, offload_io=offload_io,
+                                    queue_delay_ms=queue_delay_ms))
     return InitResult(home, config, public_key_of_seed(node_seed), vpub)
 
 
@@ -452,7 +457,8 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
                   peers_toml: str = "", leader_timeout_ms: int = 1000,
-                  commit_pi: bool = True, offload_io: bool = False) -> str:
+                  commit_pi: bool = True, offload_io: bool = False,
+                  queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.
@@ -519,6 +525,10 @@ commit_pi = {"true" if commit_pi else "false"}
 # keeps serving consensus, clients and /status meanwhile. Node-local (not a chain rule);
 # false puts them back on the event loop (for measuring).
 offload_io = {"true" if offload_io else "false"}
+# Latency budget of the mempool: bytes admitted and not yet ordered stay under this
+# validator's measured ordered rate x this delay; over it the lowest focus is shed and
+# clients get 503 + Retry-After (docs/operations.md, "Limits"). 0: no budget. Node-local.
+queue_delay_ms = {queue_delay_ms}
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.
