@@ -19,7 +19,6 @@ from focusflow.node.messages import SubmitReply
 from focusflow.topology.devnet import Workload
 from tests.node.live import CHAIN, committee_homes, live_nodes
 
-
 OVERLOADED = "overloaded: validator behind, focus 3 not above the queue floor 9; retry later"
 
 
