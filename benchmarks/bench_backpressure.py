@@ -9,8 +9,8 @@ Each run is ``focusflow devnet --validators 4 --duration D --rate 2000 --links-p
 offered/submitted/committed links/s, accepted/overloaded/held-back/shed txs, finality
 p50/p99 and the samples they rest on, the agreement verdict.
 
-Usage: ``python benchmarks/bench_backpressure.py [--runs 3] [--duration 20]`` (about
-45 s per run on 2 shared cores).
+Usage: ``python benchmarks/bench_backpressure.py [--runs 3] [--duration 20]
+[--delays 0,1000]`` (about 45 s per run on 2 shared cores).
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--delays", default="0,1000",
+                    help="queue_delay_ms values, comma-separated (0: no budget, as before)")
     args = ap.parse_args()
+    delays = [int(d) for d in args.delays.split(",")]
     rows = []
     for run in range(args.runs):
-        for label, delay in (("before (queue_delay_ms=0)", 0), ("after (queue_delay_ms=1000)", 1000)):
+        for delay in delays:
+            label = f"{'before' if delay == 0 else 'after'} (queue_delay_ms={delay})"
             s = devnet(delay, args.duration)
             row = {"run": run + 1, "mode": label, **{k: s.get(k) for k in KEYS}}
             if "error" in s:

@@ -82,8 +82,8 @@ class DagConfig:
     # for sync and resends). n² votes instead of n; see docs/consensus.md.
     votes_to_all: bool = True
     peer_votes_max: int = 4096  # headers of others whose votes we are still collecting
-    # Latency bound on admission (``budget``): bytes admitted and not yet ordered at most
-    # the measured ordered rate x ``queue_delay_ms``; lowest focus shed first.
+    # Latency bound on admission (``mempool.budget``): bytes admitted and not yet ordered
+    # steered so that the oldest waits ``queue_delay_ms``; over it the lowest focus is shed.
     budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
@@ -154,7 +154,8 @@ class DagCore:
         if self.budget.enabled:  # what cannot enter even if valid is refused before the
             fits = self.budget.plan([(t.focus, len(t.payload)) for t in txs],  # costly check
                                     [(t.focus, len(t.payload)) for t in self.pending]).admit
-            effects.extend(self._overloaded(t) for t, ok in zip(txs, fits, strict=True) if not ok)
+            floor = min((p.focus for p in self.pending), default=0)
+            effects.extend(self._overloaded(t, floor) for t, ok in zip(txs, fits, strict=True) if not ok)
             txs = [t for t, ok in zip(txs, fits, strict=True) if ok]
             if not txs:
                 return effects
@@ -193,18 +194,18 @@ class DagCore:
                 effects.append(self._drop(t, "shed: evicted by higher-focus transactions "
                                              "while the validator is behind"))
             self.pending = [t for i, t in enumerate(self.pending) if i not in gone]
+        floor = min((p.focus for p in self.pending), default=0)
         for t, ok in zip(arrivals, plan.admit, strict=True):
             if ok:
                 self.pending.append(t)
                 self.budget.admitted(digest(DOMAIN_TX, t.payload), len(t.payload), now_ns)
                 self.stats["txs_admitted"] += 1
             else:
-                effects.append(self._overloaded(t))
+                effects.append(self._overloaded(t, floor))
         return effects
 
-    def _overloaded(self, t: ClientTx) -> Reject:
+    def _overloaded(self, t: ClientTx, floor: int) -> Reject:
         self.stats["txs_overloaded"] += 1
-        floor = min((p.focus for p in self.pending), default=0)
         return self._reject(t, f"overloaded: validator behind, focus {t.focus} not above "
                                f"the queue floor {floor}; retry later")
 
