@@ -55,3 +55,8 @@ cut to its first ``QUERY_RANGE_MAX`` heights (the client pages on)."""
 
 HEIGHT_MAX = (1 << 63) - 1
 """The largest height a query may name (SQLite's signed 64-bit integer)."""
+
+RETRY_AFTER_S = 1
+"""``Retry-After`` of every HTTP 503 (overloaded, shed, restarting): a client backs off
+this long. The mempool's latency budget (``actors.mempool.budget.BudgetConfig``, in the
+table of docs/operations.md) decides when a validator answers 503 to a submission."""

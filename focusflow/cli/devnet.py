@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from focusflow.actors.mempool.budget import QUEUE_DELAY_MS_DEFAULT
+
 
 def _run_rollnet(args: Any) -> int:
     from focusflow.topology.rollnet import run_rollnet
@@ -88,7 +90,8 @@ def _run(args: Any) -> int:
     from focusflow.topology.devnet import Devnet, Workload, run_workload
 
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-devnet-"))
-    net = Devnet(root, validators=args.validators, backend=args.backend)
+    net = Devnet(root, validators=args.validators, backend=args.backend,
+                 queue_delay_ms=args.queue_delay_ms)
     net.setup()
     print(f"devnet: {args.validators} validators under {root}", file=sys.stderr)
     workload = Workload(chain_id=net.chain_id, seed=args.seed, links_per_tx=args.links_per_tx)
@@ -161,6 +164,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     p.add_argument("--json", action="store_true", help="end with one JSON summary on stdout")
+    p.add_argument("--queue-delay-ms", type=int, default=QUEUE_DELAY_MS_DEFAULT,
+                   help="the mempool's latency budget per validator (0: none, as before)")
     p.add_argument("--rollups", type=int, default=None,
                    help="run the rollup network instead: R rollups (one process each)")
     p.add_argument("--hubs", type=int, default=None,

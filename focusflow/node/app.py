@@ -22,6 +22,8 @@ from focusflow.actors.consensus.crypto import Ed25519Verifier
 from focusflow.actors.consensus.node import NodeConfig
 from focusflow.actors.consensus.types import Committee
 from focusflow.actors.consensus.types import Validator as CommitteeMember
+from focusflow.actors.mempool.budget import BudgetConfig
+from focusflow.actors.mempool.core import DagConfig
 from focusflow.net import Transport
 from focusflow.node.chain import ChainError, verify_block_log
 from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
@@ -98,7 +100,8 @@ def validator_settings(s: Settings) -> ValidatorSettings:
         raise ConfigError(f"node.chain_id: expected the genesis chain id {chain_id!r}, "
                           f"found {s.chain_id!r}")
     seed = read_validator_seed(s.validator_key) if s.role == "validator" else None
-    consensus = NodeConfig(bft=BftConfig(leader_timeout_ms=s.leader_timeout_ms))
+    consensus = NodeConfig(bft=BftConfig(leader_timeout_ms=s.leader_timeout_ms),
+                           dag=DagConfig(budget=BudgetConfig(queue_delay_ms=s.queue_delay_ms)))
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
                              last_signed_key=s.last_signed.name, committee=committee, validator_seed=seed, consensus=consensus,
                              sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,

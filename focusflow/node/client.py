@@ -56,7 +56,8 @@ def is_ready(base: str, *, timeout_s: float = 2.0) -> bool:
 def submit(base: str, txs: Sequence[bytes], focus: Sequence[int], *,
            timeout_s: float = TIMEOUT_S_DEFAULT) -> dict[str, Any]:
     """POST signed transactions to ``/v1/txs``; returns {accepted, rejected, reason} (and
-    ``http_status`` when the node refused all of them).
+    ``http_status`` when the node refused all of them, ``retry_after_s`` when it said
+    when to come back: 503, the validator is behind and sheds load).
 
     Raises:
         NodeUnavailable: connection failed or timed out.
@@ -81,8 +82,12 @@ def submit(base: str, txs: Sequence[bytes], focus: Sequence[int], *,
         except ValueError:
             answer = {"error": text.strip()}
         reason = answer.get("reason") or answer.get("error", "") if isinstance(answer, dict) else text
-        return {"accepted": 0, "rejected": len(txs), "reason": str(reason),
-                "http_status": exc.code}
+        out: dict[str, Any] = {"accepted": 0, "rejected": len(txs), "reason": str(reason),
+                               "http_status": exc.code}
+        retry = exc.headers.get("Retry-After") if exc.headers else None
+        if retry is not None and retry.strip().isdigit():  # 503: back off this long
+            out["retry_after_s"] = int(retry.strip())
+        return out
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise NodeUnavailable(f"{base}/v1/txs: {exc}") from exc
 

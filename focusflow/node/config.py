@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from focusflow.actors.consensus.crypto import Signer
+from focusflow.actors.mempool.budget import QUEUE_DELAY_MS_DEFAULT
 from focusflow.net import (
     NodeIdentity,
     PeerSpec,
@@ -128,6 +129,7 @@ class Settings:
     offload_io: bool = False
     block_interval_ms: int = 1000  # expected time between blocks (the stall rule)
     stall_after_intervals: int = 10  # stalled: no block for this many intervals
+    queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT  # the mempool's latency budget (mempool.budget); 0: none
 
     @property
     def identity(self) -> NodeIdentity:
@@ -199,6 +201,7 @@ def load_settings(path: Path) -> Settings:
     offload_io = cons.get("offload_io", bool, False)
     block_interval_ms = cons.get("block_interval_ms", int, 1000, minimum=1)
     stall_after_intervals = cons.get("stall_after_intervals", int, 10, minimum=1)
+    queue_delay_ms = cons.get("queue_delay_ms", int, QUEUE_DELAY_MS_DEFAULT, minimum=0)
     cons.done()
     tr = _Table(data, "transport")
     d = TransportConfig()
@@ -227,7 +230,7 @@ def load_settings(path: Path) -> Settings:
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
         offload_io=offload_io, block_interval_ms=block_interval_ms,
-        stall_after_intervals=stall_after_intervals,
+        stall_after_intervals=stall_after_intervals, queue_delay_ms=queue_delay_ms,
     )  # fmt: skip
 
 
@@ -405,7 +408,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               overwrite: bool = False, node_seed: bytes | None = None,
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
               peers_toml: str = "", leader_timeout_ms: int = 1000,
-              commit_pi: bool = True, offload_io: bool = False) -> InitResult:
+              commit_pi: bool = True, offload_io: bool = False,
+              queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -445,7 +449,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
     config.write_text(render_config(name=name, role=role, chain_id=chain_id,
                                     p2p_listen=p2p_listen, http_listen=http_listen,
                                     peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms,
-                                    commit_pi=commit_pi, offload_io=offload_io))
+                                    commit_pi=commit_pi, offload_io=offload_io,
+                                    queue_delay_ms=queue_delay_ms))
     return InitResult(home, config, public_key_of_seed(node_seed), vpub)
 
 
@@ -457,7 +462,8 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
                   peers_toml: str = "", leader_timeout_ms: int = 1000,
-                  commit_pi: bool = True, offload_io: bool = False) -> str:
+                  commit_pi: bool = True, offload_io: bool = False,
+                  queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.
@@ -529,6 +535,10 @@ offload_io = {"true" if offload_io else "false"}
 # /ready answers 503 meanwhile (docs/operations.md, "A node that explains itself").
 block_interval_ms = 1000
 stall_after_intervals = 10
+# Latency budget of the mempool: bytes admitted and not yet ordered stay under this
+# validator's measured ordered rate x this delay; over it the lowest focus is shed and
+# clients get 503 + Retry-After (docs/operations.md, "Limits"). 0: no budget. Node-local.
+queue_delay_ms = {queue_delay_ms}
 
 [transport]
 # Largest frame accepted from a peer, in bytes; a larger length prefix closes the stream.

@@ -26,6 +26,7 @@ from focusflow.limits import (
     HTTP_BODY_BYTES_MAX,
     HTTP_HEAD_BYTES_MAX,
     HTTP_REQUEST_TIMEOUT_S,
+    RETRY_AFTER_S,
     SUBMIT_TXS_MAX,
 )
 from focusflow.node.messages import Query, QueryReply, SubmitReply, SubmitTxs, schema
@@ -194,20 +195,22 @@ async def _route(handler: Handler, method: str, path: str, query: dict[str, list
 
 
 async def _write(stream: anyio.abc.SocketStream, status: int, ctype: str, body: bytes) -> None:
+    retry = f"Retry-After: {RETRY_AFTER_S}\r\n" if status == 503 else ""  # every 503: later
     head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+            f"{retry}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
     await stream.send(head.encode() + body)
 
 
 def submit_status(reply: SubmitReply) -> int:
     """The HTTP status of a submission's answer: 200 when any tx was accepted; else
-    413 (a limit), 503 (shed under load, nobody to forward to: retry later) or 400."""
+    413 (a limit), 503 (overloaded or shed under load, nobody to forward to: retry
+    later, after ``Retry-After``) or 400."""
     if reply.accepted or not reply.rejected:
         return 200
     reason = reply.reason
     if reason.startswith(("invalid: oversized", "at most")):
         return 413
-    if reason.startswith(("shed:", "no validator")):
+    if reason.startswith(("shed:", "overloaded:", "no validator")):
         return 503
     return 400
 

@@ -267,7 +267,8 @@ class Validator(Actor):
         self.finality_ms_total = 0.0
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
                                        "misbehaviours", "commits", "synced_blocks", "resubmitted",
-                                       "sync_refused", "mode_changes", "rejoins", "io_drains"), 0)
+                                       "sync_refused", "mode_changes", "rejoins", "io_drains",
+                                       "shed"), 0)
         self.last_signed = {"round": 0, "height": 0}
         self.peer_tips: dict[str, int] = {}
         self._sync_turn = 0
@@ -288,6 +289,7 @@ class Validator(Actor):
         self._tip_queued: BlockRecord | None = None  # the newest block queued for the log
         self._held: dict[int, list[tuple[Any, str]]] = {}  # height -> (reply handle, JSON)
         self.accepted_ids: OrderedDict[bytes, None] = OrderedDict()  # tx ids (/v1/tx pending)
+        self.shed_ids: OrderedDict[bytes, str] = OrderedDict()  # accepted, then shed: id -> why
         self.guard_lost = False  # no double-sign guard file: signed history unknown
         self.network_round = 0  # highest certified round seen from peers while guard_lost
         self.progress = ProgressWatch()  # height first seen, peers last heard (node.explain)
@@ -640,7 +642,7 @@ class Validator(Actor):
                 self.counters["commits"] += 1
             elif isinstance(e, Reject):
                 self.counters["rejected"] += 1
-                self.submitted.pop(e.tx_digest, None)
+                self._note_shed(self.submitted.pop(e.tx_digest, None), e.reason)
             elif isinstance(e, Misbehaviour):
                 self.counters["misbehaviours"] += 1
                 self.ctx.log.warning("misbehaviour", peer=e.peer, kind=e.kind, detail=e.detail[:200])
@@ -716,15 +718,28 @@ class Validator(Actor):
             self.submitted.popitem(last=False)
         txs = [ClientTx(tx, int(f), 0) for tx, f in zip(msg.txs, msg.focus, strict=True)]
         effects = self.core.submit(txs, now)
-        rejects = [e for e in effects if isinstance(e, Reject)]
+        mine = {digest(DOMAIN_TX, tx) for tx in msg.txs}
+        rejects = [e for e in effects if isinstance(e, Reject) and e.tx_digest in mine]
         for r in rejects:  # refused now: the client knows, nothing to retry
             self.submitted.pop(r.tx_digest, None)
-        self._handle(effects)
+        self._handle(effects)  # rejects of txs accepted earlier (shed) are noted there
         accepted = len(txs) - len(rejects)
         self.counters["admitted"] += accepted
         refused = {r.tx_digest for r in rejects}
         self._note_accepted([tx for tx in msg.txs if digest(DOMAIN_TX, tx) not in refused])
         return SubmitReply(accepted, len(rejects), rejects[0].reason if rejects else "")
+
+    def _note_shed(self, entry: list[Any] | None, reason: str) -> None:
+        """A tx accepted here earlier was dropped by the mempool (``shed: ...``, lowest
+        focus first under load): ``/v1/tx`` says so instead of "pending" forever."""
+        if entry is None or not reason.startswith("shed"):
+            return
+        tx_id = tx_hash_of(entry[2])
+        self.counters["shed"] += 1
+        self.accepted_ids.pop(tx_id, None)
+        self.shed_ids[tx_id] = reason
+        while len(self.shed_ids) > SUBMITTED_TRACKED_MAX:
+            self.shed_ids.popitem(last=False)
 
     def _note_accepted(self, txs: list[bytes]) -> None:
         """Remember accepted txs by id: ``/v1/tx`` says "pending" until a block executed
@@ -743,6 +758,9 @@ class Validator(Actor):
             height, reason = outcome
             return {"id": tx_id.hex(), "status": "rejected" if reason else "committed",
                     "height": height, "reason": reason}
+        if outcome is None and tx_id in self.shed_ids:
+            return {"id": tx_id.hex(), "status": "shed", "height": None,
+                    "reason": self.shed_ids[tx_id]}
         known = outcome is not None or tx_id in self.accepted_ids
         return {"id": tx_id.hex(), "status": "pending" if known else "unknown",
                 "height": None, "reason": ""}
@@ -1081,7 +1099,7 @@ class Validator(Actor):
             "round": core.dag.round if core is not None else 0,
             "built_height": core.blocks.height if core is not None else blocks.height,
             "consensus_mode": core.bft.mode.mode if core is not None else None,
-            "mempool": dict(core.dag.stats) if core is not None else {},  # txs_carried, txs_requeued...
+            "mempool": core.dag.status(self.ctx.now_ns()) if core is not None else {},
             "peer_tips": dict(self.peer_tips),
             "io": self._io_status(),
             "last_signed": dict(self.last_signed),

@@ -24,6 +24,7 @@ from typing import Any
 import blake3
 import numpy as np
 
+from focusflow.actors.mempool.budget import QUEUE_DELAY_MS_DEFAULT
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, make_tx
 from focusflow.net import NodeIdentity
@@ -84,7 +85,8 @@ class Devnet:
                  leader_timeout_ms: int = 1000, backend: str = "asyncio",
                  hosts: list[str] | None = None,
                  prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
-                 offload_io: bool = False, key_salt: bytes = b"", base_port: int = 0) -> None:
+                 offload_io: bool = False, key_salt: bytes = b"", base_port: int = 0,
+                 queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -93,6 +95,7 @@ class Devnet:
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
         self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
+        self.queue_delay_ms = queue_delay_ms  # the mempool's latency budget; 0: none
         # keys derive from the chain id (a devnet is reproducible); a testnet adds a secret
         # salt so that its keys cannot be recomputed by anyone who knows the chain id
         self.key_salt = key_salt
@@ -135,7 +138,7 @@ class Devnet:
                       http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
                       validator_seed=vseeds[i], write_genesis_file=False, peers_toml=peers,
                       leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi,
-                      offload_io=self.offload_io)
+                      offload_io=self.offload_io, queue_delay_ms=self.queue_delay_ms)
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
 
     def _seed(self, what: str, i: int) -> bytes:
@@ -285,6 +288,9 @@ class RunReport:
     rejected_txs: int = 0  # refused in a node's answer to the submission
     unanswered_txs: int = 0  # submitted to a node that did not answer
     node_rejects: int = 0  # every Reject the nodes counted: at submission or shed later
+    node_shed: int = 0  # accepted by a node, then shed by its mempool (lowest focus first)
+    overloaded_txs: int = 0  # refused as overloaded/shed at submission (503, Retry-After)
+    held_back_txs: int = 0  # offered while every node's Retry-After ran: not sent
     heights: list[int] = field(default_factory=list)
     links: list[int] = field(default_factory=list)
     finality_ms: list[float] = field(default_factory=list)
@@ -348,7 +354,9 @@ class RunReport:
             "rejected_txs": self.rejected_txs + self.unanswered_txs,
             "refused_txs": self.rejected_txs,
             "unanswered_txs": self.unanswered_txs,
-            "shed_txs": max(0, self.node_rejects - self.rejected_txs),
+            "overloaded_txs": self.overloaded_txs,
+            "held_back_txs": self.held_back_txs,
+            "shed_txs": self.node_shed,
             "node_rejects": self.node_rejects,
             "heights": self.heights,
             "duration_s": self.duration_s,
@@ -394,6 +402,7 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
     pool_txs, pool_tags = workload.txs(per_tick * 20)
     start = time.monotonic()
     next_tick, next_print, turn = start, start + 1.0, 0
+    backoff_until: dict[int, float] = {}  # node -> when its Retry-After ends (503 overloaded)
     last_links, last_change = 0, start
     while time.monotonic() - start < duration_s:
         if len(pool_txs) < per_tick:
@@ -402,17 +411,8 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
             pool_tags += more[1]
         txs, tags = pool_txs[:per_tick], pool_tags[:per_tick]
         del pool_txs[:per_tick], pool_tags[:per_tick]
-        alive = net.alive()
-        if alive:
-            target = net.nodes[alive[turn % len(alive)]]
-            turn += 1
-            try:
-                r = client.submit(target.url, txs, tags, timeout_s=5.0)
-                report.accepted_txs += int(r.get("accepted", 0))
-                report.rejected_txs += int(r.get("rejected", 0))
-            except client.NodeUnavailable:
-                report.unanswered_txs += len(txs)
-            report.submitted_txs += len(txs)
+        _offer(net, txs, tags, turn, backoff_until, report)
+        turn += 1
         now = time.monotonic()
         if now >= next_print:
             next_print += 1.0
@@ -442,6 +442,38 @@ def run_workload(net: Devnet, *, duration_s: float, rate_txs: int, workload: Wor
     return report
 
 
+def _offer(net: Devnet, txs: list[bytes], tags: list[int], turn: int,
+           backoff_until: dict[int, float], report: RunReport) -> None:
+    """Submit one tick's txs to the next node (round robin) whose ``Retry-After`` is not
+    running; a node that answers 503 (took none: overloaded) is backed off for its
+    ``Retry-After`` and the same txs go to the next node, as a client with several
+    endpoints would. Every attempt counts as submitted; no node to try: held back."""
+    now = time.monotonic()
+    alive = net.alive()
+    tried = False
+    for k in range(len(alive)):
+        i = alive[(turn + k) % len(alive)]
+        if backoff_until.get(i, 0.0) > now:
+            continue
+        tried = True
+        try:
+            r = client.submit(net.nodes[i].url, txs, tags, timeout_s=5.0)
+        except client.NodeUnavailable:
+            report.unanswered_txs += len(txs)
+            report.submitted_txs += len(txs)
+            return
+        report.submitted_txs += len(txs)
+        report.accepted_txs += int(r.get("accepted", 0))
+        report.rejected_txs += int(r.get("rejected", 0))
+        if str(r.get("reason", "")).startswith(("overloaded", "shed")):
+            report.overloaded_txs += int(r.get("rejected", 0))
+        if r.get("http_status") != 503:
+            return
+        backoff_until[i] = now + float(r.get("retry_after_s", 1))
+    if not tried:
+        report.held_back_txs += len(txs)
+
+
 def _measure_live(net: Devnet, alive: list[int], report: RunReport) -> None:
     """Each running node's figures (height, links, shed, finality samples, π); a node that
     does not answer is listed as unmeasured, its figures left out."""
@@ -458,6 +490,7 @@ def _measure_live(net: Devnet, alive: list[int], report: RunReport) -> None:
         report.heights.append(int(v["finalized_height"]))
         report.links.append(int(v["links_committed"]))
         report.node_rejects += int(v["counters"]["rejected"])
+        report.node_shed += int(v["counters"].get("shed", 0))
         report.finality_ms += [float(x) for x in samples]
         report.finality_nodes += bool(samples)
         report.pi.append(dict(v.get("pi", {})))

@@ -44,6 +44,7 @@ from focusflow.actors.consensus.types import (
     SetTimer,
     Validator,
 )
+from focusflow.actors.mempool.budget import BudgetConfig
 from focusflow.actors.mempool.core import DagConfig
 
 events_max = 5_000_000
@@ -76,6 +77,11 @@ class Scenario:
     submit_until_ms: int | None = None  # clients stop here (None: run long); the rest drains
     reputation: bool = True  # BftConfig.reputation.enabled (False: plain round-robin leaders)
     slow: tuple[tuple[int, float], ...] = ()  # (validator, extra ms on everything it sends)
+    # Execution cost (virtual CPU time per ordered tx): a validator that executes a block
+    # is busy that long, and what arrives meanwhile waits (one event loop, as live). 0: free.
+    exec_us_per_tx: float = 0.0
+    queue_delay_ms: int | None = None  # the mempool's latency budget (None: the default)
+    queue_bytes_min: int | None = None  # its floor (None: the default)
 
     def repro(self) -> str:
         """The call that reproduces this run."""
@@ -181,6 +187,12 @@ class SafetyViolation(AssertionError):
     """Two honest validators disagree, or an unsubmitted transaction was finalized."""
 
 
+def _budget(sc: Scenario) -> BudgetConfig:
+    d = BudgetConfig()
+    return BudgetConfig(queue_delay_ms=d.queue_delay_ms if sc.queue_delay_ms is None else sc.queue_delay_ms,
+                        queue_bytes_min=d.queue_bytes_min if sc.queue_bytes_min is None else sc.queue_bytes_min)
+
+
 class Harness:
     """Runs a ``Scenario``; see module docstring."""
 
@@ -207,6 +219,7 @@ class Harness:
                 resend_ms=int(max(200, 4 * sc.latency_ms)),
                 header_txs_max=sc.header_txs_max,
                 votes_to_all=sc.votes_to_all,
+                budget=_budget(sc),
             ),
             bft=BftConfig(
                 leader_timeout_ms=timeout,
@@ -252,6 +265,7 @@ class Harness:
         self.chain: dict[int, Finalize] = {}  # height -> the first honest Finalize
         self.signers_at: dict[int, set[int]] = {}  # height -> every signer any honest node saw
         self.resumed_at: dict[int, int] = {}  # validator -> height it resumed on
+        self.busy_until: list[int] = [0] * sc.validators  # ns: executing (exec_us_per_tx)
         self.result = Result(sc)
 
     # ------------------------------------------------------------------ plumbing
@@ -290,6 +304,8 @@ class Harness:
             elif isinstance(e, Finalize):
                 self._on_finalize(i, e)
             elif isinstance(e, Commit):
+                cost_ns = int(self.sc.exec_us_per_tx * 1000 * len(e.txs))
+                self.busy_until[i] = max(self.busy_until[i], self.now_ns) + cost_ns
                 if i in self.honest:
                     self.result.commits_via[e.via] = self.result.commits_via.get(e.via, 0) + 1
                     lst = self.result.fast_commit_times_ms if e.via == "fast" else self.result.fallback_commit_times_ms
@@ -390,12 +406,20 @@ class Harness:
                 self.submitted[digest(DOMAIN_TX, tx.payload)] = (node, self.now_ns)
                 by_node.setdefault(node, []).append(tx)
             for node, batch in sorted(by_node.items()):
-                self._apply(node, self.nodes[node].submit(batch, self.now_ns))
-                self.nodes[node].invariants()
+                self._step("submit_to", (node, batch))
             return
         i = args[0]
         assert isinstance(i, int)
         if self._crashed(i, self.now_ns):
+            return
+        if self.busy_until[i] > self.now_ns:  # still executing: it waits in the mailbox
+            self._push(self.busy_until[i], kind, *args)
+            return
+        if kind == "submit_to":
+            arrived = args[1]
+            assert isinstance(arrived, list)
+            self._apply(i, self.nodes[i].submit(arrived, self.now_ns))
+            self.nodes[i].invariants()
             return
         if kind == "restart":
             self._restart(i)

@@ -136,7 +136,7 @@ class ValidatorCore:
 
     def submit(self, txs: Sequence[ClientTx], now_ns: int) -> list[Effect]:
         """Client transactions into the mempool (rejections come back as effects)."""
-        return self._guard(lambda: self.dag.submit(txs), now_ns)
+        return self._guard(lambda: self.dag.submit(txs, now_ns), now_ns)
 
     def receive(self, data: bytes, sender: int, now_ns: int) -> list[Effect]:
         """Bytes from peer ``sender`` (authenticated by the transport)."""
@@ -164,6 +164,9 @@ class ValidatorCore:
             except codec.DecodeError as exc:
                 effects = [Misbehaviour(-1, "malformed", str(exc))]
             effects.extend(self._progress(now_ns))
+            for e in effects:
+                if isinstance(e, Commit):  # ordered: out of the mempool's latency budget
+                    self.dag.ordered(e.txs, now_ns)
             deadline = self._next_deadline(now_ns)
             if deadline is not None:
                 effects.append(SetTimer(deadline))

@@ -19,7 +19,7 @@ decided by the validator (``focusflow.actors.consensus.node``) from the BFT rule
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ from focusflow.actors.consensus.types import (
     Vote,
     require,
 )
+from focusflow.actors.mempool.budget import BudgetConfig, QueueBudget
 from focusflow.actors.mempool.qos import FocusQos, QosConfig, sort_by_focus
 
 AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
@@ -81,6 +82,9 @@ class DagConfig:
     # for sync and resends). n² votes instead of n; see docs/consensus.md.
     votes_to_all: bool = True
     peer_votes_max: int = 4096  # headers of others whose votes we are still collecting
+    # Latency bound on admission (``mempool.budget``): bytes admitted and not yet ordered
+    # steered so that the oldest waits ``queue_delay_ms``; over it the lowest focus is shed.
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 class DagCore:
@@ -127,9 +131,12 @@ class DagCore:
         self.own_unlinked: dict[int, tuple[bytes, list[ClientTx]]] = {}
         self.peer_votes: dict[bytes, dict[int, bytes]] = {}  # header digest -> voter -> sig
         self.pending: list[ClientTx] = []
+        self.budget = QueueBudget(self.config.budget)
         self.stats = {
             "txs_admitted": 0,
             "txs_shed": 0,
+            "txs_overloaded": 0,  # refused at the door: over the latency budget
+            "txs_evicted": 0,  # accepted earlier, shed for a higher-focus arrival
             "txs_invalid": 0,
             "equivocations": 0,
             "txs_carried": 0,  # taken back from a header of ours replaced uncertified
@@ -138,11 +145,20 @@ class DagCore:
 
     # ------------------------------------------------------------------ clients
 
-    def submit(self, txs: Sequence[ClientTx]) -> list[Effect]:
-        """Admit client transactions: batch check, QoS shedding, bounded pending queue."""
+    def submit(self, txs: Sequence[ClientTx], now_ns: int = 0) -> list[Effect]:
+        """Admit client transactions: batch check, QoS shedding, the latency budget
+        (``budget``: lowest focus gives way), bounded pending queue."""
         if not txs:
             return []
         effects: list[Effect] = []
+        if self.budget.enabled:  # what cannot enter even if valid is refused before the
+            fits = self.budget.plan([(t.focus, len(t.payload)) for t in txs],  # costly check
+                                    [(t.focus, len(t.payload)) for t in self.pending]).admit
+            floor = min((p.focus for p in self.pending), default=0)
+            effects.extend(self._overloaded(t, floor) for t, ok in zip(txs, fits, strict=True) if not ok)
+            txs = [t for t, ok in zip(txs, fits, strict=True) if ok]
+            if not txs:
+                return effects
         verdicts = list(self.admit_batch([t.payload for t in txs]))
         assert len(verdicts) == len(txs), "admission check must answer every transaction"
         valid = [t for t, v in zip(txs, verdicts, strict=True) if admitted(v)]
@@ -153,18 +169,67 @@ class DagCore:
                 effects.append(self._reject(t, f"invalid: {why}"))
         focus = np.fromiter((t.focus for t in valid), dtype=np.uint32, count=len(valid))
         keep = self.qos.admit(focus)
+        passed: list[ClientTx] = []
         for t, k in zip(valid, keep, strict=True):
             if k:
-                self.pending.append(t)
-                self.stats["txs_admitted"] += 1
+                passed.append(t)
             else:
                 self.stats["txs_shed"] += 1
                 effects.append(self._reject(t, "shed: focus below the open lanes under load"))
+        effects.extend(self._within_budget(passed, now_ns))
         effects.extend(self._trim_pending())
         return effects
 
+    def _within_budget(self, arrivals: list[ClientTx], now_ns: int) -> list[Effect]:
+        """Admit what the latency budget holds; evict queued lower focus for higher
+        arrivals, refuse the rest (see ``mempool.budget``)."""
+        plan = self.budget.plan([(t.focus, len(t.payload)) for t in arrivals],
+                                [(t.focus, len(t.payload)) for t in self.pending])
+        effects: list[Effect] = []
+        if plan.evict:
+            gone = set(plan.evict)
+            for i in plan.evict:
+                t = self.pending[i]
+                self.stats["txs_evicted"] += 1
+                effects.append(self._drop(t, "shed: evicted by higher-focus transactions "
+                                             "while the validator is behind"))
+            self.pending = [t for i, t in enumerate(self.pending) if i not in gone]
+        floor = min((p.focus for p in self.pending), default=0)
+        for t, ok in zip(arrivals, plan.admit, strict=True):
+            if ok:
+                self.pending.append(t)
+                self.budget.admitted(digest(DOMAIN_TX, t.payload), len(t.payload), now_ns)
+                self.stats["txs_admitted"] += 1
+            else:
+                effects.append(self._overloaded(t, floor))
+        return effects
+
+    def _overloaded(self, t: ClientTx, floor: int) -> Reject:
+        self.stats["txs_overloaded"] += 1
+        return self._reject(t, f"overloaded: validator behind, focus {t.focus} not above "
+                               f"the queue floor {floor}; retry later")
+
+    def ordered(self, txs: Iterable[bytes], now_ns: int) -> None:
+        """Txs were ordered (a ``Commit``): ours leave the latency budget's in-flight set."""
+        if self.budget.enabled:
+            self.budget.ordered((digest(DOMAIN_TX, tx) for tx in txs), now_ns)
+
+    def status(self, now_ns: int) -> dict[str, int]:
+        """Counters (txs_admitted, txs_evicted, txs_carried...) and the latency budget:
+        bytes in flight, the budget, our measured ordered bytes/s, txs queued."""
+        return {**self.stats, "pending_txs": len(self.pending),
+                "in_flight_bytes": self.budget.in_flight_bytes,
+                "budget_bytes": self.budget.budget if self.budget.enabled else 0,
+                "ordered_bytes_per_s": int(self.budget.rate_bytes_per_s(now_ns))}
+
     def _reject(self, t: ClientTx, reason: str) -> Reject:
         return Reject(t.client, digest(DOMAIN_TX, t.payload), t.focus, self.qos.cutoff, reason)
+
+    def _drop(self, t: ClientTx, reason: str) -> Reject:
+        """Reject a tx admitted earlier: it leaves the budget's in-flight set."""
+        r = self._reject(t, reason)
+        self.budget.dropped(r.tx_digest)
+        return r
 
     def _trim_pending(self) -> list[Effect]:
         """Keep ``pending_txs_max`` transactions: the lowest-focus overflow is rejected."""
@@ -176,7 +241,7 @@ class DagCore:
         dropped = [self.pending[i] for i in order[self.config.pending_txs_max :].tolist()]
         self.pending = kept
         self.stats["txs_shed"] += len(dropped)
-        return [self._reject(t, "shed: pending_txs_max reached") for t in dropped]
+        return [self._drop(t, "shed: pending_txs_max reached") for t in dropped]
 
     def _next_batch(self) -> Batch:
         """Take the highest-focus pending transactions, sorted by focus (one argsort);
