@@ -2,8 +2,9 @@
 
 This node drives the consensus core (``focusflow.actors.consensus.node.ValidatorCore``)
 itself rather than through ``focusflow.actors.consensus.actor`` (which landed later),
-because it needs a hook before any signed effect leaves (the double-sign guard) and the
-notarising signatures of finalized blocks: consensus bytes from peer validator actors
+because it needs a hook before any signed effect leaves (the double-sign guard); each
+``Finalize`` brings the block's notarising signatures, stored with it in the log (the log
+refuses a record below the quorum stake): consensus bytes from peer validator actors
 (``ConsensusFrame``, sender = the node the transport authenticated), client transactions
 (``SubmitTxs``), and the core's timers go in; the core's effects come out as tells to
 the peers' validator actors, durable blocks (``chain.BlockLog``) and state
