@@ -45,7 +45,13 @@ from focusflow.actors.consensus.crypto import (
     digest,
     merkle_root,
 )
-from focusflow.actors.consensus.types import BlockHeader, Certificate, CertResponse, Committee
+from focusflow.actors.consensus.types import (
+    BlockHeader,
+    Certificate,
+    CertResponse,
+    Committee,
+    LocalBug,
+)
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN, cid_to_text
@@ -99,10 +105,17 @@ class ChainError(Exception):
 
 class BlockLog:
     """Finalized blocks, durable, in height order without gaps, in the database ``db``
-    (the validator's ``ctx.database("blocks")``)."""
+    (the validator's ``ctx.database("blocks")``).
 
-    def __init__(self, db: Database) -> None:
+    With ``committee`` (the validator's log) :meth:`write` refuses a record whose signers
+    lack the quorum stake: every reader (block sync's :func:`verify_record`, the node's
+    start-up :func:`verify_block_log`) relies on it, and an under-signed row would make the
+    node refuse its own log at its next start (issue 16, nemesis finding).
+    """
+
+    def __init__(self, db: Database, *, committee: Committee | None = None) -> None:
         self.db = db
+        self.committee = committee
         db.commit(_script(_SCHEMA))
         row = db.row("SELECT COALESCE(MAX(height), 0), COUNT(*), COALESCE(SUM(links), 0) "
                      "FROM block")
@@ -126,9 +139,27 @@ class BlockLog:
         a row before its commit (with fsync) returned.
         """
         assert links >= 0
+        self.require_quorum(record)
         _, data = encode_message(record)
         self.db.commit([("INSERT INTO block VALUES (?, ?, ?, ?)",
                          [(record.height, record.digest, links, data)])])
+
+    def require_quorum(self, record: BlockRecord) -> None:
+        """Refuse (our bug, loudly) a record not carrying the committee's quorum stake of
+        signers, one signature each. The signatures themselves were verified where they
+        came in (the consensus core's shares, :func:`verify_record` for synced blocks).
+
+        Raises:
+            LocalBug: the record is under-signed; nothing was written.
+        """
+        committee = self.committee
+        if committee is None:
+            return
+        if (len(record.signers) != len(record.signatures)
+                or committee.stake_of(i for i in record.signers if committee.is_member(i))
+                < committee.quorum_stake):
+            raise LocalBug(f"block {record.height}: refusing to log a record signed by "
+                           f"{list(record.signers)}, below the quorum stake")
 
     def note_appended(self, record: BlockRecord, links: int) -> None:
         """The next block is durable: advance the tip (the loop's view)."""

@@ -2,8 +2,9 @@
 
 This node drives the consensus core (``focusflow.actors.consensus.node.ValidatorCore``)
 itself rather than through ``focusflow.actors.consensus.actor`` (which landed later),
-because it needs a hook before any signed effect leaves (the double-sign guard) and the
-notarising signatures of finalized blocks: consensus bytes from peer validator actors
+because it needs a hook before any signed effect leaves (the double-sign guard); each
+``Finalize`` brings the block's notarising signatures, stored with it in the log (the log
+refuses a record below the quorum stake): consensus bytes from peer validator actors
 (``ConsensusFrame``, sender = the node the transport authenticated), client transactions
 (``SubmitTxs``), and the core's timers go in; the core's effects come out as tells to
 the peers' validator actors, durable blocks (``chain.BlockLog``) and state
@@ -257,7 +258,6 @@ class Validator(Actor):
         self.mode = "starting"
         self.blocks: BlockLog | None = None
         self.ledger: Ledger | None = None
-        self.sigs: dict[int, dict[int, bytes]] = {}
         self.pending_links: dict[int, int] = {}
         # tx digest -> [first submit ns, last submit ns, payload, focus, attempts]
         self.submitted: OrderedDict[bytes, list[Any]] = OrderedDict()
@@ -299,7 +299,7 @@ class Validator(Actor):
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
-        self.blocks = BlockLog(self.ctx.database("blocks"))
+        self.blocks = BlockLog(self.ctx.database("blocks"), committee=self.committee)
         self.ledger = Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
                              commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
                              genesis_balances=dict(self.s.genesis_balances))
@@ -624,8 +624,6 @@ class Validator(Actor):
         core = self.core
         assert core is not None
         self._guard_double_sign(core)
-        for block in core.blocks.blocks.values():  # keep the shares: the core forgets blocks
-            self.sigs[block.header.height] = block.sigs
         for e in effects:
             if isinstance(e, Send):
                 self._tell_peer(self.s.committee[e.to].node, ConsensusFrame(e.data))
@@ -665,13 +663,9 @@ class Validator(Actor):
     def _finalized(self, e: Finalize) -> None:
         assert self.blocks is not None
         h = e.header.height
-        sigs = self.sigs.pop(h, {})
-        signers = tuple(i for i in e.signers if i in sigs)
         record = BlockRecord(h, codec.encode_block_header(e.header), e.digest, tuple(e.txs),
-                             signers, tuple(sigs[i] for i in signers))
+                             e.signers, e.signatures)
         links = self.pending_links.pop(h, 0)
-        for old in [k for k in self.sigs if k <= h]:
-            del self.sigs[old]
         if not self.s.offload_io:
             self.blocks.append(record, links)
             self._report_final(e)

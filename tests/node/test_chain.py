@@ -15,7 +15,7 @@ from focusflow.actors.consensus.crypto import (
     digest,
     merkle_root,
 )
-from focusflow.actors.consensus.types import BlockHeader, Committee, Validator
+from focusflow.actors.consensus.types import BlockHeader, Committee, LocalBug, Validator
 from focusflow.node.chain import BlockLog, ChainError, verify_record
 from focusflow.node.messages import BlockRecord
 from focusflow.supervisor import open_file_database
@@ -56,6 +56,20 @@ def test_tampered_or_underwritten_blocks_are_refused(tamper: str) -> None:
         rec = BlockRecord(1, rec.header, b"\x00" * 32, rec.txs, rec.signers, rec.signatures)
     with pytest.raises(ChainError):
         verify_record(rec, parent=parent, committee=COMMITTEE, verifier=Ed25519Verifier())
+
+
+@pytest.mark.parametrize("voters", [[], [1, 2], [0, 0, 1]])
+def test_a_validators_block_log_refuses_an_under_signed_record(tmp_path: Path,
+                                                               voters: list[int]) -> None:
+    """The write path's door (issue 16 nemesis finding): a record without the quorum
+    stake of signers never becomes durable, so the node's next start cannot refuse its
+    own log."""
+    log = BlockLog(open_file_database(tmp_path / "blocks.sqlite"), committee=COMMITTEE)
+    with pytest.raises(LocalBug, match="block 1: refusing to log a record signed by"):
+        log.append(make_record(1, bytes(32), (b"a",), voters), 0)
+    assert log.height == 0 and log.record(1) is None
+    log.append(make_record(1, bytes(32), (b"a",), [0, 2, 3]), 0)
+    assert log.height == 1
 
 
 def test_block_log_is_durable_and_gapless_across_reopen(tmp_path: Path) -> None:

@@ -106,14 +106,6 @@ def test_kill9_twice_loses_no_committed_block(kill9_twice: list[Outcome]) -> Non
     assert kill9_twice[0].ok, kill9_twice[0].describe()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 16 finding (nemesis): a validator that rejoined consensus after a restart "
-    "stores the first blocks it finalizes with no signatures (Finalize arrives for heights "
-    "whose shares it never gathered: ValidatorActor._finalized keeps only the shares in "
-    "self.sigs); same digests as its peers, but at its next start the block-log check "
-    "(chain.verify_block_log, last 64 blocks) refuses them, 'block 87: signatures below "
-    "the quorum stake', and the node exits 3 until its data is wiped. Intermittent: seen in "
-    "2 of 3 repeated kills of one node in benchmarks/nemesis.py, rarely on a fresh devnet"))
 def test_kill9_twice_restarts_again(kill9_twice: list[Outcome]) -> None:
     assert kill9_twice[1].ok, kill9_twice[1].describe()
 

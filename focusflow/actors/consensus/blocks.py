@@ -227,7 +227,9 @@ class BlockCore:
             self.finalized[block.header.height] = block.digest
             while len(self.finalized) > self.config.finalized_kept_max:
                 self.finalized.popitem(last=False)
-            effects.append(Finalize(block.header, block.digest, tuple(sorted(block.sigs)), block.txs))
+            signers = tuple(sorted(block.sigs))
+            effects.append(Finalize(block.header, block.digest, signers,
+                                    tuple(block.sigs[i] for i in signers), block.txs))
             effects.extend(self._settle())
             self._forget()
 

@@ -323,6 +323,10 @@ class Harness:
         if i not in self.honest:
             return
         h = e.header.height
+        if (len(e.signatures) != len(e.signers)
+                or self.committee.stake_of(e.signers) < self.committee.quorum_stake):
+            raise SafetyViolation(f"height {h} finalized without the quorum stake of signatures; "
+                                  f"reproduce: {self.sc.repro()}")
         prior = self.final_digest.setdefault(h, e.digest)
         if prior != e.digest:
             self.result.agreement = False

@@ -269,11 +269,18 @@ class Commit:
 
 @dataclass(frozen=True, slots=True)
 class Finalize:
-    """A block was notarised by the quorum stake of signatures."""
+    """A block was notarised by the quorum stake of signatures.
+
+    ``signatures[i]`` is validator ``signers[i]``'s signature over the encoded header:
+    the effect carries the notarisation itself, so whoever makes the block durable
+    stores the quorum certificate every reader of a block checks (block sync, the
+    node's block-log check) without keeping shares of its own.
+    """
 
     header: BlockHeader
     digest: bytes
     signers: tuple[int, ...]
+    signatures: tuple[bytes, ...]
     txs: tuple[bytes, ...]
 
 
