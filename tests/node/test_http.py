@@ -109,3 +109,21 @@ async def test_node_serves_status_metrics_actors_and_stops_in_order(tmp_path: Pa
     assert "node_stopped" in text
     secret = (bytes([7]) * 32).hex()
     assert secret not in text and (bytes([5]) * 32).hex() not in text
+
+
+async def get_from_started_node(settings: Any, path: str, *, settle_s: float = 0.0) -> Any:
+    """Start ``run_node(settings)`` in this event loop, GET ``path`` from its HTTP port
+    once it listens (after ``settle_s``), stop it, and return the decoded answer."""
+    stop = anyio.Event()
+    ports: list[int] = []
+    answer: Any = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: run_node(settings, stop=stop,
+                                       on_started=lambda p, h: ports.extend((p, h))))
+        with anyio.fail_after(10):
+            while not ports:
+                await anyio.sleep(0.02)
+        await anyio.sleep(settle_s)
+        answer = await http_get(f"http://127.0.0.1:{ports[1]}", path)
+        stop.set()
+    return answer

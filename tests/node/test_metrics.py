@@ -7,12 +7,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
-from focusflow.node.app import render_metrics, run_node
+from focusflow.node.app import render_metrics
 from focusflow.node.config import load_settings
-from tests.node.test_http import http_get, two_validator_home
+from tests.node.test_http import get_from_started_node, two_validator_home
 from tests.support import require_tool
 
 
@@ -26,17 +25,8 @@ async def test_a_nodes_metrics_pass_promtool(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     assert promtool
     settings = load_settings(two_validator_home(tmp_path))
-    stop = anyio.Event()
-    ports: list[int] = []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: run_node(settings, stop=stop,
-                                       on_started=lambda p, h: ports.extend((p, h))))
-        with anyio.fail_after(10):
-            while not ports:
-                await anyio.sleep(0.02)
-        await anyio.sleep(0.1)  # a few loop-stall ticks
-        metrics = await http_get(f"http://127.0.0.1:{ports[1]}", "/metrics")
-        stop.set()
+    # after a few loop-stall ticks
+    metrics = await get_from_started_node(settings, "/metrics", settle_s=0.1)
     assert isinstance(metrics, str) and "focusflow_loop_stall_seconds_count" in metrics
     result = _promtool(metrics)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

@@ -11,17 +11,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import anyio
 import pytest
 
-from focusflow.node.app import run_node
 from focusflow.node.config import load_settings
 from focusflow.node.logs import configure_logging
 from focusflow.node.validator import Validator
 from focusflow.sim import Simulation
 from focusflow.sim.scenarios import discover
 from focusflow.topology.node_tree import NodeSupervisor
-from tests.node.test_http import http_get, two_validator_home
+from tests.node.test_http import get_from_started_node, two_validator_home
 
 pytestmark = pytest.mark.anyio
 
@@ -29,16 +27,7 @@ pytestmark = pytest.mark.anyio
 async def _live_tree(tmp_path: Path) -> list[tuple[str, str]]:
     settings = load_settings(two_validator_home(tmp_path))
     configure_logging(fmt="json", stream=io.StringIO())
-    stop = anyio.Event()
-    ports: list[int] = []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: run_node(settings, stop=stop,
-                                       on_started=lambda p, h: ports.extend((p, h))))
-        with anyio.fail_after(10):
-            while not ports:
-                await anyio.sleep(0.02)
-        actors = await http_get(f"http://127.0.0.1:{ports[1]}", "/actors")
-        stop.set()
+    actors = await get_from_started_node(settings, "/actors")
     return [(a["path"], a["class"]) for a in actors]
 
 

@@ -8,19 +8,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from focusflow.actors.chain.scenario import add_validator_node
 from focusflow.actors.consensus.crypto import Signer
 from focusflow.node.explain import StallRule
 from focusflow.node.messages import Query, QueryReply
 from focusflow.node.validator import (
-    LAST_SIGNED_KEY,
     VALIDATOR_PATH,
     CommitteeEntry,
     ValidatorSettings,
-    write_last_signed,
 )
 from focusflow.sim import LinkConfig, Simulation
-from focusflow.supervisor import Node
-from focusflow.topology.node_tree import node_tree
 
 NAMES = ("v0", "v1", "v2", "v3")
 RULE = StallRule(block_interval_ms=200, after_intervals=5)
@@ -34,12 +31,7 @@ def _world(seed: int) -> Simulation:
         settings = ValidatorSettings(node_name=name, role="validator", chain_id="sim-stall",
                                      committee=committee, validator_seed=seed_,
                                      sync_interval_ms=100, stall=RULE)
-
-        def boot(node: Node, settings: ValidatorSettings = settings) -> None:
-            node.spawn_spec(node_tree(settings))
-
-        sim.add_node(name, boot=boot)
-        write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
+        add_validator_node(sim, settings)
     return sim
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from focusflow.actors.chain.scenario import add_validator_node
 from focusflow.actors.consensus.crypto import Signer
 from focusflow.node.chain import BlockLog, verify_record
 from focusflow.node.messages import Query, QueryReply
@@ -22,8 +23,7 @@ from focusflow.node.validator import (
     write_last_signed,
 )
 from focusflow.sim import LinkConfig, SimDisk, Simulation
-from focusflow.supervisor import Node, open_image_database
-from focusflow.topology.node_tree import node_tree
+from focusflow.supervisor import open_image_database
 
 CHAIN = "sim-storage"
 NAMES = ("v0", "v1", "v2", "v3")
@@ -41,14 +41,7 @@ def _world(seed: int) -> Simulation:
         settings = ValidatorSettings(node_name=name, role="validator", chain_id=CHAIN,
                                      committee=committee, validator_seed=_seed(i),
                                      sync_interval_ms=100)
-
-        def boot(node: Node, settings: ValidatorSettings = settings) -> None:
-            node.spawn_spec(node_tree(settings))
-
-        sim.add_node(name, boot=boot)
-        # what ``focusflow init`` does for a new home: "signed nothing yet" (without it a
-        # validator cannot tell a new disk from wiped data and follows; issue 16 finding 10)
-        write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
+        add_validator_node(sim, settings)
     return sim
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import random  # runtime-ok: seeded from the run's seed, outside actor code
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ from focusflow.node.validator import (
 from focusflow.node.validator import Validator as ValidatorActor
 from focusflow.sim._sim import Simulation
 from focusflow.sim.scenarios import register_scenario
-from focusflow.supervisor import Actor, Node
+from focusflow.supervisor import Actor, ChildSpec, Node
 from focusflow.topology.node_tree import PeerRole, node_policy, node_tree
 from focusflow.wire import load_schema, message
 
@@ -269,6 +269,28 @@ def _adversary_tx(state: NetworkState, sim: Simulation, neuron: Neuron,
     return extra_tx
 
 
+def add_validator_node(sim: Simulation, settings: ValidatorSettings, *, spec: ChildSpec | None = None,
+                       peers: Sequence[PeerRole] = ()) -> None:
+    """Add a simulated node that boots what ``focusflow node`` boots for ``settings``.
+
+    The same node tree (``spec``: ``node_tree(settings)`` unless a Byzantine subclass is
+    wanted), the same remote-message door (``node.app`` installs ``node_policy``), and a
+    new disk prepared as ``focusflow init`` prepares a new home: a zero double-sign guard
+    ("signed nothing yet"; without it a validator cannot tell a new disk from wiped data
+    and only follows, issue 16 finding 10). Scenarios and tests build validator nodes
+    through this one function.
+    """
+    tree = spec if spec is not None else node_tree(settings)
+    policy = node_policy(settings.committee, list(peers))
+
+    def boot(node: Node) -> None:
+        node.set_remote_policy(policy)
+        node.spawn_spec(tree)
+
+    sim.add_node(settings.node_name, boot=boot)
+    write_last_signed(sim.disk(settings.node_name), LAST_SIGNED_KEY, 0, 0)
+
+
 def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     n = int(options.get("validators") or 4)
     f = int(options.get("byzantine") or 0)
@@ -301,7 +323,7 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     )  # fmt: skip
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
 
-    def boot_validator(index: int) -> Callable[[Node], None]:
+    def boot_validator(index: int) -> None:
         settings = ValidatorSettings(
             node_name=names[index], role="validator", chain_id=CHAIN_ID, committee=entries,
             validator_seed=seeds[index], consensus=_node_config(latency), genesis_balances=genesis,
@@ -309,19 +331,11 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
         spec = (node_tree(settings, validator=ByzantineValidator, validator_kwargs={"adversary": adversary})
                 if index in byzantine else node_tree(settings))
 
-        def boot(node: Node) -> None:
-            # the same door as ``focusflow node`` (node.app): the simulated clients submit
-            # over the node-to-node path, so they are a full node's peer here
-            node.set_remote_policy(node_policy(entries, [PeerRole("clients", "full")]))
-            node.spawn_spec(spec)
+        # the simulated clients submit over the node-to-node path: a full node's peer here
+        add_validator_node(sim, settings, spec=spec, peers=[PeerRole("clients", "full")])
 
-        return boot
-
-    for i, name in enumerate(names):
-        sim.add_node(name, boot=boot_validator(i))
-        # what ``focusflow init`` writes into a new home: "signed nothing yet" (without it a
-        # validator cannot tell a new disk from wiped data and only follows; issue 16)
-        write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
+    for i in range(len(names)):
+        boot_validator(i)
 
     def boot_client(node: Node) -> None:
         rate = float(options.get("tx_rate") or 200.0)
