@@ -90,7 +90,10 @@ CREATE TABLE IF NOT EXISTS tx_receipt (tx_hash BLOB PRIMARY KEY, height INTEGER 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS block (height INTEGER PRIMARY KEY, digest BLOB NOT NULL,
                                   links INTEGER NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (height INTEGER PRIMARY KEY, record BLOB NOT NULL);
 """
+PENDING_BLOCKS_MAX = 64
+"""Own signed, unfinalized blocks a restarted validator offers again (oldest first)."""
 
 
 _RECORD_TYPE_ID = encode_message(BlockRecord(0, b"", b"", (), (), ()))[0]
@@ -142,7 +145,36 @@ class BlockLog:
         self.require_quorum(record)
         _, data = encode_message(record)
         self.db.commit([("INSERT INTO block VALUES (?, ?, ?, ?)",
-                         [(record.height, record.digest, links, data)])])
+                         [(record.height, record.digest, links, data)]),
+                        ("DELETE FROM pending WHERE height <= ?", [(record.height,)])])
+
+    def save_pending(self, records: Sequence[BlockRecord]) -> None:
+        """Make our signed, not yet finalized blocks durable (one commit, with fsync):
+        each carries our share only (signers ``(me,)``). The validator calls this before
+        the share leaves the node, so that after a crash it offers the *same* share again
+        and its peers can still finalize the block it may have been the last signer of
+        (issue 16 finding 1: a restarted validator's double-sign guard is at the height
+        of a block no node logged, which nobody could finalize without its share)."""
+        rows = []
+        for record in records:
+            assert record.height > self.height and len(record.signers) == 1
+            rows.append((record.height, encode_message(record)[1]))
+        self.db.commit([("INSERT OR REPLACE INTO pending VALUES (?, ?)", rows),
+                        ("DELETE FROM pending WHERE height <= ?", [(self.height,)])])
+
+    def pending(self) -> list[BlockRecord]:
+        """Our signed, unfinalized blocks above the log's tip, by height (see
+        :meth:`save_pending`); an undecodable row is skipped (it is only an offer)."""
+        out = []
+        for (data,) in self.db.rows("SELECT record FROM pending WHERE height > ? ORDER BY "
+                                    "height LIMIT ?", (self.height, PENDING_BLOCKS_MAX)):
+            try:
+                rec = decode_message(_RECORD_TYPE_ID, bytes(data))
+            except WireError:
+                continue
+            if isinstance(rec, BlockRecord) and len(rec.signers) == len(rec.signatures) == 1:
+                out.append(rec)
+        return out
 
     def require_quorum(self, record: BlockRecord) -> None:
         """Refuse (our bug, loudly) a record not carrying the committee's quorum stake of
@@ -660,8 +692,14 @@ class Ledger:
         return [(cid_to_text(cid), float(dequantize(np.array([q], np.uint64))[0]), inbound)
                 for cid, q, inbound in top]
 
+    def discard_deferred(self) -> None:
+        """Forget the deferred blocks (executed, never finalized): the store on disk holds
+        the finalized prefix. The in-memory core, focus and slices moved with them, so
+        this ledger is then only fit to :meth:`close`; open a new one on the database."""
+        self.deferred.clear()
+
     def close(self) -> None:
-        """Close the store (deferred blocks must have been flushed)."""
+        """Close the store (deferred blocks must have been flushed or discarded)."""
         assert not self.deferred, "closing with deferred blocks"
         self.store.close()
 

@@ -81,6 +81,7 @@ from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
 from focusflow.actors.consensus.node import NodeConfig, ValidatorCore
 from focusflow.actors.consensus.types import (
+    BlockSig,
     Broadcast,
     ClientTx,
     Commit,
@@ -142,6 +143,7 @@ RESUBMIT_BATCH_MAX = 2_048
 BEHIND_BLOCKS_MAX = 32  # a validator this far behind a peer's tip ...
 BEHIND_MS_MAX = 10_000  # ... for this long stops signing and follows by block sync
 TIP_PROBE_EVERY_TICKS = 6
+OFFERED_SHARES_MAX = 8  # own pending shares a following validator offers per sync tick
 REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup window
 IO_SAMPLES_MAX = 4096
 IO_DRAIN_WAIT_S = 30.0
@@ -219,13 +221,11 @@ class _IoJob:
     successful run (``error`` holds what a failed one raised).
     """
 
-    __slots__ = ("claim", "done", "error", "handed", "job", "state_height", "then")
+    __slots__ = ("claim", "done", "error", "handed", "job", "then")
 
-    def __init__(self, job: Callable[[], None], then: Callable[[], None], *,
-                 state_height: int = 0) -> None:
+    def __init__(self, job: Callable[[], None], then: Callable[[], None]) -> None:
         self.job = job
         self.then = then
-        self.state_height = state_height  # h > 0: block h's state transaction; 0: other
         self.handed = False  # given to a thread call (it may run any moment)
         self.claim = threading.Lock()
         self.done = threading.Event()
@@ -296,13 +296,17 @@ class Validator(Actor):
         # Txs whose signature _admit verified, oldest first: executing their block does not
         # verify them again (the hash covers the exact signed bytes).
         self.sig_verified: OrderedDict[bytes, None] = OrderedDict()
+        # Our signed, unfinalized blocks read back at start (offered again while we follow)
+        # and the highest height whose share we made durable since the core started.
+        self.pending: list[BlockRecord] = []
+        self.pending_saved = 0
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
         self.blocks = BlockLog(self.ctx.database("blocks"), committee=self.committee)
-        self.ledger = Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
-                             commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
-                             genesis_balances=dict(self.s.genesis_balances))
+        self.ledger = self._open_ledger()
+        self._execute_logged()
+        self.pending = self.blocks.pending()
         guard = await self.ctx.storage.read(self.s.last_signed_key)
         self.last_signed = decode_last_signed(guard)
         me = self.index_of.get(self.s.node_name)
@@ -333,6 +337,42 @@ class Validator(Actor):
                           state_height=self.ledger.core.height, last_signed=self.last_signed)
         self.ctx.start_timer("sync", self.s.sync_interval_ms, SyncTick(), repeat=True)
 
+    def _open_ledger(self) -> Ledger:
+        return Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
+                      commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
+                      genesis_balances=dict(self.s.genesis_balances))
+
+    def _execute_logged(self) -> None:
+        """Execute the logged blocks the state lacks (killed between a block's log row and
+        its state transaction: the state on disk is never ahead of the log, at most
+        behind it, see ``_finalized``).
+
+        Raises:
+            ChainError: our execution disagrees with a block of our own log.
+        """
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        for h in range(ledger.core.height + 1, blocks.height + 1):
+            record = blocks.record(h)
+            assert record is not None
+            header = codec.decode_block_header(record.header)
+            self._replay(h, record.txs, header.state_root, header.pi_root)
+            ledger.flush_job(h)()
+            ledger.flushed(h)
+            self.ctx.log.info("logged_block_executed", height=h)
+
+    def _forget_unfinalized(self) -> None:
+        """Leaving consensus: drop the blocks we executed that are not final (the chain may
+        finalize others at those heights), and reopen the finalized state."""
+        ledger = self.ledger
+        assert ledger is not None
+        self._drain_io()
+        self.pending_links.clear()
+        if ledger.deferred:
+            ledger.discard_deferred()
+            ledger.close()
+            self.ledger = self._open_ledger()
+
     def _start_core(self, *, resume: bool) -> None:
         """Run the consensus core; ``resume``: on the chain we hold, above our watermark.
 
@@ -358,6 +398,7 @@ class Validator(Actor):
             self.ctx.log.info("validator_rejoined", height=blocks.height, anchor_round=anchor_round,
                               watermark=self.last_signed)
         self.core = core
+        self.pending_saved = blocks.height
         self.mode = "consensus"
         self.why = ""
         self._handle(core.tick(self.ctx.now_ns()))
@@ -404,6 +445,7 @@ class Validator(Actor):
         if self.blocks is not None:
             self.blocks.close()
         if self.ledger is not None:
+            self.ledger.discard_deferred()  # executed, not final: the next start re-derives them
             self.ledger.close()
 
     # ---------------------------------------------------------------- messages
@@ -490,43 +532,26 @@ class Validator(Actor):
         return verdicts
 
     def _execute(self, parent_root: bytes, txs: Any) -> tuple[bytes, bytes]:
-        """The core's state transition: apply the committed block durably, commit its π.
+        """The core's state transition: apply the committed block, commit its π.
 
         Runs on the event loop (the core calls it synchronously); ``status()["pi"]``
-        reports what the π part costs per block. With ``offload_io`` the block's SQLite
-        transaction is queued for the worker thread (see the module docstring).
+        reports what the π part costs per block. The block's SQLite transaction waits in
+        the ledger's overlay until the block is final (``_finalized``): a block that never
+        finalizes (we crashed, or the chain finalized another at its height after a
+        restart) never reaches the disk, so a restart resumes on the finalized state.
         """
         ledger = self.ledger
         assert ledger is not None
         assert parent_root == ledger.core.root, "execution out of order"
-        roots = ledger.execute(list(txs), defer=self.s.offload_io, verified=self.sig_verified)
-        height = ledger.core.height
-        self.pending_links[height] = ledger.last_links
-        if self.s.offload_io:
-            self._queue_io(ledger.flush_job(height), lambda: ledger.flushed(height),
-                           state_of=height)
+        roots = ledger.execute(list(txs), defer=True, verified=self.sig_verified)
+        self.pending_links[ledger.core.height] = ledger.last_links
         return roots
 
     # ---------------------------------------------------------------- worker thread
-    def _queue_io(self, job: Callable[[], None], then: Callable[[], None], *,
-                  state_of: int = 0, block_row: int = 0) -> None:
+    def _queue_io(self, job: Callable[[], None], then: Callable[[], None]) -> None:
         """Run ``job`` (blocking) in a worker thread after the jobs queued before it, then
-        ``then()`` on the actor. Jobs never overlap: their order is the disk's.
-
-        ``state_of=h``: block h's state transaction. ``block_row=h``: the log row of block
-        h, which needs only block h's state on disk:
-        it goes ahead of state transactions of later blocks not yet handed to the thread,
-        so a block is reported final without waiting for the next block's fsync.
-        """
-        assert not (state_of and block_row)
-        entry = _IoJob(job, then, state_height=state_of)
-        at = len(self._io)
-        while block_row and at > 0:
-            prev = self._io[at - 1]
-            if prev.handed or prev.state_height <= block_row:
-                break
-            at -= 1
-        self._io.insert(at, entry)
+        ``then()`` on the actor. Jobs never overlap: their order is the disk's."""
+        self._io.append(_IoJob(job, then))
         self.io_queue_max = max(self.io_queue_max, len(self._io))
         if len(self._io) > IO_QUEUED_MAX:  # backpressure: pay the old price for this burst
             self.counters["io_drains"] += 1
@@ -650,7 +675,19 @@ class Validator(Actor):
                 pass  # rewards are the economics actor's; not wired into the node yet
 
     def _guard_double_sign(self, core: ValidatorCore) -> None:
-        """Persist the highest round/height signed before any of it leaves the node."""
+        """Persist the highest round/height signed before any of it leaves the node, and
+        the blocks whose shares we signed (``BlockLog.save_pending``), so that a restart
+        can offer the same shares again."""
+        blocks = self.blocks
+        assert blocks is not None
+        if core.blocks.height > self.pending_saved:
+            me = self.index_of[self.s.node_name]
+            fresh = [BlockRecord(h.height, payload, d, txs, (me,), (sig,))
+                     for h, payload, d, txs, sig in core.blocks.unfinalized()
+                     if h.height > max(self.pending_saved, blocks.height)]
+            if fresh:
+                blocks.save_pending(fresh)
+            self.pending_saved = core.blocks.height
         round_ = max(core.dag.watermark(), self.last_signed["round"])
         height = max(core.blocks.height, self.last_signed["height"])
         if round_ > self.last_signed["round"] or height > self.last_signed["height"]:
@@ -661,28 +698,40 @@ class Validator(Actor):
         self.ctx.ref_for(node, VALIDATOR_PATH).tell_nowait(msg)
 
     def _finalized(self, e: Finalize) -> None:
-        assert self.blocks is not None
+        """Block h is final: its log row, then its state (executed at commit, waiting in
+        the ledger's overlay). That order keeps the state on disk never ahead of the log:
+        a crash between the two leaves the state one block behind, and the next start
+        executes that block from the log (``_execute_logged``)."""
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
         h = e.header.height
         record = BlockRecord(h, codec.encode_block_header(e.header), e.digest, tuple(e.txs),
                              e.signers, e.signatures)
         links = self.pending_links.pop(h, 0)
+        flush_state = ledger.flush_job(h)
         if not self.s.offload_io:
-            self.blocks.append(record, links)
+            blocks.append(record, links)
+            flush_state()
+            ledger.flushed(h)
             self._report_final(e)
             return
-        blocks = self.blocks
         self._finalizing[h] = record
         self._tip_queued = record
 
+        def job() -> None:
+            blocks.write(record, links)
+            flush_state()
+
         def then() -> None:
             blocks.note_appended(record, links)
+            ledger.flushed(h)
             if self._tip_queued is record:
                 self._tip_queued = None
             del self._finalizing[h]
             self._release_held(h)
             self._report_final(e)
 
-        self._queue_io(lambda: blocks.write(record, links), then, block_row=record.height)
+        self._queue_io(job, then)
 
     def _report_final(self, e: Finalize) -> None:
         """The block is durable: count the finality of the txs submitted here."""
@@ -823,6 +872,26 @@ class Validator(Actor):
         self._sync_turn += 1
         peer = self.peers[self._sync_turn % len(self.peers)]
         self._tell_peer(peer, BlocksFrom(self._chain_tip()[0] + 1, BLOCKS_PER_SYNC_MAX))
+        self._offer_pending()
+
+    def _offer_pending(self) -> None:
+        """While we follow after a restart: send our shares of the blocks we signed before
+        the crash, not yet in our log, to every peer again (the same bytes; never a new
+        signature). A peer still collecting shares for such a block counts ours and can
+        finalize it; without it, the block we may have been the last signer of stays
+        unfinalized while our guard forbids us to sign another at its height (issue 16
+        finding 1: a restart while another validator is down stalled the chain)."""
+        signer, blocks = self.signer, self.blocks
+        assert blocks is not None
+        self.pending = [r for r in self.pending if r.height > blocks.height]
+        if signer is None or self.guard_lost or not self.pending:
+            return
+        me = self.index_of[self.s.node_name]
+        for record in self.pending[:OFFERED_SHARES_MAX]:
+            share = codec.encode_message(me, BlockSig(me, record.header, record.signatures[0],
+                                                      signer.public_key))
+            for peer in self.peers:
+                self._tell_peer(peer, ConsensusFrame(share))
 
     def _serve_blocks(self, msg: BlocksFrom) -> Blocks | None:
         assert self.blocks is not None
@@ -886,22 +955,36 @@ class Validator(Actor):
         return self.blocks.height, self.blocks.tip_digest
 
     def _append_synced(self, record: BlockRecord, links: int) -> None:
-        """A verified, executed synced block into the log (by the worker with offload)."""
-        blocks = self.blocks
-        assert blocks is not None
+        """A verified synced block into the log, then its state (executed by ``_replay``
+        into the overlay, unless executed before): the order of ``_finalized``. By the
+        worker thread with ``offload_io``."""
+        blocks, ledger = self.blocks, self.ledger
+        assert blocks is not None and ledger is not None
+        h = record.height
+        flush_state = ledger.flush_job(h) if h in ledger.deferred else None
         if not self.s.offload_io:
             blocks.append(record, links)
+            if flush_state is not None:
+                flush_state()
+                ledger.flushed(h)
             self.counters["synced_blocks"] += 1
             return
         self._tip_queued = record
 
+        def job() -> None:
+            blocks.write(record, links)
+            if flush_state is not None:
+                flush_state()
+
         def then() -> None:
             blocks.note_appended(record, links)
+            if flush_state is not None:
+                ledger.flushed(h)
             if self._tip_queued is record:
                 self._tip_queued = None
             self.counters["synced_blocks"] += 1
 
-        self._queue_io(lambda: blocks.write(record, links), then, block_row=record.height)
+        self._queue_io(job, then)
 
     def _check_behind(self) -> None:
         """Stop signing and follow by block sync when DAG sync cannot catch us up.
@@ -925,6 +1008,7 @@ class Validator(Actor):
             return
         self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag)
         self.core = None
+        self._forget_unfinalized()
         self.mode = "follower"
         self.why = f"fell {lag} blocks behind (beyond DAG sync); following by block sync"
         self.ctx.cancel_timer("core")
@@ -948,10 +1032,7 @@ class Validator(Actor):
             return sum(t.n_links for t in decode_block(list(txs)) if isinstance(t, Tx)
                        and t.kind is TxKind.LINK and t.n_links
                        and ledger.core.has_link(t.neuron, bytes(t.froms[0]), bytes(t.tos[0])))
-        root, pi = ledger.execute(list(txs), defer=self.s.offload_io)
-        if self.s.offload_io:
-            h = ledger.core.height
-            self._queue_io(ledger.flush_job(h), lambda: ledger.flushed(h), state_of=h)
+        root, pi = ledger.execute(list(txs), defer=True)
         if root != state_root:
             raise ChainError(f"state root at {height} differs from the signed block")
         if pi != pi_root:

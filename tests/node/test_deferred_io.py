@@ -189,29 +189,30 @@ def _validator() -> tuple[Validator, _FakeCtx]:
     return v, ctx
 
 
-def test_the_worker_queue_keeps_disk_order_and_lets_a_block_row_overtake_later_state() -> None:
+def test_the_worker_queue_keeps_disk_order_and_batches_what_waits() -> None:
+    """Each job is one final block's log row and then its state (``_finalized``): the
+    thread runs them in queue order, what queued while it was busy as one batch."""
     v, ctx = _validator()
     disk: list[str] = []
     done: list[str] = []
 
-    def queue(name: str, **kw: int) -> None:
-        v._queue_io(lambda: disk.append(name), lambda: done.append(name), **kw)
+    def queue(name: str) -> None:
+        v._queue_io(lambda: disk.append(name), lambda: done.append(name))
 
-    queue("state1", state_of=1)  # handed to a thread call at once (batch A)
-    queue("state2", state_of=2)  # waits: the thread is busy
-    queue("state3", state_of=3)
-    queue("row1", block_row=1)  # needs only state1: goes ahead of state2 and state3
+    queue("block1")  # handed to a thread call at once (batch A)
+    queue("block2")  # waits: the thread is busy
+    queue("block3")
     assert len(ctx.calls) == 1
-    ctx.run_next()  # batch A: state1
+    ctx.run_next()  # batch A: block1
     assert ctx.told, "the finished thread call wakes the actor"
     v._io_finished()
-    assert done == ["state1"] and len(ctx.calls) == 1
-    queue("row2", block_row=2)  # state2 is handed over already (batch B): stays behind it
-    ctx.run_next()  # batch B: row1, state2, state3
+    assert done == ["block1"] and len(ctx.calls) == 1
+    queue("block4")  # block2 and block3 are handed over already (batch B): block4 waits
+    ctx.run_next()  # batch B: block2, block3
     v._io_finished()
-    ctx.run_next()  # batch C: row2
+    ctx.run_next()  # batch C: block4
     v._io_finished()
-    assert disk == ["state1", "row1", "state2", "state3", "row2"]
+    assert disk == ["block1", "block2", "block3", "block4"]
     assert done == disk and not v._io and not ctx.calls
 
 
@@ -222,8 +223,8 @@ def test_a_failed_disk_job_stops_everything_after_it() -> None:
     def boom() -> None:
         raise OSError("disk full")
 
-    v._queue_io(boom, lambda: disk.append("state1 reported"), state_of=1)
-    v._queue_io(lambda: disk.append("row1"), lambda: disk.append("row1 reported"), block_row=1)
+    v._queue_io(boom, lambda: disk.append("block1 reported"))
+    v._queue_io(lambda: disk.append("block2"), lambda: disk.append("block2 reported"))
     ctx.run_next()
     with pytest.raises(OSError):
         v._io_finished()  # the actor crashes: its supervisor restarts it
@@ -236,7 +237,7 @@ def test_a_burst_beyond_the_queue_bound_drains_on_the_loop_exactly_once() -> Non
     v, ctx = _validator()
     disk: list[int] = []
     for i in range(IO_QUEUED_MAX + 1):
-        v._queue_io(lambda i=i: disk.append(i), lambda: None, state_of=i + 1)  # type: ignore[misc]
+        v._queue_io(lambda i=i: disk.append(i), lambda: None)  # type: ignore[misc]
     assert disk == list(range(IO_QUEUED_MAX + 1)) and not v._io
     assert v.counters["io_drains"] == 1
     ctx.run_next()  # the first call's thread starts late: its job was run by the drain

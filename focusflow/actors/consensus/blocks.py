@@ -33,6 +33,7 @@ from focusflow.actors.consensus.types import (
     Effect,
     Finalize,
     LocalBug,
+    PeerFault,
     Send,
     SettleRewards,
     require,
@@ -166,9 +167,27 @@ class BlockCore:
             self.own_shares.popitem(last=False)
         effects: list[Effect] = [Broadcast(share)]
         for early in self.early.pop(header.height, {}).values():
-            effects.extend(self.on_block_sig(early.voter, early))
+            # A share that arrived before we built this height and disagrees with our block
+            # (a Byzantine peer, or an honest one that restarted and signed the block it
+            # built before its crash) is reported, never allowed to abort this commit:
+            # raising here would lose our own share and the commits after it.
+            try:
+                effects.extend(self.on_block_sig(early.voter, early))
+            except PeerFault as fault:
+                effects.append(fault.to_effect())
         effects.extend(self._finalize())
         return effects
+
+    def unfinalized(self) -> list[tuple[BlockHeader, bytes, bytes, tuple[bytes, ...], bytes]]:
+        """(header, payload, digest, txs, our signature) of each block we built and signed
+        that is not finalized yet, by height: what the shell makes durable before our share
+        leaves, so that a restart can offer the same share again (never a different one)."""
+        out = []
+        for h in range(self.finalized_height + 1, self.height + 1):
+            block = self.blocks.get(h)
+            if block is not None and self.me in block.sigs:
+                out.append((block.header, block.payload, block.digest, block.txs, block.sigs[self.me]))
+        return out
 
     def on_block_sig(self, sender: int, share: BlockSig) -> list[Effect]:
         """Count a notarisation share; finalize blocks in height order at the quorum stake."""
