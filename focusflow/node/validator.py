@@ -31,6 +31,25 @@ Two modes:
   empty chain and rejoins only with a watermark above the highest quorum-certified round
   it saw in its peers' frames (``chain.certified_round``).
 
+What a kill -9 leaves on disk, in the order it is written (issue 16 finding 1):
+
+* our share of a block, with the block (header, txs), in the log database's ``pending``
+  table (``BlockLog.save_pending``), then the guard, both synced before the share leaves;
+* once the block is final: its log row (which drops its pending row), then its state
+  transaction. Executed state waits in the ledger's overlay until then, so the state on
+  disk is never ahead of the log: a crash between the two leaves it one block behind and
+  the next start executes that block from the log (``_execute_logged``); a block we
+  executed that never finalized never reaches the disk, so the chain may finalize another
+  block at its height and we follow it (we only signed the first: the guard).
+
+A validator restarted with its guard at a height its log lacks (it signed block h + 1,
+nobody logged it final) follows, and offers its pending share again to every peer on each
+sync tick (``_offer_pending``, the same signed bytes): a peer still collecting shares for
+h + 1 counts it and finalizes the block, which we then fetch by block sync and rejoin. Not
+solved: a restart of *every* validator — each core resumes with an empty DAG and none can
+propose above its watermark without a quorum of certificates of the round below, which
+nobody kept (the DAG would have to be durable too; docs/operations.md).
+
 Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
 in one SQLite transaction; π of block h is a pure function of the durable state, so a
@@ -40,25 +59,25 @@ root binds it and the ``focus`` query serves a particle's π with a proof (``nod
 
 Blocking work and the event loop (issue 8 follow-up, ``offload_io``, off by default —
 it trades finality for shorter stalls, see docs/operations.md): when on, in
-consensus mode the SQLite transactions with fsync — each executed block's state and focus
-rows, and each finalized block's log row — run in a worker thread (``ctx.run_blocking``),
-one job at a time in queue order (``_io``; what is queued when the thread is idle goes as
-one batch; a block's log row goes ahead of later blocks' state transactions not yet handed
-over); the actor does not await them and keeps handling consensus frames, client txs and
+consensus mode the SQLite transactions with fsync — each finalized block's log row and
+then its state and focus rows, one job per block — run in a worker thread
+(``ctx.run_blocking``), one job at a time in queue order (``_io``; what is queued when the
+thread is idle goes as one batch); the actor does not await them and keeps handling consensus frames, client txs and
 queries meanwhile. It takes completions job by job at its next message, or when the
 ``IoDone`` message the finished thread call sends arrives. Ordering and durability:
 
 * the core's ``execute`` callback stays synchronous: roots and π are computed on the loop
-  (``Ledger.execute(defer=True)``), so every header carries the roots of its own block
-  exactly as before (bit-identical across validators, whatever the thread timing); only
-  the state's SQLite transaction is queued. Until it ran, its writes sit in an overlay in
-  front of the store, so the next block reads the same values;
-* a block's state transaction is queued before its log row (execute precedes finality),
-  so on disk the state is never behind the log, as before;
+  (``Ledger.execute(defer=True)``, in both settings), so every header carries the roots
+  of its own block (bit-identical across validators, whatever the thread timing). Until
+  the block's transaction ran, its writes sit in an overlay in front of the store, so the
+  next block reads the same values;
+* a block's log row is written before its state transaction (above), so on disk the
+  state is never ahead of the log;
 * a block counts as final for clients (finalized height, finality samples, block sync,
   queries of blocks) only once its log row is committed;
-* the double-sign guard is still written with fsync on the loop before any effect of the
-  step leaves (a small file; moving it would hold every outgoing frame for the same fsync).
+* the double-sign guard and the pending shares are still written with fsync on the loop
+  before any effect of the step leaves (moving them would hold every outgoing frame for
+  that fsync).
 
 What stays on the loop: the state core's ``prepare_block`` (SMT update), the π solve and
 slice planning (a follower's block sync executes there too, its writes go to the thread
@@ -300,6 +319,7 @@ class Validator(Actor):
         # and the highest height whose share we made durable since the core started.
         self.pending: list[BlockRecord] = []
         self.pending_saved = 0
+        self._shares: dict[bytes, dict[int, bytes]] = {}  # pending digest -> signer -> share
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
@@ -469,6 +489,8 @@ class Validator(Actor):
             elif self.guard_lost and index is not None:  # how far the network got (verified)
                 self.network_round = max(self.network_round, certified_round(
                     msg.data, self.committee, self.verifier, above=self.network_round))
+            elif index is not None and self.pending:
+                self._collect_share(msg.data, index)
             return None
         if isinstance(msg, IoDone):
             self._io_finished()
@@ -873,6 +895,42 @@ class Validator(Actor):
         peer = self.peers[self._sync_turn % len(self.peers)]
         self._tell_peer(peer, BlocksFrom(self._chain_tip()[0] + 1, BLOCKS_PER_SYNC_MAX))
         self._offer_pending()
+
+    def _collect_share(self, data: bytes, sender: int) -> None:
+        """Following with our own share of block h + 1 (log at h): count a peer's share of
+        the *same* block, verified; at the quorum stake the block is final and goes
+        through block sync's path (``_apply_synced``: verified, executed, logged).
+
+        Why: after a restart of every validator none is in consensus to collect the shares
+        each offers (``_offer_pending``), so each collects them itself. Anything else
+        (another block, a bad signature, undecodable bytes) is ignored: only an offer.
+        """
+        blocks = self.blocks
+        assert blocks is not None
+        mine = self.pending[0]
+        if mine.height != blocks.height + 1 or self._io:
+            return
+        try:
+            claimed, msg = codec.decode_message(data)
+        except codec.DecodeError:
+            return
+        if not (claimed == sender and isinstance(msg, BlockSig) and msg.voter == sender
+                and msg.payload == mine.header):
+            return
+        key = self.committee.validators[sender].public_key
+        if msg.public_key != key or not self.verifier.verify(key, msg.payload, msg.signature):
+            return
+        shares = self._shares.setdefault(mine.digest, {mine.signers[0]: mine.signatures[0]})
+        shares[sender] = msg.signature
+        if self.committee.stake_of(shares) < self.committee.quorum_stake:
+            return
+        signers = tuple(sorted(shares))
+        record = BlockRecord(mine.height, mine.header, mine.digest, mine.txs, signers,
+                             tuple(shares[i] for i in signers))
+        self._shares.clear()
+        self.ctx.log.info("pending_block_finalized_by_offered_shares", height=record.height,
+                          signers=list(signers))
+        self._apply_synced(Blocks((record,), record.height))
 
     def _offer_pending(self) -> None:
         """While we follow after a restart: send our shares of the blocks we signed before
