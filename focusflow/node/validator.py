@@ -418,6 +418,7 @@ class Validator(Actor):
             self.ctx.log.info("validator_rejoined", height=blocks.height, anchor_round=anchor_round,
                               watermark=self.last_signed)
         self.core = core
+        self.pending = []  # offered while following; the core re-sends its own shares now
         self.pending_saved = blocks.height
         self.mode = "consensus"
         self.why = ""

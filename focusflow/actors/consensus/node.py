@@ -58,6 +58,7 @@ class NodeConfig:
     blocks: BlockConfig = field(default_factory=BlockConfig)
     fallback_fetch_timeout_ms: int = 2000
     resume_floor_rounds: int = 20  # DAG floor of a core resumed after a restart, below its anchor
+    restart_after_ms: int = 1500  # a resumed core with no certificate this long restarts the DAG
 
 
 class ValidatorCore:
@@ -94,6 +95,7 @@ class ValidatorCore:
         self.fetch_started_ns: dict[int, int] = {}
         self.commits = 0
         self.resumed_slot = 0  # the anchor round of the block we resumed after (resume_chain)
+        self.resumed_ns: int | None = None  # first step of a resumed core (DAG restart clock)
 
     def resume_chain(
         self,
@@ -182,11 +184,11 @@ class ValidatorCore:
         if claimed != sender or not self.committee.is_member(sender) or sender == self.me:
             return [Misbehaviour(sender, "bad-sender", f"envelope says {claimed}")]
         if isinstance(msg, SignedHeader):
-            return self.dag.on_header(sender, msg)
+            return self.dag.on_header(sender, msg, now_ns)
         if isinstance(msg, Vote):
             return self.dag.on_vote(sender, msg)
         if isinstance(msg, Certificate):
-            return self.dag.on_certificate(sender, msg)
+            return self.dag.on_certificate(sender, msg, now_ns)
         if isinstance(msg, CertRequest):
             return self.dag.on_cert_request(sender, msg)
         if isinstance(msg, CertResponse):
@@ -210,6 +212,9 @@ class ValidatorCore:
             self.started = True
             if self.dag.round == 0:  # a resumed validator waits for a quorum above its watermark
                 effects.extend(self.dag.propose(1, SKIP, now_ns))
+            elif self.dag.restartable:
+                self.resumed_ns = now_ns
+        effects.extend(self._maybe_restart_dag(now_ns))
         for ordered in self.bft.try_commit(self.dag):
             txs = tuple(tx for c in ordered.history for b in c.signed.header.batches for tx in b.payloads)
             commit = Commit(ordered.slot, ordered.anchor.digest, ordered.via, tuple(c.digest for c in ordered.history), txs)
@@ -223,6 +228,18 @@ class ValidatorCore:
         for slot in [s for s in self.bft.mode.slot_started_ns if s < self.dag.round]:
             del self.bft.mode.slot_started_ns[slot]
         return effects
+
+    def _maybe_restart_dag(self, now_ns: int) -> list[Effect]:
+        """Resumed and still without any certificate after ``restart_after_ms``: every
+        validator lost its DAG (a restart of all of them), restart it above everything we
+        signed (``DagCore.restart_at``; peers adopt the highest such round)."""
+        dag = self.dag
+        if self.resumed_ns is None or not dag.restartable or dag.certs or dag.own is not None:
+            return []
+        if now_ns - self.resumed_ns < self.config.restart_after_ms * 1_000_000:
+            return []
+        self.resumed_ns = None
+        return dag.restart_at(max(dag.round, dag.vote_floor, dag.gc_round) + 1, now_ns)
 
     def _advance(self, now_ns: int) -> list[Effect]:
         """Propose the next round once the previous one has the quorum stake of certs."""
@@ -332,6 +349,8 @@ class ValidatorCore:
                     times.append(started + self.config.bft.leader_timeout_ms * 1_000_000)
         for first in self.fetch_started_ns.values():
             times.append(first + self.config.fallback_fetch_timeout_ms * 1_000_000)
+        if self.resumed_ns is not None and self.dag.restartable:
+            times.append(self.resumed_ns + self.config.restart_after_ms * 1_000_000)
         # A deadline already past (we were not called for a while: crash, pause, lost
         # timer) fires at once; dropping it would leave the core waiting for a message
         # that nobody sends.

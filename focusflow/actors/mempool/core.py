@@ -52,6 +52,10 @@ AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
 ``True`` (admitted), or ``False`` / a reason (refused; the reason, e.g. the state core's
 ``"oversized: ..."``, goes back to the client in the ``Reject``)."""
 
+RESTART_ROUNDS_MAX = 1024
+"""How far above all we signed a peer's DAG restart round may be for us to adopt it (a
+Byzantine member's restart header cannot send our rounds towards the integer limit)."""
+
 
 def admitted(verdict: bool | str) -> bool:
     """Whether an ``AdmitBatch`` verdict admits the tx (a reason string refuses it)."""
@@ -122,6 +126,7 @@ class DagCore:
         self.waiting_headers: dict[bytes, tuple[int, SignedHeader]] = {}
         self.round = 0
         self.vote_floor = 0  # after a restart: never vote at or below (we may have voted)
+        self.restartable = False  # resumed, no certificate yet: may restart the DAG (below)
         self.gc_round = 0
         self.own: SignedHeader | None = None
         self.own_votes: dict[int, bytes] = {}
@@ -310,6 +315,39 @@ class DagCore:
         assert self.own is None and not self.certs, "only before the first message"
         self.round = max(self.round, watermark)
         self.vote_floor = max(self.vote_floor, watermark)
+        self.restartable = True
+
+    def restart_at(self, round_: int, now_ns: int) -> list[Effect]:
+        """Restart the DAG at ``round_`` with a header without parents.
+
+        Why: after a restart of every validator each core resumed with an empty DAG and a
+        watermark (issue 16 finding 1); a header above round 1 needs the quorum stake of
+        certificates of the round below as parents, which nobody kept, so no round could
+        ever start again. A resumed core that still holds no certificate raises its DAG
+        floor to ``round_ - 1`` (below the floor parents are not checked, as for any
+        certificate the GC dropped) and proposes there; a peer in the same state adopts
+        the highest such round it sees (``_adopt_restart``), so the committee meets in one
+        round and the next one links a quorum as usual. Safety does not rest on it: a
+        block still needs the quorum stake of shares on one header, and the double-sign
+        guard keeps each validator to one share per height and one header per round.
+        """
+        assert self.restartable and not self.certs
+        assert round_ > max(self.round, self.vote_floor, self.gc_round)
+        self._raise_floor(round_ - 1)
+        return self.propose(round_, SKIP, now_ns)
+
+    def _raise_floor(self, floor: int) -> None:
+        self.gc(floor + self.config.gc_depth_rounds)  # gc() keeps gc_depth_rounds below its argument
+        assert self.gc_round == floor
+
+    def _adopt_restart(self, sender: int, h: Header, now_ns: int) -> list[Effect] | None:
+        """A header without parents above our floor: a peer restarting the DAG. Adopt its
+        round if we are restarting too and it is above all we signed (our own header at
+        that round goes out first); None when the header must be refused."""
+        if not (self.restartable and not self.certs and h.round - 1 >= max(self.round, self.vote_floor)):
+            return None
+        self._raise_floor(h.round - 1)
+        return self.propose(h.round, SKIP, now_ns) if h.round > self.round else []
 
     def watermark(self) -> int:
         """Highest round we signed a header or a vote for (what the shell persists)."""
@@ -331,7 +369,8 @@ class DagCore:
     def propose(self, round_: int, anchor_vote: bytes, now_ns: int) -> list[Effect]:
         """Sign and broadcast our header for ``round_`` (parents: all certs of round-1)."""
         assert round_ > self.round, "one header per round, rounds only go up"
-        assert round_ == 1 or self.quorum_at(round_ - 1), "parents must carry the quorum stake"
+        assert round_ == 1 or round_ - 1 <= self.gc_round or self.quorum_at(round_ - 1), \
+            "parents must carry the quorum stake"
         assert anchor_vote == SKIP or round_ >= 3
         parents = tuple(sorted(c.digest for c in self.by_round.get(round_ - 1, {}).values()))
         assert anchor_vote == SKIP or anchor_vote in parents, "an anchor vote must link the anchor"
@@ -371,8 +410,8 @@ class DagCore:
 
     # ------------------------------------------------------------------ validation
 
-    def _check_header(self, sender: int, sh: SignedHeader) -> None:
-        """Raise ``PeerFault`` unless ``sh`` is well formed and signed by its author."""
+    def _check_signed(self, sender: int, sh: SignedHeader) -> None:
+        """Raise ``PeerFault`` unless ``sh`` is signed by its author, a member."""
         h = sh.header
         require(self.committee.is_member(h.author), sender, "bad-author", f"author {h.author}")
         key = self.committee.validators[h.author].public_key
@@ -385,9 +424,16 @@ class DagCore:
             sh.payload,
             sh.signature,
         )
+
+    def _check_header(self, sender: int, sh: SignedHeader) -> None:
+        """Raise ``PeerFault`` unless ``sh`` is well formed and signed by its author."""
+        self._check_signed(sender, sh)
+        h = sh.header
         require(h.round >= 1, sender, "bad-round", "round 0 is genesis")
         require(len(set(h.parents)) == len(h.parents), sender, "dup-parents", "repeated parent")
-        require((h.round == 1) == (not h.parents), sender, "bad-parents", "round 1 has no parents")
+        require(h.round != 1 or not h.parents, sender, "bad-parents", "round 1 has no parents")
+        require(bool(h.parents) or h.round - 1 <= self.gc_round, sender, "bad-parents",
+                "no parents above round 1 (a DAG restart) only at our floor")
         require(
             h.anchor_vote == SKIP or (h.round >= 3 and h.anchor_vote in h.parents),
             sender,
@@ -401,6 +447,18 @@ class DagCore:
             "oversized",
             "header over header_txs_max",
         )
+
+    def _restart_seen(self, sender: int, sh: SignedHeader, now_ns: int) -> list[Effect] | None:
+        """[] unless ``sh`` is a restart header (no parents) above our floor; then the
+        effects of adopting its round (``_adopt_restart``), or None to drop it (a restart
+        we take no part in: we hold certificates, or signed above it; not an offence)."""
+        h = sh.header
+        if h.parents or h.round <= 1 or h.round - 1 <= self.gc_round:
+            return []
+        self._check_signed(sender, sh)
+        if h.round > max(self.round, self.vote_floor) + RESTART_ROUNDS_MAX:
+            return None
+        return self._adopt_restart(sender, h, now_ns)
 
     def _check_parents(self, sender: int, sh: SignedHeader) -> None:
         """With all parents held: they are certs of round-1, distinct authors, quorum stake."""
@@ -444,8 +502,14 @@ class DagCore:
 
     # ------------------------------------------------------------------ handlers
 
-    def on_header(self, sender: int, sh: SignedHeader) -> list[Effect]:
+    def on_header(self, sender: int, sh: SignedHeader, now_ns: int = 0) -> list[Effect]:
         """Validate a peer's header and vote for it (once per round and author)."""
+        restart = self._restart_seen(sender, sh, now_ns)
+        if restart is None:
+            return []
+        return restart + self._on_header(sender, sh)
+
+    def _on_header(self, sender: int, sh: SignedHeader) -> list[Effect]:
         self._check_header(sender, sh)
         h = sh.header
         if h.round <= self.gc_round or h.round <= self.vote_floor:
@@ -540,10 +604,16 @@ class DagCore:
         assert not self._missing(sh), "we voted for it, so its parents are held"
         return self._insert(cert)
 
-    def on_certificate(self, sender: int, cert: Certificate) -> list[Effect]:
+    def on_certificate(self, sender: int, cert: Certificate, now_ns: int = 0) -> list[Effect]:
         """Validate a certificate; insert it, or fetch its missing ancestry first."""
         if cert.digest in self.certs or cert.round <= self.gc_round:
             return []
+        restart = self._restart_seen(sender, cert.signed, now_ns)
+        if restart is None:
+            return []
+        return restart + self._on_certificate(sender, cert)
+
+    def _on_certificate(self, sender: int, cert: Certificate) -> list[Effect]:
         self._check_cert(sender, cert)
         effects: list[Effect] = []
         prior = self.voted.get((cert.round, cert.author))
@@ -577,6 +647,7 @@ class DagCore:
             raise AssertionError("two certificates for one (round, author): quorum intersection broke")
         slot[cert.author] = cert
         self.certs[cert.digest] = cert
+        self.restartable = False
         self.peer_votes.pop(cert.digest, None)
         own = self.own
         if own is not None and cert.digest == own.digest and self.own_txs:
