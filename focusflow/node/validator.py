@@ -884,6 +884,9 @@ class Validator(Actor):
         assert self.blocks is not None
         self._sync_ticks += 1
         if self.core is not None:
+            self._check_behind()  # by time too: the probes' replies may all be dropped
+            if self.core is None:
+                return
             self._resubmit()
             if self.peers and self._sync_ticks % TIP_PROBE_EVERY_TICKS == 0:
                 peer = self.peers[(self._sync_ticks // TIP_PROBE_EVERY_TICKS) % len(self.peers)]
@@ -1053,11 +1056,14 @@ class Validator(Actor):
         Leaving consensus is safe (we only stop signing); the double-sign guard keeps us
         out after a restart too.
         """
-        blocks = self.blocks
-        assert blocks is not None
+        blocks, core = self.blocks, self.core
+        assert blocks is not None and core is not None
         lag = max(self.peer_tips.values(), default=0) - blocks.height
+        # The DAG's own evidence: certificates (quorum-signed) of rounds we can no longer
+        # link to ours. Needs no reply from a peer, whose queue to us may be full.
+        lag_rounds = core.dag.seen_round - core.dag.round
         now = self.ctx.now_ns()
-        if lag <= BEHIND_BLOCKS_MAX:
+        if lag <= BEHIND_BLOCKS_MAX and lag_rounds <= core.config.dag.gc_depth_rounds:
             self.behind_since_ns = None
             return
         if self.behind_since_ns is None:
@@ -1065,11 +1071,13 @@ class Validator(Actor):
             return
         if now - self.behind_since_ns < BEHIND_MS_MAX * 1_000_000:
             return
-        self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag)
+        self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag,
+                             lag_rounds=lag_rounds)
         self.core = None
         self._forget_unfinalized()
         self.mode = "follower"
-        self.why = f"fell {lag} blocks behind (beyond DAG sync); following by block sync"
+        self.why = (f"fell {lag} blocks / {lag_rounds} rounds behind (beyond DAG sync); "
+                    "following by block sync")
         self.ctx.cancel_timer("core")
         self._sync()
 

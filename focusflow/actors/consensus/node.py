@@ -192,7 +192,7 @@ class ValidatorCore:
         if isinstance(msg, CertRequest):
             return self.dag.on_cert_request(sender, msg)
         if isinstance(msg, CertResponse):
-            return self.dag.on_cert_response(sender, msg)
+            return self.dag.on_cert_response(sender, msg, now_ns)
         if isinstance(msg, PollQuery):
             pref = self._preference(msg.slot)
             return [Send(sender, codec.encode_message(self.me, PollReply(msg.slot, msg.nonce, pref)))]

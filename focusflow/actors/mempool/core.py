@@ -127,6 +127,7 @@ class DagCore:
         self.round = 0
         self.vote_floor = 0  # after a restart: never vote at or below (we may have voted)
         self.restartable = False  # resumed, no certificate yet: may restart the DAG (below)
+        self.seen_round = 0  # highest round of a certificate we verified (held or not)
         self.gc_round = 0
         self.own: SignedHeader | None = None
         self.own_votes: dict[int, bytes] = {}
@@ -495,6 +496,25 @@ class DagCore:
             "votes below the quorum stake",
         )
 
+    def _request(self, sender: int, missing: list[bytes]) -> list[Effect]:
+        return [Send(sender, codec.encode_message(self.me, CertRequest(tuple(missing))))]
+
+    def _beyond_reach(self, round_: int) -> bool:
+        """Whether a header of ``round_`` is more than two GC depths above everything we
+        hold: its ancestry down to us was collected by every honest peer (each keeps one
+        GC depth below its last anchor; the second is slack for anchors lagging rounds),
+        so asking for it can never complete. We then drop it instead of asking.
+
+        Why: a validator cut off for longer than that asked every peer for the missing
+        parents of every header and certificate it received; each answer (the ancestry,
+        up to ``sync_bytes_max``) filled the peer's send queue to it, so the replies to
+        its tip probes were dropped too and it never learned it had to catch up by block
+        sync (issue 16, nemesis partition: stuck at round 10 while the others passed 170,
+        60,000 requests and 40 MB of answers per peer in 25 s).
+        The validator shell catches it up by block sync and resumes it above the gap.
+        """
+        return round_ > max(self.round, self.gc_round) + 2 * self.config.gc_depth_rounds
+
     def _missing(self, sh: SignedHeader) -> list[bytes]:
         if sh.header.round - 1 <= self.gc_round:
             return []
@@ -507,9 +527,9 @@ class DagCore:
         restart = self._restart_seen(sender, sh, now_ns)
         if restart is None:
             return []
-        return restart + self._on_header(sender, sh)
+        return restart + self._on_header(sender, sh, now_ns)
 
-    def _on_header(self, sender: int, sh: SignedHeader) -> list[Effect]:
+    def _on_header(self, sender: int, sh: SignedHeader, now_ns: int) -> list[Effect]:
         self._check_header(sender, sh)
         h = sh.header
         if h.round <= self.gc_round or h.round <= self.vote_floor:
@@ -527,9 +547,11 @@ class DagCore:
             ]
         missing = self._missing(sh)
         if missing:
+            if self._beyond_reach(h.round):
+                return []
             if len(self.waiting_headers) < self.config.waiting_headers_max:
                 self.waiting_headers[sh.digest] = (sender, sh)
-            return [Send(sender, codec.encode_message(self.me, CertRequest(tuple(missing))))]
+            return self._request(sender, missing)
         self._check_parents(sender, sh)
         if self.config.verify_peer_batches and prior is None:
             for b in h.batches:
@@ -611,10 +633,11 @@ class DagCore:
         restart = self._restart_seen(sender, cert.signed, now_ns)
         if restart is None:
             return []
-        return restart + self._on_certificate(sender, cert)
+        return restart + self._on_certificate(sender, cert, now_ns)
 
-    def _on_certificate(self, sender: int, cert: Certificate) -> list[Effect]:
+    def _on_certificate(self, sender: int, cert: Certificate, now_ns: int) -> list[Effect]:
         self._check_cert(sender, cert)
+        self.seen_round = max(self.seen_round, cert.round)
         effects: list[Effect] = []
         prior = self.voted.get((cert.round, cert.author))
         if prior is not None and prior.digest != cert.digest:
@@ -630,10 +653,12 @@ class DagCore:
             )
         missing = self._missing(cert.signed)
         if missing:
+            if self._beyond_reach(cert.round):
+                return effects
             if len(self.waiting) >= self.config.waiting_certs_max:
                 self.waiting.pop(next(iter(self.waiting)))
             self.waiting[cert.digest] = (sender, cert)
-            effects.append(Send(sender, codec.encode_message(self.me, CertRequest(tuple(missing)))))
+            effects.extend(self._request(sender, missing))
             return effects
         self._check_parents(sender, cert.signed)
         effects.extend(self._insert(cert))
@@ -694,12 +719,12 @@ class DagCore:
         certs = tuple(sorted(found.values(), key=lambda c: (c.round, c.author)))
         return [Send(sender, codec.encode_message(self.me, CertResponse(certs)))]
 
-    def on_cert_response(self, sender: int, resp: CertResponse) -> list[Effect]:
+    def on_cert_response(self, sender: int, resp: CertResponse, now_ns: int = 0) -> list[Effect]:
         """Insert synced certificates one by one; a bad one is reported, the rest kept."""
         effects: list[Effect] = []
         for cert in resp.certificates:
             try:
-                effects.extend(self.on_certificate(sender, cert))
+                effects.extend(self.on_certificate(sender, cert, now_ns))
             except PeerFault as fault:
                 effects.append(fault.to_effect())
         return effects
