@@ -4,12 +4,13 @@ one ``Blocks((), tip=10**12)`` per validator made each leave consensus and rejoi
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import structlog
 
 from focusflow.node.chain import BlockLog
-from focusflow.node.messages import Blocks
+from focusflow.node.messages import Blocks, BlocksFrom
 from focusflow.node.validator import (
     BEHIND_BLOCKS_MAX,
     BEHIND_MS_MAX,
@@ -19,6 +20,8 @@ from focusflow.node.validator import (
 )
 from focusflow.supervisor import open_file_database
 from tests.node.test_chain import SIGNERS, make_record
+
+GC_DEPTH = 60
 
 
 class _Peer:
@@ -58,8 +61,11 @@ def _validator(tmp_path: Path) -> tuple[Validator, _Ctx]:
     ctx = _Ctx()
     v.ctx = ctx  # type: ignore[assignment]
     v.blocks = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
-    v.core = object()  # type: ignore[assignment]  # in consensus mode; never touched here
-    v.ledger = object()  # type: ignore[assignment]  # nor is the ledger
+    # In consensus mode: of the core, only the DAG's round and the highest certified round
+    # it saw are read here; of the ledger, only what leaving consensus drops.
+    v.core = SimpleNamespace(dag=SimpleNamespace(round=5, seen_round=5),  # type: ignore[assignment]
+                             config=SimpleNamespace(dag=SimpleNamespace(gc_depth_rounds=GC_DEPTH)))
+    v.ledger = SimpleNamespace(deferred={})  # type: ignore[assignment]
     v.mode = "consensus"
     return v, ctx
 
@@ -93,4 +99,28 @@ def test_a_quorum_signed_block_past_the_bound_does(tmp_path: Path) -> None:
     assert v.peer_tips == {"n1": BEHIND_BLOCKS_MAX + 1} and v.core is not None
     _deliver(v, ctx, Blocks((), 0), sender="n1", at_ms=BEHIND_MS_MAX + 1)
     assert v.core is None and v.mode == "follower"
+    v.blocks.close()
+
+
+def test_certificates_far_above_our_round_take_a_validator_out_without_any_reply(
+        tmp_path: Path) -> None:
+    """The nemesis partition: a validator cut off beyond DAG sync whose probes' replies are
+    all dropped (its peers' queues to it full) still leaves consensus: its DAG verified
+    quorum certificates more than a GC depth above its round, checked by time on every
+    sync tick, not only when a reply arrives."""
+    v, ctx = _validator(tmp_path)
+    v.peers = ["n1", "n2", "n3"]
+    v.core.dag.seen_round = 5 + GC_DEPTH  # type: ignore[union-attr]
+    ctx.now = 0
+    v._sync()
+    assert v.core is not None  # a GC depth behind: DAG sync can still catch up
+    v.core.dag.seen_round = 5 + GC_DEPTH + 1  # type: ignore[union-attr]
+    for t in (1, BEHIND_MS_MAX // 2):
+        ctx.now = t * 1_000_000
+        v._sync()
+        assert v.core is not None and v.mode == "consensus"
+    ctx.now = (BEHIND_MS_MAX + 2) * 1_000_000
+    v._sync()
+    assert v.core is None and v.mode == "follower" and "rounds behind" in v.why
+    assert any(isinstance(msg, BlocksFrom) for _, msg in ctx.told)  # block sync started
     v.blocks.close()
