@@ -315,7 +315,7 @@ class _LinkSegment:
     """
 
     src: np.ndarray  # int64 sources
-    a: np.ndarray  # fast: W (uint64, < 2^32); general: hi32(W')
+    a: np.ndarray  # fast: W'' = W·2^(32−min(b_i, 32)) (uint64, < 2^32); general: hi32(W')
     b: np.ndarray | None  # fast: per-link shift b_i − c_i (None when all 0); general: lo32(W')
     rows: np.ndarray
     cuts: np.ndarray  # int64, one per chunk + 1
@@ -370,7 +370,7 @@ class ExactCpuSolver(ExactSolver):
     allows (proofs at :meth:`_fast_sums` and :meth:`_general_sums`):
 
     * *fast* links (W_ij < 2^32, the usual case for edge weights): two 64-bit products,
-      two gathers and four arithmetic passes per link;
+      one gather and six arithmetic passes per link;
     * *general* links (W_ij ≥ 2^32, e.g. cyberlink shares of large stakes): the 128-bit
       product from four 32×32 partial products, one gather and 14 passes per link.
 
@@ -395,15 +395,15 @@ class ExactCpuSolver(ExactSolver):
         w = csr.data.astype(np.uint64)  # int64 ≥ 0: the same integers
         # b_i = bitlen(out_i) = 64 − s_i (0 for dangling), so hi64(W'·x) = ⌊W·x / 2^b_i⌋
         bits = np.where(sc.recip > 0, np.uint64(64) - sc.shift, np.uint64(0))
-        self._cut = np.minimum(bits, np.uint64(32))  # c_i: where x_i is split
-        self._up = np.uint64(64) - self._cut
+        cut = np.minimum(bits, np.uint64(32))  # c_i = min(b_i, 32)
         row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(csr.indptr))
         fast = (w < np.uint64(FAST_WEIGHT_LIMIT)) if self.fast else np.zeros(len(w), bool)
         # the fast proof's bound: W_ij ≤ out_i < 2^b_i (integer weights are non-negative)
         assert not len(w) or bool(np.all(w < (np.uint64(1) << bits[src])))
-        e = (bits - self._cut)[src]
+        w32 = w << (np.uint64(32) - cut)[src]  # W'' = W·2^(32−c) < 2^32 on fast links
+        e = (bits - cut)[src]  # b − c: 0 unless out_i ≥ 2^32
         e_any = bool(np.any(e[fast])) if len(e) else False
-        self._fast = _LinkSegment.of(fast, row_of, src, w, e if e_any else None)
+        self._fast = _LinkSegment.of(fast, row_of, src, w32, e if e_any else None)
         wn = normalised_weights(np, csr.data, src, sc.shift)
         self._general = _LinkSegment.of(~fast, row_of, src, wn >> np.uint64(32), wn & M32)
         d_dst, d_src, d_w = csr.delta_coo()
@@ -447,28 +447,27 @@ class ExactCpuSolver(ExactSolver):
 
         Exactness. W' = W·2^s_i and b_i = 64 − s_i, so hi64(W'·x) = ⌊W·x / 2^b⌋, with
         W ≤ out_i < 2^b, W < 2^32 (the class) and x < 2^61 (x = hi64(2q·R) < 2q ≤ 2^61).
-        With c = min(b, 32), x = xh·2^c + r (r < 2^c) and xl = r·2^(32−c) < 2^32:
-        ⌊W·x/2^c⌋ = W·xh + ⌊W·r/2^c⌋ = W·xh + ⌊W·xl/2^32⌋, and since nested floors of
-        divisions by powers of two compose, ⌊W·x/2^b⌋ = ⌊W·x/2^c⌋ >> (b − c).
-        No wrap: W·xl < 2^32·2^32 = 2^64, and W·xh + ⌊W·xl/2^32⌋ ≤ W·x/2^c < 2^61
-        (b ≤ 32: W < 2^b = 2^c; b > 32: W < 2^32 = 2^c). The shift b − c is 0 for every
-        source with out_i < 2^32, so it is skipped when no fast link needs it.
+        Let c = min(b, 32) and W'' = W·2^(32−c), stored per link: W'' < 2^32 (b ≤ 32:
+        W < 2^b = 2^c; b > 32: W < 2^32 and W'' = W); for b ≤ 32, W'' is simply W'/2^32.
+        Then W·x/2^c = W''·x/2^32 and, with x = xh·2^32 + xl (xl < 2^32),
+        ⌊W''·x/2^32⌋ = W''·xh + ⌊W''·xl/2^32⌋; nested floors of divisions by powers of
+        two compose, so ⌊W·x/2^b⌋ = ⌊W''·x/2^32⌋ >> (b − c). No wrap: W''·xl < 2^64 and
+        W''·xh + ⌊W''·xl/2^32⌋ ≤ W''·x/2^32 < 2^61. The shift b − c is 0 for every source
+        with out_i < 2^32, so it is skipped when no fast link needs it. Per link: one
+        gather, two products, three shifts and two adds (the general path: 15 passes).
         """
         seg = self._fast
         k = np.uint64(32)
-        xh, xl = self._nbuf[1], self._nbuf[2]
-        np.right_shift(x, self._cut, out=xh)
-        np.left_shift(x, self._up, out=xl)  # r·2^(64−c): the c low bits on top (wraps)
-        xl >>= k
 
         def chunk(a: int, b: int) -> np.ndarray:
             g, t = self._buf[0][:b - a], self._buf[1][:b - a]
-            idx, w = seg.src[a:b], seg.a[a:b]
+            w = seg.a[a:b]
             # mode "wrap": indices are in range; the default "raise" buffers a copy of out
-            np.take(xl, idx, out=t, mode="wrap")
+            np.take(x, seg.src[a:b], out=g, mode="wrap")
+            np.bitwise_and(g, M32, out=t)
             t *= w
             t >>= k
-            np.take(xh, idx, out=g, mode="wrap")
+            g >>= k
             g *= w
             g += t
             if seg.b is not None:
