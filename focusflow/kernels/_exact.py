@@ -404,11 +404,19 @@ class ExactCpuSolver(ExactSolver):
         w32 = w << (np.uint64(32) - cut)[src]  # W'' = W·2^(32−c) < 2^32 on fast links
         e = (bits - cut)[src]  # b − c: 0 unless out_i ≥ 2^32
         e_any = bool(np.any(e[fast])) if len(e) else False
-        self._fast = _LinkSegment.of(fast, row_of, src, w32, e if e_any else None)
         wn = normalised_weights(np, csr.data, src, sc.shift)
-        self._general = _LinkSegment.of(~fast, row_of, src, wn >> np.uint64(32), wn & M32)
         d_dst, d_src, d_w = csr.delta_coo()
         self._d = (d_dst, d_src, normalised_weights(np, d_w, d_src, sc.shift))
+        # hubs-first numbering of the sources (x is computed in it): the random gathers
+        # x[src] of the many links of high out-degree sources then share cache lines
+        self._order = np.argsort(-np.bincount(src, minlength=n), kind="stable")
+        new_id = np.empty(n, np.int64)
+        new_id[self._order] = np.arange(n)
+        self._rh, self._rl = self._rh[self._order], self._rl[self._order]
+        src = new_id[src]
+        self._d = (d_dst, new_id[d_src], self._d[2])
+        self._fast = _LinkSegment.of(fast, row_of, src, w32, e if e_any else None)
+        self._general = _LinkSegment.of(~fast, row_of, src, wn >> np.uint64(32), wn & M32)
         size = min(CHUNK_LINKS, max(len(self._fast), len(self._general), 1))
         self._buf = [np.empty(size, np.uint64) for _ in range(4)]
         self._nbuf = [np.empty(n, np.uint64) for _ in range(5)]
@@ -418,7 +426,8 @@ class ExactCpuSolver(ExactSolver):
         self._pi_sum = int(self._pi.sum(dtype=np.uint64))
 
     def _source_values(self) -> np.ndarray:
-        """x_i = hi64(2π_i · R_i) into a buffer (as ``source_values``, no allocation).
+        """x_i = hi64(2π_i · R_i) into a buffer (as ``source_values``, no allocation),
+        indexed by the hubs-first source numbering of ``_load``.
 
         With p = 2π < 2^61 split as ph·2^32 + pl (ph < 2^29) and R = rh·2^32 + rl:
         t = ph·rl + hi32(pl·rl) < 2^61 + 2^32 and pl·rh + lo32(t) < 2^64 cannot wrap,
@@ -426,7 +435,8 @@ class ExactCpuSolver(ExactSolver):
         """
         a, b, c, d, _ = self._nbuf
         k = np.uint64(32)
-        np.left_shift(self._pi, np.uint64(1), out=a)
+        np.take(self._pi, self._order, out=a, mode="wrap")  # π in the sources' numbering
+        a <<= np.uint64(1)
         np.bitwise_and(a, M32, out=b)  # pl
         a >>= k  # ph
         np.multiply(b, self._rl, out=c)
