@@ -404,7 +404,9 @@ class ExactCpuSolver(ExactSolver):
         w32 = w << (np.uint64(32) - cut)[src]  # W'' = W·2^(32−c) < 2^32 on fast links
         e = (bits - cut)[src]  # b − c: 0 unless out_i ≥ 2^32
         e_any = bool(np.any(e[fast])) if len(e) else False
-        wn = normalised_weights(np, csr.data, src, sc.shift)
+        slow = ~fast
+        wn = np.zeros(len(w), np.uint64)  # W' only where the general path needs it
+        wn[slow] = normalised_weights(np, csr.data[slow], src[slow], sc.shift)
         d_dst, d_src, d_w = csr.delta_coo()
         self._d = (d_dst, d_src, normalised_weights(np, d_w, d_src, sc.shift))
         # hubs-first numbering of the sources (x is computed in it): the random gathers
@@ -416,10 +418,11 @@ class ExactCpuSolver(ExactSolver):
         src = new_id[src]
         self._d = (d_dst, new_id[d_src], self._d[2])
         self._fast = _LinkSegment.of(fast, row_of, src, w32, e if e_any else None)
-        self._general = _LinkSegment.of(~fast, row_of, src, wn >> np.uint64(32), wn & M32)
+        self._general = _LinkSegment.of(slow, row_of, src, wn >> np.uint64(32), wn & M32)
         size = min(CHUNK_LINKS, max(len(self._fast), len(self._general), 1))
         self._buf = [np.empty(size, np.uint64) for _ in range(4)]
         self._nbuf = [np.empty(n, np.uint64) for _ in range(5)]
+        self._pong = (np.empty(n, np.uint64), np.empty(n, np.uint64))
 
     def _set_pi(self, q: np.ndarray) -> None:
         self._pi = q.astype(np.uint64, copy=True)
@@ -520,8 +523,11 @@ class ExactCpuSolver(ExactSolver):
         """y_j = Σ hi64(W'_ij · x_i): per-class products, then exact row sums."""
         y = self._nbuf[3]
         y.fill(0)
+        only = not len(self._general)  # then each row appears once: assign, no read
         for seg, sums in ((self._fast, self._fast_sums), (self._general, self._general_sums)):
-            if len(seg):
+            if len(seg) and only:
+                y[seg.rows] = sums(x)
+            elif len(seg):
                 # integer sums below 2^61: the split into classes cannot change them
                 y[seg.rows] += sums(x)
         d_dst, d_src, d_wn = self._d
@@ -536,7 +542,9 @@ class ExactCpuSolver(ExactSolver):
         for _ in range(count):
             y = self._gather(self._source_values())
             # z = ⌊y·δ/2^32⌋ = hi32(y)·δ + hi32(lo32(y)·δ), in place (as ``damp``)
-            z, t = np.empty(n, np.uint64), self._nbuf[4]
+            # ping-pong: a fresh 1–2 MiB array per iteration would fault its pages in anew
+            z = self._pong[1] if self._pi is self._pong[0] else self._pong[0]
+            t = self._nbuf[4]
             np.bitwise_and(y, M32, out=t)
             t *= delta
             t >>= k
