@@ -410,10 +410,13 @@ class ExactCpuSolver(ExactSolver):
         d_dst, d_src, d_w = csr.delta_coo()
         self._d = (d_dst, d_src, normalised_weights(np, d_w, d_src, sc.shift))
         # hubs-first numbering of the sources (x is computed in it): the random gathers
-        # x[src] of the many links of high out-degree sources then share cache lines
-        self._order = np.argsort(-np.bincount(src, minlength=n), kind="stable")
+        # x[src] of the many links of high out-degree sources then share cache lines, and
+        # the sources that link at all form a prefix: x is computed for those only
+        links_out = np.bincount(src, minlength=n) + np.bincount(d_src, minlength=n)
+        order = np.argsort(-links_out, kind="stable")
         new_id = np.empty(n, np.int64)
-        new_id[self._order] = np.arange(n)
+        new_id[order] = np.arange(n)
+        self._order = order[:int(np.count_nonzero(links_out))]
         self._rh, self._rl = self._rh[self._order], self._rl[self._order]
         src = new_id[src]
         self._d = (d_dst, new_id[d_src], self._d[2])
@@ -423,6 +426,7 @@ class ExactCpuSolver(ExactSolver):
         self._buf = [np.empty(size, np.uint64) for _ in range(4)]
         self._nbuf = [np.empty(n, np.uint64) for _ in range(5)]
         self._pong = (np.empty(n, np.uint64), np.empty(n, np.uint64))
+        self._compact = not len(self._general) and not len(d_dst)
 
     def _set_pi(self, q: np.ndarray) -> None:
         self._pi = q.astype(np.uint64, copy=True)
@@ -430,13 +434,13 @@ class ExactCpuSolver(ExactSolver):
 
     def _source_values(self) -> np.ndarray:
         """x_i = hi64(2π_i · R_i) into a buffer (as ``source_values``, no allocation),
-        indexed by the hubs-first source numbering of ``_load``.
+        indexed by the hubs-first source numbering of ``_load``, for linking sources only.
 
         With p = 2π < 2^61 split as ph·2^32 + pl (ph < 2^29) and R = rh·2^32 + rl:
         t = ph·rl + hi32(pl·rl) < 2^61 + 2^32 and pl·rh + lo32(t) < 2^64 cannot wrap,
         and hi64(p·R) = ph·rh + hi32(t) + hi32(pl·rh + lo32(t)).
         """
-        a, b, c, d, _ = self._nbuf
+        a, b, c, d = (v[:len(self._order)] for v in self._nbuf[:4])
         k = np.uint64(32)
         np.take(self._pi, self._order, out=a, mode="wrap")  # π in the sources' numbering
         a <<= np.uint64(1)
@@ -535,23 +539,34 @@ class ExactCpuSolver(ExactSolver):
             np.add.at(y, d_dst, mulhi(np, d_wn, x[d_src]))
         return y
 
+    def _damp(self, y: np.ndarray, t: np.ndarray) -> None:
+        """y ← ⌊y·δ/2^32⌋ = hi32(y)·δ + hi32(lo32(y)·δ) in place (as ``damp``; t: scratch)."""
+        k, delta = np.uint64(32), np.uint64(self.delta)
+        np.bitwise_and(y, M32, out=t)
+        t *= delta
+        t >>= k
+        y >>= k
+        y *= delta
+        y += t
+
     def _run(self, count: int) -> list[int]:
         out = []
         n = len(self._pi)
-        k, delta = np.uint64(32), np.uint64(self.delta)
+        t = self._nbuf[4]
         for _ in range(count):
-            y = self._gather(self._source_values())
-            # z = ⌊y·δ/2^32⌋ = hi32(y)·δ + hi32(lo32(y)·δ), in place (as ``damp``)
+            x = self._source_values()
             # ping-pong: a fresh 1–2 MiB array per iteration would fault its pages in anew
             z = self._pong[1] if self._pi is self._pong[0] else self._pong[0]
-            t = self._nbuf[4]
-            np.bitwise_and(y, M32, out=t)
-            t *= delta
-            t >>= k
-            np.right_shift(y, k, out=z)
-            z *= delta
-            z += t
-            total = int(z.sum(dtype=np.uint64))
+            if self._compact:  # damp the rows with in-links only (about half on R-MAT)
+                y = self._fast_sums(x)
+                self._damp(y, self._nbuf[4][:len(y)])
+                z.fill(0)
+                z[self._fast.rows] = y
+                total = int(y.sum(dtype=np.uint64))
+            else:
+                z[:] = self._gather(x)
+                self._damp(z, t)
+                total = int(z.sum(dtype=np.uint64))
             tele = teleport_share(total, n)
             z += np.uint64(tele)
             z_sum = total + n * tele
