@@ -4,7 +4,9 @@ Side by side in one run, on an R-MAT graph with integer stake-derived weights: m
 iteration (best of ``--repeat`` runs of ``--iterations`` iterations from the same
 start) and a full solve to ε = 1e-6, for ``CpuSolver`` (float64, scipy CSR SpMV) and
 ``ExactCpuSolver`` (uint64, one hi64 per link, numpy). Prints the table and the ratio;
-``--json FILE`` also writes the numbers.
+``--baseline`` also times ``ExactCpuSolver(fast=False)`` (every link through the general
+four-product hi64, the path before the fast-link formula) in the same run and checks that
+both give the same root; ``--json FILE`` also writes the numbers.
 
     python benchmarks/bench_exact.py --scale 18 --links 2000000
 """
@@ -49,7 +51,8 @@ def best_ms(fn: Callable[[], object], repeat: int) -> float:
     return min(times) * 1e3
 
 
-def run(scale: int, links: int, iterations: int, repeat: int, seed: int) -> dict:
+def run(scale: int, links: int, iterations: int, repeat: int, seed: int,
+        baseline: bool = False) -> dict:
     src, dst, w = rmat(scale, links, seed)
     n = 1 << scale
     fstore = GraphStore.from_edges(src, dst, w.astype(np.float64), n=n)
@@ -71,6 +74,17 @@ def run(scale: int, links: int, iterations: int, repeat: int, seed: int) -> dict
     ex._load()
     res["float64_ms_per_iter"] = best_ms(float_iters, repeat) / iterations
     res["exact_ms_per_iter"] = best_ms(exact_iters, repeat) / iterations
+    if baseline:
+        base = ExactCpuSolver(xstore, params, fast=False)
+        base._load()
+
+        def base_iters() -> None:
+            base._set_pi(base.start_vector(warm=False))
+            base._run(iterations)
+
+        res["baseline_ms_per_iter"] = best_ms(base_iters, repeat) / iterations
+        res["baseline_ratio_per_iter"] = res["baseline_ms_per_iter"] / res["float64_ms_per_iter"]
+        res["baseline_pi_root"] = base.solve().root.hex()
     res["exact_load_ms"] = best_ms(ex._load, 1)
     t = time.perf_counter()
     fr = fl.solve(warm=False)
@@ -93,9 +107,11 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time the general-path-only exact solver (fast=False)")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
-    res = run(a.scale, a.links, a.iterations, a.repeat, a.seed)
+    res = run(a.scale, a.links, a.iterations, a.repeat, a.seed, a.baseline)
     print(f"R-MAT 2^{a.scale} nodes, {res['edges']} edges ({a.links} links), "
           f"{res['machine']}")
     print(f"{'':22}{'float64':>12}{'exact':>12}{'ratio':>8}")
@@ -106,6 +122,10 @@ def main() -> None:
     print(f"iterations: float64 {res['float64_iterations']}, exact {res['exact_iterations']};"
           f" exact load {res['exact_load_ms']:.0f} ms; L1(exact − float64) = "
           f"{res['l1_exact_vs_float64']:.2e}")
+    if a.baseline:
+        same = "same root" if res["baseline_pi_root"] == res["pi_root"] else "ROOT DIFFERS"
+        print(f"{'baseline (fast=False)':22}{'':12}{res['baseline_ms_per_iter']:12.2f}"
+              f"{res['baseline_ratio_per_iter']:8.2f}  ({same})")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(res, fh, indent=1)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from focusflow.cli import rank
@@ -17,6 +18,7 @@ from focusflow.kernels import (
     ExactCpuSolver,
     FocusParams,
     GraphStore,
+    _exact,
     backend_for,
     reference_focus,
     weights_from_cyberlinks,
@@ -95,6 +97,84 @@ def test_exact_pi_is_within_eps_of_the_float64_solution(seed: int) -> None:
     # the integer link shares floor(stake·2^24/links) differ from stake/links by < 2^-24
     # relative for these stakes; the rounding bound of the iteration is ~1e-16 here
     assert np.abs(res.pi - ref).sum() < 1e-6
+
+
+# -- the CPU fast path against the general formula and the Python-integer definition ----------
+TOTAL_W_MAX = (1 << 62) - 1  # Σ W of an exact store
+weight = st.one_of(
+    st.integers(0, 9),  # small edge weights: out_i < 2^32, no final shift
+    st.integers((1 << 31) - 3, (1 << 32) + 3),  # around the 2^32 class border, out_i > 2^32
+    st.integers(1 << 32, 1 << 58),  # general links (cyberlink shares of large stakes)
+    st.just((1 << 32) - 1),
+)
+
+
+def _edge_store(n: int, edges: list[tuple[int, int, int]]) -> GraphStore:
+    src, dst, w = (np.array(col, dtype=np.int64) for col in zip(*edges, strict=True))
+    scale = max(1, -(-int(sum(int(v) for v in w)) // TOTAL_W_MAX))  # keep Σ W < 2^62
+    return GraphStore.from_edges(src, dst, w // scale, n=n, exact=True)
+
+
+def _py_gather(store: GraphStore, x: list[int]) -> list[int]:
+    """y_j = Σ hi64(W'_ij·x_i) with Python integers, straight from the definition."""
+    csr = store.csr
+    out = [int(v) for v in csr.out_w]
+    y = [0] * csr.n
+    for key, w in zip(csr.keys.tolist(), csr.data.tolist(), strict=True):
+        dst, src = key >> 32, key & 0xFFFFFFFF
+        y[dst] += ((int(w) << (64 - out[src].bit_length())) * x[src]) >> 64
+    return y
+
+
+edges = st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), weight), min_size=1,
+                 max_size=80)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edges=edges, chunk=st.sampled_from([1, 3, 7, 64, 1 << 16]), data=st.data())
+@example(edges=[(0, 1, (1 << 32) - 1), (0, 2, (1 << 32) - 1), (3, 1, 1)], chunk=1,
+         data=None)
+def test_fast_row_sums_are_hi64_of_every_link(edges, chunk, data) -> None:
+    """Every x the iteration can produce (x < 2^61, the extremes included), every weight
+    class (W < 2^32 with out_i below and above 2^32, W ≥ 2^32), rows split across chunks:
+    the fast path and the general path both give Σ hi64(W'·x) exactly."""
+    store = _edge_store(12, edges)
+    top = (1 << 61) - 1
+    if data is None:
+        x = [top] * 12
+    else:
+        x = data.draw(st.lists(st.one_of(st.integers(0, top), st.sampled_from([0, 1, top])),
+                               min_size=12, max_size=12))
+    want = _py_gather(store, x)
+    for fast in (True, False):
+        with mock.patch.object(_exact, "CHUNK_LINKS", chunk):
+            solver = ExactCpuSolver(store, fast=fast)
+            solver._load()
+            solver._set_pi(np.zeros(12, np.uint64))
+            # _gather takes x in the solver's (hubs-first) source numbering
+            got = solver._gather(np.array(x, dtype=np.uint64)[solver._order])
+        assert got.tolist() == want
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edges=edges, chunk=st.sampled_from([2, 5, 1 << 16]), data=st.data())
+def test_fast_solver_is_the_definition(edges, chunk, data) -> None:
+    """Whole iterations from random start vectors (all the mass on one particle
+    included): the fast path, the general path and the Python-integer definition give
+    the same π bits and residuals."""
+    store = _edge_store(12, edges)
+    where = data.draw(st.integers(0, 11))
+    start = data.draw(st.one_of(
+        st.just([MASS if i == where else 0 for i in range(12)]),
+        st.lists(st.integers(0, MASS // 12), min_size=12, max_size=12)))
+    ref, iterations, converged = exact_reference(store, start=np.array(start, np.uint64),
+                                                 iterations_max=4)
+    for fast in (True, False):
+        with mock.patch.object(_exact, "CHUNK_LINKS", chunk):
+            res = ExactCpuSolver(store, fast=fast).solve(
+                start=np.array(start, np.uint64), iterations_max=4)
+        assert res.q.tolist() == ref
+        assert (res.iterations, res.converged) == (iterations, converged)
 
 
 def _fresh(links: set[tuple[int, int, int]], stakes: dict[int, int], n: int) -> GraphStore:
