@@ -4,7 +4,8 @@ Side by side in one run:
 
 * on an R-MAT graph generated on the device (2^23 nodes, 10^8 links, integer
   stake-derived weights): ms per iteration of the exact kernels vs today's float32
-  kernels (``CudaSolver``), full solves to ε = 1e-6, and a block of 10^5 changed links
+  kernels (``CudaSolver``) and a cuSPARSE float32 / float64 SpMV on the same graph
+  (the float64 reference point: there is no float64 GPU solver), full solves to ε = 1e-6, and a block of 10^5 changed links
   (half reweights, half new edges) applied in place and re-converged by warm start;
 * agreement: CUDA vs CPU vs WebGPU ``pi_root`` on an R-MAT graph of 10^7 links held in
   a host store (WebGPU through wgpu on the same card, when an adapter is there).
@@ -69,6 +70,25 @@ def make_delta(csr: InLinkCSR, scale: int, k: int, seed: int, exact: bool) -> Ed
                      (ukeys >> np.uint64(32)).astype(np.int64), udw, udc, csr.n)
 
 
+def spmv_baselines(csr: InLinkCSR) -> dict:
+    """cuSPARSE y = W·x on the same in-link CSR in float32 and float64: a float64
+    reference point (no float64 GPU solver exists; one SpMV is a floor for an iteration)."""
+    out: dict = {}
+    try:
+        import cupyx.scipy.sparse as cps
+
+        n = csr.n
+        for name, dt in (("float32", cp.float32), ("float64", cp.float64)):
+            a = cps.csr_matrix((csr.data.astype(dt), csr.indices.astype(cp.int32),
+                                csr.indptr.astype(cp.int32)), shape=(n, n))
+            x = cp.random.default_rng(0).random(n).astype(dt)
+            out[f"cusparse_{name}_ms_per_spmv"] = per_iteration_ms(lambda a=a, x=x: a @ x, 50)
+            del a, x
+    except Exception as exc:  # reported, not hidden
+        out["cusparse_error"] = repr(exc)
+    return out
+
+
 def performance(scale: int, m: int, batch: int, seed: int) -> dict:
     res: dict = {"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
                  "nodes": 1 << scale, "links": m}
@@ -87,6 +107,7 @@ def performance(scale: int, m: int, batch: int, seed: int) -> dict:
     sync()
     res["float32_solve_s"], res["float32_iterations"] = time.perf_counter() - t, fr.iterations
     res["float32_ms_per_iter"] = per_iteration_ms(fl.launch, 50)
+    res.update(spmv_baselines(fstore.csr))
     ex = ExactCudaSolver(xstore, params)
     ex.solve()  # compile
     t = time.perf_counter()
@@ -176,6 +197,10 @@ def main() -> None:
         print(f"ms per iteration: exact {p['exact_ms_per_iter']:.3f}, float32 "
               f"{p['float32_ms_per_iter']:.3f} (ratio "
               f"{p['exact_ms_per_iter'] / p['float32_ms_per_iter']:.2f})")
+        for dt in ("float32", "float64"):
+            if f"cusparse_{dt}_ms_per_spmv" in p:
+                print(f"cuSPARSE {dt} SpMV (same graph): {p[f'cusparse_{dt}_ms_per_spmv']:.3f} ms"
+                      f" (exact / this {p['exact_ms_per_iter'] / p[f'cusparse_{dt}_ms_per_spmv']:.2f})")
         print(f"block of {a.batch} links re-converged: exact {p['exact_block_ms']:.1f} ms, "
               f"float32 {p['float32_block_ms']:.1f} ms")
     res["agreement"] = g = agreement(a.check_scale, a.check_links, a.seed + 1, not a.no_webgpu)
