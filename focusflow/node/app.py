@@ -269,7 +269,7 @@ def render_metrics(st: dict[str, Any]) -> str:
     metric("last_block_age_seconds", "gauge", "Time since this node saw its last block.",
            [("", (stall.get("last_block_age_ms") or 0) / 1000)])
     for key in ("submitted", "admitted", "rejected", "forwarded", "misbehaviours", "commits",
-                "synced_blocks", "sync_refused"):
+                "synced_blocks", "sync_refused", "unsendable", "rejoins"):
         metric(f"validator_{key}_total", "counter", f"Validator counter {key}.", [("", c.get(key, 0))])
     metric("finality_seconds", "summary", "Submit-to-finality latency of txs admitted here.",
            [('{quantile="0.5"}', _seconds(v.get("finality_ms_p50"))),

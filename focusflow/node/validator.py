@@ -152,6 +152,7 @@ from focusflow.node.messages import (
 )
 from focusflow.node.query import QueryArgs, QueryError, parse_query
 from focusflow.supervisor import Actor, Future, MailboxFull, Storage
+from focusflow.wire import WireError
 
 VALIDATOR_PATH = "/user/node/validator"
 FINALITY_SAMPLES_MAX = 65_536
@@ -287,7 +288,7 @@ class Validator(Actor):
         self.counters = dict.fromkeys(("submitted", "admitted", "rejected", "forwarded",
                                        "misbehaviours", "commits", "synced_blocks", "resubmitted",
                                        "sync_refused", "mode_changes", "rejoins", "io_drains",
-                                       "shed"), 0)
+                                       "shed", "unsendable"), 0)
         self.last_signed = {"round": 0, "height": 0}
         self.peer_tips: dict[str, int] = {}
         self._sync_turn = 0
@@ -718,7 +719,18 @@ class Validator(Actor):
             write_last_signed(self.ctx.storage, self.s.last_signed_key, round_, height)
 
     def _tell_peer(self, node: str, msg: Any) -> None:
-        self.ctx.ref_for(node, VALIDATOR_PATH).tell_nowait(msg)
+        self._tell(self.ctx.ref_for(node, VALIDATOR_PATH), msg)
+
+    def _tell(self, ref: Any, msg: Any) -> None:
+        """A best-effort tell to a peer (the transport may drop it too): a message that
+        cannot be encoded — over the wire's message limit — is our bug, logged loudly and
+        counted, never an exception that restarts this actor (and with it consensus)."""
+        try:
+            ref.tell_nowait(msg)
+        except WireError as exc:
+            self.counters["unsendable"] += 1
+            self.ctx.log.error("message_not_sent", to=str(ref), kind=type(msg).__name__,
+                               error=str(exc)[:200])
 
     def _finalized(self, e: Finalize) -> None:
         """Block h is final: its log row, then its state (executed at commit, waiting in
@@ -960,7 +972,7 @@ class Validator(Actor):
         reply = Blocks(tuple(self.blocks.records(msg.height, msg.count_max)), self.blocks.height)
         sender = self.ctx.sender
         if sender is not None and sender.path == VALIDATOR_PATH and sender.node != self.s.node_name:
-            sender.tell_nowait(reply)
+            self._tell(sender, reply)
             return None
         return reply  # an ask from outside (a light client, the CLI)
 

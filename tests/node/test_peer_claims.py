@@ -124,3 +124,20 @@ def test_certificates_far_above_our_round_take_a_validator_out_without_any_reply
     assert v.core is None and v.mode == "follower" and "rounds behind" in v.why
     assert any(isinstance(msg, BlocksFrom) for _, msg in ctx.told)  # block sync started
     v.blocks.close()
+
+
+def test_a_message_over_the_wire_limit_is_logged_and_counted_not_raised(tmp_path: Path) -> None:
+    """A handler never raises into an actor: a sync answer or consensus frame that cannot
+    be encoded (over the wire's message limit) is our bug, logged and counted; the
+    validator stays up (before, the tell raised WireError and restarted the validator)."""
+    from focusflow.wire import WireError
+
+    v, ctx = _validator(tmp_path)
+
+    def refuse(msg: Any) -> None:
+        raise WireError("Blocks encodes to 17000000 bytes > 16777216", reason="oversized")
+
+    ctx.tell_nowait = refuse  # type: ignore[method-assign]
+    v._tell_peer("n1", Blocks((), 3))
+    assert v.counters["unsendable"] == 1
+    v.blocks.close()
