@@ -52,9 +52,11 @@ AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
 ``True`` (admitted), or ``False`` / a reason (refused; the reason, e.g. the state core's
 ``"oversized: ..."``, goes back to the client in the ``Reject``)."""
 
-RESTART_ROUNDS_MAX = 1024
-"""How far above all we signed a peer's DAG restart round may be for us to adopt it (a
-Byzantine member's restart header cannot send our rounds towards the integer limit)."""
+RESTART_ROUNDS_MAX = 64
+"""How far above all we signed a peer's DAG restart round may be for us to adopt it. A
+Byzantine member's restart header can hold a restarting validator out of the DAG only
+until the others reach that round (64 rounds: seconds); a validator whose watermark is
+further below the others' restarts alone, falls behind and catches up by block sync."""
 
 
 def admitted(verdict: bool | str) -> bool:
