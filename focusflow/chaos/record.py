@@ -9,6 +9,10 @@ down everything nondeterministic the node consumes, in the order it consumes it:
 * completions of ``ctx.run_blocking`` calls (the step at which each completed; the work
   is pure, so the replay recomputes it);
 * every clock read (``now_ns``) and every storage read's result;
+* asks from the embedding program (``node.ask``: a node's HTTP API asking its validator),
+  with the message, at the step they came in; their deadline timers are numbered like
+  the actors' timers;
+* a transport's report that a peer's connection dropped (``node.peer_down``);
 * the random seed (the recorder seeds the node's RNGs, so draws are reproducible).
 
 It also hashes every frame the node sends out. ``replay_recording`` rebuilds the node on
@@ -18,9 +22,14 @@ the same step counts, and checks that the node sends exactly the same frames and
 consumes exactly the recorded inputs: a production failure reproduced on a laptop,
 where ``--inspect`` shows any actor's state at any step.
 
-Limits (recorded as such): asks from the embedding program and ``ctx.run_io`` are not
+``focusflow node --record FILE`` records a production node this way (boot function
+``focusflow.node.app:boot_recorded``, its home as the boot argument) and ``focusflow
+devnet --record DIR`` records every node; ``focusflow replay FILE`` replays one.
+
+Limits (recorded as such): ``ctx.run_io`` and tells from the embedding program are not
 recorded (a recording that sees one is marked ``unsupported``); actors must be started
-by the boot function given to the recorder.
+by the boot function given to the recorder; the node's databases (``ctx.database``) must
+be empty at the start (its first start): the replay rebuilds them from the same writes.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import json
 import os
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +49,15 @@ import blake3
 import numpy as np
 
 from focusflow.sim import SimDisk
-from focusflow.supervisor import ActorSystem, Database, Future, Node, open_image_database
+from focusflow.supervisor import (
+    ActorRef,
+    ActorSystem,
+    Database,
+    Future,
+    Node,
+    open_image_database,
+)
+from focusflow.wire import decode_message, encode_message
 
 T = TypeVar("T")
 RECORDING_FORMAT = "focusflow.chaos.recording.v1"
@@ -50,7 +67,7 @@ STEPS_MAX = 100_000_000
 RUNTIME_KNOBS = ("tracing", "messages_per_step")
 
 
-def _resolve(target: str) -> Callable[[Node], None]:
+def _resolve(target: str) -> Callable[..., None]:
     module, _, name = target.partition(":")
     fn = getattr(importlib.import_module(module), name)
     assert callable(fn), target
@@ -65,9 +82,11 @@ class InputRecorder:
     ``save(path)`` at the end (or at a failure).
     """
 
-    def __init__(self, system: ActorSystem, *, boot: str, seed: int | None = None) -> None:
+    def __init__(self, system: ActorSystem, *, boot: str, seed: int | None = None,
+                 boot_args: Mapping[str, Any] | None = None) -> None:
         self.system = system
         self.boot = boot
+        self.boot_args = dict(boot_args or {})  # JSON values, passed to boot by keyword
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(8), "little")
         self.events: list[list[Any]] = []
         self.clock: list[int] = []
@@ -75,10 +94,12 @@ class InputRecorder:
         self.steps = 0
         self.unsupported: list[str] = []
         self._in_step = False
+        self._outside_ask = False  # inside node.ask from the embedding program
         self._timer_ids = 0
         self._blocking_ids = 0
         self._out = blake3.blake3(b"focusflow.chaos.outputs")
         self.outputs = 0
+        self.sent: list[list[Any]] = []  # [step, destination, bytes] per frame sent
 
     def start(self) -> None:
         """Patch the live runtime, seed its RNGs, and boot the actors."""
@@ -91,13 +112,14 @@ class InputRecorder:
         orig_now, orig_send = runtime.now_ns, runtime.send_remote
         orig_storage, orig_receive = runtime._storage, node._receive_frame
         orig_blocking = getattr(runtime, "run_blocking", None)
+        orig_ask, orig_peer_down, orig_tell = node.ask, node.peer_down, node.tell
 
         def schedule(step: Callable[[], None]) -> None:
             orig_schedule(lambda: self._run(step))
 
         def call_later(delay_ns: int, fn: Callable[[], None]) -> Any:
-            if not self._in_step:
-                self.unsupported.append("timer armed outside a step (an outside ask?)")
+            if not self._in_step and not self._outside_ask:
+                self.unsupported.append("timer armed outside a step and outside an ask")
                 return orig_later(delay_ns, fn)
             self._timer_ids += 1
             tid = self._timer_ids
@@ -112,11 +134,11 @@ class InputRecorder:
             self._output(dst, frame)
             orig_send(dst, frame)
 
-        def receive(frame: bytes, local: bool, wait: bool, *more: Any) -> Future[None]:
-            if not self._in_step:
+        def receive(frame: bytes, local: bool, wait: bool, *more: Any, **kw: Any) -> Future[None]:
+            if not self._in_step and not self._outside_ask:  # an ask's frame: its "A" event
                 assert len(self.events) < EVENTS_MAX
                 self.events.append(["F", self.steps, base64.b64encode(frame).decode()])
-            return orig_receive(frame, local, wait, *more)
+            return orig_receive(frame, local, wait, *more, **kw)
 
         def receive_batch(frames: list[bytes]) -> None:
             # A transport's batch (LoopbackNetwork) would be admitted by the template
@@ -142,18 +164,40 @@ class InputRecorder:
             orig_blocking(fn, *args).add_done_callback(done)
             return out
 
+        def ask(ref: ActorRef, msg: Any, *, timeout_ms: int = 5_000) -> Future[Any]:
+            type_id, data = encode_message(msg)
+            self.events.append(["A", self.steps, ref.node, ref.path, type_id,
+                                base64.b64encode(data).decode(), timeout_ms])
+            self._outside_ask = True
+            try:
+                return orig_ask(ref, msg, timeout_ms=timeout_ms)
+            finally:
+                self._outside_ask = False
+
+        def peer_down(name: str) -> None:
+            self.events.append(["P", self.steps, name])
+            orig_peer_down(name)
+
+        def tell(ref: ActorRef, msg: Any) -> Future[None]:
+            self.unsupported.append("a tell from the embedding program")
+            return orig_tell(ref, msg)
+
         if orig_blocking is not None:
             runtime.run_blocking = run_blocking  # type: ignore[method-assign]
+        node.ask = ask  # type: ignore[method-assign]
+        node.peer_down = peer_down  # type: ignore[method-assign,assignment]
+        node.tell = tell  # type: ignore[method-assign]
         runtime.schedule = schedule  # type: ignore[method-assign]
         # runtime.schedule_input stays as it is: a transport's delivery (LoopbackNetwork
         # batches) is not a step of this node; its frames are recorded by ``receive``.
         runtime.call_later = call_later  # type: ignore[method-assign]
         runtime.now_ns = now_ns  # type: ignore[method-assign]
+        node._now_ns = now_ns  # the node keeps the runtime's clock bound (its hot path)
         runtime.send_remote = send_remote  # type: ignore[method-assign,assignment]
         runtime._storage = _RecordingStorage(orig_storage, self.reads)
         node._receive_frame = receive  # type: ignore[method-assign,assignment]
         node.receive_frames = receive_batch  # type: ignore[method-assign]
-        _resolve(self.boot)(node)
+        _resolve(self.boot)(node, **self.boot_args)
 
     def _run(self, step: Callable[[], None]) -> None:
         assert self.steps < STEPS_MAX
@@ -170,15 +214,17 @@ class InputRecorder:
 
     def _output(self, dst: str, frame: bytes) -> None:
         self.outputs += 1
+        self.sent.append([self.steps, dst, len(frame)])
         self._out.update(dst.encode() + b"\0" + len(frame).to_bytes(4, "little") + frame)
 
     def document(self) -> dict[str, Any]:
         """The recording as a JSON-ready document."""
         return {"format": RECORDING_FORMAT, "node": self.system.name, "boot": self.boot,
-                "seed": self.seed, "steps": self.steps,
+                "boot_args": self.boot_args, "seed": self.seed, "steps": self.steps,
                 "knobs": {k: getattr(self.system.runtime, k) for k in RUNTIME_KNOBS
                           if hasattr(self.system.runtime, k)}, "events": self.events,
                 "clock": self.clock, "reads": self.reads, "outputs": self.outputs,
+                "sent": self.sent,
                 "outputs_hash": self._out.hexdigest(), "unsupported": self.unsupported}
 
     def save(self, path: str | Path) -> Path:
@@ -266,6 +312,7 @@ class ReplayRuntime:
         self._random = random.Random(int(doc["seed"]))
         self._np_random = np.random.default_rng(int(doc["seed"]))
         self._storage = _ReplayStorage(list(doc["reads"]))
+        self._db_disk = SimDisk()
         self.ready: deque[Callable[[], None]] = deque()
         self.timers: dict[int, Callable[[], None]] = {}
         self._timer_ids = 0
@@ -273,8 +320,10 @@ class ReplayRuntime:
         self.blocking: dict[int, Callable[[], None]] = {}
         self._blocking_ids = 0
         self.in_step = False
+        self.step = 0  # steps run so far (``_drive``)
         self._out = blake3.blake3(b"focusflow.chaos.outputs")
         self.outputs = 0
+        self.sent: list[list[Any]] = []  # [step, destination, bytes] per frame sent
         self.last_now_ns = int(doc["clock"][0]) if doc["clock"] else 0
 
     def now_ns(self) -> int:
@@ -303,6 +352,7 @@ class ReplayRuntime:
 
     def send_remote(self, node: str, frame: bytes) -> None:
         self.outputs += 1
+        self.sent.append([self.step, node, len(frame)])
         self._out.update(node.encode() + b"\0" + len(frame).to_bytes(4, "little") + frame)
 
     def outputs_hash(self) -> str:
@@ -315,8 +365,11 @@ class ReplayRuntime:
         return self._storage
 
     def database(self, name: str) -> Database:
-        """An image database on the replay's simulated disk (it starts empty)."""
-        return open_image_database(self._storage, name)
+        """An image database on a simulated disk of its own that starts empty, as the live
+        node's database files did (a recording starts from an empty data dir). Its reads
+        are not inputs: the same writes give the same rows, so it never consumes the
+        recorded storage reads (the live SQLite files never read through storage)."""
+        return open_image_database(self._db_disk, name)
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
         return fut
@@ -374,15 +427,15 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
     doc = load_recording(path)
     runtime = ReplayRuntime(doc)
     node = Node(runtime)
-    _resolve(str(doc["boot"]))(node)
+    _resolve(str(doc["boot"]))(node, **dict(doc.get("boot_args") or {}))
     events = deque(doc["events"])
     recorded = int(doc["steps"])
     stop = recorded if until_step is None else min(until_step, recorded)
     steps, error = _drive(runtime, node, events, stop)
     finished = steps == recorded
-    if finished and error is None:
-        while events and events[0][0] == "F" and events[0][1] == steps:
-            node._receive_frame(base64.b64decode(events.popleft()[2]), local=False, wait=False)
+    if finished and error is None:  # inputs after the last step (the stop's disconnects)
+        while events and events[0][0] in "FAP" and events[0][1] == steps:
+            _inject(runtime, node, events.popleft())
     reproduced = error is None and steps == stop and (not finished or (
         not events and not runtime._clock and runtime.outputs_hash() == doc["outputs_hash"]))
     report: dict[str, Any] = {
@@ -391,6 +444,9 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
         "t_ms": runtime.last_now_ns / 1e6, "records_compared": steps,
         "first_mismatch": None if error is None else steps, "error": error,
         "outputs": runtime.outputs, "recorded_outputs": doc["outputs"],
+        "first_output_difference": _first_difference(runtime.sent, doc.get("sent")),
+        "inputs_left": len(events), "clock_reads_left": len(runtime._clock),
+        "outputs_hash_equal": runtime.outputs_hash() == doc["outputs_hash"],
         "unsupported": doc["unsupported"], "violations": [],
     }
     if inspect is not None:
@@ -404,9 +460,8 @@ def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
     try:
         while steps < until_step:
             head = events[0] if events else None
-            if head is not None and head[1] == steps and head[0] == "F":
-                events.popleft()
-                node._receive_frame(base64.b64decode(head[2]), local=False, wait=False)
+            if head is not None and head[1] == steps and head[0] in "FAP":
+                _inject(runtime, node, events.popleft())
                 continue
             if head is not None and head[1] == steps and head[0] == "B":
                 events.popleft()
@@ -430,6 +485,7 @@ def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
             else:
                 break
             steps += 1
+            runtime.step = steps
             runtime.in_step = True
             try:
                 fn()
@@ -438,6 +494,40 @@ def _drive(runtime: ReplayRuntime, node: Node, events: deque[list[Any]],
     except Divergence as exc:
         return steps, str(exc)
     return steps, None
+
+
+def _inject(runtime: ReplayRuntime, node: Node, event: list[Any]) -> None:
+    """An input that came between two steps: a frame, an ask of the embedding program,
+    a dropped peer connection."""
+    kind = event[0]
+    if kind == "F":
+        node._receive_frame(base64.b64decode(event[2]), local=False, wait=False)
+    elif kind == "A":
+        _, _, to_node, to_path, type_id, data, timeout_ms = event
+        msg = decode_message(int(type_id), base64.b64decode(data))
+        runtime.in_step = True  # its deadline timer is numbered as the live one was
+        try:
+            node.ask(node.ref(str(to_node), str(to_path)), msg, timeout_ms=int(timeout_ms))
+        finally:
+            runtime.in_step = False
+    else:
+        assert kind == "P", kind
+        node.peer_down(str(event[2]))
+
+
+def _first_difference(replayed: list[list[Any]], recorded: list[list[Any]] | None,
+                      ) -> dict[str, Any] | None:
+    """The first frame sent differently ([step, destination, bytes]), or None."""
+    if recorded is None:
+        return None
+    for i, (a, b) in enumerate(zip(replayed, recorded, strict=False)):
+        if list(a) != list(b):
+            return {"index": i, "replayed": a, "recorded": b}
+    if len(replayed) != len(recorded):
+        i = min(len(replayed), len(recorded))
+        return {"index": i, "replayed": replayed[i] if i < len(replayed) else None,
+                "recorded": recorded[i] if i < len(recorded) else None}
+    return None
 
 
 def _inspect(node: Node, name: str) -> dict[str, Any]:

@@ -89,9 +89,12 @@ def _run(args: Any) -> int:
     from focusflow.actors.state.ids import cid_short
     from focusflow.topology.devnet import Devnet, Workload, run_workload
 
+    record = Path(args.record).resolve() if args.record else None
+    if record is not None and not args.home:  # a replay reads the node's home: keep it
+        args.home = str(record / "homes")
     root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="focusflow-devnet-"))
     net = Devnet(root, validators=args.validators, backend=args.backend,
-                 queue_delay_ms=args.queue_delay_ms)
+                 queue_delay_ms=args.queue_delay_ms, record_dir=record)
     net.setup()
     print(f"devnet: {args.validators} validators under {root}", file=sys.stderr)
     workload = Workload(chain_id=net.chain_id, seed=args.seed, links_per_tx=args.links_per_tx)
@@ -118,6 +121,9 @@ def _run(args: Any) -> int:
     summary = report.summary()
     for line in summary_lines(summary, report):
         print(line, file=sys.stderr)
+    if record is not None:
+        print(f"devnet: each node's inputs recorded in {record} (homes in {root}); replay "
+              f"one with: focusflow replay {record / 'node1.rec.gz'}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary))
     return 0 if summary["agreement"] and summary["finalized_height"] > 0 else 1
@@ -162,6 +168,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--seed", type=int, default=1, help="workload seed")
     p.add_argument("--home", help="keep the validators' homes here (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir")
+    p.add_argument("--record", metavar="DIR", default=None,
+                   help="record every node's inputs to DIR/<node>.rec.gz (homes kept in "
+                        "DIR/homes unless --home); replay one with focusflow replay")
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     p.add_argument("--json", action="store_true", help="end with one JSON summary on stdout")
     p.add_argument("--queue-delay-ms", type=int, default=QUEUE_DELAY_MS_DEFAULT,

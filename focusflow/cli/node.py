@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 #: Exit status when the node's top supervisor gave up (EX_SOFTWARE): restart me.
@@ -45,7 +47,9 @@ def _run(args: Any) -> int:
         configure_logging(level=settings.log_level, fmt=args.log_format or settings.log_format,
                           modules=settings.log_modules)
         try:
-            anyio.run(run_node, settings, backend=args.backend)
+            anyio.run(partial(run_node, settings,
+                              record=Path(args.record) if args.record else None),
+                      backend=args.backend)
         except ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -65,4 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--home", help="home folder (default $FOCUSFLOW_HOME or ~/.focusflow)")
     p.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     p.add_argument("--log-format", choices=("auto", "console", "json"))
+    p.add_argument("--record", metavar="FILE", default=None,
+                   help="record every input the node consumes and write it to FILE at the "
+                        "stop (start from an empty data dir); focusflow replay FILE "
+                        "reproduces the run")
     p.set_defaults(func=_run)

@@ -26,7 +26,13 @@ from focusflow.actors.mempool.budget import BudgetConfig
 from focusflow.actors.mempool.core import DagConfig
 from focusflow.net import Transport
 from focusflow.node.chain import ChainError, verify_block_log
-from focusflow.node.config import ConfigError, Settings, read_genesis, read_validator_seed
+from focusflow.node.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    read_genesis,
+    read_validator_seed,
+)
 from focusflow.node.explain import HISTORY_INTERVAL_S, History, StallRule
 from focusflow.node.http import NodeApi, serve_http
 from focusflow.node.messages import Query, QueryReply
@@ -317,12 +323,24 @@ def _seconds(ms: float | None) -> float:
     return (ms or 0.0) / 1e3
 
 
+def boot_recorded(node: Any, *, home: str) -> None:
+    """Start a node's actors from its home's configuration: what ``run_node`` does, as a
+    boot function of ``focusflow.chaos.record`` (``--record``), so that ``focusflow replay``
+    starts the same tree with the same settings and door from the same files."""
+    settings = load_settings(Path(home) / "config" / "node.toml")
+    vsettings = validator_settings(settings)
+    node.set_remote_policy(node_policy(vsettings.committee, settings.peers))
+    node.spawn_spec(node_tree(vsettings))
+
+
 async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
-                   on_started: Callable[[int, int], None] | None = None) -> None:
+                   on_started: Callable[[int, int], None] | None = None,
+                   record: Path | None = None) -> None:
     """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then stop in order.
 
     ``on_started(p2p_port, http_port)`` is called once both listen (ports may be 0 in the
-    config: the OS picks).
+    config: the OS picks). ``record``: write every input the node consumes to this file
+    at the stop (``focusflow.chaos.record``; ``focusflow replay`` reproduces the run).
 
     Raises:
         NodeFailed: the supervisor tree stopped by itself (its root gave up); the node
@@ -336,13 +354,22 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                           config=settings.transport)
     async with ActorSystem(settings.name, storage_dir=settings.data_dir,
                            transport=transport.send) as system:
+        recorder = None
+        if record is None:
+            system.node.set_remote_policy(node_policy(vsettings.committee, settings.peers))
+            root = system.spawn_spec(node_tree(vsettings))
+        else:  # the same start, by the recorder (imported only when recording)
+            from focusflow.chaos.record import InputRecorder
+
+            recorder = InputRecorder(system, boot="focusflow.node.app:boot_recorded",
+                                     boot_args={"home": str(settings.home)})
+            recorder.start()
+            root = system.node.ref(settings.name, "/user/node")
         transport.attach(system.node.receive_frame, system.node.peer_down)
-        system.node.set_remote_policy(node_policy(vsettings.committee, settings.peers))
         async with anyio.create_task_group() as net_tg:
             await net_tg.start(transport.serve)
             loop = LoopMonitor()
             await net_tg.start(loop.run)
-            root = system.spawn_spec(node_tree(vsettings))
             await system.wait_started(root)
             node = RunningNode(settings, system, transport, vsettings, loop)
             await net_tg.start(node.sample_history)
@@ -362,6 +389,10 @@ async def run_node(settings: Settings, *, stop: anyio.Event | None = None,
                     log.error("node_failed", reason=failed)
                 log.info("node_stopping", step="http")
                 http_tg.cancel_scope.cancel()
+            if recorder is not None and record is not None:  # before the stop's own steps
+                recorder.save(record)
+                log.info("recording_saved", path=str(record), steps=recorder.steps,
+                         unsupported=sorted(set(recorder.unsupported)))
             log.info("node_stopping", step="actors")
             await system.shutdown()
             log.info("node_stopping", step="transport")

@@ -86,7 +86,8 @@ class Devnet:
                  hosts: list[str] | None = None,
                  prefixes: list[tuple[str, ...]] | None = None, commit_pi: bool = True,
                  offload_io: bool = False, key_salt: bytes = b"", base_port: int = 0,
-                 queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> None:
+                 queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT,
+                 record_dir: Path | None = None) -> None:
         assert 2 <= validators <= VALIDATORS_MAX, "the consensus core needs 2..32 validators"
         self.root = root
         self.chain_id = chain_id
@@ -96,6 +97,10 @@ class Devnet:
         self.commit_pi = commit_pi  # false only to measure what committing π costs
         self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
         self.queue_delay_ms = queue_delay_ms  # the mempool's latency budget; 0: none
+        # every node records its inputs here (``focusflow node --record``): node1.rec.gz
+        # for its first start, node1.2.rec.gz for the second, ...
+        self.record_dir = record_dir
+        self.starts: dict[int, int] = {}
         # keys derive from the chain id (a devnet is reproducible); a testnet adds a secret
         # salt so that its keys cannot be recomputed by anyone who knows the chain id
         self.key_salt = key_salt
@@ -153,9 +158,16 @@ class Devnet:
         n.log_path = n.home / "node.log"
         log = n.log_path.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.starts[i] = self.starts.get(i, 0) + 1
+        record: list[str] = []
+        if self.record_dir is not None:
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            k = self.starts[i]
+            record = ["--record", str(self.record_dir / (
+                f"{n.name}.rec.gz" if k == 1 else f"{n.name}.{k}.rec.gz"))]
         n.proc = subprocess.Popen(
             [*n.prefix, sys.executable, "-m", "focusflow.node", "--home", str(n.home),
-             "--backend", self.backends[i], "--log-format", "json"],
+             "--backend", self.backends[i], "--log-format", "json", *record],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
 
