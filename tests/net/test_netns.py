@@ -46,7 +46,7 @@ def height(net: Devnet, i: int) -> int:
 
 # One rerun, kept as a margin for a loaded 2-core CI box. A validator cut off past the
 # 'behind' bound catches up by block sync and rejoins; the stall once seen here (node3
-# stuck at 91 < 311 after healing) was the ancestry-request storm fixed in issue 16 (the
+# stuck at 91 < 311 after healing) matches the ancestry-request storm fixed in issue 16 (the
 # cut validator's requests filled its peers' queues and its tip probes' replies were
 # dropped). A real regression fails twice.
 @pytest.mark.flaky(reruns=1)
