@@ -82,6 +82,41 @@ class GraphStore:
         """Number of cyberlinks held (edge mode: 0)."""
         return sum(len(nr.links) for nr in self._neurons.values())
 
+    def cyberlinks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(neuron, src, dst) int64 arrays of every live cyberlink, by neuron then link key.
+
+        Why: a caller that keeps the graph here (the live validator) need not keep a second
+        copy of its links to list them (restart tests, the durable link index).
+        """
+        parts = [(np.full(len(nr.links), u, np.int64), nr.links)
+                 for u, nr in sorted(self._neurons.items()) if len(nr.links)]
+        if not parts:
+            z = np.zeros(0, np.int64)
+            return z, z.copy(), z.copy()
+        u = np.concatenate([p[0] for p in parts])
+        keys = np.concatenate([p[1] for p in parts])
+        return (u, (keys >> np.uint64(KEY_SHIFT)).astype(np.int64),
+                (keys & np.uint64(KEY_MASK)).astype(np.int64))
+
+    def linked(self, neurons: object, src: object, dst: object) -> np.ndarray:
+        """Whether each (neuron, src, dst) is a live cyberlink (bool array)."""
+        u, keys = _i64(neurons), _link_keys(_i64(src), _i64(dst))
+        out = np.zeros(len(u), dtype=bool)
+        for uu in np.unique(u).tolist():
+            nr = self._neurons.get(int(uu))
+            if nr is not None and len(nr.links):
+                at = u == uu
+                out[at] = np.isin(keys[at], nr.links, assume_unique=False)
+        return out
+
+    def grow(self, n: int) -> EdgeDelta:
+        """Admit particles up to ``n`` without edges (e.g. named by a link made and undone
+        in one batch); returns the (edgeless) delta for resident copies."""
+        z = np.zeros(0, dtype=np.int64)
+        delta = EdgeDelta(z, z, np.zeros(0, dtype=self.csr.wdtype), z, max(n, self.n))
+        self.csr.apply(delta)
+        return delta
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_edges(
