@@ -297,8 +297,11 @@ class GraphStore:
             live = (dw != 0) | (dc != 0)
             delta = EdgeDelta(src[live], dst[live], dw[live], dc[live], n_new)
             if self.exact:
-                grown = int(self.csr.out_w.sum()) + int(dw[dw > 0].sum())
-                if grown > EDGE_WEIGHT_TOTAL_MAX:
+                # the total after the batch (net: a batch that moves a large stake from one
+                # neuron to another must pass, as the chain's transfers do); while it is
+                # applied a sum holds at most old + added < 2^62 + 2^62: int64 cannot wrap
+                grown = int(self.csr.out_w.sum()) + int(dw.sum())
+                if grown > EDGE_WEIGHT_TOTAL_MAX or int(dw[dw > 0].sum()) > EDGE_WEIGHT_TOTAL_MAX:
                     raise ValueError(f"exact store: total weight {grown} exceeds 2^62 - 1")
         else:
             z = np.zeros(0, dtype=np.int64)
