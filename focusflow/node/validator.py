@@ -1184,6 +1184,10 @@ class Validator(Actor):
             "height": ledger.core.height,
             "root": (ledger.pi_root_at(ledger.core.height) or b"").hex(),
             "committed": ledger.commit_pi,
+            "exact": True,  # the integer definition (docs/kernels.md): same bits on any backend
+            "backend": focus.backend,  # configured (node.toml consensus.focus_backend)
+            "solver": focus.solver_backend,  # where it runs ("cpu" after a device fallback)
+            "stake_unit": ledger.stake_unit,
             "particles": focus.n,
             "links": focus.links,
             "iterations_last": last.iterations if last is not None else None,
