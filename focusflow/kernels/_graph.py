@@ -102,11 +102,12 @@ class GraphStore:
         """Whether each (neuron, src, dst) is a live cyberlink (bool array)."""
         u, keys = _i64(neurons), _link_keys(_i64(src), _i64(dst))
         out = np.zeros(len(u), dtype=bool)
-        for uu in np.unique(u).tolist():
-            nr = self._neurons.get(int(uu))
+        order = np.argsort(u, kind="stable")
+        bounds = np.flatnonzero(np.diff(u[order])) + 1
+        for rows in np.split(order, bounds) if len(u) else []:
+            nr = self._neurons.get(int(u[rows[0]]))
             if nr is not None and len(nr.links):
-                at = u == uu
-                out[at] = np.isin(keys[at], nr.links, assume_unique=False)
+                out[rows] = _contains(nr.links, keys[rows])
         return out
 
     def grow(self, n: int) -> EdgeDelta:
@@ -196,18 +197,25 @@ class GraphStore:
         for u in touched:
             nr = self._neurons.setdefault(u, _Neuron())
             old_links, old_share = nr.links, nr.share_exact if self.exact else nr.share
-            new_links = old_links
-            if u in rem:
-                new_links = np.setdiff1d(new_links, rem[u], assume_unique=True)
-            if u in ins:
-                new_links = np.union1d(new_links, ins[u])
+            # sorted unique key arrays throughout: membership by binary search, O(batch ·
+            # log links) per neuron (a restake, the common case, touches no set at all)
+            empty = old_links[:0]
+            gone = _members(old_links, rem[u]) if u in rem else empty
+            kept = old_links
+            if len(gone):
+                kept = old_links[~_contains(gone, old_links)]
+            added = ins[u][~_contains(kept, ins[u])] if u in ins else empty
+            new_links = kept
+            if len(added):
+                new_links = np.insert(kept, np.searchsorted(kept, added), added)
             nr.links = new_links
             if u in stakes:
                 nr.stake = stakes[u] if self.exact else float(stakes[u])
             new_share = nr.share_exact if self.exact else nr.share
-            kept = np.intersect1d(old_links, new_links, assume_unique=True)
-            gone = np.setdiff1d(old_links, new_links, assume_unique=True)
-            added = np.setdiff1d(new_links, old_links, assume_unique=True)
+            if len(gone) and len(added):  # a link removed and re-inserted in one batch
+                back = _contains(added, gone)
+                kept = np.union1d(kept, gone[back]) if back.any() else kept
+                gone, added = gone[~back], added[~_contains(gone, added)]
             for keys, dw, dc in ((kept, new_share - old_share, 0), (gone, -old_share, -1),
                                  (added, new_share, 1)):
                 if len(keys) == 0 or (dw == 0.0 and dc == 0):
@@ -308,6 +316,19 @@ class GraphStore:
             delta = EdgeDelta(z, z, np.zeros(0, dtype=self.csr.wdtype), z, n_new)
         self.csr.apply(delta)
         return delta
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in the sorted array ``sorted_keys`` (binary search)."""
+    if not len(sorted_keys) or not len(keys):
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[pos] == keys)
+
+
+def _members(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The ``keys`` (sorted unique) that are in ``sorted_keys``."""
+    return keys[_contains(sorted_keys, keys)]
 
 
 def _count(n: int | None, s: np.ndarray, d: np.ndarray) -> int:
