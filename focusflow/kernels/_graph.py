@@ -82,6 +82,42 @@ class GraphStore:
         """Number of cyberlinks held (edge mode: 0)."""
         return sum(len(nr.links) for nr in self._neurons.values())
 
+    def cyberlinks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(neuron, src, dst) int64 arrays of every live cyberlink, by neuron then link key.
+
+        Why: a caller that keeps the graph here (the live validator) need not keep a second
+        copy of its links to list them (restart tests, the durable link index).
+        """
+        parts = [(np.full(len(nr.links), u, np.int64), nr.links)
+                 for u, nr in sorted(self._neurons.items()) if len(nr.links)]
+        if not parts:
+            z = np.zeros(0, np.int64)
+            return z, z.copy(), z.copy()
+        u = np.concatenate([p[0] for p in parts])
+        keys = np.concatenate([p[1] for p in parts])
+        return (u, (keys >> np.uint64(KEY_SHIFT)).astype(np.int64),
+                (keys & np.uint64(KEY_MASK)).astype(np.int64))
+
+    def linked(self, neurons: object, src: object, dst: object) -> np.ndarray:
+        """Whether each (neuron, src, dst) is a live cyberlink (bool array)."""
+        u, keys = _i64(neurons), _link_keys(_i64(src), _i64(dst))
+        out = np.zeros(len(u), dtype=bool)
+        order = np.argsort(u, kind="stable")
+        bounds = np.flatnonzero(np.diff(u[order])) + 1
+        for rows in np.split(order, bounds) if len(u) else []:
+            nr = self._neurons.get(int(u[rows[0]]))
+            if nr is not None and len(nr.links):
+                out[rows] = _contains(nr.links, keys[rows])
+        return out
+
+    def grow(self, n: int) -> EdgeDelta:
+        """Admit particles up to ``n`` without edges (e.g. named by a link made and undone
+        in one batch); returns the (edgeless) delta for resident copies."""
+        z = np.zeros(0, dtype=np.int64)
+        delta = EdgeDelta(z, z, np.zeros(0, dtype=self.csr.wdtype), z, max(n, self.n))
+        self.csr.apply(delta)
+        return delta
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_edges(
@@ -161,18 +197,25 @@ class GraphStore:
         for u in touched:
             nr = self._neurons.setdefault(u, _Neuron())
             old_links, old_share = nr.links, nr.share_exact if self.exact else nr.share
-            new_links = old_links
-            if u in rem:
-                new_links = np.setdiff1d(new_links, rem[u], assume_unique=True)
-            if u in ins:
-                new_links = np.union1d(new_links, ins[u])
+            # sorted unique key arrays throughout: membership by binary search, O(batch ·
+            # log links) per neuron (a restake, the common case, touches no set at all)
+            empty = old_links[:0]
+            gone = _members(old_links, rem[u]) if u in rem else empty
+            kept = old_links
+            if len(gone):
+                kept = old_links[~_contains(gone, old_links)]
+            added = ins[u][~_contains(kept, ins[u])] if u in ins else empty
+            new_links = kept
+            if len(added):
+                new_links = np.insert(kept, np.searchsorted(kept, added), added)
             nr.links = new_links
             if u in stakes:
                 nr.stake = stakes[u] if self.exact else float(stakes[u])
             new_share = nr.share_exact if self.exact else nr.share
-            kept = np.intersect1d(old_links, new_links, assume_unique=True)
-            gone = np.setdiff1d(old_links, new_links, assume_unique=True)
-            added = np.setdiff1d(new_links, old_links, assume_unique=True)
+            if len(gone) and len(added):  # a link removed and re-inserted in one batch
+                back = _contains(added, gone)
+                kept = np.union1d(kept, gone[back]) if back.any() else kept
+                gone, added = gone[~back], added[~_contains(gone, added)]
             for keys, dw, dc in ((kept, new_share - old_share, 0), (gone, -old_share, -1),
                                  (added, new_share, 1)):
                 if len(keys) == 0 or (dw == 0.0 and dc == 0):
@@ -262,14 +305,30 @@ class GraphStore:
             live = (dw != 0) | (dc != 0)
             delta = EdgeDelta(src[live], dst[live], dw[live], dc[live], n_new)
             if self.exact:
-                grown = int(self.csr.out_w.sum()) + int(dw[dw > 0].sum())
-                if grown > EDGE_WEIGHT_TOTAL_MAX:
+                # the total after the batch (net: a batch that moves a large stake from one
+                # neuron to another must pass, as the chain's transfers do); while it is
+                # applied a sum holds at most old + added < 2^62 + 2^62: int64 cannot wrap
+                grown = int(self.csr.out_w.sum()) + int(dw.sum())
+                if grown > EDGE_WEIGHT_TOTAL_MAX or int(dw[dw > 0].sum()) > EDGE_WEIGHT_TOTAL_MAX:
                     raise ValueError(f"exact store: total weight {grown} exceeds 2^62 - 1")
         else:
             z = np.zeros(0, dtype=np.int64)
             delta = EdgeDelta(z, z, np.zeros(0, dtype=self.csr.wdtype), z, n_new)
         self.csr.apply(delta)
         return delta
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each of ``keys`` is in the sorted array ``sorted_keys`` (binary search)."""
+    if not len(sorted_keys) or not len(keys):
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.asarray(sorted_keys[pos] == keys)
+
+
+def _members(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The ``keys`` (sorted unique) that are in ``sorted_keys``."""
+    return keys[_contains(sorted_keys, keys)]
 
 
 def _count(n: int | None, s: np.ndarray, d: np.ndarray) -> int:

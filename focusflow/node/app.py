@@ -111,7 +111,7 @@ def validator_settings(s: Settings) -> ValidatorSettings:
     return ValidatorSettings(node_name=s.name, role=s.role, chain_id=chain_id,
                              last_signed_key=s.last_signed.name, committee=committee, validator_seed=seed, consensus=consensus,
                              sync_interval_ms=s.sync_interval_ms, commit_pi=s.commit_pi,
-                             offload_io=s.offload_io,
+                             offload_io=s.offload_io, focus_backend=s.focus_backend,
                              stall=StallRule(s.block_interval_ms, s.stall_after_intervals))
 
 

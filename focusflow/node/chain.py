@@ -59,7 +59,13 @@ from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
 from focusflow.actors.state.tx import Tx, verify_signatures
 from focusflow.kernels import dequantize
-from focusflow.node.focus import EMPTY_ROOT, FocusBlock, FocusState, StateSlices
+from focusflow.node.focus import (
+    EMPTY_ROOT,
+    FocusBlock,
+    FocusState,
+    StateSlices,
+    stake_unit_for,
+)
 from focusflow.node.messages import BlockRecord
 from focusflow.supervisor import Database, DatabaseError, SqlError, Statement, open_file_database
 from focusflow.wire import WireError, decode_message, encode_message
@@ -85,6 +91,8 @@ CREATE TABLE IF NOT EXISTS focus_head (id INTEGER PRIMARY KEY CHECK (id = 0),
                                        height INTEGER NOT NULL, q BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tx_receipt (tx_hash BLOB PRIMARY KEY, height INTEGER NOT NULL,
                                        reason TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS focus_rule (id INTEGER PRIMARY KEY CHECK (id = 0),
+                                       stake_unit INTEGER NOT NULL);
 """
 
 _SCHEMA = """
@@ -480,11 +488,26 @@ class Ledger:
     π in the state): a benchmark switch; every validator of a chain must use the same
     setting. ``pi_in_state=False`` commits π in headers but keeps it out of the state
     (the behaviour before π went into the state): a benchmark switch too, not in config.
+
+    ``focus_backend`` (node-local, not a chain rule): where the exact π is solved —
+    ``cpu``, ``webgpu``, ``cuda`` or ``auto``; every backend commits the same root, and a
+    device that fails falls back to the CPU with a log line (``node.focus``). ``log``: a
+    structlog-style logger for that line (the validator's ``ctx.log``).
+
+    The genesis supply fixes the chain's **stake unit** (``node.focus.stake_unit_for``:
+    tokens per unit of stake in the exact π, so that Σ stake stays within the exact
+    definition's bound forever); it is written with block 0 (``focus_rule``) and read
+    back on every reopen, so a restarted validator never depends on being handed the
+    genesis again.
+
+    Raises:
+        ChainError: focus tables that do not fit the state.
     """
 
     def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
                  pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None,
-                 genesis_balances: Mapping[bytes, int] | None = None) -> None:
+                 genesis_balances: Mapping[bytes, int] | None = None,
+                 focus_backend: str = "cpu", log: Any = None) -> None:
         store = _FocusStore.on(db, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
@@ -504,12 +527,20 @@ class Ledger:
         self.slices_ms: list[float] = []  # per block that wrote π slices into the state
         self.slices_written = 0  # slices written into the state since this ledger opened
         self.slice_bytes_written = 0
+        self.focus_backend = focus_backend
+        self._log = log
         if self.core.height < 0:
-            self.focus = FocusState()
+            self.stake_unit = stake_unit_for(sum(int(v) for v in
+                                                 (genesis_balances or {}).values()))
+            self.focus = FocusState(backend=focus_backend, log=log, stake_unit=self.stake_unit)
             self.slices = self._new_slices()
             self._commit(self.core.genesis(balances=dict(genesis_balances or {})), None)
         else:
-            self.focus = self._restore_focus() if commit_pi else FocusState()
+            rule = self.store.rows("SELECT stake_unit FROM focus_rule WHERE id = 0")
+            self.stake_unit = int(rule[0][0]) if rule else 1  # a file from before the rule
+            self.focus = (self._restore_focus() if commit_pi
+                          else FocusState(backend=focus_backend, log=log,
+                                          stake_unit=self.stake_unit))
             self.slices = self._restore_slices() if self.pi_in_state else self._new_slices()
 
     def _new_slices(self) -> StateSlices:
@@ -550,7 +581,9 @@ class Ledger:
         balances = {n: self.core.balance(n) for n in {link[0] for link in links}}
         try:
             return FocusState.restore(height=self.core.height, cids=cids, links=links,
-                                      balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"))
+                                      balances=balances, q=np.frombuffer(bytes(row[1]), "<u8"),
+                                      backend=self.focus_backend, log=self._log,
+                                      stake_unit=self.stake_unit)
         except ValueError as exc:
             raise ChainError(f"the focus tables do not fit the state: {exc}") from exc
 
@@ -729,8 +762,9 @@ def _focus_statements(height: int, focus: FocusBlock | None,
     if focus is None and height > 0:  # π not committed (benchmark switch): the head stays
         return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)",
                  [(height, PI_ROOT_UNCOMMITTED)])]
-    if focus is None:  # genesis: the empty graph's commitment
+    if focus is None:  # genesis: the empty graph's commitment and the chain's stake unit
         return [("INSERT INTO focus_block VALUES (?, ?, 0, 0, 0, 0.0)", [(height, EMPTY_ROOT)]),
+                ("INSERT OR REPLACE INTO focus_rule VALUES (0, ?)", [(state.stake_unit,)]),
                 ("INSERT OR REPLACE INTO focus_head VALUES (0, ?, ?)",
                  [(height, state.q.astype("<u8").tobytes())])]
     assert focus.height == height and len(focus.q) == focus.particles

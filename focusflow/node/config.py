@@ -25,6 +25,7 @@ from typing import Any
 
 from focusflow.actors.consensus.crypto import Signer
 from focusflow.actors.mempool.budget import QUEUE_DELAY_MS_DEFAULT
+from focusflow.kernels import BACKENDS as FOCUS_BACKENDS
 from focusflow.net import (
     NodeIdentity,
     PeerSpec,
@@ -127,6 +128,7 @@ class Settings:
     log_modules: dict[str, str] = field(default_factory=dict)
     commit_pi: bool = True
     offload_io: bool = False
+    focus_backend: str = "cpu"  # node-local: where the exact π is solved (same root on all)
     block_interval_ms: int = 1000  # expected time between blocks (the stall rule)
     stall_after_intervals: int = 10  # stalled: no block for this many intervals
     queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT  # the mempool's latency budget (mempool.budget); 0: none
@@ -199,6 +201,7 @@ def load_settings(path: Path) -> Settings:
     sync_interval_ms = cons.get("sync_interval_ms", int, 300, minimum=10)
     commit_pi = cons.get("commit_pi", bool, True)
     offload_io = cons.get("offload_io", bool, False)
+    focus_backend = cons.get("focus_backend", str, "cpu", choices=FOCUS_BACKENDS)
     block_interval_ms = cons.get("block_interval_ms", int, 1000, minimum=1)
     stall_after_intervals = cons.get("stall_after_intervals", int, 10, minimum=1)
     queue_delay_ms = cons.get("queue_delay_ms", int, QUEUE_DELAY_MS_DEFAULT, minimum=0)
@@ -229,7 +232,7 @@ def load_settings(path: Path) -> Settings:
         genesis=paths["genesis"], transport=TransportConfig(**tcfg),
         leader_timeout_ms=leader_timeout_ms, sync_interval_ms=sync_interval_ms,
         log_level=level, log_format=fmt, log_modules=dict(modules), commit_pi=commit_pi,
-        offload_io=offload_io, block_interval_ms=block_interval_ms,
+        offload_io=offload_io, focus_backend=focus_backend, block_interval_ms=block_interval_ms,
         stall_after_intervals=stall_after_intervals, queue_delay_ms=queue_delay_ms,
     )  # fmt: skip
 
@@ -409,7 +412,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
               validator_seed: bytes | None = None, write_genesis_file: bool = True,
               peers_toml: str = "", leader_timeout_ms: int = 1000,
               commit_pi: bool = True, offload_io: bool = False,
-              queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> InitResult:
+              queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT,
+              focus_backend: str = "cpu") -> InitResult:
     """Create ``home`` with a commented config, keys, and a one-validator genesis.
 
     Raises:
@@ -450,7 +454,8 @@ def init_home(home: Path, *, name: str, chain_id: str = "focusflow-local", role:
                                     p2p_listen=p2p_listen, http_listen=http_listen,
                                     peers_toml=peers_toml, leader_timeout_ms=leader_timeout_ms,
                                     commit_pi=commit_pi, offload_io=offload_io,
-                                    queue_delay_ms=queue_delay_ms))
+                                    queue_delay_ms=queue_delay_ms,
+                                    focus_backend=focus_backend))
     return InitResult(home, config, public_key_of_seed(node_seed), vpub)
 
 
@@ -463,7 +468,7 @@ def peer_toml(name: str, address: str, public_key: bytes, cert: str) -> str:
 def render_config(*, name: str, role: str, chain_id: str, p2p_listen: str, http_listen: str,
                   peers_toml: str = "", leader_timeout_ms: int = 1000,
                   commit_pi: bool = True, offload_io: bool = False,
-                  queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT) -> str:
+                  queue_delay_ms: int = QUEUE_DELAY_MS_DEFAULT, focus_backend: str = "cpu") -> str:
     """The fully commented ``node.toml``."""
     t = TransportConfig()
     return f'''# focusflow node configuration.
@@ -526,6 +531,10 @@ sync_interval_ms = 300
 # Commit π (the focus vector) in every block header. A chain rule: every validator of a
 # chain must use the same value. false (headers carry 32 zero bytes) is for measuring cost.
 commit_pi = {"true" if commit_pi else "false"}
+# Where this node solves the exact π each block: "cpu", "webgpu", "cuda" or "auto" (CUDA,
+# else a hardware WebGPU adapter, else the CPU). Node-local: π is defined in integers, so
+# every backend commits the same root; a device that fails falls back to the CPU (logged).
+focus_backend = "{focus_backend}"
 # Run the validator's SQLite commits (with fsync) in a worker thread so the event loop
 # keeps serving consensus, clients and /status meanwhile. Node-local (not a chain rule);
 # false puts them back on the event loop (for measuring).

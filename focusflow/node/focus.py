@@ -1,71 +1,106 @@
-"""π committed with every block: a pure function of durable state, bit for bit.
+"""π committed with every block: the exact (integer) focus, incremental, a pure function of
+durable state.
 
 Every validator signs the header of block h, and the header carries ``pi_root``: the
-kernels' fixed-point :class:`~focusflow.kernels.Commitment` root of π after block h. A
-quorum of signatures over one header needs every validator to compute the *same bits*,
-including one that was killed with SIGKILL and rebuilt its state from SQLite, and a
-follower that re-executes blocks it fetched by block sync. So π of block h is defined as
-a pure function of what is durable after block h:
+merkle root (``kernels.merkle_root``) of the **exact** π after block h — the integer
+fixed-point iteration of docs/kernels.md ("Exact focus": weights, π at scale 2^60, one
+hi64 rounding per link, integer stop rule). Every sum in it is an integer sum that cannot
+overflow, so its bits do not depend on the summation order, the backend (CPU, WebGPU,
+CUDA), or the history of edits of the graph store. That is what lets this module keep the
+graph **resident** and apply each block incrementally (``GraphStore(exact=True)``, whose
+integers after any history equal a fresh build's), and lets validators on different
+hardware sign one root.
+
+π of block h is a function of what is durable after block h only:
 
 * **particles** numbered by first appearance in chain order (the block's link deltas,
-  all sources then all destinations, as ``actors/chain/executor.py`` numbers them); the
-  numbering is persisted (it orders the committed vector);
-* **links** (neuron, from, to) and **stakes** (the neuron's ``/token`` balance plus
-  ``STAKE_FLOOR``), both in the state store;
-* **the start vector**: the *quantised* π committed at h − 1 (persisted), padded with the
-  teleport for new particles: never the solver's in-memory float history.
+  all sources then all destinations); the numbering is persisted (it orders the vector);
+* **links** (neuron, from, to) and **stakes**, both in the state store; a neuron's stake
+  is ``stake_units`` = ⌊balance / unit⌋ + ``STAKE_FLOOR`` while it has live links, else 0
+  (``unit``: the chain's stake unit, fixed by its genesis supply);
+* **the start vector**: the π committed at h − 1 (persisted, exact integers), new
+  particles padded as the definition says (``padded_start``) — never a solver's memory.
 
-The graph is rebuilt each block in a canonical float order (why not the kernels'
-incremental in-place CSR: it edits weights as ``old + dw`` and splits a base and a delta
-segment by history, so two validators with different histories — one restarted — sum in
-different orders and disagree in the last bits, which the 2^-60 commitment sees). Each
-link carries ``stake_u / links_u`` (float64, one division per neuron); the live links are
-kept sorted by (destination, source, neuron address) — a block's links are merged in, not
-re-sorted — and an edge's weight sums its links in that order with ``np.bincount``
-(sequential, in input order); the kernels' :meth:`GraphStore.from_edges` then holds
-exactly those weights, and :class:`CpuSolver` (float64, scipy CSR, no threads) iterates
-from the committed start. Cost: O(L) per block for L links plus the solve (see
-docs/operations.md).
+The exact result depends on the start vector (the stop rule ends the iteration near, not
+at, the fixed point), which is why the start is the *committed* π: a validator restarted
+from the tables and a follower that block-synced start block h from the same integers and
+so compute the same bits (tests/node/test_focus.py restarts every k blocks and compares
+roots). A block whose links and stakes leave every edge weight unchanged and number no new
+particle keeps π as it was (no solve: a solve would move it by one more iteration).
 
-A block with no link change and no stake change of a linking neuron keeps π as it was
-(no solve: π would only drift by one more iteration).
+**Stakes at the door.** The definition needs Σ stake ≤ 2^38 − 1 (``STAKE_TOTAL_MAX``: the
+integer out-weights stake·2^24 must fit 62 bits). The chain guarantees it without a cap
+and without ever refusing a block: balances never grow in total (no minting: fees are
+burnt, transfers move value); the chain's stake unit is ``stake_unit_for(genesis
+supply)`` = ⌈supply / 2^37⌉ (1 for any supply up to 2^37 ≈ 1.4·10^11: balances are the
+stakes), fixed at genesis and persisted (``node.chain.Ledger``); and only neurons with
+live links carry a stake, so Σ stake ≤ supply/unit + LINKS_MAX·STAKE_FLOOR ≤ 2^37 + 2^26
+< 2^38 − 1. A neuron's units are its balance rounded down to whole units, plus the floor.
+
+**Backends.** ``backend`` = ``cpu`` (default), ``webgpu``, ``cuda`` or ``auto`` (the
+kernels' ``backend_for``). A backend that cannot start, or fails during a solve, is
+replaced by the CPU solver on the same (host) store, with one log line; the block is
+solved again from the same start and commits the same root (the definition guarantees it).
 
 Sans-IO: no clock, no disk; ``node.chain.Ledger`` persists what :meth:`FocusState.apply`
 returns in the same SQLite transaction as the state, and :meth:`FocusState.restore`
-rebuilds from it. Bit identity holds across processes with the same numpy/scipy build on
-the same instruction set; across different builds the design's fallback is the residual
-check (:func:`focusflow.kernels.verify`), whose verdict every block records.
+rebuilds from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import structlog
 
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import FocusSlice, LinkDeltas
 from focusflow.actors.state.ids import CID_LEN
 from focusflow.kernels import (
+    BACKENDS,
     Commitment,
-    CpuSolver,
+    EdgeDelta,
+    ExactCpuSolver,
+    ExactResult,
+    ExactSolver,
     FocusParams,
     GraphStore,
-    dequantize,
+    backend_for,
     merkle_root,
-    verify,
 )
+from focusflow.kernels._csr import KEY_SHIFT
+from focusflow.kernels._exact import MASS, padded_start
+from focusflow.kernels._graph import STAKE_TOTAL_MAX
 
 STAKE_FLOOR = 1
-"""Stake every neuron carries on top of its balance: without it a chain whose genesis funds
-nobody (the devnet's) would give every link weight 0 and π would be the teleport."""
+"""Stake every linking neuron carries on top of its balance: without it a chain whose
+genesis funds nobody (the devnet's) would give every link weight 0 and π would be the
+teleport."""
 PARTICLES_MAX = 1 << 24
 LINKS_MAX = 1 << 26
-EDGE_KEY_SHIFT = 32
+STAKE_UNITS_MAX = 1 << 37
+"""Σ ⌊balance / unit⌋ never exceeds this (the unit is chosen from the genesis supply, and
+the supply never grows), so Σ stake ≤ STAKE_UNITS_MAX + LINKS_MAX·STAKE_FLOOR ≤
+STAKE_TOTAL_MAX (the exact store's bound) whatever the chain does later."""
+assert STAKE_UNITS_MAX + LINKS_MAX * STAKE_FLOOR <= STAKE_TOTAL_MAX
 ADDRESS_BYTES = 20
-CANON_KEY_BYTES = 8 + ADDRESS_BYTES
 EMPTY_ROOT = Commitment.of(np.zeros(0)).root
+_LOG = structlog.get_logger("focusflow.node.focus")
+
+
+def stake_unit_for(supply: int) -> int:
+    """Tokens per unit of stake for a chain whose genesis hands out ``supply`` tokens:
+    the least unit with supply / unit ≤ STAKE_UNITS_MAX (1 up to 2^37 tokens)."""
+    return max(1, -(-int(supply) // STAKE_UNITS_MAX))
+
+
+def stake_units(balance: int, links: int, unit: int = 1) -> int:
+    """What a neuron's links weigh in the exact store: whole units of its balance plus the
+    floor while it links, 0 otherwise (a neuron without links is in no weight)."""
+    return int(balance) // unit + STAKE_FLOOR if links > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +109,29 @@ class FocusBlock:
 
     height: int
     root: bytes
-    q: np.ndarray  # uint64 fixed point, particle order
+    q: np.ndarray  # uint64 exact π at scale 2^60, particle order
     new_cids: tuple[bytes, ...]  # particles first seen in this block, in id order
     particles: int
     links: int
     iterations: int  # 0: π unchanged (nothing moved)
-    converged: bool
-    residual: float  # the one-iteration verifier's residual of the committed π
-    verified: bool
+    converged: bool  # the integer stop rule was met before the iteration cap
+    residual: float  # the last iteration's integer L1 change, / 2^60
+    verified: bool  # converged (the exact definition needs no separate float check)
+    backend: str = "cpu"  # the backend that solved it ("" when no solve ran)
 
 
 class FocusState:
-    """The committed graph and π of one validator (see the module docstring)."""
+    """The committed graph and exact π of one validator (see the module docstring)."""
 
-    def __init__(self, params: FocusParams | None = None) -> None:
+    def __init__(self, params: FocusParams | None = None, *, backend: str = "cpu",
+                 log: Any = None, stake_unit: int = 1) -> None:
+        assert stake_unit >= 1
+        if backend not in BACKENDS:
+            raise ValueError(f"focus backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.params = params or FocusParams()
+        self.backend = backend
+        self.stake_unit = stake_unit
+        self._log = log if log is not None else _LOG
         self.height = 0
         self.cids: list[bytes] = []
         self.particles: dict[bytes, int] = {}
@@ -96,12 +139,9 @@ class FocusState:
         self.neurons: dict[bytes, int] = {}
         self.stakes: list[int] = []  # by neuron index: balance (without the floor)
         self.link_counts: list[int] = []  # by neuron index: live links
-        # Live links, kept sorted by the canonical key: edge key (dst << 32 | src, 8 bytes
-        # big-endian) then neuron address (20 bytes), as one 28-byte string per link, so
-        # that a block merges its links in (O(L) moves) instead of sorting them all again.
-        self._ck = np.zeros(0, f"S{CANON_KEY_BYTES}")
-        self._ek = np.zeros(0, np.uint64)  # edge key of each link, same order
-        self._ln = np.zeros(0, np.int64)  # neuron index of each link, same order
+        self._links = 0
+        self.store = GraphStore(0, exact=True)  # resident, edited incrementally
+        self._solver: ExactSolver | None = None  # made at the first solve, then fed deltas
         self.q = np.zeros(0, np.uint64)
         self.root = EMPTY_ROOT
 
@@ -114,27 +154,36 @@ class FocusState:
     @property
     def links(self) -> int:
         """Live links."""
-        return len(self._ck)
+        return self._links
+
+    @property
+    def solver_backend(self) -> str:
+        """The backend actually solving ("" before the first solve; "cpu" after a fallback)."""
+        return self._solver.backend if self._solver is not None else ""
 
     def inbound(self) -> np.ndarray:
-        """Live in-links per particle."""
-        dst = (self._ek >> np.uint64(EDGE_KEY_SHIFT)).astype(np.int64)
-        return np.bincount(dst, minlength=self.n)
+        """Live in-links per particle (the store's per-edge link counts, summed per row)."""
+        csr = self.store.csr
+        out = np.zeros(self.n, np.int64)
+        for keys, count in ((csr.keys, csr.count), (csr.d_keys, csr.d_count)):
+            if len(keys):
+                dst = (keys >> np.uint64(KEY_SHIFT)).astype(np.int64)
+                out += np.bincount(dst, weights=count, minlength=self.n).astype(np.int64)
+        return out
 
     def link_rows(self) -> list[tuple[bytes, int, int]]:
-        """(neuron address, src id, dst id) of every live link, in canonical order."""
-        mask = np.uint64((1 << EDGE_KEY_SHIFT) - 1)
-        src = (self._ek & mask).astype(np.int64)
-        dst = (self._ek >> np.uint64(EDGE_KEY_SHIFT)).astype(np.int64)
-        return [(self.addresses[u], int(a), int(b))
-                for u, a, b in zip(self._ln.tolist(), src.tolist(), dst.tolist(), strict=True)]
+        """(neuron address, src id, dst id) of every live link."""
+        u, src, dst = self.store.cyberlinks()
+        return [(self.addresses[a], int(b), int(c))
+                for a, b, c in zip(u.tolist(), src.tolist(), dst.tolist(), strict=True)]
 
     def invariants(self) -> None:
-        """The link arrays are strictly sorted, aligned, and agree with the counts."""
-        assert len(self._ck) == len(self._ek) == len(self._ln)
-        assert len(self._ck) < 2 or bool(np.all(self._ck[1:] > self._ck[:-1]))
-        counts = np.bincount(self._ln, minlength=len(self.addresses))
+        """The store's links agree with the per-neuron counts; π covers every particle."""
+        u, _, _ = self.store.cyberlinks()
+        counts = np.bincount(u, minlength=len(self.addresses))
         assert counts.tolist() == self.link_counts
+        assert sum(self.link_counts) == self._links
+        assert len(self.q) == self.n and int(self.q.sum(dtype=np.uint64)) <= MASS
 
     def top(self, count: int) -> list[tuple[bytes, int, int]]:
         """(cid, committed fixed-point π, in-links) of the ``count`` highest, ties by id."""
@@ -146,7 +195,7 @@ class FocusState:
 
     # ------------------------------------------------------------------ blocks
     def apply(self, height: int, deltas: LinkDeltas, balances: Mapping[bytes, int]) -> FocusBlock:
-        """Fold block ``height``'s link deltas and written balances in; commit π.
+        """Fold block ``height``'s link deltas and written balances in; commit exact π.
 
         ``balances`` holds every ``/token`` balance the block wrote (address -> value):
         the state core writes the sender's balance with every applied tx, so a neuron in
@@ -160,36 +209,45 @@ class FocusState:
         first_new = self.n
         src = self._particle_ids(deltas.src)
         dst = self._particle_ids(deltas.dst)
-        moved = len(deltas) > 0
+        touched: set[int] = set()
         for address, balance in sorted(balances.items()):
             index = self.neurons.get(address)
             if index is not None and self.stakes[index] != balance:
                 self.stakes[index] = balance
-                # Only a linking neuron's stake is in the graph; a restarted validator
-                # does not even know neurons without links.
-                moved = moved or self.link_counts[index] > 0
+                touched.add(index)
+        edges: list[EdgeDelta] = []
         if len(deltas):
             neurons = np.fromiter((self._neuron(a, balances) for a in _addresses(deltas.neuron)),
                                   np.int64, len(deltas))
-            self._merge(neurons, src, dst, deltas.sign)
+            edges.append(self._links_delta(neurons, src, dst, deltas.sign, touched))
+        elif touched:
+            edges.append(self._feed({}, {}, touched))
+        if self.store.n < self.n:  # a particle named only by a link made and undone
+            edges.append(self.store.grow(self.n))
         self.height = height
         new = tuple(self.cids[first_new:])
-        if not moved:
-            return self._block(new, iterations=0, converged=True)
+        for e in edges:
+            if self._solver is not None:
+                self._solver.apply(e)
+        if not any(len(e) for e in edges) and len(self.q) == self.n:
+            return self._block(new, iterations=0, converged=True, backend="")
         return self._solve(new)
 
     @classmethod
     def restore(cls, *, height: int, cids: Iterable[bytes],
                 links: Iterable[tuple[bytes, bytes, bytes]], balances: Mapping[bytes, int],
-                q: np.ndarray, params: FocusParams | None = None) -> FocusState:
+                q: np.ndarray, params: FocusParams | None = None, backend: str = "cpu",
+                log: Any = None, stake_unit: int = 1) -> FocusState:
         """Rebuild from durable state: particle numbering, (neuron, from, to) links, the
-        balances of their neurons and the π committed at ``height``.
+        balances of their neurons and the exact π committed at ``height``.
 
         Raises:
             ValueError: the pieces do not fit together (a link to an unnumbered particle,
-                a π of another length): the store is not the one that committed them.
+                a π of another length, a π summing above 2^60 — e.g. one written by the
+                float path before the exact definition): the store is not the one that
+                committed them.
         """
-        st = cls(params)
+        st = cls(params, backend=backend, log=log, stake_unit=stake_unit)
         st.height = height
         for cid in cids:
             st.particles[cid] = len(st.cids)
@@ -197,13 +255,17 @@ class FocusState:
         q = np.asarray(q, np.uint64)
         if len(q) != st.n:
             raise ValueError(f"committed π has {len(q)} values for {st.n} particles")
+        if int(q.sum(dtype=np.uint64)) > MASS or (len(q) and int(q.max()) > MASS):
+            raise ValueError("committed π sums above 2^60: not an exact π")
         rows = [(st._neuron(neuron, balances), st.particles.get(s, -1), st.particles.get(d, -1))
                 for neuron, s, d in links]
         if any(s < 0 or d < 0 for _, s, d in rows):
             raise ValueError("a stored link names a particle the focus table lacks")
         if rows:
             u, a, b = (np.array(col, np.int64) for col in zip(*rows, strict=True))
-            st._merge(u, a, b, np.ones(len(rows), np.int8))
+            st._links_delta(u, a, b, np.ones(len(rows), np.int8), set())
+        if st.store.n < st.n:
+            st.store.grow(st.n)
         st.q = q.copy()
         st.root = merkle_root(st.q)
         return st
@@ -230,102 +292,80 @@ class FocusState:
             self.link_counts.append(0)
         return index
 
-    def _canon(self, neurons: np.ndarray, src: np.ndarray,
-               dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(canonical 28-byte keys, edge keys) of links given as index arrays."""
-        ek = (dst.astype(np.uint64) << np.uint64(EDGE_KEY_SHIFT)) | src.astype(np.uint64)
-        names = np.frombuffer(b"".join(self.addresses), np.uint8).reshape(-1, ADDRESS_BYTES)
-        raw = np.concatenate([ek.astype(">u8").view(np.uint8).reshape(-1, 8), names[neurons]],
-                             axis=1)
-        return np.ascontiguousarray(raw).view(f"S{CANON_KEY_BYTES}").reshape(-1), ek
-
-    def _merge(self, neurons: np.ndarray, src: np.ndarray, dst: np.ndarray,
-               sign: np.ndarray) -> None:
-        """Apply link (+1) and unlink (−1) rows in order, keeping the arrays sorted.
+    def _links_delta(self, neurons: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                     sign: np.ndarray, touched: set[int]) -> EdgeDelta:
+        """Apply link (+1) and unlink (−1) rows and the stakes of ``touched`` neurons to
+        the store as one batch; returns its edge delta.
 
         Rows on one link alternate (the state core refuses a duplicate link and an unlink
         of an absent one), so the net effect is the last row's sign against whether the
         link was live before the block.
         """
-        keys, ek = self._canon(neurons, src, dst)
-        uniq, first = np.unique(keys, return_index=True)
-        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
-        pos = np.searchsorted(self._ck, uniq)
-        live = np.zeros(len(uniq), bool)
-        if len(self._ck):
-            live = (pos < len(self._ck)) & (self._ck[np.minimum(pos, len(self._ck) - 1)] == uniq)
+        lk = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
+        order = np.lexsort((np.arange(len(lk)), lk, neurons))
+        u_s, k_s = neurons[order], lk[order]
+        head = np.ones(len(order), bool)
+        head[1:] = (u_s[1:] != u_s[:-1]) | (k_s[1:] != k_s[:-1])
+        first = order[head]
+        last = order[np.append(np.flatnonzero(head)[1:] - 1, len(order) - 1)]
+        live = self.store.linked(neurons[first], src[first], dst[first])
         assert np.array_equal(sign[first] > 0, ~live), \
             "a link made twice or an unlink of an absent link (the state core refuses both)"
         want = sign[last] > 0
-        add, gone = want & ~live, ~want & live
-        assert len(self._ck) + int(add.sum()) <= LINKS_MAX, "LINKS_MAX reached"
-        counts = np.zeros(len(self.addresses), np.int64)
-        np.add.at(counts, neurons[last[add]], 1)
-        np.add.at(counts, neurons[last[gone]], -1)
-        if gone.any():
-            keep = np.ones(len(self._ck), bool)
-            keep[pos[gone]] = False
-            self._ck, self._ek, self._ln = self._ck[keep], self._ek[keep], self._ln[keep]
-        if add.any():
-            at = np.searchsorted(self._ck, uniq[add])  # uniq is sorted: so are the inserts
-            self._ck = np.insert(self._ck, at, uniq[add])
-            self._ek = np.insert(self._ek, at, ek[last[add]])
-            self._ln = np.insert(self._ln, at, neurons[last[add]])
-        for u in np.flatnonzero(counts):
-            self.link_counts[u] += int(counts[u])
-            assert self.link_counts[u] >= 0, "an unlink of a link that was never made"
+        add, gone = last[want & ~live], last[~want & live]
+        assert self._links + len(add) - len(gone) <= LINKS_MAX, "LINKS_MAX reached"
+        for rows, step in ((add, 1), (gone, -1)):
+            for u in neurons[rows].tolist():
+                self.link_counts[u] += step
+                assert self.link_counts[u] >= 0, "an unlink of a link that was never made"
+                touched.add(u)
+        self._links += len(add) - len(gone)
+        return self._feed({"insert": (neurons[add], src[add], dst[add])},
+                          {"remove": (neurons[gone], src[gone], dst[gone])}, touched)
 
-    def _canonical_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(src, dst, W) of every edge, W summed over its links in canonical order."""
-        counts = np.asarray(self.link_counts, dtype=np.int64)
-        stake = np.asarray(self.stakes, dtype=np.float64) + float(STAKE_FLOOR)
-        share = np.divide(stake, counts, out=np.zeros(len(stake)), where=counts > 0)
-        keys, w = self._ek, share[self._ln]  # already in canonical order
-        start = np.ones(len(keys), bool)
-        start[1:] = keys[1:] != keys[:-1]
-        weight = np.bincount(np.cumsum(start) - 1, weights=w) if len(keys) else np.zeros(0)
-        edges = keys[start]
-        mask = np.uint64((1 << EDGE_KEY_SHIFT) - 1)
-        return (edges & mask).astype(np.int64), (edges >> np.uint64(EDGE_KEY_SHIFT)).astype(np.int64), weight
+    def _feed(self, insert: dict[str, Any], remove: dict[str, Any],
+              touched: set[int]) -> EdgeDelta:
+        stakes = {u: stake_units(self.stakes[u], self.link_counts[u], self.stake_unit)
+                  for u in sorted(touched)}
+        return self.store.update(**insert, **remove, stakes=stakes)
+
+    def _new_solver(self) -> ExactSolver:
+        """The configured backend's exact solver, or the CPU's (logged) if it cannot start."""
+        if self.backend != "cpu":
+            try:
+                return backend_for(self.backend).exact_solver(self.store, self.params)
+            except Exception as exc:  # BackendUnavailable, a driver error, anything
+                self._log.warning("focus_backend_fallback", backend=self.backend,
+                                  stage="start", error=str(exc)[:200])
+        return ExactCpuSolver(self.store, self.params)
 
     def _solve(self, new: tuple[bytes, ...]) -> FocusBlock:
-        src, dst, weight = self._canonical_edges()
-        store = GraphStore.from_edges(src, dst, weight, n=self.n)
-        start = self._start_vector()
-        result = _CommittedStart(store, self.params, start).solve(warm=True)
-        commitment = Commitment.of(result.pi)
-        verdict = verify(store, commitment, eps=self.params.eps, params=self.params)
-        self.q, self.root = commitment.q, commitment.root
-        return self._block(new, iterations=result.iterations, converged=result.converged,
-                           residual=verdict.residual_l1, verified=verdict.accepted)
+        if self._solver is None:
+            self._solver = self._new_solver()
+        start = padded_start(self.q, self.n)
+        try:
+            result = self._solver.solve(start=start)
+        except Exception as exc:
+            if self._solver.backend == "cpu":  # no device to blame: a bug, not a fallback
+                raise
+            self._log.warning("focus_backend_fallback", backend=self._solver.backend,
+                              stage="solve", height=self.height, error=str(exc)[:200])
+            self._solver = ExactCpuSolver(self.store, self.params)
+            result = self._solver.solve(start=start)
+        self.q, self.root = result.q, result.root
+        return self._result_block(new, result)
 
-    def _start_vector(self) -> np.ndarray:
-        """The committed π of the previous block, the teleport for particles new since."""
-        n = self.n
-        v = self.params.teleport_for(n)
-        pi = np.concatenate([dequantize(self.q), v[len(self.q):]])
-        total = float(pi.sum())
-        return pi / total if total > 0 else v
+    def _result_block(self, new: tuple[bytes, ...], result: ExactResult) -> FocusBlock:
+        return self._block(new, iterations=result.iterations, converged=result.converged,
+                           residual=result.residual / float(MASS), verified=result.converged,
+                           backend=result.backend)
 
     def _block(self, new: tuple[bytes, ...], *, iterations: int, converged: bool,
-               residual: float = 0.0, verified: bool = True) -> FocusBlock:
+               residual: float = 0.0, verified: bool = True, backend: str) -> FocusBlock:
         if len(self.q) != self.n:  # new particles but nothing to solve: cannot happen
             raise AssertionError("π does not cover every particle")
         return FocusBlock(self.height, self.root, self.q, new, self.n, self.links, iterations,
-                          converged, residual, verified)
-
-
-class _CommittedStart(CpuSolver):
-    """The kernels' CPU solver, warm-started from a given (committed) vector instead of its
-    own in-memory float π, which a restarted validator would not have."""
-
-    def __init__(self, store: GraphStore, params: FocusParams, start: np.ndarray) -> None:
-        super().__init__(store, params)
-        assert len(start) == store.n
-        self._committed_start = start
-
-    def start_vector(self, *, warm: bool) -> np.ndarray:
-        return self._committed_start if warm else super().start_vector(warm=False)
+                          converged, residual, verified, backend)
 
 
 def _addresses(rows: np.ndarray) -> list[bytes]:

@@ -194,6 +194,8 @@ class ValidatorSettings:
     consensus: NodeConfig = field(default_factory=NodeConfig)
     sync_interval_ms: int = 300
     commit_pi: bool = True  # a chain rule: every validator of the chain must agree
+    #: node-local: where the exact π is solved (cpu, webgpu, cuda, auto); same root on all
+    focus_backend: str = "cpu"
     offload_io: bool = False  # node-local: SQLite commits in a worker thread (see module doc)
     last_signed_key: str = LAST_SIGNED_KEY  # the double-sign guard's key in ctx.storage
     stall: StallRule = field(default_factory=StallRule)  # node-local: when /ready says stalled
@@ -361,7 +363,8 @@ class Validator(Actor):
     def _open_ledger(self) -> Ledger:
         return Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
                       commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
-                      genesis_balances=dict(self.s.genesis_balances))
+                      genesis_balances=dict(self.s.genesis_balances),
+                      focus_backend=self.s.focus_backend, log=self.ctx.log)
 
     def _execute_logged(self) -> None:
         """Execute the logged blocks the state lacks (killed between a block's log row and
@@ -1193,6 +1196,10 @@ class Validator(Actor):
             "height": ledger.core.height,
             "root": (ledger.pi_root_at(ledger.core.height) or b"").hex(),
             "committed": ledger.commit_pi,
+            "exact": True,  # the integer definition (docs/kernels.md): same bits on any backend
+            "backend": focus.backend,  # configured (node.toml consensus.focus_backend)
+            "solver": focus.solver_backend,  # where it runs ("cpu" after a device fallback)
+            "stake_unit": ledger.stake_unit,
             "particles": focus.n,
             "links": focus.links,
             "iterations_last": last.iterations if last is not None else None,

@@ -93,6 +93,9 @@ class Devnet:
         self.chain_id = chain_id
         self.backend = backend
         self.backends = [backend] * validators  # per node: processes may mix backends
+        #: per node: where each validator solves the exact π (a fleet may mix them: the
+        #: committed π is defined in integers, so every backend signs the same root)
+        self.focus_backends = ["cpu"] * validators
         self.leader_timeout_ms = leader_timeout_ms
         self.commit_pi = commit_pi  # false only to measure what committing π costs
         self.offload_io = offload_io  # true: SQLite commits in a worker thread (node option)
@@ -143,7 +146,8 @@ class Devnet:
                       http_listen=f"{n.host}:{n.http_port}", overwrite=True, node_seed=seed,
                       validator_seed=vseeds[i], write_genesis_file=False, peers_toml=peers,
                       leader_timeout_ms=self.leader_timeout_ms, commit_pi=self.commit_pi,
-                      offload_io=self.offload_io, queue_delay_ms=self.queue_delay_ms)
+                      offload_io=self.offload_io, queue_delay_ms=self.queue_delay_ms,
+                      focus_backend=self.focus_backends[i])
             write_genesis(n.home / "config" / "genesis.json", self.chain_id, committee)
 
     def _seed(self, what: str, i: int) -> bytes:

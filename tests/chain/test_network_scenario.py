@@ -105,3 +105,37 @@ def test_a_finalized_tx_nobody_submitted_breaks_validity() -> None:
     state.submitted.clear()
     state._block(0, v0, 1, rec.digest, rec.header, rec.txs, state.roots[1], sim.now_ns())
     assert not state.validity and "never submitted" in state.detail("validity")
+
+
+@pytest.mark.webgpu
+def test_a_mixed_fleet_webgpu_and_cpu_agrees_on_every_pi_root_and_keeps_the_cpu_chain() -> None:
+    """Issue 17: v0 and v2 solve the exact π on WebGPU (Mesa llvmpipe here), v1 and v3 on
+    the CPU. The scenario cross-checks every honest validator's state and π roots at
+    every height (``state_roots_agree``); the same seed on an all-CPU fleet gives the
+    same chain, root for root: the backend is invisible to the simulation."""
+    from focusflow.kernels import BackendUnavailable, backend_for
+
+    try:
+        backend_for("webgpu")
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    chains = {}
+    for backends in ("webgpu,cpu", "cpu"):
+        sim = Simulation(7)
+        discover()["network"].build(sim, _options(seed=7, focus_backends=backends))
+        sim.run(until_ns=2_500_000_000)
+        state: network.NetworkState = sim.scenario_state  # type: ignore[attr-defined]
+        assert state.observe() and not state.problems, state.problems
+        assert state.roots_compared >= 3 * 3, "every honest root compared"
+        solved = {}
+        for i in range(4):
+            v = state.validator(i)
+            assert v is not None and v.ledger is not None
+            solved[i] = v.ledger.focus.solver_backend
+        top = min(state.seen.values())
+        assert top >= 3 and state.validator(0).ledger.focus.links > 0  # type: ignore[union-attr]
+        chains[backends] = [state.roots[h] for h in range(1, top + 1)]
+        if backends == "webgpu,cpu":
+            assert solved == {0: "webgpu", 1: "cpu", 2: "webgpu", 3: "cpu"}, solved
+    n = min(len(c) for c in chains.values())
+    assert chains["webgpu,cpu"][:n] == chains["cpu"][:n]

@@ -19,9 +19,27 @@ from hypothesis import strategies as st
 from focusflow.actors.state.core import LinkDeltas
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, make_tx
-from focusflow.kernels import dequantize, reference_focus, weights_from_cyberlinks
+from focusflow.kernels import (
+    Backend,
+    BackendUnavailable,
+    CpuSolver,
+    ExactCpuSolver,
+    GraphStore,
+    backend_for,
+    dequantize,
+    reference_focus,
+    weights_from_cyberlinks,
+)
+from focusflow.kernels._exact import exact_reference, padded_start
 from focusflow.node.chain import PI_ROOT_UNCOMMITTED, ChainError, Ledger
-from focusflow.node.focus import EMPTY_ROOT, STAKE_FLOOR, FocusState
+from focusflow.node.focus import (
+    EMPTY_ROOT,
+    STAKE_FLOOR,
+    STAKE_UNITS_MAX,
+    FocusState,
+    stake_unit_for,
+    stake_units,
+)
 from focusflow.supervisor import open_file_database
 
 CIDS = [cid_of(f"particle {i}".encode()) for i in range(40)]
@@ -79,14 +97,14 @@ def _zipf(n: int) -> np.ndarray:
     return w / w.sum()
 
 
-def durable(st_: FocusState) -> FocusState:
+def durable(st_: FocusState, backend: str = "cpu") -> FocusState:
     """What a restart rebuilds from: numbering, links by address, balances, committed π."""
     st_.invariants()
     links = [(u, st_.cids[s], st_.cids[d]) for u, s, d in st_.link_rows()]
     links.reverse()  # a store hands them back in its own order, not ours
     balances = {st_.addresses[i]: b for i, b in enumerate(st_.stakes)}
     return FocusState.restore(height=st_.height, cids=list(st_.cids), links=links,
-                              balances=balances, q=st_.q.copy())
+                              balances=balances, q=st_.q.copy(), backend=backend)
 
 
 def run_with_restarts(blocks: list[tuple[LinkDeltas, dict[bytes, int]]],
@@ -240,4 +258,147 @@ def test_the_state_holds_the_previous_blocks_pi_and_rewrites_only_changed_slices
         assert ledger.execute(txs) == want[h - 1], f"block {h}"
     assert ledger.state_roots(1, 16) == steady.state_roots(1, 16)
     for led in [steady, off, ledger, *opened]:
+        led.close()
+
+
+# -- the exact π (issue 17 item 3) ---------------------------------------------------------
+def _webgpu_or_skip() -> None:
+    try:
+        backend_for("webgpu")
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_each_committed_pi_is_the_integer_definition_started_from_the_previous_one() -> None:
+    """The chain's π of block h is the definition (Python integers, ``exact_reference``) on
+    a fresh exact store of the block's links and stakes, started from π of block h − 1:
+    nothing of the resident store's history or of the solver's memory leaks in."""
+    state, previous = FocusState(), np.zeros(0, np.uint64)
+    for h, (d, bal) in enumerate(random_blocks(4, 25), start=1):
+        fb = state.apply(h, d, bal)
+        if fb.iterations:
+            u, s, t = state.store.cyberlinks()
+            stakes = {i: stake_units(b, state.link_counts[i]) for i, b in enumerate(state.stakes)}
+            fresh = GraphStore.from_cyberlinks(u, s, t, stakes, n=state.n, exact=True)
+            q, iterations, converged = exact_reference(
+                fresh, start=padded_start(previous, state.n))
+            assert converged and iterations == fb.iterations, f"block {h}"
+            assert [int(x) for x in fb.q] == q, f"block {h}"
+        else:
+            np.testing.assert_array_equal(fb.q, previous)
+        previous = fb.q.copy()
+
+
+@pytest.mark.parametrize("backend", ["auto", pytest.param("webgpu", marks=pytest.mark.webgpu)])
+def test_every_backend_and_any_restart_mix_commit_the_cpu_roots(backend: str) -> None:
+    """A validator on WebGPU (or ``auto``), restarted onto the CPU and back every few
+    blocks, commits the CPU validator's root at every block: the definition is integers."""
+    if backend == "webgpu":
+        _webgpu_or_skip()
+    blocks = random_blocks(6, 30)
+    cpu = run_with_restarts(blocks, 0)
+    state, roots = FocusState(backend=backend), []
+    for h, (d, bal) in enumerate(blocks, start=1):
+        if h % 7 == 0:
+            state = durable(state, backend="cpu" if h % 14 == 0 else backend)
+        fb = state.apply(h, d, bal)
+        roots.append(fb.root)
+        if fb.iterations and state.backend == "webgpu":
+            assert fb.backend == "webgpu", "it must really run there (no silent fallback)"
+    assert roots == cpu
+
+
+class _Broken(ExactCpuSolver):
+    """A device that dies in the middle of a solve."""
+
+    backend = "broken"
+
+    def _run(self, count: int) -> list[int]:
+        raise RuntimeError("device lost")
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, object]]] = []
+
+    def warning(self, event: str, **kw: object) -> None:
+        self.lines.append((event, kw))
+
+
+def test_a_device_that_fails_falls_back_to_the_cpu_with_a_log_line_and_the_same_roots(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import focusflow.node.focus as focus_mod
+
+    def fake_backend_for(name: str) -> Backend:
+        if name == "cuda":
+            raise BackendUnavailable("cuda: no CUDA device (test)")
+        return Backend(name, "test", CpuSolver, _Broken)
+
+    monkeypatch.setattr(focus_mod, "backend_for", fake_backend_for)
+    blocks = random_blocks(8, 12)
+    want = run_with_restarts(blocks, 0)
+    for backend, stage in (("webgpu", "solve"), ("cuda", "start")):
+        log = _Log()
+        state = FocusState(backend=backend, log=log)
+        roots = [state.apply(h, d, bal).root for h, (d, bal) in enumerate(blocks, start=1)]
+        assert roots == want and state.solver_backend == "cpu"
+        assert [(e, kw["stage"]) for e, kw in log.lines] == [("focus_backend_fallback", stage)]
+    with pytest.raises(ValueError, match="focus backend"):
+        FocusState(backend="tpu")
+
+
+def test_the_stake_unit_keeps_any_chain_within_the_exact_bound(tmp_path: Path) -> None:
+    """Balances up to the genesis supply never push Σ stake past the exact store's bound:
+    the unit is fixed at genesis, persisted, and read back by a reopened ledger."""
+    assert stake_unit_for(0) == stake_unit_for(STAKE_UNITS_MAX) == 1
+    assert stake_unit_for(STAKE_UNITS_MAX + 1) == 2
+    assert stake_units(10**6, 0) == 0 and stake_units(10**6, 3) == 10**6 + STAKE_FLOOR
+    supply = 2**64 - 1  # one whale holding what a u64 balance can hold
+    unit = stake_unit_for(supply)
+    state = FocusState(stake_unit=unit)
+    rows = [(ADDRS[i], i, i + 1, 1) for i in range(6)]
+    state.apply(1, deltas(rows), {ADDRS[0]: supply})  # every stake at once: Σ within bound
+    fb = state.apply(2, LinkDeltas.empty(), {ADDRS[0]: 0, ADDRS[1]: supply})  # the whale moves
+    assert fb.iterations > 0 and fb.converged
+    assert state.q[2] > state.q[1], "the funded neuron's link outweighs the others"
+    neuron = Neuron.from_seed(bytes(32))
+    path = tmp_path / "rich.sqlite"
+    ledger = Ledger(open_file_database(path), chain_id=CHAIN,
+                    genesis_balances={neuron.address: 2**50})
+    assert ledger.stake_unit == stake_unit_for(2**50) == 2**13
+    tx = make_tx(neuron, chain_id=CHAIN, nonce=0, kind=TxKind.LINK, links=[(CIDS[0], CIDS[1])])
+    _, pi = ledger.execute([tx])
+    again = Ledger(open_file_database(path), chain_id=CHAIN)  # no genesis handed in
+    assert again.stake_unit == 2**13 and again.focus.root == pi
+    for led in (ledger, again):
+        led.close()
+
+
+def test_ledgers_reopened_at_random_heights_commit_the_same_roots_over_many_blocks(
+        tmp_path: Path) -> None:
+    """80 blocks of links, reopened (as after SIGKILL) at 20 random heights, each reopen
+    on another backend when one is at hand: every π and state root equals the
+    uninterrupted ledger's."""
+    rng = np.random.default_rng(21)
+    blocks = [link_txs(h, rng) if h % 9 else [] for h in range(1, 81)]
+    steady = Ledger(open_file_database(tmp_path / "a.sqlite"), chain_id=CHAIN)
+    want = [steady.execute(txs) for txs in blocks]
+    backends = ["cpu", "auto"]
+    try:
+        backend_for("webgpu")
+        backends.append("webgpu")
+    except BackendUnavailable:
+        pass
+    reopen = set(rng.choice(np.arange(2, 81), 20, replace=False).tolist())
+    path, opened = tmp_path / "b.sqlite", []
+    ledger = Ledger(open_file_database(path), chain_id=CHAIN)
+    for h, txs in enumerate(blocks, start=1):
+        if h in reopen:
+            opened.append(ledger)
+            ledger = Ledger(open_file_database(path), chain_id=CHAIN,
+                            focus_backend=backends[len(opened) % len(backends)])
+        assert ledger.execute(txs) == want[h - 1], f"block {h}"
+    assert ledger.pi_roots(1, 80) == steady.pi_roots(1, 80)
+    assert len({pi for _, pi in want}) > 60
+    for led in [steady, ledger, *opened]:
         led.close()

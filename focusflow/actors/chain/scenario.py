@@ -53,6 +53,7 @@ from focusflow.actors.consensus.types import ClientTx, Committee, Validator
 from focusflow.actors.mempool.core import DagConfig
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, TxRejected, decode_tx, make_tx, tx_hash_of
+from focusflow.kernels import BACKENDS
 from focusflow.node.messages import ConsensusFrame, SubmitTxs
 from focusflow.node.validator import (
     LAST_SIGNED_KEY,
@@ -241,6 +242,10 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="network: funded neurons sending links (default 256)")
     group.add_argument("--invalid-share", type=float, default=None,
                        help="network: share of deliberately stale (replayed-nonce) txs (default 0.02)")
+    group.add_argument("--focus-backends", default=None,
+                       help="network: where validator i solves the exact π, a comma list cycled "
+                            "over the validators, e.g. webgpu,cpu (default cpu; every backend "
+                            "commits the same root)")
 
 
 def _node_config(latency: float) -> NodeConfig:
@@ -323,10 +328,13 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     )  # fmt: skip
     sim.network.set_default(latency_ms=latency, jitter_ms=latency / 10)
 
+    backends = _focus_backends(options.get("focus_backends"))
+
     def boot_validator(index: int) -> None:
         settings = ValidatorSettings(
             node_name=names[index], role="validator", chain_id=CHAIN_ID, committee=entries,
             validator_seed=seeds[index], consensus=_node_config(latency), genesis_balances=genesis,
+            focus_backend=backends[index % len(backends)],
         )  # fmt: skip
         spec = (node_tree(settings, validator=ByzantineValidator, validator_kwargs={"adversary": adversary})
                 if index in byzantine else node_tree(settings))
@@ -352,6 +360,18 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
     sim.add_invariant("agreement", lambda: _check(state, "agreement", state.observe()))
     for name in ("validity", "state_roots_agree", "pi_verified"):
         sim.add_invariant(name, _reader(state, name))
+
+
+def _focus_backends(raw: object) -> tuple[str, ...]:
+    """The ``focus_backends`` option (a comma list or a sequence) as names, checked."""
+    if isinstance(raw, str):
+        names: tuple[str, ...] = tuple(raw.split(","))
+    else:
+        names = tuple(str(n) for n in raw or ()) if isinstance(raw, (list, tuple)) else ()
+    for name in names:
+        if name not in BACKENDS:
+            raise ValueError(f"focus backend must be one of {', '.join(BACKENDS)}, not {name!r}")
+    return names or ("cpu",)
 
 
 def _check(state: NetworkState, name: str, held: bool) -> bool:
