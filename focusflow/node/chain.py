@@ -575,7 +575,8 @@ class Ledger:
         """
         assert defer or not self.deferred, "a synchronous block behind deferred ones"
         assert len(self.deferred) < DEFERRED_BLOCKS_MAX, "deferred blocks are not flushed"
-        decodable = [t for t in decode_block(txs) if isinstance(t, Tx)]
+        items = decode_block(txs)  # once: the core reuses it (issue 18)
+        decodable = [t for t in items if isinstance(t, Tx)]
         decoded = {t.tx_hash: t for t in decodable}
         unknown = [t for t in decodable if t.tx_hash not in verified]
         verdicts = iter(verify_signatures(unknown))
@@ -588,7 +589,7 @@ class Ledger:
                 self.slices_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
         result = self.core.prepare_block(self.core.height + 1, txs, focus=slices,
-                                         signatures_ok=signatures_ok)
+                                         signatures_ok=signatures_ok, decoded=items)
         focus = None
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0
