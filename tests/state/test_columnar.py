@@ -22,7 +22,9 @@ PEOPLE = [Neuron.from_seed(bytes([0x70 + i]) * 32) for i in range(3)]
 CIDS = [cid_of(b"%d" % i) for i in range(4)]
 
 tx_strategy = st.tuples(
-    st.sampled_from(["link", "link", "link", "unlink", "transfer", "garbage", "repeat", "self", "badcid"]),
+    st.sampled_from(
+        ["link", "link", "link", "unlink", "transfer", "garbage", "repeat", "self", "badcid"]
+    ),
     st.integers(0, 2),  # who
     st.integers(-1, 1),  # nonce offset from the next nonce the block has seen so far
     st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3)), min_size=1, max_size=4),

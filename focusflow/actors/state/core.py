@@ -288,7 +288,7 @@ class StateCore:
             pending.writes[K.pi_key(sl.shard)] = K.encode_focus_slice(sl.cids, sl.values)
         for name, blob in (kv or {}).items():
             pending.writes[K.kv_key(name)] = blob
-        return self._finish(height, receipts, pending.writes, _stack_deltas(deltas))
+        return self._finish(height, receipts, pending.writes, _stack_deltas(deltas), reference=True)
 
     def _finish(
         self,
@@ -298,6 +298,7 @@ class StateCore:
         deltas: LinkDeltas,
         *,
         link_value: bytes | None = None,
+        reference: bool = False,
     ) -> BlockResult:
         """Hash the writes into the tree. Every link made in a block stores the same value
         (the height, the very ``link_value`` object), so it is hashed once, not per link."""
@@ -307,7 +308,8 @@ class StateCore:
             tree_key(k): (None if v is None else lvh if v is lv else value_hash(v))
             for k, v in writes.items()
         }
-        root, overlay = self.tree.update(changes)
+        update = self.tree.update_reference if reference else self.tree.update
+        root, overlay = update(changes)
         return BlockResult(
             height=height, parent_root=self.root, root=root, receipts=tuple(receipts),
             writes=writes, overlay=overlay, deltas=deltas,
@@ -545,9 +547,9 @@ class _LinkColumns:
         rows = np.empty((total, K.LINK_KEY_LEN), np.uint8)
         if total:
             linked = [t for t in txs if t.kind is not TxKind.TRANSFER]
-            heads = np.frombuffer(
-                b"".join(K.LINK + t.neuron for t in linked), np.uint8
-            ).reshape(len(linked), -1)
+            heads = np.frombuffer(b"".join(K.LINK + t.neuron for t in linked), np.uint8).reshape(
+                len(linked), -1
+            )
             head_len = heads.shape[1]
             rows[:, :head_len] = np.repeat(heads, counts[counts > 0], axis=0)
             rows[:, head_len : head_len + CID_LEN] = np.concatenate([t.froms for t in linked])
@@ -555,8 +557,9 @@ class _LinkColumns:
         keys: list[bytes] = rows.view(f"V{K.LINK_KEY_LEN}").ravel().tolist()
         get_many = getattr(reader, "get_many", None)
         committed = list(get_many(keys)) if get_many is not None else list(map(reader.get, keys))
-        return cls(rows=rows, offsets=offsets, keys=keys, committed=committed,
-                   starts=offsets.tolist())
+        return cls(
+            rows=rows, offsets=offsets, keys=keys, committed=committed, starts=offsets.tolist()
+        )
 
     def keys_of(self, j: int) -> list[bytes]:
         return self.keys[self.starts[j] : self.starts[j + 1]]
