@@ -7,7 +7,8 @@ process, one after the other, each on its own in-memory state (a dict that folds
 committed block's writes, so SQLite is not measured):
 
 * ``reference``: :meth:`StateCore.prepare_block_reference` (decode inside, one Python step
-  per link, the node-by-node SMT update) + ``block_committed``;
+  per link, the node-by-node SMT update) + ``block_committed`` on a tree whose ``apply``
+  is the old per-entry loop: the executor as it was at 9e7c772;
 * ``columnar``: :func:`decode_block` once, then :meth:`StateCore.prepare_block` with the
   decoded txs + ``block_committed``.
 
@@ -30,7 +31,7 @@ import time
 
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block
 from focusflow.actors.state.ids import CID_PREFIX, Neuron
-from focusflow.actors.state.smt import SparseMerkleTree
+from focusflow.actors.state.smt import Overlay, SparseMerkleTree
 from focusflow.actors.state.tx import TxKind, make_tx
 
 CHAIN = "bench-executor"
@@ -78,9 +79,22 @@ def make_blocks(n_txs: int, links_per_tx: int, blocks: int, seed: int
     return genesis, out
 
 
-def _core(genesis: dict[bytes, int]) -> tuple[StateCore, DictReader]:
+class ReferenceTree(SparseMerkleTree):
+    """The tree with ``apply`` as it was before issue 18 (one Python step per entry), so
+    the reference path's ``block_committed`` is today's too."""
+
+    def apply(self, overlay: Overlay) -> None:
+        for path, entry in overlay.items():
+            if entry is None:
+                self.nodes.pop(path, None)
+            else:
+                self.nodes[path] = entry
+
+
+def _core(genesis: dict[bytes, int], *, reference: bool) -> tuple[StateCore, DictReader]:
     reader = DictReader()
-    core = StateCore(chain_id=CHAIN, reader=reader, tree=SparseMerkleTree(), height=-1)
+    tree = ReferenceTree() if reference else SparseMerkleTree()
+    core = StateCore(chain_id=CHAIN, reader=reader, tree=tree, height=-1)
     g = core.genesis(balances=genesis)
     reader.fold(g)
     core.block_committed(g)
@@ -91,8 +105,8 @@ def run(n_txs: int, links_per_tx: int, blocks: int, seed: int) -> dict[str, floa
     """Links per second of both paths over ``blocks`` blocks of this shape, by wall clock
     and by this process's CPU time (the box is shared: CPU time is the steadier figure)."""
     genesis, data = make_blocks(n_txs, links_per_tx, blocks, seed)
-    ref, ref_reader = _core(genesis)
-    new, new_reader = _core(genesis)
+    ref, ref_reader = _core(genesis, reference=True)
+    new, new_reader = _core(genesis, reference=False)
     wall = {"ref": 0.0, "new": 0.0}
     cpu = {"ref": 0.0, "new": 0.0}
     links = 0
