@@ -329,6 +329,17 @@ class _OverlayReader:
                 return pending.writes[keypath]
         return self.store.get(keypath)
 
+    def get_many(self, keypaths: Sequence[bytes]) -> list[bytes | None]:
+        """:meth:`get` of each key path (the columnar executor's one read per block)."""
+        values = self.store.get_many(keypaths)
+        for pending in self.deferred.values():  # oldest first: the newest write wins
+            writes = pending.writes
+            if writes:
+                for i, k in enumerate(keypaths):
+                    if k in writes:
+                        values[i] = writes[k]
+        return values
+
 
 def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Committee,
                   verifier: Verifier) -> BlockHeader:
