@@ -39,7 +39,7 @@ from focusflow.actors.state.tx import (
     Tx,
     TxKind,
     TxRejected,
-    decode_tx,
+    decode_tx_uncached,
     decode_txs,
     tx_hash_of,
     verify_signatures,
@@ -477,11 +477,12 @@ def decode_block(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
 
 
 def decode_block_reference(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
-    """:func:`decode_block` one tx at a time, as before issue 18 (oracle and baseline)."""
+    """:func:`decode_block` one tx at a time and without the decode memo, as before issue 18
+    (oracle and baseline)."""
     out: list[Tx | Receipt] = []
     for raw in raw_txs:
         try:
-            out.append(decode_tx(raw))
+            out.append(decode_tx_uncached(raw))
         except TxRejected as rej:
             out.append(Receipt(tx_hash_of(raw), False, rej.reason, rej.detail))
     return out

@@ -15,6 +15,7 @@ gets from the runtime and the event loop never stalls on signature checks.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,16 +122,45 @@ def _links_array(raw: bytes, what: str, per_link_checks: bool = True) -> np.ndar
     return arr
 
 
+decoded_memo_max = 16_384
+"""Txs :func:`decode_tx` remembers (FIFO): about two large blocks' worth, so a tx decoded
+at mempool admission is still there when its block executes."""
+_decoded: dict[bytes, Tx] = {}
+_decoded_lock = threading.Lock()
+
+
 def decode_tx(raw: bytes, *, per_link_checks: bool = True) -> Tx:
     """Decode a SignedTx and run every check that needs no state and no signature.
 
+    A tx that passes every check is remembered by its exact bytes (decoding is a pure
+    function of them, and a ``Tx`` is immutable): the validator decodes each tx at mempool
+    admission, and executing its block then finds it here instead of decoding it again
+    (issue 18: "decode each tx once"). Rejections are not remembered.
+
     ``per_link_checks=False`` skips the two checks that look at every link (CID prefix,
-    self link): only for :func:`decode_txs`, which runs them over a whole block at once.
+    self link): only for :func:`decode_txs`, which runs them over a whole block at once;
+    such a decode is never remembered.
 
     Raises:
         TxRejected: MALFORMED, OVERSIZED, ADDRESS_MISMATCH, INVALID_CID, EMPTY_BATCH,
             SELF_LINK (the sender's fault; the tx carries its own evidence).
     """
+    memo = type(raw) is bytes
+    if memo:
+        hit = _decoded.get(raw)
+        if hit is not None:
+            return hit
+    tx = decode_tx_uncached(raw, per_link_checks=per_link_checks)
+    if memo and per_link_checks:
+        with _decoded_lock:
+            _decoded[raw] = tx
+            while len(_decoded) > decoded_memo_max:
+                del _decoded[next(iter(_decoded))]
+    return tx
+
+
+def decode_tx_uncached(raw: bytes, *, per_link_checks: bool = True) -> Tx:
+    """:func:`decode_tx` without its memo (the reference path's decode, and the memo's)."""
     if len(raw) > TX_BYTES_MAX:
         raise TxRejected(Reject.OVERSIZED, f"{len(raw)} bytes > TX_BYTES_MAX {TX_BYTES_MAX}")
     limit_words = len(raw) // 8 + 64
@@ -170,6 +200,10 @@ def decode_txs(raws: Sequence[bytes]) -> list[Tx | TxRejected]:
     out: list[Tx | TxRejected] = []
     linked: list[int] = []
     for raw in raws:
+        hit = _decoded.get(raw) if type(raw) is bytes else None
+        if hit is not None:  # decoded and fully checked at admission
+            out.append(hit)
+            continue
         try:
             tx = decode_tx(raw, per_link_checks=False)
         except TxRejected:
