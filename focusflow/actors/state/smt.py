@@ -407,6 +407,8 @@ def _build_fast(
     A leaf whose third item is already a 96-byte entry (an existing leaf pushed down)
     is stored as it is.
     """
+    if hi - lo == 2:
+        return _build_pair(path, depth, leaves[lo], leaves[lo + 1], ov)
     assert depth < KEY_BITS, "two leaves share a 256-bit key"
     prefix = path ^ (1 << depth)
     mid = bisect_left(kints, ((prefix << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
@@ -434,6 +436,39 @@ def _build_fast(
         rh = EMPTY
     h = blake3.blake3(_INNER_TAG + lh + rh, key=_NODE_KEY).digest()
     ov[path] = h
+    return h
+
+
+def _build_pair(
+    path: int,
+    depth: int,
+    first: tuple[int, bytes, bytes | None],
+    second: tuple[int, bytes, bytes | None],
+    ov: MutableMapping[int, Entry | None],
+) -> bytes:
+    """:func:`_build_fast` of two sorted leaves in closed form (the commonest fresh subtree:
+    a new key beside an existing leaf). They split one level below their longest common
+    prefix; above that, each node up to ``path`` has one child and an EMPTY sibling."""
+    (k1, key1, vh1), (k2, key2, vh2) = first, second
+    split = KEY_BITS - (k1 ^ k2).bit_length()  # depth of the node where they part
+    assert depth <= split < KEY_BITS and k1 < k2, "two leaves share a 256-bit key"
+    assert vh1 is not None and vh2 is not None
+    e1 = vh1 if len(vh1) == LEAF_ENTRY_LEN else leaf_entry(key1, vh1)
+    e2 = vh2 if len(vh2) == LEAF_ENTRY_LEN else leaf_entry(key2, vh2)
+    p1 = (1 << (split + 1)) | (k1 >> (KEY_BITS - split - 1))
+    ov[p1] = e1
+    ov[p1 | 1] = e2
+    b3, node_key = blake3.blake3, _NODE_KEY
+    h = b3(_INNER_TAG + e1[:HASH_LEN] + e2[:HASH_LEN], key=node_key).digest()
+    node = p1 >> 1
+    ov[node] = h
+    while node != path:
+        if node & 1:
+            h = b3(_INNER_TAG + EMPTY + h, key=node_key).digest()
+        else:
+            h = b3(_INNER_TAG + h + EMPTY, key=node_key).digest()
+        node >>= 1
+        ov[node] = h
     return h
 
 
