@@ -252,6 +252,24 @@ class SparseMerkleTree:
     ) -> Entry | None:
         """:meth:`_update` with :func:`_build_fast` below the existing tree."""
         entry = ov[path] if path in ov else self.nodes.get(path)
+        if hi - lo == 1 and (entry is None or len(entry) == LEAF_ENTRY_LEN):
+            # the commonest ends of a walk, without the general case's lists and sort:
+            # one key into an empty subtree, or beside (or onto) one existing leaf
+            item = items[lo]
+            kint, key, vh = item
+            if vh is None and entry is None:
+                return None
+            if vh is not None:
+                if entry is not None:
+                    ov[path] = None
+                    ekey = entry[32:64]
+                    if ekey != key:
+                        old = (int.from_bytes(ekey, "big"), ekey, entry)
+                        pair = (old, item) if old[0] < kint else (item, old)
+                        return _build_pair(path, depth, pair[0], pair[1], ov)
+                new = leaf_entry(key, vh)
+                ov[path] = new
+                return new
         if entry is None or len(entry) == LEAF_ENTRY_LEN:
             # a leaf tuple's third item may be a kept 96-byte leaf entry (see _build_fast)
             leaves: list[tuple[int, bytes, bytes | None]] = [
