@@ -309,7 +309,7 @@ class StateCore:
     ) -> BlockResult:
         """Hash the writes into the tree. Every link made in a block stores the same value
         (the height, the very ``link_value`` object), so it is hashed once, not per link."""
-        assert all(len(k) <= K.keypath_bytes_max for k in writes)
+        assert max(map(len, writes), default=0) <= K.keypath_bytes_max
         lv, lvh = link_value, (b"" if link_value is None else value_hash(link_value))
         b3, kp_key = blake3.blake3, KEYPATH_KEY  # tree_key inlined: one call less per write
         changes = {

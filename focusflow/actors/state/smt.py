@@ -211,7 +211,7 @@ class SparseMerkleTree:
         level cost more than the cheap recursive calls.
         """
         items = sorted((int.from_bytes(k, "big"), k, vh) for k, vh in changes.items())
-        assert all(len(k) == HASH_LEN for _, k, _ in items)
+        assert set(map(len, changes)) <= {HASH_LEN}  # C-level: no Python step per key
         overlay: Overlay = {}
         if items:
             kints = [kint for kint, _, _ in items]
