@@ -122,9 +122,10 @@ def _links_array(raw: bytes, what: str, per_link_checks: bool = True) -> np.ndar
     return arr
 
 
-decoded_memo_max = 16_384
-"""Txs :func:`decode_tx` remembers (FIFO): about two large blocks' worth, so a tx decoded
-at mempool admission is still there when its block executes."""
+decoded_memo_max = 8_192
+"""Txs :func:`decode_tx` remembers (FIFO): four blocks of 2,000 txs, so a tx decoded at
+mempool admission is still there when its block executes. Memory: a remembered tx holds
+its raw bytes, body and link arrays, at most ~12 KB at ``TX_BYTES_MAX``, so ≤ ~100 MB."""
 _decoded: dict[bytes, Tx] = {}
 _decoded_lock = threading.Lock()
 
