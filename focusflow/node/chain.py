@@ -337,6 +337,17 @@ class _OverlayReader:
                 return pending.writes[keypath]
         return self.store.get(keypath)
 
+    def get_many(self, keypaths: Sequence[bytes]) -> list[bytes | None]:
+        """:meth:`get` of each key path (the columnar executor's one read per block)."""
+        values = self.store.get_many(keypaths)
+        for pending in self.deferred.values():  # oldest first: the newest write wins
+            writes = pending.writes
+            if writes:
+                for i, k in enumerate(keypaths):
+                    if k in writes:
+                        values[i] = writes[k]
+        return values
+
 
 def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Committee,
                   verifier: Verifier) -> BlockHeader:
@@ -608,7 +619,8 @@ class Ledger:
         """
         assert defer or not self.deferred, "a synchronous block behind deferred ones"
         assert len(self.deferred) < DEFERRED_BLOCKS_MAX, "deferred blocks are not flushed"
-        decodable = [t for t in decode_block(txs) if isinstance(t, Tx)]
+        items = decode_block(txs)  # once: the core reuses it (issue 18)
+        decodable = [t for t in items if isinstance(t, Tx)]
         decoded = {t.tx_hash: t for t in decodable}
         unknown = [t for t in decodable if t.tx_hash not in verified]
         verdicts = iter(verify_signatures(unknown))
@@ -621,7 +633,7 @@ class Ledger:
                 self.slices_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
         result = self.core.prepare_block(self.core.height + 1, txs, focus=slices,
-                                         signatures_ok=signatures_ok)
+                                         signatures_ok=signatures_ok, decoded=items)
         focus = None
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0

@@ -130,3 +130,42 @@ def test_update_cost_touches_only_changed_paths() -> None:
     _, overlay = tree.update({tree_key(b"/kv/n/7"): value_hash(b"w")})
     depth = len(tree.prove(b"/kv/n/7").siblings)
     assert len(overlay) == depth + 1  # the leaf and each ancestor, nothing else
+
+
+# Raw tree keys with shared prefixes (a first byte from a small set, sometimes two), so
+# leaves get pushed down, subtrees empty out and single leaves compact upward.
+raw_keys = st.builds(
+    lambda head, tail: head + tail,
+    st.sampled_from([b"\x00", b"\x00\x01", b"\x80", b"\xff\xfe", b"\x7f"]),
+    st.binary(min_size=30, max_size=31),
+).map(lambda k: k[:32].ljust(32, b"\x00"))
+raw_batches = st.lists(
+    st.dictionaries(
+        raw_keys, st.one_of(st.none(), st.binary(min_size=32, max_size=32)), max_size=40
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw_batches, st.data())
+def test_update_equals_the_reference_update_root_and_overlay(
+    batches: list, data: st.DataObject
+) -> None:
+    """``update`` (issue 18's faster recursion) against ``update_reference`` (the update as
+    it was, kept only as this oracle): same root and the same overlay, entry for entry,
+    batch after batch, with deletions of present and absent keys."""
+    fast, ref = SparseMerkleTree(), SparseMerkleTree()
+    present: list[bytes] = []
+    for batch in batches:
+        if present:  # also delete or overwrite some keys that are there
+            for k in data.draw(st.lists(st.sampled_from(present), max_size=8)):
+                batch[k] = data.draw(st.one_of(st.none(), st.binary(min_size=32, max_size=32)))
+        r1, o1 = ref.update_reference(batch)
+        r2, o2 = fast.update(batch)
+        assert r1 == r2 and o1 == o2
+        ref.apply(o1)
+        fast.apply(o2)
+        present = [k for k, v in batch.items() if v is not None] + present
+    assert dict(fast.nodes) == dict(ref.nodes)

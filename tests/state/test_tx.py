@@ -221,3 +221,42 @@ def test_block_link_budget_refuses_the_tx_that_overflows_it(
     ]
     out = _run(store, core, block)
     assert out == [(True, None), (False, Reject.OVERSIZED), (True, None)]
+
+
+def test_decode_memo_returns_the_admitted_tx_and_never_a_rejection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tx decoded once (at admission) is found again by its exact bytes, by ``decode_tx``
+    and by the block decode; rejections are decoded (and refused) every time; the memo is
+    bounded."""
+    from focusflow.actors.state.core import decode_block
+
+    T = txmod
+    alice = Neuron.from_seed(bytes([0x44]) * 32)
+    raws = [
+        make_tx(
+            alice,
+            chain_id="memo",
+            nonce=i,
+            kind=TxKind.LINK,
+            links=[(cid_of(b"a"), cid_of(b"%d" % i))],
+        )
+        for i in range(6)
+    ]
+    first = T.decode_tx(raws[0])
+    assert T.decode_tx(bytes(raws[0])) is first  # equal bytes, another object
+    assert decode_block([raws[0]])[0] is first
+    fresh = T.decode_tx_uncached(raws[0])
+    assert (fresh.tx_hash, fresh.body, fresh.nonce) == (first.tx_hash, first.body, first.nonce)
+    bad = make_tx(
+        alice, chain_id="memo", nonce=9, kind=TxKind.LINK, links=[(cid_of(b"x"), cid_of(b"x"))]
+    )
+    for _ in range(2):
+        with pytest.raises(T.TxRejected) as err:
+            T.decode_tx(bad)
+        assert err.value.reason is Reject.SELF_LINK
+    assert bad not in T._decoded
+    monkeypatch.setattr(T, "decoded_memo_max", 3)
+    for raw in raws:
+        T.decode_tx(raw)
+    assert len(T._decoded) <= 3 and raws[-1] in T._decoded

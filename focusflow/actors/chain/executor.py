@@ -294,9 +294,11 @@ class BlockExecutor:
             self._fail(f"block {self.height + 1}: parent {parent_root.hex()[:16]} is not our root")
         h = self.height + 1
         memo = self.signatures
-        decoded = [t for t in (memo.decode(txs) if memo is not None else decode_block(txs)) if isinstance(t, Tx)]
+        items = memo.decode(txs) if memo is not None else decode_block(txs)  # decoded once
+        decoded = [t for t in items if isinstance(t, Tx)]
         sig_ok = self.signatures.verify(decoded) if self.signatures is not None else None
-        result = self.state.prepare_block(h, txs, signatures_ok=sig_ok, focus=self._focus_slices())
+        result = self.state.prepare_block(h, txs, signatures_ok=sig_ok, decoded=items,
+                                          focus=self._focus_slices())
         self._commit(result)
         rejected = Counter(r.reason.value for r in result.receipts if not r.ok and r.reason is not None)
         self.rejected_total.update(rejected)

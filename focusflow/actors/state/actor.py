@@ -286,13 +286,15 @@ class StateActor(Actor):
         threads live; inline in the simulator: the same result, deterministically)."""
         core = self.core
         assert core is not None
-        txs = [t for t in decode_block(list(msg.txs)) if isinstance(t, Tx)]
+        decoded = decode_block(list(msg.txs))  # once: verification and the core share it
+        txs = [t for t in decoded if isinstance(t, Tx)]
         step = max(1, -(-len(txs) // self.verify_chunks))
         jobs = [self.ctx.run_blocking(verify_signatures, txs[i : i + step])
                 for i in range(0, len(txs), step)]  # all started before the first await
         sig_ok = [ok for job in jobs for ok in await job]
         return await self.ctx.run_blocking(
-            lambda: core.prepare_block(msg.height, list(msg.txs), signatures_ok=sig_ok, focus=focus))
+            lambda: core.prepare_block(msg.height, list(msg.txs), signatures_ok=sig_ok,
+                                       decoded=decoded, focus=focus))
 
     async def _persist(self, result: BlockResult) -> None:
         """Durable first (the database commit returned), then memory."""

@@ -21,18 +21,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import blake3
 import mmh3
 import numpy as np
 
 from focusflow.actors.state import keys as K
 from focusflow.actors.state.ids import ADDRESS_LEN, CID_LEN
-from focusflow.actors.state.smt import Overlay, Proof, SparseMerkleTree, tree_key, value_hash
+from focusflow.actors.state.smt import (
+    KEYPATH_KEY,
+    Overlay,
+    Proof,
+    SparseMerkleTree,
+    value_hash,
+)
 from focusflow.actors.state.tx import (
     Reject,
     Tx,
     TxKind,
     TxRejected,
-    decode_tx,
+    decode_tx_uncached,
+    decode_txs,
     tx_hash_of,
     verify_signatures,
 )
@@ -157,6 +165,7 @@ class StateCore:
         raw_txs: Sequence[bytes],
         *,
         signatures_ok: Sequence[bool] | None = None,
+        decoded: Sequence[Tx | Receipt] | None = None,
         focus: Iterable[FocusSlice] = (),
         kv: Mapping[bytes, bytes | None] | None = None,
     ) -> BlockResult:
@@ -164,14 +173,98 @@ class StateCore:
 
         ``signatures_ok`` comes from :func:`~.tx.verify_signatures` run by the shell off the
         event loop (index-aligned with the *decodable* txs, see :func:`decode_block`); when
-        None they are verified here, inline.
+        None they are verified here, inline. ``decoded``: :func:`decode_block` of
+        ``raw_txs`` when the caller already has it (the ledger decodes once to find which
+        txs it verified), so no tx is decoded twice.
+
+        Columnar (issue 18): account checks run once per tx, but the links of the whole
+        block are handled as columns: one numpy pass builds every link key path, one read
+        per key answers "does it exist" against the committed state, and a tx's verdict
+        on its links is a C-level count over its slice of that answer. Only a neuron that
+        already changed links earlier in the same block reads its keys through the
+        block-local writes, one by one. Same receipts, writes, deltas and root as
+        :meth:`prepare_block_reference`.
         """
         self._check_alive()
         if height != self.height + 1:
             raise ValueError(f"block {height} does not follow committed height {self.height}")
         if len(raw_txs) > txs_per_block_max:
             raise ValueError(f"{len(raw_txs)} txs > txs_per_block_max {txs_per_block_max}")
-        decoded = decode_block(raw_txs)
+        if decoded is None:
+            decoded = decode_block(raw_txs)
+        elif len(decoded) != len(raw_txs):
+            raise ValueError("decoded must be decode_block(raw_txs) (caller's bug)")
+        txs = [t for t in decoded if isinstance(t, Tx)]
+        sig_ok = list(signatures_ok) if signatures_ok is not None else verify_signatures(txs)
+        assert len(sig_ok) == len(txs), "signatures_ok must align with decodable txs"
+        cols = _LinkColumns.of(txs, self.reader)
+        pending = _Pending(self.reader)
+        receipts: list[Receipt] = []
+        accepted = np.zeros(len(txs), bool)
+        touched: set[bytes] = set()  # neurons whose links this block changed so far
+        link_value = K.u64(height)
+        seen: set[bytes] = set()
+        links_total = 0
+        j = -1
+        for item in decoded:
+            if isinstance(item, Receipt):
+                receipts.append(item)
+                continue
+            j += 1
+            if item.tx_hash in seen:
+                receipts.append(Receipt(item.tx_hash, False, Reject.DUPLICATE_TX, "repeated"))
+                continue
+            seen.add(item.tx_hash)
+            if links_total + item.n_links > links_per_block_max:
+                receipts.append(Receipt(item.tx_hash, False, Reject.OVERSIZED, "block full"))
+                continue
+            try:
+                writes = self._check_account(item, sig_ok[j], height, pending)
+                if item.kind is not TxKind.TRANSFER:
+                    keys = cols.keys_of(j)
+                    known = cols.committed_of(j)
+                    if item.neuron in touched:  # earlier txs of this block moved its links
+                        known = [pending.get(k) for k in keys]
+                    writes.update(_link_writes_columnar(item, keys, known, link_value, pending))
+            except TxRejected as rej:
+                receipts.append(Receipt(item.tx_hash, False, rej.reason, rej.detail))
+                continue
+            pending.writes.update(writes)
+            if item.kind is not TxKind.TRANSFER:
+                touched.add(item.neuron)
+                accepted[j] = True
+                links_total += item.n_links
+            receipts.append(Receipt(item.tx_hash, True))
+        for sl in focus:
+            if not 0 <= sl.shard < self.focus_shards or sl.cids.shape[0] != sl.values.shape[0]:
+                raise ValueError(f"focus slice {sl.shard} malformed (caller's bug)")
+            pending.writes[K.pi_key(sl.shard)] = K.encode_focus_slice(sl.cids, sl.values)
+        for name, blob in (kv or {}).items():
+            pending.writes[K.kv_key(name)] = blob
+        deltas = cols.deltas(txs, accepted)
+        return self._finish(height, receipts, pending.writes, deltas, link_value=link_value)
+
+    def prepare_block_reference(
+        self,
+        height: int,
+        raw_txs: Sequence[bytes],
+        *,
+        signatures_ok: Sequence[bool] | None = None,
+        focus: Iterable[FocusSlice] = (),
+        kv: Mapping[bytes, bytes | None] | None = None,
+    ) -> BlockResult:
+        """:meth:`prepare_block` as it was before issue 18: one Python step per link.
+
+        Kept as the test oracle (same receipts, writes, deltas and root as
+        :meth:`prepare_block` for any block; a hypothesis test compares them) and as the
+        benchmarks' "today" (``benchmarks/bench_executor.py``).
+        """
+        self._check_alive()
+        if height != self.height + 1:
+            raise ValueError(f"block {height} does not follow committed height {self.height}")
+        if len(raw_txs) > txs_per_block_max:
+            raise ValueError(f"{len(raw_txs)} txs > txs_per_block_max {txs_per_block_max}")
+        decoded = decode_block_reference(raw_txs)
         txs = [t for t in decoded if isinstance(t, Tx)]
         sig_ok = list(signatures_ok) if signatures_ok is not None else verify_signatures(txs)
         assert len(sig_ok) == len(txs), "signatures_ok must align with decodable txs"
@@ -202,7 +295,7 @@ class StateCore:
             pending.writes[K.pi_key(sl.shard)] = K.encode_focus_slice(sl.cids, sl.values)
         for name, blob in (kv or {}).items():
             pending.writes[K.kv_key(name)] = blob
-        return self._finish(height, receipts, pending.writes, _stack_deltas(deltas))
+        return self._finish(height, receipts, pending.writes, _stack_deltas(deltas), reference=True)
 
     def _finish(
         self,
@@ -210,10 +303,21 @@ class StateCore:
         receipts: Sequence[Receipt],
         writes: dict[bytes, bytes | None],
         deltas: LinkDeltas,
+        *,
+        link_value: bytes | None = None,
+        reference: bool = False,
     ) -> BlockResult:
-        assert all(len(k) <= K.keypath_bytes_max for k in writes)
-        changes = {tree_key(k): (None if v is None else value_hash(v)) for k, v in writes.items()}
-        root, overlay = self.tree.update(changes)
+        """Hash the writes into the tree. Every link made in a block stores the same value
+        (the height, the very ``link_value`` object), so it is hashed once, not per link."""
+        assert max(map(len, writes), default=0) <= K.keypath_bytes_max
+        lv, lvh = link_value, (b"" if link_value is None else value_hash(link_value))
+        b3, kp_key = blake3.blake3, KEYPATH_KEY  # tree_key inlined: one call less per write
+        changes = {
+            b3(k, key=kp_key).digest(): (None if v is None else lvh if v is lv else value_hash(v))
+            for k, v in writes.items()
+        }
+        update = self.tree.update_reference if reference else self.tree.update
+        root, overlay = update(changes)
         return BlockResult(
             height=height, parent_root=self.root, root=root, receipts=tuple(receipts),
             writes=writes, overlay=overlay, deltas=deltas,
@@ -257,6 +361,16 @@ class StateCore:
         self, tx: Tx, sig_ok: bool, height: int, pending: _Pending
     ) -> dict[bytes, bytes | None]:
         """All checks first, then the writes: a rejected tx changes nothing."""
+        writes = self._check_account(tx, sig_ok, height, pending)
+        if tx.kind is not TxKind.TRANSFER:
+            writes.update(self._link_writes(tx, height, pending))
+        return writes
+
+    def _check_account(
+        self, tx: Tx, sig_ok: bool, height: int, pending: _Pending
+    ) -> dict[bytes, bytes | None]:
+        """The per-tx checks and writes (chain, signature, expiry, nonce, fee, balance,
+        transfer); link checks are the caller's. Raises :class:`TxRejected`."""
         if tx.chain_id != self.chain_id:
             raise TxRejected(Reject.WRONG_CHAIN, f"chain {tx.chain_id!r}")
         if not sig_ok:
@@ -284,8 +398,6 @@ class StateCore:
                 writes[K.balance_key(tx.to)] = K.u64(to_balance + tx.amount)
             else:
                 writes[K.balance_key(tx.neuron)] = K.u64(balance - tx.fee)
-            return writes
-        writes.update(self._link_writes(tx, height, pending))
         return writes
 
     def _link_writes(self, tx: Tx, height: int, pending: _Pending) -> dict[bytes, bytes | None]:
@@ -351,11 +463,26 @@ def focus_shard_of(cid: bytes, shards: int = focus_shards_default) -> int:
 
 
 def decode_block(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
-    """Stateless decode of every tx; undecodable ones become rejection receipts in place."""
+    """Stateless decode of every tx; undecodable ones become rejection receipts in place.
+
+    The per-link checks run over the whole block's columns (:func:`~.tx.decode_txs`);
+    the result is the per-tx :func:`decode_block_reference`'s (a test compares them).
+    """
+    return [
+        Receipt(tx_hash_of(raw), False, item.reason, item.detail)
+        if isinstance(item, TxRejected)
+        else item
+        for raw, item in zip(raw_txs, decode_txs(raw_txs), strict=True)
+    ]
+
+
+def decode_block_reference(raw_txs: Sequence[bytes]) -> list[Tx | Receipt]:
+    """:func:`decode_block` one tx at a time and without the decode memo, as before issue 18
+    (oracle and baseline)."""
     out: list[Tx | Receipt] = []
     for raw in raw_txs:
         try:
-            out.append(decode_tx(raw))
+            out.append(decode_tx_uncached(raw))
         except TxRejected as rej:
             out.append(Receipt(tx_hash_of(raw), False, rej.reason, rej.detail))
     return out
@@ -371,3 +498,96 @@ def _stack_deltas(parts: list[tuple[bytes, np.ndarray, np.ndarray, int]]) -> Lin
     dst = np.concatenate([t for _, _, t, _ in parts])
     sign = np.concatenate([np.full(f.shape[0], s, np.int8) for _, f, _, s in parts])
     return LinkDeltas(neuron=neuron, src=src, dst=dst, sign=sign)
+
+
+def _link_writes_columnar(
+    tx: Tx,
+    keys: list[bytes],
+    known: list[bytes | None],
+    value: bytes,
+    pending: _Pending,
+) -> dict[bytes, bytes | None]:
+    """:meth:`StateCore._link_writes` over precomputed key paths and their current values.
+
+    The verdicts are C-level (``set``, ``list.count``); the index in a rejection's detail
+    is looked up only when the tx is rejected.
+    """
+    n = len(keys)
+    if len(set(keys)) != n:
+        raise TxRejected(Reject.DUPLICATE_LINK, "the same link twice in one batch")
+    adding = tx.kind is TxKind.LINK
+    absent = known.count(None)
+    if adding and absent != n:
+        i = next(i for i, v in enumerate(known) if v is not None)
+        raise TxRejected(Reject.DUPLICATE_LINK, f"link #{i} exists already")
+    if not adding and absent:
+        raise TxRejected(Reject.UNKNOWN_LINK, f"link #{known.index(None)} was never made")
+    count = K.read_u64(pending.get(K.count_key(tx.neuron)))
+    count = count + n if adding else count - n
+    assert count >= 0
+    writes: dict[bytes, bytes | None] = dict.fromkeys(keys, value if adding else None)
+    writes[K.count_key(tx.neuron)] = K.u64(count) if count else None
+    return writes
+
+
+@dataclass
+class _LinkColumns:
+    """Every link of a block's link txs as columns, in tx order.
+
+    ``rows`` is the (L, 88) key-path matrix (``/graph/link/`` + neuron + from + to),
+    ``offsets[j]`` where tx ``j``'s links start (transfers own no rows), ``keys`` the
+    rows as bytes and ``committed`` their values in the committed state (None: absent).
+    """
+
+    rows: np.ndarray
+    offsets: np.ndarray
+    keys: list[bytes]
+    committed: list[bytes | None]
+    starts: list[int]  # offsets as Python ints (cheap list slicing)
+
+    @classmethod
+    def of(cls, txs: Sequence[Tx], reader: StateReader) -> _LinkColumns:
+        counts = np.array(
+            [0 if t.kind is TxKind.TRANSFER else t.n_links for t in txs], dtype=np.int64
+        )
+        offsets = np.zeros(len(txs) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        total = int(offsets[-1])
+        rows = np.empty((total, K.LINK_KEY_LEN), np.uint8)
+        if total:
+            linked = [t for t in txs if t.kind is not TxKind.TRANSFER]
+            heads = np.frombuffer(b"".join(K.LINK + t.neuron for t in linked), np.uint8).reshape(
+                len(linked), -1
+            )
+            head_len = heads.shape[1]
+            rows[:, :head_len] = np.repeat(heads, counts[counts > 0], axis=0)
+            rows[:, head_len : head_len + CID_LEN] = np.concatenate([t.froms for t in linked])
+            rows[:, head_len + CID_LEN :] = np.concatenate([t.tos for t in linked])
+        keys: list[bytes] = rows.view(f"V{K.LINK_KEY_LEN}").ravel().tolist()
+        get_many = getattr(reader, "get_many", None)
+        committed = list(get_many(keys)) if get_many is not None else list(map(reader.get, keys))
+        return cls(
+            rows=rows, offsets=offsets, keys=keys, committed=committed, starts=offsets.tolist()
+        )
+
+    def keys_of(self, j: int) -> list[bytes]:
+        return self.keys[self.starts[j] : self.starts[j + 1]]
+
+    def committed_of(self, j: int) -> list[bytes | None]:
+        return self.committed[self.starts[j] : self.starts[j + 1]]
+
+    def deltas(self, txs: Sequence[Tx], accepted: np.ndarray) -> LinkDeltas:
+        """The accepted link txs' rows, split back into columns, with their signs."""
+        counts = np.diff(self.offsets)
+        mask = np.repeat(accepted, counts)
+        if not mask.any():
+            return LinkDeltas.empty()
+        signs = np.array([-1 if t.kind is TxKind.UNLINK else 1 for t in txs], np.int8)
+        rows = self.rows[mask]
+        head = len(K.LINK)
+        return LinkDeltas(
+            neuron=np.ascontiguousarray(rows[:, head : head + ADDRESS_LEN]),
+            src=np.ascontiguousarray(rows[:, head + ADDRESS_LEN : head + ADDRESS_LEN + CID_LEN]),
+            dst=np.ascontiguousarray(rows[:, head + ADDRESS_LEN + CID_LEN :]),
+            sign=np.repeat(signs, counts)[mask],
+        )

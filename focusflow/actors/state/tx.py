@@ -15,6 +15,7 @@ gets from the runtime and the event loop never stalls on signature checks.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,23 +110,58 @@ class Tx:
         return int(self.froms.shape[0])
 
 
-def _links_array(raw: bytes, what: str) -> np.ndarray:
+def _links_array(raw: bytes, what: str, per_link_checks: bool = True) -> np.ndarray:
     if len(raw) % CID_LEN:
         raise TxRejected(Reject.MALFORMED, f"{what} is not a whole number of 36-byte CIDs")
     arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, CID_LEN)
     prefix = np.frombuffer(CID_PREFIX, dtype=np.uint8)
+    if not per_link_checks:
+        return arr
     if arr.shape[0] and not bool((arr[:, : len(CID_PREFIX)] == prefix).all()):
         raise TxRejected(Reject.INVALID_CID, f"{what} holds a CID that is not v1/raw/BLAKE3")
     return arr
 
 
-def decode_tx(raw: bytes) -> Tx:
+decoded_memo_max = 8_192
+"""Txs :func:`decode_tx` remembers (FIFO): four blocks of 2,000 txs, so a tx decoded at
+mempool admission is still there when its block executes. Memory: a remembered tx holds
+its raw bytes, body and link arrays, at most ~12 KB at ``TX_BYTES_MAX``, so ≤ ~100 MB."""
+_decoded: dict[bytes, Tx] = {}
+_decoded_lock = threading.Lock()
+
+
+def decode_tx(raw: bytes, *, per_link_checks: bool = True) -> Tx:
     """Decode a SignedTx and run every check that needs no state and no signature.
+
+    A tx that passes every check is remembered by its exact bytes (decoding is a pure
+    function of them, and a ``Tx`` is immutable): the validator decodes each tx at mempool
+    admission, and executing its block then finds it here instead of decoding it again
+    (issue 18: "decode each tx once"). Rejections are not remembered.
+
+    ``per_link_checks=False`` skips the two checks that look at every link (CID prefix,
+    self link): only for :func:`decode_txs`, which runs them over a whole block at once;
+    such a decode is never remembered.
 
     Raises:
         TxRejected: MALFORMED, OVERSIZED, ADDRESS_MISMATCH, INVALID_CID, EMPTY_BATCH,
             SELF_LINK (the sender's fault; the tx carries its own evidence).
     """
+    memo = type(raw) is bytes
+    if memo:
+        hit = _decoded.get(raw)
+        if hit is not None:
+            return hit
+    tx = decode_tx_uncached(raw, per_link_checks=per_link_checks)
+    if memo and per_link_checks:
+        with _decoded_lock:
+            _decoded[raw] = tx
+            while len(_decoded) > decoded_memo_max:
+                del _decoded[next(iter(_decoded))]
+    return tx
+
+
+def decode_tx_uncached(raw: bytes, *, per_link_checks: bool = True) -> Tx:
+    """:func:`decode_tx` without its memo (the reference path's decode, and the memo's)."""
     if len(raw) > TX_BYTES_MAX:
         raise TxRejected(Reject.OVERSIZED, f"{len(raw)} bytes > TX_BYTES_MAX {TX_BYTES_MAX}")
     limit_words = len(raw) // 8 + 64
@@ -139,7 +175,7 @@ def decode_tx(raw: bytes) -> Tx:
         with schema.TxBody.from_bytes(
             body, traversal_limit_in_words=len(body) // 8 + 64, nesting_limit=nesting_limit_max
         ) as msg:
-            fields = _read_body(msg)
+            fields = _read_body(msg, per_link_checks)
     except TxRejected:
         raise
     except (capnp.KjException, ValueError, UnicodeDecodeError) as exc:
@@ -154,7 +190,56 @@ def tx_hash_of(raw: bytes) -> bytes:
     return blake3.blake3(raw, derive_key_context=_TX_HASH_CONTEXT).digest()
 
 
-def _read_body(msg: Any) -> dict[str, Any]:
+def decode_txs(raws: Sequence[bytes]) -> list[Tx | TxRejected]:
+    """:func:`decode_tx` of each of ``raws`` (the Tx, or the exception it raises).
+
+    Columnar: the per-link checks (CID prefix, self link) run once over the links of
+    every tx together, a few numpy calls per block instead of per tx. A tx that fails
+    anything is decoded again by :func:`decode_tx` itself, so its rejection (reason and
+    detail, whose order of checks matters) is exactly the per-tx one.
+    """
+    out: list[Tx | TxRejected] = []
+    linked: list[int] = []
+    for raw in raws:
+        hit = _decoded.get(raw) if type(raw) is bytes else None
+        if hit is not None:  # decoded and fully checked at admission
+            out.append(hit)
+            continue
+        try:
+            tx = decode_tx(raw, per_link_checks=False)
+        except TxRejected:
+            out.append(_rejection(raw))
+            continue
+        if tx.kind is not TxKind.TRANSFER:
+            linked.append(len(out))
+        out.append(tx)
+    if not linked:
+        return out
+    txs = [out[i] for i in linked]
+    counts = np.array([t.n_links for t in txs], dtype=np.int64)  # type: ignore[union-attr]
+    froms = np.concatenate([t.froms for t in txs])  # type: ignore[union-attr]
+    tos = np.concatenate([t.tos for t in txs])  # type: ignore[union-attr]
+    prefix = np.frombuffer(CID_PREFIX, dtype=np.uint8)
+    bad = (froms[:, : len(CID_PREFIX)] != prefix).any(axis=1)
+    bad |= (tos[:, : len(CID_PREFIX)] != prefix).any(axis=1)
+    bad |= (froms == tos).all(axis=1)
+    starts = np.zeros(len(txs), np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    for k in np.flatnonzero(np.logical_or.reduceat(bad, starts)).tolist():
+        out[linked[k]] = _rejection(raws[linked[k]])
+    return out
+
+
+def _rejection(raw: bytes) -> TxRejected:
+    """The exception :func:`decode_tx` raises for ``raw`` (which must fail)."""
+    try:
+        decode_tx(raw)
+    except TxRejected as rej:
+        return rej
+    raise AssertionError("a tx failed the columnar checks but passes decode_tx")
+
+
+def _read_body(msg: Any, per_link_checks: bool = True) -> dict[str, Any]:
     chain_id = str(msg.chainId)
     if len(chain_id.encode()) > chain_id_bytes_max:
         raise TxRejected(Reject.OVERSIZED, "chain id too long")
@@ -170,15 +255,15 @@ def _read_body(msg: Any) -> dict[str, Any]:
     }  # fmt: skip
     if which in ("link", "unlink"):
         batch = msg.link if which == "link" else msg.unlink
-        froms = _links_array(bytes(batch.froms), "froms")
-        tos = _links_array(bytes(batch.tos), "tos")
+        froms = _links_array(bytes(batch.froms), "froms", per_link_checks)
+        tos = _links_array(bytes(batch.tos), "tos", per_link_checks)
         if froms.shape != tos.shape:
             raise TxRejected(Reject.MALFORMED, "froms and tos differ in length")
         if froms.shape[0] == 0:
             raise TxRejected(Reject.EMPTY_BATCH, "no links in the batch")
         if froms.shape[0] > LINKS_PER_TX_MAX:
             raise TxRejected(Reject.OVERSIZED, f"{froms.shape[0]} links > {LINKS_PER_TX_MAX}")
-        if bool((froms == tos).all(axis=1).any()):
+        if per_link_checks and bool((froms == tos).all(axis=1).any()):
             raise TxRejected(Reject.SELF_LINK, "a link from a particle to itself")
         out.update(kind=TxKind(which), froms=froms, tos=tos)
     elif which == "transfer":
