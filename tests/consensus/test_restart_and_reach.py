@@ -138,3 +138,42 @@ def test_a_conflicting_early_share_is_reported_without_losing_our_commit() -> No
     assert any(isinstance(e, Broadcast) for e in effects), "our own share went out"
     assert any(isinstance(e, Misbehaviour) and e.kind == "conflicting-block" for e in effects)
     assert ours.height == 1 and ours.blocks[1].sigs.keys() == {0}
+
+
+def test_two_finalized_validators_help_each_other_once_not_for_ever() -> None:
+    """Chaos seed 21: a share for a height both had finalized reached v1; v1 helped v2 with
+    its own, v2 (finalized too) helped v1 back, and so on: 74,000 shares each in 3 virtual
+    seconds. Help goes once per peer and height."""
+    signers, com = _keys(4)
+    verifier = CachingVerifier()
+    cores = [BlockCore(committee=com, me=i, signer=signers[i], verifier=verifier,
+                       execute=lambda root, txs: (bytes([len(txs)]) * 32, bytes(32)))
+             for i in range(4)]
+    shares: list[tuple[int, bytes]] = []
+    for h, commit in enumerate([Commit(3, b"\x01" * 32, "direct", (), (b"a",)),
+                                Commit(5, b"\x02" * 32, "direct", (), (b"b",)),
+                                Commit(7, b"\x03" * 32, "direct", (), (b"c",))], start=1):
+        for i, c in enumerate(cores):
+            c.on_commit(commit, [i])
+            shares.append((i, c.own_shares[h]))
+    for i, data in shares:  # everyone finalizes heights 1..3
+        for j, c in enumerate(cores):
+            if j != i:
+                _, sig = codec.decode_message(data)
+                assert isinstance(sig, BlockSig)
+                c.on_block_sig(i, sig)
+    assert all(c.finalized_height == 3 for c in cores)
+    # a stray share of height 1 (a duplicate on the wire) reaches v1 from v2
+    _, stray = codec.decode_message(cores[2].own_shares[1])
+    assert isinstance(stray, BlockSig)
+    exchanged = 0
+    inbox: list[tuple[int, int, BlockSig]] = [(2, 1, stray)]
+    while inbox and exchanged < 100:
+        sender, to, share = inbox.pop()
+        for e in cores[to].on_block_sig(sender, share):
+            assert isinstance(e, Send)
+            _, back = codec.decode_message(e.data)
+            assert isinstance(back, BlockSig)
+            inbox.append((to, e.to, back))
+            exchanged += 1
+    assert exchanged == 2, exchanged  # v1 helps v2 once, v2 helps v1 once, then quiet

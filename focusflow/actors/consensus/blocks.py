@@ -110,6 +110,7 @@ class BlockCore:
         self.settled_batches = 0
         self.finalized: OrderedDict[int, bytes] = OrderedDict()  # height -> digest, recent ones
         self.own_shares: OrderedDict[int, bytes] = OrderedDict()  # height -> encoded BlockSig
+        self.helped: OrderedDict[tuple[int, int], None] = OrderedDict()  # (peer, height) we sent ours
         self.resent_ns = 0
 
     def resume(self, *, height: int, parent: bytes, state_root: bytes, recent_txs: Sequence[bytes]) -> None:
@@ -205,9 +206,18 @@ class BlockCore:
         header = codec.decode_block_header(share.payload)
         if header.height <= self.finalized_height:
             # A peer still collecting shares for a height we finalized below our tip (it
-            # was crashed or cut off): help it with ours. Tip shares arrive late anyway.
+            # was crashed or cut off): help it with ours, once per peer and height. Why
+            # once: our help reaches a peer that may have finalized that height meanwhile,
+            # and it helps us back with its own share, which we would answer again: two
+            # validators played that ping-pong for ever (chaos seed 21: 74,000 shares
+            # each in 3 virtual seconds, the run stopped by its memory budget). Tip
+            # shares arrive late anyway.
             mine = self.own_shares.get(header.height)
-            if header.height < self.finalized_height and mine is not None:
+            helped = (sender, header.height)
+            if header.height < self.finalized_height and mine is not None and helped not in self.helped:
+                self.helped[helped] = None
+                while len(self.helped) > self.config.own_shares_max:
+                    self.helped.popitem(last=False)
                 return [Send(sender, mine)]
             return []
         block = self.blocks.get(header.height)
