@@ -15,7 +15,7 @@ gets from the runtime and the event loop never stalls on signature checks.
 from __future__ import annotations
 
 import enum
-import threading
+import threading  # runtime-ok: the decode memo is shared with the worker threads ctx.run_blocking runs; the lock only guards it
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
