@@ -45,10 +45,11 @@ What a kill -9 leaves on disk, in the order it is written (issue 16 finding 1):
 A validator restarted with its guard at a height its log lacks (it signed block h + 1,
 nobody logged it final) follows, and offers its pending share again to every peer on each
 sync tick (``_offer_pending``, the same signed bytes): a peer still collecting shares for
-h + 1 counts it and finalizes the block, which we then fetch by block sync and rejoin. Not
-solved: a restart of *every* validator — each core resumes with an empty DAG and none can
-propose above its watermark without a quorum of certificates of the round below, which
-nobody kept (the DAG would have to be durable too; docs/operations.md).
+h + 1 counts it and finalizes the block, which we then fetch by block sync and rejoin.
+After a restart of *every* validator the followers collect each other's offered shares
+(``_collect_share``) and the resumed cores restart the DAG (docs/consensus.md). Not
+solved: when only some validators had signed h + 1, the others must adopt the offered
+block (not built; docs/consensus.md).
 
 Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
