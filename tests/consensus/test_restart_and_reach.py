@@ -177,3 +177,21 @@ def test_two_finalized_validators_help_each_other_once_not_for_ever() -> None:
             inbox.append((to, e.to, back))
             exchanged += 1
     assert exchanged == 2, exchanged  # v1 helps v2 once, v2 helps v1 once, then quiet
+
+
+def test_a_stalled_core_with_certificates_joins_a_restart_round() -> None:
+    """Chaos seed 159: two validators restarted the DAG at a round the third (still holding
+    certificates, waiting for votes the restarted ones could no longer give) dropped; with
+    the fourth down, no round could gather a quorum again. A core whose quorum round has
+    not moved for ``restart_after_ms`` adopts the restart round; a healthy one does not."""
+    live = _dags(4)
+    _pump(live, [(i, e) for i, d in enumerate(live) for e in d.propose(1, SKIP, 0)])
+    held = live[0]
+    assert held.certs and not held.restartable
+    restarted = _resumed([0, 0, 3, 3])[2]
+    header = _restart_header(restarted.restart_at(4, 0))
+    assert held.on_header(2, header, 0) == [] and held.gc_round == 0  # healthy: drops it
+    held.stalled = True  # the validator core saw no quorum round move for a while
+    effects = held.on_header(2, header, 0)
+    assert held.gc_round == 3 and held.round == 4 and not held.certs
+    assert any(isinstance(e, Broadcast) for e in effects)  # our own restart header went out

@@ -96,6 +96,8 @@ class ValidatorCore:
         self.commits = 0
         self.resumed_slot = 0  # the anchor round of the block we resumed after (resume_chain)
         self.resumed_ns: int | None = None  # first step of a resumed core (DAG restart clock)
+        self.quorum_round = 0  # the DAG's highest quorum round, and when it last grew
+        self.quorum_moved_ns = 0
 
     def resume_chain(
         self,
@@ -180,6 +182,12 @@ class ValidatorCore:
             raise
 
     def _dispatch(self, data: bytes, sender: int, now_ns: int) -> list[Effect]:
+        # A DAG whose quorum round has not moved for restart_after_ms may join a peer's
+        # restart round (DagCore._adopt_restart): some validators restarted it while we
+        # kept certificates nobody else can extend (chaos seed 159: v0 and v2 restarted
+        # at round 26, v3 held round 24 and waited for round-25 votes they could no
+        # longer give; with v1 down, no round could gather a quorum again).
+        self.dag.stalled = now_ns - self.quorum_moved_ns >= self.config.restart_after_ms * 1_000_000
         claimed, msg = codec.decode_message(data)
         if claimed != sender or not self.committee.is_member(sender) or sender == self.me:
             return [Misbehaviour(sender, "bad-sender", f"envelope says {claimed}")]
@@ -214,6 +222,9 @@ class ValidatorCore:
                 effects.extend(self.dag.propose(1, SKIP, now_ns))
             elif self.dag.restartable:
                 self.resumed_ns = now_ns
+        top = self.dag.highest_quorum_round()
+        if top != self.quorum_round or not self.quorum_moved_ns:
+            self.quorum_round, self.quorum_moved_ns = top, now_ns
         effects.extend(self._maybe_restart_dag(now_ns))
         for ordered in self.bft.try_commit(self.dag):
             txs = tuple(tx for c in ordered.history for b in c.signed.header.batches for tx in b.payloads)
@@ -234,7 +245,13 @@ class ValidatorCore:
         validator lost its DAG (a restart of all of them), restart it above everything we
         signed (``DagCore.restart_at``; peers adopt the highest such round)."""
         dag = self.dag
-        if self.resumed_ns is None or not dag.restartable or dag.certs or dag.own is not None:
+        if self.resumed_ns is None:
+            return []
+        if not dag.restartable or dag.certs or dag.own is not None:
+            # Too late: we hold a certificate, or proposed (we adopted a peer's restart
+            # round). Forget the deadline: left set, it stayed in the past and made the
+            # core tick at once, for ever (chaos seed 159: 148,000 ticks in 6 virtual s).
+            self.resumed_ns = None
             return []
         if now_ns - self.resumed_ns < self.config.restart_after_ms * 1_000_000:
             return []
@@ -349,7 +366,7 @@ class ValidatorCore:
                     times.append(started + self.config.bft.leader_timeout_ms * 1_000_000)
         for first in self.fetch_started_ns.values():
             times.append(first + self.config.fallback_fetch_timeout_ms * 1_000_000)
-        if self.resumed_ns is not None and self.dag.restartable:
+        if self.resumed_ns is not None:
             times.append(self.resumed_ns + self.config.restart_after_ms * 1_000_000)
         # A deadline already past (we were not called for a while: crash, pause, lost
         # timer) fires at once; dropping it would leave the core waiting for a message

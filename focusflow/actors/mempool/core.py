@@ -129,6 +129,7 @@ class DagCore:
         self.round = 0
         self.vote_floor = 0  # after a restart: never vote at or below (we may have voted)
         self.restartable = False  # resumed, no certificate yet: may restart the DAG (below)
+        self.stalled = False  # set by the validator core: our quorum round has not moved
         self.seen_round = 0  # highest round of a certificate we verified (held or not)
         self.gc_round = 0
         self.own: SignedHeader | None = None
@@ -346,8 +347,15 @@ class DagCore:
     def _adopt_restart(self, sender: int, h: Header, now_ns: int) -> list[Effect] | None:
         """A header without parents above our floor: a peer restarting the DAG. Adopt its
         round if we are restarting too and it is above all we signed (our own header at
-        that round goes out first); None when the header must be refused."""
-        if not (self.restartable and not self.certs and h.round - 1 >= max(self.round, self.vote_floor)):
+        that round goes out first); None when the header must be refused.
+
+        A core that holds certificates adopts too while ``stalled`` (set by the validator
+        core: its quorum round has not moved for ``restart_after_ms``): the certificates at
+        or below the new floor are dropped (what they carried and no anchor ordered is not
+        in a block; clients submit again)."""
+        if not ((self.restartable and not self.certs) or self.stalled):
+            return None
+        if h.round - 1 < max(self.round, self.vote_floor):
             return None
         self._raise_floor(h.round - 1)
         return self.propose(h.round, SKIP, now_ns) if h.round > self.round else []
