@@ -430,31 +430,26 @@ def _build_fast(
     assert depth < KEY_BITS, "two leaves share a 256-bit key"
     prefix = path ^ (1 << depth)
     mid = bisect_left(kints, ((prefix << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
-    lp = path << 1
-    rp = lp | 1
-    if mid - lo >= 2:
-        lh = _build_fast(lp, depth + 1, leaves, kints, lo, mid, ov)
-    elif mid - lo == 1:
-        _, key, vh = leaves[lo]
-        assert vh is not None
-        entry = vh if len(vh) == LEAF_ENTRY_LEN else leaf_entry(key, vh)
-        ov[lp] = entry
-        lh = entry[:HASH_LEN]
-    else:
-        lh = EMPTY
-    if hi - mid >= 2:
-        rh = _build_fast(rp, depth + 1, leaves, kints, mid, hi, ov)
-    elif hi - mid == 1:
-        _, key, vh = leaves[mid]
-        assert vh is not None
-        entry = vh if len(vh) == LEAF_ENTRY_LEN else leaf_entry(key, vh)
-        ov[rp] = entry
-        rh = entry[:HASH_LEN]
-    else:
-        rh = EMPTY
+    lh = _build_side(path << 1, depth + 1, leaves, kints, lo, mid, ov)
+    rh = _build_side((path << 1) | 1, depth + 1, leaves, kints, mid, hi, ov)
     h = blake3.blake3(_INNER_TAG + lh + rh, key=_NODE_KEY).digest()
     ov[path] = h
     return h
+
+
+def _build_side(path: int, depth: int, leaves: Sequence[tuple[int, bytes, bytes | None]],
+                kints: Sequence[int], lo: int, hi: int,
+                ov: MutableMapping[int, Entry | None]) -> bytes:
+    """One child of ``_build_fast``: a subtree of two or more leaves, one leaf, or empty."""
+    if hi - lo >= 2:
+        return _build_fast(path, depth, leaves, kints, lo, hi, ov)
+    if hi - lo == 1:
+        _, key, vh = leaves[lo]
+        assert vh is not None
+        entry = vh if len(vh) == LEAF_ENTRY_LEN else leaf_entry(key, vh)
+        ov[path] = entry
+        return entry[:HASH_LEN]
+    return EMPTY
 
 
 def _build_pair(
