@@ -501,19 +501,13 @@ class ExactCpuSolver(ExactSolver):
         gather, two products, three shifts and two adds (the general path: 15 passes).
         """
         seg = self._fast
-        k = np.uint64(32)
 
         def chunk(a: int, b: int) -> np.ndarray:
             g, t = self._buf[0][:b - a], self._buf[1][:b - a]
             w = seg.a[a:b]
             # mode "wrap": indices are in range; the default "raise" buffers a copy of out
             np.take(x, seg.src[a:b], out=g, mode="wrap")
-            np.bitwise_and(g, M32, out=t)
-            t *= w
-            t >>= k
-            g >>= k
-            g *= w
-            g += t
+            _mul_split_in_place(g, w, t)
             if seg.b is not None:
                 g >>= seg.b[a:b]
             return g
@@ -567,13 +561,7 @@ class ExactCpuSolver(ExactSolver):
 
     def _damp(self, y: np.ndarray, t: np.ndarray) -> None:
         """y ← ⌊y·δ/2^32⌋ = hi32(y)·δ + hi32(lo32(y)·δ) in place (as ``damp``; t: scratch)."""
-        k, delta = np.uint64(32), np.uint64(self.delta)
-        np.bitwise_and(y, M32, out=t)
-        t *= delta
-        t >>= k
-        y >>= k
-        y *= delta
-        y += t
+        _mul_split_in_place(y, np.uint64(self.delta), t[:len(y)])
 
     def _run(self, count: int) -> list[int]:
         out = []
@@ -642,3 +630,15 @@ def exact_reference(store: GraphStore, params: FocusParams | None = None, *,
         if r < eps:
             return pi, it, True
     return pi, iterations_max, False
+
+
+def _mul_split_in_place(v: np.ndarray, w: np.ndarray | np.uint64, t: np.ndarray) -> None:
+    """v ← hi32(v)·w + hi32(lo32(v)·w) in place (t: scratch of v's length): ⌊v·w/2^32⌋
+    for w < 2^32 without a 128-bit product (the per-link fast path and the damping)."""
+    k = np.uint64(32)
+    np.bitwise_and(v, M32, out=t)
+    t *= w
+    t >>= k
+    v >>= k
+    v *= w
+    v += t
