@@ -359,7 +359,7 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
         ChainError: anything does not verify (the serving peer's fault).
     """
     header = _chained_header(record, parent)
-    if merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) != header.da_root:
+    if not txs_match(record, header):
         raise ChainError(f"block {record.height}: transactions do not match da_root")
     if len(record.signers) != len(record.signatures) or len(set(record.signers)) != len(record.signers):
         raise ChainError(f"block {record.height}: malformed signature list")
@@ -372,6 +372,12 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     if committee.stake_of(good) < committee.quorum_stake:
         raise ChainError(f"block {record.height}: signatures below the quorum stake")
     return header
+
+
+def txs_match(record: BlockRecord, header: BlockHeader) -> bool:
+    """Whether the record's transactions are the ones the signed header commits to (the
+    header is signed, the transactions travel beside it)."""
+    return merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) == header.da_root
 
 
 def _chained_header(record: BlockRecord, parent: bytes | None) -> BlockHeader:

@@ -76,6 +76,13 @@ class Blocks:
     tip: int
 
 
+@message(schema.OfferedBlock)
+class OfferedBlock:
+    """Our share of a block signed before a restart, with the block (``node/catchup.py``)."""
+
+    record: BlockRecord
+
+
 @message(schema.Query)
 class Query:
     """A read-only question (see ``Validator.query``)."""

@@ -67,3 +67,11 @@ struct QueryReply {
 struct IoDone {
   seq @0 :UInt64;
 }
+
+# A validator's own share of a block it signed before a restart and no log holds yet,
+# with the block (issue 16): sent while it follows. One share only, the sender's; a peer
+# counts it toward finishing the same block or, backed by more than a third of the
+# stake, adopts the block (node/catchup.py).
+struct OfferedBlock {
+  record @0 :BlockRecord;
+}

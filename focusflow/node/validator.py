@@ -47,9 +47,10 @@ nobody logged it final) follows, and offers its pending share again to every pee
 sync tick (``_offer_pending``, the same signed bytes): a peer still collecting shares for
 h + 1 counts it and finalizes the block, which we then fetch by block sync and rejoin.
 After a restart of *every* validator the followers collect each other's offered shares
-(``_collect_share``) and the resumed cores restart the DAG (docs/consensus.md). Not
-solved: when only some validators had signed h + 1, the others must adopt the offered
-block (not built; docs/consensus.md).
+(``node/catchup.py``) and the resumed cores restart the DAG (docs/consensus.md). When
+only some had signed h + 1 (more than a third of the stake), the others adopt the offered
+block (``OfferedBlock``: the share with the block): they execute it, sign it (durably, as
+their own) and offer it in turn, so the quorum forms without any consensus core.
 
 Every block commits π (``pi_root`` in the header): ``Ledger.execute`` runs the state core
 and ``node.focus.FocusState`` (the kernels' store, solver and commitment) and writes both
@@ -127,6 +128,7 @@ from focusflow.actors.state.tx import (
     verify_signatures,
 )
 from focusflow.limits import SUBMIT_TXS_MAX
+from focusflow.node.catchup import OFFERED_SHARES_MAX, Adopt, CatchUp, Final
 from focusflow.node.chain import (
     BLOCKS_PER_SYNC_MAX,
     BlockLog,
@@ -145,6 +147,7 @@ from focusflow.node.messages import (
     ConsensusFrame,
     CoreTick,
     IoDone,
+    OfferedBlock,
     Query,
     QueryReply,
     SubmitReply,
@@ -164,7 +167,7 @@ RESUBMIT_BATCH_MAX = 2_048
 BEHIND_BLOCKS_MAX = 32  # a validator this far behind a peer's tip ...
 BEHIND_MS_MAX = 10_000  # ... for this long stops signing and follows by block sync
 TIP_PROBE_EVERY_TICKS = 6
-OFFERED_SHARES_MAX = 8  # own pending shares a following validator offers per sync tick
+OFFER_BLOCK_EVERY_TICKS = 4  # a following validator sends its pending block itself this often
 REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup window
 IO_SAMPLES_MAX = 4096
 IO_DRAIN_WAIT_S = 30.0
@@ -319,18 +322,19 @@ class Validator(Actor):
         # Txs whose signature _admit verified, oldest first: executing their block does not
         # verify them again (the hash covers the exact signed bytes).
         self.sig_verified: OrderedDict[bytes, None] = OrderedDict()
-        # Our signed, unfinalized blocks read back at start (offered again while we follow)
-        # and the highest height whose share we made durable since the core started.
-        self.pending: list[BlockRecord] = []
+        # Our signed, unfinalized blocks read back at start (offered again while we follow,
+        # finished or adopted with peers' shares: node/catchup.py) and the highest height
+        # whose share we made durable since the core started.
+        self.catchup = CatchUp(self.committee, self.verifier)
         self.pending_saved = 0
-        self._shares: dict[bytes, dict[int, bytes]] = {}  # pending digest -> signer -> share
 
     # ---------------------------------------------------------------- lifecycle
     async def on_start(self) -> None:
         self.blocks = BlockLog(self.ctx.database("blocks"), committee=self.committee)
         self.ledger = self._open_ledger()
         self._execute_logged()
-        self.pending = self.blocks.pending()
+        self.catchup.reset()
+        self.catchup.pending = self.blocks.pending()
         guard = await self.ctx.storage.read(self.s.last_signed_key)
         self.last_signed = decode_last_signed(guard)
         me = self.index_of.get(self.s.node_name)
@@ -423,7 +427,7 @@ class Validator(Actor):
             self.ctx.log.info("validator_rejoined", height=blocks.height, anchor_round=anchor_round,
                               watermark=self.last_signed)
         self.core = core
-        self.pending = []  # offered while following; the core re-sends its own shares now
+        self.catchup.reset()  # offered while following; the core re-sends its own shares now
         self.pending_saved = blocks.height
         self.mode = "consensus"
         self.why = ""
@@ -495,8 +499,11 @@ class Validator(Actor):
             elif self.guard_lost and index is not None:  # how far the network got (verified)
                 self.network_round = max(self.network_round, certified_round(
                     msg.data, self.committee, self.verifier, above=self.network_round))
-            elif index is not None and self.pending:
-                self._collect_share(msg.data, index)
+            elif index is not None and self.catchup.pending and not self._io:
+                self._caught_up(self.catchup.on_share(index, msg.data, self._chain_tip()[0]))
+            return None
+        if isinstance(msg, OfferedBlock):
+            self._on_offer(msg.record)
             return None
         if isinstance(msg, IoDone):
             self._io_finished()
@@ -916,60 +923,90 @@ class Validator(Actor):
         self._tell_peer(peer, BlocksFrom(self._chain_tip()[0] + 1, BLOCKS_PER_SYNC_MAX))
         self._offer_pending()
 
-    def _collect_share(self, data: bytes, sender: int) -> None:
-        """Following with our own share of block h + 1 (log at h): count a peer's share of
-        the *same* block, verified; at the quorum stake the block is final and goes
-        through block sync's path (``_apply_synced``: verified, executed, logged).
+    def _on_offer(self, record: BlockRecord) -> None:
+        """A peer's share of a block it signed before a restart, with the block: finish
+        our own pending block with it, or adopt the block (``node/catchup.py``)."""
+        sender = self.ctx.sender
+        index = None if sender is None else self.index_of.get(sender.node)
+        if index is None or sender is None or sender.node == self.s.node_name or self._io:
+            return
+        tip, tip_digest = self._chain_tip()
+        may_sign = self.signer is not None and not self.guard_lost
+        signed = max(self.last_signed["height"],
+                     self.core.blocks.height if self.core is not None else 0)
+        self._caught_up(self.catchup.on_offer(index, record, tip=tip, tip_digest=tip_digest,
+                                              signed_height=signed if may_sign else 2**63))
 
-        Why: after a restart of every validator none is in consensus to collect the shares
-        each offers (``_offer_pending``), so each collects them itself. Anything else
-        (another block, a bad signature, undecodable bytes) is ignored: only an offer.
+    def _caught_up(self, decision: Final | Adopt | None) -> None:
+        if isinstance(decision, Final):
+            record = decision.record
+            self.ctx.log.info("pending_block_finalized_by_offered_shares", height=record.height,
+                              signers=list(record.signers))
+            self._apply_synced(Blocks((record,), record.height))
+        elif isinstance(decision, Adopt):
+            self._adopt(decision.record)
+
+    def _adopt(self, offered: BlockRecord) -> None:
+        """Sign a block at our tip + 1 that more than a third of the stake signed before a
+        restart and no log holds (we never signed at its height): execute it, make our
+        share durable (pending row, then the guard), then offer it like our own.
+
+        Why: after a restart of every validator where only f + 1 of them had signed the
+        last block, those wait for it and the rest resume below it; no side is a quorum
+        (issue 16 finding 1). Safety: see ``node/catchup.py``.
         """
-        blocks = self.blocks
-        assert blocks is not None
-        mine = self.pending[0]
-        if mine.height != blocks.height + 1 or self._io:
-            return
+        blocks, signer = self.blocks, self.signer
+        assert blocks is not None and signer is not None
+        h = offered.height
+        if self.core is not None:  # stop signing anything else first
+            self.core = None
+            self._forget_unfinalized()
+            self.ctx.cancel_timer("core")
+            self.mode = "follower"
+        header = codec.decode_block_header(offered.header)
         try:
-            claimed, msg = codec.decode_message(data)
-        except codec.DecodeError:
-            return
-        if not (claimed == sender and isinstance(msg, BlockSig) and msg.voter == sender
-                and msg.payload == mine.header):
-            return
-        key = self.committee.validators[sender].public_key
-        if msg.public_key != key or not self.verifier.verify(key, msg.payload, msg.signature):
-            return
-        shares = self._shares.setdefault(mine.digest, {mine.signers[0]: mine.signatures[0]})
-        shares[sender] = msg.signature
-        if self.committee.stake_of(shares) < self.committee.quorum_stake:
-            return
-        signers = tuple(sorted(shares))
-        record = BlockRecord(mine.height, mine.header, mine.digest, mine.txs, signers,
-                             tuple(shares[i] for i in signers))
-        self._shares.clear()
-        self.ctx.log.info("pending_block_finalized_by_offered_shares", height=record.height,
-                          signers=list(signers))
-        self._apply_synced(Blocks((record,), record.height))
-
-    def _offer_pending(self) -> None:
-        """While we follow after a restart: send our shares of the blocks we signed before
-        the crash, not yet in our log, to every peer again (the same bytes; never a new
-        signature). A peer still collecting shares for such a block counts ours and can
-        finalize it; without it, the block we may have been the last signer of stays
-        unfinalized while our guard forbids us to sign another at its height (issue 16
-        finding 1: a restart while another validator is down stalled the chain)."""
-        signer, blocks = self.signer, self.blocks
-        assert blocks is not None
-        self.pending = [r for r in self.pending if r.height > blocks.height]
-        if signer is None or self.guard_lost or not self.pending:
+            self._replay(h, offered.txs, header.state_root, header.pi_root)
+        except ChainError as exc:  # our execution disagrees: never sign it
+            self.counters["sync_refused"] += 1
+            self.ctx.log.error("offered_block_refused", height=h, error=str(exc))
+            self._forget_unfinalized()
             return
         me = self.index_of[self.s.node_name]
-        for record in self.pending[:OFFERED_SHARES_MAX]:
+        backed = self.catchup.backers(offered)
+        mine = BlockRecord(h, offered.header, offered.digest, offered.txs, (me,),
+                           (signer.sign(offered.header),))
+        blocks.save_pending([mine])
+        self.last_signed = {"round": self.last_signed["round"], "height": h}
+        write_last_signed(self.ctx.storage, self.s.last_signed_key, self.last_signed["round"], h)
+        self.why = f"adopted block {h} that validators signed before a restart; finishing it"
+        self.ctx.log.warning("offered_block_adopted", height=h, backers=list(backed.signers))
+        decision = self.catchup.adopted(mine, backed)
+        self._offer_pending(block_too=True)
+        self._caught_up(decision)
+
+    def _offer_pending(self, *, block_too: bool = False) -> None:
+        """While we follow after a restart: send our shares of the blocks we signed before
+        the crash, not yet in our log, to every peer again (the same bytes; never a new
+        signature), and now and then the lowest such block itself (``OfferedBlock``). A
+        peer still collecting shares for such a block counts ours and can finalize it; a
+        peer that never signed at its height may adopt it (``node/catchup.py``); without
+        either, the block we may have been the last signer of stays unfinalized while our
+        guard forbids us to sign another at its height (issue 16 finding 1)."""
+        signer, blocks = self.signer, self.blocks
+        assert blocks is not None
+        self.catchup.advance(self._chain_tip()[0])
+        pending = self.catchup.pending
+        if signer is None or self.guard_lost or not pending:
+            return
+        me = self.index_of[self.s.node_name]
+        for record in pending[:OFFERED_SHARES_MAX]:
             share = codec.encode_message(me, BlockSig(me, record.header, record.signatures[0],
                                                       signer.public_key))
             for peer in self.peers:
                 self._tell_peer(peer, ConsensusFrame(share))
+        if block_too or self._sync_ticks % OFFER_BLOCK_EVERY_TICKS == 1:
+            for peer in self.peers:
+                self._tell_peer(peer, OfferedBlock(pending[0]))
 
     def _serve_blocks(self, msg: BlocksFrom) -> Blocks | None:
         assert self.blocks is not None

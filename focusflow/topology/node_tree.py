@@ -84,7 +84,7 @@ def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:
     ============  ===========================================================
     role          messages to ``/user/node/validator``
     ============  ===========================================================
-    validator     ConsensusFrame, BlocksFrom, Blocks, SubmitTxs (forwarded)
+    validator     ConsensusFrame, BlocksFrom, Blocks, OfferedBlock, SubmitTxs (forwarded)
     full          BlocksFrom, SubmitTxs (forwarded by a full node)
     light         BlocksFrom
     ============  ===========================================================
@@ -92,13 +92,13 @@ def node_policy(committee: Iterable[Any], peers: Iterable[Any]) -> RemotePolicy:
     ``Query`` is not remote at all (clients query over HTTP); the node supervisor takes
     nothing remote (a ``Stop``/``Exit`` from a peer is refused by the gate anyway).
     """
-    from focusflow.node.messages import Blocks, BlocksFrom, ConsensusFrame, SubmitTxs
+    from focusflow.node.messages import Blocks, BlocksFrom, ConsensusFrame, OfferedBlock, SubmitTxs
     from focusflow.node.validator import VALIDATOR_PATH
 
     validators = {e.node for e in committee}
     roles = {p.name: getattr(p, "role", "full") for p in peers} | {
         n: "validator" for n in validators}
-    table = {"validator": frozenset({ConsensusFrame, BlocksFrom, Blocks, SubmitTxs}),
+    table = {"validator": frozenset({ConsensusFrame, BlocksFrom, Blocks, OfferedBlock, SubmitTxs}),
              "full": frozenset({BlocksFrom, SubmitTxs}),
              "light": frozenset({BlocksFrom})}
     return RemotePolicy(roles=roles, actors={VALIDATOR_PATH: table})

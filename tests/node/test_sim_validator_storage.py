@@ -13,7 +13,7 @@ import pytest
 from focusflow.actors.chain.scenario import add_validator_node
 from focusflow.actors.consensus.crypto import Signer
 from focusflow.node.chain import BlockLog, verify_record
-from focusflow.node.messages import Query, QueryReply
+from focusflow.node.messages import BlockRecord, Query, QueryReply
 from focusflow.node.validator import (
     LAST_SIGNED_KEY,
     VALIDATOR_PATH,
@@ -132,3 +132,66 @@ def test_the_guard_is_durable_when_written_or_the_write_raises() -> None:
     assert decode_last_signed(disk.read(LAST_SIGNED_KEY).result()) == {"round": 7, "height": 3}
     with pytest.raises(ValueError):  # a damaged guard stops the start: never sign blindly
         decode_last_signed(b"{not json")
+
+
+def _durable(sim: Simulation, name: str) -> tuple[int, list[BlockRecord], int]:
+    """(log height, pending own blocks, guard height) on ``name``'s crashed disk."""
+    log = BlockLog(open_image_database(sim.disk(name), "blocks"))
+    guard = decode_last_signed(sim.disk(name).read(LAST_SIGNED_KEY).result())
+    return log.height, log.pending(), guard["height"]
+
+
+def _crash_everyone_when_half_signed(seed: int) -> tuple[Simulation, int, bytes]:
+    """Slow the links into v2 and v3 so that v0 and v1 commit first, and crash all four
+    at the first probe time where exactly v0 and v1 had signed the block above every
+    log (and v2, v3 never signed at its height): (the crashed world, h + 1, its digest)."""
+    for at_ms in range(300, 3_000, 97):
+        sim = _world(seed)
+        sim.run(for_ms=2_000)
+        for fast in ("v0", "v1"):
+            for slow in ("v2", "v3"):
+                sim.network.set_link(fast, slow, symmetric=False, latency_ms=400.0)
+        sim.network.set_link("v2", "v3", latency_ms=400.0)
+        sim.run(for_ms=at_ms)
+        for name in NAMES:
+            sim.crash_node(name)
+        state = {n: _durable(sim, n) for n in NAMES}
+        logged = {h for h, _, _ in state.values()}
+        if len(logged) != 1:
+            continue
+        h = logged.pop()
+        signed = {n: [r for r in p if r.height == h + 1] for n, (_, p, _) in state.items()}
+        if ([n for n in NAMES if signed[n]] == ["v0", "v1"]
+                and signed["v0"][0].digest == signed["v1"][0].digest
+                and all(state[n][2] == h for n in ("v2", "v3"))):
+            return sim, h + 1, signed["v0"][0].digest
+    raise AssertionError("no probe time left exactly v0 and v1 signed above the logs")
+
+
+def test_a_full_restart_after_only_a_third_signed_the_next_block_makes_blocks_again() -> None:
+    """Issue 16 finding 1, the last case: every validator killed when only v0 and v1 (half
+    the stake, more than a third) had signed block h + 1. They wait for h + 1 (their guard
+    forbids another block there); v2 and v3 resume at h; neither side is a quorum, and
+    before adoption the chain stalled for good (seen: 8 s, all at h). Now v2 and v3 adopt
+    the offered block, it is final with their shares, and the chain goes on."""
+    sim, next_h, offered = _crash_everyone_when_half_signed(1)
+    for a in NAMES:
+        for b in NAMES:
+            if a != b:
+                sim.network.set_link(a, b, symmetric=False, latency_ms=50.0)
+    for name in NAMES:
+        sim.restart_node(name)
+    sim.run(for_ms=5_000)
+    status = {n: _status(sim, n) for n in NAMES}
+    assert all(s["finalized_height"] > next_h + 3 for s in status.values()), status
+    assert all(s["mode"] == "consensus" for s in status.values()), status
+    crashed = ("v1", "v2", "v3")  # what reached their disks (v0 stays up: its committee)
+    for name in crashed:
+        sim.crash_node(name)
+    records = {n: BlockLog(open_image_database(sim.disk(n), "blocks")).record(next_h)
+               for n in crashed}
+    # the block v0 and v1 signed is the one final at h + 1 everywhere, and v2 or v3 signed
+    # it after the restart (nobody else could give it the quorum)
+    assert {r.digest for r in records.values() if r is not None} == {offered}
+    assert all(set(r.signers) & {2, 3} for r in records.values() if r is not None)
+    assert _logged_records_are_quorum_signed(sim, "v2") > next_h
