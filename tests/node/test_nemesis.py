@@ -9,9 +9,9 @@ Each case runs on a fresh devnet under a light transaction load
 nemeses on one devnet is ``benchmarks/nemesis.py --seed S --count N``.
 
 The full restart of all four validators was issue 16's finding 1 ("a restart of all
-validators never makes another block"): its safety must pass; its progress passes when
-every validator (or none) signed the last unlogged block and is xfail (not strict) for
-the mixed case, which still stalls (see the marker).
+validators never makes another block"): its safety and its progress must pass, whoever
+had signed the last unlogged block (the mixed case needs adoption: ``node/catchup.py``;
+its deterministic test is ``test_sim_validator_storage.py``).
 """
 
 from __future__ import annotations
@@ -138,15 +138,9 @@ def test_full_restart_loses_no_committed_block(full_restart: Outcome) -> None:
     assert full_restart.tip_at_heal >= full_restart.tip_before > 0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 16 finding 1: a full restart makes blocks again when every validator, or none, "
-    "had signed the last unlogged block (each offers its durable share, they finalize it "
-    "and restart the DAG). When only some had (seen: 2 of 4 signed block h + 1), the two "
-    "that had not rejoin at h, the two that had wait for h + 1, and neither half is a "
-    "quorum: the ones at h must adopt the offered block (it carries f + 1 shares, so no "
-    "other h + 1 can ever be final) — not built yet"))
 def test_full_restart_makes_progress_within_10s(full_restart: Outcome) -> None:
     """Issue 16 finding 1 (8 of 8 trials stalled before the fix): the restarted validators
-    finalize the block they had all signed from their durable shares, rejoin, and restart
-    the DAG above every round they signed (docs/consensus.md)."""
+    finalize the block they had signed from their durable shares — those that never signed
+    it adopt it when more than a third of the stake did (``node/catchup.py``) — rejoin,
+    and restart the DAG above every round they signed (docs/consensus.md)."""
     assert not full_restart.liveness, full_restart.describe()
