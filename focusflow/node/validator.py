@@ -98,10 +98,12 @@ from typing import Any
 
 import numpy as np
 
+from focusflow.actors.bft.reputation import ReputationConfig
 from focusflow.actors.consensus import codec
 from focusflow.actors.consensus.crypto import DOMAIN_TX, CachingVerifier, Signer, digest
 from focusflow.actors.consensus.node import NodeConfig, ValidatorCore
 from focusflow.actors.consensus.types import (
+    BlockHeader,
     BlockSig,
     Broadcast,
     ClientTx,
@@ -422,7 +424,8 @@ class Validator(Actor):
             anchor_round, recent = self._recent_chain(core.config.dag.gc_depth_rounds)
             core.resume_chain(watermark=self.last_signed["round"], height=blocks.height,
                               parent=blocks.tip_digest, state_root=ledger.core.root,
-                              anchor_round=anchor_round, recent_txs=recent)
+                              anchor_round=anchor_round, recent_txs=recent,
+                              recent_headers=self._recent_headers(core.config.bft.reputation))
             self.counters["rejoins"] += 1
             self.ctx.log.info("validator_rejoined", height=blocks.height, anchor_round=anchor_round,
                               watermark=self.last_signed)
@@ -451,6 +454,19 @@ class Validator(Actor):
                 break
             chunks.append(rec.txs)
         return anchor_round, [tx for chunk in reversed(chunks) for tx in chunk]
+
+    def _recent_headers(self, cfg: ReputationConfig) -> list[BlockHeader]:
+        """The headers of the last blocks, oldest first: enough for the resumed core to
+        rebuild the leader schedule the others follow (``LeaderSchedule.resume``)."""
+        blocks = self.blocks
+        assert blocks is not None
+        first = max(1, blocks.height - cfg.window_anchors - 2 * cfg.every_anchors + 1)
+        headers = []
+        for h in range(first, blocks.height + 1):
+            rec = blocks.record(h)
+            assert rec is not None
+            headers.append(codec.decode_block_header(rec.header))
+        return headers
 
     def _maybe_rejoin(self, tip: int) -> None:
         """A validator following by block sync resumes signing once it reached the tip a

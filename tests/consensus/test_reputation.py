@@ -228,3 +228,39 @@ def test_a_slow_validator_stops_leading_in_a_simulated_run() -> None:
     scores = h.nodes[0].bft.schedule.scores()
     assert scores[3] < min(scores[:3]) - 8
     assert 3 not in _late_leaders(h, 16)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(8, 40), st.sampled_from([(0, 1, 2), (0, 1, 2, 3), (1, 2, 3)]), st.integers(0, 6))
+def test_a_resumed_schedule_rebuilt_from_block_headers_leads_as_the_others(
+        rounds: int, live: tuple[int, ...], extra: int) -> None:
+    """Issue 16: a validator that restarted (or caught up by block sync) never committed
+    the anchors itself; it rebuilds the schedule from the score deltas the blocks carry
+    (``LeaderSchedule.resume``) and leads every coming slot as the validators that did —
+    from genesis, and from a suffix of ``window + 2·every`` headers."""
+    from focusflow.actors.consensus.types import BlockHeader
+
+    com = committee(4)
+    core = BftCore(committee=com, config=BftConfig(reputation=FAST))
+    view = View()
+    headers: list[BlockHeader] = []
+    for r in range(1, rounds + extra + 1):
+        prev = view.by_round.get(r - 1, {})
+        vote = SKIP
+        if r >= 3:
+            lead = prev.get(core.leader(r - 1))
+            vote = lead.digest if lead is not None else SKIP
+        for a in live:
+            view.add(make_cert(r, a, tuple(c.digest for c in prev.values()), vote))
+        for oa in core.try_commit(view):
+            headers.append(BlockHeader(len(headers) + 1, bytes(32), bytes(32), bytes(32), bytes(32),
+                                       oa.anchor.digest, oa.slot, oa.reputation))
+    assert headers and all(len(h.reputation) == 4 for h in headers)
+    s = core.schedule
+    ahead = range(s.last_slot + 1, s.last_slot + 12)
+    for suffix in (headers, headers[-(FAST.window_anchors + 2 * FAST.every_anchors):]):
+        rebuilt = LeaderSchedule(committee=com, config=FAST, gc_depth_rounds=core.config.gc_depth_rounds)
+        rebuilt.resume(height=len(headers), anchor_round=headers[-1].anchor_round, recent=suffix)
+        assert [rebuilt.leader(t) for t in ahead] == [s.leader(t) for t in ahead]
+        assert rebuilt.scores() == s.scores() and rebuilt.epochs[-1] == s.epochs[-1]
+        assert rebuilt.decided == {k: v for k, v in s.decided.items() if k >= suffix[0].anchor_round}

@@ -67,6 +67,7 @@ class OrderedAnchor:
     anchor: Certificate
     via: str
     history: tuple[Certificate, ...]
+    reputation: tuple[int, ...] = ()  # the anchor's leader-score delta (its block carries it)
 
 
 @dataclass
@@ -102,6 +103,9 @@ class BftCore:
         self.ordered: dict[bytes, int] = {}  # digest -> round, pruned below the GC depth
         self.mode = ModeState()
         self.decisions: dict[int, str] = {}  # slot -> "fast" | "fallback" | "skip" (bounded by GC)
+        #: A resumed core's last committed anchor (from its block log): its causal history
+        #: is what the others ordered before; marked ordered before our first commit.
+        self.resumed_anchor: bytes | None = None
         self.schedule = LeaderSchedule(
             committee=committee, config=self.config.reputation, gc_depth_rounds=self.config.gc_depth_rounds
         )
@@ -170,6 +174,7 @@ class BftCore:
         found = self._top(dag)
         if found is None:
             return []
+        self._adopt_resumed_history(dag)
         slot, value, below = found
         chain: list[tuple[int, Certificate]] = [(slot, dag.certs[value])]
         self.decisions[slot] = "decided"
@@ -190,6 +195,29 @@ class BftCore:
         self.last_anchor_round = slot
         self._prune()
         return out
+
+    def _adopt_resumed_history(self, dag: DagView) -> None:
+        """Resumed on a chain committed elsewhere: mark the causal history of its last
+        anchor as ordered, as it is at every validator that committed that anchor (each
+        committed anchor lies in the causal history of the next: quorum intersection), so
+        our first histories — their blocks' transactions and reputation deltas — are the
+        others' (issue 16: a restarted validator counted every certificate above its
+        floor again, its block header differed and, with one validator down, no block
+        could be finalized). Without that anchor in our DAG we cannot know; we try once."""
+        anchor = self.resumed_anchor
+        self.resumed_anchor = None
+        cert = dag.certs.get(anchor) if anchor is not None else None
+        if cert is None:
+            return
+        floor = cert.round - self.config.gc_depth_rounds
+        stack = [cert.digest]
+        while stack:
+            d = stack.pop()
+            c = dag.certs.get(d)
+            if d in self.ordered or c is None or c.round <= floor:
+                continue
+            self.ordered[d] = c.round
+            stack.extend(c.signed.header.parents)
 
     def _order(self, dag: DagView, slot: int, anchor: Certificate) -> OrderedAnchor:
         """Deterministic linearisation of the anchor's not-yet-ordered causal history."""
@@ -215,8 +243,8 @@ class BftCore:
             self.ordered[c.digest] = c.round
         via = "fast" if anchor.author == self.leader(slot) else "fallback"
         self.decisions[slot] = via
-        self.schedule.on_commit(slot, anchor, history)
-        return OrderedAnchor(slot, anchor, via, history)
+        reputation = self.schedule.on_commit(slot, anchor, history)
+        return OrderedAnchor(slot, anchor, via, history, reputation)
 
     def _prune(self) -> None:
         floor = self.last_anchor_round - self.config.gc_depth_rounds

@@ -36,8 +36,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
-from focusflow.actors.consensus.types import SKIP, Certificate, Committee
+from focusflow.actors.consensus.types import SKIP, BlockHeader, Certificate, Committee
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +108,48 @@ class LeaderSchedule:
                 return swaps.get(base, base)
         return base  # before the first switch (or below the GC floor: nothing asks there)
 
-    def resume(self, *, height: int, anchor_round: int) -> None:
-        """Start above a chain we did not commit ourselves (``ValidatorCore.resume_chain``):
-        round-robin until our own window has seen a switch (liveness only)."""
+    def resume(self, *, height: int, anchor_round: int,
+               recent: Sequence[BlockHeader] = ()) -> None:
+        """Start above a chain we did not commit ourselves (``ValidatorCore.resume_chain``),
+        rebuilding the schedule from the score deltas its blocks carry (``recent``: the
+        headers of the last blocks, consecutive, ending at ``height``).
+
+        Why: the schedule decides which anchor a validator votes for. A restarted
+        validator that voted by round-robin while the others followed their swaps split
+        the votes of every swapped slot; with one validator down the others need its
+        vote for a quorum, so no slot was ever decided again. Replayed from committed
+        deltas, the epochs that lead the slots ahead are the ones the others computed —
+        exactly, once ``recent`` spans ``window_anchors + every_anchors`` blocks (or
+        starts at height 1): an epoch computed from a partial window is left out (it
+        would lead only slots below ours). Headers without deltas (reputation off, or a
+        log from before they were recorded) leave round-robin, as before.
+        """
         self.height = height
         self.last_slot = max(1, anchor_round)
-
-    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> None:
-        """Account one committed anchor (chain order); maybe switch the schedule."""
-        if not self.config.enabled:
+        cfg = self.config
+        if not cfg.enabled or not recent or any(len(h.reputation) != self.committee.size for h in recent):
             return
+        assert recent[-1].height == height and anchor_round == recent[-1].anchor_round
+        assert all(b.height == a.height + 1 for a, b in pairwise(recent))
+        from_genesis = recent[0].height == 1
+        previous: int | None = None
+        for replayed, h in enumerate(recent, start=1):
+            if previous is not None:
+                for skipped in range(previous + 1, h.anchor_round):
+                    self.decided[skipped] = SKIP
+            self.decided[h.anchor_round] = h.anchor
+            previous = h.anchor_round
+            self.window.append(h.reputation)
+            if h.height % cfg.every_anchors == 0 and (from_genesis or replayed >= cfg.window_anchors):
+                swaps = swaps_for(self.committee, self.scores(), cfg.min_gap)
+                self.epochs.append((h.anchor_round + cfg.lag_slots, swaps))
+        self._prune()
+
+    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> tuple[int, ...]:
+        """Account one committed anchor (chain order); maybe switch the schedule. Returns
+        the anchor's score delta per validator (its block carries it: ``resume``)."""
+        if not self.config.enabled:
+            return ()
         assert slot > self.last_slot, "anchors are committed in slot order"
         delta = [0] * self.committee.size
         penalty = self.config.skip_penalty
@@ -138,6 +171,7 @@ class LeaderSchedule:
             swaps = swaps_for(self.committee, self.scores(), self.config.min_gap)
             self.epochs.append((slot + self.config.lag_slots, swaps))
         self._prune()
+        return tuple(delta)
 
     def scores(self) -> list[int]:
         """Each validator's score over the window."""

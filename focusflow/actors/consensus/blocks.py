@@ -132,8 +132,10 @@ class BlockCore:
         size = self.config.reward_batch_blocks
         self.settled_batches = -(-height // size)
 
-    def on_commit(self, commit: Commit, authors: Sequence[int]) -> list[Effect]:
-        """Build the next block from a commit, sign it and broadcast the share."""
+    def on_commit(self, commit: Commit, authors: Sequence[int],
+                  reputation: tuple[int, ...] = ()) -> list[Effect]:
+        """Build the next block from a commit, sign it and broadcast the share
+        (``reputation``: the anchor's leader-score delta, carried in the header)."""
         txs = []
         for tx in commit.txs:
             d = digest(DOMAIN_TX, tx)
@@ -153,6 +155,7 @@ class BlockCore:
             pi_root=pi_root,
             anchor=commit.anchor,
             anchor_round=commit.slot,
+            reputation=reputation,
         )
         payload = codec.encode_block_header(header)
         block_digest = digest(DOMAIN_BLOCK, payload)

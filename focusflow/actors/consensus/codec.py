@@ -172,6 +172,10 @@ def encode_block_header(h: BlockHeader) -> bytes:
         anchor=h.anchor,
         anchorRound=h.anchor_round,
     )
+    if h.reputation:
+        m.init("reputation", len(h.reputation))
+        for i, v in enumerate(h.reputation):
+            m.reputation[i] = v
     return bytes(m.to_bytes())
 
 
@@ -186,6 +190,7 @@ def _decode_block_header(data: bytes) -> BlockHeader:
             pi_root=bytes(m.piRoot),
             anchor=bytes(m.anchor),
             anchor_round=m.anchorRound,
+            reputation=tuple(m.reputation),
         )
 
 

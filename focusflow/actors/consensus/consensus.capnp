@@ -77,6 +77,7 @@ struct BlockHeader {
   piRoot @4 :Data;
   anchor @5 :Data;         # digest of the committed anchor certificate
   anchorRound @6 :UInt64;
+  reputation @7 :List(Int32);  # leader-score delta of the anchor per validator (bft/reputation.py)
 }
 
 # A notarisation share: Signed.payload is the encoded BlockHeader.

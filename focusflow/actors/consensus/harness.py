@@ -468,6 +468,9 @@ class Harness:
             state_root=tip.header.state_root if tip else bytes(32),
             anchor_round=tip.header.anchor_round if tip else 0,
             recent_txs=recent,
+            recent_headers=[self.chain[h].header for h in range(
+                max(1, height - old.config.bft.reputation.window_anchors
+                    - 2 * old.config.bft.reputation.every_anchors + 1), height + 1)],
         )
         self.nodes[i] = core
         self.resumed_at[i] = height

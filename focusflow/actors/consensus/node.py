@@ -23,6 +23,7 @@ from focusflow.actors.consensus.blocks import BlockConfig, BlockCore, StateTrans
 from focusflow.actors.consensus.crypto import DOMAIN_ELECT, Signer, Verifier, digest
 from focusflow.actors.consensus.types import (
     SKIP,
+    BlockHeader,
     BlockSig,
     Certificate,
     CertRequest,
@@ -108,6 +109,7 @@ class ValidatorCore:
         state_root: bytes,
         anchor_round: int,
         recent_txs: Sequence[bytes],
+        recent_headers: Sequence[BlockHeader] = (),
     ) -> None:
         """Rejoin consensus after a restart, on a chain finalized up to ``height``.
 
@@ -120,7 +122,9 @@ class ValidatorCore:
         anchor; theirs is ``gc_depth_rounds`` below their own, newer, last anchor), so that
         certificates whose parents the others already collected can still be inserted
         (a floor below theirs leaves every synced certificate waiting for a parent nobody
-        can send). The price: a certificate older than that floor and still unordered is
+        can send), and (4) lead slots by the schedule the others follow, rebuilt from
+        ``recent_headers`` (the last blocks' headers, ending at ``height``:
+        ``LeaderSchedule.resume``). The price: a certificate older than that floor and still unordered is
         invisible to us; our block would then differ from the others' and not finalize.
         """
         assert not self.started and self.commits == 0, "only before the first step"
@@ -131,7 +135,8 @@ class ValidatorCore:
         assert self.dag.gc_round == max(0, floor) or floor <= 0
         self.bft.last_slot = max(1, anchor_round)
         self.bft.last_anchor_round = anchor_round
-        self.bft.schedule.resume(height=height, anchor_round=anchor_round)
+        self.bft.schedule.resume(height=height, anchor_round=anchor_round, recent=recent_headers)
+        self.bft.resumed_anchor = recent_headers[-1].anchor if recent_headers else None
         self.blocks.resume(height=height, parent=parent, state_root=state_root, recent_txs=recent_txs)
         self.commits = height
         self.resumed_slot = anchor_round
@@ -231,7 +236,8 @@ class ValidatorCore:
             commit = Commit(ordered.slot, ordered.anchor.digest, ordered.via, tuple(c.digest for c in ordered.history), txs)
             self.commits += 1
             effects.append(commit)
-            effects.extend(self.blocks.on_commit(commit, [c.author for c in ordered.history]))
+            effects.extend(self.blocks.on_commit(commit, [c.author for c in ordered.history],
+                                                 ordered.reputation))
         if self.bft.last_anchor_round:
             self.dag.gc(self.bft.last_anchor_round)
             self.snow.gc(self.bft.last_slot)
@@ -241,22 +247,37 @@ class ValidatorCore:
         return effects
 
     def _maybe_restart_dag(self, now_ns: int) -> list[Effect]:
-        """Resumed and still without any certificate after ``restart_after_ms``: every
-        validator lost its DAG (a restart of all of them), restart it above everything we
-        signed (``DagCore.restart_at``; peers adopt the highest such round)."""
+        """Resumed, never proposed since, and stuck for ``restart_after_ms``: restart the
+        DAG above everything we signed (``DagCore.restart_at``; peers adopt the highest
+        such round, a stalled peer too).
+
+        Two ways to be stuck. Without any certificate: every validator lost its DAG (a
+        restart of all of them). With the certificates peers sent, but a quorum round
+        that stopped moving: the open round is one we signed in before the crash (our
+        watermark), so we may neither vote in it nor propose there, and with one
+        validator down the others need exactly our votes — the round is frozen for
+        everyone (issue 16 finding 1, restart while another is down: the simulator froze
+        7 of 18 such runs at one round, all three live validators in consensus)."""
         dag = self.dag
         if self.resumed_ns is None:
             return []
-        if not dag.restartable or dag.certs or dag.own is not None:
-            # Too late: we hold a certificate, or proposed (we adopted a peer's restart
-            # round). Forget the deadline: left set, it stayed in the past and made the
-            # core tick at once, for ever (chaos seed 159: 148,000 ticks in 6 virtual s).
+        if dag.own is not None:
+            # We take part again (proposed, or adopted a peer's restart round). Forget the
+            # deadline: left set, it stayed in the past and made the core tick at once,
+            # for ever (chaos seed 159: 148,000 ticks in 6 virtual s).
             self.resumed_ns = None
             return []
-        if now_ns - self.resumed_ns < self.config.restart_after_ms * 1_000_000:
+        if now_ns < self._restart_deadline_ns():
             return []
         self.resumed_ns = None
         return dag.restart_at(max(dag.round, dag.vote_floor, dag.gc_round) + 1, now_ns)
+
+    def _restart_deadline_ns(self) -> int:
+        """When a resumed core that has not proposed restarts the DAG: ``restart_after_ms``
+        after it resumed, or after its quorum round last moved once it holds certificates."""
+        assert self.resumed_ns is not None
+        since = max(self.resumed_ns, self.quorum_moved_ns) if self.dag.certs else self.resumed_ns
+        return since + self.config.restart_after_ms * 1_000_000
 
     def _advance(self, now_ns: int) -> list[Effect]:
         """Propose the next round once the previous one has the quorum stake of certs."""
@@ -367,7 +388,7 @@ class ValidatorCore:
         for first in self.fetch_started_ns.values():
             times.append(first + self.config.fallback_fetch_timeout_ms * 1_000_000)
         if self.resumed_ns is not None:
-            times.append(self.resumed_ns + self.config.restart_after_ms * 1_000_000)
+            times.append(self._restart_deadline_ns())
         # A deadline already past (we were not called for a while: crash, pause, lost
         # timer) fires at once; dropping it would leave the core waiting for a message
         # that nobody sends.

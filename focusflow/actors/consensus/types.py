@@ -194,6 +194,13 @@ class BlockHeader:
     pi_root: bytes
     anchor: bytes
     anchor_round: int
+    #: The leader-reputation score delta of this block's anchor, one per validator
+    #: (``bft/reputation.py``; empty with reputation off). Committed, so a validator that
+    #: did not commit these blocks itself (restarted, synced) rebuilds the leader schedule
+    #: from its log exactly as the others computed it: a restarted validator voting by
+    #: another schedule split every slot's votes, and with one validator down no slot
+    #: could be decided again (issue 16 finding 1, restart while another is down).
+    reputation: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,15 +327,18 @@ class DagCore:
         Why: after a restart of every validator each core resumed with an empty DAG and a
         watermark (issue 16 finding 1); a header above round 1 needs the quorum stake of
         certificates of the round below as parents, which nobody kept, so no round could
-        ever start again. A resumed core that still holds no certificate raises its DAG
-        floor to ``round_ - 1`` (below the floor parents are not checked, as for any
+        ever start again. A resumed core that still holds no certificate (or holds some,
+        but its quorum round froze at a round its watermark keeps it out of, see
+        ``ValidatorCore._maybe_restart_dag``) raises its DAG floor to ``round_ - 1``
+        (dropping the certificates at or below it) (below the floor parents are not checked, as for any
         certificate the GC dropped) and proposes there; a peer in the same state adopts
         the highest such round it sees (``_adopt_restart``), so the committee meets in one
         round and the next one links a quorum as usual. Safety does not rest on it: a
         block still needs the quorum stake of shares on one header, and the double-sign
         guard keeps each validator to one share per height and one header per round.
         """
-        assert self.restartable and not self.certs
+        assert (self.restartable and not self.certs) or self.own is None, \
+            "restart only a resumed core without certificates, or one that never proposed"
         assert round_ > max(self.round, self.vote_floor, self.gc_round)
         self._raise_floor(round_ - 1)
         return self.propose(round_, SKIP, now_ns)
