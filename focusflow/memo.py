@@ -1,0 +1,55 @@
+"""A bounded, thread-safe memo of a pure function's results (least recently used out).
+
+Why one class: several pure checks (signature verification, decoding a message) are
+repeated on identical bytes, by every validator of a simulation and by a production node
+that receives the same gossip from several peers. Remembering their results is sound only
+when the result is a pure function of the key and immutable; each user says why its own
+is. A bound keeps memory flat whatever a peer sends.
+"""
+
+from __future__ import annotations
+
+import threading  # runtime-ok: ctx.run_blocking worker threads share a memo; the lock only guards it
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMemo(Generic[K, V]):
+    """At most ``entries_max`` remembered values; the least recently used one goes first."""
+
+    def __init__(self, entries_max: int) -> None:
+        assert entries_max > 0, "a memo holds at least one entry"
+        self.entries_max = entries_max
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+        #: Lookups that found a value (tests, benchmarks).
+        self.hits = 0
+
+    def get(self, key: K) -> V | None:
+        """The remembered value of ``key``, or None (a hit becomes the most recent)."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        """Remember ``value`` for ``key``, evicting the least recently used beyond the bound."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries_max:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._items.clear()
+            self.hits = 0
