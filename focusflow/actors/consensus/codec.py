@@ -31,6 +31,7 @@ from focusflow.actors.consensus.types import (
     Vote,
 )
 from focusflow.limits import TX_BYTES_MAX
+from focusflow.memo import BoundedMemo
 from focusflow.wire import load_schema
 
 schema: Any = load_schema(Path(__file__).with_name("consensus.capnp"))
@@ -295,9 +296,28 @@ def decode_block_header(data: bytes) -> BlockHeader:
         raise _parse_error(exc) from exc
 
 
+decoded_memo_max = 4_096
+"""Hops :func:`decode_message` remembers (least recently used out): a broadcast reaches
+every peer as the same bytes, and a few rounds of headers, votes and certificates of a
+100-validator committee fit."""
+_decoded: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(decoded_memo_max)
+
+
 def decode_message(data: bytes) -> tuple[int, Payload]:
-    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed."""
+    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed.
+
+    A hop that decodes is remembered by its exact bytes: decoding is a pure function of
+    them and every payload is a frozen dataclass of bytes, ints and tuples, so one decoded
+    value can be handed to every receiver (n simulated validators, or a production node
+    that hears the same gossip twice). Malformed hops are not remembered."""
+    memo = type(data) is bytes  # an immutable key (a bytearray or memoryview may change)
+    hit = _decoded.get(data) if memo else None
+    if hit is not None:
+        return hit
     try:
-        return _decode_message(data)
+        out = _decode_message(data)
     except Exception as exc:
         raise _parse_error(exc) from exc
+    if memo:
+        _decoded.put(data, out)
+    return out
