@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading  # runtime-ok: ctx.run_blocking worker threads share a memo; the lock only guards it
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -44,6 +45,16 @@ class BoundedMemo(Generic[K, V]):
             self._items.move_to_end(key)
             while len(self._items) > self.entries_max:
                 self._items.popitem(last=False)
+
+    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
+        """The remembered value of ``key``, else ``compute()`` remembered. An exception of
+        ``compute`` propagates and nothing is remembered (a rejection is checked again)."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        value = compute()
+        self.put(key, value)
+        return value
 
     def __len__(self) -> int:
         return len(self._items)

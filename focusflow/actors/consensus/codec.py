@@ -7,8 +7,9 @@ signature is never computed over a re-encoded struct.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +44,9 @@ batches_max = 64
 request_digests_max = 4096
 response_certs_max = 4096
 votes_max = 1024
+
+
+_T = TypeVar("_T")
 
 
 class DecodeError(ValueError):
@@ -280,12 +284,36 @@ def _parse_error(exc: Exception) -> DecodeError:
     return exc if isinstance(exc, DecodeError) else DecodeError(f"malformed frame: {exc}")
 
 
+decoded_memo_max = 4_096
+"""Hops, and header payloads, each memo remembers (least recently used out): a few rounds of
+headers, votes and certificates of a 100-validator committee."""
+_decoded_messages: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(decoded_memo_max)
+_decoded_headers: BoundedMemo[bytes, Header] = BoundedMemo(decoded_memo_max)
+
+
+def _remembered(memo: BoundedMemo[bytes, _T], data: bytes, decode: Callable[[bytes], _T]) -> _T:
+    """``decode(data)`` (its errors as ``DecodeError``), remembered by the exact bytes.
+
+    Sound because decoding is a pure function of the bytes and every decoded value is a
+    frozen dataclass of bytes, ints and tuples, so one value can be handed to every
+    receiver. Malformed bytes are not remembered; neither is anything but ``bytes`` (a
+    bytearray or memoryview could change under its key)."""
+
+    def checked() -> _T:
+        try:
+            return decode(data)
+        except Exception as exc:  # pycapnp reads lazily: KjException/ValueError surface here
+            raise _parse_error(exc) from exc
+
+    return memo.get_or_compute(data, checked) if type(data) is bytes else checked()
+
+
 def decode_header(data: bytes) -> Header:
-    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits."""
-    try:
-        return _decode_header(data)
-    except Exception as exc:  # pycapnp reads lazily: KjException/ValueError surface here
-        raise _parse_error(exc) from exc
+    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits.
+
+    Remembered by its exact bytes: a header arrives alone and again inside its
+    certificate, at every validator."""
+    return _remembered(_decoded_headers, data, _decode_header)
 
 
 def decode_block_header(data: bytes) -> BlockHeader:
@@ -296,28 +324,10 @@ def decode_block_header(data: bytes) -> BlockHeader:
         raise _parse_error(exc) from exc
 
 
-decoded_memo_max = 4_096
-"""Hops :func:`decode_message` remembers (least recently used out): a broadcast reaches
-every peer as the same bytes, and a few rounds of headers, votes and certificates of a
-100-validator committee fit."""
-_decoded: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(decoded_memo_max)
-
-
 def decode_message(data: bytes) -> tuple[int, Payload]:
     """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed.
 
-    A hop that decodes is remembered by its exact bytes: decoding is a pure function of
-    them and every payload is a frozen dataclass of bytes, ints and tuples, so one decoded
-    value can be handed to every receiver (n simulated validators, or a production node
-    that hears the same gossip twice). Malformed hops are not remembered."""
-    memo = type(data) is bytes  # an immutable key (a bytearray or memoryview may change)
-    hit = _decoded.get(data) if memo else None
-    if hit is not None:
-        return hit
-    try:
-        out = _decode_message(data)
-    except Exception as exc:
-        raise _parse_error(exc) from exc
-    if memo:
-        _decoded.put(data, out)
-    return out
+    Remembered by its exact bytes (see :func:`_remembered`): a broadcast reaches every peer
+    as the same bytes, so n simulated validators (or a production node hearing the same
+    gossip twice) decode it once."""
+    return _remembered(_decoded_messages, data, _decode_message)
