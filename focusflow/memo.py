@@ -59,6 +59,9 @@ class BoundedMemo(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
     def clear(self) -> None:
         """Forget everything (tests)."""
         with self._lock:
