@@ -74,3 +74,15 @@ def test_get_or_compute_remembers_values_not_errors() -> None:
     assert len(calls) == 2 and len(memo) == 0
     assert memo.get_or_compute("good", lambda: 7) == 7
     assert memo.get_or_compute("good", lambda: 8) == 7
+
+
+def test_a_weighed_memo_bounds_the_bytes_it_holds() -> None:
+    memo: BoundedMemo[bytes, int] = BoundedMemo(100, weigh=len, weight_max=10)
+    memo.put(b"x" * 11, 1)  # heavier than the whole memo: not remembered
+    assert len(memo) == 0
+    for i in range(5):
+        memo.put(bytes([i]) * 4, i)
+        assert sum(map(len, memo._items)) <= 10
+    assert len(memo) == 2 and memo.get(bytes([4]) * 4) == 4
+    memo.put(bytes([4]) * 4, 5)  # the same key again weighs once
+    assert len(memo) == 2 and sum(map(len, memo._items)) == 8

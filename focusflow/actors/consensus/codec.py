@@ -287,8 +287,13 @@ def _parse_error(exc: Exception) -> DecodeError:
 decoded_memo_max = 4_096
 """Hops, and header payloads, each memo remembers (least recently used out): a few rounds of
 headers, votes and certificates of a 100-validator committee."""
-_decoded_messages: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(decoded_memo_max)
-_decoded_headers: BoundedMemo[bytes, Header] = BoundedMemo(decoded_memo_max)
+decoded_memo_bytes_max = 32 << 20
+"""...and at most this many bytes of them per memo (a decoded value holds about as many
+again): ≤ ~128 MB for both memos, whatever the size of the hops."""
+_decoded_messages: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(
+    decoded_memo_max, weigh=len, weight_max=decoded_memo_bytes_max)
+_decoded_headers: BoundedMemo[bytes, Header] = BoundedMemo(
+    decoded_memo_max, weigh=len, weight_max=decoded_memo_bytes_max)
 
 
 def _remembered(memo: BoundedMemo[bytes, _T], data: bytes, decode: Callable[[bytes], _T]) -> _T:
