@@ -60,7 +60,7 @@ def _main(args: argparse.Namespace) -> int:
 def _print_human(s: dict[str, Any]) -> None:
     print(f"focusflow sim: scenario {s['scenario']!r}, seed {s['seed']}")
     print(f"  {s['events']} steps, {s['virtual_seconds']:.3f} virtual s "
-          f"in {s['wall_seconds']:.3f} wall s")
+          f"in {s['wall_seconds']:.3f} wall s ({s['speed_x']}x real time)")
     net = s["network"]
     print(f"  network: {net['sent']} sent, {net['delivered']} delivered, {net['lost']} lost, "
           f"{net['duplicated']} duplicated, {net['partitioned']} cut by partitions")

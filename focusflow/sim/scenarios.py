@@ -134,6 +134,9 @@ def run_scenario(name: str, seed: int, *, duration_ms: float | None = None,
         "records": sim.records,
         "virtual_seconds": round(sim.virtual_seconds, 9),
         "wall_seconds": round(wall, 6),
+        # virtual seconds per wall second: how much faster than real time the run went
+        # (reported only; the trace never sees the wall clock)
+        "speed_x": round(sim.virtual_seconds / wall, 3) if wall > 0 else None,
         "invariants": dict(sim.invariant_results),
         "violations": [{"invariant": n, "step": s, "t_ns": t, "detail": d}
                        for n, s, t, d in sim.violations],

@@ -24,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_sim_json_has_the_promised_fields_and_heals_the_crash(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "--seed", "3", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    for key in ("trace_hash", "events", "virtual_seconds", "wall_seconds", "invariants"):
+    for key in ("trace_hash", "events", "virtual_seconds", "wall_seconds", "speed_x", "invariants"):
         assert key in summary
     assert summary["invariants"] and all(summary["invariants"].values())
     assert summary["invariants"]["crash_healed"] is True
     assert summary["injected_crashes"] >= 1 and summary["restarts"] >= 1
     assert summary["virtual_seconds"] == pytest.approx(5.0)
+    assert summary["speed_x"] == pytest.approx(summary["virtual_seconds"] / summary["wall_seconds"],
+                                               rel=1e-2)
     assert summary["nodes_up"] == 4
 
 

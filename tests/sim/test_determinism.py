@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from focusflow.sim.scenarios import run_scenario
 from tests.sim.scenario import build, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,15 @@ def test_the_scenario_exercises_faults_and_heals() -> None:
     assert stats["nodes"]["n3"]["generation"] == 2 and sim.is_up("n3")
     assert sum(n["crashes"] for n in stats["nodes"].values()) > 0
     assert abs(sim.virtual_seconds - 1.0) < 1e-9
+
+
+def test_the_process_wide_memos_never_change_a_trace() -> None:
+    """The memos of verified signatures and decoded hops (issue 19, item 4) are warm on a
+    second run in this process and cold in a fresh one: the trace is the same."""
+    code = ("from focusflow.sim.scenarios import run_scenario\n"
+            "print('TRACE', run_scenario('network', 5, duration_ms=1500, options={})['trace_hash'])")
+    runs = [run_scenario("network", 5, duration_ms=1500, options={})["trace_hash"] for _ in range(2)]
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True)
+    fresh = next(x for x in out.stdout.splitlines() if x.startswith("TRACE ")).split()[1]
+    assert runs[0] == runs[1] == fresh

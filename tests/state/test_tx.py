@@ -256,7 +256,7 @@ def test_decode_memo_returns_the_admitted_tx_and_never_a_rejection(
             T.decode_tx(bad)
         assert err.value.reason is Reject.SELF_LINK
     assert bad not in T._decoded
-    monkeypatch.setattr(T, "decoded_memo_max", 3)
+    monkeypatch.setattr(T._decoded, "entries_max", 3)
     for raw in raws:
         T.decode_tx(raw)
     assert len(T._decoded) <= 3 and raws[-1] in T._decoded

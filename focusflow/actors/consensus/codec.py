@@ -7,8 +7,9 @@ signature is never computed over a re-encoded struct.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from focusflow.actors.consensus.types import (
     Vote,
 )
 from focusflow.limits import TX_BYTES_MAX
+from focusflow.memo import BoundedMemo
 from focusflow.wire import load_schema
 
 schema: Any = load_schema(Path(__file__).with_name("consensus.capnp"))
@@ -42,6 +44,9 @@ batches_max = 64
 request_digests_max = 4096
 response_certs_max = 4096
 votes_max = 1024
+
+
+_T = TypeVar("_T")
 
 
 class DecodeError(ValueError):
@@ -284,12 +289,41 @@ def _parse_error(exc: Exception) -> DecodeError:
     return exc if isinstance(exc, DecodeError) else DecodeError(f"malformed frame: {exc}")
 
 
+decoded_memo_max = 4_096
+"""Hops, and header payloads, each memo remembers (least recently used out): a few rounds of
+headers, votes and certificates of a 100-validator committee."""
+decoded_memo_bytes_max = 32 << 20
+"""...and at most this many bytes of them per memo (a decoded value holds about as many
+again): ≤ ~128 MB for both memos, whatever the size of the hops."""
+_decoded_messages: BoundedMemo[bytes, tuple[int, Payload]] = BoundedMemo(
+    decoded_memo_max, weigh=len, weight_max=decoded_memo_bytes_max)
+_decoded_headers: BoundedMemo[bytes, Header] = BoundedMemo(
+    decoded_memo_max, weigh=len, weight_max=decoded_memo_bytes_max)
+
+
+def _remembered(memo: BoundedMemo[bytes, _T], data: bytes, decode: Callable[[bytes], _T]) -> _T:
+    """``decode(data)`` (its errors as ``DecodeError``), remembered by the exact bytes.
+
+    Sound because decoding is a pure function of the bytes and every decoded value is a
+    frozen dataclass of bytes, ints and tuples, so one value can be handed to every
+    receiver. Malformed bytes are not remembered; neither is anything but ``bytes`` (a
+    bytearray or memoryview could change under its key)."""
+
+    def checked() -> _T:
+        try:
+            return decode(data)
+        except Exception as exc:  # pycapnp reads lazily: KjException/ValueError surface here
+            raise _parse_error(exc) from exc
+
+    return memo.get_or_compute(data, checked) if type(data) is bytes else checked()
+
+
 def decode_header(data: bytes) -> Header:
-    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits."""
-    try:
-        return _decode_header(data)
-    except Exception as exc:  # pycapnp reads lazily: KjException/ValueError surface here
-        raise _parse_error(exc) from exc
+    """Parse header bytes; raises ``DecodeError`` on anything malformed or over limits.
+
+    Remembered by its exact bytes: a header arrives alone and again inside its
+    certificate, at every validator."""
+    return _remembered(_decoded_headers, data, _decode_header)
 
 
 def decode_block_header(data: bytes) -> BlockHeader:
@@ -301,8 +335,9 @@ def decode_block_header(data: bytes) -> BlockHeader:
 
 
 def decode_message(data: bytes) -> tuple[int, Payload]:
-    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed."""
-    try:
-        return _decode_message(data)
-    except Exception as exc:
-        raise _parse_error(exc) from exc
+    """Decode one hop into (claimed sender, payload); ``DecodeError`` when malformed.
+
+    Remembered by its exact bytes (see :func:`_remembered`): a broadcast reaches every peer
+    as the same bytes, so n simulated validators (or a production node hearing the same
+    gossip twice) decode it once."""
+    return _remembered(_decoded_messages, data, _decode_message)

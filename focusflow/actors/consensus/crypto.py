@@ -2,21 +2,21 @@
 
 Why an injected ``Verifier``: a simulation runs n validators in one process and each
 signature reaches n of them; ``CachingVerifier`` checks each distinct (key, message,
-signature) once, which keeps 50-validator runs tractable without weakening a check
-(a cached entry is a signature that really verified).
+signature) once per process (the memo of :mod:`focusflow.signatures`), which keeps
+50-validator runs tractable without weakening a check (a cached entry is a signature that
+really verified).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
 import blake3
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from focusflow.actors.consensus.types import DIGEST_BYTES, SIGNATURE_BYTES
+from focusflow.signatures import verify_detached, verify_detached_uncached
 
 DOMAIN_HEADER = b"focusflow/consensus/header/v1\x00"
 DOMAIN_VOTE = b"focusflow/consensus/vote/v1\x00"
@@ -72,61 +72,24 @@ class Verifier(Protocol):
 
 
 class Ed25519Verifier:
-    """Plain PyNaCl verification, no cache."""
+    """Plain PyNaCl verification, no memo (the reference a caching verifier is checked against)."""
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is valid for ``message`` under ``public_key``."""
-        if len(signature) != SIGNATURE_BYTES or len(public_key) != 32:
-            return False
-        try:
-            VerifyKey(public_key).verify(message, signature)
-        except (BadSignatureError, ValueError):
-            return False
-        return True
+        return verify_detached_uncached(public_key, message, signature)
 
 
 class CachingVerifier:
-    """Ed25519 verification remembering valid triples (bounded LRU, ``entries_max``).
+    """Ed25519 verification through the process-wide memo of verified triples
+    (:func:`focusflow.signatures.verify_detached`: bounded, successes only, keyed on an
+    injective encoding of the exact bytes). Shared by every core of the process, so a
+    signature that n simulated validators receive is checked once, not n times."""
 
-    Only successes are cached, so a forged signature is always checked in full. The key
-    is the BLAKE3 of the triple *as a structure* (each part length-prefixed, after the
-    sizes are checked): a plain concatenation ``pk || sig || msg`` let an invalid triple
-    whose bytes concatenate to a cached valid one (a signature shifted into the message)
-    hit the cache (issue 16, finding 7).
-    """
-
-    def __init__(self, *, entries_max: int = 1 << 20) -> None:
-        assert entries_max > 0
-        self.entries_max = entries_max
-        self._inner = Ed25519Verifier()
-        self._valid: OrderedDict[bytes, None] = OrderedDict()
+    def __init__(self) -> None:
+        #: Signatures this verifier was asked about (tests, metrics).
         self.checks = 0
-        self.hits = 0
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is valid for ``message`` under ``public_key``."""
         self.checks += 1
-        if len(signature) != SIGNATURE_BYTES or len(public_key) != 32:
-            return False  # before the lookup: the key below assumes these sizes
-        key = _triple_key(public_key, message, signature)
-        if key in self._valid:
-            self.hits += 1
-            return True
-        ok = self._inner.verify(public_key, message, signature)
-        if ok:
-            self._valid[key] = None
-            if len(self._valid) > self.entries_max:
-                self._valid.popitem(last=False)
-        return ok
-
-
-_CACHE_DOMAIN = b"focusflow/consensus/verified-triple/v1\x00"
-
-
-def _triple_key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
-    """An injective encoding of (pk, msg, sig), hashed: every part length-prefixed."""
-    h = blake3.blake3(_CACHE_DOMAIN)
-    for part in (public_key, signature, message):
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.digest()
+        return verify_detached(public_key, message, signature)

@@ -365,7 +365,9 @@ class DagCore:
 
     def watermark(self) -> int:
         """Highest round we signed a header or a vote for (what the shell persists)."""
-        voted = max((r for r, _ in self.voted), default=0)
+        # The keys are (round, author) tuples, so the greatest key holds the greatest round:
+        # one C-level max over the keys, no generator (the shell asks on every message).
+        voted, _ = max(self.voted, default=(0, 0))
         return max(self.round, voted)
 
     def quorum_at(self, round_: int) -> bool:

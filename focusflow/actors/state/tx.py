@@ -15,7 +15,6 @@ gets from the runtime and the event loop never stalls on signature checks.
 from __future__ import annotations
 
 import enum
-import threading  # runtime-ok: the decode memo is shared with the worker threads ctx.run_blocking runs; the lock only guards it
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,6 @@ from typing import Any
 import blake3
 import capnp
 import numpy as np
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
 
 from focusflow.actors.state.ids import (
     ADDRESS_LEN,
@@ -37,6 +34,8 @@ from focusflow.actors.state.ids import (
     address_of,
 )
 from focusflow.limits import LINKS_PER_TX_MAX, TX_BYTES_MAX
+from focusflow.memo import BoundedMemo
+from focusflow.signatures import verify_detached
 from focusflow.wire import load_schema
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "wire" / "schemas" / "state.capnp"
@@ -123,11 +122,10 @@ def _links_array(raw: bytes, what: str, per_link_checks: bool = True) -> np.ndar
 
 
 decoded_memo_max = 8_192
-"""Txs :func:`decode_tx` remembers (FIFO): four blocks of 2,000 txs, so a tx decoded at
-mempool admission is still there when its block executes. Memory: a remembered tx holds
+"""Txs :func:`decode_tx` remembers (least recently used out): four blocks of 2,000 txs,
+so a tx decoded at mempool admission is still there when its block executes. Memory: a remembered tx holds
 its raw bytes, body and link arrays, at most ~12 KB at ``TX_BYTES_MAX``, so ≤ ~100 MB."""
-_decoded: dict[bytes, Tx] = {}
-_decoded_lock = threading.Lock()
+_decoded: BoundedMemo[bytes, Tx] = BoundedMemo(decoded_memo_max)
 
 
 def decode_tx(raw: bytes, *, per_link_checks: bool = True) -> Tx:
@@ -146,18 +144,12 @@ def decode_tx(raw: bytes, *, per_link_checks: bool = True) -> Tx:
         TxRejected: MALFORMED, OVERSIZED, ADDRESS_MISMATCH, INVALID_CID, EMPTY_BATCH,
             SELF_LINK (the sender's fault; the tx carries its own evidence).
     """
-    memo = type(raw) is bytes
-    if memo:
-        hit = _decoded.get(raw)
-        if hit is not None:
-            return hit
-    tx = decode_tx_uncached(raw, per_link_checks=per_link_checks)
-    if memo and per_link_checks:
-        with _decoded_lock:
-            _decoded[raw] = tx
-            while len(_decoded) > decoded_memo_max:
-                del _decoded[next(iter(_decoded))]
-    return tx
+    if type(raw) is not bytes:  # a mutable buffer could change under its key
+        return decode_tx_uncached(raw, per_link_checks=per_link_checks)
+    if per_link_checks:
+        return _decoded.get_or_compute(raw, lambda: decode_tx_uncached(raw))
+    hit = _decoded.get(raw)  # a full decode serves a partial one; never the other way
+    return hit if hit is not None else decode_tx_uncached(raw, per_link_checks=False)
 
 
 def decode_tx_uncached(raw: bytes, *, per_link_checks: bool = True) -> Tx:
@@ -277,14 +269,12 @@ def _read_body(msg: Any, per_link_checks: bool = True) -> dict[str, Any]:
 
 
 def verify_signatures(txs: Sequence[Tx]) -> list[bool]:
-    """Verify each tx's Ed25519 signature over its body bytes. Pure; releases the GIL."""
-    out = []
-    for tx in txs:
-        try:
-            crypto_sign_open(tx.signature + tx.body, tx.public_key)
-            out.append(True)
-        except (BadSignatureError, ValueError):
-            out.append(False)
+    """Verify each tx's Ed25519 signature over its body bytes. Pure; releases the GIL.
+
+    Through the process-wide memo of verified triples: a tx checked at mempool admission
+    is not checked again when its block executes (nor by the other validators of a
+    simulation)."""
+    out = [verify_detached(tx.public_key, tx.body, tx.signature) for tx in txs]
     assert len(out) == len(txs)
     return out
 
