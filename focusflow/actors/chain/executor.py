@@ -45,10 +45,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import blake3
 import numpy as np
 
-from focusflow.actors.da.block import CommittedBlock, commit_block
+from focusflow.actors.da.block import CommittedBlock, SquareCache, commit_block
 from focusflow.actors.economics import (
     CYB,
     BlockInput,
@@ -176,34 +175,6 @@ class SignatureCache:
         while len(self._ok) > self.entries_max:
             self._ok.popitem(last=False)
         return [bool(v) for v in out]
-
-
-class SquareCache:
-    """Memo of ``commit_block`` by the BLAKE3 of the block's txs (pure function, shared)."""
-
-    def __init__(self, entries_max: int = 64) -> None:
-        assert entries_max >= 1
-        self.entries_max = entries_max
-        self._blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
-
-    def commit(self, txs: Sequence[bytes]) -> CommittedBlock:
-        """The committed square of ``txs`` (computed once per distinct tx list)."""
-        key = _txs_digest(txs)
-        block = self._blocks.get(key)
-        if block is None:
-            block = commit_block(list(txs))
-            self._blocks[key] = block
-            while len(self._blocks) > self.entries_max:
-                self._blocks.popitem(last=False)
-        return block
-
-
-def _txs_digest(txs: Sequence[bytes]) -> bytes:
-    h = blake3.blake3(derive_key_context="focusflow 2026 chain block txs v1")
-    for t in txs:
-        h.update(len(t).to_bytes(4, "little"))
-        h.update(t)
-    return h.digest()
 
 
 class _Committed:
