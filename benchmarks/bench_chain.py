@@ -4,17 +4,19 @@ Side by side in one run, under the deterministic simulator (virtual time):
 
 * ``consensus`` scenario: validators order signed 168-byte links; execution is the
   harness's hash chain (``toy_state_transition``);
-* ``network`` scenario: the same validators, same options, but blocks are executed by
-  ``BlockExecutor`` (state core + SMT root, warm-started π + residual verify, DA square,
-  economics) and txs are state-format signed link batches (1..4 links each).
+* ``network`` scenario: the same validators, same options, but each runs the live node's
+  tree, whose ``node.chain.Ledger`` executes blocks (state core + SMT root, π, the DA
+  square's NMT data root sampled before signing) and txs are state-format signed link
+  batches (1..4 links each).
 
 Figures per configuration: committed txs per virtual second (the consensus summary's
 ``links_per_second``: one tx = one link in the toy workload; the network's
 ``txs_per_second``: 1..4 links each), links applied to the graph per virtual second
 (the network's ``links_per_second``), finality p50/p99 (virtual
-ms), wall seconds per virtual second, and the network/toy ratios. Then the executor alone:
-ms per block of 100 txs against the toy transition on the same txs (one validator, no
-shared caches).
+ms), wall seconds per virtual second, and the network/toy ratios. Then the simulator's
+``BlockExecutor`` alone (state, π, economics; no DA path since issue 15 item 2): ms per
+block of 100 txs against the toy transition on the same txs (one validator, no shared
+caches).
 
     .venv/bin/python benchmarks/bench_chain.py --quick      # < 60 s on 2 cores
     .venv/bin/python benchmarks/bench_chain.py              # 4, 7, 10 validators, 10 s each
@@ -94,7 +96,6 @@ def _executor_only(blocks: int, per_block: int) -> None:
         txs = [s.payload for s in wl.make(per_block, b, rng)]
         t0 = time.perf_counter()
         ex.execute(ex.root if ex.height else GENESIS_PARENT, txs)
-        ex.da_root_of(txs)
         t1 = time.perf_counter()
         parent, _ = toy_state_transition(parent, txs)
         t2 = time.perf_counter()

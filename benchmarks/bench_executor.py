@@ -18,24 +18,37 @@ Signatures count as verified (the validator checks each tx once, at mempool admi
 so neither path verifies them here. Every block's root must be identical on both paths;
 the script asserts it.
 
+``--ledger`` measures the live node's one executor instead (issue 15 item 2): per block,
+``Ledger.execute`` (state core, SQLite commit, π) and then the header's data root as the
+tree under test defines it: ``Ledger.da_root_of`` (the NMT root of the block's
+erasure-coded square, built inside ``execute``, plus 16 sampled shares checked against
+it) where the ledger has it, else the consensus core's ``merkle_da_root`` (a BLAKE3 Merkle
+root of tx digests: the tree before). Run it against an older tree with
+``PYTHONPATH=<tree>``; the script uses only what both trees have. ``square`` is
+``commit_block`` alone on the same txs (RS extension + NMT roots), for scale.
+
     .venv/bin/python benchmarks/bench_executor.py            # 3 blocks of each size
     .venv/bin/python benchmarks/bench_executor.py --blocks 5
+    .venv/bin/python benchmarks/bench_executor.py --ledger --blocks 3
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import random
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from focusflow.actors.state import tx as tx_mod
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block
 from focusflow.actors.state.ids import CID_PREFIX, Neuron
 from focusflow.actors.state.smt import Overlay, SparseMerkleTree
-from focusflow.actors.state.tx import TxKind, decode_tx, make_tx
+from focusflow.actors.state.tx import TxKind, decode_tx, make_tx, tx_hash_of
 
 CHAIN = "bench-executor"
 
@@ -148,6 +161,65 @@ def run(n_txs: int, links_per_tx: int, blocks: int, seed: int) -> dict[str, floa
     return out
 
 
+def run_ledger(n_txs: int, links_per_tx: int, blocks: int, seed: int) -> dict[str, float]:
+    """Milliseconds per block (CPU and wall) of ``Ledger.execute``, of the header's data
+    root after it, and of ``commit_block`` alone (see the module docstring)."""
+    from focusflow.actors.consensus.blocks import merkle_da_root
+    from focusflow.actors.da.block import commit_block
+    from focusflow.node.chain import Ledger
+    from focusflow.supervisor import open_file_database
+
+    genesis, data = make_blocks(n_txs, links_per_tx, blocks, seed)
+    extra = {"rng": random.Random(seed)} if "rng" in inspect.signature(Ledger).parameters else {}
+    totals = dict.fromkeys(("execute_wall", "execute_cpu", "root_wall", "root_cpu",
+                            "square_wall", "square_cpu"), 0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(open_file_database(Path(tmp) / "state.sqlite"), chain_id=CHAIN,
+                        genesis_balances=genesis, **extra)
+        da_root_of = getattr(ledger, "da_root_of", merkle_da_root)
+        for block in data:
+            verified = {tx_hash_of(t) for t in block}  # checked at admission (untimed)
+            w0, c0 = time.perf_counter(), time.process_time()
+            ledger.execute(block, verified=verified)
+            w1, c1 = time.perf_counter(), time.process_time()
+            root = da_root_of(block)
+            w2, c2 = time.perf_counter(), time.process_time()
+            square = commit_block(block)
+            w3, c3 = time.perf_counter(), time.process_time()
+            assert len(root) == 32 and len(square.data_root) == 32
+            totals["execute_wall"] += w1 - w0
+            totals["execute_cpu"] += c1 - c0
+            totals["root_wall"] += w2 - w1
+            totals["root_cpu"] += c2 - c1
+            totals["square_wall"] += w3 - w2
+            totals["square_cpu"] += c3 - c2
+        ledger.close()
+    out = {k: 1000 * v / blocks for k, v in totals.items()}
+    links = n_txs * links_per_tx
+    for kind in ("wall", "cpu"):
+        out[f"links_{kind}"] = 1000 * links / (out[f"execute_{kind}"] + out[f"root_{kind}"])
+    out["kind"] = 1.0 if da_root_of is not merkle_da_root else 0.0
+    return out
+
+
+def main_ledger(args: argparse.Namespace) -> None:
+    """``--ledger``: the one executor's block, with the header's data root."""
+    print(f"machine: {_machine()}")
+    print("ms/block, CPU | wall; links/s of execute + data root")
+    print(f"{'block':>24} {'data root':>12} {'execute':>16} {'data root':>16} {'links/s':>18}"
+          f" {'commit_block':>16}")
+    for spec in args.shapes:
+        n_txs, lpt = (int(x) for x in spec.split("x"))
+        r = run_ledger(n_txs, lpt, args.blocks, args.seed)
+        kind = "NMT+sample" if r["kind"] else "tx merkle"
+
+        def pair(key: str, r: dict[str, float] = r) -> str:
+            return f"{r[f'{key}_cpu']:>7,.1f} {r[f'{key}_wall']:>8,.1f}"
+
+        print(f"{f'{n_txs} txs x {lpt} links':>24} {kind:>12} {pair('execute')} {pair('root')} "
+              f"{r['links_cpu']:>8,.0f} {r['links_wall']:>9,.0f} {pair('square')}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,7 +227,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shapes", nargs="*", default=["1000x10", "2000x50"],
                     help="TXSxLINKS per block (a tx holds at most 56 links: TX_BYTES_MAX)")
+    ap.add_argument("--ledger", action="store_true",
+                    help="the live node's Ledger.execute + the header's data root instead")
     args = ap.parse_args()
+    if args.ledger:
+        main_ledger(args)
+        return
     print(f"machine: {_machine()}")
     print(f"{'':>24} {'links/s (CPU | wall)':>56}   {'ratio to reference':>22}")
     print(f"{'block':>24} {'reference':>18} {'columnar, cold':>18} {'columnar, admitted':>18}"

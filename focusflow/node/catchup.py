@@ -167,8 +167,9 @@ class CatchUp:
             except codec.DecodeError:
                 header = None
             ok = (header is not None and header.height == record.height
-                  and header.parent == tip_digest and txs_match(record, header)
-                  and self._signed_by(sender, record.header, record.signatures[0]))
+                  and header.parent == tip_digest
+                  and self._signed_by(sender, record.header, record.signatures[0])
+                  and txs_match(record, header))  # last: it builds the block's square
         if not ok:
             self.refused += 1
         return ok

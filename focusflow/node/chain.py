@@ -22,12 +22,21 @@ loop's connection only reads meanwhile (WAL: it sees committed rows).
 
 Verification of a synced block (``verify_record``) is what a light client does too: the
 header bytes hash to the digest, the parent chains to the previous block, the
-transactions hash to the header's ``da_root``, and signatures of the quorum stake of the
+transactions give the header's ``da_root`` (:func:`block_data_root`: the NMT data root of
+their erasure-coded square, recomputed), and signatures of the quorum stake of the
 genesis committee cover the header bytes.
+
+Data availability (issue 15 item 2): the ledger is the one executor, so it also commits the
+block's data. :meth:`Ledger.execute` lays the block's transactions out in the DA square
+(``actors.da.block.commit_block``: RS(2k, k) extension in bulk, row and column NMTs,
+Celestia's data root) and :meth:`Ledger.da_root_of`, the consensus core's data-root hook,
+samples that square with the DA sampler's sans-IO core (``actors.da.core``: random cells,
+each share's NMT proof checked against the data root) before the header is signed.
 """
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,14 +46,8 @@ from typing import Any
 import numpy as np
 
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.crypto import (
-    DOMAIN_BLOCK,
-    DOMAIN_TX,
-    DOMAIN_VOTE,
-    Verifier,
-    digest,
-    merkle_root,
-)
+from focusflow.actors.consensus.blocks import merkle_da_root
+from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, DOMAIN_VOTE, Verifier, digest
 from focusflow.actors.consensus.types import (
     BlockHeader,
     Certificate,
@@ -52,6 +55,9 @@ from focusflow.actors.consensus.types import (
     Committee,
     LocalBug,
 )
+from focusflow.actors.da.block import CommittedBlock, SquareCache, txs_digest
+from focusflow.actors.da.core import DaSamplerCore, RequestSample, SamplerConfig, Verdict
+from focusflow.actors.da.share import SquareFullError
 from focusflow.actors.state import keys as KEYS
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
 from focusflow.actors.state.ids import CID_LEN, cid_to_text
@@ -349,6 +355,40 @@ class _OverlayReader:
         return values
 
 
+DA_SAMPLES = SamplerConfig().samples
+"""Cells a validator samples per block before it signs (>= 99% detection, ``da.sampling``)."""
+SQUARES_KEPT = 4
+"""Blocks' DA squares kept by the process-wide memo (see :func:`block_square`)."""
+_SQUARES = SquareCache(SQUARES_KEPT)
+
+
+def block_square(txs: Sequence[bytes]) -> CommittedBlock | None:
+    """The block's erasure-coded square (``actors.da.block.commit_block``), or None when
+    its transactions need more than the largest square (128 x 128 shares, ~8 MiB).
+
+    Memoised by the txs' digest, process-wide (a pure function): the producer's
+    execution, its sampling and block sync's verification of the same block build it
+    once, and so do all the validators of one simulator process.
+    """
+    try:
+        return _SQUARES.commit(txs)
+    except SquareFullError:
+        return None
+
+
+def block_data_root(txs: Sequence[bytes]) -> bytes:
+    """The header's ``da_root`` of a block: the NMT data root of its square (Celestia's:
+    RFC 6962 root over the 2k row and 2k column NMT roots).
+
+    A block too large for one square commits the BLAKE3 Merkle root of its tx digests
+    (``merkle_da_root``, the root before issue 15) instead: every node derives the same
+    choice from the same txs, so it cannot be forged, but such a block is not sampled
+    (the consensus core does not cut blocks at one square yet: docs/architecture.md).
+    """
+    square = block_square(txs)
+    return square.data_root if square is not None else merkle_da_root(txs)
+
+
 def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Committee,
                   verifier: Verifier) -> BlockHeader:
     """Check a synced block against its parent and the committee; return its header.
@@ -360,7 +400,8 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
     """
     header = _chained_header(record, parent)
     if not txs_match(record, header):
-        raise ChainError(f"block {record.height}: transactions do not match da_root")
+        raise ChainError(f"block {record.height}: the data root of its transactions' square "
+                         "differs from the header's da_root")
     if len(record.signers) != len(record.signatures) or len(set(record.signers)) != len(record.signers):
         raise ChainError(f"block {record.height}: malformed signature list")
     good = []
@@ -377,7 +418,7 @@ def verify_record(record: BlockRecord, *, parent: bytes | None, committee: Commi
 def txs_match(record: BlockRecord, header: BlockHeader) -> bool:
     """Whether the record's transactions are the ones the signed header commits to (the
     header is signed, the transactions travel beside it)."""
-    return merkle_root([digest(DOMAIN_TX, t) for t in record.txs]) == header.da_root
+    return block_data_root(record.txs) == header.da_root
 
 
 def _chained_header(record: BlockRecord, parent: bytes | None) -> BlockHeader:
@@ -517,6 +558,13 @@ class Ledger:
     back on every reopen, so a restarted validator never depends on being handed the
     genesis again.
 
+    Every executed block also gets its DA square and data root (``last_square``,
+    ``last_data_root``: see the module docstring); :meth:`da_root_of` samples the square
+    before the consensus core signs the header. ``rng`` (the Runtime's random, so the
+    simulator replays it) draws the sampled cells; without it the draw is seeded by the
+    data root. ``da_samples``: cells per block (the DA sampler's default: >= 99% detection
+    of an unrecoverable withholding, ``actors.da.sampling``).
+
     Raises:
         ChainError: focus tables that do not fit the state.
     """
@@ -524,7 +572,9 @@ class Ledger:
     def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
                  pi_in_state: bool = True, clock_ns: Callable[[], int] | None = None,
                  genesis_balances: Mapping[bytes, int] | None = None,
-                 focus_backend: str = "cpu", log: Any = None) -> None:
+                 focus_backend: str = "cpu", log: Any = None,
+                 rng: random.Random | None = None,
+                 da_samples: int = DA_SAMPLES) -> None:
         store = _FocusStore.on(db, chain_id=chain_id)
         assert isinstance(store, _FocusStore)
         store.create_focus_tables()
@@ -546,6 +596,15 @@ class Ledger:
         self.slice_bytes_written = 0
         self.focus_backend = focus_backend
         self._log = log
+        self.rng = rng
+        self.sampler = DaSamplerCore(SamplerConfig(samples=da_samples, pending_heights_max=1,
+                                                   verdicts_kept_max=64))
+        self.last_square: CommittedBlock | None = None
+        self.last_data_root = b""
+        self._last_txs = b""  # txs_digest of the last executed block
+        self.da_blocks_sampled = 0
+        self.da_samples_verified = 0
+        self.da_oversize = 0  # blocks too large for one square (not sampled)
         if self.core.height < 0:
             self.stake_unit = stake_unit_for(sum(int(v) for v in
                                                  (genesis_balances or {}).values()))
@@ -668,7 +727,47 @@ class Ledger:
         self.last_focus = focus
         self.last_links = sum(decoded[r.tx_hash].n_links for r in result.receipts
                               if r.ok and r.tx_hash in decoded)
+        self.last_square = block_square(txs)
+        self.last_data_root = block_data_root(txs)  # the memo's square: built once
+        self._last_txs = txs_digest(txs)
         return result.root, pi_root
+
+    def da_root_of(self, txs: Sequence[bytes]) -> bytes:
+        """The consensus core's data-root hook (``BlockCore.da_root_of``): called right
+        after :meth:`execute` with the same txs and before the header is signed, it
+        samples the block's square and returns its data root.
+
+        Sampling is the DA sampler's sans-IO core answered from our own square: random
+        cells, each share's NMT proof to its row root and the row root's proof to the data
+        root checked. What that catches here is a square or proof that does not hold
+        together (a local bug); sampling a *peer's* square needs a sample request on the
+        wire (docs/architecture.md, "Known seams still open").
+
+        Raises:
+            LocalBug: other txs than the last executed block's, or a sample of our own
+                square that does not verify.
+        """
+        if txs_digest(txs) != self._last_txs:
+            raise LocalBug(f"da_root_of: the txs are not those of block {self.core.height}")
+        square = self.last_square
+        if square is None:
+            self.da_oversize += 1
+            return self.last_data_root
+        height = self.core.height
+        seed = self.rng.randbytes(32) if self.rng is not None else square.data_root
+        effects = self.sampler.on_header(height, square.data_root, square.width, seed, 0)
+        for effect in effects:  # answers (and any retry they cause) are appended: all served
+            if isinstance(effect, RequestSample):
+                effects += self.sampler.on_sample(height, effect.row, effect.col,
+                                                  square.eds.sample(effect.row, effect.col), 0)
+        verdict = self.sampler.verdict(height)
+        if verdict is None or not verdict.available:
+            raise LocalBug(f"block {height}: sampling our own square failed: "
+                           f"{verdict.reason if verdict is not None else 'no verdict'}")
+        if any(isinstance(e, Verdict) for e in effects):  # sampled now, not before
+            self.da_blocks_sampled += 1
+            self.da_samples_verified += verdict.samples_verified
+        return square.data_root
 
     @property
     def durable_height(self) -> int:

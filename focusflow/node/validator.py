@@ -371,7 +371,7 @@ class Validator(Actor):
         return Ledger(self.ctx.database("state"), chain_id=self.s.chain_id,
                       commit_pi=self.s.commit_pi, clock_ns=self.ctx.now_ns,
                       genesis_balances=dict(self.s.genesis_balances),
-                      focus_backend=self.s.focus_backend, log=self.ctx.log)
+                      focus_backend=self.s.focus_backend, log=self.ctx.log, rng=self.ctx.random)
 
     def _execute_logged(self) -> None:
         """Execute the logged blocks the state lacks (killed between a block's log row and
@@ -418,7 +418,8 @@ class Validator(Actor):
         me = self.index_of[self.s.node_name]
         core = ValidatorCore(committee=self.committee, me=me, signer=signer, verifier=self.verifier,
                              admit_batch=self._admit, execute=self._execute, rng=self.ctx.random,
-                             config=self.s.consensus, genesis_state_root=ledger.root_at(0) or bytes(32))
+                             config=self.s.consensus, genesis_state_root=ledger.root_at(0) or bytes(32),
+                             da_root_of=ledger.da_root_of)
         if resume:
             assert blocks.height >= self.last_signed["height"] and ledger.core.height == blocks.height
             anchor_round, recent = self._recent_chain(core.config.dag.gc_depth_rounds)

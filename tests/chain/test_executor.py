@@ -13,12 +13,9 @@ from focusflow.actors.chain.executor import (
     ChainConfig,
     ChainFault,
     SignatureCache,
-    SquareCache,
     admit_txs,
 )
 from focusflow.actors.chain.workload import LinkWorkload, WorkloadConfig
-from focusflow.actors.consensus.blocks import merkle_da_root
-from focusflow.actors.da.block import commit_block
 from focusflow.actors.state import (
     FocusSlice,
     Neuron,
@@ -51,20 +48,15 @@ def _blocks(seed: int, count: int, per_block: int = 30) -> tuple[LinkWorkload, l
     return wl, blocks
 
 
-def _run(ex: BlockExecutor, blocks: list[list[bytes]]) -> list[tuple[bytes, bytes, bytes]]:
-    out = []
-    for txs in blocks:
-        roots = ex.execute(ex.root if ex.height else GENESIS_PARENT, txs)
-        out.append((*roots, ex.da_root_of(txs)))
-    return out
+def _run(ex: BlockExecutor, blocks: list[list[bytes]]) -> list[tuple[bytes, bytes]]:
+    return [ex.execute(ex.root if ex.height else GENESIS_PARENT, txs) for txs in blocks]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_validators_executing_the_same_blocks_get_identical_roots(seed: int) -> None:
     wl, blocks = _blocks(seed, 6)
-    shared_sigs, shared_squares = SignatureCache(), SquareCache()
     a = BlockExecutor(genesis_balances=wl.genesis_balances())
-    b = BlockExecutor(genesis_balances=wl.genesis_balances(), signatures=shared_sigs, squares=shared_squares)
+    b = BlockExecutor(genesis_balances=wl.genesis_balances(), signatures=SignatureCache())
     ra, rb = _run(a, blocks), _run(b, blocks)
     assert ra == rb
     assert len({r[0] for r in ra}) == len(ra), "every block with applied txs moves the state root"
@@ -160,18 +152,6 @@ def test_pi_root_is_accepted_by_the_verifier_on_a_graph_rebuilt_from_scratch() -
     other = GraphStore.from_cyberlinks(np.array(neurons)[keep], np.array(src)[keep], np.array(dst)[keep],
                                        stakes, n=f.store.n)
     assert not verify(other, f.commitment, eps=ex.config.focus_eps).accepted
-
-
-def test_data_root_is_the_da_square_root_not_the_old_merkle_root() -> None:
-    wl, blocks = _blocks(6, 2)
-    ex = BlockExecutor(genesis_balances=wl.genesis_balances())
-    roots = _run(ex, blocks)
-    for (_, _, da), txs in zip(roots, blocks, strict=True):
-        assert da == commit_block(txs).data_root
-        assert da != merkle_da_root(txs)
-    square = ex.square(2)
-    o = ex.outcome(2)
-    assert square is not None and o is not None and o.data_root == roots[1][2] and o.width == square.width
 
 
 def test_gas_goes_through_economics_and_supply_is_conserved() -> None:

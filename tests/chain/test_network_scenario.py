@@ -41,6 +41,7 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
     assert s["finalized_height"] >= 2 and chain["links_applied"] > 0 and chain["particles"] > 0
     honest = validators - byzantine
     assert chain["roots_compared"] >= (honest - 1) * s["finalized_height"], "honest roots cross-checked"
+    assert chain["da_blocks_sampled"] >= honest * s["finalized_height"], "sampled before signing"
     assert set(chain["modes"].values()) == {"consensus"}
     for key in ("finality_ms_p50", "finality_ms_p99", "links_per_second", "links_committed",
                 "txs_per_second", "txs_committed"):

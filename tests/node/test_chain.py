@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.crypto import (
-    DOMAIN_BLOCK,
-    DOMAIN_TX,
-    Ed25519Verifier,
-    Signer,
-    digest,
-    merkle_root,
-)
+from focusflow.actors.consensus.blocks import merkle_da_root
+from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, Ed25519Verifier, Signer, digest
 from focusflow.actors.consensus.types import BlockHeader, Committee, LocalBug, Validator
-from focusflow.node.chain import BlockLog, ChainError, verify_record
+from focusflow.node.chain import BlockLog, ChainError, block_data_root, verify_record
 from focusflow.node.messages import BlockRecord
 from focusflow.supervisor import open_file_database
 
@@ -24,9 +18,10 @@ SIGNERS = [Signer(bytes([i + 1]) * 32) for i in range(4)]
 COMMITTEE = Committee(tuple(Validator(i, s.public_key, 1) for i, s in enumerate(SIGNERS)))
 
 
-def make_record(height: int, parent: bytes, txs: tuple[bytes, ...], voters: list[int]) -> BlockRecord:
+def make_record(height: int, parent: bytes, txs: tuple[bytes, ...], voters: list[int], *,
+                da_root: bytes | None = None) -> BlockRecord:
     header = BlockHeader(height=height, parent=parent, state_root=bytes(32),
-                         da_root=merkle_root([digest(DOMAIN_TX, t) for t in txs]),
+                         da_root=block_data_root(txs) if da_root is None else da_root,
                          pi_root=bytes(32), anchor=bytes(32), anchor_round=2 * height)
     raw = codec.encode_block_header(header)
     return BlockRecord(height, raw, digest(DOMAIN_BLOCK, raw), txs, tuple(voters),
@@ -37,6 +32,29 @@ def test_a_block_with_quorum_signatures_that_extends_the_tip_verifies() -> None:
     rec = make_record(1, bytes(32), (b"tx1", b"tx2"), [0, 1, 2])
     header = verify_record(rec, parent=bytes(32), committee=COMMITTEE, verifier=Ed25519Verifier())
     assert header.height == 1
+
+
+@pytest.mark.parametrize("da_root", [b"\x07" * 32, merkle_da_root((b"tx1", b"tx2"))])
+def test_a_quorum_signed_block_whose_data_root_is_not_its_squares_is_refused(da_root: bytes) -> None:
+    """A follower recomputes the NMT data root of the block's erasure-coded square from
+    its txs: a header committing another root (a forged one, or the pre-issue-15 tx-digest
+    Merkle root) is refused even with every signature valid (issue 15 item 2)."""
+    rec = make_record(1, bytes(32), (b"tx1", b"tx2"), [0, 1, 2, 3], da_root=da_root)
+    with pytest.raises(ChainError, match="block 1: the data root of its transactions' square "
+                                         "differs from the header's da_root"):
+        verify_record(rec, parent=bytes(32), committee=COMMITTEE, verifier=Ed25519Verifier())
+
+
+def test_the_data_root_is_the_nmt_root_of_the_blocks_square() -> None:
+    """The header's data root is ``actors.da``'s (one NMT, one square layout), and a
+    block too large for one square falls back to the tx-digest root deterministically."""
+    from focusflow.actors.da.block import commit_block
+
+    txs = (b"a" * 300, b"b" * 5000, b"")
+    assert block_data_root(txs) == commit_block(list(txs)).data_root
+    assert block_data_root(txs) != merkle_da_root(txs)
+    huge = tuple(bytes([i % 251]) * 100_000 for i in range(90))  # 9 MB > a 128 x 128 square
+    assert block_data_root(huge) == merkle_da_root(huge)
 
 
 @pytest.mark.parametrize("tamper", ["below_quorum", "forged_sig", "other_parent", "txs", "digest"])

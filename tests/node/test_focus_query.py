@@ -12,14 +12,7 @@ import numpy as np
 import pytest
 
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.crypto import (
-    DOMAIN_BLOCK,
-    DOMAIN_TX,
-    Ed25519Verifier,
-    Signer,
-    digest,
-    merkle_root,
-)
+from focusflow.actors.consensus.crypto import DOMAIN_BLOCK, Ed25519Verifier, Signer, digest
 from focusflow.actors.consensus.types import BlockHeader, Committee, Validator
 from focusflow.actors.state.ids import cid_of
 from focusflow.cli import main as cli_main
@@ -29,6 +22,7 @@ from focusflow.node.chain import (
     BlockLog,
     ChainError,
     Ledger,
+    block_data_root,
     focus_answer,
     verify_focus_answer,
 )
@@ -53,7 +47,7 @@ def signed_chain(tmp_path: Path, heights: int) -> tuple[Ledger, BlockLog, list[n
         state_root, pi_root = ledger.execute(txs)
         pis.append(ledger.focus.q.copy())
         header = codec.encode_block_header(BlockHeader(
-            h, blocks.tip_digest, state_root, merkle_root([digest(DOMAIN_TX, t) for t in txs]),
+            h, blocks.tip_digest, state_root, block_data_root(txs),
             pi_root, bytes(32), h))
         blocks.append(BlockRecord(h, header, digest(DOMAIN_BLOCK, header), tuple(txs), (0, 1, 3),
                                   tuple(SIGNERS[i].sign(header) for i in (0, 1, 3))), 0)

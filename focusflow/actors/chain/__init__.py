@@ -1,8 +1,8 @@
 """The chain: consensus wired to real block execution (issues 4, 5, 6, 9, 10 together).
 
 :mod:`.executor` is the deterministic block executor that consensus calls as its
-``StateTransition`` (state core -> SMT root, kernels -> π root, DA square -> data root,
-economics -> fees as gas); :mod:`.workload` generates signed cyberlinks in the state's tx
+``StateTransition`` (state core -> SMT root, kernels -> π root, economics -> fees as
+gas; the data root and DA sampling are the live ledger's, ``node.chain``); :mod:`.workload` generates signed cyberlinks in the state's tx
 format; :mod:`.scenario` registers the ``network`` scenario of ``focusflow sim``.
 See ``docs/chain.md``.
 """
@@ -15,7 +15,6 @@ from focusflow.actors.chain.executor import (
     ChainConfig,
     ChainFault,
     SignatureCache,
-    SquareCache,
     admit_txs,
 )
 from focusflow.actors.chain.workload import LinkWorkload, Submission, WorkloadConfig
@@ -27,7 +26,6 @@ __all__ = [
     "ChainFault",
     "LinkWorkload",
     "SignatureCache",
-    "SquareCache",
     "Submission",
     "WorkloadConfig",
     "admit_txs",

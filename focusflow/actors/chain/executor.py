@@ -17,17 +17,20 @@ harness's hash chain, so that a notarised header commits to what the block *did*
    kernels' fixed-point :class:`~focusflow.kernels.Commitment`: the header's ``pi_root``.
    The executor then checks that commitment with the kernels' one-iteration residual
    verifier (what a validator that did not solve would run) and records the verdict.
-3. **Data availability.** :meth:`BlockExecutor.da_root_of` gives the block core the
-   data root of ``focusflow.actors.da.block.commit_block(txs)`` (the 2D RS square with its
-   namespaced Merkle roots) and keeps the square, so that samplers can be served.
-4. **Economics.** Each applied tx's fee is paid as gas in H through the economics core
+3. **Economics.** Each applied tx's fee is paid as gas in H through the economics core
    (its in-memory ledger), which splits it (buyback-and-burn, rewards, liquidity); after
    every block the executor records ``supply_conserved`` and the core's violations.
+
+Data availability (the block's erasure-coded square, its NMT data root, sampling before
+signing) is the live node's executor's, ``node.chain.Ledger`` (issue 15 item 2), which is
+also what the simulated network runs; this executor no longer has a DA path of its own.
+It remains the only place economics runs per block (docs/architecture.md, "Known seams
+still open").
 
 Sans-IO and deterministic: no clock, no randomness, no I/O; validators that execute the
 same ordered txs get bit-identical roots (float64 numpy/scipy on one platform, the same
 warm-start history). The executor keeps only bounded history (``outcomes_kept_max``
-outcomes, ``squares_kept_max`` squares).
+outcomes).
 
 Block h's quantised π is written into ``/graph/pi`` slices with block h + 1 (the state core
 takes focus slices before the txs whose deltas the π depends on), so the state root binds
@@ -45,10 +48,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import blake3
 import numpy as np
 
-from focusflow.actors.da.block import CommittedBlock, commit_block
 from focusflow.actors.economics import (
     CYB,
     BlockInput,
@@ -76,7 +77,6 @@ __all__ = [
     "ChainConfig",
     "ChainFault",
     "SignatureCache",
-    "SquareCache",
     "admit_txs",
 ]
 
@@ -99,14 +99,13 @@ class ChainConfig:
     verify_pi: bool = True
     pi_in_state: bool = True  # write each block's π into /graph/pi with the next block
     outcomes_kept_max: int = 4096
-    squares_kept_max: int = 64
     particles_max: int = 1 << 24
     econ_pool: int = 10**15  # genesis protocol pool, CYB and H each
     econ_treasury_cyb: int = 10**15
 
     def __post_init__(self) -> None:
         assert self.focus_eps > 0 and self.focus_iterations_max >= 1
-        assert self.outcomes_kept_max >= 1 and self.squares_kept_max >= 1
+        assert self.outcomes_kept_max >= 1
         assert self.fee_min >= 0
 
 
@@ -133,8 +132,6 @@ class BlockOutcome:
     focus_h: int  # H of the block's gas accrued to neurons for the focus their links gained
     supply_ok: bool
     econ_violations: tuple[str, ...]
-    data_root: bytes = b""
-    width: int = 0
 
 
 class SignatureCache:
@@ -178,34 +175,6 @@ class SignatureCache:
         return [bool(v) for v in out]
 
 
-class SquareCache:
-    """Memo of ``commit_block`` by the BLAKE3 of the block's txs (pure function, shared)."""
-
-    def __init__(self, entries_max: int = 64) -> None:
-        assert entries_max >= 1
-        self.entries_max = entries_max
-        self._blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
-
-    def commit(self, txs: Sequence[bytes]) -> CommittedBlock:
-        """The committed square of ``txs`` (computed once per distinct tx list)."""
-        key = _txs_digest(txs)
-        block = self._blocks.get(key)
-        if block is None:
-            block = commit_block(list(txs))
-            self._blocks[key] = block
-            while len(self._blocks) > self.entries_max:
-                self._blocks.popitem(last=False)
-        return block
-
-
-def _txs_digest(txs: Sequence[bytes]) -> bytes:
-    h = blake3.blake3(derive_key_context="focusflow 2026 chain block txs v1")
-    for t in txs:
-        h.update(len(t).to_bytes(4, "little"))
-        h.update(t)
-    return h.digest()
-
-
 class _Committed:
     """Committed key-value map: the state core's :class:`StateReader` (in memory)."""
 
@@ -243,8 +212,8 @@ class _Focus:
 class BlockExecutor:
     """One validator's deterministic block execution (see the module docstring).
 
-    Pass :meth:`execute` as the validator's ``StateTransition`` and :meth:`da_root_of` as
-    its block core's data-root function. Blocks must come in height order, each once.
+    Pass :meth:`execute` as a ``StateTransition``. Blocks must come in height order, each
+    once.
     """
 
     def __init__(
@@ -253,11 +222,9 @@ class BlockExecutor:
         genesis_balances: Mapping[bytes, int],
         config: ChainConfig | None = None,
         signatures: SignatureCache | None = None,
-        squares: SquareCache | None = None,
     ) -> None:
         self.config = config or ChainConfig()
         self.signatures = signatures
-        self.squares = squares
         self.committed = _Committed()
         self.state = StateCore(
             chain_id=self.config.chain_id, reader=self.committed, tree=SparseMerkleTree(),
@@ -275,7 +242,6 @@ class BlockExecutor:
             treasury_cyb=self.config.econ_treasury_cyb,
         ))  # fmt: skip
         self.outcomes: OrderedDict[int, BlockOutcome] = OrderedDict()
-        self.squares_kept: OrderedDict[int, CommittedBlock] = OrderedDict()
         self.rejected_total: Counter[str] = Counter()
         self.failed: str | None = None
 
@@ -327,31 +293,11 @@ class BlockExecutor:
         assert len(outcome.state_root) == 32 and len(outcome.pi_root) == 32
         return outcome.state_root, outcome.pi_root
 
-    def da_root_of(self, txs: Sequence[bytes]) -> bytes:
-        """Data root of the block just executed (``commit_block(txs).data_root``).
-
-        The block core calls it right after :meth:`execute` with the same txs; the square
-        is kept for :meth:`square` (samplers are served from it).
-        """
-        self._check_alive()
-        block = self.squares.commit(txs) if self.squares is not None else commit_block(list(txs))
-        outcome = self.outcomes.get(self.height)
-        if outcome is not None and outcome.txs == len(txs) and not outcome.data_root:
-            self.outcomes[self.height] = _with_square(outcome, block)
-            self.squares_kept[self.height] = block
-            while len(self.squares_kept) > self.config.squares_kept_max:
-                self.squares_kept.popitem(last=False)
-        return block.data_root
-
     # ----------------------------------------------------------------- queries
 
     def outcome(self, height: int) -> BlockOutcome | None:
         """The recorded outcome of ``height`` (None when not executed or forgotten)."""
         return self.outcomes.get(height)
-
-    def square(self, height: int) -> CommittedBlock | None:
-        """The committed square of ``height`` (None when not kept)."""
-        return self.squares_kept.get(height)
 
     def balance(self, address: bytes) -> int:
         """Committed ``/token`` balance of a neuron."""
@@ -376,7 +322,6 @@ class BlockExecutor:
         """Cheap checks after every step."""
         assert self.state.root == self.root and self.state.height == self.height
         assert len(self.outcomes) <= self.config.outcomes_kept_max
-        assert len(self.squares_kept) <= self.config.squares_kept_max
 
     # ----------------------------------------------------------------- internals
 
@@ -510,12 +455,6 @@ def _account(address: bytes) -> str:
     """Economics account name of a neuron address (hex; the ledger is keyed by str)."""
     assert len(address) == 20
     return "neuron:" + address.hex()
-
-
-def _with_square(outcome: BlockOutcome, block: CommittedBlock) -> BlockOutcome:
-    from dataclasses import replace
-
-    return replace(outcome, data_root=block.data_root, width=block.width)
 
 
 def admit_txs(signatures: SignatureCache | None = None) -> Callable[[Sequence[bytes]], list[bool]]:

@@ -28,7 +28,8 @@ honest validators' block logs and ledgers (a one-process simulation's shortcut):
 * ``state_roots_agree``: honest validators executed every finalized block to the same
   state root and π root;
 * ``pi_verified``: every finalized header carries the state and π roots its validator's
-  ledger committed for that height.
+  ledger committed for that height, and the NMT data root of its txs' erasure-coded
+  square (``node.chain.block_data_root``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from focusflow.actors.mempool.core import DagConfig
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, TxRejected, decode_tx, make_tx, tx_hash_of
 from focusflow.kernels import BACKENDS
+from focusflow.node.chain import block_data_root
 from focusflow.node.messages import ConsensusFrame, SubmitTxs
 from focusflow.node.validator import (
     LAST_SIGNED_KEY,
@@ -167,6 +169,8 @@ class NetworkState:
         header = codec.decode_block_header(header_bytes)
         if (header.state_root, header.pi_root) != roots:
             self._problem("pi_verified", f"{who} header {h} roots are not its ledger's")
+        if header.da_root != block_data_root(txs):
+            self._problem("pi_verified", f"{who} header {h} data root is not its txs' square's")
         known = self.roots.setdefault(h, roots)
         if known is not roots:
             self.roots_compared += 1
@@ -419,6 +423,7 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
             "roots_compared": state.roots_compared,
             "rejoins": sum(v.counters["rejoins"] for v in live),
             "synced_blocks": sum(v.counters["synced_blocks"] for v in live),
+            "da_blocks_sampled": sum(v.ledger.da_blocks_sampled for v in live if v.ledger),
             "modes": {state.names[i]: v.mode for i in state.honest
                       if (v := state.validator(i)) is not None},
             "problems": list(state.problems),

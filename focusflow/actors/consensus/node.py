@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from focusflow.actors.avalanche.core import AvalancheConfig, AvalancheCore, Rng
 from focusflow.actors.bft.core import BftConfig, BftCore, tally
 from focusflow.actors.consensus import codec
-from focusflow.actors.consensus.blocks import BlockConfig, BlockCore, StateTransition
+from focusflow.actors.consensus.blocks import (
+    BlockConfig,
+    BlockCore,
+    DaRootOf,
+    StateTransition,
+    merkle_da_root,
+)
 from focusflow.actors.consensus.crypto import DOMAIN_ELECT, Signer, Verifier, digest
 from focusflow.actors.consensus.types import (
     SKIP,
@@ -77,6 +83,7 @@ class ValidatorCore:
         rng: Rng,
         config: NodeConfig | None = None,
         genesis_state_root: bytes = bytes(32),
+        da_root_of: DaRootOf = merkle_da_root,
     ) -> None:
         self.config = config or NodeConfig()
         assert self.config.dag.gc_depth_rounds == self.config.bft.gc_depth_rounds, "one GC depth"
@@ -89,7 +96,7 @@ class ValidatorCore:
         self.snow = AvalancheCore(committee=committee, me=me, rng=rng, config=self.config.avalanche)
         self.blocks = BlockCore(
             committee=committee, me=me, signer=signer, verifier=verifier, execute=execute, config=self.config.blocks,
-            genesis_state_root=genesis_state_root,
+            genesis_state_root=genesis_state_root, da_root_of=da_root_of,
         )
         self.failed: BaseException | None = None
         self.started = False

@@ -13,8 +13,11 @@ that fetched a namespace) gets the transactions back, in block order within a na
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import blake3
 
 from focusflow.actors.da.nmt import HashName
 from focusflow.actors.da.share import (
@@ -29,6 +32,7 @@ from focusflow.actors.da.square import ExtendedDataSquare
 __all__ = [
     "TXS_NAMESPACE",
     "CommittedBlock",
+    "SquareCache",
     "block_transactions",
     "commit_block",
     "pack_txs",
@@ -105,3 +109,43 @@ def block_transactions(eds: ExtendedDataSquare) -> dict[bytes, list[bytes]]:
     for ns, blob in parse_shares(shares):
         out.setdefault(ns, []).extend(unpack_txs(blob))
     return out
+
+
+class SquareCache:
+    """Memo of :func:`commit_block` by the BLAKE3 of the block's txs (a pure function).
+
+    Why: the producer, its DA sampling and block sync's verification all need the square
+    of the same txs, and in one simulator process every validator builds the same square;
+    building it once per distinct tx list keeps that affordable. ``entries_max`` bounds
+    the memory (a 128 x 128 square is 32 MiB of shares).
+    """
+
+    def __init__(self, entries_max: int = 64) -> None:
+        assert entries_max >= 1
+        self.entries_max = entries_max
+        self._blocks: OrderedDict[bytes, CommittedBlock] = OrderedDict()
+
+    def commit(self, txs: Sequence[bytes]) -> CommittedBlock:
+        """The committed square of ``txs`` (computed once per distinct tx list).
+
+        Raises SquareFullError as :func:`commit_block` does (nothing is remembered then).
+        """
+        key = txs_digest(txs)
+        block = self._blocks.get(key)
+        if block is None:
+            block = commit_block(list(txs))
+            self._blocks[key] = block
+            while len(self._blocks) > self.entries_max:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return block
+
+
+def txs_digest(txs: Sequence[bytes]) -> bytes:
+    """BLAKE3 of a tx list, each length-prefixed (the memo key of :class:`SquareCache`)."""
+    h = blake3.blake3(derive_key_context="focusflow 2026 chain block txs v1")
+    for t in txs:
+        h.update(len(t).to_bytes(4, "little"))
+        h.update(t)
+    return h.digest()
