@@ -84,17 +84,14 @@ def test_restart_while_another_is_down_progresses_once_both_are_back(
     assert out.heights_checked > out.tip_before, out.describe()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 16 finding 1, second half: the guard-ahead stall is fixed (the restarted "
-    "validator offers its durable share), but one run of the final suite still stalled "
-    "with A down: B's resumed core built block h + 1 and the third validator had not "
-    "(finalized h, round frozen one below the others'): the DAG needed all three live "
-    "validators and did not advance in 10 s; they recovered once A returned"))
 def test_restart_while_another_is_down_progresses_with_one_down(
         restart_while_down: Outcome) -> None:
     """Issue 16 finding 1, second half (failed about 2 runs in 5 before the fix): B
     restarted with its guard one block ahead of its log; it offers its durable share of
-    that block, the two others finalize it, B syncs it and rejoins, all while A is down."""
+    that block, the two others finalize it, B syncs it and rejoins, all while A is down.
+    And once back in consensus, B neither freezes the round it signed in before the crash
+    (it restarts the DAG above it) nor splits the slots' votes (it rebuilds the leader
+    schedule from its log): the simulator's ``test_sim_validator_storage.py`` cases."""
     assert restart_while_down.progress_one_down_s is not None, restart_while_down.describe()
 
 
