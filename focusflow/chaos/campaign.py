@@ -34,6 +34,7 @@ JOBS_MAX = 256
 SEEDS_MAX = 10_000_000
 EXCEPTION_INVARIANT = "run.no_exception"
 BUDGET_INVARIANT = "run.budget"
+LIVENESS_INVARIANT = "liveness.after_heal"
 WORKER_DIED_INVARIANT = "run.worker_died"
 #: Steps run between two budget checks.
 BUDGET_CHUNK = 250
@@ -136,6 +137,8 @@ def execute(run: Run, *, max_events: int | None = None,
         if finished:
             sim.check_invariants()
             check_end(run.world, run.end)
+            if run.plan.settle_ms and run.scenario.progress is not None:
+                settle(run)
             if run.scenario.finish is not None:
                 run.extra = dict(run.scenario.finish(sim, dict(run.plan.options)))
     except Exception as exc:
@@ -147,6 +150,35 @@ def execute(run: Run, *, max_events: int | None = None,
         _points.activate(previous)
         sim.record_listener = None
     return finished
+
+
+def settle(run: Run) -> None:
+    """Liveness after the faults: heal every fault (``ChaosWorld.heal_all``), run
+    ``settle_ms`` more, and require every node's progress (the scenario's, e.g. each
+    honest validator's finalized height) to pass the highest value any had at the heal;
+    the safety invariants keep running. A failure is ``liveness.after_heal``, naming the
+    nodes behind and every node's progress at the heal and after.
+
+    Why: the run's invariants are safety only, and a network that stalls for good after
+    a restart within tolerance passed them (issue 16: a restart while another validator
+    was down froze the chain in 7 of 18 simulator runs, unseen by 200 chaos seeds)."""
+    sim, world, progress = run.sim, run.world, run.scenario.progress
+    assert progress is not None
+    restarted = world.heal_all()
+    healed_ms = sim.now_ns() / 1e6
+    at_heal = dict(progress(sim))
+    top = max(at_heal.values(), default=0)
+    sim.run(until_ns=sim.now_ns() + int(run.plan.settle_ms * 1_000_000))
+    sim.check_invariants()
+    after = dict(progress(sim))
+    behind = sorted(n for n in {*at_heal, *after} if after.get(n, -1) <= top)
+    if behind:
+        sim.violations.append((LIVENESS_INVARIANT, sim.events, sim.now_ns(),
+                               f"{run.plan.settle_ms:.0f} ms after every fault was healed "
+                               f"(t={healed_ms:.0f} ms, nodes restarted: {restarted or 'none'}) "
+                               f"{', '.join(behind)} did not pass {top}, the highest progress "
+                               f"at the heal; at the heal {at_heal}, after {after}"))
+        sim.invariant_results[LIVENESS_INVARIANT] = False
 
 
 def summarize(run: Run, wall_seconds: float) -> dict[str, Any]:

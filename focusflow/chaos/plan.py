@@ -47,7 +47,9 @@ FAULTS_MAX = 10_000
 GENERATE_KINDS_DEFAULT = ("partition", "isolate", "crash_node", "kill_actor", "drop",
                           "duplicate", "reorder", "delay", "clock_skew", "fsync_fail")
 _TOP_KEYS = {"scenario", "duration_ms", "invariant_every", "options", "buggify", "generate",
-             "faults"}
+             "faults", "settle_ms"}
+#: Longest settle phase a plan may ask for (virtual ms).
+SETTLE_MS_MAX = 600_000.0
 
 
 class PlanError(ValueError):
@@ -69,8 +71,12 @@ class FaultPlan:
     buggify: bool = False
     buggify_enable_probability: float = 0.25
     invariant_every: int = 1
+    #: After the run: heal every fault, run this long more, and require progress
+    #: (``liveness.after_heal``; 0: no settle phase). See ``campaign.settle``.
+    settle_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        assert 0.0 <= self.settle_ms <= SETTLE_MS_MAX, self.settle_ms
         assert self.duration_ms is None or 0 < self.duration_ms <= DURATION_MS_MAX, \
             self.duration_ms
         assert 0 <= self.generate_count <= GENERATE_COUNT_MAX, self.generate_count
@@ -113,6 +119,8 @@ class FaultPlan:
                                "faults": [f.to_dict() for f in self.faults]}
         if self.duration_ms is not None:
             out["duration_ms"] = self.duration_ms
+        if self.settle_ms:
+            out["settle_ms"] = self.settle_ms
         if self.generate_count:
             out["generate"] = {"count": self.generate_count,
                                "kinds": list(self.generate_kinds)}
@@ -146,6 +154,7 @@ def plan_from_dict(data: Mapping[str, Any]) -> FaultPlan:
             buggify=bool(bug.get("enabled", False)),
             buggify_enable_probability=float(bug.get("enable_probability", 0.25)),
             invariant_every=int(data.get("invariant_every", 1)),
+            settle_ms=float(data.get("settle_ms", 0.0)),
         )
     except (AssertionError, TypeError) as exc:
         raise PlanError(f"invalid plan: {exc or type(exc).__name__}") from exc

@@ -105,6 +105,26 @@ class ChaosWorld:
         """Append a chaos event to the simulation's trace (and its hash)."""
         self.sim._record("", struct.pack("<Q", self.sim.now_ns()) + event)
 
+    def heal_all(self) -> list[str]:
+        """End every fault at once, as operators do after an incident: heal partitions,
+        drop frame tampering, clear disk faults, restart every node that is down (a
+        crashed node, or one whose top supervisor gave up: the process manager restarts
+        it). Timed link faults have reverted by then (their ``for_ms`` ends within the
+        run). Returns the nodes restarted. Recorded in the trace like a fault."""
+        sim = self.sim
+        sim.network.heal()
+        self._tampers.clear()
+        sim.network.tamper = None
+        restarted = []
+        for name in self.nodes:
+            disk = sim.disk(name)
+            disk.full = disk.fsync_fails = False
+            if not sim.is_up(name):
+                sim.restart_node(name)
+                restarted.append(name)
+        self.record(b"H" + json.dumps({"restarted": restarted}).encode())
+        return restarted
+
     # ------------------------------------------------------------------ network tampering
     def add_tamper(self, tamper: Tamper) -> Callable[[], None]:
         """Chain a frame tamper (corruption, Byzantine rewriting); returns its remover."""

@@ -45,6 +45,10 @@ def register(subparsers: Any) -> None:
                              "or 6 without a plan)")
     parser.add_argument("--duration-ms", type=float, default=None,
                         help="virtual milliseconds per run (overrides the plan's)")
+    parser.add_argument("--settle-ms", type=float, default=None,
+                        help="after the run, heal every fault, run this long more and require "
+                             "progress (invariant liveness.after_heal; the scenario's measure, "
+                             "e.g. each honest validator's finalized height)")
     parser.add_argument("--buggify", action="store_true", help="enable fault points")
     parser.add_argument("--out", default="chaos-traces",
                         help="directory for failing traces (default chaos-traces)")
@@ -104,6 +108,8 @@ def _plan(args: argparse.Namespace) -> Any:
         changes["generate_count"] = args.faults
     if args.duration_ms is not None:
         changes["duration_ms"] = args.duration_ms
+    if args.settle_ms is not None:
+        changes["settle_ms"] = args.settle_ms
     if args.buggify:
         changes["buggify"] = True
     if args.option:

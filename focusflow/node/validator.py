@@ -169,6 +169,8 @@ RESUBMIT_BATCH_MAX = 2_048
 BEHIND_BLOCKS_MAX = 32  # a validator this far behind a peer's tip ...
 BEHIND_MS_MAX = 10_000  # ... for this long stops signing and follows by block sync
 TIP_PROBE_EVERY_TICKS = 6
+FINALITY_STUCK_MS = 1_000  # our lowest unfinalized block this old: fetch its shares by block sync
+FINISH_BLOCKS_MAX = 8  # blocks asked for at once to finish ours
 OFFER_BLOCK_EVERY_TICKS = 4  # a following validator sends its pending block itself this often
 REJOIN_BLOCKS_MAX = 1024  # blocks read back to seed a rejoining core's dedup window
 IO_SAMPLES_MAX = 4096
@@ -328,6 +330,7 @@ class Validator(Actor):
         # finished or adopted with peers' shares: node/catchup.py) and the highest height
         # whose share we made durable since the core started.
         self.catchup = CatchUp(self.committee, self.verifier)
+        self._finality_watch = (0, 0)  # (core's finalized height, since when: ns)
         self.pending_saved = 0
 
     # ---------------------------------------------------------------- lifecycle
@@ -928,6 +931,7 @@ class Validator(Actor):
             if self.core is None:
                 return
             self._resubmit()
+            self._fetch_missing_shares()
             if self.peers and self._sync_ticks % TIP_PROBE_EVERY_TICKS == 0:
                 peer = self.peers[(self._sync_ticks // TIP_PROBE_EVERY_TICKS) % len(self.peers)]
                 # The block just past "behind": a peer's tip counts once a block proves it.
@@ -976,10 +980,7 @@ class Validator(Actor):
         assert blocks is not None and signer is not None
         h = offered.height
         if self.core is not None:  # stop signing anything else first
-            self.core = None
-            self._forget_unfinalized()
-            self.ctx.cancel_timer("core")
-            self.mode = "follower"
+            self._leave_consensus("adopting an offered block")
         header = codec.decode_block_header(offered.header)
         try:
             self._replay(h, offered.txs, header.state_root, header.pi_root)
@@ -1039,7 +1040,9 @@ class Validator(Actor):
         assert blocks is not None and ledger is not None
         if self.core is not None:
             self._note_verified_tip(msg.records)
-            self._check_behind()
+            self._finish_with(msg.records)
+            if self.core is not None:
+                self._check_behind()
             return
         height, parent = self._chain_tip()
         for record in msg.records:
@@ -1143,13 +1146,64 @@ class Validator(Actor):
             return
         self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag,
                              lag_rounds=lag_rounds)
+        self._leave_consensus(f"fell {lag} blocks / {lag_rounds} rounds behind (beyond DAG "
+                              "sync); following by block sync")
+        self._sync()
+
+    def _leave_consensus(self, why: str) -> None:
+        """Stop signing and follow: the core and what it executed but did not finalize go
+        (the guard keeps us out of every round and height we signed)."""
         self.core = None
         self._forget_unfinalized()
         self.mode = "follower"
-        self.why = (f"fell {lag} blocks / {lag_rounds} rounds behind (beyond DAG sync); "
-                    "following by block sync")
+        self.why = why
         self.ctx.cancel_timer("core")
-        self._sync()
+
+    def _fetch_missing_shares(self) -> None:
+        """Our lowest unfinalized block waited ``FINALITY_STUCK_MS``: ask a peer (round
+        robin) for the final blocks from there; their quorum signatures finish ours
+        (``_finish_with``). Stops asking as soon as finality moves."""
+        core = self.core
+        assert core is not None
+        now = self.ctx.now_ns()
+        finalized = core.blocks.finalized_height
+        if core.blocks.height <= finalized or self._finality_watch[0] != finalized:
+            self._finality_watch = (finalized, now)
+            return
+        if now - self._finality_watch[1] >= FINALITY_STUCK_MS * 1_000_000 and self.peers:
+            peer = self.peers[self._sync_ticks % len(self.peers)]
+            self._tell_peer(peer, BlocksFrom(finalized + 1, FINISH_BLOCKS_MAX))
+
+    def _finish_with(self, records: tuple[BlockRecord, ...]) -> None:
+        """Final blocks a peer sent while we are in consensus: those we built with the
+        same header give their quorum of shares to our core (``receive_final_shares``);
+        one whose header differs from ours means the committee finalized a block we did
+        not build, and we follow by block sync."""
+        core = self.core
+        assert core is not None
+        for record in records:
+            if record.height <= core.blocks.finalized_height:
+                continue
+            mine = core.blocks.built_digest(record.height)
+            if mine is None:
+                return  # not built here yet: DAG sync brings us there
+            try:
+                verify_record(record, parent=None, committee=self.committee, verifier=self.verifier)
+            except ChainError as exc:
+                self.counters["sync_refused"] += 1
+                self.ctx.log.warning("final_block_refused", error=str(exc))
+                return
+            if record.digest != mine:
+                self.ctx.log.warning("final_block_differs_from_ours", height=record.height,
+                                     final=record.digest.hex()[:16], ours=mine.hex()[:16])
+                self._leave_consensus(f"the committee finalized another block {record.height} "
+                                      "than ours; following by block sync")
+                self._sync()
+                return
+            self._handle(core.receive_final_shares(record.header,
+                                                   tuple(zip(record.signers, record.signatures,
+                                                             strict=True)),
+                                                   self.ctx.now_ns()))
 
     def _replay(self, height: int, txs: tuple[bytes, ...], state_root: bytes,
                 pi_root: bytes) -> int:

@@ -48,6 +48,10 @@ class Scenario:
     #: ``select(options)`` True makes this scenario the CLI's choice when no
     #: ``--scenario`` was given (e.g. when one of its own options was passed).
     select: Callable[[Mapping[str, Any]], bool] | None = None
+    #: ``progress(sim)``: each node's progress (e.g. its finalized height), read by a
+    #: chaos run's settle phase, which requires all of it to pass the highest value seen
+    #: when every fault was healed (liveness). None: the scenario has no such measure.
+    progress: Callable[[Any], Mapping[str, int]] | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -57,19 +61,21 @@ def register_scenario(name: str, *, help: str = "", add_arguments: ArgAdder | No
                       finish: Finisher | None = None, duration_ms: float = DURATION_MS_DEFAULT,
                       priority: int = 0,
                       select: Callable[[Mapping[str, Any]], bool] | None = None,
+                      progress: Callable[[Any], Mapping[str, int]] | None = None,
                       ) -> Callable[[Builder], Builder]:
     """Decorator: register ``build`` under ``name`` (a second registration replaces it).
 
     ``finish(sim, options)`` may return extra summary fields after the run;
     ``select(options)`` lets the scenario claim a run without ``--scenario`` (for
-    example when its own ``--validators`` option was given).
+    example when its own ``--validators`` option was given); ``progress(sim)`` measures
+    each node's progress for a chaos run's settle phase (liveness).
     """
     assert name and name.replace("-", "_").isidentifier(), f"bad scenario name {name!r}"
     assert 0 < duration_ms <= DURATION_MS_MAX
 
     def wrap(build: Builder) -> Builder:
         _SCENARIOS[name] = Scenario(name, build, help, add_arguments, finish, duration_ms,
-                                    priority, select)
+                                    priority, select, progress)
         return build
 
     return wrap

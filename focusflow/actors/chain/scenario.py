@@ -292,12 +292,26 @@ def add_validator_node(sim: Simulation, settings: ValidatorSettings, *, spec: Ch
     tree = spec if spec is not None else node_tree(settings)
     policy = node_policy(settings.committee, list(peers))
 
+    name = settings.node_name
+
     def boot(node: Node) -> None:
         node.set_remote_policy(policy)
-        node.spawn_spec(tree)
+        root = node.spawn_spec(tree)
+        # ``focusflow node`` exits non-zero when its top supervisor gives up (node.app,
+        # NodeFailed) and its process manager starts it again; the simulated node goes
+        # down the same way (a chaos run's settle phase then restarts it), rather than
+        # living on with no tree.
+        node.stopped(root).add_done_callback(lambda _f: _exiting(node))
 
-    sim.add_node(settings.node_name, boot=boot)
-    write_last_signed(sim.disk(settings.node_name), LAST_SIGNED_KEY, 0, 0)
+    def _exiting(node: Node) -> None:
+        sim.call_later(0, lambda: _exited(node))  # a step of its own, not mid-termination
+
+    def _exited(node: Node) -> None:
+        if sim.is_up(name) and sim.node(name) is node:
+            sim.crash_node(name)
+
+    sim.add_node(name, boot=boot)
+    write_last_signed(sim.disk(name), LAST_SIGNED_KEY, 0, 0)
 
 
 def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
@@ -432,6 +446,17 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
+def _progress(sim: Simulation) -> dict[str, int]:
+    """Each honest validator's finalized height (its durable log's tip; -1 while its
+    node or validator is down): what a chaos run's settle phase requires to grow."""
+    state: NetworkState = sim.scenario_state  # type: ignore[attr-defined]
+    out = {}
+    for i in state.honest:
+        v = state.validator(i)
+        out[state.names[i]] = v.blocks.height if v is not None and v.blocks is not None else -1
+    return out
+
+
 register_scenario(
     "network",
     help="the whole network: each validator node the production tree of `focusflow node` "
@@ -442,5 +467,6 @@ register_scenario(
     duration_ms=10_000.0,
     priority=0,  # above "consensus" (-1): claims --validators runs; "demo" stays the plain default
     select=lambda o: o.get("validators") is not None,
+    progress=_progress,
 )(_build)
 

@@ -182,6 +182,11 @@ class BlockCore:
         effects.extend(self._finalize())
         return effects
 
+    def built_digest(self, height: int) -> bytes | None:
+        """Digest of the block we built at ``height`` (None: none, or no longer kept)."""
+        block = self.blocks.get(height)
+        return None if block is None else block.digest
+
     def unfinalized(self) -> list[tuple[BlockHeader, bytes, bytes, tuple[bytes, ...], bytes]]:
         """(header, payload, digest, txs, our signature) of each block we built and signed
         that is not finalized yet, by height: what the shell makes durable before our share

@@ -158,6 +158,33 @@ class ValidatorCore:
         """Bytes from peer ``sender`` (authenticated by the transport)."""
         return self._guard(lambda: self._dispatch(data, sender, now_ns), now_ns)
 
+    def receive_final_shares(self, payload: bytes, shares: Sequence[tuple[int, bytes]],
+                             now_ns: int) -> list[Effect]:
+        """The shares of a block a peer holds as final (block sync: the shell verified the
+        record's quorum signatures), counted as if each signer had sent its own: they
+        finish a block of ours with the same header whose shares never reached us.
+
+        Why: a block is final once the quorum stake of shares is *here*; a peer that
+        finalized it answers our re-sent share once with its own (``BlockCore`` helps
+        once per peer and height), and if that answer is lost our finality stops at
+        that height for good, while we keep building blocks above it (chaos seed 12
+        with a settle phase: a validator restarted after an fsync failure logged
+        nothing past block 27 while the others reached 52)."""
+
+        def run() -> list[Effect]:
+            effects: list[Effect] = []
+            for voter, signature in shares:
+                if not self.committee.is_member(voter):
+                    continue
+                key = self.committee.validators[voter].public_key
+                try:
+                    effects.extend(self.blocks.on_block_sig(voter, BlockSig(voter, payload, signature, key)))
+                except PeerFault as fault:
+                    effects.append(fault.to_effect())
+            return effects
+
+        return self._guard(run, now_ns)
+
     def tick(self, now_ns: int) -> list[Effect]:
         """Time passed: resends, poll timeouts, leader timeouts."""
 
