@@ -48,6 +48,10 @@ class Scenario:
     #: ``select(options)`` True makes this scenario the CLI's choice when no
     #: ``--scenario`` was given (e.g. when one of its own options was passed).
     select: Callable[[Mapping[str, Any]], bool] | None = None
+    #: ``duration(options)``: the run length these options need when no duration was
+    #: given (e.g. long enough for a scheduled fault and the recovery after it), or None
+    #: for ``duration_ms``.
+    duration: Callable[[Mapping[str, Any]], float | None] | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -57,19 +61,21 @@ def register_scenario(name: str, *, help: str = "", add_arguments: ArgAdder | No
                       finish: Finisher | None = None, duration_ms: float = DURATION_MS_DEFAULT,
                       priority: int = 0,
                       select: Callable[[Mapping[str, Any]], bool] | None = None,
+                      duration: Callable[[Mapping[str, Any]], float | None] | None = None,
                       ) -> Callable[[Builder], Builder]:
     """Decorator: register ``build`` under ``name`` (a second registration replaces it).
 
     ``finish(sim, options)`` may return extra summary fields after the run;
     ``select(options)`` lets the scenario claim a run without ``--scenario`` (for
-    example when its own ``--validators`` option was given).
+    example when its own ``--validators`` option was given); ``duration(options)`` sets
+    the default run length for those options.
     """
     assert name and name.replace("-", "_").isidentifier(), f"bad scenario name {name!r}"
     assert 0 < duration_ms <= DURATION_MS_MAX
 
     def wrap(build: Builder) -> Builder:
         _SCENARIOS[name] = Scenario(name, build, help, add_arguments, finish, duration_ms,
-                                    priority, select)
+                                    priority, select, duration)
         return build
 
     return wrap
@@ -118,6 +124,8 @@ def run_scenario(name: str, seed: int, *, duration_ms: float | None = None,
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(scenarios)}")
     scenario = scenarios[name]
     opts = dict(options or {})
+    if duration_ms is None and scenario.duration is not None:
+        duration_ms = scenario.duration(opts)
     started = time.perf_counter()
     sim = Simulation(seed)
     scenario.build(sim, opts)
