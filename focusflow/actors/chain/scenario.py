@@ -453,10 +453,13 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     fault: dict[str, Any] = {}
     if options.get("partition"):
         at_ms, for_ms = _partition_window(options)
+        groups = partition_groups(str(options["partition"]), state.names)
+        side = {state.names.index(name): k for k, group in enumerate(groups) for name in group}
         fault = {"partition": {"spec": str(options["partition"]), "at_ms": at_ms, "for_ms": for_ms,
-                               "groups": partition_groups(str(options["partition"]), state.names)},
+                               "groups": groups},
                  **recovery({d: t for d, (_, t) in state.submitted.items()}, state.final_ns,
-                            fault_ns=state.fault_ns, heal_ns=state.heal_ns, end_ns=sim.now_ns())}
+                            fault_ns=state.fault_ns, heal_ns=state.heal_ns, end_ns=sim.now_ns(),
+                            side_of={d: side[i] for d, (i, _) in state.submitted.items()})}
     return {
         "validators": int(options.get("validators") or 4),
         "byzantine": int(options.get("byzantine") or 0),
