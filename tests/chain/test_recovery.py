@@ -57,6 +57,10 @@ def test_every_side_of_the_partition_must_recover() -> None:
     assert recovery(submitted, final, **window)["recovery_ms"] == 0.0, "the majority's median"
     r = recovery(submitted, final, side_of=side, **window)
     assert r["recovery_ms_by_side"] == [0.0, 2_000.0] and r["recovery_ms"] == 2_000.0
+    # a side whose clients sent nothing after the heal (they still wait) has not recovered
+    quiet = {d: t for d, t in submitted.items() if side[d] == 0 or t < 5_000 * MS}
+    r = recovery(quiet, final, side_of=side, **window)
+    assert r["recovery_ms_by_side"] == [0.0, None] and r["recovery_ms"] is None
 
 
 def test_recovery_is_zero_when_the_heal_costs_nothing_and_none_when_the_run_cannot_tell() -> None:

@@ -97,11 +97,14 @@ def recovery(txs: Mapping[bytes, int], final_ns: Mapping[bytes, int], *, fault_n
     bound_ms = NORMAL_FACTOR * p50_pre
     out["normal_ms_max"] = _r(bound_ms)
     judged_until = end_ns - int(bound_ms * 1e6)  # later submissions could not be judged
-    sides: dict[int, dict[int, list[float]]] = {}  # side -> instant -> latencies (ms)
+    # side -> instant -> latencies (ms); a side that got no tx after the heal (its
+    # clients still wait for the txs they sent before) has not recovered
+    sides: dict[int, dict[int, list[float]]] = {0 if side_of is None else side_of.get(d, 0): {}
+                                                 for d in txs}
     for d, t in txs.items():
         if heal_ns <= t <= judged_until:
             f = final_ns.get(d)
-            side = sides.setdefault(0 if side_of is None else side_of.get(d, 0), {})
+            side = sides[0 if side_of is None else side_of.get(d, 0)]
             side.setdefault(t, []).append(math.inf if f is None else (f - t) / 1e6)
     instants = [_recovered_at(sides[k], bound_ms) for k in sorted(sides)]
     out["recovery_ms_by_side"] = [None if t is None else _r((t - heal_ns) / 1e6) for t in instants]
