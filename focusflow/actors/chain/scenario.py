@@ -15,6 +15,10 @@ Each validator node's block log, ledger (``ctx.database``) and double-sign guard
 (``ctx.storage``) live on its simulated disk, the Runtime's storage: ``crash_node`` keeps
 what was synced and loses the rest, as ``kill -9`` does to a live node's files.
 
+``--partition SPEC`` (``2|2``, ``minority``) cuts the validators at ``--partition-at-ms``
+for ``--partition-for-ms`` and reports how long after the heal finality was back to
+normal (``recovery_ms``, defined in :mod:`.recovery`; issue 19 item 3).
+
 Summary: ``finalized_height`` (lowest honest log tip), ``txs_committed``/``txs_per_second``,
 ``links_committed``/``links_per_second`` (links the finalized blocks added to the graph),
 ``finality_ms_p50/p99`` (client submission to the block in the log of the validator it
