@@ -53,6 +53,8 @@ AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
 ``"oversized: ..."``, goes back to the client in the ``Reject``)."""
 
 RESTART_ROUNDS_MAX = 64
+#: Steps of one walk below waiting certificates for what to ask (``DagCore._gap``).
+GAP_WALK_MAX = 256
 """How far above all we signed a peer's DAG restart round may be for us to adopt it. A
 Byzantine member's restart header can hold a restarting validator out of the DAG only
 until the others reach that round (64 rounds: seconds); a validator whose watermark is
@@ -535,11 +537,17 @@ class DagCore:
         return [Send(sender, codec.encode_message(self.me, CertRequest(tuple(wanted))))]
 
     def _gap(self, missing: Iterable[bytes]) -> list[bytes]:
-        """The digests below ``missing`` (through waiting certificates) we do not hold."""
+        """The digests below ``missing`` (through waiting certificates) we do not hold.
+
+        Depth first and at most ``GAP_WALK_MAX`` steps: a validator far behind holds
+        thousands of waiting certificates and walks on every arrival; one bottom digest
+        per walk is enough to make progress (its answer brings that ancestry), and an
+        unbounded walk cost it most of its CPU after a 20 s partition.
+        """
         gap: list[bytes] = []
         seen: set[bytes] = set()
         stack = list(missing)
-        while stack:
+        while stack and len(seen) < GAP_WALK_MAX:
             d = stack.pop()
             if d in seen:
                 continue
