@@ -68,6 +68,11 @@ def _print_human(s: dict[str, Any]) -> None:
                 "gossip_acked", "nodes_up"):
         if key in s:
             print(f"  {key.replace('_', ' ')}: {s[key]}")
+    if "recovery_ms" in s:  # a --partition run (network scenario)
+        part = s["partition"]
+        print(f"  partition {part['spec']} at {part['at_ms']:g} ms for {part['for_ms']:g} ms: "
+              f"recovery {s['recovery_ms']} ms (by side {s['recovery_ms_by_side']}), finality "
+              f"p50 {s['finality_ms_p50_pre']} ms before, {s['finality_ms_p50_post']} ms after")
     for name, ok in s["invariants"].items():
         print(f"  invariant {name}: {'ok' if ok else 'VIOLATED'}")
     print(f"  trace hash: {s['trace_hash']}")

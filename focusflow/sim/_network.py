@@ -43,6 +43,7 @@ class SimNetwork:
         self.default = default or LinkConfig()
         self._links: dict[tuple[str, str], LinkConfig] = {}
         self._group_of: dict[str, int] = {}
+        self._everywhere: frozenset[str] = frozenset()
         self._last_arrival_ns: dict[tuple[str, str], int] = {}
         self.stats = {"sent": 0, "delivered": 0, "lost": 0, "partitioned": 0,
                       "duplicated": 0, "reordered": 0, "to_dead_node": 0}
@@ -65,10 +66,12 @@ class SimNetwork:
         """Change the configuration of every link without an override."""
         self.default = dataclasses.replace(self.default, **changes)
 
-    def partition(self, *groups: Iterable[str]) -> None:
+    def partition(self, *groups: Iterable[str], everywhere: Iterable[str] = ()) -> None:
         """Split the network: nodes in different groups cannot reach each other.
 
-        Nodes named in no group form one more group together.
+        Nodes named in no group form one more group together. Nodes in ``everywhere``
+        reach (and are reached from) every group: clients outside a cut between
+        validators, which still talk to the validator they use on either side.
         """
         lists = [list(group) for group in groups]
         self._group_of = {}
@@ -76,7 +79,12 @@ class SimNetwork:
             for node in group:
                 assert node not in self._group_of, f"{node} is in two groups"
                 self._group_of[node] = i
-        self._sim._record_global(b"P" + repr([sorted(g) for g in lists]).encode())
+        self._everywhere = frozenset(everywhere)
+        assert not self._everywhere & self._group_of.keys(), "a node both in a group and everywhere"
+        record = repr([sorted(g) for g in lists])
+        if self._everywhere:  # (the record of a plain partition stays what it was)
+            record += "+" + repr(sorted(self._everywhere))
+        self._sim._record_global(b"P" + record.encode())
         self._sim._partition_changed()
 
     def isolate(self, node: str) -> None:
@@ -86,10 +94,13 @@ class SimNetwork:
     def heal(self) -> None:
         """Remove every partition (link configurations stay)."""
         self._group_of = {}
+        self._everywhere = frozenset()
         self._sim._record_global(b"H")
 
     def reachable(self, src: str, dst: str) -> bool:
         """Whether a partition currently separates src from dst."""
+        if src in self._everywhere or dst in self._everywhere:
+            return True
         return self._group_of.get(src, 0) == self._group_of.get(dst, 0)
 
     # -- carrying frames ----------------------------------------------------------------

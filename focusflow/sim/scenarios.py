@@ -52,6 +52,10 @@ class Scenario:
     #: chaos run's settle phase, which requires all of it to pass the highest value seen
     #: when every fault was healed (liveness). None: the scenario has no such measure.
     progress: Callable[[Any], Mapping[str, int]] | None = None
+    #: ``duration(options)``: the run length these options need when no duration was
+    #: given (e.g. long enough for a scheduled fault and the recovery after it), or None
+    #: for ``duration_ms``.
+    duration: Callable[[Mapping[str, Any]], float | None] | None = None
 
 
 _SCENARIOS: dict[str, Scenario] = {}
@@ -62,20 +66,22 @@ def register_scenario(name: str, *, help: str = "", add_arguments: ArgAdder | No
                       priority: int = 0,
                       select: Callable[[Mapping[str, Any]], bool] | None = None,
                       progress: Callable[[Any], Mapping[str, int]] | None = None,
+                      duration: Callable[[Mapping[str, Any]], float | None] | None = None,
                       ) -> Callable[[Builder], Builder]:
     """Decorator: register ``build`` under ``name`` (a second registration replaces it).
 
     ``finish(sim, options)`` may return extra summary fields after the run;
     ``select(options)`` lets the scenario claim a run without ``--scenario`` (for
-    example when its own ``--validators`` option was given); ``progress(sim)`` measures
-    each node's progress for a chaos run's settle phase (liveness).
+    example when its own ``--validators`` option was given); ``duration(options)`` sets
+    the default run length for those options; ``progress(sim)`` measures each node's
+    progress for a chaos run's settle phase (liveness).
     """
     assert name and name.replace("-", "_").isidentifier(), f"bad scenario name {name!r}"
     assert 0 < duration_ms <= DURATION_MS_MAX
 
     def wrap(build: Builder) -> Builder:
         _SCENARIOS[name] = Scenario(name, build, help, add_arguments, finish, duration_ms,
-                                    priority, select, progress)
+                                    priority, select, progress=progress, duration=duration)
         return build
 
     return wrap
@@ -124,6 +130,8 @@ def run_scenario(name: str, seed: int, *, duration_ms: float | None = None,
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(scenarios)}")
     scenario = scenarios[name]
     opts = dict(options or {})
+    if duration_ms is None and scenario.duration is not None:
+        duration_ms = scenario.duration(opts)
     started = time.perf_counter()
     sim = Simulation(seed)
     scenario.build(sim, opts)

@@ -20,6 +20,7 @@ from focusflow.actors.consensus.types import (
     BlockSig,
     Broadcast,
     CertRequest,
+    CertResponse,
     ClientTx,
     Commit,
     Committee,
@@ -387,6 +388,26 @@ def test_a_cert_response_stays_within_its_byte_budget_and_sync_still_completes()
     assert len(answers) > 1  # the budget split the sync into several answers
     assert all(len(dags[3].by_round[r]) >= 3 for r in range(1, 11)), \
         {r: len(dags[3].by_round.get(r, {})) for r in range(1, 12)}
+def test_a_sync_answer_whose_certificates_all_wait_asks_once_for_the_gap_below() -> None:
+    """Issue 19 item 3: after a 20 s minority cut at n = 10, each certificate of a sync
+    answer asked again for its parents, which were waiting themselves; every ask was
+    answered with the whole ancestry, and the answers grew to gigabytes in 200 ms."""
+    dags = _dags(4)
+    for r in range(1, 7):  # validator 3 misses rounds 1..6
+        _pump(dags, [(i, e) for i, d in enumerate(dags[:3]) for e in d.propose(r, SKIP, 0)],
+              drop={3})
+    held = sorted((c for c in dags[0].certs.values() if c.round >= 2), key=lambda c: (c.round, c.author))
+    effects = dags[3].on_cert_response(0, CertResponse(tuple(held)))
+    asks = [codec.decode_message(e.data)[1] for e in effects if isinstance(e, Send)]
+    assert len(asks) == 1 and isinstance(asks[0], CertRequest)
+    assert set(asks[0].digests) == {c.digest for c in dags[0].certs.values() if c.round == 1}
+    assert len(dags[3].waiting) == len(held)
+    # a certificate arriving again (a resend) asks for that same gap, not for its parents
+    top = next(c for c in held if c.round == 6)
+    again = [codec.decode_message(e.data)[1] for e in dags[3].on_certificate(1, top) if isinstance(e, Send)]
+    assert [set(a.digests) for a in again] == [set(asks[0].digests)]
+
+
 def test_our_header_certified_by_peers_while_we_were_cut_off_hands_its_batch_to_the_dag() -> None:
     """Chaos (network scenario, seed 3, ``isolate v3``): peers assembled our header's
     certificate from their votes to all, we fetched it as a missing parent; the batch

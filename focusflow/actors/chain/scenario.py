@@ -15,6 +15,10 @@ Each validator node's block log, ledger (``ctx.database``) and double-sign guard
 (``ctx.storage``) live on its simulated disk, the Runtime's storage: ``crash_node`` keeps
 what was synced and loses the rest, as ``kill -9`` does to a live node's files.
 
+``--partition SPEC`` (``2|2``, ``minority``) cuts the validators at ``--partition-at-ms``
+for ``--partition-for-ms`` and reports how long after the heal finality was back to
+normal (``recovery_ms``, defined in :mod:`.recovery`; issue 19 item 3).
+
 Summary: ``finalized_height`` (lowest honest log tip), ``txs_committed``/``txs_per_second``,
 ``links_committed``/``links_per_second`` (links the finalized blocks added to the graph),
 ``finality_ms_p50/p99`` (client submission to the block in the log of the validator it
@@ -44,6 +48,7 @@ import numpy as np
 
 from focusflow.actors.avalanche.core import AvalancheConfig
 from focusflow.actors.bft.core import BftConfig
+from focusflow.actors.chain.recovery import partition_groups, recovery
 from focusflow.actors.chain.workload import LinkWorkload, WorkloadConfig
 from focusflow.actors.consensus import codec
 from focusflow.actors.consensus import scenario as consensus_scenario
@@ -74,6 +79,11 @@ from focusflow.wire import load_schema, message
 _schema = load_schema(Path(__file__).with_name("chain.capnp"))
 
 SUBMIT_EVERY_MS = 50.0
+#: ``--partition`` defaults: cut at 5 s (a settled chain to take the normal p50 from),
+#: heal 20 s later (issue 19 item 3), run 10 s past the heal (a slow recovery still shows).
+PARTITION_AT_MS = 5_000.0
+PARTITION_FOR_MS = 20_000.0
+AFTER_HEAL_MS = 10_000.0
 CHAIN_ID = "focusflow-sim"
 PROBLEMS_MAX = 20
 
@@ -127,9 +137,13 @@ class NetworkState:
         self.tx_height: dict[bytes, int] = {}
         self.seen = dict.fromkeys(honest, 0)
         self.finality_ms: list[float] = []
+        #: tx digest -> when the validator it was submitted to logged it final (every
+        #: such tx, not only those that validator logged first: what recovery reads)
+        self.final_ns: dict[bytes, int] = {}
         self.roots_compared = 0
         self.agreement = self.validity = self.state_roots_agree = self.pi_verified = True
         self.problems: list[str] = []
+        self.fault_ns = self.heal_ns = 0  # the --partition fault, when there is one
 
     def validator(self, i: int) -> ValidatorActor | None:
         """Validator ``i``'s running actor (None while its node is down or it restarts)."""
@@ -185,8 +199,10 @@ class NetworkState:
             if self.tx_height.setdefault(d, h) != h:
                 self._problem("validity", f"{who} tx {d.hex()[:16]} finalized at heights "
                                           f"{self.tx_height[d]} and {h}")
-            elif origin[0] == i and first is block_digest:
-                self.finality_ms.append((now_ns - origin[1]) / 1e6)
+            elif origin[0] == i:
+                self.final_ns.setdefault(d, now_ns)
+                if first is block_digest:
+                    self.finality_ms.append((now_ns - origin[1]) / 1e6)
         if first is block_digest:  # the first honest log with this block: feed the workload
             applied = []
             for tx in txs:
@@ -250,6 +266,16 @@ def _add_arguments(group: argparse._ArgumentGroup) -> None:
                        help="network: where validator i solves the exact π, a comma list cycled "
                             "over the validators, e.g. webgpu,cpu (default cpu; every backend "
                             "commits the same root)")
+    group.add_argument("--partition", default=None, metavar="SPEC",
+                       help="network: cut the validators into groups at --partition-at-ms for "
+                            "--partition-for-ms, then heal, and report recovery_ms (time from "
+                            "the heal to normal finality, docs/sim.md): sizes like 2|2 or "
+                            "'minority' (the last f validators, 3 of 10); clients reach all sides")
+    group.add_argument("--partition-at-ms", type=float, default=None,
+                       help=f"network: when the partition starts (default {PARTITION_AT_MS:g})")
+    group.add_argument("--partition-for-ms", type=float, default=None,
+                       help=f"network: how long it lasts (default {PARTITION_FOR_MS:g}); the run "
+                            f"lasts {AFTER_HEAL_MS:g} ms past the heal unless --duration-ms")
 
 
 def _node_config(latency: float) -> NodeConfig:
@@ -375,9 +401,34 @@ def _build(sim: Simulation, options: Mapping[str, Any]) -> None:
             sim.restart_node(names[0])
 
         sim.call_later(1_400, restart)
+    if options.get("partition"):
+        at_ms, for_ms = _partition_window(options)
+        groups = partition_groups(str(options["partition"]), names)
+        state.fault_ns, state.heal_ns = int(at_ms * 1e6), int((at_ms + for_ms) * 1e6)
+        sim.call_later(at_ms, lambda: sim.network.partition(*groups, everywhere=["clients"]))
+        sim.call_later(at_ms + for_ms, sim.network.heal)
     sim.add_invariant("agreement", lambda: _check(state, "agreement", state.observe()))
     for name in ("validity", "state_roots_agree", "pi_verified"):
         sim.add_invariant(name, _reader(state, name))
+
+
+def _partition_window(options: Mapping[str, Any]) -> tuple[float, float]:
+    """(start, length) in virtual ms of the ``--partition`` fault."""
+    at_ms = options.get("partition_at_ms")
+    for_ms = options.get("partition_for_ms")
+    at = PARTITION_AT_MS if at_ms is None else float(at_ms)
+    length = PARTITION_FOR_MS if for_ms is None else float(for_ms)
+    if at <= 0 or length <= 0:
+        raise ValueError("--partition-at-ms and --partition-for-ms must be positive")
+    return at, length
+
+
+def _duration(options: Mapping[str, Any]) -> float | None:
+    """With ``--partition``, long enough to see the recovery (AFTER_HEAL_MS past the heal)."""
+    if not options.get("partition"):
+        return None
+    at, length = _partition_window(options)
+    return at + length + AFTER_HEAL_MS
 
 
 def _focus_backends(raw: object) -> tuple[str, ...]:
@@ -417,6 +468,16 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
     top = min((state.seen[i] for i in state.honest), default=0)
     links = blocks.links if blocks is not None else 0
     txs = len(state.tx_height)
+    fault: dict[str, Any] = {}
+    if options.get("partition"):
+        at_ms, for_ms = _partition_window(options)
+        groups = partition_groups(str(options["partition"]), state.names)
+        side = {state.names.index(name): k for k, group in enumerate(groups) for name in group}
+        fault = {"partition": {"spec": str(options["partition"]), "at_ms": at_ms, "for_ms": for_ms,
+                               "groups": groups},
+                 **recovery({d: t for d, (_, t) in state.submitted.items()}, state.final_ns,
+                            fault_ns=state.fault_ns, heal_ns=state.heal_ns, end_ns=sim.now_ns(),
+                            side_of={d: side[i] for d, (i, _) in state.submitted.items()})}
     return {
         "validators": int(options.get("validators") or 4),
         "byzantine": int(options.get("byzantine") or 0),
@@ -443,6 +504,7 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
             "problems": list(state.problems),
         },
         "workload": state.workload.statistics(),
+        **fault,
     }
 
 
@@ -466,7 +528,8 @@ register_scenario(
     finish=_finish,
     duration_ms=10_000.0,
     priority=0,  # above "consensus" (-1): claims --validators runs; "demo" stays the plain default
-    select=lambda o: o.get("validators") is not None,
+    select=lambda o: o.get("validators") is not None or bool(o.get("partition")),
+    duration=_duration,
     progress=_progress,
 )(_build)
 
