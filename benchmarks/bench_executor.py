@@ -30,20 +30,30 @@ root of tx digests: the tree before). Run it against an older tree with
     .venv/bin/python benchmarks/bench_executor.py            # 3 blocks of each size
     .venv/bin/python benchmarks/bench_executor.py --blocks 5
     .venv/bin/python benchmarks/bench_executor.py --ledger --blocks 3
+    cd /tmp && <tree>/.venv/bin/python <tree>/benchmarks/bench_executor.py \\
+        --baseline <base tree> [--ledger]       # both trees side by side, with the ratio
+
+The default mode also times ``commit_block`` (the block's DA square and NMT data root) per
+block; ``block`` is then the links/s of the admitted columnar path plus that square: the
+block path a producer runs, without SQLite and pi.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import platform
 import random
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import focusflow
+from focusflow.actors.da.block import commit_block
 from focusflow.actors.state import tx as tx_mod
 from focusflow.actors.state.core import BlockResult, StateCore, decode_block
 from focusflow.actors.state.ids import CID_PREFIX, Neuron
@@ -71,9 +81,12 @@ class DictReader:
 
 
 def _machine() -> str:
+    tree = Path(focusflow.__file__).resolve().parents[1]  # the imported tree's commit
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
-    return (f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+                            text=True, check=False, cwd=tree).stdout.strip()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return (f"{platform.platform()}, {cpu}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}, commit {commit}")
 
 
@@ -126,10 +139,14 @@ def run(n_txs: int, links_per_tx: int, blocks: int, seed: int) -> dict[str, floa
     genesis, data = make_blocks(n_txs, links_per_tx, blocks, seed)
     cores = {"ref": _core(genesis, reference=True), "cold": _core(genesis, reference=False),
              "admitted": _core(genesis, reference=False)}
-    wall = dict.fromkeys(cores, 0.0)
-    cpu = dict.fromkeys(cores, 0.0)
+    wall = dict.fromkeys([*cores, "square"], 0.0)
+    cpu = dict.fromkeys([*cores, "square"], 0.0)
     links = 0
     for block in data:
+        w0, c0 = time.perf_counter(), time.process_time()
+        commit_block(block)  # the block's DA square and data root (not memoized)
+        wall["square"] += time.perf_counter() - w0
+        cpu["square"] += time.process_time() - c0
         sig_ok = [True] * len(block)
         roots = set()
         for name, (core, reader) in cores.items():
@@ -158,6 +175,9 @@ def run(n_txs: int, links_per_tx: int, blocks: int, seed: int) -> dict[str, floa
     for name in cores:
         out[f"{name}_wall"] = links / wall[name]
         out[f"{name}_cpu"] = links / cpu[name]
+    for kind, times in (("wall", wall), ("cpu", cpu)):
+        out[f"square_{kind}"] = links / times["square"]
+        out[f"block_{kind}"] = links / (times["admitted"] + times["square"])
     return out
 
 
@@ -220,6 +240,54 @@ def main_ledger(args: argparse.Namespace) -> None:
               f"{r['links_cpu']:>8,.0f} {r['links_wall']:>9,.0f} {pair('square')}", flush=True)
 
 
+def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every shape's figures in this process (:func:`run`, or :func:`run_ledger`)."""
+    out = {}
+    for spec in args.shapes:
+        n_txs, lpt = (int(x) for x in spec.split("x"))
+        out[spec] = (run_ledger if args.ledger else run)(n_txs, lpt, args.blocks, args.seed)
+    return out
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """``--baseline TREE``: this script under ``TREE`` and under this tree, alternately,
+    each in a fresh process started from /tmp (so the cwd cannot shadow ``PYTHONPATH``);
+    prints each process's imported ``focusflow``, both figures and their ratio."""
+    this_tree = str(Path(__file__).resolve().parents[1])
+    argv = [sys.executable, str(Path(__file__).resolve()), "--json", "--blocks",
+            str(args.blocks), "--seed", str(args.seed), "--shapes", *args.shapes]
+    argv += ["--ledger"] if args.ledger else []
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {"base": [], "new": []}
+    for _ in range(args.rounds):
+        for name, tree in (("base", args.baseline), ("new", this_tree)):
+            env = {**os.environ, "PYTHONPATH": tree}
+            proc = subprocess.run(argv, cwd="/tmp", env=env, capture_output=True, text=True,
+                                  check=True)
+            report = json.loads(proc.stdout.splitlines()[-1])
+            assert report["focusflow"].startswith(tree), (name, report["focusflow"])
+            print(f"{name}: {report['focusflow']}  ({report['machine']})", flush=True)
+            runs[name].append(report["shapes"])
+    keys = (["execute", "root", "square", "links"] if args.ledger
+            else ["ref", "cold", "admitted", "square", "block"])
+    unit = "ms/block" if args.ledger else "links/s"
+    print(f"best of {args.rounds} rounds per tree, CPU | wall ({unit}; links/s for 'links'"
+          " and 'block' = admitted + square)")
+    print(f"{'block':>12} {'figure':>10} {'base':>21} {'new':>21} {'new/base (CPU)':>15}")
+    for spec in args.shapes:
+        for key in keys:
+            lower = args.ledger and key != "links"  # milliseconds: less is better
+            pick = min if lower else max
+            cells = {}
+            for name in runs:
+                cells[name] = tuple(pick(r[spec][f"{key}_{kind}"] for r in runs[name])
+                                    for kind in ("cpu", "wall"))
+            ratio = cells["new"][0] / cells["base"][0]
+            ratio = 1 / ratio if lower else ratio  # > 1: the new tree is faster
+            print(f"{spec:>12} {key:>10} {cells['base'][0]:>10,.0f} {cells['base'][1]:>10,.0f}"
+                  f" {cells['new'][0]:>10,.0f} {cells['new'][1]:>10,.0f} {ratio:>14.2f}x",
+                  flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,23 +297,36 @@ def main() -> None:
                     help="TXSxLINKS per block (a tx holds at most 56 links: TX_BYTES_MAX)")
     ap.add_argument("--ledger", action="store_true",
                     help="the live node's Ledger.execute + the header's data root instead")
+    ap.add_argument("--baseline", metavar="TREE",
+                    help="also run under PYTHONPATH=TREE (e.g. a git worktree of the base "
+                         "commit) and print both side by side with the ratio")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="with --baseline: alternating runs per tree (the best is shown)")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.baseline:
+        side_by_side(args)
+        return
+    if args.json:  # one line for side_by_side
+        print(json.dumps({"focusflow": focusflow.__file__, "machine": _machine(),
+                          "shapes": measure(args)}))
+        return
     if args.ledger:
         main_ledger(args)
         return
     print(f"machine: {_machine()}")
     print(f"{'':>24} {'links/s (CPU | wall)':>56}   {'ratio to reference':>22}")
     print(f"{'block':>24} {'reference':>18} {'columnar, cold':>18} {'columnar, admitted':>18}"
-          f"   {'cold':>10} {'admitted':>11}")
-    for spec in args.shapes:
+          f"   {'cold':>10} {'admitted':>11} {'+ square (CPU)':>15}")
+    for spec, r in measure(args).items():
         n_txs, lpt = (int(x) for x in spec.split("x"))
-        r = run(n_txs, lpt, args.blocks, args.seed)
         shape = f"{n_txs} txs x {lpt} links"
         cells = " ".join(f"{r[f'{k}_cpu']:>8,.0f} {r[f'{k}_wall']:>9,.0f}"
                          for k in ("ref", "cold", "admitted"))
         ratios = " ".join(f"{r[f'{k}_cpu'] / r['ref_cpu']:>4.2f}x {r[f'{k}_wall'] / r['ref_wall']:>4.2f}x"
                           for k in ("cold", "admitted"))
-        print(f"{shape:>24} {cells}   {ratios}", flush=True)
+        print(f"{shape:>24} {cells}   {ratios} {r['block_cpu']:>15,.0f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -266,3 +267,45 @@ def test_blake3_digests_are_domain_separated() -> None:
     # leaves and inner nodes are separated by their prefix byte
     node = h.hash_leaf(b"\x01a")
     assert h.hash_node(node, node)[2:] != h.digest(b"\x00" + node + node)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(namespaces, min_size=1, max_size=5),
+    st.sampled_from(["blake3", "sha256"]),
+    st.booleans(),
+    st.data(),
+)
+def test_roots_of_array_equals_each_tree_built_node_by_node(
+    trees_ns: list[list[int]], hash_name: str, ignore_max: bool, data: st.DataObject
+) -> None:
+    """The bulk path (all trees' levels as arrays) gives each tree's root byte for byte as
+    pushing its leaves one by one does; trees share a leaf count, as a square's axes do.
+    Namespace 255 (the parity namespace) exercises the ignore-max rule on both sides."""
+    count = len(trees_ns[0])
+    trees_ns = [(ns * count)[:count] for ns in trees_ns]
+    trees_ns = [sorted(ns) for ns in trees_ns]
+    payload = data.draw(st.binary(min_size=3, max_size=3))
+    hasher = NmtHasher(namespace_size=1, hash=hash_name, ignore_max_namespace=ignore_max)  # type: ignore[arg-type]
+    expected = []
+    rows = []
+    for t, ns_list in enumerate(trees_ns):
+        tree = NamespacedMerkleTree(1, hash_name, ignore_max)  # type: ignore[arg-type]
+        leaves = [bytes([ns, t, i]) + payload for i, ns in enumerate(ns_list)]
+        for leaf in leaves:
+            tree.push(leaf)
+        expected.append(tree.root())
+        assert hasher.root_of(leaves) == tree.root()
+        rows.append([list(leaf) for leaf in leaves])
+    got = hasher.roots_of_array(np.array(rows, dtype=np.uint8))
+    assert got == expected
+
+
+def test_roots_of_array_rejects_unordered_or_short_leaves() -> None:
+    hasher = NmtHasher(namespace_size=2, hash="sha256")
+    ordered = np.array([[[0, 1, 9], [0, 2, 9]], [[1, 0, 9], [1, 0, 8]]], dtype=np.uint8)
+    assert len(hasher.roots_of_array(ordered)) == 2
+    with pytest.raises(NmtError):
+        hasher.roots_of_array(ordered[:, ::-1].copy())
+    with pytest.raises(NmtError):
+        hasher.roots_of_array(np.zeros((1, 2, 1), dtype=np.uint8))

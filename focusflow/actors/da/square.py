@@ -41,6 +41,7 @@ __all__ = [
     "axis_root",
     "extend_square",
     "hasher_for",
+    "square_axis_leaves",
     "verify_namespace_rows",
     "verify_sample",
 ]
@@ -81,6 +82,19 @@ def axis_leaves(shares: Sequence[bytes], *, axis_index: int, k: int) -> list[byt
         in_q0 = axis_index < k and i < k
         leaves.append((bytes(share[:NAMESPACE_SIZE]) if in_q0 else PARITY_NAMESPACE) + bytes(share))
     return leaves
+
+
+def square_axis_leaves(shares: Square) -> npt.NDArray[np.uint8]:
+    """The NMT leaves of every axis of an extended square: (4k, 2k, 29 + 512), the 2k rows
+    then the 2k columns, each leaf as :func:`axis_leaves` makes it."""
+    width = shares.shape[0]
+    k = width // 2
+    leaves = np.empty((2, width, width, NAMESPACE_SIZE + SHARE_SIZE), dtype=np.uint8)
+    leaves[0, :, :, NAMESPACE_SIZE:] = shares
+    leaves[1, :, :, NAMESPACE_SIZE:] = shares.transpose(1, 0, 2)
+    leaves[:, :, :, :NAMESPACE_SIZE] = np.frombuffer(PARITY_NAMESPACE, dtype=np.uint8)
+    leaves[:, :k, :k, :NAMESPACE_SIZE] = leaves[:, :k, :k, NAMESPACE_SIZE : 2 * NAMESPACE_SIZE]
+    return leaves.reshape(2 * width, width, NAMESPACE_SIZE + SHARE_SIZE)
 
 
 def axis_tree(
@@ -248,19 +262,14 @@ class ExtendedDataSquare:
         return self._col_trees[col]
 
     def dah(self) -> DataAvailabilityHeader:
-        """Row and column roots (computed once)."""
+        """Row and column roots (computed once, all 4k trees together: see
+        :meth:`NmtHasher.roots_of_array`)."""
         if self._dah is None:
-            hasher = hasher_for(self.hash_name)
-            k = self.k
-            rows = tuple(
-                hasher.root_of(axis_leaves(self.row_shares(r), axis_index=r, k=k))
-                for r in range(self.width)
+            roots = hasher_for(self.hash_name).roots_of_array(square_axis_leaves(self.shares))
+            width = self.width
+            self._dah = DataAvailabilityHeader(
+                tuple(roots[:width]), tuple(roots[width:]), self.hash_name
             )
-            cols = tuple(
-                hasher.root_of(axis_leaves(self.col_shares(c), axis_index=c, k=k))
-                for c in range(self.width)
-            )
-            self._dah = DataAvailabilityHeader(rows, cols, self.hash_name)
         return self._dah
 
     def data_root(self) -> bytes:

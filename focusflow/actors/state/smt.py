@@ -43,33 +43,45 @@ _VALUE_KEY = blake3.blake3(b"", derive_key_context="focusflow 2026 smt value v1"
 _LEAF_TAG = b"\x00"
 _INNER_TAG = b"\x01"
 
+# Keyed BLAKE3 states, tags absorbed, copied per hash: a copy is ~15-25% cheaper than a
+# keyed constructor call (which parses its keyword and key every time), and a state update
+# is ~5 hashes per written key (issue 18).
+_LEAF_STATE = blake3.blake3(key=_NODE_KEY).update(_LEAF_TAG)
+_INNER_STATE = blake3.blake3(key=_NODE_KEY).update(_INNER_TAG)
+#: ``new_keypath_hasher().update(keypath).digest()`` is :func:`tree_key`, for inlining.
+new_keypath_hasher = blake3.blake3(key=KEYPATH_KEY).copy
+_new_value_hasher = blake3.blake3(key=_VALUE_KEY).copy
+_new_leaf_hasher = _LEAF_STATE.copy
+_new_inner_hasher = _INNER_STATE.copy
+
 Entry = bytes  # 32-byte inner hash or 96-byte leaf record
 Overlay = dict[int, Entry | None]
 
 
 def tree_key(keypath: bytes) -> bytes:
     """32-byte tree key of a full key path (domain-separated BLAKE3)."""
-    return blake3.blake3(keypath, key=KEYPATH_KEY).digest()
+    return new_keypath_hasher().update(keypath).digest()
 
 
 def value_hash(value: bytes) -> bytes:
     """32-byte hash of a stored value (domain-separated BLAKE3)."""
-    return blake3.blake3(value, key=_VALUE_KEY).digest()
+    return _new_value_hasher().update(value).digest()
 
 
 def leaf_hash(key: bytes, vh: bytes) -> bytes:
     """Hash of a leaf holding tree key ``key`` with value hash ``vh``."""
-    return blake3.blake3(_LEAF_TAG + key + vh, key=_NODE_KEY).digest()
+    return _new_leaf_hasher().update(key + vh).digest()
 
 
 def inner_hash(left: bytes, right: bytes) -> bytes:
     """Hash of an inner node from its children's hashes (EMPTY for an empty child)."""
-    return blake3.blake3(_INNER_TAG + left + right, key=_NODE_KEY).digest()
+    return _new_inner_hasher().update(left + right).digest()
 
 
 def leaf_entry(key: bytes, vh: bytes) -> Entry:
     """The 96-byte leaf record stored in the node map."""
-    return leaf_hash(key, vh) + key + vh
+    kv = key + vh
+    return _new_leaf_hasher().update(kv).digest() + kv
 
 
 def _bit(kint: int, depth: int) -> int:
@@ -309,7 +321,7 @@ class SparseMerkleTree:
         )
         if left is None or right is None:  # may compact: the recursion's rule
             return _combine(path, lp, left, rp, right, ov)
-        h = blake3.blake3(_INNER_TAG + left[:HASH_LEN] + right[:HASH_LEN], key=_NODE_KEY).digest()
+        h = _new_inner_hasher().update(left[:HASH_LEN] + right[:HASH_LEN]).digest()
         ov[path] = h
         return h
 
@@ -432,7 +444,7 @@ def _build_fast(
     mid = bisect_left(kints, ((prefix << 1) | 1) << (KEY_BITS - 1 - depth), lo, hi)
     lh = _build_side(path << 1, depth + 1, leaves, kints, lo, mid, ov)
     rh = _build_side((path << 1) | 1, depth + 1, leaves, kints, mid, hi, ov)
-    h = blake3.blake3(_INNER_TAG + lh + rh, key=_NODE_KEY).digest()
+    h = _new_inner_hasher().update(lh + rh).digest()
     ov[path] = h
     return h
 
@@ -471,15 +483,12 @@ def _build_pair(
     p1 = (1 << (split + 1)) | (k1 >> (KEY_BITS - split - 1))
     ov[p1] = e1
     ov[p1 | 1] = e2
-    b3, node_key = blake3.blake3, _NODE_KEY
-    h = b3(_INNER_TAG + e1[:HASH_LEN] + e2[:HASH_LEN], key=node_key).digest()
+    inner = _new_inner_hasher
+    h = inner().update(e1[:HASH_LEN] + e2[:HASH_LEN]).digest()
     node = p1 >> 1
     ov[node] = h
     while node != path:
-        if node & 1:
-            h = b3(_INNER_TAG + EMPTY + h, key=node_key).digest()
-        else:
-            h = b3(_INNER_TAG + h + EMPTY, key=node_key).digest()
+        h = inner().update(EMPTY + h if node & 1 else h + EMPTY).digest()
         node >>= 1
         ov[node] = h
     return h
