@@ -1139,10 +1139,14 @@ class Validator(Actor):
         if lag <= BEHIND_BLOCKS_MAX and lag_rounds <= core.config.dag.gc_depth_rounds:
             self.behind_since_ns = None
             return
+        # Certificates past our DAG's reach prove it can never link to theirs: leave at
+        # once. A peer's claimed tip is only evidence after BEHIND_MS_MAX (issue 19: after
+        # a 20 s minority cut at n = 10 the cut validators, ~100 rounds behind, waited
+        # those 10 s before block sync and recovered in none of 3 seeds within 10 s).
+        reach_lost = lag_rounds > core.config.dag.gc_depth_rounds
         if self.behind_since_ns is None:
             self.behind_since_ns = now
-            return
-        if now - self.behind_since_ns < BEHIND_MS_MAX * 1_000_000:
+        if not reach_lost and now - self.behind_since_ns < BEHIND_MS_MAX * 1_000_000:
             return
         self.ctx.log.warning("validator_behind_following_by_block_sync", lag_blocks=lag,
                              lag_rounds=lag_rounds)
