@@ -179,6 +179,8 @@ def plan_to_toml(plan: FaultPlan) -> str:
     lines = [f"scenario = {_toml(d['scenario'])}"]
     if "duration_ms" in d:
         lines.append(f"duration_ms = {_toml(d['duration_ms'])}")
+    if "settle_ms" in d:
+        lines.append(f"settle_ms = {_toml(d['settle_ms'])}")
     lines += [f"invariant_every = {d['invariant_every']}", "", "[options]"]
     lines += [f"{k} = {_toml(v)}" for k, v in sorted(d["options"].items())]
     lines += ["", "[buggify]"] + [f"{k} = {_toml(v)}" for k, v in d["buggify"].items()]

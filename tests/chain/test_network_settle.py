@@ -7,13 +7,14 @@ first campaign stay fixed.
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 
 import pytest
 
 from focusflow.chaos import campaign
 from focusflow.chaos.campaign import LIVENESS_INVARIANT, run_seed
 from focusflow.chaos.faults import Duplicate, FsyncFail, KillActor, Partition, Reorder
-from focusflow.chaos.plan import FaultPlan, plan_from_dict
+from focusflow.chaos.plan import FaultPlan, plan_from_dict, plan_to_toml
 from focusflow.sim.scenarios import discover
 
 NETWORK = FaultPlan(scenario="network", settle_ms=5_000.0)
@@ -68,3 +69,5 @@ def test_settle_ms_is_part_of_the_plan_and_its_trace() -> None:
     plan = plan_from_dict({"scenario": "network", "settle_ms": 2500})
     assert plan.settle_ms == 2500.0 and plan.to_dict()["settle_ms"] == 2500.0
     assert "settle_ms" not in FaultPlan(scenario="network").to_dict()
+    # a shrunk plan keeps it: rerun, it fails the same way
+    assert plan_from_dict(tomllib.loads(plan_to_toml(plan))).settle_ms == 2500.0
