@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from focusflow.actors.bft.core import BftConfig, BftCore
+from focusflow.actors.bft.core import BftConfig, BftCore, OrderedAnchor
 from focusflow.actors.bft.reputation import LeaderSchedule, ReputationConfig, swaps_for
 from focusflow.actors.consensus.harness import Harness, Scenario
 from focusflow.actors.consensus.types import SKIP, Certificate, Committee, Validator
@@ -24,10 +24,12 @@ from tests.consensus.test_bft import _topological_orders
 FAST = ReputationConfig(every_anchors=2, window_anchors=6, lag_slots=1, skip_penalty=4, min_gap=2)
 
 
-def _honest_chain(core: BftCore, rounds: int, live: Sequence[int], view: View | None = None) -> View:
+def _honest_chain(core: BftCore, rounds: int, live: Sequence[int], view: View | None = None,
+                  committed: list[OrderedAnchor] | None = None) -> View:
     """Rounds of certificates by ``live`` authors, each linking the whole previous round and
     voting, as honest validators do, for the leader ``core`` schedules (SKIP when that
-    leader has no certificate); ``core`` commits after every round."""
+    leader has no certificate); ``core`` commits after every round (what it ordered is
+    appended to ``committed``)."""
     view = view or View()
     for r in range(max(view.by_round, default=0) + 1, max(view.by_round, default=0) + rounds + 1):
         prev = view.by_round.get(r - 1, {})
@@ -37,7 +39,9 @@ def _honest_chain(core: BftCore, rounds: int, live: Sequence[int], view: View | 
             vote = lead.digest if lead is not None else SKIP
         for a in live:
             view.add(make_cert(r, a, tuple(c.digest for c in prev.values()), vote))
-        core.try_commit(view)
+        ordered = core.try_commit(view)
+        if committed is not None:
+            committed.extend(ordered)
     return view
 
 
@@ -120,10 +124,11 @@ class _Recording(LeaderSchedule):
         super().__init__(committee=base.committee, config=base.config, gc_depth_rounds=base.gc_depth_rounds)
         self.log: list[tuple[object, ...]] = []
 
-    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> None:
-        super().on_commit(slot, anchor, history)
+    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> tuple[int, ...]:
+        delta = super().on_commit(slot, anchor, history)
         ahead = tuple(self.leader(t) for t in range(slot + 1, slot + 6))
         self.log.append((self.height, slot, anchor.digest, tuple(self.scores()), ahead))
+        return delta
 
 
 class _LocalSchedule(_Recording):
@@ -134,9 +139,9 @@ class _LocalSchedule(_Recording):
         super().__init__(base)
         self.view = view
 
-    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> None:
+    def on_commit(self, slot: int, anchor: Certificate, history: Sequence[Certificate]) -> tuple[int, ...]:
         held = [c for c in self.view.certs.values() if c.round <= slot + 1]
-        super().on_commit(slot, anchor, held)
+        return super().on_commit(slot, anchor, held)
 
 
 def _schedule_log(certs: list[Certificate], order: list[int], com: Committee, *, local: bool = False) -> list[tuple]:
@@ -242,19 +247,10 @@ def test_a_resumed_schedule_rebuilt_from_block_headers_leads_as_the_others(
 
     com = committee(4)
     core = BftCore(committee=com, config=BftConfig(reputation=FAST))
-    view = View()
-    headers: list[BlockHeader] = []
-    for r in range(1, rounds + extra + 1):
-        prev = view.by_round.get(r - 1, {})
-        vote = SKIP
-        if r >= 3:
-            lead = prev.get(core.leader(r - 1))
-            vote = lead.digest if lead is not None else SKIP
-        for a in live:
-            view.add(make_cert(r, a, tuple(c.digest for c in prev.values()), vote))
-        for oa in core.try_commit(view):
-            headers.append(BlockHeader(len(headers) + 1, bytes(32), bytes(32), bytes(32), bytes(32),
-                                       oa.anchor.digest, oa.slot, oa.reputation))
+    committed: list[OrderedAnchor] = []
+    _honest_chain(core, rounds + extra, live, committed=committed)
+    headers = [BlockHeader(i, bytes(32), bytes(32), bytes(32), bytes(32), oa.anchor.digest,
+                           oa.slot, oa.reputation) for i, oa in enumerate(committed, start=1)]
     assert headers and all(len(h.reputation) == 4 for h in headers)
     s = core.schedule
     ahead = range(s.last_slot + 1, s.last_slot + 12)
