@@ -36,7 +36,7 @@ each share's NMT proof checked against the data root) before the header is signe
 
 from __future__ import annotations
 
-import random
+import random  # runtime-ok: only the type of ctx.random, which the validator passes in
 from collections import OrderedDict
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass

@@ -1134,7 +1134,10 @@ class Validator(Actor):
         lag = max(self.peer_tips.values(), default=0) - blocks.height
         # The DAG's own evidence: certificates (quorum-signed) of rounds we can no longer
         # link to ours. Needs no reply from a peer, whose queue to us may be full.
-        lag_rounds = core.dag.seen_round - core.dag.round
+        # (From our round, or from our DAG's floor where that is higher: a core resumed
+        # after block sync keeps its old round as a watermark but starts its DAG near the
+        # tip, and catches up by DAG sync from there.)
+        lag_rounds = core.dag.seen_round - max(core.dag.round, core.dag.gc_round)
         now = self.ctx.now_ns()
         if lag <= BEHIND_BLOCKS_MAX and lag_rounds <= core.config.dag.gc_depth_rounds:
             self.behind_since_ns = None

@@ -63,7 +63,7 @@ def _validator(tmp_path: Path) -> tuple[Validator, _Ctx]:
     v.blocks = BlockLog(open_file_database(tmp_path / "blocks.sqlite"))
     # In consensus mode: of the core, only the DAG's round and the highest certified round
     # it saw are read here; of the ledger, only what leaving consensus drops.
-    v.core = SimpleNamespace(dag=SimpleNamespace(round=5, seen_round=5),  # type: ignore[assignment]
+    v.core = SimpleNamespace(dag=SimpleNamespace(round=5, seen_round=5, gc_round=0),  # type: ignore[assignment]
                              config=SimpleNamespace(dag=SimpleNamespace(gc_depth_rounds=GC_DEPTH)),
                              blocks=SimpleNamespace(finalized_height=0, height=0,
                                                     built_digest=lambda _h: None))
