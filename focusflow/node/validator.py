@@ -331,6 +331,7 @@ class Validator(Actor):
         # whose share we made durable since the core started.
         self.catchup = CatchUp(self.committee, self.verifier)
         self._finality_watch = (0, 0)  # (core's finalized height, since when: ns)
+        self._follow_tip = 2**63  # the tip the last block sync reply reported (none yet)
         self.pending_saved = 0
 
     # ---------------------------------------------------------------- lifecycle
@@ -939,6 +940,13 @@ class Validator(Actor):
             return
         if not self.peers:
             return
+        # The reply that brought us to the tip may have found the log writes still in the
+        # worker thread (``offload_io``), which ``_maybe_rejoin`` waits for: try again
+        # here, against the tip that reply reported (the SIGKILL test's in-thread case
+        # stayed a follower for 30 s under a trickle of load, each reply queueing writes).
+        self._maybe_rejoin(self._follow_tip)
+        if self.core is not None:
+            return
         self._sync_turn += 1
         peer = self.peers[self._sync_turn % len(self.peers)]
         self._tell_peer(peer, BlocksFrom(self._chain_tip()[0] + 1, BLOCKS_PER_SYNC_MAX))
@@ -1062,6 +1070,7 @@ class Validator(Actor):
             self._sync()
         else:
             self._maybe_rejoin(msg.tip)
+        self._follow_tip = msg.tip
 
     def _note_verified_tip(self, records: tuple[BlockRecord, ...]) -> None:
         """A peer's tip as far as a block it sent proves it (quorum-signed): the claimed
