@@ -426,11 +426,12 @@ class Validator(Actor):
                              da_root_of=ledger.da_root_of)
         if resume:
             assert blocks.height >= self.last_signed["height"] and ledger.core.height == blocks.height
-            anchor_round, recent = self._recent_chain(core.config.dag.gc_depth_rounds)
+            anchor_round, recent, headers = self._recent_chain(core.config.dag.gc_depth_rounds,
+                                                               core.config.bft.reputation)
             core.resume_chain(watermark=self.last_signed["round"], height=blocks.height,
                               parent=blocks.tip_digest, state_root=ledger.core.root,
                               anchor_round=anchor_round, recent_txs=recent,
-                              recent_headers=self._recent_headers(core.config.bft.reputation))
+                              recent_headers=headers)
             self.counters["rejoins"] += 1
             self.ctx.log.info("validator_rejoined", height=blocks.height, anchor_round=anchor_round,
                               watermark=self.last_signed)
@@ -441,37 +442,35 @@ class Validator(Actor):
         self.why = ""
         self._handle(core.tick(self.ctx.now_ns()))
 
-    def _recent_chain(self, gc_depth_rounds: int) -> tuple[int, list[bytes]]:
-        """The anchor round of our tip block and the txs of the blocks whose anchors lie
-        within two GC depths of it, oldest first (the resumed core's dedup window)."""
+    def _recent_chain(self, gc_depth_rounds: int, reputation: ReputationConfig,
+                      ) -> tuple[int, list[bytes], list[BlockHeader]]:
+        """What a resumed core needs of our log, each record read and decoded once: the
+        anchor round of our tip block; the txs of the blocks whose anchors lie within two
+        GC depths of it, oldest first (its dedup window); the headers of the last
+        ``window_anchors + 2·every_anchors`` blocks, oldest first (the leader schedule the
+        others follow: ``LeaderSchedule.resume``)."""
         blocks = self.blocks
         assert blocks is not None
-        if blocks.height == 0:
-            return 0, []
-        tip = blocks.record(blocks.height)
-        assert tip is not None
-        anchor_round = codec.decode_block_header(tip.header).anchor_round
+        headers_wanted = reputation.window_anchors + 2 * reputation.every_anchors
         chunks: list[tuple[bytes, ...]] = []
+        headers: list[BlockHeader] = []
+        anchor_round: int | None = None
+        txs_done = False
         for h in range(blocks.height, max(0, blocks.height - REJOIN_BLOCKS_MAX), -1):
-            rec = blocks.record(h)
-            assert rec is not None
-            if codec.decode_block_header(rec.header).anchor_round <= anchor_round - 2 * gc_depth_rounds:
+            if txs_done and len(headers) >= headers_wanted:
                 break
-            chunks.append(rec.txs)
-        return anchor_round, [tx for chunk in reversed(chunks) for tx in chunk]
-
-    def _recent_headers(self, cfg: ReputationConfig) -> list[BlockHeader]:
-        """The headers of the last blocks, oldest first: enough for the resumed core to
-        rebuild the leader schedule the others follow (``LeaderSchedule.resume``)."""
-        blocks = self.blocks
-        assert blocks is not None
-        first = max(1, blocks.height - cfg.window_anchors - 2 * cfg.every_anchors + 1)
-        headers = []
-        for h in range(first, blocks.height + 1):
             rec = blocks.record(h)
             assert rec is not None
-            headers.append(codec.decode_block_header(rec.header))
-        return headers
+            header = codec.decode_block_header(rec.header)
+            if anchor_round is None:
+                anchor_round = header.anchor_round
+            if len(headers) < headers_wanted:
+                headers.append(header)
+            txs_done = txs_done or header.anchor_round <= anchor_round - 2 * gc_depth_rounds
+            if not txs_done:
+                chunks.append(rec.txs)
+        return (anchor_round or 0, [tx for chunk in reversed(chunks) for tx in chunk],
+                headers[::-1])
 
     def _maybe_rejoin(self, tip: int) -> None:
         """A validator following by block sync resumes signing once it reached the tip a

@@ -53,12 +53,13 @@ AdmitBatch = Callable[[Sequence[bytes]], Sequence[bool | str]]
 ``"oversized: ..."``, goes back to the client in the ``Reject``)."""
 
 RESTART_ROUNDS_MAX = 64
-#: Steps of one walk below waiting certificates for what to ask (``DagCore._gap``).
-GAP_WALK_MAX = 256
 """How far above all we signed a peer's DAG restart round may be for us to adopt it. A
 Byzantine member's restart header can hold a restarting validator out of the DAG only
 until the others reach that round (64 rounds: seconds); a validator whose watermark is
 further below the others' restarts alone, falls behind and catches up by block sync."""
+
+#: Steps of one walk below waiting certificates for what to ask (``DagCore._gap``).
+GAP_WALK_MAX = 256
 
 
 def admitted(verdict: bool | str) -> bool:
@@ -333,9 +334,9 @@ class DagCore:
         certificates of the round below as parents, which nobody kept, so no round could
         ever start again. A resumed core that still holds no certificate (or holds some,
         but its quorum round froze at a round its watermark keeps it out of, see
-        ``ValidatorCore._maybe_restart_dag``) raises its DAG floor to ``round_ - 1``
-        (dropping the certificates at or below it) (below the floor parents are not checked, as for any
-        certificate the GC dropped) and proposes there; a peer in the same state adopts
+        ``ValidatorCore._maybe_restart_dag``) raises its DAG floor to ``round_ - 1``,
+        dropping the certificates at or below it (below the floor parents are not checked,
+        as for any certificate the GC dropped), and proposes there; a peer in the same state adopts
         the highest such round it sees (``_adopt_restart``), so the committee meets in one
         round and the next one links a quorum as usual. Safety does not rest on it: a
         block still needs the quorum stake of shares on one header, and the double-sign
