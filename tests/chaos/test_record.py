@@ -10,7 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from focusflow.chaos.record import InputRecorder, is_recording, replay_recording
+from focusflow.chaos.record import InputRecorder
+from focusflow.chaos.record_replay import is_recording, replay_recording
 from focusflow.supervisor import ActorSystem, LoopbackNetwork
 from tests.chaos.live_app import Sink
 from tests.wire.msgs import Req

@@ -10,7 +10,7 @@ import gzip
 import json
 from pathlib import Path
 
-from focusflow.chaos.record import replay_recording
+from focusflow.chaos.record_replay import replay_recording
 from focusflow.node.validator import VALIDATOR_PATH
 from focusflow.topology.devnet import Devnet, Workload
 from tests.node.test_devnet_e2e import feed
