@@ -284,14 +284,15 @@ class RecordingFeed:
                 fire = self._timers.pop(head[2], None)
                 if fire is None:
                     raise self.diverged(f"timer {head[2]} fired live as step {step + 1} "
-                                        "but was never armed in the replay")
+                                        "but was never armed in the replay", step + 1)
                 break
             events.popleft()
             if kind == "B":
                 complete = self._blocking.pop(head[2], None)
                 if complete is None:
                     raise self.diverged(f"blocking call {head[2]} completed live after "
-                                        f"step {step} but was never made in the replay")
+                                        f"step {step} but was never made in the replay",
+                                        step + 1)
                 complete()
             else:
                 self.inject(head)
@@ -300,10 +301,12 @@ class RecordingFeed:
         return fire
 
     # -- the replay's side -------------------------------------------------------------
-    def diverged(self, what: str) -> Divergence:
-        """Note the first divergence (and its step); the exception to raise."""
+    def diverged(self, what: str, step: int | None = None) -> Divergence:
+        """Note the first divergence and its step (default: the step running, or the
+        next one between two steps); the exception to raise."""
         if self.error is None:
-            self.error, self.error_step = what, self.step
+            self.error = what
+            self.error_step = self.step if step is None else step
         return Divergence(what)
 
     def inject(self, event: list[Any]) -> None:
@@ -370,9 +373,8 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
     finished = steps == recorded
     if feed.error is None and steps < stop and feed.events:
         head = feed.events[0]
-        feed.step = steps
         feed.diverged(f"nothing runnable after step {steps}; the recording has "
-                      f"{head[0]} after step {head[1]}")
+                      f"{head[0]} after step {head[1]}", steps + 1)
     if finished and feed.error is None:  # inputs after the last step (the stop's)
         feed.in_step = False
         feed.step = steps
