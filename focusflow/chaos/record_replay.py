@@ -91,7 +91,9 @@ def load_recording(path: str | Path) -> dict[str, Any]:
         raise RecordingError(f"{path}: not a {RECORDING_FORMAT} file"
                              + (f" (format {found!r})" if isinstance(found, str) else ""))
     try:
-        _check(doc)
+        _check_head(doc)
+        _boot(doc["boot"])  # imports the app: its message types decode the asks
+        _check_events(doc)
     except (KeyError, TypeError, ValueError, IndexError, binascii.Error) as exc:
         if isinstance(exc, RecordingError):
             raise RecordingError(f"{path}: {exc}") from exc
@@ -109,8 +111,8 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check(doc: dict[str, Any]) -> None:
-    """The shape of every field; decodes frames (bytes) and asks (messages) in place."""
+def _check_head(doc: dict[str, Any]) -> None:
+    """The shape of every field but the events; decodes the storage reads in place."""
     _want(isinstance(doc["node"], str) and bool(doc["node"]), "node: a name")
     boot = doc["boot"]
     _want(isinstance(boot, str) and bool(_BOOT.match(boot)), "boot: 'module:function'")
@@ -138,6 +140,10 @@ def _check(doc: dict[str, Any]) -> None:
         isinstance(r, list) and 3 <= len(r) <= 4 and _int(r[0]) and isinstance(r[1], str)
         and _int(r[2]) and (len(r) == 3 or isinstance(r[3], str)) for r in sent)),
         "sent: rows [step, destination, bytes(, digest)]")
+
+
+def _check_events(doc: dict[str, Any]) -> None:
+    """The events' shape and order; decodes frames (bytes) and asks (messages) in place."""
     events = doc["events"]
     _want(isinstance(events, list) and len(events) <= EVENTS_MAX, "events: a list")
     last = 0
