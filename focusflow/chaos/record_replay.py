@@ -336,6 +336,9 @@ class RecordingFeed:
     def clock_reads_left(self) -> int:
         return len(self._clock)
 
+    def storage_reads_left(self) -> int:
+        return len(self._storage._reads)
+
     def outputs_hash(self) -> str:
         return self._out.hexdigest()
 
@@ -381,18 +384,20 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
         head = feed.events[0]
         feed.diverged(f"nothing runnable after step {steps}; the recording has "
                       f"{head[0]} after step {head[1]}", steps + 1)
-    if finished and feed.error is None:  # inputs after the last step (the stop's)
-        feed.in_step = False
-        feed.step = steps
-        while feed.events and feed.events[0][0] in "FAP" and feed.events[0][1] == steps:
-            feed.inject(feed.events.popleft())
+    if finished and feed.error is None:
+        # Inputs after the last step (the stop's disconnects, a thread finishing as the
+        # recording was saved): consumed as between any two steps; their steps never ran.
+        with contextlib.suppress(Divergence):
+            if feed.before_step(steps) is not None:
+                feed.diverged(f"a timer fired after the last recorded step {steps}", steps)
     recorded_sent = doc.get("sent")
     compared = recorded_sent if finished or recorded_sent is None else [
         r for r in recorded_sent if r[0] <= steps]
     difference = first_difference(feed.sent, compared)
     hash_equal = feed.outputs_hash() == doc["outputs_hash"]
     reproduced = feed.error is None and steps == stop and difference is None and (
-        not finished or (not feed.events and not feed.clock_reads_left() and hash_equal))
+        not finished or (not feed.events and not feed.clock_reads_left()
+                         and not feed.storage_reads_left() and hash_equal))
     mismatch = feed.error_step
     if difference is not None:
         at = difference["step"]
@@ -409,6 +414,7 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
         "outputs": len(feed.sent), "recorded_outputs": doc["outputs"],
         "first_output_difference": difference,
         "inputs_left": len(feed.events), "clock_reads_left": feed.clock_reads_left(),
+        "storage_reads_left": feed.storage_reads_left(),
         "outputs_hash_equal": hash_equal,
         "unsupported": doc.get("unsupported", []), "violations": [],
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import blake3
 import pytest
 
 from focusflow.chaos import record_replay
@@ -186,3 +187,32 @@ def test_unusable_recordings_give_a_clear_error(recording: tuple[Path, Any], tmp
         load_recording(tmp_path / "boot-0.rec.gz")
     with pytest.raises(RecordingError, match="step order"):
         load_recording(tmp_path / "event-5.rec.gz")
+
+
+def _cut(path: Path, step: int, out: Path) -> Path:
+    """The recording as if the live node had been saved right after ``step`` steps (and
+    the inputs that came in after that step): what it consumed and sent up to there."""
+    doc = _doc(path)
+    upto = replay_recording(path, until_step=step, keep_frames=True)
+    assert upto["reproduced"], upto
+    out_hash = blake3.blake3(b"focusflow.chaos.outputs")
+    for (_, dst, size, _), frame in zip(upto["_sent"], upto["_frames"], strict=True):
+        out_hash.update(dst.encode() + b"\0" + size.to_bytes(4, "little") + frame)
+    doc.update(steps=step, events=[e for e in doc["events"] if e[1] < step or (
+        e[1] == step and e[0] != "T")], clock=doc["clock"][:len(doc["clock"])
+                                                            - upto["clock_reads_left"]],
+               reads=doc["reads"][:len(doc["reads"]) - upto["storage_reads_left"]],
+               outputs=upto["outputs"], sent=upto["_sent"], outputs_hash=out_hash.hexdigest())
+    return _write(doc, out)
+
+
+def test_a_thread_that_completes_after_the_last_step_is_consumed(
+        recording: tuple[Path, Any], tmp_path: Path) -> None:
+    # Seen as a flaky live-record test: the recording was saved just after a
+    # run_blocking call completed (a "B" input after the last step), which the replay
+    # left unconsumed.
+    doc = _doc(recording[0])
+    step = next(e[1] for e in doc["events"] if e[0] == "B")
+    report = replay_recording(_cut(recording[0], step, tmp_path / "cut.rec.gz"))
+    assert report["reproduced"] and report["inputs_left"] == 0, report
+    assert report["finished"] and report["stopped_at_step"] == step
