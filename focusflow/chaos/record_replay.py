@@ -376,8 +376,13 @@ def replay_recording(path: str | Path, *, until_step: int | None = None,
     recorded = int(doc["steps"])
     stop = recorded if until_step is None else max(0, min(until_step, recorded))
     if feed.error is None:
-        with contextlib.suppress(Divergence):  # feed.error says what and where
+        try:
             sim.run(max_events=stop)
+        except Divergence:
+            pass  # feed.error says what and where
+        except Exception as exc:  # a step raised: the live node never got there
+            feed.diverged(f"step {sim.events + 1} raised {type(exc).__name__}: {exc}",
+                          sim.events + 1)
     steps = sim.events
     finished = steps == recorded
     if feed.error is None and steps < stop and feed.events:
