@@ -481,10 +481,10 @@ def diff_recordings(path_a: str | Path, path_b: str | Path) -> dict[str, Any]:
         return report
     i = diff["index"]
     report["step"] = diff["step"]
-    for side, sent, frames in (("a", sa, fa), ("b", sb, fb)):
+    for side, rep, sent, frames in (("a", a, sa, fa), ("b", b, sb, fb)):
         lo = max(0, i - CONTEXT_FRAMES + 1)
         report[f"{side}_records"] = [
-            {"index": k, "step": sent[k][0], "node": sent[k][1],
+            {"index": k, "step": sent[k][0], "node": rep["node"],
              "what": f"send {describe_frame(frames[k])} ({sent[k][2]} bytes)"}
             for k in range(lo, min(i + 1, len(sent)))]
     return report
