@@ -472,10 +472,11 @@ class Simulation:
         """Run one step; False when nothing is runnable before ``until_ns``."""
         ready = self._ready
         fn = None
-        for feed in self._feeds:  # inputs due between the last step and this one
-            fn = feed.before_step(self.events)
-            if fn is not None:
-                break
+        if self._feeds:  # inputs due between the last step and this one
+            for feed in self._feeds:
+                fn = feed.before_step(self.events)
+                if fn is not None:
+                    break
         if fn is None:
             if not ready and not self._advance(until_ns):
                 return False
