@@ -28,7 +28,8 @@ _EXPORTS = {
     "replay_trace": "focusflow.chaos.replay",
     "diff_traces": "focusflow.chaos.replay",
     "InputRecorder": "focusflow.chaos.record",
-    "replay_recording": "focusflow.chaos.record",
+    "replay_recording": "focusflow.chaos.record_replay",
+    "diff_recordings": "focusflow.chaos.record_replay",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,6 +15,7 @@ from focusflow.chaos.campaign import BUDGET_INVARIANT, Run, build_run, execute, 
 from focusflow.chaos.faults import fault_from_dict
 from focusflow.chaos.plan import plan_from_dict
 from focusflow.chaos.trace import RecordLog, describe, load_trace
+from focusflow.sim import Simulation
 
 STATE_REPR_MAX = 400
 CONTEXT_RECORDS = 3
@@ -82,18 +83,18 @@ def replay_trace(path: str | Path, *, until_step: int | None = None,
         "recorded_violations": stored["violations"], "trace_hash": result["trace_hash"],
     }
     if inspect is not None:
-        report["inspect"] = inspect_actor(run, inspect)
+        report["inspect"] = inspect_actor(run.sim, inspect)
     return report
 
 
-def inspect_actor(run: Run, name: str) -> dict[str, Any]:
-    """The state of actor ``node:/path`` (or ``node`` alone: its actors' paths).
+def inspect_actor(sim: Simulation, name: str) -> dict[str, Any]:
+    """The state of actor ``node:/path`` (or ``node`` alone: its actors' paths) in a
+    simulation (a chaos run's, or a live recording's replay).
 
     Raises:
         ValueError: malformed name.
     """
     node_name, _, path = name.partition(":")
-    sim = run.sim
     if node_name not in sim.node_names():
         raise ValueError(f"no node {node_name!r}; nodes: {', '.join(sim.node_names())}")
     if not sim.is_up(node_name):

@@ -2,8 +2,11 @@
 
 Each node is an ordinary ``Node`` on a ``SimRuntime``. All runnable steps of all nodes go
 into one ready list; the scheduler picks the next with a seeded RNG (so another seed is
-another interleaving), and when nothing is runnable virtual time jumps to the next timer
-or network arrival. Every delivery (and every crash, restart, partition, loss) is fed to
+another interleaving), or, with ``scheduler="fifo"``, in the order they became runnable
+(the live runtime's order), and when nothing is runnable virtual time jumps to the next
+timer or network arrival. A node may be *fed* (``add_node(feed=)``, ``_feed.py``): its
+clock, timers, thread completions, storage reads and peers come from outside (a live
+node's recording), while its steps run here like any other node's. Every delivery (and every crash, restart, partition, loss) is fed to
 a running BLAKE3 hash: the same seed gives the same hash in any process and under any
 ``PYTHONHASHSEED``, because nothing here iterates a set or uses ``hash()``.
 """
@@ -24,6 +27,7 @@ import blake3
 import numpy as np
 
 from focusflow.sim._disk import SimDisk
+from focusflow.sim._feed import NodeFeed
 from focusflow.sim._network import LinkConfig, SimNetwork
 from focusflow.supervisor._actor import Actor
 from focusflow.supervisor._database import Database, open_image_database
@@ -37,6 +41,10 @@ T = TypeVar("T")
 EVENTS_MAX_DEFAULT = 50_000_000
 NODE_DOWN_MS_DEFAULT = 1_000.0
 TRACE_TAIL_MAX_DEFAULT = 256
+#: Runtime attributes the node reads (``getattr(runtime, ...)``) that shape its steps;
+#: ``add_node(knobs=)`` sets them (a live node's values reproduce its steps).
+RUNTIME_KNOBS = ("tracing", "messages_per_step")
+SCHEDULERS = ("seeded", "fifo")
 _U32 = struct.Struct("<I")
 
 
@@ -83,7 +91,8 @@ class SimRuntime:
     messages_per_step = 1  # every message is a scheduling point: most interleavings
 
     def __init__(self, sim: Simulation, node_name: str, generation: int, disk: SimDisk,
-                 log: Any) -> None:
+                 log: Any, *, feed: NodeFeed | None = None,
+                 knobs: dict[str, Any] | None = None) -> None:
         self._sim = sim
         self.node_name = node_name
         self.generation = generation
@@ -95,6 +104,20 @@ class SimRuntime:
         self._random = random.Random(derive_seed(sim.seed, label))
         self._np_random = np.random.default_rng(derive_seed(sim.seed, label + ":np"))
         self._log = log.bind(node=node_name, generation=generation)
+        for knob, value in (knobs or {}).items():
+            if knob not in RUNTIME_KNOBS:
+                raise ValueError(f"unknown runtime knob {knob!r} (known: {RUNTIME_KNOBS})")
+            setattr(self, knob, value)
+        if feed is not None:
+            # The node's world is the feed's: bound once here (instance attributes, as
+            # the live runtime binds its transport), so unfed nodes pay nothing for it.
+            self._random = random.Random(feed.seed)
+            self._np_random = np.random.default_rng(feed.seed)
+            self.now_ns = feed.now_ns  # type: ignore[method-assign]
+            self.call_later = feed.call_later  # type: ignore[method-assign,assignment]
+            self.run_blocking = feed.run_blocking  # type: ignore[method-assign]
+            self.send_remote = feed.send_remote  # type: ignore[method-assign]
+            self.storage = feed.storage  # type: ignore[method-assign]
 
     def now_ns(self) -> int:
         return self._sim.now_ns() + self.skew_ns
@@ -129,7 +152,10 @@ class SimRuntime:
 
     def database(self, name: str) -> Database:
         """The same SQLite code on an in-memory connection whose committed image is on
-        this node's disk (synced at each commit; a crash keeps exactly the committed)."""
+        this node's disk (synced at each commit; a crash keeps exactly the committed).
+        Also for a fed node: its databases are rebuilt here from the same writes, and
+        their reads are not inputs (a live node's database files never go through
+        ``ctx.storage``)."""
         return open_image_database(self._disk, name)
 
     def bridge(self, fut: Future[T]) -> Awaitable[T]:
@@ -152,14 +178,17 @@ class SimRuntime:
 
 
 class _NodeSlot:
-    __slots__ = ("alive", "boot", "disk", "generation", "node", "options", "runtime", "skew_ns",
-                 "totals")
+    __slots__ = ("alive", "boot", "disk", "feed", "generation", "knobs", "node", "options",
+                 "runtime", "skew_ns", "totals")
 
     def __init__(self, boot: Callable[[Node], None] | None, disk: SimDisk,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], feed: NodeFeed | None = None,
+                 knobs: dict[str, Any] | None = None) -> None:
         self.boot = boot
         self.disk = disk
         self.options = options
+        self.feed = feed
+        self.knobs = knobs
         self.generation = 0
         self.alive = False
         self.node: Node | None = None
@@ -207,8 +236,16 @@ class Simulation:
     def __init__(self, seed: int, *, link: LinkConfig | None = None,
                  invariant_every: int = 1, stop_on_violation: bool = False,
                  trace_tail_max: int = TRACE_TAIL_MAX_DEFAULT, log: Any = None,
-                 node_down_ms: float | None = NODE_DOWN_MS_DEFAULT) -> None:
+                 node_down_ms: float | None = NODE_DOWN_MS_DEFAULT,
+                 scheduler: str = "seeded") -> None:
         assert invariant_every >= 1 and trace_tail_max >= 0
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler {scheduler!r}: one of {SCHEDULERS}")
+        #: "fifo": steps run in the order they became runnable, as the live runtime's
+        #: trampoline runs them (replaying a live node); "seeded": a seeded pick.
+        self.scheduler = scheduler
+        self._fifo = scheduler == "fifo"
+        self._feeds: list[NodeFeed] = []
         self._log: Any = _NullLogger() if log is None else log
         #: Delay before watchers across a crash or partition get Down("noconnection");
         #: None: never (remote watchers are then not told, as with no keep-alive).
@@ -241,20 +278,31 @@ class Simulation:
 
     # ==================================================================== nodes
     def add_node(self, name: str, *, boot: Callable[[Node], None] | None = None,
-                 torn_writes: bool = False, **node_options: Any) -> Node:
-        """Create and start a node; ``boot(node)`` spawns its actors (again on restart)."""
+                 torn_writes: bool = False, feed: NodeFeed | None = None,
+                 knobs: dict[str, Any] | None = None, **node_options: Any) -> Node:
+        """Create and start a node; ``boot(node)`` spawns its actors (again on restart).
+
+        ``feed``: the node's clock, timers, thread completions, storage reads, RNG seed
+        and peers come from it (``_feed.py``); a fed node is not crashed or restarted.
+        ``knobs``: runtime attributes that shape its steps (``RUNTIME_KNOBS``).
+        """
         assert name and name not in self._slots, f"node {name!r} exists"
-        slot = _NodeSlot(boot, SimDisk(torn_writes=torn_writes), node_options)
+        slot = _NodeSlot(boot, SimDisk(torn_writes=torn_writes), node_options, feed, knobs)
         self._slots[name] = slot
+        if feed is not None:
+            self._feeds.append(feed)
         return self._start(name, slot)
 
     def _start(self, name: str, slot: _NodeSlot) -> Node:
         slot.generation += 1
-        runtime = SimRuntime(self, name, slot.generation, slot.disk, self._log)
+        runtime = SimRuntime(self, name, slot.generation, slot.disk, self._log,
+                             feed=slot.feed, knobs=slot.knobs)
         runtime.skew_ns = slot.skew_ns
         node = Node(runtime, **slot.options)
         slot.runtime, slot.node, slot.alive = runtime, node, True
         self._record_global(b"B" + name.encode() + _U32.pack(slot.generation))
+        if slot.feed is not None:
+            slot.feed.attach(node)
         if slot.boot is not None:
             slot.boot(node)
         return node
@@ -285,6 +333,7 @@ class Simulation:
         transport's keep-alive), unless ``node_down_ms`` is None."""
         slot = self._slots[name]
         assert slot.alive and slot.node is not None and slot.runtime is not None
+        assert slot.feed is None, "a fed node's life is its feed's"
         watches = self._remote_watches(name, lambda _other: True, forget=True)
         slot.runtime.alive = False  # nothing leaves the node from now on
         slot.node.kill_all()
@@ -422,12 +471,22 @@ class Simulation:
     def step(self, *, until_ns: int | None = None) -> bool:
         """Run one step; False when nothing is runnable before ``until_ns``."""
         ready = self._ready
-        if not ready and not self._advance(until_ns):
-            return False
-        i = self._sched_rng.randrange(len(ready)) if len(ready) > 1 else 0
-        fn = ready[i]
-        ready[i] = ready[-1]
-        ready.pop()
+        fn = None
+        if self._feeds:  # inputs due between the last step and this one
+            for feed in self._feeds:
+                fn = feed.before_step(self.events)
+                if fn is not None:
+                    break
+        if fn is None:
+            if not ready and not self._advance(until_ns):
+                return False
+            if self._fifo:
+                fn = ready.pop(0)
+            else:
+                i = self._sched_rng.randrange(len(ready)) if len(ready) > 1 else 0
+                fn = ready[i]
+                ready[i] = ready[-1]
+                ready.pop()
         fn()
         self.events += 1
         for hook in self._step_hooks:

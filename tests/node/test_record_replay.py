@@ -1,7 +1,7 @@
 """A live devnet node's recording replays exactly (issue 15 item 5): ``focusflow devnet
 --record DIR`` makes every node process record its inputs (``focusflow node --record``);
-``focusflow replay`` re-runs one node's recording on the deterministic replay runtime —
-the same steps, every recorded input consumed at its step, every clock and storage read
+``focusflow replay`` re-runs one node's recording inside the ``Simulation`` (a fed node,
+FIFO scheduler) — the same steps, every recorded input consumed at its step, every clock and storage read
 matched, the same frames sent — with its real validator tree, door and databases."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import gzip
 import json
 from pathlib import Path
 
-from focusflow.chaos.record import replay_recording
+from focusflow.chaos.record_replay import replay_recording
 from focusflow.node.validator import VALIDATOR_PATH
 from focusflow.topology.devnet import Devnet, Workload
 from tests.node.test_devnet_e2e import feed
@@ -36,6 +36,7 @@ def test_every_node_of_a_recorded_devnet_replays_exactly(tmp_path: Path) -> None
             "outputs_hash_equal", "stopped_at_step", "recorded_steps")})
         assert report["unsupported"] == [] and report["outputs"] == report["recorded_outputs"] > 0
         assert report["inspect"]["class"] == "Validator"  # the production validator ran
+        assert report["runtime"] == "focusflow.sim.Simulation"
     # the replayed validator ends where the live one was (at least as far as asked above)
     state = replay_recording(record / "node2.rec.gz", inspect=f"node2:{VALIDATOR_PATH}")
     assert state["inspect"]["state"]["mode"] == "'consensus'"
@@ -44,9 +45,11 @@ def test_every_node_of_a_recorded_devnet_replays_exactly(tmp_path: Path) -> None
     with gzip.open(record / "node1.rec.gz", "rt") as fh:
         doc = json.load(fh)
     frames = [k for k, e in enumerate(doc["events"]) if e[0] == "F"]
-    del doc["events"][frames[len(frames) // 2]]  # one frame from a peer never arrived
+    lost = doc["events"].pop(frames[len(frames) // 2])  # a peer's frame never arrived
     bad = tmp_path / "bad.rec.gz"
     with gzip.open(bad, "wt") as fh:
         json.dump(doc, fh)
     report = replay_recording(bad)
     assert not report["reproduced"]
+    # everything up to the step where the frame came in replays the same
+    assert report["first_mismatch"] > lost[1], report

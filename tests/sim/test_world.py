@@ -259,3 +259,18 @@ def test_a_watch_consumed_by_a_partition_frees_its_place_in_the_peers_table() ->
     sim.network.heal()
     assert sim.run_until_complete(b.ask(w, Req(1))) == Resp(1, "noconnection")
     assert a.gate.watches == {} and not a._cells["/user/echo"].watchers
+
+
+def test_the_fifo_scheduler_runs_steps_in_the_order_they_became_runnable() -> None:
+    def order(scheduler: str) -> list[int]:
+        sim = Simulation(3, scheduler=scheduler)
+        seen: list[int] = []
+        for i in range(20):
+            sim.call_at(0, lambda i=i: seen.append(i))
+        sim.run()
+        return seen
+
+    assert order("fifo") == list(range(20))  # the live runtime's order
+    assert sorted(order("seeded")) == list(range(20)) != order("seeded")
+    with pytest.raises(ValueError, match="scheduler"):
+        Simulation(3, scheduler="lifo")
