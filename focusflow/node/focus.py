@@ -144,6 +144,9 @@ class FocusState:
         self._solver: ExactSolver | None = None  # made at the first solve, then fed deltas
         self.q = np.zeros(0, np.uint64)
         self.root = EMPTY_ROOT
+        #: Particle ids of the last applied block's link targets, row-aligned with its
+        #: deltas (the economics' focus gains read them: ``economics.onchain``).
+        self.last_dst = np.zeros(0, np.int64)
 
     # ------------------------------------------------------------------ views
     @property
@@ -209,6 +212,7 @@ class FocusState:
         first_new = self.n
         src = self._particle_ids(deltas.src)
         dst = self._particle_ids(deltas.dst)
+        self.last_dst = dst
         touched: set[int] = set()
         for address, balance in sorted(balances.items()):
             index = self.neurons.get(address)
