@@ -193,6 +193,12 @@ class ChainEconomics:
                                                   focus_gains=tuple(gains[:limit])))
         return self._take(), record
 
+    def violations(self, get: Get) -> list[str]:
+        """The core's broken invariants (supply conservation included) against the
+        committed state read through ``get``; O(accounts): for tests and checkers."""
+        self.ledger.begin(get)
+        return self.core.violations()
+
     def _take(self) -> dict[bytes, bytes | None]:
         """The block's writes: the ledger's, the changed focus entries, the core document."""
         writes: MutableMapping[bytes, bytes | None] = self.ledger.writes
