@@ -32,6 +32,15 @@ block's data. :meth:`Ledger.execute` lays the block's transactions out in the DA
 Celestia's data root) and :meth:`Ledger.da_root_of`, the consensus core's data-root hook,
 samples that square with the DA sampler's sans-IO core (``actors.da.core``: random cells,
 each share's NMT proof checked against the data root) before the header is signed.
+
+Economics (issue 15 item 2 (c)): the ledger runs the economics core in every block, under
+the state root (``actors.economics.onchain``). The state core's tx pass debits the fees;
+its ``token`` hook, before the root, credits them to the economics' gas account, applies
+the core's block (split, buyback-and-burn, rebates, focus rewards) and merges the writes
+(neurons' H is ``/token/balance``, the rest and the core's state ``/token/econ/``). The
+focus gains of block h (Δπ of its new links' targets) are paid with block h + 1 and wait
+in the ``econ_gains`` row meanwhile (same transaction as block h). A reopened ledger
+rebuilds the core from the state's keys.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ particle keeps π as it was (no solve: a solve would move it by one more iterati
 
 **Stakes at the door.** The definition needs Σ stake ≤ 2^38 − 1 (``STAKE_TOTAL_MAX``: the
 integer out-weights stake·2^24 must fit 62 bits). The chain guarantees it without a cap
-and without ever refusing a block: balances never grow in total (no minting: fees are
-burnt, transfers move value); the chain's stake unit is ``stake_unit_for(genesis
+and without ever refusing a block: neurons' balances never grow in total (no minting: a
+fee leaves its payer for the economics' gas account, whose rebates and rewards go back to
+neurons only out of fees they paid; transfers move value); the chain's stake unit is ``stake_unit_for(genesis
 supply)`` = ⌈supply / 2^37⌉ (1 for any supply up to 2^37 ≈ 1.4·10^11: balances are the
 stakes), fixed at genesis and persisted (``node.chain.Ledger``); and only neurons with
 live links carry a stake, so Σ stake ≤ supply/unit + LINKS_MAX·STAKE_FLOOR ≤ 2^37 + 2^26
