@@ -39,12 +39,16 @@ def _measure(neurons: int, links_per_tx: int, warm: int, blocks: int) -> dict[st
 
     chain = "focusflow-bench"
     people = [Neuron.from_seed(i.to_bytes(4, "little") * 8) for i in range(neurons)]
+    sources = [cid_of(b"source %d" % i) for i in range(neurons)]
     targets = [cid_of(b"target %d" % i) for i in range(max(64, neurons // 4))]
 
     def block(h: int) -> list[bytes]:
+        # A fixed particle pool, new (neuron, from, to) links every block, all to the
+        # block's few targets: those gain focus and the economics pays focus rewards
+        # (with 10^4 new particles a block, every old particle's π falls: no gains).
         return [make_tx(n, chain_id=chain, nonce=h - 1, kind=TxKind.LINK, fee=100,
-                        links=[(cid_of(b"src %d %d %d" % (h, i, j)),
-                                targets[(i * 7 + j * 13 + h) % len(targets)])
+                        links=[(sources[(i + 613 * j) % neurons],
+                                targets[(h * links_per_tx + j) % len(targets)])
                                for j in range(links_per_tx)])
                 for i, n in enumerate(people)]
 
