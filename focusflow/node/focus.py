@@ -382,9 +382,8 @@ def _addresses(rows: np.ndarray) -> list[bytes]:
 class StateSlices:
     """Which ``/graph/pi`` slices a block must rewrite so that the state holds a given π.
 
-    The node writes block h's committed π into the state with block h + 1 (as the
-    simulator's executor does, ``ChainConfig.pi_in_state``), through the state core's
-    :class:`~focusflow.actors.state.core.FocusSlice` input: a slice is a whole shard
+    The node writes block h's committed π into the state with block h + 1, through the
+    state core's :class:`~focusflow.actors.state.core.FocusSlice` input: a slice is a whole shard
     (``/graph/pi/<shard>``: every particle of the shard, CIDs sorted, fixed-point π), and
     only the shards in which some value changed, or a particle appeared, are rewritten
     (as the rank coordinator's ``_delta_rank`` does). Why: π of every particle rewritten

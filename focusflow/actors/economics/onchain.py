@@ -58,7 +58,7 @@ NEURON = "neuron:"
 ADDRESS_LEN = 20
 GENESIS_POOL = (10**15, 10**15)
 """Protocol-owned liquidity at genesis, (CYB, H): a chain rule, not configured (the
-simulator's executor used the same figures before issue 15)."""
+figures the simulator's former economics executor used)."""
 GENESIS_TREASURY_CYB = 10**15
 """CYB the protocol pairs with the liquidity part of gas."""
 
