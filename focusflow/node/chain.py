@@ -68,6 +68,7 @@ from focusflow.actors.da.block import CommittedBlock, SquareCache, txs_digest
 from focusflow.actors.da.core import DaSamplerCore, RequestSample, SamplerConfig, Verdict
 from focusflow.actors.da.share import SquareFullError
 from focusflow.actors.economics.core import BlockRecord as EconRecord
+from focusflow.actors.economics.ledger import EconError
 from focusflow.actors.economics.onchain import (
     ChainEconomics,
     EconStateError,
@@ -600,7 +601,8 @@ class Ledger:
     of an unrecoverable withholding, ``actors.da.sampling``).
 
     Raises:
-        ChainError: focus tables that do not fit the state.
+        ChainError: focus tables that do not fit the state; a state without economics; a
+            genesis whose economics cannot be funded (an H supply past u64).
     """
 
     def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
@@ -646,8 +648,11 @@ class Ledger:
                                                  (genesis_balances or {}).values()))
             self.focus = FocusState(backend=focus_backend, log=log, stake_unit=self.stake_unit)
             self.slices = self._new_slices()
-            self.econ, token = ChainEconomics.genesis(dict(genesis_balances or {}),
-                                                      self.reader.get, self.reader.scan)
+            try:
+                self.econ, token = ChainEconomics.genesis(dict(genesis_balances or {}),
+                                                          self.reader.get, self.reader.scan)
+            except EconError as exc:  # e.g. balances whose H supply exceeds u64
+                raise ChainError(f"genesis economics: {type(exc).__name__}: {exc}") from exc
             self.gains: list[tuple[str, int]] = []
             self._commit(self.core.genesis(balances=dict(genesis_balances or {}), token=token),
                          None)

@@ -205,3 +205,11 @@ def test_total_supply_is_conserved_over_random_blocks(blocks: list[list[tuple]])
             assert supply.supply(H) == FUNDS * len(NEURONS) + GENESIS_POOL[1] == _h_held(ledger)
             assert supply.supply(CYB) == GENESIS_POOL[0] + GENESIS_TREASURY_CYB - burned
         ledger.close()
+
+
+def test_a_genesis_whose_h_supply_overflows_is_refused_clearly(tmp_path: Path) -> None:
+    """Genesis mints the neurons' H plus the protocol pool's: a total past u64 is the
+    operator's error, said as such (not an assertion inside the economics)."""
+    with pytest.raises(ChainError, match="genesis economics: SupplyOverflow"):
+        Ledger(open_file_database(tmp_path / "state.sqlite"), chain_id=CHAIN,
+               genesis_balances={NEURONS[0].address: 2**64 - 1})
