@@ -14,6 +14,7 @@ and on this tree, in one command, and prints the ratio. The script uses only the
 both sides share (``Ledger(db, chain_id=, genesis_balances=)``, ``execute(txs,
 verified=)``).
 
+    .venv/bin/python benchmarks/bench_ledger.py --quick          # 10^3 links, seconds
     .venv/bin/python benchmarks/bench_ledger.py                  # this tree only
     .venv/bin/python benchmarks/bench_ledger.py --compare main   # REV vs this tree
 """
@@ -105,10 +106,14 @@ def main() -> None:
     ap.add_argument("--links-per-tx", type=int, default=4)
     ap.add_argument("--warm", type=int, default=3)
     ap.add_argument("--blocks", type=int, default=5)
+    ap.add_argument("--quick", action="store_true",
+                    help="a small run (10^3 links, 1 + 2 blocks: `make bench`)")
     ap.add_argument("--compare", metavar="REV", help="also run on git revision REV, side by side")
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs per side (--compare)")
     ap.add_argument("--json", action="store_true", help="print one JSON line (for --compare)")
     args = ap.parse_args()
+    if args.quick:
+        args.neurons, args.warm, args.blocks = 250, 1, 2
     argv = ["--neurons", str(args.neurons), "--links-per-tx", str(args.links_per_tx),
             "--warm", str(args.warm), "--blocks", str(args.blocks)]
     if args.compare:
