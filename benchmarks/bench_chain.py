@@ -29,14 +29,17 @@ import os
 import platform
 import random
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from focusflow.actors.chain.executor import GENESIS_PARENT, BlockExecutor
 from focusflow.actors.chain.workload import LinkWorkload, WorkloadConfig
 from focusflow.actors.consensus.harness import toy_state_transition
 from focusflow.actors.state.tx import tx_hash_of
+from focusflow.node.chain import Ledger
 from focusflow.sim.scenarios import run_scenario
+from focusflow.supervisor import open_file_database
 
 
 def _machine() -> str:
@@ -88,26 +91,29 @@ def _compare(validators: int, byzantine: int, rate: float, duration_ms: float, s
 def _executor_only(blocks: int, per_block: int) -> None:
     wl = LinkWorkload(WorkloadConfig(neurons=max(per_block, 256), invalid_share=0.0), seed=1)
     rng = random.Random(1)
-    ex = BlockExecutor(genesis_balances=wl.genesis_balances())
-    real = toy = 0.0
-    links = 0
-    parent = bytes(32)
-    for b in range(blocks):
-        txs = [s.payload for s in wl.make(per_block, b, rng)]
-        t0 = time.perf_counter()
-        ex.execute(ex.root if ex.height else GENESIS_PARENT, txs)
-        t1 = time.perf_counter()
-        parent, _ = toy_state_transition(parent, txs)
-        t2 = time.perf_counter()
-        real += t1 - t0
-        toy += t2 - t1
-        o = ex.outcome(b + 1)
-        assert o is not None
-        links += o.links_added
-        wl.on_finalized(o.applied_hashes, [tx_hash_of(t) for t in txs])
-    print(f"\nexecutor alone, {blocks} blocks x {per_block} txs ({links} links, {ex.focus.store.n} particles "
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = Ledger(open_file_database(Path(tmp) / "state.sqlite"), chain_id=wl.config.chain_id,
+                        genesis_balances=wl.genesis_balances())
+        real = toy = 0.0
+        links = 0
+        parent = bytes(32)
+        for b in range(blocks):
+            txs = [s.payload for s in wl.make(per_block, b, rng)]
+            t0 = time.perf_counter()
+            ledger.execute(txs)
+            t1 = time.perf_counter()
+            parent, _ = toy_state_transition(parent, txs)
+            t2 = time.perf_counter()
+            real += t1 - t0
+            toy += t2 - t1
+            links += ledger.last_links
+            hashes = [tx_hash_of(t) for t in txs]
+            wl.on_finalized([h for h in hashes if (ledger.tx_outcome(h) or (0, "x"))[1] == ""], hashes)
+        particles = ledger.focus.n
+        ledger.close()
+    print(f"\nexecutor alone, {blocks} blocks x {per_block} txs ({links} links, {particles} particles "
           f"at the end), one validator, no shared caches:")
-    print(f"  BlockExecutor      {1000 * real / blocks:8.1f} ms/block  {blocks * per_block / real:8.0f} tx/s  "
+    print(f"  Ledger             {1000 * real / blocks:8.1f} ms/block  {blocks * per_block / real:8.0f} tx/s  "
           f"{links / real:8.0f} links/s")
     print(f"  toy transition     {1000 * toy / blocks:8.3f} ms/block  {blocks * per_block / toy:8.0f} tx/s")
     print(f"  ratio real/toy per block: {real / toy:.0f}x")

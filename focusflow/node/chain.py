@@ -32,6 +32,15 @@ block's data. :meth:`Ledger.execute` lays the block's transactions out in the DA
 Celestia's data root) and :meth:`Ledger.da_root_of`, the consensus core's data-root hook,
 samples that square with the DA sampler's sans-IO core (``actors.da.core``: random cells,
 each share's NMT proof checked against the data root) before the header is signed.
+
+Economics (issue 15 item 2 (c)): the ledger runs the economics core in every block, under
+the state root (``actors.economics.onchain``). The state core's tx pass debits the fees;
+its ``token`` hook, before the root, credits them to the economics' gas account, applies
+the core's block (split, buyback-and-burn, rebates, focus rewards) and merges the writes
+(neurons' H is ``/token/balance``, the rest and the core's state ``/token/econ/``). The
+focus gains of block h (Δπ of its new links' targets) are paid with block h + 1 and wait
+in the ``econ_gains`` row meanwhile (same transaction as block h). A reopened ledger
+rebuilds the core from the state's keys.
 """
 
 from __future__ import annotations
@@ -58,8 +67,23 @@ from focusflow.actors.consensus.types import (
 from focusflow.actors.da.block import CommittedBlock, SquareCache, txs_digest
 from focusflow.actors.da.core import DaSamplerCore, RequestSample, SamplerConfig, Verdict
 from focusflow.actors.da.share import SquareFullError
+from focusflow.actors.economics.core import BlockRecord as EconRecord
+from focusflow.actors.economics.ledger import EconError
+from focusflow.actors.economics.onchain import (
+    ChainEconomics,
+    EconStateError,
+    focus_gains,
+    gas_of,
+    neuron_account,
+)
 from focusflow.actors.state import keys as KEYS
-from focusflow.actors.state.core import BlockResult, StateCore, decode_block, focus_shard_of
+from focusflow.actors.state.core import (
+    BlockResult,
+    Receipt,
+    StateCore,
+    decode_block,
+    focus_shard_of,
+)
 from focusflow.actors.state.ids import CID_LEN, cid_to_text
 from focusflow.actors.state.smt import Proof, verify_proof
 from focusflow.actors.state.store import CommitPlan, SqliteStore
@@ -99,6 +123,8 @@ CREATE TABLE IF NOT EXISTS tx_receipt (tx_hash BLOB PRIMARY KEY, height INTEGER 
                                        reason TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS focus_rule (id INTEGER PRIMARY KEY CHECK (id = 0),
                                        stake_unit INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS econ_gains (id INTEGER PRIMARY KEY CHECK (id = 0),
+                                       height INTEGER NOT NULL, gains BLOB NOT NULL);
 """
 
 _SCHEMA = """
@@ -354,6 +380,15 @@ class _OverlayReader:
                         values[i] = writes[k]
         return values
 
+    def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """(key, value) under ``prefix``, in key order, deferred writes included."""
+        merged: dict[bytes, bytes | None] = dict(self.store.scan(prefix))
+        for pending in self.deferred.values():  # oldest first: the newest write wins
+            for k, v in pending.writes.items():
+                if k.startswith(prefix):
+                    merged[k] = v
+        return [(k, v) for k, v in sorted(merged.items()) if v is not None]
+
 
 DA_SAMPLES = SamplerConfig().samples
 """Cells a validator samples per block before it signs (>= 99% detection, ``da.sampling``)."""
@@ -566,7 +601,8 @@ class Ledger:
     of an unrecoverable withholding, ``actors.da.sampling``).
 
     Raises:
-        ChainError: focus tables that do not fit the state.
+        ChainError: focus tables that do not fit the state; a state without economics; a
+            genesis whose economics cannot be funded (an H supply past u64).
     """
 
     def __init__(self, db: Database, *, chain_id: str, commit_pi: bool = True,
@@ -583,8 +619,10 @@ class Ledger:
         self.pi_in_state = commit_pi and pi_in_state
         self.clock_ns = clock_ns
         self.deferred: OrderedDict[int, DeferredCommit] = OrderedDict()
-        self.core = StateCore(chain_id=chain_id, reader=_OverlayReader(self.store, self.deferred),
+        self.reader = _OverlayReader(self.store, self.deferred)
+        self.core = StateCore(chain_id=chain_id, reader=self.reader,
                               tree=self.store.load_tree(), height=self.store.height)
+        self.last_econ: EconRecord | None = None  # what the last block's economics did
         self.last_links = 0
         self.last_focus: FocusBlock | None = None
         self.focus_ms: list[float] = []  # per block that moved π (others cost ~nothing)
@@ -610,14 +648,41 @@ class Ledger:
                                                  (genesis_balances or {}).values()))
             self.focus = FocusState(backend=focus_backend, log=log, stake_unit=self.stake_unit)
             self.slices = self._new_slices()
-            self._commit(self.core.genesis(balances=dict(genesis_balances or {})), None)
+            try:
+                self.econ, token = ChainEconomics.genesis(dict(genesis_balances or {}),
+                                                          self.reader.get, self.reader.scan)
+            except EconError as exc:  # e.g. balances whose H supply exceeds u64
+                raise ChainError(f"genesis economics: {type(exc).__name__}: {exc}") from exc
+            self.gains: list[tuple[str, int]] = []
+            self._commit(self.core.genesis(balances=dict(genesis_balances or {}), token=token),
+                         None)
         else:
+            self.econ, self.gains = self._restore_economics()
             rule = self.store.rows("SELECT stake_unit FROM focus_rule WHERE id = 0")
             self.stake_unit = int(rule[0][0]) if rule else 1  # a file from before the rule
             self.focus = (self._restore_focus() if commit_pi
                           else FocusState(backend=focus_backend, log=log,
                                           stake_unit=self.stake_unit))
             self.slices = self._restore_slices() if self.pi_in_state else self._new_slices()
+
+    def _restore_economics(self) -> tuple[ChainEconomics, list[tuple[str, int]]]:
+        """The economics core from the state's ``/token/econ/`` keys, and the focus gains
+        of the state's block (paid with the next one) from ``econ_gains``.
+
+        Raises:
+            ChainError: no economics in this state, or it does not decode (a state written
+                before economics joined the executor, or damage).
+        """
+        try:
+            econ = ChainEconomics.restore(self.reader.get, self.reader.scan)
+        except EconStateError as exc:
+            raise ChainError(f"economics: {exc}") from exc
+        row = self.store.rows("SELECT height, gains FROM econ_gains WHERE id = 0")
+        if not row or int(row[0][0]) != self.core.height or econ.core.height != self.core.height:
+            raise ChainError(f"economics at height {econ.core.height}, focus gains at "
+                             f"{row[0][0] if row else None}, not at the state height "
+                             f"{self.core.height}")
+        return econ, _decode_gains(bytes(row[0][1]))
 
     def _new_slices(self) -> StateSlices:
         return StateSlices(shard_of=self.core.focus_shard, shards=self.core.focus_shards)
@@ -666,7 +731,7 @@ class Ledger:
     def _commit(self, result: BlockResult, focus: FocusBlock | None) -> None:
         """State and focus rows of one block in one transaction, then the core."""
         self.store.commit_with(result, _focus_statements(result.height, focus, self.focus)
-                               + _receipt_statements(result))
+                               + _receipt_statements(result) + self._gains_statements(result))
         self.core.block_committed(result)
 
     def execute(self, txs: Sequence[bytes], *, defer: bool = False,
@@ -697,12 +762,25 @@ class Ledger:
             if self.clock_ns is not None and slices:
                 self.slices_ms.append((self.clock_ns() - t0) / 1e6)
                 del self.slices_ms[: max(0, len(self.slices_ms) - FOCUS_SAMPLES_MAX)]
-        result = self.core.prepare_block(self.core.height + 1, txs, focus=slices,
-                                         signatures_ok=signatures_ok, decoded=items)
+        height = self.core.height + 1
+
+        def economics(receipts: Sequence[Receipt], get: Callable[[bytes], bytes | None]
+                      ) -> dict[bytes, bytes | None]:
+            writes, self.last_econ = self.econ.block(height, get, _gas(receipts, decoded),
+                                                     self.gains)
+            return writes
+
+        result = self.core.prepare_block(height, txs, focus=slices, signatures_ok=signatures_ok,
+                                         decoded=items, token=economics)
         focus = None
+        self.gains = []
         if self.commit_pi:
             t0 = self.clock_ns() if self.clock_ns is not None else 0
+            q_before = self.focus.q
             focus = self.focus.apply(result.height, result.deltas, _balances(result))
+            added = result.deltas.sign > 0
+            self.gains = focus_gains(result.deltas.neuron[added], self.focus.last_dst[added],
+                                     q_before, self.focus.q)
             if self.clock_ns is not None and focus.iterations > 0:  # a solve ran
                 self.focus_ms.append((self.clock_ns() - t0) / 1e6)
                 self.focus_count += 1
@@ -713,7 +791,7 @@ class Ledger:
             self.store.check_extends(result)
             plan = self.store.plan_commit(result)
             statements = (plan.statements + _focus_statements(result.height, focus, self.focus)
-                          + _receipt_statements(result))
+                          + _receipt_statements(result) + self._gains_statements(result))
             self.store.note_committed(result, plan)  # the plan is fixed: the head moves now
             self.deferred[result.height] = DeferredCommit(result.height, result.root, pi_root,
                                                           dict(result.writes), statements)
@@ -731,6 +809,12 @@ class Ledger:
         self.last_data_root = block_data_root(txs)  # the memo's square: built once
         self._last_txs = txs_digest(txs)
         return result.root, pi_root
+
+    def _gains_statements(self, result: BlockResult) -> list[Statement]:
+        """The focus gains block ``result`` leaves for the next one's economics (in the
+        block's transaction: a restarted node pays them as the running one would)."""
+        return [("INSERT OR REPLACE INTO econ_gains VALUES (0, ?, ?)",
+                 [(result.height, _encode_gains(self.gains))])]
 
     def da_root_of(self, txs: Sequence[bytes]) -> bytes:
         """The consensus core's data-root hook (``BlockCore.da_root_of``): called right
@@ -861,6 +945,39 @@ def _balances(result: BlockResult) -> dict[bytes, int]:
         if key.startswith(KEYS.BALANCE):
             out[key[len(KEYS.BALANCE):]] = KEYS.read_u64(value)
     return out
+
+
+def _gas(receipts: Sequence[Receipt], decoded: Mapping[bytes, Tx]) -> list[tuple[str, int]]:
+    """Per-payer fees of the block's applied txs (what the tx pass debited), as columns."""
+    paid = [decoded[r.tx_hash] for r in receipts if r.ok and r.tx_hash in decoded]
+    if not paid:
+        return []
+    payers = np.frombuffer(b"".join(t.neuron for t in paid), np.uint8).reshape(len(paid), -1)
+    return gas_of(payers, np.fromiter((t.fee for t in paid), np.uint64, len(paid)))
+
+
+_GAIN_ROW = np.dtype([("address", "V20"), ("gain", "<u8")])
+
+
+def _encode_gains(gains: Sequence[tuple[str, int]]) -> bytes:
+    """Focus gains as rows of (address 20 bytes, u64 LE gain)."""
+    rows = np.zeros(len(gains), _GAIN_ROW)
+    for i, (account, gain) in enumerate(gains):
+        rows[i] = (bytes.fromhex(account.removeprefix("neuron:")), gain)
+    return rows.tobytes()
+
+
+def _decode_gains(raw: bytes) -> list[tuple[str, int]]:
+    """:func:`_encode_gains` back.
+
+    Raises:
+        ChainError: not whole rows (damage).
+    """
+    if len(raw) % _GAIN_ROW.itemsize:
+        raise ChainError(f"econ_gains holds {len(raw)} bytes, not whole rows")
+    rows = np.frombuffer(raw, _GAIN_ROW)
+    return [(neuron_account(bytes(a)), int(g)) for a, g in zip(rows["address"], rows["gain"],
+                                                               strict=True)]
 
 
 def _receipt_statements(result: BlockResult) -> list[Statement]:

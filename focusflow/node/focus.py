@@ -30,8 +30,9 @@ particle keeps π as it was (no solve: a solve would move it by one more iterati
 
 **Stakes at the door.** The definition needs Σ stake ≤ 2^38 − 1 (``STAKE_TOTAL_MAX``: the
 integer out-weights stake·2^24 must fit 62 bits). The chain guarantees it without a cap
-and without ever refusing a block: balances never grow in total (no minting: fees are
-burnt, transfers move value); the chain's stake unit is ``stake_unit_for(genesis
+and without ever refusing a block: neurons' balances never grow in total (no minting: a
+fee leaves its payer for the economics' gas account, whose rebates and rewards go back to
+neurons only out of fees they paid; transfers move value); the chain's stake unit is ``stake_unit_for(genesis
 supply)`` = ⌈supply / 2^37⌉ (1 for any supply up to 2^37 ≈ 1.4·10^11: balances are the
 stakes), fixed at genesis and persisted (``node.chain.Ledger``); and only neurons with
 live links carry a stake, so Σ stake ≤ supply/unit + LINKS_MAX·STAKE_FLOOR ≤ 2^37 + 2^26
@@ -144,6 +145,9 @@ class FocusState:
         self._solver: ExactSolver | None = None  # made at the first solve, then fed deltas
         self.q = np.zeros(0, np.uint64)
         self.root = EMPTY_ROOT
+        #: Particle ids of the last applied block's link targets, row-aligned with its
+        #: deltas (the economics' focus gains read them: ``economics.onchain``).
+        self.last_dst = np.zeros(0, np.int64)
 
     # ------------------------------------------------------------------ views
     @property
@@ -209,6 +213,7 @@ class FocusState:
         first_new = self.n
         src = self._particle_ids(deltas.src)
         dst = self._particle_ids(deltas.dst)
+        self.last_dst = dst
         touched: set[int] = set()
         for address, balance in sorted(balances.items()):
             index = self.neurons.get(address)
@@ -377,9 +382,8 @@ def _addresses(rows: np.ndarray) -> list[bytes]:
 class StateSlices:
     """Which ``/graph/pi`` slices a block must rewrite so that the state holds a given π.
 
-    The node writes block h's committed π into the state with block h + 1 (as the
-    simulator's executor does, ``ChainConfig.pi_in_state``), through the state core's
-    :class:`~focusflow.actors.state.core.FocusSlice` input: a slice is a whole shard
+    The node writes block h's committed π into the state with block h + 1, through the
+    state core's :class:`~focusflow.actors.state.core.FocusSlice` input: a slice is a whole shard
     (``/graph/pi/<shard>``: every particle of the shard, CIDs sorted, fixed-point π), and
     only the shards in which some value changed, or a particle appeared, are rewritten
     (as the rank coordinator's ``_delta_rank`` does). Why: π of every particle rewritten

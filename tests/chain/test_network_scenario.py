@@ -47,6 +47,9 @@ def test_network_finalizes_real_blocks_with_every_invariant(validators: int, byz
                 "txs_per_second", "txs_committed"):
         assert s[key] is not None and s[key] > 0
     assert s["links_committed"] >= s["txs_committed"] > 0, "1..4 links per tx"
+    econ = chain["economics"]  # the executor's economics, under the state roots compared
+    assert econ["height"] >= chain["height"] and econ["supply_conserved"], econ["problems"]
+    assert econ["cyb_supply"] < 2 * 10**15, "the fees' buyback burned CYB"
 
 
 def test_crash_restart_option_restarts_v0_which_follows_and_signs_again() -> None:

@@ -242,7 +242,9 @@ def test_the_state_holds_the_previous_blocks_pi_and_rewrites_only_changed_slices
         in_state = q
         assert steady.slices.last_slices == len(changed), f"block {h}"
         slices.append(len(changed))
-    assert slices[0] == 0 and slices[8] == 0 and want[8][0] == want[7][0]  # block 9: nothing
+    # Block 9 writes no slice (π did not move); its root still moves: the economics'
+    # state (height, the breaker's price window) is under the root too.
+    assert slices[0] == 0 and slices[8] == 0 and want[8][1] == want[7][1]
     assert max(slices) > steady.core.focus_shards // 2 and steady.slices_written == sum(slices)
     off = Ledger(open_file_database(tmp_path / "off.sqlite"), chain_id=CHAIN, pi_in_state=False)
     roots_off = [off.execute(txs) for txs in blocks]

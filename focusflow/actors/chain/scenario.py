@@ -60,7 +60,7 @@ from focusflow.actors.mempool.core import DagConfig
 from focusflow.actors.state.ids import Neuron, cid_of
 from focusflow.actors.state.tx import TxKind, TxRejected, decode_tx, make_tx, tx_hash_of
 from focusflow.kernels import BACKENDS
-from focusflow.node.chain import block_data_root
+from focusflow.node.chain import Ledger, block_data_root
 from focusflow.node.messages import ConsensusFrame, SubmitTxs
 from focusflow.node.validator import (
     LAST_SIGNED_KEY,
@@ -499,6 +499,7 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
             "rejoins": sum(v.counters["rejoins"] for v in live),
             "synced_blocks": sum(v.counters["synced_blocks"] for v in live),
             "da_blocks_sampled": sum(v.ledger.da_blocks_sampled for v in live if v.ledger),
+            "economics": _economics(ledger),
             "modes": {state.names[i]: v.mode for i in state.honest
                       if (v := state.validator(i)) is not None},
             "problems": list(state.problems),
@@ -506,6 +507,19 @@ def _finish(sim: Simulation, options: Mapping[str, Any]) -> Mapping[str, Any]:
         "workload": state.workload.statistics(),
         **fault,
     }
+
+
+def _economics(ledger: Ledger | None) -> dict[str, Any] | None:
+    """The auditor's economics at the end (the executor's, under its state root): supplies
+    and whether every invariant holds (supply conservation included; O(accounts), once)."""
+    if ledger is None:
+        return None
+    econ = ledger.econ
+    supply = {d: econ.core.ledger.supply(d) for d in ("H", "CYB")}
+    problems = econ.violations(ledger.reader.get)
+    return {"height": econ.core.height, "h_supply": supply["H"], "cyb_supply": supply["CYB"],
+            "split_ppb": list(econ.core.split), "supply_conserved": not problems,
+            "problems": problems[:4]}
 
 
 def _progress(sim: Simulation) -> dict[str, int]:

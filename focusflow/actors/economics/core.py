@@ -175,6 +175,10 @@ class BlockInput:
     txs: tuple[Tx, ...] = ()
     gas: tuple[tuple[str, int], ...] = ()  # (payer, H paid)
     focus_gains: tuple[tuple[str, int], ...] = ()  # (neuron, Δπ gain, fixed point)
+    gas_prepaid: bool = False
+    """The gas already sits in ``GAS_ACCOUNT`` (the chain's executor: the state core
+    debited each fee from its payer in the tx pass, and that movement credits the gas
+    account; see ``economics.onchain``). Entries are then recorded, not transferred."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +327,11 @@ class EconomicsCore:
         gov_notes = self._begin_block(h)
         reset = self.breaker.maybe_reset(h, amm.price_wad(self.ledger))
         receipts = [self._run_tx(i, tx, h) for i, tx in enumerate(block.txs)]
-        gas_paid, gas_receipts = self._collect_gas(block.gas, len(receipts))
+        gas_receipts: list[Receipt] = []
+        if block.gas_prepaid:
+            gas_paid = self._prepaid_gas(block.gas)
+        else:
+            gas_paid, gas_receipts = self._collect_gas(block.gas, len(receipts))
         receipts.extend(gas_receipts)
         premium = self.premium()
         target = target_split(self.params, premium)
@@ -480,6 +488,18 @@ class EconomicsCore:
                 continue
             paid[payer] = paid.get(payer, 0) + amount
         return paid, receipts
+
+    def _prepaid_gas(self, gas: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """Gas that one movement already put into ``GAS_ACCOUNT``: the payers' totals.
+
+        The executor builds these entries from the fees it charged (a local bug if they
+        do not add up to what the gas account holds)."""
+        paid: dict[str, int] = {}
+        for payer, amount in gas:
+            assert amount > 0 and payer not in MODULE_ACCOUNTS, (payer, amount)
+            paid[payer] = paid.get(payer, 0) + amount
+        assert self.ledger.balance(GAS_ACCOUNT, H) == sum(paid.values()), "prepaid gas mismatch"
+        return paid
 
     def _buyback(self, h: int) -> tuple[int, int]:
         """Sell the buyback buffer's H for CYB and burn the CYB; never leaves the band.

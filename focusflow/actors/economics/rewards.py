@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from typing import Any
 
 from focusflow.actors.economics.fixed import ACC_SCALE, PPB, ceil_div
 
@@ -168,6 +169,35 @@ class TenureBook:
         for account, amount, since in snapshot:
             self._attach(account, amount, since, height)
 
+    def to_doc(self) -> dict[str, Any]:
+        """The whole book as plain JSON values, every order kept (the maturity heap's list
+        as it is): :meth:`from_doc` gives a book that behaves identically (the chain keeps
+        it under the state root, ``economics.onchain``)."""
+        return {
+            "ramp": self.ramp_blocks,
+            "positions": [[a, p.amount, p.since, p.mature, p.a0, p.a1]
+                          for a, p in self.positions.items()],
+            "owed": [[a, v] for a, v in self.owed.items()],
+            "sums": [self.ramp_amount, self.ramp_amount_since, self.mature_amount, self.a0, self.a1],
+            "maturity": [list(e) for e in self._maturity],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> TenureBook:
+        """The book :meth:`to_doc` described.
+
+        Raises:
+            KeyError, TypeError, ValueError: a malformed document.
+        """
+        book = cls(int(doc["ramp"]))
+        for a, amount, since, mature, a0, a1 in doc["positions"]:
+            book.positions[str(a)] = TenurePosition(int(amount), int(since), bool(mature), int(a0), int(a1))
+        book.owed = {str(a): int(v) for a, v in doc["owed"]}
+        (book.ramp_amount, book.ramp_amount_since, book.mature_amount, book.a0,
+         book.a1) = (int(v) for v in doc["sums"])
+        book._maturity = [(int(h), str(a), int(s)) for h, a, s in doc["maturity"]]
+        return book
+
     def owed_total(self) -> int:
         """Whole units the book owes right now (for the escrow invariant). O(accounts)."""
         total = 0
@@ -228,6 +258,9 @@ class FocusRewardStream:
 
     def __init__(self) -> None:
         self.pending: dict[str, int] = {}
+        #: Neurons whose pending entry changed since the owner last cleared this (the
+        #: chain writes only those keys of the stream per block, ``economics.onchain``).
+        self.dirty: set[str] = set()
 
     def accrue(self, gains: list[tuple[str, int]], budget: int) -> int:
         """Share ``budget`` among neurons by their positive Δπ; return what was allocated."""
@@ -241,6 +274,7 @@ class FocusRewardStream:
             amount = budget * gain // total
             if amount:
                 self.pending[neuron] = self.pending.get(neuron, 0) + amount
+                self.dirty.add(neuron)
                 allocated += amount
         assert allocated <= budget
         return allocated
@@ -251,6 +285,7 @@ class FocusRewardStream:
         batch: list[tuple[str, int]] = []
         for neuron in list(self.pending)[:batch_max]:
             batch.append((neuron, self.pending.pop(neuron)))
+            self.dirty.add(neuron)
         return batch
 
     def pending_total(self) -> int:

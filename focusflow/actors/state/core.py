@@ -12,12 +12,13 @@ the chain id must match; the block height must not exceed the expiry height; the
 must equal the account's next nonce (lower = replay, higher = gap); the fee must be at
 least ``fee_min`` and, with a transfer's amount, covered by the balance; a neuron cannot
 make the same link twice (nor twice in one batch) and can only unlink its own links.
-Fees are burned.
+Fees leave the payer's balance; without a ``token`` hook (see :meth:`StateCore.prepare_block`)
+they are burned, with it the hook moves them on (the chain's economics, ``economics.onchain``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,10 @@ links_per_block_max = 1_000_000
 focus_shards_default = 16
 
 
+TOKEN_HOOK_PREFIXES = (K.TOKEN_ECON, K.BALANCE)
+"""Where a ``token`` hook may write: the economics keyspace and the balances it pays."""
+
+
 class StateReader(Protocol):
     """Read access to committed values by key path."""
 
@@ -61,6 +66,11 @@ class Receipt:
     ok: bool
     reason: Reject | None = None
     detail: str = ""
+
+
+TokenHook = Callable[[Sequence[Receipt], Callable[[bytes], bytes | None]],
+                     Mapping[bytes, bytes | None]]
+"""``(receipts, block-local get) -> writes`` run after the tx pass, before the root."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +156,15 @@ class StateCore:
     # ----------------------------------------------------------------- blocks
 
     def genesis(
-        self, *, balances: Mapping[bytes, int], kv: Mapping[bytes, bytes] | None = None
+        self,
+        *,
+        balances: Mapping[bytes, int],
+        kv: Mapping[bytes, bytes] | None = None,
+        token: Mapping[bytes, bytes | None] | None = None,
     ) -> BlockResult:
-        """Block 0: initial balances and metadata (only on an empty state)."""
+        """Block 0: initial balances and metadata (only on an empty state); ``token``:
+        the economics' genesis writes (under :data:`TOKEN_HOOK_PREFIXES`, after the
+        balances, which it may restate)."""
         assert self.height == -1, "genesis on a non-empty state"
         writes: dict[bytes, bytes | None] = {}
         for addr, amount in balances.items():
@@ -156,6 +172,7 @@ class StateCore:
             writes[K.balance_key(addr)] = K.u64(amount)
         for name, blob in (kv or {}).items():
             writes[K.kv_key(name)] = blob
+        writes.update(_token_writes(token or {}))
         return self._finish(0, (), writes, LinkDeltas.empty())
 
     def prepare_block(
@@ -167,8 +184,14 @@ class StateCore:
         decoded: Sequence[Tx | Receipt] | None = None,
         focus: Iterable[FocusSlice] = (),
         kv: Mapping[bytes, bytes | None] | None = None,
+        token: TokenHook | None = None,
     ) -> BlockResult:
         """Apply ordered transactions on top of the committed state; writes nothing.
+
+        ``token``: called once after the tx pass with the receipts and the block-local
+        reader; its writes (only under :data:`TOKEN_HOOK_PREFIXES`) join the block's
+        before the root is taken. The chain's economics moves the fees the tx pass
+        charged through it (``economics.onchain``), so its state is under this root.
 
         ``signatures_ok`` comes from :func:`~.tx.verify_signatures` run by the shell off the
         event loop (index-aligned with the *decodable* txs, see :func:`decode_block`); when
@@ -234,6 +257,8 @@ class StateCore:
                 accepted[j] = True
                 links_total += item.n_links
             receipts.append(Receipt(item.tx_hash, True))
+        if token is not None:
+            pending.writes.update(_token_writes(token(receipts, pending.get)))
         for sl in focus:
             if not 0 <= sl.shard < self.focus_shards or sl.cids.shape[0] != sl.values.shape[0]:
                 raise ValueError(f"focus slice {sl.shard} malformed (caller's bug)")
@@ -449,6 +474,15 @@ class StateCore:
         """Cheap checks the simulator may run after every step."""
         assert self.tree.root() == self.root
         assert self.height >= -1
+
+
+def _token_writes(writes: Mapping[bytes, bytes | None]) -> Mapping[bytes, bytes | None]:
+    """``writes`` after checking that each lies under :data:`TOKEN_HOOK_PREFIXES`."""
+    for key in writes:
+        if not key.startswith(TOKEN_HOOK_PREFIXES):
+            raise ValueError(f"a token hook wrote {key[:32]!r}, outside /token/econ/ and "
+                             "/token/balance/ (caller's bug)")
+    return writes
 
 
 def focus_shard_of(cid: bytes, shards: int = focus_shards_default) -> int:

@@ -5,6 +5,8 @@
 ``/graph/pi/<shard u32 BE>``                 -> focus slice (see :func:`encode_focus_slice`)
 ``/token/balance/<address 20>``              -> u64 LE balance
 ``/token/nonce/<address 20>``                -> u64 LE next nonce
+``/token/econ/...``                          -> the economics core's ledger and state
+                                                (``economics.kvledger``, ``economics.onchain``)
 ``/kv/<any bytes>``                          -> metadata / blob
 
 Binary fixed-width components keep key paths unambiguous without escaping.
@@ -21,6 +23,7 @@ COUNT = b"/graph/count/"
 PI = b"/graph/pi/"
 BALANCE = b"/token/balance/"
 NONCE = b"/token/nonce/"
+TOKEN_ECON = b"/token/econ/"
 KV = b"/kv/"
 keypath_bytes_max = 256
 LINK_KEY_LEN = len(LINK) + ADDRESS_LEN + 2 * CID_LEN

@@ -196,6 +196,14 @@ class SqliteStore:
                 found[bytes(k)] = bytes(v)
         return [found.get(k) for k in keypaths]
 
+    def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """(key, value) of every committed key path under ``prefix``, in key order
+        (the economics' holders and its focus reward entries at a restart)."""
+        assert prefix and prefix[-1] < 0xFF
+        end = prefix[:-1] + bytes([prefix[-1] + 1])
+        return [(bytes(k), bytes(v)) for k, v in self.db.rows(
+            "SELECT key, value FROM leaf WHERE key >= ? AND key < ? ORDER BY key", (prefix, end))]
+
     def load_tree(self) -> SparseMerkleTree:
         """The tree nodes in memory, checked against the committed root."""
         nodes = {
