@@ -49,16 +49,13 @@ from typing import Any, TypeVar
 import blake3
 import numpy as np
 
-from focusflow.supervisor import ActorRef, ActorSystem, Future
+from focusflow.supervisor import RUNTIME_KNOBS, ActorRef, ActorSystem, Future
 from focusflow.wire import encode_message
 
 T = TypeVar("T")
 RECORDING_FORMAT = "focusflow.chaos.recording.v1"
 EVENTS_MAX = 10_000_000
 STEPS_MAX = 100_000_000
-#: Runtime attributes the node reads (``getattr(runtime, ...)``) that change its steps
-#: (the simulator's ``RUNTIME_KNOBS``; not imported: production never loads the simulator).
-RUNTIME_KNOBS = ("tracing", "messages_per_step")
 #: Hex digits of each sent frame's own digest (``sent`` rows: step, destination, size,
 #: digest), so a replay names the first frame that differs, not only the final hash.
 FRAME_DIGEST_HEX = 16

@@ -43,8 +43,7 @@ from focusflow.chaos.record import (
 )
 from focusflow.chaos.replay import inspect_actor
 from focusflow.sim import SimDisk, Simulation
-from focusflow.sim._sim import RUNTIME_KNOBS
-from focusflow.supervisor import Future, Node
+from focusflow.supervisor import RUNTIME_KNOBS, Future, Node
 from focusflow.wire import KIND_NAMES, codec_for_id, decode_envelope, decode_message
 
 T = TypeVar("T")

@@ -18,12 +18,9 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from focusflow.supervisor._future import Future
+from focusflow.supervisor._runtime import TimerHandle
 
 T = TypeVar("T")
-
-
-class TimerHandle(Protocol):
-    def cancel(self) -> None: ...
 
 
 class NodeFeed(Protocol):

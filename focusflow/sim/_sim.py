@@ -32,7 +32,7 @@ from focusflow.sim._network import LinkConfig, SimNetwork
 from focusflow.supervisor._actor import Actor
 from focusflow.supervisor._database import Database, open_image_database
 from focusflow.supervisor._future import Future
-from focusflow.supervisor._node import Node
+from focusflow.supervisor._node import RUNTIME_KNOBS, Node
 from focusflow.wire import KIND_SYSTEM, Address, encode_envelope_fields, encode_message
 from focusflow.wire.system import Down
 
@@ -41,9 +41,6 @@ T = TypeVar("T")
 EVENTS_MAX_DEFAULT = 50_000_000
 NODE_DOWN_MS_DEFAULT = 1_000.0
 TRACE_TAIL_MAX_DEFAULT = 256
-#: Runtime attributes the node reads (``getattr(runtime, ...)``) that shape its steps;
-#: ``add_node(knobs=)`` sets them (a live node's values reproduce its steps).
-RUNTIME_KNOBS = ("tracing", "messages_per_step")
 SCHEDULERS = ("seeded", "fifo")
 _U32 = struct.Struct("<I")
 

@@ -51,6 +51,9 @@ from focusflow.wire.system import Down, ErrorReply, Exit, Ping, Pong, Stop, Unwa
 
 MAILBOX_DEPTH_MAX_DEFAULT = 4096
 STASH_MAX_DEFAULT = 4096
+#: Runtime attributes a ``Node`` reads (``getattr(runtime, ...)``) that shape its steps: a
+#: recording keeps a live node's values and a replay sets them (``Simulation.add_node(knobs=)``).
+RUNTIME_KNOBS = ("tracing", "messages_per_step")
 DEAD_LETTERS_MAX_DEFAULT = 1024
 SHUTDOWN_MS_DEFAULT = 5_000
 REF_CACHE_MAX = 4096
